@@ -1,0 +1,155 @@
+//! Turning configuration into a running state: database, migrations, keys, demo data
+//! and the bootstrap administrator.
+
+use std::sync::Arc;
+
+use domain::ports::{Clock, EmailSender, RandomSource, SmsSender};
+use persistence::{Db, Pii};
+
+use crate::adapters::sandbox::{SandboxEmail, SandboxSms};
+use crate::adapters::sms_http::KavenegarSms;
+use crate::adapters::smtp::SmtpEmail;
+use crate::auth::TokenService;
+use crate::config::{Config, DemoData, EmailMode, SmsMode};
+use crate::observability::Metrics;
+use crate::state::AppState;
+
+/// What the caller decides: the clock and randomness (tests pass controllable ones).
+pub struct Environment {
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn RandomSource>,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self { clock: Arc::new(domain::ports::SystemClock), random: Arc::new(crate::clock::OsRandom) }
+    }
+}
+
+/// Opens the database, applies migrations, loads keys, creates the bootstrap admin and
+/// — for an empty embedded database — the demo data.
+pub fn build_state(config: Config, env: Environment) -> Result<AppState, String> {
+    // A mistyped gateway address must stop the start, not silently lock the gateway out.
+    config.ussd.networks()?;
+    let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
+    let applied = db.migrate().map_err(|e| e.to_string())?;
+    if applied > 0 {
+        tracing::info!(applied, backend = db.backend().as_str(), "migrations applied");
+    }
+    let keys = crate::secrets::load(&config)?;
+    let tokens = TokenService::new(&config.auth.issuer, &keys.signing)?;
+    let sandbox_registry = Arc::new(crate::adapters::sandbox::SandboxRegistry::new(db.clone()));
+    let pii = Arc::new(keys.pii);
+    let messaging = messaging(&config, &db, &pii, &env.clock)?;
+    let state = AppState {
+        registry: sandbox_registry.clone(),
+        sms: messaging.sms,
+        email: messaging.email,
+        sandboxes: crate::state::Sandboxes {
+            registry: Some(sandbox_registry),
+            bank: Default::default(),
+            sms: messaging.sandbox_sms,
+            email: messaging.sandbox_email,
+        },
+        captcha_key: keys.captcha,
+        gateways: gateways(&config)?,
+        ip_limiter: crate::state::ip_limiter(config.limits.per_ip_per_minute),
+        client_limiters: Default::default(),
+        policy: config.policy.to_policy(),
+        config: Arc::new(config),
+        db,
+        pii,
+        tokens: Arc::new(tokens),
+        clock: env.clock,
+        random: env.random,
+        metrics: Arc::new(Metrics::new()),
+    };
+    if let Some(password) = state.config.bootstrap_admin_password.clone() {
+        bootstrap_admin(&state, &password)?;
+    }
+    let load_demo = match state.config.demo_data {
+        DemoData::Always => true,
+        DemoData::Never => false,
+        DemoData::Auto => state.config.is_embedded() && crate::seed::is_empty(&state).map_err(|e| e.to_string())?,
+    };
+    if load_demo {
+        let summary = crate::seed::seed_demo(&state).map_err(|e| e.to_string())?;
+        tracing::info!(%summary, "demo data loaded");
+    }
+    Ok(state)
+}
+
+/// The SMS and e-mail senders the configuration chooses, with the sandbox handles.
+struct Messaging {
+    sms: Arc<dyn SmsSender>,
+    email: Arc<dyn EmailSender>,
+    sandbox_sms: Option<Arc<SandboxSms>>,
+    sandbox_email: Option<Arc<SandboxEmail>>,
+}
+
+fn messaging(config: &Config, db: &Db, pii: &Arc<Pii>, clock: &Arc<dyn Clock>) -> Result<Messaging, String> {
+    let (sms, sandbox_sms): (Arc<dyn SmsSender>, _) = match config.sms.mode {
+        SmsMode::Sandbox => {
+            let s = Arc::new(SandboxSms::new(db.clone(), pii.clone(), clock.clone()));
+            (s.clone(), Some(s))
+        }
+        SmsMode::Kavenegar => {
+            let c = config.sms.kavenegar.clone().ok_or("sms.mode is kavenegar but [sms.kavenegar] is missing")?;
+            (Arc::new(KavenegarSms::new(c).map_err(|e| format!("sms.kavenegar: {e}"))?), None)
+        }
+    };
+    let (email, sandbox_email): (Arc<dyn EmailSender>, _) = match config.email.mode {
+        EmailMode::Sandbox => {
+            let s = Arc::new(SandboxEmail::new(db.clone(), pii.clone(), clock.clone()));
+            (s.clone(), Some(s))
+        }
+        EmailMode::Smtp => (Arc::new(SmtpEmail::new(&config.email)?), None),
+    };
+    Ok(Messaging { sms, email, sandbox_sms, sandbox_email })
+}
+
+/// The payment gateways the configuration enables.
+fn gateways(
+    config: &Config,
+) -> Result<std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>, String> {
+    use crate::adapters::payments::{parsian::ParsianGateway, sadad::SadadGateway, sandbox::SandboxBankGateway};
+    let http =
+        reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().map_err(|e| e.to_string())?;
+    let mut out: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>> = Default::default();
+    for name in &config.payments.gateways {
+        let gw: Arc<dyn domain::ports::PaymentGateway> = match name.as_str() {
+            "sandbox" => {
+                Arc::new(SandboxBankGateway::new(&config.public_url, &config.payments.merchant_name, http.clone()))
+            }
+            "sadad" => Arc::new(SadadGateway::new(
+                config.payments.sadad.clone().ok_or("payments.gateways names sadad but [payments.sadad] is missing")?,
+                http.clone(),
+            )),
+            "parsian" => Arc::new(ParsianGateway::new(
+                config
+                    .payments
+                    .parsian
+                    .clone()
+                    .ok_or("payments.gateways names parsian but [payments.parsian] is missing")?,
+                http.clone(),
+            )),
+            other => return Err(format!("unknown payment gateway {other}")),
+        };
+        out.insert(name.clone(), gw);
+    }
+    Ok(out)
+}
+
+fn bootstrap_admin(state: &AppState, password: &str) -> Result<(), String> {
+    if password.chars().count() < 10 {
+        return Err("NCR_BOOTSTRAP_ADMIN_PASSWORD must be at least 10 characters".into());
+    }
+    let hash = crate::passwords::hash(password);
+    let mut conn = state.db.get().map_err(|e| e.to_string())?;
+    let created =
+        persistence::staff::bootstrap_admin(&mut conn, &hash, state.now().naive_utc()).map_err(|e| e.to_string())?;
+    if created {
+        tracing::info!("created the bootstrap administrator `admin`");
+    }
+    Ok(())
+}

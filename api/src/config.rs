@@ -1,0 +1,582 @@
+//! Settings: defaults, then an optional `ncr.toml`, then `NCR_*` environment variables
+//! (`NCR_CAPTCHA__MODE=production` sets `captcha.mode`), then command-line flags.
+//! `DATABASE_URL` is honoured as well as `NCR_DATABASE_URL`. The README lists every
+//! setting with its default.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// `sqlite://path` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// Folder for the embedded database and generated development keys.
+    pub data_dir: PathBuf,
+    /// The URL citizens' browsers and banks reach this server at (callbacks, QR codes).
+    pub public_url: String,
+    /// Load demo data into an empty embedded database at start-up: `auto`, `always` or `never`.
+    pub demo_data: DemoData,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `api=debug,info`.
+    pub log_level: String,
+    /// When set and no administrator exists, creates staff user `admin` with this password.
+    pub bootstrap_admin_password: Option<String>,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    pub db: DbConfig,
+    pub policy: PolicyConfig,
+    pub captcha: CaptchaConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub jobs: JobsConfig,
+    pub payments: PaymentsConfig,
+    pub sms: SmsConfig,
+    pub email: EmailConfig,
+    pub outbox: OutboxConfig,
+    pub keys: KeysConfig,
+    pub ussd: UssdConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://data/ncr.db".into(),
+            data_dir: PathBuf::from("data"),
+            public_url: "http://127.0.0.1:8080".into(),
+            demo_data: DemoData::Auto,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            bootstrap_admin_password: None,
+            workers: 0,
+            db: DbConfig::default(),
+            policy: PolicyConfig::default(),
+            captcha: CaptchaConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            jobs: JobsConfig::default(),
+            payments: PaymentsConfig::default(),
+            sms: SmsConfig::default(),
+            email: EmailConfig::default(),
+            outbox: OutboxConfig::default(),
+            keys: KeysConfig::default(),
+            ussd: UssdConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemoData {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbConfig {
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before it is answered 503.
+    pub connection_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, connection_timeout_ms: 5000, sqlite_busy_timeout_ms: 5000 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub min_age_years: u32,
+    pub personal_info_edits: u8,
+    pub no_show_ban_days: u32,
+    pub booking_window_months: u32,
+    pub hold_minutes: i64,
+    pub booking_horizon_days: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        let p = domain::Policy::default();
+        Self {
+            min_age_years: p.min_age_years,
+            personal_info_edits: p.personal_info_edits,
+            no_show_ban_days: p.no_show_ban_days,
+            booking_window_months: p.booking_window_months,
+            hold_minutes: p.hold_ttl.num_minutes(),
+            booking_horizon_days: p.booking_horizon_days,
+        }
+    }
+}
+
+impl PolicyConfig {
+    pub fn to_policy(&self) -> domain::Policy {
+        domain::Policy {
+            min_age_years: self.min_age_years,
+            personal_info_edits: self.personal_info_edits,
+            no_show_ban_days: self.no_show_ban_days,
+            booking_window_months: self.booking_window_months,
+            hold_ttl: chrono::Duration::minutes(self.hold_minutes),
+            booking_horizon_days: self.booking_horizon_days,
+            ..domain::Policy::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptchaMode {
+    /// Answers carry `sandbox_answer` so demos and tests can pass.
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptchaConfig {
+    pub mode: CaptchaMode,
+    pub ttl_seconds: i64,
+}
+
+impl Default for CaptchaConfig {
+    fn default() -> Self {
+        Self { mode: CaptchaMode::Sandbox, ttl_seconds: 120 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `iss` of every token this server issues and accepts.
+    pub issuer: String,
+    pub citizen_token_minutes: i64,
+    pub staff_token_minutes: i64,
+    pub machine_token_minutes: i64,
+    pub efolder_token_minutes: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "ncr".into(),
+            citizen_token_minutes: 30,
+            staff_token_minutes: 480,
+            machine_token_minutes: 15,
+            efolder_token_minutes: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest JSON or form body accepted (larger: 413).
+    pub body_bytes: usize,
+    /// Requests per minute one client address may make to public and citizen endpoints.
+    pub per_ip_per_minute: u32,
+    /// Wrong serials for one national code before entry is slowed down and then locked.
+    pub entry_failures_before_lock: i32,
+    pub entry_lock_minutes: i64,
+    /// Public status lookups per national code per (Tehran) day, from any address.
+    pub status_lookups_per_day: i32,
+    /// Tracking-code recoveries per national code per day.
+    pub recoveries_per_day: i32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 64 * 1024,
+            per_ip_per_minute: 600,
+            entry_failures_before_lock: 5,
+            entry_lock_minutes: 15,
+            status_lookups_per_day: 20,
+            recoveries_per_day: 3,
+        }
+    }
+}
+
+/// Who may call `POST /api/v1/ussd`. With a secret, every request must carry it in
+/// `X-USSD-Secret`; with an allow-list, it must come from one of those addresses; with
+/// both, both. With neither, only the embedded (SQLite) default answers, and only to
+/// requests from this machine; any other deployment answers 503 `ussd_not_configured`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UssdConfig {
+    /// The shared secret the gateway sends in `X-USSD-Secret`.
+    pub secret: Option<String>,
+    /// Gateway addresses: single IPs (`10.20.0.7`) or CIDR ranges (`10.20.0.0/24`).
+    pub allowed_ips: Vec<String>,
+}
+
+impl UssdConfig {
+    /// The allow-list parsed as (network, prefix length); an error names the bad entry.
+    pub fn networks(&self) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
+        self.allowed_ips
+            .iter()
+            .map(|entry| {
+                let bad = || format!("ussd.allowed_ips: {entry:?} is not an IP address or CIDR range");
+                let (ip, len) = entry.trim().split_once('/').map_or((entry.trim(), None), |(a, l)| (a, Some(l)));
+                let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let len = match len {
+                    Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
+                    None => max,
+                };
+                Ok((ip, len))
+            })
+            .collect()
+    }
+
+    /// Whether an address is on the allow-list.
+    pub fn allows(&self, addr: std::net::IpAddr) -> bool {
+        let networks = self.networks().unwrap_or_default();
+        networks.iter().any(|&(net, len)| in_network(addr, net, len))
+    }
+}
+
+fn in_network(addr: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr;
+    // An IPv4 peer may arrive as an IPv4-mapped IPv6 address.
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    };
+    match (addr, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run the background workers in this process.
+    pub enabled: bool,
+    /// Seconds between two runs of the frequent jobs (holds, outbox, inquiries, payments).
+    pub interval_seconds: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { enabled: true, interval_seconds: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Gateways citizens may choose: `sandbox`, `sadad`, `parsian`.
+    pub gateways: Vec<String>,
+    /// Where the browser goes after the bank (outcome in the query). Empty: this server's
+    /// own result page, `<public_url>/payment/result`.
+    pub result_url: String,
+    /// The merchant name the sandbox bank shows.
+    pub merchant_name: String,
+    pub sadad: Option<crate::adapters::payments::sadad::SadadConfig>,
+    pub parsian: Option<crate::adapters::payments::parsian::ParsianConfig>,
+}
+
+impl Default for PaymentsConfig {
+    fn default() -> Self {
+        Self {
+            gateways: vec!["sandbox".into()],
+            result_url: String::new(),
+            merchant_name: "سازمان ثبت احوال کشور".into(),
+            sadad: None,
+            parsian: None,
+        }
+    }
+}
+
+impl PaymentsConfig {
+    pub fn sandbox_enabled(&self) -> bool {
+        self.gateways.iter().any(|g| g == "sandbox")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsMode {
+    /// Texts are stored in `sandbox_sms` (the sandbox phone, listed to admins).
+    Sandbox,
+    /// Texts go to Kavenegar's REST API; needs `[sms.kavenegar]`.
+    Kavenegar,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    pub mode: SmsMode,
+    /// `api_key`, optional `sender` line, `base_url` and `resilience`.
+    pub kavenegar: Option<crate::adapters::sms_http::SmsHttpConfig>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self { mode: SmsMode::Sandbox, kavenegar: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailMode {
+    /// Messages are stored in `sandbox_emails`.
+    Sandbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text (a local relay only).
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    pub mode: EmailMode,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    /// SMTP AUTH user; no authentication when empty.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender mailbox, e.g. `NCR <no-reply@example.ir>`.
+    pub from: String,
+    /// Bound on one SMTP conversation.
+    pub timeout_seconds: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            mode: EmailMode::Sandbox,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "NCR <no-reply@ncr.local>".into(),
+            timeout_seconds: 20,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("mode", &self.mode)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Messages one worker claims at a time.
+    pub batch_size: u32,
+    /// Messages of a batch handed to providers at the same time.
+    pub parallel_sends: u32,
+    /// Batches one run of the worker goes through at most (then the next tick continues).
+    pub max_batches_per_run: u32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { batch_size: 50, parallel_sends: 8, max_batches_per_run: 20 }
+    }
+}
+
+/// Key material. When nothing is configured, the embedded default generates keys once
+/// and keeps them in `<data_dir>/secrets.toml` (mode 0600). `ncr keygen` prints a fresh set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Ed25519 signing keys for tokens and receipt signatures; the first one signs.
+    pub signing: Vec<SigningKeyConfig>,
+    /// Keys protecting personal identifiers at rest; `pii_active` names the one in use.
+    pub pii: Vec<PiiKeyConfig>,
+    pub pii_active: Option<String>,
+    /// HMAC key for stateless captcha challenges (base64, 32 bytes).
+    pub captcha: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    pub id: String,
+    /// The 32-byte Ed25519 seed, base64.
+    pub seed: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PiiKeyConfig {
+    pub id: String,
+    pub hmac: String,
+    pub enc: String,
+}
+
+impl KeysConfig {
+    pub fn is_empty(&self) -> bool {
+        self.signing.is_empty() && self.pii.is_empty() && self.captcha.is_none()
+    }
+}
+
+/// Variables of the scripts, not of the server (`k` is lower-case, without `NCR_`).
+fn is_tooling_variable(k: &str) -> bool {
+    ["test_", "fuzz_", "skip_", "bench_"].iter().any(|p| k.to_ascii_lowercase().starts_with(p))
+}
+
+impl Config {
+    /// Reads defaults, `config_file` (if it exists), then the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let file = config_file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("ncr.toml"));
+        if file.exists() {
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
+            // `NCR_TEST_*`, `NCR_FUZZ_*`, `NCR_SKIP_*` and `NCR_BENCH_*` belong to the test
+            // and benchmark scripts; every other `NCR_` variable must be a setting.
+            .merge(Env::prefixed("NCR_").filter(|k| !is_tooling_variable(k.as_str())).split("__"))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    pub fn db_settings(&self) -> persistence::DbSettings {
+        persistence::DbSettings {
+            url: self.database_url.clone(),
+            max_connections: self.db.max_connections,
+            connection_timeout: std::time::Duration::from_millis(self.db.connection_timeout_ms),
+            sqlite_busy_timeout: std::time::Duration::from_millis(self.db.sqlite_busy_timeout_ms),
+        }
+    }
+
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::result_large_err, reason = "figment's Jail API returns its own error type")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        figment::Jail::expect_with(|jail| {
+            // The scripts' own variables are not settings and never stop a start.
+            jail.set_env("NCR_SKIP_FUZZ", "1");
+            jail.set_env("NCR_TEST_LOG_DIR", "/tmp/logs");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.bind, "127.0.0.1:8080");
+            assert_eq!(c.database_url, "sqlite://data/ncr.db");
+            assert_eq!(c.captcha.mode, CaptchaMode::Sandbox);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ncr.toml", "bind = \"0.0.0.0:9000\"\n[captcha]\nmode = \"production\"\n")?;
+            jail.set_env("DATABASE_URL", "postgres://postgres@127.0.0.1/ncr");
+            jail.set_env("NCR_POLICY__NO_SHOW_BAN_DAYS", "3");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.bind, "0.0.0.0:9000");
+            assert_eq!(c.captcha.mode, CaptchaMode::Production);
+            assert_eq!(c.database_url, "postgres://postgres@127.0.0.1/ncr");
+            assert_eq!(c.policy.to_policy().no_show_ban_days, 3);
+            jail.set_env("NCR_BIND", "127.0.0.1:1");
+            assert_eq!(Config::load(None).map_err(|e| *e)?.bind, "127.0.0.1:1");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn messaging_sections_and_secrets_stay_out_of_debug() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!((c.sms.mode, c.email.mode), (SmsMode::Sandbox, EmailMode::Sandbox));
+            jail.create_file(
+                "ncr.toml",
+                "[sms]\nmode = \"kavenegar\"\n[sms.kavenegar]\napi_key = \"kv-key\"\n\
+                 [email]\nmode = \"smtp\"\nsmtp_host = \"mail.example.ir\"\nsmtp_port = 465\nsmtp_tls = \"tls\"\n",
+            )?;
+            jail.set_env("NCR_EMAIL__PASSWORD", "smtp-secret");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.sms.mode, SmsMode::Kavenegar);
+            assert_eq!(c.sms.kavenegar.as_ref().map(|k| k.api_key.as_str()), Some("kv-key"));
+            assert_eq!((c.email.mode, c.email.smtp_port, c.email.smtp_tls), (EmailMode::Smtp, 465, SmtpTls::Tls));
+            assert_eq!(c.email.password.as_deref(), Some("smtp-secret"));
+            let debug = format!("{c:?}");
+            assert!(!debug.contains("smtp-secret") && !debug.contains("kv-key"), "{debug}");
+            jail.create_file("ncr.toml", "[email]\nsmtp_hots = \"typo\"\n")?;
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn ussd_allow_list_takes_ips_and_ranges() {
+        let c = UssdConfig { secret: None, allowed_ips: vec!["10.20.0.0/24".into(), "192.0.2.7".into()] };
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(c.allows(ip("10.20.0.200")));
+        assert!(!c.allows(ip("10.20.1.1")));
+        assert!(c.allows(ip("192.0.2.7")));
+        assert!(c.allows(ip("::ffff:192.0.2.7")), "IPv4-mapped peers match IPv4 entries");
+        assert!(!c.allows(ip("192.0.2.8")));
+        assert!(UssdConfig { secret: None, allowed_ips: vec!["10.0.0.0/33".into()] }.networks().is_err());
+        assert!(UssdConfig { secret: None, allowed_ips: vec!["gateway".into()] }.networks().is_err());
+        assert!(UssdConfig { secret: None, allowed_ips: vec!["0.0.0.0/0".into()] }.allows(ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("ncr.toml", "bnid = \"typo\"\n")?;
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

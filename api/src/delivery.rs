@@ -1,0 +1,202 @@
+//! The outbox worker (SPEC §3.13): claims due messages, renders them, hands them to the
+//! SMS or e-mail provider outside any transaction, and records the outcome with the
+//! retry rule of `domain::delivery`. Requests only ever queue messages, so a slow or
+//! failing provider slows this worker alone.
+//!
+//! Several instances may run it at once: a message is claimed by one worker for
+//! [`CLAIM_LEASE`](domain::delivery::CLAIM_LEASE) (see `persistence::outbox::claim_due`), and
+//! a worker never starts a send that could outlive its claim, so no message is handed to a
+//! provider by two workers. (A worker that dies between a send and its bookkeeping leaves
+//! the message to be sent again after the lease: delivery is at least once.)
+
+use std::time::{Duration as StdDuration, Instant};
+
+use base64::Engine;
+use domain::Lang;
+use domain::delivery::{Attempt, CLAIM_LEASE, Status, after_attempt};
+use domain::ids::Mobile;
+use domain::ports::{Attachment, EmailMessage, SendError};
+use futures_util::StreamExt;
+use persistence::PiiKind;
+use persistence::outbox::{self, Delivered, OutboxRow};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::notify::Template;
+use crate::notify::templates::render;
+use crate::state::AppState;
+
+/// The template of pre-rendered e-mails (the receipt): sent exactly as queued.
+pub const PRERENDERED_EMAIL: &str = "receipt";
+
+/// Bound on one hand-over to a provider, whatever the adapter does.
+const SEND_TIMEOUT: chrono::Duration = chrono::Duration::seconds(60);
+
+/// A run stops taking new batches after this long, so the other scheduled jobs are not
+/// held up by a provider that times out; the next tick continues.
+const RUN_BUDGET: StdDuration = StdDuration::from_secs(30);
+
+/// One pass: delivers due messages batch by batch. Returns how many attempts were made.
+pub async fn deliver(state: &AppState) -> Result<usize, ApiError> {
+    let started = Instant::now();
+    let limit = i64::from(state.config.outbox.batch_size.max(1));
+    let parallel = state.config.outbox.parallel_sends.max(1) as usize;
+    let mut attempted = 0;
+    for _ in 0..state.config.outbox.max_batches_per_run.max(1) {
+        let now = state.now();
+        let lease_until = now + CLAIM_LEASE;
+        let batch = state.run(move |conn| outbox::claim_due(conn, now, lease_until, limit)).await?;
+        let claimed = batch.len();
+        let outcomes: Vec<Result<bool, ApiError>> =
+            futures_util::stream::iter(batch).map(|row| attempt(state, row)).buffer_unordered(parallel).collect().await;
+        for outcome in outcomes {
+            attempted += usize::from(outcome?);
+        }
+        if (claimed as i64) < limit || started.elapsed() > RUN_BUDGET {
+            break;
+        }
+    }
+    Ok(attempted)
+}
+
+/// Sends one claimed message and records the outcome. `false` when it was left alone
+/// because its claim would run out before a send could finish (it is due again then).
+async fn attempt(state: &AppState, row: OutboxRow) -> Result<bool, ApiError> {
+    if row.claimed_until.is_none_or(|until| state.now() + SEND_TIMEOUT >= until.and_utc()) {
+        return Ok(false);
+    }
+    let timeout = SEND_TIMEOUT.to_std().unwrap_or(StdDuration::from_secs(60));
+    let outcome = match tokio::time::timeout(timeout, send(state, &row)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(SendError::Temporary("provider timed out".into())),
+    };
+    let now = state.now();
+    let (kind, provider_id, error) = match outcome {
+        Ok(id) => (Attempt::Sent, Some(id), None),
+        Err(SendError::Temporary(e)) => (Attempt::Temporary, None, Some(e)),
+        Err(SendError::Permanent(e)) => (Attempt::Permanent, None, Some(e)),
+    };
+    let next = after_attempt(row.attempts, kind, now);
+    state.metrics.event(&format!("outbox_{}", row.channel), next.status.as_str());
+    if next.status == Status::FailedPermanent {
+        tracing::warn!(id = %row.id, template = %row.template, error = ?error, "message given up");
+    }
+    let done = Delivered { status: next.status, attempts: next.attempts, retry_at: next.retry_at, provider_id, error };
+    let kept = state.run(move |conn| outbox::finish(conn, &row, &done, now)).await?;
+    if !kept {
+        tracing::warn!("an outbox claim ran out during a send; the outcome was not recorded");
+    }
+    Ok(true)
+}
+
+/// Renders and hands one message to its provider.
+async fn send(state: &AppState, row: &OutboxRow) -> Result<String, SendError> {
+    let kind = if row.channel == "email" { PiiKind::Email } else { PiiKind::Mobile };
+    // A key that cannot open the values is a configuration fault an operator can fix.
+    let recipient = state.pii.open(kind, &row.recipient_enc).map_err(|e| SendError::Temporary(e.to_string()))?;
+    let params = state.pii.open(PiiKind::Secret, &row.params_enc).map_err(|e| SendError::Temporary(e.to_string()))?;
+    let params: serde_json::Value =
+        serde_json::from_str(&params).map_err(|_| SendError::Permanent("parameters are not JSON".into()))?;
+    let lang = if row.lang == "en" { Lang::En } else { Lang::Fa };
+    match row.channel.as_str() {
+        "sms" => {
+            let to = Mobile::parse(&recipient).map_err(|_| SendError::Permanent("invalid mobile".into()))?;
+            let template = Template::parse(&row.template)
+                .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
+            let text = render(template, lang, &params).map_err(|e| SendError::Permanent(e.to_string()))?.text;
+            state.sms.send(&to, &text).await
+        }
+        "email" => {
+            let message = if row.template == PRERENDERED_EMAIL {
+                prerendered(recipient, params)?
+            } else {
+                let template = Template::parse(&row.template)
+                    .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
+                let r = render(template, lang, &params).map_err(|e| SendError::Permanent(e.to_string()))?;
+                EmailMessage { to: recipient, subject: r.subject, text: r.text, html: None, attachments: vec![] }
+            };
+            state.email.send(&message).await
+        }
+        other => Err(SendError::Permanent(format!("unknown channel {other}"))),
+    }
+}
+
+/// The parameters of a pre-rendered e-mail.
+#[derive(Deserialize)]
+struct Prerendered {
+    subject: String,
+    text: String,
+    html: Option<String>,
+    #[serde(default)]
+    attachments: Vec<PrerenderedAttachment>,
+}
+
+#[derive(Deserialize)]
+struct PrerenderedAttachment {
+    filename: String,
+    content_type: String,
+    base64: String,
+}
+
+fn prerendered(to: String, params: serde_json::Value) -> Result<EmailMessage, SendError> {
+    let bad = |what: &str| SendError::Permanent(format!("pre-rendered e-mail: {what}"));
+    let p: Prerendered = serde_json::from_value(params).map_err(|e| bad(&e.to_string()))?;
+    let attachments = p
+        .attachments
+        .into_iter()
+        .map(|a| {
+            let bytes =
+                base64::engine::general_purpose::STANDARD.decode(a.base64.as_bytes()).map_err(|_| bad("base64"))?;
+            Ok(Attachment { filename: a.filename, content_type: a.content_type, bytes })
+        })
+        .collect::<Result<Vec<_>, SendError>>()?;
+    Ok(EmailMessage { to, subject: p.subject, text: p.text, html: p.html, attachments })
+}
+
+/// Queues a `reminder` SMS for every appointment booked for tomorrow (Tehran), from
+/// 09:00 on the day before. Safe to run often and on several instances: the dedupe key
+/// `reminder:<application>:<date>` queues one reminder per appointment day.
+pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let Some(day) = domain::delivery::reminder_day(now) else { return Ok(0) };
+    let mut queued = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let pii = state.pii.clone();
+        let cursor = after.clone();
+        let (n, last, page) = state
+            .run_api(move |conn| {
+                let rows = persistence::applications::booked_on(conn, day, cursor.as_deref(), 500)?;
+                let office_ids: Vec<String> = rows.iter().filter_map(|r| r.slot_office_id.clone()).collect();
+                let offices = persistence::offices::find_many(conn, &office_ids)?;
+                let queued = persistence::write_tx(conn, |conn| {
+                    let mut queued = 0;
+                    for row in &rows {
+                        let Some(slot) = row.to_domain()?.slot else { continue };
+                        let Some(office) = offices.iter().find(|o| o.id == slot.office_id) else { continue };
+                        let params = crate::journey::booking::booking_params(office, &slot, row);
+                        let key = format!("reminder:{}:{}", row.id, day);
+                        let sent = crate::notify::sms_to_applicant(
+                            conn,
+                            &pii,
+                            row,
+                            Template::Reminder,
+                            params,
+                            Some(key),
+                            now,
+                        )?;
+                        queued += usize::from(sent);
+                    }
+                    Ok::<_, ApiError>(queued)
+                })?;
+                Ok((queued, rows.last().map(|r| r.id.clone()), rows.len()))
+            })
+            .await?;
+        queued += n;
+        if page < 500 {
+            break;
+        }
+        after = last;
+    }
+    Ok(queued)
+}

@@ -1,0 +1,106 @@
+//! The JSON body extractor every handler uses instead of `web::Json`: `application/json`
+//! only (415 otherwise), the body must be a JSON *object* (serde would otherwise accept
+//! an array for a struct), whole-number floats such as `200000.0` count as integers (JSON
+//! Schema's `integer` allows them), and every failure is a problem+json 400.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// A JSON object body deserialised into `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Whether a request declares a JSON body.
+pub fn is_json(req: &HttpRequest) -> bool {
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let essence = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    })
+}
+
+/// Parses bytes as a JSON object into `T` (see the module docs).
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bad = |detail: String| ApiError::BadRequest { code: "malformed_json", detail };
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("the body must be a JSON object".into()));
+    }
+    whole_floats_to_integers(&mut value);
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+fn whole_floats_to_integers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_to_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_floats_to_integers),
+        _ => {}
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !is_json(req) {
+            return Box::pin(async { Err(ApiError::UnsupportedMediaType) });
+        }
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await.map_err(|e| match e.as_response_error().status_code().as_u16() {
+                413 => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest { code: "malformed_body", detail: String::new() },
+            })?;
+            parse_object(&bytes).map(Json)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        amount: i64,
+        name: Option<String>,
+    }
+
+    #[test]
+    fn objects_only_and_whole_floats_are_integers() {
+        let b: Body = parse_object(br#"{"amount": 200000.0}"#).unwrap();
+        assert_eq!(b.amount, 200_000);
+        assert!(b.name.is_none());
+        assert!(parse_object::<Body>(br#"[200000, null]"#).is_err(), "no arrays for structs");
+        assert!(parse_object::<Body>(br#"{"amount": 1.5}"#).is_err());
+        assert!(parse_object::<Body>(br#"{"amount": 1, "x": 2}"#).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! `Idempotency-Key` for POSTs that create something (SPEC §6): the same key and body
+//! replay the first answer (status and body); the same key with a different body is 422;
+//! a request still in progress with that key is 409 with `Retry-After`; keys are scoped
+//! per client and kept 48 hours. A request that failed with a server error had no effect
+//! (its transaction rolled back), so its key is released for a retry.
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpResponse, ResponseError};
+use chrono::Duration;
+use persistence::back_office::{self, IdempotencyRow};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const HEADER: &str = "Idempotency-Key";
+
+/// The key from the request headers, validated.
+pub fn key_of(headers: &HeaderMap, required: bool) -> Result<Option<String>, ApiError> {
+    match headers.get(HEADER) {
+        None if required => Err(ApiError::BadRequest { code: "idempotency_key_required", detail: String::new() }),
+        None => Ok(None),
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| ApiError::BadRequest { code: "idempotency_key_invalid", detail: String::new() })?;
+            if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest { code: "idempotency_key_invalid", detail: String::new() });
+            }
+            Ok(Some(k.to_owned()))
+        }
+    }
+}
+
+/// Runs `f` at most once per (scope, key); later calls with the same key get its answer.
+pub async fn once<F, Fut>(
+    state: &AppState,
+    scope: &str,
+    key: Option<String>,
+    fingerprint: &[u8],
+    f: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<HttpResponse, ApiError>>,
+{
+    let Some(key) = key else { return f().await };
+    let now = state.now();
+    let row = IdempotencyRow {
+        scope: scope.to_owned(),
+        key: key.clone(),
+        request_hash: hex::encode(Sha256::digest(fingerprint)),
+        status: "in_progress".into(),
+        response_status: None,
+        response_body: None,
+        created_at: now.naive_utc(),
+        expires_at: (now + Duration::hours(48)).naive_utc(),
+    };
+    let claim = row.clone();
+    let existing = state.run(move |conn| back_office::claim_key(conn, &claim, Duration::seconds(60))).await?;
+    if let Some(e) = existing {
+        if e.request_hash != row.request_hash {
+            return Err(ApiError::Unprocessable { code: "idempotency_key_reused" });
+        }
+        return match (e.status.as_str(), e.response_status, e.response_body) {
+            ("done", Some(status), Some(body)) => Ok(replay(status, body)),
+            _ => Err(ApiError::Conflict { code: "idempotency_in_progress", retry_after: Some(2) }),
+        };
+    }
+    let response = match f().await {
+        Ok(r) => r,
+        Err(e) => e.error_response(),
+    };
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body =
+        actix_web::body::to_bytes(response.into_body()).await.map_err(|_| ApiError::internal("response body"))?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let (scope_owned, key_owned) = (scope.to_owned(), key);
+    if status.is_server_error() {
+        let _ = state.run(move |conn| back_office::release_key(conn, &scope_owned, &key_owned)).await;
+    } else {
+        let stored = text.clone();
+        let code = i32::from(status.as_u16());
+        state.run(move |conn| back_office::finish_key(conn, &scope_owned, &key_owned, code, &stored)).await?;
+    }
+    let mut out = HttpResponse::build(status);
+    if let Some(ct) = content_type {
+        out.insert_header((header::CONTENT_TYPE, ct));
+    }
+    Ok(out.body(text))
+}
+
+fn replay(status: i32, body: String) -> HttpResponse {
+    let code = actix_web::http::StatusCode::from_u16(u16::try_from(status).unwrap_or(500))
+        .unwrap_or(actix_web::http::StatusCode::OK);
+    let content_type =
+        if code.is_client_error() || code.is_server_error() { crate::error::PROBLEM_JSON } else { "application/json" };
+    HttpResponse::build(code)
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header(("Idempotent-Replayed", "true"))
+        .body(body)
+}

@@ -1,0 +1,268 @@
+//! Background jobs. Each is a plain function that does one pass and says how much it
+//! did, so tests (and `POST /api/v1/admin/jobs/{name}`) can run it directly; the
+//! scheduler in [`spawn`] runs them periodically. Every job is safe to run on several
+//! instances at once: rows are claimed by versioned updates (or `SKIP LOCKED`), so no
+//! row is processed twice.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use domain::application::{Event, IdentityStatus, transition};
+use domain::eligibility::{PersonalClaim, check_personal_info};
+use domain::ids::NationalId;
+use persistence::audit::{self, Actor};
+use persistence::{PiiKind, applications};
+
+use crate::error::ApiError;
+use crate::journey::{Target, mutate};
+use crate::notify::{self, Template};
+use crate::state::AppState;
+
+/// Releases holds whose payment time ran out (SPEC §3.6: "Payment failure or timeout
+/// releases the held slot").
+pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let policy = state.policy.clone();
+    state
+        .run_api(move |conn| {
+            let ids = applications::expired_holds(conn, now, 500)?;
+            let mut released = 0;
+            for id in ids {
+                if crate::journey::booking::release_expired_hold(conn, &id, now, &policy)? {
+                    released += 1;
+                }
+            }
+            Ok(released)
+        })
+        .await
+}
+
+/// Settles identities left `pending` because the registry was unreachable: asks again
+/// with exponential backoff (1, 2, 4 … minutes, at most an hour apart, so well within
+/// the 24 hours of seed 002), and notifies the citizen of the result.
+pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let ids = state.run(move |conn| applications::identity_due(conn, now, 200)).await?;
+    let mut settled = 0;
+    for id in ids {
+        let row = {
+            let id = id.clone();
+            state.run(move |conn| applications::find(conn, &id)).await?
+        };
+        let Some(row) = row.filter(|r| r.identity_status == "pending") else { continue };
+        let national_id = NationalId::parse(&state.pii.open(PiiKind::NationalId, &row.nid_enc)?)?;
+        let serial = state.pii.open(PiiKind::Serial, &row.serial_enc)?;
+        let verdict = match state.registry.find(&national_id).await {
+            Err(_) => None,
+            Ok(None) => Some((false, None)),
+            Ok(Some(record)) => {
+                let claim = PersonalClaim {
+                    birth_date: domain::calendar::JalaliDate::parse(&row.birth_date_jalali)?,
+                    gender: domain::person::Gender::parse(&row.gender).ok_or_else(|| ApiError::internal("gender"))?,
+                    lunar_birth_date: domain::calendar::HijriDate::parse(&row.birth_date_hijri)?,
+                };
+                let ok = record.serial == serial && record.alive && check_personal_info(&record, &claim).is_ok();
+                Some((ok, Some(record)))
+            }
+        };
+        let policy = state.policy.clone();
+        let pii = state.pii.clone();
+        let outcome = mutate(state, Target::Id(id), move |conn, row, app, now| {
+            if app.identity != IdentityStatus::Pending {
+                return Ok(false);
+            }
+            match &verdict {
+                None => {
+                    row.identity_attempts += 1;
+                    let minutes = 1i64 << row.identity_attempts.clamp(0, 6);
+                    row.identity_next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
+                    Ok(false)
+                }
+                Some((verified, record)) => {
+                    let next = transition(app, Event::IdentitySettled { verified: *verified }, now, &policy)?;
+                    row.set_domain(&next);
+                    row.identity_next_check_at = None;
+                    if let Some(r) = record.as_ref().filter(|_| *verified) {
+                        row.first_name = Some(r.first_name.as_str().into());
+                        row.last_name = Some(r.last_name.as_str().into());
+                    }
+                    let result = if *verified { "verified" } else { "rejected" };
+                    audit::append(
+                        conn,
+                        &Actor::system(),
+                        "identity_settled",
+                        Some(&row.id),
+                        Some(serde_json::json!({"result": result})),
+                        now,
+                    )?;
+                    notify::sms_to_applicant(
+                        conn,
+                        &pii,
+                        row,
+                        Template::IdentityResult,
+                        serde_json::json!({"verified": verified}),
+                        Some(format!("identity:{}:{}", row.id, row.identity_attempts)),
+                        now,
+                    )?;
+                    Ok(true)
+                }
+            }
+        })
+        .await?;
+        if outcome.0 {
+            settled += 1;
+        }
+    }
+    Ok(settled)
+}
+
+/// Marks booked appointments as missed once their shift is over (seed 003: a no-show may
+/// not book again for N days) and tells the citizen.
+pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let today = domain::calendar::tehran_date(now);
+    let candidates = state.run(move |conn| applications::booked_until(conn, today, 500)).await?;
+    let mut marked = 0;
+    for row in candidates {
+        let over = match (row.slot_date, row.slot_shift.as_deref().and_then(domain::offices::Shift::parse)) {
+            (Some(date), Some(shift)) => domain::calendar::tehran_instant(date, shift.ends_at_hour(), 0) <= now,
+            _ => false,
+        };
+        if !over {
+            continue;
+        }
+        let policy = state.policy.clone();
+        let pii = state.pii.clone();
+        let (did, _) = mutate(state, Target::Id(row.id.clone()), move |conn, row, app, now| {
+            if app.appointment != domain::application::AppointmentStatus::Booked {
+                return Ok(false);
+            }
+            let next = transition(app, Event::MarkNoShow, now, &policy)?;
+            row.set_domain(&next);
+            audit::append(conn, &Actor::system(), "no_show", Some(&row.id), None, now)?;
+            let until = next.no_show_ban_until.map(|d| d.to_string());
+            notify::sms_to_applicant(
+                conn,
+                &pii,
+                row,
+                Template::NoShow,
+                serde_json::json!({"ban_until": until}),
+                Some(format!("no_show:{}:{}", row.id, row.slot_date.map(|d| d.to_string()).unwrap_or_default())),
+                now,
+            )?;
+            Ok(true)
+        })
+        .await?;
+        if did {
+            marked += 1;
+        }
+    }
+    Ok(marked)
+}
+
+/// Closes paid applications that never booked within the window (seed 003: two months).
+pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let months = chrono::Months::new(state.policy.booking_window_months);
+    let Some(before) = now.checked_sub_months(months) else { return Ok(0) };
+    let ids = state.run(move |conn| applications::unbooked_paid_before(conn, before, 500)).await?;
+    let mut expired = 0;
+    for id in ids {
+        let policy = state.policy.clone();
+        let (did, _) = mutate(state, Target::Id(id), move |conn, row, app, now| {
+            let Ok(next) = transition(app, Event::Expire, now, &policy) else { return Ok(false) };
+            row.set_domain(&next);
+            audit::append(conn, &Actor::system(), "expired_unbooked", Some(&row.id), None, now)?;
+            Ok(true)
+        })
+        .await?;
+        if did {
+            expired += 1;
+        }
+    }
+    Ok(expired)
+}
+
+/// Forgets used captchas that expired, and the public lookup counters of past days.
+pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let yesterday = domain::calendar::tehran_date(now) - Duration::days(1);
+    state
+        .run(move |conn| {
+            Ok(persistence::citizens::purge_captchas(conn, now)?
+                + persistence::public_lookups::purge_before(conn, yesterday)?)
+        })
+        .await
+}
+
+/// Creates the slots of the booking horizon that do not exist yet (daily).
+pub async fn materialize_slots(state: &AppState) -> Result<usize, ApiError> {
+    let today = domain::calendar::tehran_date(state.now());
+    let horizon = i64::from(state.policy.booking_horizon_days) + 1;
+    state
+        .run(move |conn| {
+            persistence::offices::materialize(conn, None, today + Duration::days(1), today + Duration::days(horizon))
+        })
+        .await
+}
+
+/// Delivers due notifications from the outbox (see [`crate::delivery`]).
+pub async fn deliver_outbox(state: &AppState) -> Result<usize, ApiError> {
+    crate::delivery::deliver(state).await
+}
+
+/// Queues tomorrow's appointment reminders (see [`crate::delivery::queue_reminders`]).
+pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
+    crate::delivery::queue_reminders(state).await
+}
+
+/// One named job, for the scheduler and the admin "run now" endpoint.
+pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
+    match name {
+        "release_expired_holds" => release_expired_holds(state).await,
+        "settle_identities" => settle_identities(state).await,
+        "purge_captchas" => purge_captchas(state).await,
+        "materialize_slots" => materialize_slots(state).await,
+        "reconcile_payments" => crate::journey::payment::reconcile(state).await,
+        "mark_no_shows" => mark_no_shows(state).await,
+        "expire_unbooked" => expire_unbooked(state).await,
+        "deliver_outbox" => deliver_outbox(state).await,
+        "queue_reminders" => queue_reminders(state).await,
+        _ => Err(ApiError::NotFound("not_found")),
+    }
+}
+
+/// The jobs the scheduler runs, with their periods in units of the base interval.
+pub const SCHEDULE: &[(&str, u64)] = &[
+    ("release_expired_holds", 1),
+    ("deliver_outbox", 1),
+    ("reconcile_payments", 6),
+    ("settle_identities", 6),
+    ("mark_no_shows", 60),
+    ("expire_unbooked", 360),
+    ("purge_captchas", 60),
+    ("queue_reminders", 720),
+    ("materialize_slots", 720),
+];
+
+/// Runs the schedule until the process ends.
+pub fn spawn(state: Arc<AppState>) {
+    let base = StdDuration::from_secs(state.config.jobs.interval_seconds.max(1));
+    actix_web::rt::spawn(async move {
+        let mut tick: u64 = 0;
+        loop {
+            for (name, every) in SCHEDULE {
+                if tick.is_multiple_of(*every) {
+                    match run(&state, name).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(job = name, processed = n, "job ran"),
+                        Err(e) => tracing::warn!(job = name, error = %e, "job failed"),
+                    }
+                }
+            }
+            tick += 1;
+            actix_web::rt::time::sleep(base).await;
+        }
+    });
+}

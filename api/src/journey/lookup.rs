@@ -1,0 +1,128 @@
+//! Public lookups without a login (SPEC §3.11, seeds 003 and 004): the status of an
+//! application by national code plus tracking code or birth date, and tracking-code
+//! recovery by SMS. A wrong second factor is treated exactly like an unknown national
+//! code, and every lookup counts against the national code's daily allowance, whether
+//! the code exists or not — so neither answers nor limits tell who is registered.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use domain::calendar::{tehran_date, tehran_instant};
+use domain::ids::{NationalId, TrackingCode};
+use persistence::applications::{self, ApplicationRow};
+use persistence::audit::{self, Actor};
+use persistence::offices::{self, OfficeRow};
+use persistence::public_lookups::{self, Purpose};
+use persistence::{DbConn, PiiKind, write_tx};
+
+use crate::error::ApiError;
+use crate::notify::{self, Template};
+use crate::state::AppState;
+
+/// What the caller knows besides the national code. At least one is given; all given must match.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    pub tracking_code: Option<TrackingCode>,
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl Proof {
+    fn matches(&self, row: &ApplicationRow) -> bool {
+        self.tracking_code.as_ref().is_none_or(|c| row.tracking_code.as_deref() == Some(c.as_str()))
+            && self.birth_date.is_none_or(|d| row.birth_date == d)
+    }
+}
+
+/// An application found by a public lookup, with the offices it mentions.
+pub struct Found {
+    pub row: ApplicationRow,
+    pub offices: Vec<OfficeRow>,
+}
+
+/// Seconds until the next Tehran midnight, when the daily allowances start again.
+fn until_tomorrow(now: DateTime<Utc>) -> u64 {
+    let tomorrow = tehran_date(now) + Duration::days(1);
+    (tehran_instant(tomorrow, 0, 0) - now).num_seconds().max(1) as u64
+}
+
+/// Counts one lookup for the national code; 429 `code` once the day's allowance is used.
+fn spend_allowance(
+    conn: &mut DbConn,
+    nid_hash: &str,
+    purpose: Purpose,
+    per_day: i32,
+    code: &'static str,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let hits = public_lookups::hit(conn, nid_hash, purpose, tehran_date(now), now)?;
+    if hits > per_day { Err(ApiError::TooManyRequests { code, retry_after: until_tomorrow(now) }) } else { Ok(()) }
+}
+
+/// The newest application of this national code that the proof matches; `None` for an
+/// unknown code and for a wrong proof alike. Two queries: the applications, their offices.
+pub async fn status(state: &AppState, national_id: &NationalId, proof: Proof) -> Result<Option<Found>, ApiError> {
+    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
+    let per_day = state.config.limits.status_lookups_per_day;
+    let now = state.now();
+    state
+        .run_api(move |conn| {
+            spend_allowance(conn, &hashes[0], Purpose::Status, per_day, "status_lookup_limit", now)?;
+            let Some(row) = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r)) else {
+                return Ok(None);
+            };
+            let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
+            let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
+            Ok(Some(Found { row, offices }))
+        })
+        .await
+}
+
+/// Sends the tracking code by SMS to the registered mobile of the application with this
+/// national code and birth date; returns the masked mobile. 404 `recovery_not_found` when
+/// nothing matches (unknown code and wrong birth date alike), 409 `no_tracking_code` when
+/// the application was never paid, 429 `recovery_limit` past the daily allowance.
+pub async fn recover_tracking_code(
+    state: &AppState,
+    national_id: &NationalId,
+    birth_date: NaiveDate,
+    actor: Actor,
+) -> Result<String, ApiError> {
+    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
+    let per_day = state.config.limits.recoveries_per_day;
+    let now = state.now();
+    let pii = state.pii.clone();
+    state
+        .run_api(move |conn| {
+            spend_allowance(conn, &hashes[0], Purpose::Recovery, per_day, "recovery_limit", now)?;
+            let matching: Vec<ApplicationRow> =
+                applications::find_by_nid(conn, &hashes)?.into_iter().filter(|r| r.birth_date == birth_date).collect();
+            if matching.is_empty() {
+                return Err(ApiError::NotFound("recovery_not_found"));
+            }
+            let Some(row) = matching.into_iter().find(|r| r.tracking_code.is_some()) else {
+                return Err(ApiError::Conflict { code: "no_tracking_code", retry_after: None });
+            };
+            let code = row.tracking_code.clone().unwrap_or_default();
+            let hint = domain::mask::mobile(&pii.open(PiiKind::Mobile, &row.mobile_enc)?);
+            write_tx(conn, |conn| {
+                notify::sms_to_applicant(
+                    conn,
+                    &pii,
+                    &row,
+                    Template::TrackingCodeRecovery,
+                    serde_json::json!({ "tracking_code": code }),
+                    None,
+                    now,
+                )?;
+                audit::append(
+                    conn,
+                    &actor,
+                    "tracking_code_recovery",
+                    Some(&row.id),
+                    Some(serde_json::json!({ "recipient": hint })),
+                    now,
+                )?;
+                Ok::<_, ApiError>(())
+            })?;
+            Ok(hint)
+        })
+        .await
+}

@@ -1,0 +1,104 @@
+//! The citizen's journey as operations on an application. The HTTP handlers (citizen
+//! and kiosk alike) call these; they hold no rule of their own — every decision is
+//! `domain::application::transition` or another domain function.
+
+pub mod booking;
+pub mod entry;
+pub mod lookup;
+pub mod office;
+pub mod payment;
+pub mod personal;
+pub mod view;
+
+use actix_web::HttpRequest;
+use chrono::{DateTime, Utc};
+use domain::DomainError;
+use domain::application::Application;
+use persistence::applications::{self, ApplicationRow};
+use persistence::audit::Actor;
+use persistence::{DbConn, DbError, write_tx};
+
+use crate::error::ApiError;
+use crate::observability::RequestId;
+use crate::state::AppState;
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::from(DbError::from(e))
+    }
+}
+
+/// Which application an operation is about.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The citizen's current application.
+    Citizen(String),
+    Id(String),
+    TrackingCode(String),
+}
+
+impl Target {
+    fn load(&self, conn: &mut DbConn) -> Result<Option<ApplicationRow>, DbError> {
+        match self {
+            Target::Citizen(id) => applications::current_for_citizen(conn, id),
+            Target::Id(id) => applications::find(conn, id),
+            Target::TrackingCode(code) => applications::find_by_tracking_code(conn, code),
+        }
+    }
+}
+
+/// The actor of a request, for the audit log.
+pub fn actor(req: &HttpRequest, kind: &'static str, id: impl Into<String>) -> Actor {
+    use actix_web::HttpMessage;
+    Actor { kind, id: Some(id.into()), request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()) }
+}
+
+/// Loads an application, lets `change` decide (through the domain) what happens, and
+/// saves it — all in one write transaction, retried if another writer got there first.
+/// `change` gets the row to edit, the domain view of it as read, and the time. A row
+/// `change` leaves untouched is not written. Returns `change`'s result and the saved row.
+pub async fn mutate<T, F>(state: &AppState, target: Target, change: F) -> Result<(T, ApplicationRow), ApiError>
+where
+    T: Send + 'static,
+    F: Fn(&mut DbConn, &mut ApplicationRow, &Application, DateTime<Utc>) -> Result<T, ApiError> + Send + 'static,
+{
+    let now = state.now();
+    state.run_api(move |conn| mutate_in(conn, &target, now, &change)).await
+}
+
+/// [`mutate`] on a connection the caller already holds (jobs, other transactions' callers).
+pub fn mutate_in<T, F>(
+    conn: &mut DbConn,
+    target: &Target,
+    now: DateTime<Utc>,
+    change: &F,
+) -> Result<(T, ApplicationRow), ApiError>
+where
+    F: Fn(&mut DbConn, &mut ApplicationRow, &Application, DateTime<Utc>) -> Result<T, ApiError>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = write_tx(conn, |conn| {
+            let mut row = target.load(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            applications::lock(conn, &row)?;
+            let before = row.clone();
+            let app = row.to_domain()?;
+            let out = change(conn, &mut row, &app, now)?;
+            if row != before {
+                applications::update(conn, &mut row, now)?;
+            }
+            Ok((out, row))
+        });
+        match result {
+            Err(ApiError::Conflict { code: "concurrent_update", .. }) if attempt < 4 => continue,
+            other => return other,
+        }
+    }
+}
+
+/// National holidays around a date (for working-hour counts).
+pub fn holidays_near(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<chrono::NaiveDate>, DbError> {
+    let today = domain::calendar::tehran_date(now);
+    persistence::offices::holidays_between(conn, today - chrono::Duration::days(14), today + chrono::Duration::days(1))
+}

@@ -1,0 +1,606 @@
+//! Paying the card fee (seed 001 «پرداخت», §3.5–3.6; SPEC §3.9). A payment row is written
+//! before the bank is called; the callback is never trusted — the payment is verified
+//! server to server, amount and order checked, and applied exactly once, however many
+//! callbacks, retries and reconciliation jobs race (versioned updates plus a unique index
+//! allowing one `verified` payment per application).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::DomainError;
+use domain::application::{AppointmentStatus, Event, Operation, check, transition};
+use domain::fees::{FeeKind, fee_on};
+use domain::ids::TrackingCode;
+use domain::ports::{PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use persistence::applications::{self, ApplicationRow};
+use persistence::audit::{self, Actor};
+use persistence::payments::{self, PaymentRow};
+use persistence::{DbConn, DbError, offices, write_tx};
+
+use super::Target;
+use crate::error::ApiError;
+use crate::notify::{self, Template};
+use crate::state::AppState;
+
+/// What the browser is told after the callback (`outcome` in the result page's query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failed,
+    Cancelled,
+    /// Money was taken but not settled: it is returned within 72 hours.
+    RefundPending,
+    /// The bank did not answer the verification yet; reconciliation will settle it.
+    Pending,
+    Invalid,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+            Outcome::RefundPending => "refund_pending",
+            Outcome::Pending => "pending",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+pub fn gateway(state: &AppState, name: &str) -> Result<Arc<dyn PaymentGateway>, ApiError> {
+    state.gateways.get(name).cloned().ok_or(ApiError::field("gateway", "invalid"))
+}
+
+fn order_of(state: &AppState, p: &PaymentRow) -> PaymentOrder {
+    PaymentOrder {
+        order_id: p.order_id,
+        amount: domain::Rials::new(p.amount).unwrap_or(domain::Rials::ZERO),
+        callback_url: callback_url(state, &p.gateway),
+        description: "هزینه صدور کارت هوشمند ملی".into(),
+    }
+}
+
+pub fn callback_url(state: &AppState, gateway: &str) -> String {
+    format!("{}/api/v1/payments/{gateway}/callback", state.config.public_url.trim_end_matches('/'))
+}
+
+/// Starts a payment: checks the application may pay now, writes the payment row, asks the
+/// bank for a token, and moves the application to `payment_pending`.
+pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: Actor) -> Result<PaymentRow, ApiError> {
+    let gw = gateway(state, gateway_name)?;
+    let now = state.now();
+    let policy = state.policy.clone();
+    let order_seed = state.random.next_u64();
+    let gateway_owned = gateway_name.to_owned();
+    let t = target.clone();
+    // 1. The row, before the bank is called.
+    let payment = state
+        .run_api(move |conn| {
+            write_tx(conn, |conn| {
+                let row = load(conn, &t)?;
+                let app = row.to_domain()?;
+                check(&app, Operation::Pay, now, &policy)?;
+                let tariff = payments::tariff(conn)?;
+                let amount = fee_on(&tariff, FeeKind::Card, domain::calendar::tehran_date(now));
+                let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
+                let p = PaymentRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    order_id: order_id(order_seed, now),
+                    application_id: row.id.clone(),
+                    gateway: gateway_owned.clone(),
+                    amount: amount.value(),
+                    status: "created".into(),
+                    token: None,
+                    redirect_url: None,
+                    reference: None,
+                    card_mask: None,
+                    bank_code: None,
+                    expires_at: expires_at.naive_utc(),
+                    attempts: 0,
+                    next_check_at: Some((expires_at + Duration::minutes(2)).naive_utc()),
+                    last_error: None,
+                    version: 0,
+                    created_at: now.naive_utc(),
+                    updated_at: now.naive_utc(),
+                    settled_at: None,
+                };
+                payments::insert(conn, &p)?;
+                Ok::<_, ApiError>(p)
+            })
+        })
+        .await?;
+    // 2. The bank.
+    let redirect = match gw.request(&order_of(state, &payment)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let id = payment.id.clone();
+            let reason = e.to_string();
+            state
+                .run(move |conn| {
+                    let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
+                    p.status = "failed".into();
+                    p.last_error = Some(reason);
+                    p.next_check_at = None;
+                    payments::update(conn, &mut p, now)
+                })
+                .await?;
+            state.metrics.event("payment_request", "gateway_unavailable");
+            return Err(DomainError::GatewayUnavailable.into());
+        }
+    };
+    // 3. The application waits for the bank.
+    let policy = state.policy.clone();
+    let pid = payment.id.clone();
+    let (paid, _) = super::mutate(state, target, move |conn, row, app, now| {
+        let next = transition(app, Event::StartPayment, now, &policy)?;
+        row.set_domain(&next);
+        let mut p = payments::find(conn, &pid)?.ok_or(DbError::NotFound)?;
+        p.status = "redirected".into();
+        p.token = Some(redirect.token.clone());
+        p.redirect_url = Some(redirect.url.clone());
+        payments::update(conn, &mut p, now)?;
+        audit::append(
+            conn,
+            &actor,
+            "payment_started",
+            Some(&row.id),
+            Some(serde_json::json!({"payment_id": p.id, "gateway": p.gateway, "amount": p.amount})),
+            now,
+        )?;
+        Ok(p)
+    })
+    .await?;
+    Ok(paid)
+}
+
+/// A unique-enough numeric order id: time in centiseconds and random digits (a unique
+/// index catches the rare collision).
+fn order_id(seed: u64, now: DateTime<Utc>) -> i64 {
+    let cs = (now.timestamp_millis() / 10) % 100_000_000_000;
+    cs * 10_000 + (seed % 10_000) as i64
+}
+
+fn load(conn: &mut DbConn, target: &Target) -> Result<ApplicationRow, ApiError> {
+    let row = match target {
+        Target::Citizen(c) => applications::current_for_citizen(conn, c)?,
+        Target::Id(id) => applications::find(conn, id)?,
+        Target::TrackingCode(t) => applications::find_by_tracking_code(conn, t)?,
+    };
+    row.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))
+}
+
+/// Handles a bank callback: finds the payment, verifies it with the bank, applies the
+/// result. Returns the outcome for the browser and the payment (if found).
+pub async fn callback(
+    state: &AppState,
+    gateway_name: &str,
+    fields: Vec<(String, String)>,
+) -> (Outcome, Option<PaymentRow>) {
+    let Ok(gw) = gateway(state, gateway_name) else { return (Outcome::Invalid, None) };
+    let Ok(data) = gw.parse_callback(&fields) else {
+        state.metrics.event("payment_callback", "unparseable");
+        return (Outcome::Invalid, None);
+    };
+    let order = data.order_id;
+    let found = state.run(move |conn| payments::find_by_order(conn, order)).await.ok().flatten();
+    let Some(payment) = found.filter(|p| p.gateway == gateway_name) else {
+        state.metrics.event("payment_callback", "unknown_order");
+        return (Outcome::Invalid, None);
+    };
+    // A token in the callback must be the one the bank gave us for this order.
+    if let (Some(given), Some(ours)) = (&data.token, &payment.token)
+        && given != ours
+    {
+        state.metrics.event("payment_callback", "token_mismatch");
+        return (Outcome::Invalid, Some(payment));
+    }
+    if payment.is_open() && payment.status != "callback_received" {
+        let id = payment.id.clone();
+        let now = state.now();
+        let _ = state
+            .run(move |conn| {
+                let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
+                if p.is_open() {
+                    p.status = "callback_received".into();
+                    p.bank_code = Some(data.status_code.chars().take(32).collect());
+                    payments::update(conn, &mut p, now)?;
+                }
+                Ok(())
+            })
+            .await;
+    }
+    verify_and_apply(state, &payment.id).await
+}
+
+/// Asks the bank about a payment and applies the answer exactly once.
+pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, Option<PaymentRow>) {
+    let id = payment_id.to_owned();
+    let Ok(Some(payment)) = state.run(move |conn| payments::find(conn, &id)).await else {
+        return (Outcome::Invalid, None);
+    };
+    if !payment.is_open() {
+        return (settled_outcome(&payment), Some(payment));
+    }
+    let Ok(gw) = gateway(state, &payment.gateway) else { return (Outcome::Invalid, Some(payment)) };
+    let Some(token) = payment.token.clone() else {
+        // Never reached the bank: nothing to verify; it expires.
+        let verdict = if state.now() > payment.expires_at.and_utc() {
+            Ok(VerifyOutcome::NotPaid { code: "expired".into() })
+        } else {
+            Err(PortError::Unavailable("not sent to the bank yet".into()))
+        };
+        return apply(state, &payment, verdict).await;
+    };
+    let verdict = gw.verify(&order_of(state, &payment), &token).await;
+    apply(state, &payment, verdict).await
+}
+
+fn settled_outcome(p: &PaymentRow) -> Outcome {
+    match p.status.as_str() {
+        "verified" => Outcome::Success,
+        "refund_pending" | "reversed" => Outcome::RefundPending,
+        "expired" | "failed" if p.bank_code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("cancelled")) => {
+            Outcome::Cancelled
+        }
+        "failed" | "expired" => Outcome::Failed,
+        _ => Outcome::Pending,
+    }
+}
+
+/// What the verification decided, before it is applied.
+enum Decision {
+    Paid {
+        reference: String,
+        card_mask: Option<String>,
+    },
+    NotPaid {
+        code: String,
+    },
+    Debited {
+        code: String,
+    },
+    /// The bank confirmed a different amount: reverse it and alert.
+    Mismatch {
+        reference: String,
+    },
+    Unknown {
+        error: String,
+    },
+}
+
+async fn apply(
+    state: &AppState,
+    payment: &PaymentRow,
+    verdict: Result<VerifyOutcome, PortError>,
+) -> (Outcome, Option<PaymentRow>) {
+    let decision = match verdict {
+        Ok(VerifyOutcome::Verified { reference, amount, card_mask }) if amount.value() == payment.amount => {
+            Decision::Paid { reference, card_mask }
+        }
+        Ok(VerifyOutcome::Verified { reference, .. }) => Decision::Mismatch { reference },
+        Ok(VerifyOutcome::NotPaid { code }) => Decision::NotPaid { code },
+        Ok(VerifyOutcome::DebitedNotSettled { code }) => Decision::Debited { code },
+        // A protocol error (e.g. the bank verified another order) is treated as a mismatch
+        // only when it is about the order; otherwise the outcome stays unknown.
+        Err(PortError::Protocol(e)) if e.contains("another order") => Decision::Mismatch { reference: String::new() },
+        Err(e) => Decision::Unknown { error: e.to_string() },
+    };
+    if let Decision::Mismatch { .. } = decision {
+        tracing::error!(payment_id = %payment.id, "ALERT: the bank confirmed a different amount or order; reversing");
+        state.metrics.event("payment", "mismatch_reversed");
+    }
+    let now = state.now();
+    let policy = state.policy.clone();
+    let pii = state.pii.clone();
+    let random_seed = state.random.next_u64();
+    let pid = payment.id.clone();
+    let result = state
+        .run_api(move |conn| {
+            let mut attempt = 0u64;
+            loop {
+                let seed = random_seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let r = write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii));
+                match r {
+                    // A tracking-code collision or a racing writer: try again.
+                    Err(ApiError::Conflict { code: "concurrent_update", .. }) | Err(ApiError::Internal(_))
+                        if attempt < 3 =>
+                    {
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        })
+        .await;
+    match result {
+        Ok((outcome, p)) => {
+            state.metrics.event("payment", outcome.as_str());
+            // Money we settled but must not keep goes back now; a debit the bank never
+            // settled is returned by the bank itself (within 72 hours, seed 001 §3.5).
+            if p.status == "refund_pending" && p.token.is_some() && p.last_error.is_some() {
+                reverse(state, &p).await;
+            }
+            (outcome, Some(p))
+        }
+        Err(e) => {
+            tracing::warn!(payment_id = %payment.id, error = %e, "payment could not be applied now; reconciliation will retry");
+            (Outcome::Pending, Some(payment.clone()))
+        }
+    }
+}
+
+/// Applies a decision in one transaction. Idempotent: a payment that is no longer open is
+/// left alone, and the versioned update lets exactly one racer apply it.
+fn settle(
+    conn: &mut DbConn,
+    payment_id: &str,
+    decision: &Decision,
+    seed: u64,
+    now: DateTime<Utc>,
+    policy: &domain::Policy,
+    pii: &persistence::Pii,
+) -> Result<(Outcome, PaymentRow), ApiError> {
+    let mut p = payments::find(conn, payment_id)?.ok_or(DbError::NotFound)?;
+    if !p.is_open() {
+        return Ok((settled_outcome(&p), p));
+    }
+    payments::lock(conn, &p)?;
+    let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
+    applications::lock(conn, &row)?;
+    let app = row.to_domain()?;
+    let latest = payments::for_application(conn, &row.id)?.first().map(|x| x.id.clone()) == Some(p.id.clone());
+    let system = Actor::system();
+    let outcome = match decision {
+        Decision::Unknown { error } => {
+            p.status = "unknown".into();
+            p.attempts += 1;
+            p.last_error = Some(error.chars().take(300).collect());
+            let minutes = 1i64 << p.attempts.clamp(0, 6);
+            p.next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
+            payments::update(conn, &mut p, now)?;
+            return Ok((Outcome::Pending, p));
+        }
+        Decision::Paid { reference, card_mask } => {
+            let tracking = unique_tracking_code(conn, seed)?;
+            let seat_held = app.appointment == AppointmentStatus::Held;
+            match transition(&app, Event::PaymentSucceeded { tracking_code: tracking, seat_held }, now, policy) {
+                Ok(next) => {
+                    let held = app.slot.clone().filter(|_| seat_held);
+                    row.set_domain(&next);
+                    applications::update(conn, &mut row, now)?;
+                    p.status = "verified".into();
+                    p.reference = Some(reference.clone());
+                    p.card_mask = card_mask.clone();
+                    audit::append(
+                        conn,
+                        &system,
+                        "payment_verified",
+                        Some(&row.id),
+                        Some(serde_json::json!({"payment_id": p.id, "booked": held.is_some()})),
+                        now,
+                    )?;
+                    let mut params = serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
+                    if let Some(slot) = held
+                        && let Some(office) = offices::find(conn, &slot.office_id)?
+                    {
+                        params = crate::journey::booking::booking_params(&office, &slot, &row);
+                    }
+                    notify::sms_to_applicant(
+                        conn,
+                        pii,
+                        &row,
+                        Template::Registration,
+                        params,
+                        Some(format!("payment:{}", p.id)),
+                        now,
+                    )?;
+                    Outcome::Success
+                }
+                // Already paid by another payment, or the application is closed: this money goes back.
+                Err(
+                    DomainError::AlreadyPaid
+                    | DomainError::ApplicationCancelled
+                    | DomainError::InvalidTransition { .. },
+                ) => {
+                    p.status = "refund_pending".into();
+                    p.reference = Some(reference.clone());
+                    p.last_error = Some("duplicate payment".into());
+                    p.next_check_at = Some((now + Duration::minutes(10)).naive_utc());
+                    audit::append(
+                        conn,
+                        &system,
+                        "payment_duplicate",
+                        Some(&row.id),
+                        Some(serde_json::json!({"payment_id": p.id})),
+                        now,
+                    )?;
+                    Outcome::RefundPending
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Decision::NotPaid { code } | Decision::Debited { code } => {
+            let debited = matches!(decision, Decision::Debited { .. });
+            p.status = if debited {
+                "refund_pending".into()
+            } else if code == "expired" {
+                "expired".into()
+            } else {
+                "failed".into()
+            };
+            p.bank_code = Some(code.clone());
+            if latest
+                && app.payment != domain::application::PaymentStatus::Paid
+                && app.state != domain::application::State::Cancelled
+            {
+                let next = transition(&app, Event::PaymentFailed { money_deducted: debited }, now, policy)?;
+                if app.appointment == AppointmentStatus::Held
+                    && next.appointment == AppointmentStatus::None
+                    && let Some(s) = &app.slot
+                {
+                    offices::release_seat(conn, &s.office_id, s.date, s.shift)?;
+                }
+                row.set_domain(&next);
+                applications::update(conn, &mut row, now)?;
+                notify::sms_to_applicant(
+                    conn,
+                    pii,
+                    &row,
+                    Template::PaymentResult,
+                    serde_json::json!({"success": false, "refund": debited}),
+                    Some(format!("payment:{}", p.id)),
+                    now,
+                )?;
+            }
+            audit::append(
+                conn,
+                &system,
+                if debited { "payment_refund_pending" } else { "payment_failed" },
+                Some(&row.id),
+                Some(serde_json::json!({"payment_id": p.id, "code": code})),
+                now,
+            )?;
+            if debited {
+                Outcome::RefundPending
+            } else if code == "cancelled" || code == "-138" {
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed
+            }
+        }
+        Decision::Mismatch { reference } => {
+            p.status = "refund_pending".into();
+            p.reference = Some(reference.clone());
+            p.last_error = Some("amount or order mismatch".into());
+            p.next_check_at = Some((now + Duration::minutes(10)).naive_utc());
+            audit::append(
+                conn,
+                &system,
+                "payment_mismatch",
+                Some(&row.id),
+                Some(serde_json::json!({"payment_id": p.id})),
+                now,
+            )?;
+            Outcome::RefundPending
+        }
+    };
+    if p.status != "refund_pending" || p.last_error.is_none() {
+        p.next_check_at = None;
+    }
+    p.settled_at = Some(now.naive_utc());
+    match payments::update(conn, &mut p, now) {
+        Ok(()) => Ok((outcome, p)),
+        // Another racer applied it first; this transaction rolls back.
+        Err(DbError::Stale) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
+        Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn unique_tracking_code(conn: &mut DbConn, seed: u64) -> Result<TrackingCode, ApiError> {
+    let mut x = seed;
+    for _ in 0..8 {
+        let code = TrackingCode::from_random(x);
+        if applications::find_by_tracking_code(conn, code.as_str())?.is_none() {
+            return Ok(code);
+        }
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    }
+    Err(ApiError::internal("no free tracking code"))
+}
+
+/// Gives money back through the bank; on success the payment is `reversed` and the
+/// application's refund settled.
+async fn reverse(state: &AppState, p: &PaymentRow) {
+    let Ok(gw) = gateway(state, &p.gateway) else { return };
+    let Some(token) = p.token.clone() else { return };
+    match gw.reverse(&order_of(state, p), &token).await {
+        Ok(()) => {
+            let id = p.id.clone();
+            let now = state.now();
+            let policy = state.policy.clone();
+            let _ = state
+                .run_api(move |conn| {
+                    write_tx(conn, |conn| {
+                        let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
+                        if p.status != "refund_pending" {
+                            return Ok(());
+                        }
+                        p.status = "reversed".into();
+                        payments::update(conn, &mut p, now)?;
+                        let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
+                        if let Ok(next) = transition(&row.to_domain()?, Event::RefundSettled, now, &policy) {
+                            row.set_domain(&next);
+                            applications::update(conn, &mut row, now)?;
+                        }
+                        audit::append(
+                            conn,
+                            &Actor::system(),
+                            "payment_reversed",
+                            Some(&row.id),
+                            Some(serde_json::json!({"payment_id": p.id})),
+                            now,
+                        )?;
+                        Ok::<_, ApiError>(())
+                    })
+                })
+                .await;
+        }
+        Err(e) => tracing::warn!(payment_id = %p.id, error = %e, "reversal failed; will retry"),
+    }
+}
+
+/// The reconciliation job: payments stuck in `created`, `redirected`,
+/// `callback_received` or `unknown` are verified with their bank and settled. Safe on
+/// several instances: a payment is claimed by a versioned update before the bank is asked.
+pub async fn reconcile(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    let due = state.run(move |conn| payments::due_for_reconciliation(conn, now, 100)).await?;
+    let mut settled = 0;
+    for p in due {
+        // Claim: push its next check out; only one instance wins the versioned update.
+        let id = p.id.clone();
+        let claimed = state
+            .run(move |conn| {
+                let Some(mut row) = payments::find(conn, &id)? else { return Ok(false) };
+                if !row.is_open() {
+                    return Ok(false);
+                }
+                row.next_check_at = Some((now + Duration::minutes(2)).naive_utc());
+                match payments::update(conn, &mut row, now) {
+                    Ok(()) => Ok(true),
+                    Err(DbError::Stale) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        if !claimed {
+            continue;
+        }
+        let (outcome, _) = verify_and_apply(state, &p.id).await;
+        if outcome != Outcome::Pending {
+            settled += 1;
+        }
+    }
+    // Retry reversals of money we must give back.
+    let reversals = state.run(move |conn| payments::due_reversals(conn, now, 50)).await?;
+    for p in reversals {
+        let id = p.id.clone();
+        let claimed = state
+            .run(move |conn| {
+                let Some(mut row) = payments::find(conn, &id)? else { return Ok(None) };
+                row.next_check_at = Some((now + Duration::minutes(10)).naive_utc());
+                match payments::update(conn, &mut row, now) {
+                    Ok(()) => Ok(Some(row)),
+                    Err(DbError::Stale) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await?;
+        if let Some(row) = claimed {
+            reverse(state, &row).await;
+        }
+    }
+    Ok(settled)
+}

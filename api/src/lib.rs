@@ -1,0 +1,32 @@
+//! The `ncr` server: REST API under `/api/v1`, OpenAPI contract, authentication,
+//! background workers and the adapters to outside systems.
+
+pub mod adapters;
+pub mod auth;
+pub mod bootstrap;
+pub mod captcha;
+pub mod clock;
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod extract;
+pub mod html;
+pub mod idempotency;
+pub mod jobs;
+pub mod journey;
+pub mod notify;
+pub mod observability;
+pub mod passwords;
+pub mod public_info;
+pub mod receipt;
+pub mod routes;
+pub mod secrets;
+pub mod seed;
+pub mod server;
+pub mod state;
+pub mod ussd;
+pub mod wire;
+
+pub use bootstrap::{Environment, build_state};
+pub use config::Config;
+pub use state::AppState;

@@ -1,0 +1,87 @@
+//! Queuing citizen notifications in the outbox, inside the caller's transaction
+//! (SPEC §3.13). Rendering ([`templates`]) and delivery belong to the outbox worker.
+
+pub mod templates;
+
+use chrono::{DateTime, Utc};
+use persistence::applications::ApplicationRow;
+use persistence::outbox::{self, NewMessage};
+use persistence::{DbConn, DbError, Pii, PiiKind};
+
+/// The notifications a citizen gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Registration,
+    PaymentResult,
+    Booking,
+    Reminder,
+    NoShow,
+    IdentityResult,
+    CardReady,
+    TrackingCodeRecovery,
+    /// E-folder: the generated username and password (seed 000).
+    EfolderCredentials,
+    /// E-folder: a one-time password-reset code.
+    EfolderResetCode,
+}
+
+impl Template {
+    pub const ALL: [Template; 10] = [
+        Template::Registration,
+        Template::PaymentResult,
+        Template::Booking,
+        Template::Reminder,
+        Template::NoShow,
+        Template::IdentityResult,
+        Template::CardReady,
+        Template::TrackingCodeRecovery,
+        Template::EfolderCredentials,
+        Template::EfolderResetCode,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Template::Registration => "registration",
+            Template::PaymentResult => "payment_result",
+            Template::Booking => "booking",
+            Template::Reminder => "reminder",
+            Template::NoShow => "no_show",
+            Template::IdentityResult => "identity_result",
+            Template::CardReady => "card_ready",
+            Template::TrackingCodeRecovery => "tracking_code_recovery",
+            Template::EfolderCredentials => "efolder_credentials",
+            Template::EfolderResetCode => "efolder_reset_code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// Queues an SMS to the application's mobile. With a `dedupe` key, a second identical
+/// notification is not queued (exactly one, however many requests race).
+pub fn sms_to_applicant(
+    conn: &mut DbConn,
+    pii: &Pii,
+    row: &ApplicationRow,
+    template: Template,
+    params: serde_json::Value,
+    dedupe: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let mobile = pii.open(PiiKind::Mobile, &row.mobile_enc)?;
+    outbox::enqueue(
+        conn,
+        pii,
+        NewMessage {
+            channel: "sms",
+            recipient: &mobile,
+            recipient_hint: domain::mask::mobile(&mobile),
+            template: template.as_str(),
+            params,
+            lang: "fa",
+            application_id: Some(&row.id),
+            dedupe_key: dedupe,
+        },
+        now,
+    )
+}

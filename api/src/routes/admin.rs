@@ -1,0 +1,841 @@
+//! Administration: staff accounts, machine clients, fees, statistics, the audit log and
+//! running a background job now. Every route requires an administrator (`AdminPrincipal`).
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::QueryableByName;
+use persistence::back_office::ClientRow;
+use persistence::staff::StaffUser;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::AdminPrincipal;
+use crate::error::ApiError;
+use crate::journey::actor;
+use crate::routes::machine::hash_secret;
+use crate::routes::problems::{StaffRead, StaffWrite};
+use crate::state::AppState;
+
+fn random_secret(state: &AppState, bytes: usize) -> String {
+    use base64::Engine;
+    let mut b = vec![0u8; bytes];
+    state.random.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
+    let l = limit.unwrap_or(50);
+    if (1..=200).contains(&l) { Ok(l) } else { Err(ApiError::field("limit", "range")) }
+}
+
+// ---------------------------------------------------------------- staff
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffView {
+    pub id: String,
+    #[schema(example = "operator.maragheh")]
+    pub username: String,
+    /// `operator` or `admin`.
+    pub role: String,
+    pub office_id: Option<String>,
+    pub disabled: bool,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&StaffUser> for StaffView {
+    fn from(u: &StaffUser) -> Self {
+        Self {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            role: u.role.clone(),
+            office_id: u.office_id.clone(),
+            disabled: u.disabled,
+            locked_until: u.locked_until.map(|t| t.and_utc()),
+            created_at: u.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffPage {
+    pub items: Vec<StaffView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Staff accounts, by username.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(PageQuery),
+    responses((status = 200, description = "Staff", body = StaffPage), StaffRead))]
+#[get("/api/v1/admin/staff")]
+pub async fn list_staff(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit_of(q.limit)?;
+    let cursor = q.cursor.clone();
+    let rows = state.run(move |conn| persistence::staff::list(conn, cursor.as_deref(), limit + 1)).await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<StaffView> = rows.iter().take(limit as usize).map(StaffView::from).collect();
+    let next_cursor = more.then(|| items.last().map(|u| u.username.clone())).flatten();
+    Ok(HttpResponse::Ok().json(StaffPage { items, next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    #[schema(example = "operator.maragheh")]
+    pub username: String,
+    /// `operator` (needs `office_id`) or `admin`.
+    #[schema(example = "operator")]
+    pub role: String,
+    #[schema(example = "041-MRG-01")]
+    pub office_id: Option<String>,
+    /// At least 10 characters; if absent one is generated and shown once.
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StaffCreated {
+    pub staff: StaffView,
+    /// Shown only when the password was generated (and only this once).
+    pub generated_password: Option<String>,
+}
+
+/// Creates a staff account (argon2id-hashed password).
+#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = NewStaff,
+    responses((status = 201, description = "Created", body = StaffCreated), StaffWrite))]
+#[post("/api/v1/admin/staff")]
+pub async fn create_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    body: crate::extract::Json<NewStaff>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let username = b.username.trim().to_lowercase();
+    if !(3..=64).contains(&username.len())
+        || !username.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+    {
+        return Err(ApiError::field("username", "invalid"));
+    }
+    let (role, office_id) = match (b.role.as_str(), b.office_id) {
+        ("admin", _) => ("admin", None),
+        ("operator", Some(o)) => ("operator", Some(o)),
+        ("operator", None) => return Err(ApiError::field("office_id", "required")),
+        _ => return Err(ApiError::field("role", "invalid")),
+    };
+    let generated = b.password.is_none().then(|| random_secret(&state, 12));
+    let password = b.password.or(generated.clone()).unwrap_or_default();
+    if password.chars().count() < 10 {
+        return Err(ApiError::field("password", "length"));
+    }
+    let hash = web::block(move || crate::passwords::hash(&password)).await?;
+    let now = state.now();
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let user = StaffUser {
+        id: uuid::Uuid::now_v7().to_string(),
+        username,
+        password_hash: hash,
+        role: role.into(),
+        office_id,
+        disabled: false,
+        failed_attempts: 0,
+        locked_until: None,
+        token_version: 0,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    };
+    let saved = user.clone();
+    state
+        .run_api(move |conn| {
+            if let Some(o) = &saved.office_id
+                && persistence::offices::find(conn, o)?.is_none()
+            {
+                return Err(ApiError::Domain(domain::DomainError::OfficeNotFound));
+            }
+            persistence::write_tx(conn, |conn| {
+                persistence::staff::insert(conn, &saved).map_err(|e| match e {
+                    persistence::DbError::Duplicate(_) => {
+                        ApiError::Conflict { code: "username_taken", retry_after: None }
+                    }
+                    e => e.into(),
+                })?;
+                persistence::audit::append(
+                    conn,
+                    &actor,
+                    "staff_created",
+                    None,
+                    Some(serde_json::json!({"staff_id": saved.id, "role": saved.role})),
+                    now,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(StaffCreated { staff: StaffView::from(&user), generated_password: generated }))
+}
+
+/// Disables an account; its tokens stop working at once.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+    responses((status = 204, description = "Disabled"), StaffWrite))]
+#[post("/api/v1/admin/staff/{id}/disable")]
+pub async fn disable_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(&req, &state, &admin, id.into_inner(), true).await
+}
+
+/// Enables a disabled account.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+    responses((status = 204, description = "Enabled"), StaffWrite))]
+#[post("/api/v1/admin/staff/{id}/enable")]
+pub async fn enable_staff(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    set_disabled(&req, &state, &admin, id.into_inner(), false).await
+}
+
+async fn set_disabled(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: String,
+    disabled: bool,
+) -> Result<HttpResponse, ApiError> {
+    if id == admin.0.staff_id && disabled {
+        return Err(ApiError::Conflict { code: "cannot_disable_self", retry_after: None });
+    }
+    let now = state.now();
+    let actor = actor(req, "admin", &admin.0.staff_id);
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                if !persistence::staff::set_disabled(conn, &id, disabled, now.naive_utc())? {
+                    return Err(ApiError::NotFound("not_found"));
+                }
+                let action = if disabled { "staff_disabled" } else { "staff_enabled" };
+                persistence::audit::append(conn, &actor, action, None, Some(serde_json::json!({"staff_id": id})), now)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasswordReset {
+    /// The new password, shown this once.
+    pub password: String,
+}
+
+/// Resets a staff password to a generated one; the account's old tokens stop working.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "The new password", body = PasswordReset), StaffWrite))]
+#[post("/api/v1/admin/staff/{id}/reset-password")]
+pub async fn reset_staff_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if id.as_str() == admin.0.staff_id {
+        return Err(ApiError::Conflict { code: "cannot_reset_self", retry_after: None });
+    }
+    let password = random_secret(&state, 12);
+    let p = password.clone();
+    let hash = web::block(move || crate::passwords::hash(&p)).await?;
+    let now = state.now();
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let id = id.into_inner();
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                if !persistence::staff::reset_password(conn, &id, &hash, now.naive_utc())? {
+                    return Err(ApiError::NotFound("not_found"));
+                }
+                persistence::audit::append(
+                    conn,
+                    &actor,
+                    "staff_password_reset",
+                    None,
+                    Some(serde_json::json!({"staff_id": id})),
+                    now,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(PasswordReset { password }))
+}
+
+// ---------------------------------------------------------------- machine clients
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientView {
+    #[schema(example = "kiosk-pouya-borujerd")]
+    pub client_id: String,
+    #[schema(example = "دفتر خدمات اینترنتی پویا")]
+    pub name: String,
+    /// `kiosk` or `production`.
+    pub kind: String,
+    #[schema(example = "kiosk:applications")]
+    pub scopes: String,
+    pub office_id: Option<String>,
+    pub disabled: bool,
+    /// Requests per minute this client may make.
+    pub rate_per_minute: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&ClientRow> for ClientView {
+    fn from(c: &ClientRow) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            kind: c.kind.clone(),
+            scopes: c.scopes.clone(),
+            office_id: c.office_id.clone(),
+            disabled: c.disabled,
+            rate_per_minute: c.rate_per_minute,
+            created_at: c.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientsPage {
+    pub items: Vec<ClientView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Kiosk and production clients.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(PageQuery),
+    responses((status = 200, description = "Clients", body = ClientsPage), StaffRead))]
+#[get("/api/v1/admin/kiosk-clients")]
+pub async fn list_clients(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit_of(q.limit)?;
+    let cursor = q.cursor.clone();
+    let rows =
+        state.run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), limit + 1)).await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<ClientView> = rows.iter().take(limit as usize).map(ClientView::from).collect();
+    let next_cursor = more.then(|| items.last().map(|c| c.client_id.clone())).flatten();
+    Ok(HttpResponse::Ok().json(ClientsPage { items, next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    #[schema(example = "kiosk-pouya-borujerd")]
+    pub client_id: String,
+    #[schema(example = "دفتر خدمات اینترنتی پویا")]
+    pub name: String,
+    /// `kiosk` (scope `kiosk:applications`) or `production` (scope `production:events`).
+    #[schema(example = "kiosk")]
+    pub kind: String,
+    pub office_id: Option<String>,
+    /// Default 120.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub rate_per_minute: Option<i32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClientSecret {
+    pub client: ClientView,
+    /// Shown only now; store it safely. Rotate to get a new one.
+    pub client_secret: String,
+}
+
+fn scopes_for(kind: &str) -> Option<&'static str> {
+    match kind {
+        "kiosk" => Some("kiosk:applications"),
+        "production" => Some("production:events"),
+        _ => None,
+    }
+}
+
+/// Registers a machine client; the secret is shown once.
+#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = NewClient,
+    responses((status = 201, description = "Created", body = ClientSecret), StaffWrite))]
+#[post("/api/v1/admin/kiosk-clients")]
+pub async fn create_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    body: crate::extract::Json<NewClient>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    if !(3..=64).contains(&b.client_id.len())
+        || !b.client_id.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+    {
+        return Err(ApiError::field("client_id", "invalid"));
+    }
+    let scopes = scopes_for(&b.kind).ok_or(ApiError::field("kind", "invalid"))?;
+    let name = b.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::field("name", "length"));
+    }
+    let rate = b.rate_per_minute.unwrap_or(120);
+    if !(1..=100_000).contains(&rate) {
+        return Err(ApiError::field("rate_per_minute", "range"));
+    }
+    let secret = random_secret(&state, 32);
+    let now = state.now();
+    let row = ClientRow {
+        client_id: b.client_id,
+        name,
+        kind: b.kind,
+        secret_hash: hash_secret(&secret),
+        scopes: scopes.into(),
+        office_id: b.office_id,
+        disabled: false,
+        rate_per_minute: rate,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    };
+    let saved = row.clone();
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                persistence::back_office::insert_client(conn, &saved).map_err(|e| match e {
+                    persistence::DbError::Duplicate(_) => {
+                        ApiError::Conflict { code: "client_id_taken", retry_after: None }
+                    }
+                    e => e.into(),
+                })?;
+                persistence::audit::append(
+                    conn,
+                    &actor,
+                    "client_created",
+                    None,
+                    Some(serde_json::json!({"client_id": saved.client_id})),
+                    now,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
+}
+
+async fn change_client(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: String,
+    action: &'static str,
+    change: impl FnOnce(&mut ClientRow) + Send + 'static,
+) -> Result<ClientRow, ApiError> {
+    let now = state.now();
+    let actor = actor(req, "admin", &admin.0.staff_id);
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                let mut row = persistence::back_office::client(conn, &id)?.ok_or(ApiError::NotFound("not_found"))?;
+                change(&mut row);
+                row.updated_at = now.naive_utc();
+                persistence::back_office::update_client(conn, &row)?;
+                persistence::audit::append(
+                    conn,
+                    &actor,
+                    action,
+                    None,
+                    Some(serde_json::json!({"client_id": row.client_id})),
+                    now,
+                )?;
+                Ok(row)
+            })
+        })
+        .await
+}
+
+/// A new secret for a client; the old one stops working (tokens already issued expire on their own).
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+    responses((status = 200, description = "The new secret", body = ClientSecret), StaffWrite))]
+#[post("/api/v1/admin/kiosk-clients/{client_id}/rotate")]
+pub async fn rotate_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let secret = random_secret(&state, 32);
+    let hash = hash_secret(&secret);
+    let row =
+        change_client(&req, &state, &admin, id.into_inner(), "client_rotated", move |r| r.secret_hash = hash).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
+}
+
+/// Disables a client: no new tokens.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+    responses((status = 200, description = "Disabled", body = ClientView), StaffWrite))]
+#[post("/api/v1/admin/kiosk-clients/{client_id}/disable")]
+pub async fn disable_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = change_client(&req, &state, &admin, id.into_inner(), "client_disabled", |r| r.disabled = true).await?;
+    Ok(HttpResponse::Ok().json(ClientView::from(&row)))
+}
+
+// ---------------------------------------------------------------- fees
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FeeLine {
+    /// `card`, `counter_enrollment` or `delivery`.
+    #[schema(example = "card")]
+    pub kind: String,
+    /// Rials.
+    #[schema(example = 200000, minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub amount: i64,
+    #[schema(example = "2027-03-21")]
+    pub effective_from: NaiveDate,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Fees {
+    /// The amounts in effect today.
+    pub current: Vec<FeeLine>,
+    /// Every tariff line, past and future.
+    pub schedule: Vec<FeeLine>,
+}
+
+/// The tariff: the card fee paid online, the counter enrollment and delivery fees.
+#[utoipa::path(tag = "admin", security(("staff" = [])),
+    responses((status = 200, description = "Fees", body = Fees), StaffRead))]
+#[get("/api/v1/admin/fees")]
+pub async fn fees(state: web::Data<AppState>, _admin: AdminPrincipal) -> Result<HttpResponse, ApiError> {
+    let rows = state.run(persistence::payments::fee_rates).await?;
+    let tariff = state.run(persistence::payments::tariff).await?;
+    let today = domain::calendar::tehran_date(state.now());
+    let current = domain::fees::FeeKind::ALL
+        .iter()
+        .map(|k| FeeLine {
+            kind: k.as_str().into(),
+            amount: domain::fees::fee_on(&tariff, *k, today).value(),
+            effective_from: today,
+        })
+        .collect();
+    let schedule = rows
+        .iter()
+        .map(|r| FeeLine { kind: r.kind.clone(), amount: r.amount, effective_from: r.effective_from })
+        .collect();
+    Ok(HttpResponse::Ok().json(Fees { current, schedule }))
+}
+
+/// Adds a tariff line effective from a date (today or later). Payments keep the amount
+/// they were created with.
+#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = FeeLine,
+    responses((status = 201, description = "Added", body = FeeLine), StaffWrite))]
+#[post("/api/v1/admin/fees")]
+pub async fn add_fee(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    body: crate::extract::Json<FeeLine>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let kind = domain::fees::FeeKind::parse(&b.kind).ok_or(ApiError::field("kind", "invalid"))?;
+    let amount = domain::Rials::new(b.amount).map_err(|_| ApiError::field("amount", "range"))?;
+    let today = domain::calendar::tehran_date(state.now());
+    if b.effective_from < today {
+        return Err(ApiError::field("effective_from", "range"));
+    }
+    domain::fees::check_rate(&domain::fees::FeeRate { kind, amount, effective_from: b.effective_from })?;
+    let now = state.now();
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let row = persistence::payments::FeeRateRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: kind.as_str().into(),
+        amount: amount.value(),
+        effective_from: b.effective_from,
+        created_at: now.naive_utc(),
+        created_by: actor.id.clone(),
+    };
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                persistence::payments::insert_fee_rate(conn, &row).map_err(|e| match e {
+                    persistence::DbError::Duplicate(_) => ApiError::Conflict { code: "fee_exists_for_date", retry_after: None },
+                    e => e.into(),
+                })?;
+                persistence::audit::append(conn, &actor, "fee_added", None, Some(serde_json::json!({"kind": row.kind, "amount": row.amount, "effective_from": row.effective_from})), now)?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(b))
+}
+
+// ---------------------------------------------------------------- statistics
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    #[param(example = "2026-11-01")]
+    pub from: NaiveDate,
+    #[param(example = "2026-11-30")]
+    pub to: NaiveDate,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DayCount {
+    pub date: NaiveDate,
+    pub count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Utilisation {
+    #[schema(example = "041")]
+    pub city_code: String,
+    pub shift: String,
+    pub capacity: i64,
+    pub taken: i64,
+    /// `taken / capacity`, 0–1.
+    pub rate: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Applications that paid (registered), per day.
+    pub registrations_per_day: Vec<DayCount>,
+    pub payments_settled: i64,
+    pub payments_verified: i64,
+    /// verified / settled, 0–1 (null without payments).
+    pub payment_success_rate: Option<f64>,
+    pub appointments_missed: i64,
+    pub appointments_attended: i64,
+    /// missed / (missed + attended), 0–1.
+    pub no_show_rate: Option<f64>,
+    /// Seats taken over approved capacity, per city and shift.
+    pub utilisation: Vec<Utilisation>,
+}
+
+#[derive(QueryableByName)]
+struct UtilRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    city_code: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    shift: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    capacity: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    taken: i64,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Registrations per day, payment success rate, no-show rate, and office utilisation
+/// per city and shift, over a date range (at most 366 days).
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(RangeQuery),
+    responses((status = 200, description = "Statistics", body = Stats), StaffRead))]
+#[get("/api/v1/admin/stats")]
+pub async fn stats(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    q: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let RangeQuery { from, to } = q.into_inner();
+    if to < from || (to - from).num_days() > 366 {
+        return Err(ApiError::field("to", "range"));
+    }
+    let stats = state
+        .run(move |conn| {
+            use diesel::RunQueryDsl;
+            use diesel::sql_types::{Date, Timestamp};
+            let start = from.and_hms_opt(0, 0, 0).expect("midnight");
+            let end = (to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight");
+            let paid: Vec<chrono::NaiveDateTime> = {
+                use diesel::prelude::*;
+                use persistence::schema::applications::dsl as a;
+                a::applications.filter(a::paid_at.ge(start)).filter(a::paid_at.lt(end)).select(a::paid_at.assume_not_null()).load(conn)?
+            };
+            let mut per_day = std::collections::BTreeMap::new();
+            for t in paid {
+                *per_day.entry(domain::calendar::tehran_date(t.and_utc())).or_insert(0i64) += 1;
+            }
+            let count = |conn: &mut persistence::DbConn, sql: &str| -> Result<i64, persistence::DbError> {
+                let rows: Vec<CountRow> = diesel::sql_query(sql).bind::<Timestamp, _>(start).bind::<Timestamp, _>(end).load(conn)?;
+                Ok(rows.first().map_or(0, |r| r.n))
+            };
+            let settled = count(conn, "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2")?;
+            let verified =
+                count(conn, "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2 AND status = 'verified'")?;
+            let day_count = |conn: &mut persistence::DbConn, status: &str| -> Result<i64, persistence::DbError> {
+                let rows: Vec<CountRow> = diesel::sql_query(format!(
+                    "SELECT COUNT(*) AS n FROM applications WHERE slot_date >= $1 AND slot_date <= $2 AND appointment_status = '{status}'"
+                ))
+                .bind::<Date, _>(from)
+                .bind::<Date, _>(to)
+                .load(conn)?;
+                Ok(rows.first().map_or(0, |r| r.n))
+            };
+            let missed = day_count(conn, "missed")?;
+            let attended = day_count(conn, "used")?;
+            let util: Vec<UtilRow> = diesel::sql_query(
+                "SELECT o.city_code AS city_code, s.shift AS shift, CAST(SUM(s.capacity) AS BIGINT) AS capacity,
+                        CAST(SUM(s.taken) AS BIGINT) AS taken
+                   FROM slots s JOIN offices o ON o.id = s.office_id
+                  WHERE s.date >= $1 AND s.date <= $2 AND s.closed = $3
+                  GROUP BY o.city_code, s.shift ORDER BY o.city_code, s.shift",
+            )
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .bind::<diesel::sql_types::Bool, _>(false)
+            .load(conn)?;
+            let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+            Ok(Stats {
+                from,
+                to,
+                registrations_per_day: per_day.into_iter().map(|(date, count)| DayCount { date, count }).collect(),
+                payments_settled: settled,
+                payments_verified: verified,
+                payment_success_rate: ratio(verified, settled),
+                appointments_missed: missed,
+                appointments_attended: attended,
+                no_show_rate: ratio(missed, missed + attended),
+                utilisation: util
+                    .into_iter()
+                    .map(|u| Utilisation { rate: ratio(u.taken, u.capacity).unwrap_or(0.0), city_code: u.city_code, shift: u.shift, capacity: u.capacity, taken: u.taken })
+                    .collect(),
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+// ---------------------------------------------------------------- audit log
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub application_id: Option<String>,
+    /// `citizen`, `kiosk`, `operator`, `admin`, `production` or `system`.
+    pub actor_kind: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    #[schema(example = "checked_in")]
+    pub action: String,
+    pub application_id: Option<String>,
+    pub request_id: Option<String>,
+    pub details: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    pub items: Vec<AuditEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// The audit log (append-only), newest first.
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(AuditQuery),
+    responses((status = 200, description = "Entries", body = AuditPage), StaffRead))]
+#[get("/api/v1/admin/audit-log")]
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = limit_of(q.limit)?;
+    let filter = persistence::audit::AuditFilter {
+        application_id: q.application_id,
+        actor_kind: q.actor_kind,
+        action: q.action,
+        from: q.from.map(|t| t.naive_utc()),
+        to: q.to.map(|t| t.naive_utc()),
+        before_id: q.cursor,
+    };
+    let rows = state.run(move |conn| persistence::audit::list(conn, &filter, limit + 1)).await?;
+    let more = rows.len() as i64 > limit;
+    let items: Vec<AuditEntry> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|r| AuditEntry {
+            id: r.id,
+            at: r.at.and_utc(),
+            actor_kind: r.actor_kind,
+            actor_id: r.actor_id,
+            action: r.action,
+            application_id: r.application_id,
+            request_id: r.request_id,
+            details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
+        })
+        .collect();
+    let next_cursor = more.then(|| items.last().map(|e| e.id.clone())).flatten();
+    Ok(HttpResponse::Ok().json(AuditPage { items, next_cursor }))
+}
+
+// ---------------------------------------------------------------- jobs
+
+#[derive(Serialize, ToSchema)]
+pub struct JobRun {
+    #[schema(example = "release_expired_holds")]
+    pub job: String,
+    /// Rows the run processed.
+    pub processed: usize,
+}
+
+/// Runs a background job once, now (e.g. `release_expired_holds`, `reconcile_payments`).
+#[utoipa::path(tag = "admin", security(("staff" = [])), params(("name" = String, Path, example = "reconcile_payments")),
+    responses((status = 200, description = "Ran", body = JobRun), StaffWrite))]
+#[post("/api/v1/admin/jobs/{name}")]
+pub async fn run_job(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let processed = crate::jobs::run(&state, &name).await?;
+    Ok(HttpResponse::Ok().json(JobRun { job: name, processed }))
+}

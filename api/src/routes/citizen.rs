@@ -1,0 +1,410 @@
+//! The citizen's journey over HTTP (seed 001 §2, SPEC §6a): captcha, entry, the
+//! application and its first-page sections, appointment and delivery office.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::DomainError;
+use domain::application::Slot;
+use domain::calendar::{HijriDate, JalaliDate, lunar_birth_options};
+use domain::ids::{BirthCertSerial, Mobile, NationalId};
+use domain::person::PersonName;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::CitizenPrincipal;
+use crate::config::CaptchaMode;
+use crate::error::{ApiError, FieldErrors};
+use crate::journey::view::{ApplicationView, Family, build_view_lang};
+use crate::journey::{self, Target, actor};
+use crate::observability::RequestLang;
+use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
+use crate::state::AppState;
+use crate::wire;
+
+// ---------------------------------------------------------------- captcha
+
+/// An arithmetic challenge (seed 001: «۴+۸=»).
+#[derive(Serialize, ToSchema)]
+pub struct CaptchaChallenge {
+    /// Send back as `captcha_id`.
+    #[schema(example = "v1.Jx0d9Pq1b8s3rW1cQ2aZ1A.1795330920.Ywq1T0b8aCk7Zx1N.oP2x8b1Q0aT9cV3eR7uW1g")]
+    pub captcha_id: String,
+    /// What to do, in the request's language.
+    #[schema(example = "حاصل عبارت تصویر را به عدد وارد کنید.")]
+    pub question: String,
+    /// The sum drawn as SVG strokes with noise.
+    pub image_svg: String,
+    pub expires_at: DateTime<Utc>,
+    /// Only in sandbox mode (demos and tests): the answer. Never present in production.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 12)]
+    pub sandbox_answer: Option<u32>,
+}
+
+/// A new captcha challenge. Expires in 2 minutes; each answer works once.
+#[utoipa::path(tag = "citizen", responses((status = 200, description = "A challenge", body = CaptchaChallenge), PublicRead))]
+#[get("/api/v1/captcha")]
+pub async fn captcha(state: web::Data<AppState>, lang: RequestLang) -> HttpResponse {
+    let c = crate::captcha::issue(
+        &state.captcha_key,
+        state.random.as_ref(),
+        state.now(),
+        chrono::Duration::seconds(state.config.captcha.ttl_seconds),
+    );
+    let question = match lang.0 {
+        domain::Lang::Fa => "حاصل عبارت تصویر را به عدد وارد کنید.",
+        domain::Lang::En => "Type the result of the sum in the picture, as a number.",
+    };
+    HttpResponse::Ok().json(CaptchaChallenge {
+        captcha_id: c.id,
+        question: question.into(),
+        image_svg: c.svg,
+        expires_at: c.expires_at,
+        sandbox_answer: (state.config.captcha.mode == CaptchaMode::Sandbox).then_some(c.answer),
+    })
+}
+
+// ---------------------------------------------------------------- entry
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The 10-digit national code; Persian digits, spaces and dashes are fine.
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    /// The six-digit number of the birth-certificate serial (optionally with its letter series).
+    #[schema(example = "883810")]
+    pub serial: String,
+    #[schema(example = "v1.Jx0d9Pq1b8s3rW1cQ2aZ1A.1795330920.Ywq1T0b8aCk7Zx1N.oP2x8b1Q0aT9cV3eR7uW1g")]
+    pub captcha_id: String,
+    #[schema(example = "12")]
+    pub captcha_answer: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// A short-lived citizen token for `Authorization: Bearer …`.
+    pub token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub expires_at: DateTime<Utc>,
+    /// Whether the civil registry confirmed the serial now (false while it is unreachable;
+    /// the identity is then checked in the background).
+    pub identity_confirmed: bool,
+    /// Where to send the citizen next (seed 001 §2.2).
+    pub next_step: wire::NextStep,
+    #[schema(example = "مشخصات فردی خود را وارد کنید.")]
+    pub next_step_text: String,
+    /// The current application, if there is one.
+    pub application: Option<ApplicationView>,
+}
+
+/// Entry: national code + serial + captcha → citizen token and where to go next.
+///
+/// The SPEC §3.4 checks run in order. "No such person" and "serial does not match" give
+/// the same `identity_mismatch`; `person_not_alive`, `underage` and
+/// `serial_recently_changed` (come back after 48 working hours) are told only after the
+/// serial matched. Repeated wrong serials are slowed down, then locked (429 `entry_locked`).
+#[utoipa::path(tag = "citizen", request_body = SessionRequest,
+    responses((status = 201, description = "Signed in", body = SessionResponse), PublicWrite))]
+#[post("/api/v1/citizen/sessions")]
+pub async fn create_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    lang: RequestLang,
+    body: crate::extract::Json<SessionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let national_id = errors.take("national_id", NationalId::parse(&body.national_id));
+    let serial = errors.take("serial", BirthCertSerial::parse(&body.serial));
+    errors.finish()?;
+    let (national_id, serial) = (national_id.expect("checked"), serial.expect("checked"));
+    journey::entry::spend_captcha(&state, &body.captcha_id, &body.captcha_answer).await?;
+    let actor = actor(&req, "citizen", "entry");
+    let outcome = journey::entry::enter(&state, national_id, serial, actor).await?;
+    let application = match outcome.application {
+        Some(v) => Some(relang(&state, v.id.clone(), lang).await?),
+        None => None,
+    };
+    Ok(HttpResponse::Created().json(SessionResponse {
+        token: outcome.token,
+        token_type: "Bearer",
+        expires_at: outcome.expires_at,
+        identity_confirmed: outcome.identity_confirmed,
+        next_step: outcome.next_step.into(),
+        next_step_text: outcome.next_step.describe(lang.0).into(),
+        application,
+    }))
+}
+
+async fn relang(state: &AppState, id: String, lang: RequestLang) -> Result<ApplicationView, ApiError> {
+    let row = state
+        .run(move |conn| persistence::applications::find(conn, &id))
+        .await?
+        .ok_or(ApiError::NotFound("not_found"))?;
+    build_view_lang(state, row, lang.0).await
+}
+
+// ---------------------------------------------------------------- the application
+
+/// The citizen's application with its state, `allowed_operations` and `next_step`.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+    responses((status = 200, description = "The application", body = ApplicationView), CitizenRead))]
+#[get("/api/v1/citizen/application")]
+pub async fn get_application(
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+) -> Result<HttpResponse, ApiError> {
+    let id = citizen.citizen_id.clone();
+    let row = state
+        .run(move |conn| persistence::applications::current_for_citizen(conn, &id))
+        .await?
+        .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HijriQuery {
+    /// The solar birth date (Jalali), e.g. `1369-03-19`.
+    #[param(example = "1369-03-19", pattern = "^[0-9۰-۹]{4}[-/][0-9۰-۹]{1,2}[-/][0-9۰-۹]{1,2}$")]
+    pub birth_date_jalali: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HijriOption {
+    #[schema(example = "1410-11-15")]
+    pub date: String,
+    #[schema(example = "15 ذیقعده 1410")]
+    pub label_fa: String,
+    /// The day computed from the solar date (the others are ±1 and ±2 days).
+    pub computed: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HijriOptions {
+    #[schema(example = "1369-03-19")]
+    pub birth_date_jalali: String,
+    #[schema(example = "1990-06-09")]
+    pub birth_date: NaiveDate,
+    /// Five options; if the certificate's lunar date is not among them, it must be corrected first.
+    pub options: Vec<HijriOption>,
+}
+
+/// The five Lunar Hijri birth-date options for a solar birth date (seed 001).
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), params(HijriQuery),
+    responses((status = 200, description = "Five options", body = HijriOptions), CitizenRead, PublicRead))]
+#[get("/api/v1/citizen/hijri-birth-date-options")]
+pub async fn hijri_options(
+    _citizen: CitizenPrincipal,
+    query: web::Query<HijriQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::default();
+    let date = errors.take("birth_date_jalali", JalaliDate::parse(&query.birth_date_jalali));
+    errors.finish()?;
+    let date = date.expect("checked");
+    let options = lunar_birth_options(date)
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| HijriOption { date: h.to_string(), label_fa: h.label_fa(), computed: i == 2 })
+        .collect();
+    Ok(HttpResponse::Ok().json(HijriOptions {
+        birth_date_jalali: date.to_string(),
+        birth_date: date.to_gregorian(),
+        options,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalInfoRequest {
+    /// Must equal the civil registry's.
+    #[schema(example = "1369-03-19")]
+    pub birth_date_jalali: String,
+    /// One of the five options of `/citizen/hijri-birth-date-options`.
+    #[schema(example = "1410-11-15")]
+    pub birth_date_hijri: String,
+    /// Must equal the civil registry's.
+    pub gender: wire::Gender,
+    pub religion: wire::Religion,
+    /// The mother's first name only (seed 001).
+    #[schema(example = "شهرزاد")]
+    pub mother_name: String,
+    /// Every notification goes to this number; USSD works best from it.
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+}
+
+impl PersonalInfoRequest {
+    pub fn parse(&self) -> Result<journey::personal::PersonalInfo, ApiError> {
+        let mut e = FieldErrors::default();
+        let birth_date = e.take("birth_date_jalali", JalaliDate::parse(&self.birth_date_jalali));
+        let hijri = e.take("birth_date_hijri", HijriDate::parse(&self.birth_date_hijri));
+        let mother = e.take("mother_name", PersonName::parse(&self.mother_name));
+        let mobile = e.take("mobile", Mobile::parse(&self.mobile));
+        e.finish()?;
+        Ok(journey::personal::PersonalInfo {
+            birth_date: birth_date.expect("checked"),
+            birth_date_hijri: hijri.expect("checked"),
+            gender: self.gender.into(),
+            religion: self.religion.into(),
+            mother_name: mother.expect("checked"),
+            mobile: mobile.expect("checked"),
+        })
+    }
+}
+
+/// Saves personal information. The first save creates the application (`draft`, "first
+/// page registered", 201); later saves are edits (200), limited in number and refused
+/// once enrollment has started. The solar birth date and gender are checked against the
+/// civil registry; if it cannot be reached the identity is `pending` and settled later.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = PersonalInfoRequest,
+    responses(
+        (status = 200, description = "Edited", body = ApplicationView),
+        (status = 201, description = "Application created", body = ApplicationView),
+        CitizenWrite))]
+#[put("/api/v1/citizen/application/personal-info")]
+pub async fn put_personal_info(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<PersonalInfoRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let info = body.parse()?;
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let (row, created) = journey::personal::save_personal_info(&state, &citizen.citizen_id, info, actor).await?;
+    let view = build_view_lang(&state, row, lang.0).await?;
+    Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+}
+
+/// The four special-needs questions. "No" to the first puts the citizen in the
+/// home-visit queue; "no" to the others limits the offices offered.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = wire::SpecialNeeds,
+    responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/special-needs")]
+pub async fn put_special_needs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<wire::SpecialNeeds>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row = journey::personal::answer_special_needs(
+        &state,
+        Target::Citizen(citizen.citizen_id),
+        body.into_inner().into(),
+        actor,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+/// Father, mother, spouses and children (seed 002); national codes are validated.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = Family,
+    responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/family")]
+pub async fn put_family(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<Family>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row =
+        journey::personal::save_family(&state, Target::Citizen(citizen.citizen_id), body.into_inner(), actor).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MobileRequest {
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+}
+
+/// A new mobile number; allowed any time after the first page (seed 001 §3.4).
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = MobileRequest,
+    responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/mobile")]
+pub async fn put_mobile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<MobileRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut e = FieldErrors::default();
+    let mobile = e.take("mobile", Mobile::parse(&body.mobile));
+    e.finish()?;
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row =
+        journey::personal::change_mobile(&state, Target::Citizen(citizen.citizen_id), mobile.expect("checked"), actor)
+            .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentRequest {
+    /// An office id from `/offices/availability`.
+    #[schema(example = "041-MRG-01")]
+    pub office_id: String,
+    #[schema(example = "2026-11-25")]
+    pub date: NaiveDate,
+    pub shift: wire::Shift,
+}
+
+/// Holds a seat (unpaid: for the payment timeout, 15 minutes by default) or books it
+/// (paid). Calling it again moves the hold; rescheduling a booking frees the old seat and
+/// takes the new one in one transaction. Seats are never oversold (`slot_full`).
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = AppointmentRequest,
+    responses((status = 200, description = "Held or booked", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/appointment")]
+pub async fn put_appointment(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<AppointmentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let slot = Slot { office_id: body.office_id, date: body.date, shift: body.shift.into() };
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row = journey::booking::take_slot(&state, Target::Citizen(citizen.citizen_id), slot, actor).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryOfficeRequest {
+    #[schema(example = "041-TBZ-01")]
+    pub office_id: String,
+}
+
+/// Where to collect the card (defaults to the enrollment office); until production starts.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = DeliveryOfficeRequest,
+    responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/delivery-office")]
+pub async fn put_delivery_office(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<DeliveryOfficeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row = journey::booking::change_delivery_office(
+        &state,
+        Target::Citizen(citizen.citizen_id),
+        body.into_inner().office_id,
+        actor,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}

@@ -1,0 +1,236 @@
+//! Partner kiosks (café-nets, government counter and post offices) post a whole
+//! registration for a citizen in one call, through the same journey functions and domain
+//! rules as the citizen path. `Idempotency-Key` is required; a kiosk sees only the
+//! applications it created; each client has its own rate limit.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use domain::DomainError;
+use domain::application::{Slot, State};
+use domain::ids::{BirthCertSerial, NationalId};
+use governor::{Quota, RateLimiter};
+use persistence::{PiiKind, citizens};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::MachinePrincipal;
+use crate::error::{ApiError, FieldErrors};
+use crate::journey::view::{ApplicationView, Family, build_view};
+use crate::journey::{self, Target, actor};
+use crate::routes::citizen::{AppointmentRequest, PersonalInfoRequest};
+use crate::routes::payments::PaymentView;
+use crate::routes::problems::StaffWrite;
+use crate::state::AppState;
+use crate::wire;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KioskApplication {
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    #[schema(example = "883810")]
+    pub serial: String,
+    pub personal_info: PersonalInfoRequest,
+    pub special_needs: wire::SpecialNeeds,
+    pub family: Option<Family>,
+    /// The office, date and shift chosen with the citizen (absent for a home visit).
+    pub appointment: Option<AppointmentRequest>,
+    /// Gateway for the citizen's payment link (default: the first enabled one).
+    #[schema(example = "sandbox")]
+    pub gateway: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KioskResult {
+    pub application: ApplicationView,
+    /// The tracking code, or a note that it is issued once the payment succeeds.
+    #[schema(example = "issued after payment")]
+    pub tracking_code: String,
+    /// The link the citizen pays at (when payment is due).
+    pub payment: Option<PaymentView>,
+}
+
+/// The client's row, if enabled, and its own rate limit (429 with `Retry-After`).
+async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiError> {
+    client.require("kiosk", "kiosk:applications")?;
+    let id = client.client_id.clone();
+    let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
+    let row = row.filter(|c| !c.disabled).ok_or(ApiError::Unauthorized("token_invalid"))?;
+    let limiter = {
+        let mut map = state.client_limiters.lock().map_err(|_| ApiError::internal("limiter lock"))?;
+        map.entry(row.client_id.clone())
+            .or_insert_with(|| {
+                let n = NonZeroU32::new(u32::try_from(row.rate_per_minute).unwrap_or(1).max(1)).expect("non-zero");
+                Arc::new(RateLimiter::direct(Quota::per_minute(n)))
+            })
+            .clone()
+    };
+    limiter.check().map_err(|not_until| {
+        use governor::clock::Clock;
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        ApiError::TooManyRequests { code: "rate_limited", retry_after: wait.as_secs().max(1) }
+    })
+}
+
+/// A whole registration in one call: entry checks, personal information, special needs,
+/// family, the chosen seat (held for the payment timeout) and the citizen's payment link.
+/// Requires `Idempotency-Key`: a retry with the same key and body gets the same answer and
+/// has no second effect; the same key with another body is 422; one still running is 409.
+#[utoipa::path(tag = "kiosk", security(("machine" = [])), request_body = KioskApplication,
+    params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Unique per registration attempt (≤ 255 printable characters), kept 48 hours")),
+    responses((status = 201, description = "Registered for payment", body = KioskResult), StaffWrite,
+        (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/kiosk/applications")]
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: MachinePrincipal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    admit(&state, &client).await?;
+    if !crate::extract::is_json(&req) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let key = crate::idempotency::key_of(req.headers(), true)?;
+    let scope = format!("kiosk:{}", client.client_id);
+    let state2 = state.clone();
+    let fingerprint = body.clone();
+    crate::idempotency::once(&state, &scope, key, &fingerprint, || async move {
+        let input: KioskApplication = crate::extract::parse_object(&body)?;
+        let result = register(&state2, &req, &client, input).await?;
+        Ok(HttpResponse::Created().json(result))
+    })
+    .await
+}
+
+async fn register(
+    state: &AppState,
+    req: &HttpRequest,
+    client: &MachinePrincipal,
+    input: KioskApplication,
+) -> Result<KioskResult, ApiError> {
+    let mut e = FieldErrors::default();
+    let national_id = e.take("national_id", NationalId::parse(&input.national_id));
+    let serial = e.take("serial", BirthCertSerial::parse(&input.serial));
+    e.finish()?;
+    let (national_id, serial) = (national_id.expect("checked"), serial.expect("checked"));
+    let info = input.personal_info.parse().map_err(|err| prefix_fields(err, "personal_info."))?;
+    let family = input
+        .family
+        .as_ref()
+        .map(journey::personal::validate_family)
+        .transpose()
+        .map_err(|err| prefix_fields(err, "family."))?;
+    let needs: domain::offices::SpecialNeeds = input.special_needs.into();
+    let gateway = input.gateway.clone().or_else(|| state.config.payments.gateways.first().cloned()).unwrap_or_default();
+    journey::payment::gateway(state, &gateway)?;
+
+    // Everything checkable is checked before anything is written.
+    let now = state.now();
+    let record =
+        state.registry.find(&national_id).await.map_err(|_| ApiError::Domain(DomainError::RegistryUnavailable))?;
+    let holidays = state.run(move |conn| journey::holidays_near(conn, now)).await?;
+    domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays)?;
+    if let Some(a) = &input.appointment {
+        let office_id = a.office_id.clone();
+        let office = state.run(move |conn| persistence::offices::find(conn, &office_id)).await?;
+        let office = office.filter(|o| o.active).ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
+        if !needs.suits(&office.facilities()) {
+            return Err(DomainError::OfficeUnsuitable.into());
+        }
+    }
+
+    let actor = actor(req, "kiosk", &client.client_id);
+    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
+    let nid_enc = state.pii.seal(PiiKind::NationalId, national_id.as_str());
+    let serial_enc = state.pii.seal(PiiKind::Serial, serial.number());
+    let citizen = state
+        .run(move |conn| {
+            citizens::upsert(
+                conn,
+                &citizens::Entry { hashes: &hashes, nid_enc, serial_enc, serial_verified: true },
+                now,
+            )
+        })
+        .await?;
+    let (row, _) = journey::personal::save_personal_info(state, &citizen.id, info, actor.clone()).await?;
+    if let Some(other) = row.created_by_client.as_deref().filter(|c| *c != client.client_id) {
+        tracing::info!(other_kiosk = other, "a citizen registered at another kiosk is being updated");
+    }
+    let target = || Target::Id(row.id.clone());
+    let current = row.to_domain()?;
+    if current.special_needs != Some(needs) {
+        journey::personal::answer_special_needs(state, target(), needs, actor.clone()).await?;
+    }
+    if let Some(f) = family {
+        journey::personal::save_family(state, target(), f, actor.clone()).await?;
+    }
+    if let Some(a) = input.appointment {
+        let slot = Slot { office_id: a.office_id, date: a.date, shift: a.shift.into() };
+        journey::booking::take_slot(state, target(), slot, actor.clone()).await?;
+    }
+    let id = row.id.clone();
+    let latest = state
+        .run(move |conn| persistence::applications::find(conn, &id))
+        .await?
+        .ok_or(ApiError::NotFound("not_found"))?;
+    let app = latest.to_domain()?;
+    let payment = if app.state == State::PaymentPending {
+        let id = latest.id.clone();
+        state
+            .run(move |conn| persistence::payments::for_application(conn, &id))
+            .await?
+            .into_iter()
+            .find(|p| p.is_open())
+    } else if domain::application::check(&app, domain::application::Operation::Pay, state.now(), &state.policy).is_ok()
+    {
+        Some(journey::payment::start(state, target(), &gateway, actor.clone()).await?)
+    } else {
+        None
+    };
+    let id = latest.id.clone();
+    let latest = state
+        .run(move |conn| persistence::applications::find(conn, &id))
+        .await?
+        .ok_or(ApiError::NotFound("not_found"))?;
+    Ok(KioskResult {
+        tracking_code: latest.tracking_code.clone().unwrap_or_else(|| "issued after payment".into()),
+        application: build_view(state, latest).await?,
+        payment: payment.as_ref().map(PaymentView::from),
+    })
+}
+
+/// Puts a prefix on field names (e.g. `personal_info.mobile`).
+fn prefix_fields(e: ApiError, prefix: &str) -> ApiError {
+    match e {
+        ApiError::Fields(f) => {
+            ApiError::Fields(f.into_iter().map(|(n, c, fa, en)| (format!("{prefix}{n}"), c, fa, en)).collect())
+        }
+        other => other,
+    }
+}
+
+/// An application this kiosk created, by id or tracking code.
+#[utoipa::path(tag = "kiosk", security(("machine" = [])), params(("id" = String, Path, description = "Application id or tracking code")),
+    responses((status = 200, description = "The application", body = ApplicationView), crate::routes::problems::StaffRead,
+        (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/kiosk/applications/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    client: MachinePrincipal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admit(&state, &client).await?;
+    let id = id.into_inner();
+    let row = state
+        .run(move |conn| match persistence::applications::find_by_tracking_code(conn, &id)? {
+            Some(r) => Ok(Some(r)),
+            None => persistence::applications::find(conn, &id),
+        })
+        .await?
+        .filter(|r| r.created_by_client.as_deref() == Some(client.client_id.as_str()))
+        .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+    Ok(HttpResponse::Ok().json(build_view(&state, row).await?))
+}

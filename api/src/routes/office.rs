@@ -1,0 +1,309 @@
+//! Enrollment-office operators: the day's appointments, check-in, completion, no-show and
+//! card delivery — all scoped to the operator's office.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::NaiveDate;
+use domain::Rials;
+use domain::ids::PostalCode;
+use persistence::audit::Actor;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{OperatorPrincipal, StaffPrincipal};
+use crate::error::{ApiError, FieldErrors};
+use crate::journey::office::{self, Capture, Completion};
+use crate::journey::{actor, view::build_view_lang};
+use crate::observability::RequestLang;
+use crate::routes::problems::{StaffRead, StaffWrite};
+use crate::state::AppState;
+use crate::wire;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AppointmentsQuery {
+    #[param(example = "2026-11-25")]
+    pub date: NaiveDate,
+    pub shift: Option<wire::Shift>,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppointmentRow {
+    #[schema(example = "4973201670")]
+    pub tracking_code: Option<String>,
+    #[schema(example = "مریم")]
+    pub first_name: Option<String>,
+    #[schema(example = "احمدی")]
+    pub last_name: Option<String>,
+    /// Masked: `258****606`.
+    #[schema(example = "258****606")]
+    pub national_id_masked: String,
+    pub shift: wire::Shift,
+    pub state: wire::State,
+    pub appointment_status: wire::AppointmentStatus,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppointmentsPage {
+    pub items: Vec<AppointmentRow>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn staff_actor(req: &HttpRequest, staff: &StaffPrincipal) -> Actor {
+    let kind = match staff.role {
+        crate::auth::StaffRole::Admin => "admin",
+        crate::auth::StaffRole::Operator => "operator",
+    };
+    actor(req, kind, &staff.staff_id)
+}
+
+/// The day's appointments at the operator's office (booked, used or missed), by shift.
+#[utoipa::path(tag = "office", security(("staff" = [])), params(AppointmentsQuery),
+    responses((status = 200, description = "A page of appointments", body = AppointmentsPage), StaffRead))]
+#[get("/api/v1/office/appointments")]
+pub async fn appointments(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    query: web::Query<AppointmentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "range"));
+    }
+    let actor = staff_actor(&req, &staff.0);
+    let pii = state.pii.clone();
+    let now = state.now();
+    let shift = q.shift.map(|s| domain::offices::Shift::from(s).as_str().to_owned());
+    let rows = state
+        .run(move |conn| {
+            let rows = persistence::applications::at_office(
+                conn,
+                &office_id,
+                q.date,
+                shift.as_deref(),
+                q.cursor.as_deref(),
+                limit + 1,
+            )?;
+            for r in rows.iter().take(limit as usize) {
+                office::record_read(conn, &actor, &r.id, now)?;
+            }
+            Ok(rows)
+        })
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = more.then(|| page.last().map(|r| r.id.clone())).flatten();
+    let items = page
+        .iter()
+        .map(|r| {
+            let app = r.to_domain()?;
+            let nid = pii.open(persistence::PiiKind::NationalId, &r.nid_enc)?;
+            Ok(AppointmentRow {
+                tracking_code: r.tracking_code.clone(),
+                first_name: r.first_name.clone(),
+                last_name: r.last_name.clone(),
+                national_id_masked: domain::mask::national_id(&nid),
+                shift: app.slot.as_ref().map_or(wire::Shift::Morning, |s| s.shift.into()),
+                state: app.state.into(),
+                appointment_status: app.appointment.into(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(AppointmentsPage { items, next_cursor }))
+}
+
+/// One application of this office (its personal data; the read is audited).
+#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+    responses((status = 200, description = "The application", body = crate::journey::view::ApplicationView), StaffRead))]
+#[get("/api/v1/office/applications/{tracking_code}")]
+pub async fn application(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let actor = staff_actor(&req, &staff.0);
+    let now = state.now();
+    let code = tracking_code.into_inner();
+    let row = state
+        .run_api(move |conn| {
+            let row = persistence::applications::find_by_tracking_code(conn, &code)?
+                .filter(|r| {
+                    r.slot_office_id.as_deref() == Some(office_id.as_str())
+                        || r.to_domain().ok().and_then(|a| a.effective_delivery_office().map(str::to_owned)).as_deref()
+                            == Some(office_id.as_str())
+                })
+                .ok_or(ApiError::Domain(domain::DomainError::ApplicationNotFound))?;
+            office::record_read(conn, &actor, &row.id, now)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+/// Checks the citizen in on the appointment day: enrollment starts (edits and
+/// rescheduling stop).
+#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+    responses((status = 200, description = "Enrollment started", body = crate::journey::view::ApplicationView), StaffWrite))]
+#[post("/api/v1/office/applications/{tracking_code}/check-in")]
+pub async fn check_in(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let row = office::check_in(&state, &office_id, &tracking_code, staff_actor(&req, &staff.0)).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureOutcome {
+    Captured,
+    /// An exception procedure was used (e.g. missing fingers, eye condition).
+    Exception,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompletionRequest {
+    #[schema(example = "5518743111")]
+    pub postal_code: String,
+    #[schema(example = "مراغه - خیابان پاسداران - کوچه ۵ - پلاک ۱۲")]
+    pub address: String,
+    /// Landline with city code.
+    #[schema(example = "04137221234")]
+    pub landline: String,
+    /// The birth certificate and national code were checked.
+    pub documents_checked: bool,
+    pub fingerprints: CaptureOutcome,
+    pub face: CaptureOutcome,
+    /// Required when an exception was used.
+    pub exception_note: Option<String>,
+    /// The capture system's reference (no raw biometrics are sent or kept).
+    #[schema(example = "CAP-2026-000123")]
+    pub capture_reference: String,
+    /// Rials collected by a counter or post office (≤ 90,000).
+    #[schema(example = 90000, minimum = 0, maximum = 90000)]
+    pub counter_fee: Option<i64>,
+}
+
+/// Completes the enrollment: postal code, address, landline, documents, biometric
+/// outcomes and — at counter and post offices — the fee collected.
+#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+    request_body = CompletionRequest,
+    responses((status = 200, description = "Enrolled", body = crate::journey::view::ApplicationView), StaffWrite))]
+#[post("/api/v1/office/applications/{tracking_code}/completion")]
+pub async fn completion(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+    body: crate::extract::Json<CompletionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let b = body.into_inner();
+    let mut e = FieldErrors::default();
+    let postal = e.take("postal_code", PostalCode::parse(&b.postal_code));
+    let landline = domain::text::digits_only(&b.landline).filter(|d| (8..=11).contains(&d.len()));
+    if landline.is_none() {
+        e.push("landline", domain::DomainError::PhoneInvalid);
+    }
+    let fee = b.counter_fee.map(Rials::new).transpose();
+    let fee = e.take("counter_fee", fee);
+    e.finish()?;
+    let address = b.address.trim().to_owned();
+    if address.is_empty() || address.chars().count() > 300 {
+        return Err(ApiError::field("address", "length"));
+    }
+    if b.capture_reference.trim().is_empty() || b.capture_reference.len() > 100 {
+        return Err(ApiError::field("capture_reference", "length"));
+    }
+    let capture = |c: CaptureOutcome| match c {
+        CaptureOutcome::Captured => Capture::Captured,
+        CaptureOutcome::Exception => Capture::Exception,
+    };
+    let completion = Completion {
+        postal_code: postal.expect("checked"),
+        address,
+        landline: landline.expect("checked"),
+        documents_checked: b.documents_checked,
+        fingerprints: capture(b.fingerprints),
+        face: capture(b.face),
+        exception_note: b.exception_note.map(|n| n.chars().take(500).collect()),
+        capture_reference: b.capture_reference.trim().to_owned(),
+        counter_fee: fee.flatten(),
+    };
+    let row = office::complete(&state, &office_id, &tracking_code, completion, staff_actor(&req, &staff.0)).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+/// The citizen did not come: the appointment is missed; re-booking waits (default 4 days).
+#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+    responses((status = 200, description = "Marked as missed", body = crate::journey::view::ApplicationView), StaffWrite))]
+#[post("/api/v1/office/applications/{tracking_code}/no-show")]
+pub async fn no_show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let row = office::no_show(&state, &office_id, &tracking_code, staff_actor(&req, &staff.0)).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryRequest {
+    /// The citizen's fingerprint matched the one on the card's chip.
+    pub fingerprint_match: bool,
+    /// Rials collected by a counter or post office (≤ 20,000).
+    #[schema(example = 20000, minimum = 0, maximum = 20000)]
+    pub delivery_fee: Option<i64>,
+}
+
+/// Hands the card over: only at the delivery office, when the card is ready there and
+/// the fingerprint matched the card (409 `fingerprint_mismatch` otherwise).
+#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+    request_body = DeliveryRequest,
+    responses((status = 200, description = "Delivered", body = crate::journey::view::ApplicationView), StaffWrite))]
+#[post("/api/v1/office/applications/{tracking_code}/delivery")]
+pub async fn delivery(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+    body: crate::extract::Json<DeliveryRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let mut e = FieldErrors::default();
+    let fee = e.take("delivery_fee", body.delivery_fee.map(Rials::new).transpose());
+    e.finish()?;
+    let row = office::deliver(
+        &state,
+        &office_id,
+        &tracking_code,
+        body.fingerprint_match,
+        fee.flatten(),
+        staff_actor(&req, &staff.0),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}

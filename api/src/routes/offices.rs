@@ -1,0 +1,121 @@
+//! Enrollment offices and their free seats (seed 001 «انتخاب زمان و دفتر تکمیل ثبت نام»).
+
+use actix_web::{HttpResponse, get, web};
+use chrono::NaiveDate;
+use domain::offices::NeighbourhoodPrefix;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::MaybeCitizen;
+use crate::error::{ApiError, FieldErrors};
+use crate::routes::problems::PublicRead;
+use crate::state::AppState;
+use crate::wire::{self, OfficeSummary};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityQuery {
+    /// Desired date (Gregorian, ISO-8601), from tomorrow to the booking horizon.
+    #[param(example = "2026-11-25")]
+    pub date: NaiveDate,
+    /// The city's phone code, e.g. `041` for Tabriz and Maragheh.
+    #[param(example = "041")]
+    pub city_code: String,
+    /// A landline of the neighbourhood (without the city code). Only its first four digits
+    /// are used, to put nearby offices first; it is never stored.
+    #[param(example = "11222265")]
+    pub phone: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AvailabilityRow {
+    pub office: OfficeSummary,
+    pub shift: wire::Shift,
+    /// Approved capacity of the shift.
+    #[schema(example = 20)]
+    pub approved: u32,
+    #[schema(example = 10)]
+    pub free: u32,
+    /// `free` as a whole percentage of `approved`; the list is ordered by it.
+    #[schema(example = 50)]
+    pub free_percent: u8,
+    /// 0–4: leading digits shared with the given phone (4 = same neighbourhood).
+    #[schema(example = 4)]
+    pub closeness: u8,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Availability {
+    #[schema(example = "2026-11-25")]
+    pub date: NaiveDate,
+    #[schema(example = "1405-09-04")]
+    pub date_jalali: String,
+    #[schema(example = "041")]
+    pub city_code: String,
+    /// Whether the citizen's special needs were applied (a citizen token was sent).
+    pub filtered_by_special_needs: bool,
+    /// The citizen cannot leave home: no office is offered; a home visit is arranged instead.
+    pub home_visit: bool,
+    /// One row per office per shift: nearest neighbourhood first, then by free percentage.
+    pub rows: Vec<AvailabilityRow>,
+}
+
+/// Offices with free seats on a date in a city. With a citizen token the citizen's
+/// special needs filter the list; without one it is unfiltered.
+#[utoipa::path(tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
+    responses((status = 200, description = "Offices and free seats", body = Availability), PublicRead,
+        (status = 401, description = "An invalid citizen token was sent", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/offices/availability")]
+pub async fn availability(
+    state: web::Data<AppState>,
+    citizen: MaybeCitizen,
+    query: web::Query<AvailabilityQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let mut errors = FieldErrors::default();
+    let near = query.phone.as_deref().and_then(|p| errors.take("phone", NeighbourhoodPrefix::from_phone(p)));
+    let city_code = domain::text::digits_only(&query.city_code).filter(|c| (2..=4).contains(&c.len()));
+    if city_code.is_none() {
+        errors.push("city_code", domain::DomainError::PhoneInvalid);
+    }
+    errors.finish()?;
+    let city_code = city_code.expect("checked");
+    let city_code = if city_code.starts_with('0') { city_code } else { format!("0{city_code}") };
+    let needs = match citizen.0 {
+        Some(c) => {
+            let id = c.citizen_id;
+            let row = state.run(move |conn| persistence::applications::current_for_citizen(conn, &id)).await?;
+            Some(row.map(|r| r.to_domain()).transpose()?.and_then(|a| a.special_needs))
+        }
+        None => None,
+    };
+    let filtered = needs.is_some();
+    let needs = needs.flatten();
+    let home_visit = needs.is_some_and(|n| n.needs_home_visit());
+    let rows = if home_visit {
+        Vec::new()
+    } else {
+        crate::journey::booking::availability(&state, query.date, city_code.clone(), near, needs).await?
+    };
+    Ok(HttpResponse::Ok().json(Availability {
+        date: query.date,
+        date_jalali: domain::calendar::JalaliDate::from_gregorian(query.date)
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        city_code,
+        filtered_by_special_needs: filtered,
+        home_visit,
+        rows: rows
+            .into_iter()
+            .map(|r| AvailabilityRow {
+                office: OfficeSummary::from(&r.office),
+                shift: r.shift.into(),
+                approved: r.approved,
+                free: r.free,
+                free_percent: r.free_percent,
+                closeness: r.closeness,
+            })
+            .collect(),
+    }))
+}

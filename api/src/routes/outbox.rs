@@ -1,0 +1,344 @@
+//! Administration of notifications: the outbox (recipient hints only, never a recipient
+//! or a message's parameters), and the sandbox phone and mailbox, which stand in for the
+//! citizens' own devices in demos and tests and so show the messages in clear.
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use domain::Lang;
+use domain::delivery::Status;
+use domain::ids::Mobile;
+use persistence::PiiKind;
+use persistence::outbox::{OutboxFilter, OutboxRow};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::AdminPrincipal;
+use crate::error::{ApiError, message};
+use crate::journey::actor;
+use crate::routes::problems::StaffRead;
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+/// Invalid query parameters, all reported at once.
+#[derive(Default)]
+struct Invalid(Vec<(String, String, String, String)>);
+
+impl Invalid {
+    fn code(&mut self, field: &str, code: &'static str) {
+        let (fa, en) = message(code);
+        self.0.push((field.to_owned(), code.to_owned(), fa.to_owned(), en.to_owned()));
+    }
+
+    fn take<T>(&mut self, field: &str, result: Result<T, domain::DomainError>) -> Option<T> {
+        result
+            .map_err(|e| {
+                self.0.push((field.to_owned(), e.code().to_owned(), e.message(Lang::Fa), e.message(Lang::En)));
+            })
+            .ok()
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Fields(self.0)) }
+    }
+}
+
+fn page_size(limit: Option<i64>, errors: &mut Invalid) -> i64 {
+    match limit {
+        None => DEFAULT_LIMIT,
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            errors.code("limit", "range");
+            DEFAULT_LIMIT
+        }
+    }
+}
+
+/// The cursor of the next page: the last item's id when the page is full.
+fn next_cursor<'a>(ids: impl DoubleEndedIterator<Item = &'a str> + ExactSizeIterator, limit: i64) -> Option<String> {
+    let full = ids.len() as i64 == limit;
+    ids.last().filter(|_| full).map(str::to_owned)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// `queued`, `sending`, `sent`, `failed_temporary` or `failed_permanent`.
+    #[param(example = "failed_temporary")]
+    pub status: Option<String>,
+    /// `sms` or `email`.
+    #[param(example = "sms")]
+    pub channel: Option<String>,
+    /// e.g. `registration`, `booking`, `reminder`, `receipt`.
+    #[param(example = "booking")]
+    pub template: Option<String>,
+    /// Only messages about this application.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub application_id: Option<String>,
+    /// 1–200, default 50.
+    #[param(example = 50, minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
+/// One queued notification, without its recipient or contents.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxItem {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    #[schema(example = "sms")]
+    pub channel: String,
+    /// The recipient, masked.
+    #[schema(example = "0914***8136")]
+    pub recipient_hint: String,
+    #[schema(example = "booking")]
+    pub template: String,
+    #[schema(example = "fa")]
+    pub lang: String,
+    /// `queued`, `sending`, `sent`, `failed_temporary` or `failed_permanent`.
+    #[schema(example = "sent")]
+    pub status: String,
+    /// Attempts made so far.
+    #[schema(example = 1)]
+    pub attempts: i32,
+    /// When the next attempt is due (or the current claim ends, while `sending`).
+    pub next_attempt_at: DateTime<Utc>,
+    /// The provider's message id once sent.
+    #[schema(example = "8792343")]
+    pub provider_id: Option<String>,
+    /// The last failure, as the provider described it.
+    #[schema(example = "sandbox sms outage")]
+    pub last_error: Option<String>,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub application_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<OutboxRow> for OutboxItem {
+    fn from(r: OutboxRow) -> Self {
+        Self {
+            id: r.id,
+            channel: r.channel,
+            recipient_hint: r.recipient_hint,
+            template: r.template,
+            lang: r.lang,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.and_utc(),
+            provider_id: r.provider_id,
+            last_error: r.last_error,
+            application_id: r.application_id,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+            sent_at: r.sent_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxPage {
+    /// Newest first.
+    pub items: Vec<OutboxItem>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub next_cursor: Option<String>,
+}
+
+/// The notification outbox, newest first: delivery status, attempts, last error and
+/// times of each message. Recipients are shown masked; parameters are never shown.
+#[utoipa::path(tag = "admin", params(OutboxQuery), security(("staff" = [])),
+    responses((status = 200, description = "A page of messages", body = OutboxPage), StaffRead))]
+#[get("/api/v1/admin/outbox")]
+pub async fn list_outbox(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    query: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let mut errors = Invalid::default();
+    let limit = page_size(q.limit, &mut errors);
+    if q.status.as_deref().is_some_and(|s| Status::parse(s).is_none()) {
+        errors.code("status", "invalid");
+    }
+    if q.channel.as_deref().is_some_and(|c| c != "sms" && c != "email") {
+        errors.code("channel", "invalid");
+    }
+    errors.finish()?;
+    let filter = OutboxFilter {
+        status: q.status,
+        channel: q.channel,
+        template: q.template,
+        application_id: q.application_id,
+        before_id: q.cursor,
+    };
+    let rows = state.run(move |conn| persistence::outbox::list(conn, &filter, limit)).await?;
+    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
+    Ok(HttpResponse::Ok().json(OutboxPage { items: rows.into_iter().map(OutboxItem::from).collect(), next_cursor }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxQuery {
+    /// Only messages to this mobile (any common form) or e-mail address.
+    #[param(example = "09145128136")]
+    pub to: Option<String>,
+    /// 1–200, default 50.
+    #[param(example = 50, minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
+/// An SMS as the sandbox phone received it.
+#[derive(Serialize, ToSchema)]
+pub struct SandboxSmsItem {
+    /// Also the provider id the outbox recorded.
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    #[schema(example = "09145128136")]
+    pub to: String,
+    #[schema(example = "یادآوری: نوبت کارت ملی فردا ۱۴۰۵/۰۹/۱۰ صبح، اداره ثبت احوال مراغه")]
+    pub text: String,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SandboxSmsPage {
+    /// Newest first.
+    pub items: Vec<SandboxSmsItem>,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub next_cursor: Option<String>,
+}
+
+/// The sandbox phone: SMS "delivered" by the sandbox operator (`[sms] mode = "sandbox"`),
+/// newest first, in clear, so demos and tests can read what a citizen got. Reading it is
+/// recorded in the audit log.
+#[utoipa::path(tag = "admin", params(SandboxQuery), security(("staff" = [])),
+    responses((status = 200, description = "A page of SMS", body = SandboxSmsPage), StaffRead))]
+#[get("/api/v1/admin/sandbox/sms")]
+pub async fn list_sandbox_sms(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    query: web::Query<SandboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let mut errors = Invalid::default();
+    let limit = page_size(q.limit, &mut errors);
+    let to = q.to.as_deref().and_then(|m| errors.take("to", Mobile::parse(m)));
+    errors.finish()?;
+    let (pii, now) = (state.pii.clone(), state.now());
+    let who = actor(&req, "admin", &admin.0.staff_id);
+    let rows = state
+        .run(move |conn| {
+            let rows = persistence::sandbox_messages::list_sms(
+                conn,
+                &pii,
+                to.as_ref().map(Mobile::as_str),
+                q.cursor.as_deref(),
+                limit,
+            )?;
+            let details = serde_json::json!({"to": to.as_ref().map(|m| m.masked()), "count": rows.len()});
+            persistence::audit::append(conn, &who, "sandbox_sms_read", None, Some(details), now)?;
+            Ok(rows)
+        })
+        .await?;
+    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(SandboxSmsItem {
+                to: state.pii.open(PiiKind::Mobile, &r.recipient_enc)?,
+                text: state.pii.open(PiiKind::Secret, &r.text_enc)?,
+                received_at: r.created_at.and_utc(),
+                id: r.id,
+            })
+        })
+        .collect::<Result<Vec<_>, persistence::DbError>>()?;
+    Ok(HttpResponse::Ok().json(SandboxSmsPage { items, next_cursor }))
+}
+
+/// An e-mail as the sandbox mailbox received it.
+#[derive(Serialize, ToSchema)]
+pub struct SandboxEmailItem {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    #[schema(example = "maryam@example.com")]
+    pub to: String,
+    #[schema(example = "رسید پیش ثبت نام کارت هوشمند ملی")]
+    pub subject: String,
+    #[schema(example = "کد رهگیری: ۴۹۷۳۲۰۱۶۷۵")]
+    pub text: String,
+    pub html: Option<String>,
+    #[schema(example = json!(["receipt-4973201675.pdf"]))]
+    pub attachments: Vec<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SandboxEmailPage {
+    /// Newest first.
+    pub items: Vec<SandboxEmailItem>,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StoredBody {
+    text: String,
+    html: Option<String>,
+}
+
+/// The sandbox mailbox: e-mails "delivered" by the sandbox mail server
+/// (`[email] mode = "sandbox"`), newest first, in clear. Reading it is audited.
+#[utoipa::path(tag = "admin", params(SandboxQuery), security(("staff" = [])),
+    responses((status = 200, description = "A page of e-mails", body = SandboxEmailPage), StaffRead))]
+#[get("/api/v1/admin/sandbox/emails")]
+pub async fn list_sandbox_emails(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    query: web::Query<SandboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let mut errors = Invalid::default();
+    let limit = page_size(q.limit, &mut errors);
+    errors.finish()?;
+    let (pii, now) = (state.pii.clone(), state.now());
+    let who = actor(&req, "admin", &admin.0.staff_id);
+    let rows = state
+        .run(move |conn| {
+            let rows =
+                persistence::sandbox_messages::list_emails(conn, &pii, q.to.as_deref(), q.cursor.as_deref(), limit)?;
+            let details = serde_json::json!({"filtered": q.to.is_some(), "count": rows.len()});
+            persistence::audit::append(conn, &who, "sandbox_emails_read", None, Some(details), now)?;
+            Ok(rows)
+        })
+        .await?;
+    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let body: StoredBody = serde_json::from_str(&state.pii.open(PiiKind::Secret, &r.body_enc)?)
+                .map_err(|e| ApiError::internal(format!("sandbox e-mail body: {e}")))?;
+            Ok(SandboxEmailItem {
+                to: state.pii.open(PiiKind::Email, &r.recipient_enc)?,
+                subject: r.subject,
+                text: body.text,
+                html: body.html,
+                attachments: serde_json::from_str(&r.attachment_names).unwrap_or_default(),
+                received_at: r.created_at.and_utc(),
+                id: r.id,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(SandboxEmailPage { items, next_cursor }))
+}

@@ -1,0 +1,93 @@
+//! Reusable sets of documented error responses, so every operation lists the
+//! problem+json answers it can give without repeating them.
+
+use utoipa::IntoResponses;
+
+use crate::error::Problem;
+
+macro_rules! problems {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $status:literal : $desc:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(IntoResponses)]
+        pub enum $name {
+            $(
+                #[response(status = $status, description = $desc, content_type = "application/problem+json")]
+                $variant(#[to_schema] Problem),
+            )+
+        }
+    };
+}
+
+problems!(
+    /// Errors of citizen reads.
+    CitizenRead {
+        Unauthorized = 401: "Missing, invalid or expired citizen token (`token_missing`, `token_invalid`, `token_expired`)",
+        NotFound = 404: "No application yet (`application_not_found`)",
+        TooMany = 429: "Rate limited (`rate_limited`); see `Retry-After`",
+        Unavailable = 503: "Database unavailable; retry after `Retry-After`",
+    }
+);
+
+problems!(
+    /// Errors of citizen writes.
+    CitizenWrite {
+        BadRequest = 400: "Malformed JSON or unknown field (`malformed_json`)",
+        Unauthorized = 401: "Missing, invalid or expired citizen token",
+        NotFound = 404: "No application yet, or the office does not exist",
+        Conflict = 409: "Not allowed in the application's state; `code` says why (e.g. `edit_limit_reached`, `enrollment_started`, `slot_full`, `no_show_ban_active`)",
+        TooLarge = 413: "Body too large",
+        MediaType = 415: "Body is not application/json",
+        Invalid = 422: "Invalid fields (`errors[]`) or a rule said no (e.g. `birth_date_mismatch`)",
+        TooMany = 429: "Rate limited",
+        Unavailable = 503: "Database or an outside system unavailable",
+    }
+);
+
+problems!(
+    /// Errors of public reads.
+    PublicRead {
+        BadRequest = 400: "Malformed query",
+        Invalid = 422: "Invalid parameter values",
+        TooMany = 429: "Rate limited",
+        Unavailable = 503: "Database unavailable",
+    }
+);
+
+problems!(
+    /// Errors of public writes.
+    PublicWrite {
+        BadRequest = 400: "Malformed JSON",
+        TooLarge = 413: "Body too large",
+        MediaType = 415: "Body is not application/json",
+        Invalid = 422: "Invalid fields, wrong captcha, or a rule said no",
+        TooMany = 429: "Rate limited or locked; see `Retry-After`",
+        Unavailable = 503: "Database or an outside system unavailable",
+    }
+);
+
+problems!(
+    /// Errors of staff and machine operations.
+    StaffWrite {
+        BadRequest = 400: "Malformed JSON or query",
+        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account",
+        Forbidden = 403: "The token's role or scope does not allow this",
+        NotFound = 404: "Not found (or not in the caller's office)",
+        Conflict = 409: "Not allowed in the current state",
+        TooLarge = 413: "Body too large",
+        MediaType = 415: "Wrong content type",
+        Invalid = 422: "Invalid fields",
+        Unavailable = 503: "Database unavailable",
+    }
+);
+
+problems!(
+    /// Errors of staff and machine reads.
+    StaffRead {
+        BadRequest = 400: "Malformed query",
+        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account",
+        Forbidden = 403: "The token's role or scope does not allow this",
+        NotFound = 404: "Not found (or not in the caller's office)",
+        Invalid = 422: "Invalid parameter values",
+        Unavailable = 503: "Database unavailable",
+    }
+);

@@ -1,0 +1,394 @@
+//! The registration receipt over HTTP (seed 001 «نتیجه ثبت نام کارت هوشمند ملی», SPEC
+//! §3.10): JSON, the printable page and the PDF by content negotiation (or by suffix), the
+//! receipt by e-mail, the public check of a printed receipt's signature, and the fonts the
+//! page is set in.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use domain::application::Operation;
+use persistence::audit;
+use persistence::outbox::{self, NewMessage};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use crate::auth::CitizenPrincipal;
+use crate::error::{ApiError, Problem};
+use crate::journey::actor;
+use crate::receipt::{self, Receipt, ReceiptView};
+use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead};
+use crate::state::AppState;
+use crate::wire;
+
+/// A file's bytes (the PDF, a font), for the OpenAPI document.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[expect(dead_code, reason = "only describes binary bodies in the OpenAPI document")]
+pub struct BinaryFile(Vec<u8>);
+
+/// The formats a receipt comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptFormat {
+    Json,
+    Html,
+    Pdf,
+}
+
+impl ReceiptFormat {
+    /// The permission-table operation a format stands for (seed 001 §2.7: print, save as file).
+    fn operation(self) -> Operation {
+        match self {
+            ReceiptFormat::Json | ReceiptFormat::Html => Operation::PrintReceipt,
+            ReceiptFormat::Pdf => Operation::SaveReceiptFile,
+        }
+    }
+}
+
+/// Picks a format from an `Accept` header: the offer with the highest quality, where each
+/// offer takes the quality of the most specific range that matches it; ties go to JSON,
+/// then HTML. No header (or `*/*`) means JSON; nothing acceptable means `None` (406).
+pub fn negotiate(accept: Option<&str>) -> Option<ReceiptFormat> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Some(ReceiptFormat::Json) };
+    let ranges: Vec<(String, String, f32)> = accept
+        .split(',')
+        .filter_map(|part| {
+            let mut pieces = part.split(';');
+            let media = pieces.next()?.trim().to_ascii_lowercase();
+            let (kind, sub) = media.split_once('/')?;
+            let q = pieces
+                .filter_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()))
+                .next()
+                .unwrap_or(1.0);
+            Some((kind.trim().to_owned(), sub.trim().to_owned(), q))
+        })
+        .collect();
+    let offers = [
+        (ReceiptFormat::Json, "application", "json"),
+        (ReceiptFormat::Html, "text", "html"),
+        (ReceiptFormat::Pdf, "application", "pdf"),
+    ];
+    let mut best: Option<(ReceiptFormat, f32)> = None;
+    for (format, kind, sub) in offers {
+        let mut quality: Option<(u8, f32)> = None;
+        for (k, s, q) in &ranges {
+            let specificity = if k == kind && s == sub {
+                2
+            } else if k == kind && s == "*" {
+                1
+            } else if k == "*" && s == "*" {
+                0
+            } else {
+                continue;
+            };
+            if quality.is_none_or(|(best_spec, _)| specificity > best_spec) {
+                quality = Some((specificity, *q));
+            }
+        }
+        if let Some((_, q)) = quality
+            && q > 0.0
+            && best.is_none_or(|(_, bq)| q > bq)
+        {
+            best = Some((format, q));
+        }
+    }
+    best.map(|(format, _)| format)
+}
+
+async fn respond(
+    state: &AppState,
+    citizen: &CitizenPrincipal,
+    format: ReceiptFormat,
+) -> Result<HttpResponse, ApiError> {
+    let receipt = receipt::for_citizen(state, &citizen.citizen_id, format.operation()).await?;
+    match format {
+        ReceiptFormat::Json => Ok(HttpResponse::Ok().json(receipt.view)),
+        ReceiptFormat::Html => {
+            let nonce = crate::html::nonce();
+            let body =
+                receipt::html::render(&receipt.doc, &receipt::html::Options { nonce: Some(&nonce), asset_base: "" });
+            Ok(crate::html::page(body, &nonce, "'none'"))
+        }
+        ReceiptFormat::Pdf => {
+            let filename = receipt.pdf_filename();
+            let pdf = render_pdf(receipt).await?;
+            Ok(HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, "application/pdf"))
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(pdf))
+        }
+    }
+}
+
+/// Lays the PDF out on the blocking pool (shaping and font subsetting take a moment).
+async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
+    web::block(move || receipt::pdf::render_pdf(&receipt.doc)).await?.map_err(ApiError::internal)
+}
+
+/// The registration receipt, once the payment has succeeded (seed 001 §2.7; otherwise 409
+/// `payment_required`). Content negotiation by `Accept`: JSON by default, `text/html` for
+/// the printable right-to-left page (Persian digits, Jalali dates, the QR code of
+/// `verify_url`), `application/pdf` for the A4 file; anything else is 406. The same page
+/// and file are at `receipt.html` and `receipt.pdf`.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The receipt in the negotiated format", content(
+            (ReceiptView = "application/json"),
+            (String = "text/html"),
+            (BinaryFile = "application/pdf"))),
+        (status = 406, description = "None of the `Accept`ed formats can be produced (`not_acceptable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No successful payment yet (`payment_required`) or the application is cancelled", body = Problem, content_type = "application/problem+json"),
+        CitizenRead))]
+#[get("/api/v1/citizen/application/receipt")]
+pub async fn get_receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+) -> Result<HttpResponse, ApiError> {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = negotiate(accept).ok_or(ApiError::NotAcceptable)?;
+    let mut response = respond(&state, &citizen, format).await?;
+    response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(response)
+}
+
+/// The printable receipt page (right to left, Persian digits, A4 print styles, the QR code
+/// of `verify_url`), whatever the `Accept` header says.
+#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The printable page", content_type = "text/html", body = String),
+        (status = 409, description = "No successful payment yet (`payment_required`)", body = Problem, content_type = "application/problem+json"),
+        CitizenRead))]
+#[get("/api/v1/citizen/application/receipt.html")]
+pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
+    respond(&state, &citizen, ReceiptFormat::Html).await
+}
+
+/// The receipt as an A4 PDF file, `receipt-<tracking code>.pdf` (seed 001 «ذخیره فایل»).
+#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The PDF, as an attachment", content_type = "application/pdf", body = BinaryFile,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"receipt-4973201670.pdf\"`"))),
+        (status = 409, description = "No successful payment yet (`payment_required`)", body = Problem, content_type = "application/problem+json"),
+        CitizenRead))]
+#[get("/api/v1/citizen/application/receipt.pdf")]
+pub async fn get_receipt_pdf(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
+    respond(&state, &citizen, ReceiptFormat::Pdf).await
+}
+
+// ---------------------------------------------------------------- e-mail
+
+/// E-mails sent per application per day, so the endpoint cannot be used to flood a mailbox.
+const EMAILS_PER_DAY: usize = 5;
+
+#[derive(Deserialize, ToSchema, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptEmailRequest {
+    /// Where to send the receipt (the page in the body, the PDF attached). Not stored on the application.
+    #[validate(email, length(max = 254))]
+    #[schema(example = "maryam.ahmadi@example.ir")]
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptEmailQueued {
+    /// Always `queued`: the outbox worker sends it, with retries.
+    #[schema(example = "queued")]
+    pub status: &'static str,
+    /// The address, masked.
+    #[schema(example = "m***@example.ir")]
+    pub recipient_hint: String,
+}
+
+/// E-mails the receipt (seed 001 «ارسال به ایمیل»): the printable page as the body, a plain
+/// text part, and the PDF attached. The message is queued in the outbox and sent by its
+/// worker with retries, so a slow mail server never slows this request (202). At most five
+/// a day per application (429 `receipt_email_limit`).
+#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = ReceiptEmailRequest,
+    responses(
+        (status = 202, description = "Queued", body = ReceiptEmailQueued),
+        (status = 429, description = "Five receipts were e-mailed in the last 24 hours (`receipt_email_limit`) or rate limited", body = Problem, content_type = "application/problem+json"),
+        CitizenWrite))]
+#[post("/api/v1/citizen/application/receipt/email")]
+pub async fn email_receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    body: crate::extract::Json<ReceiptEmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut body = body.into_inner();
+    body.email = body.email.trim().to_owned();
+    body.validate()?;
+    let receipt = receipt::for_citizen(&state, &citizen.citizen_id, Operation::EmailReceipt).await?;
+    let params = {
+        let pdf = render_pdf(receipt.clone()).await?;
+        receipt::email_params(&state, &receipt, &pdf)
+    };
+    let hint = receipt::mask_email(&body.email);
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let now = state.now();
+    let pii = state.pii.clone();
+    let application_id = receipt.application_id.clone();
+    let recipient_hint = hint.clone();
+    state
+        .run_api(move |conn| {
+            persistence::write_tx(conn, |conn| {
+                let since = (now - Duration::hours(24)).naive_utc();
+                let recent: Vec<_> = outbox::for_application(conn, &application_id)?
+                    .into_iter()
+                    .filter(|m| m.channel == "email" && m.template == "receipt" && m.created_at > since)
+                    .collect();
+                if recent.len() >= EMAILS_PER_DAY {
+                    let oldest = recent.iter().map(|m| m.created_at).min().unwrap_or(since);
+                    let wait = (oldest - since).num_seconds().max(1);
+                    return Err(ApiError::TooManyRequests { code: "receipt_email_limit", retry_after: wait as u64 });
+                }
+                outbox::enqueue(
+                    conn,
+                    &pii,
+                    NewMessage {
+                        channel: "email",
+                        recipient: &body.email,
+                        recipient_hint: recipient_hint.clone(),
+                        template: "receipt",
+                        params,
+                        lang: "fa",
+                        application_id: Some(&application_id),
+                        dedupe_key: None,
+                    },
+                    now,
+                )?;
+                audit::append(
+                    conn,
+                    &actor,
+                    "receipt_emailed",
+                    Some(&application_id),
+                    Some(serde_json::json!({"recipient": recipient_hint})),
+                    now,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(ReceiptEmailQueued { status: "queued", recipient_hint: hint }))
+}
+
+// ---------------------------------------------------------------- public check
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyQuery {
+    /// The tracking code.
+    #[param(example = "4973201670")]
+    pub t: String,
+    /// The day the receipt was issued (Tehran), ISO-8601.
+    #[param(example = "2026-11-22")]
+    pub d: String,
+    /// Ed25519 signature by the server's signing key over `ncr-receipt:v1:<t>:<d>` (UTF-8),
+    /// base64url without padding. The public keys are at `/.well-known/jwks.json`.
+    #[param(example = "uN3dY1dSg0a6Jm6L5Pj0k3Jq2cVZ7W0o2s9k3ZcQm8u1f0oBq6Yc5d8mN7J1kQ2gVQ4xR0hX9sQ1yK5a3bC2dA")]
+    pub s: String,
+}
+
+/// A genuine receipt: where its application stands now. Nothing personal.
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptVerification {
+    /// Always `true` (a forged or altered receipt gets 422).
+    #[schema(example = true)]
+    pub valid: bool,
+    #[schema(example = "4973201670")]
+    pub tracking_code: String,
+    #[schema(example = "2026-11-22")]
+    pub issued_on: NaiveDate,
+    /// The application's state now.
+    pub state: wire::State,
+    #[schema(example = "اداره ثبت احوال مراغه")]
+    pub office_name: Option<String>,
+    #[schema(example = "2026-11-25")]
+    pub appointment_date: Option<NaiveDate>,
+    #[schema(example = "1405-09-04")]
+    pub appointment_date_jalali: Option<String>,
+    pub shift: Option<wire::Shift>,
+    pub appointment_status: wire::AppointmentStatus,
+    #[schema(example = "2026-11-22T06:30:00Z")]
+    pub checked_at: DateTime<Utc>,
+}
+
+/// Checks a printed receipt (the link in its QR code), without login: an office or the
+/// citizen learns whether the receipt is genuine and where the application stands. The
+/// signature can also be checked offline with the keys at `/.well-known/jwks.json`.
+#[utoipa::path(tag = "public", params(VerifyQuery),
+    responses(
+        (status = 200, description = "A genuine receipt", body = ReceiptVerification),
+        (status = 404, description = "Signed, but no such application any more (`not_found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The signature does not match (`receipt_signature_invalid`): altered or forged", body = Problem, content_type = "application/problem+json"),
+        PublicRead))]
+#[get("/api/v1/public/receipts/verify")]
+pub async fn verify_receipt(
+    state: web::Data<AppState>,
+    query: web::Query<VerifyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (v, issued_on) = receipt::verify(&state, &query.t, &query.d, &query.s).await?;
+    let slot = v.app.slot.as_ref();
+    Ok(HttpResponse::Ok().json(ReceiptVerification {
+        valid: true,
+        tracking_code: v.row.tracking_code.clone().unwrap_or_default(),
+        issued_on,
+        state: v.app.state.into(),
+        office_name: v.office.map(|o| o.name),
+        appointment_date: slot.map(|s| s.date),
+        appointment_date_jalali: slot
+            .and_then(|s| domain::calendar::JalaliDate::from_gregorian(s.date).ok())
+            .map(|d| d.to_string()),
+        shift: slot.map(|s| s.shift.into()),
+        appointment_status: v.app.appointment.into(),
+        checked_at: state.now(),
+    }))
+}
+
+// ---------------------------------------------------------------- fonts
+
+/// The fonts the printable receipt is set in (Vazirmatn, SIL Open Font License):
+/// `Vazirmatn-Regular.ttf`, `Vazirmatn-Bold.ttf`. Cacheable; any origin may load them, so a
+/// saved copy of the page still finds its font.
+#[utoipa::path(tag = "operations", params(("name" = String, Path, description = "`Vazirmatn-Regular.ttf` or `Vazirmatn-Bold.ttf`", example = "Vazirmatn-Regular.ttf")),
+    responses(
+        (status = 200, description = "The TrueType font", content_type = "font/ttf", body = BinaryFile),
+        (status = 404, description = "No such font (`not_found`)", body = Problem, content_type = "application/problem+json")))]
+#[get("/assets/fonts/{name}")]
+pub async fn font(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let bytes = receipt::font(&name).ok_or(ApiError::NotFound("not_found"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "font/ttf"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=604800"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReceiptFormat::{Html, Json, Pdf};
+    use super::negotiate;
+
+    #[test]
+    fn accept_headers_pick_the_format() {
+        assert_eq!(negotiate(None), Some(Json));
+        assert_eq!(negotiate(Some("*/*")), Some(Json));
+        assert_eq!(negotiate(Some("application/json")), Some(Json));
+        assert_eq!(negotiate(Some("text/html")), Some(Html));
+        assert_eq!(negotiate(Some("application/pdf")), Some(Pdf));
+        // A browser's header: the page.
+        assert_eq!(
+            negotiate(Some("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8")),
+            Some(Html)
+        );
+        assert_eq!(negotiate(Some("application/*;q=0.5, application/pdf")), Some(Pdf));
+        assert_eq!(negotiate(Some("application/pdf;q=0.4, text/html;q=0.6")), Some(Html));
+        assert_eq!(negotiate(Some("text/*")), Some(Html));
+        assert_eq!(negotiate(Some("image/png")), None);
+        assert_eq!(negotiate(Some("application/json;q=0, text/plain")), None);
+        assert_eq!(negotiate(Some("*/*, application/json;q=0")), Some(Html), "JSON refused explicitly");
+    }
+}

@@ -1,0 +1,293 @@
+//! The HTTP application: routes (registered with their OpenAPI descriptions), error
+//! handling for actix's own failures, Swagger UI, and the server itself.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use regex::Regex;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{ApiError, FieldError, Problem};
+use crate::routes;
+use crate::state::AppState;
+
+/// The contract's frame: info, tags, security schemes and shared schemas. Paths are
+/// collected from the handlers as they are registered.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "National Smart ID Card Registration API",
+        version = "1.0.0",
+        description = "Pre-registration for the smart national ID card (CRS) and self-registration for the national e-folder.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code`; messages are Persian unless `Accept-Language` prefers English. Dates are ISO-8601 (Gregorian) with Jalali forms where a citizen reads or types a date; amounts are integer rials.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "citizen", description = "The citizen's journey: entry, application, booking, payment, receipt"),
+        (name = "offices", description = "Enrollment offices and free capacity"),
+        (name = "payments", description = "Bank callbacks and the sandbox bank"),
+        (name = "public", description = "Status, tracking-code recovery and information, no login"),
+        (name = "kiosk", description = "Partner kiosks posting registrations for citizens"),
+        (name = "office", description = "Enrollment office operators"),
+        (name = "production", description = "The card production line"),
+        (name = "admin", description = "Administration"),
+        (name = "staff", description = "Staff sign-in"),
+        (name = "machine", description = "Machine-client tokens"),
+        (name = "efolder", description = "The national e-folder account"),
+        (name = "ussd", description = "The *4*6090# USSD service"),
+        (name = "operations", description = "Health, metrics, contract"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for (name, what) in [
+            ("citizen", "Citizen token from POST /api/v1/citizen/sessions"),
+            ("staff", "Staff token from POST /api/v1/staff/sessions"),
+            ("machine", "Machine-client token from POST /api/v1/oauth/token"),
+            ("efolder", "E-folder token from POST /api/v1/efolder/sessions"),
+        ] {
+            let mut http = Http::new(HttpAuthScheme::Bearer);
+            http.bearer_format = Some("JWT".into());
+            http.description = Some(what.into());
+            components.add_security_scheme(name, SecurityScheme::Http(http));
+        }
+    }
+}
+
+/// Registers every route on a utoipa-aware app.
+fn register<T>(app: utoipa_actix_web::UtoipaApp<T>) -> utoipa_actix_web::UtoipaApp<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    app.service(routes::citizen::captcha)
+        .service(routes::citizen::create_session)
+        .service(routes::citizen::get_application)
+        .service(routes::citizen::hijri_options)
+        .service(routes::citizen::put_personal_info)
+        .service(routes::citizen::put_special_needs)
+        .service(routes::citizen::put_family)
+        .service(routes::citizen::put_mobile)
+        .service(routes::citizen::put_appointment)
+        .service(routes::citizen::put_delivery_office)
+        .service(routes::receipt::get_receipt)
+        .service(routes::receipt::get_receipt_html)
+        .service(routes::receipt::get_receipt_pdf)
+        .service(routes::receipt::email_receipt)
+        .service(routes::receipt::verify_receipt)
+        .service(routes::receipt::font)
+        .service(routes::payments::start)
+        .service(routes::payments::list)
+        .service(routes::payments::callback_get)
+        .service(routes::payments::callback_post)
+        .service(routes::payments::result_page)
+        .service(routes::sandbox_bank::register)
+        .service(routes::sandbox_bank::pay_page)
+        .service(routes::sandbox_bank::pay_submit)
+        .service(routes::sandbox_bank::verify)
+        .service(routes::sandbox_bank::reverse)
+        .service(routes::offices::availability)
+        .service(routes::public::status)
+        .service(routes::public::recover_tracking_code)
+        .service(routes::public::process_info)
+        .service(routes::public::registration_conditions)
+        .service(routes::ussd::ussd_menu)
+        .service(routes::staff::sign_in)
+        .service(routes::machine::token)
+        .service(routes::kiosk::create)
+        .service(routes::kiosk::get)
+        .service(routes::machine::production_event)
+        .service(routes::office::appointments)
+        .service(routes::office::application)
+        .service(routes::office::check_in)
+        .service(routes::office::completion)
+        .service(routes::office::no_show)
+        .service(routes::office::delivery)
+        .service(routes::admin::list_staff)
+        .service(routes::admin::create_staff)
+        .service(routes::admin::disable_staff)
+        .service(routes::admin::enable_staff)
+        .service(routes::admin::reset_staff_password)
+        .service(routes::admin::list_clients)
+        .service(routes::admin::create_client)
+        .service(routes::admin::rotate_client)
+        .service(routes::admin::disable_client)
+        .service(routes::admin::fees)
+        .service(routes::admin::add_fee)
+        .service(routes::admin::stats)
+        .service(routes::admin::audit_log)
+        .service(routes::admin::run_job)
+        .service(routes::admin_offices::list_offices)
+        .service(routes::admin_offices::create_office)
+        .service(routes::admin_offices::import_offices)
+        .service(routes::admin_offices::get_office)
+        .service(routes::admin_offices::update_office)
+        .service(routes::admin_offices::deactivate_office)
+        .service(routes::admin_offices::activate_office)
+        .service(routes::admin_offices::get_capacity)
+        .service(routes::admin_offices::put_capacity)
+        .service(routes::admin_offices::post_override)
+        .service(routes::admin_offices::list_closures)
+        .service(routes::admin_offices::post_closure)
+        .service(routes::admin_offices::delete_closure)
+        .service(routes::admin_offices::list_holidays)
+        .service(routes::admin_offices::post_holiday)
+        .service(routes::outbox::list_outbox)
+        .service(routes::outbox::list_sandbox_sms)
+        .service(routes::outbox::list_sandbox_emails)
+        .service(routes::ops::live)
+        .service(routes::ops::ready)
+        .service(routes::ops::metrics)
+        .service(routes::ops::jwks)
+        .service(routes::ops::openapi_json)
+}
+
+/// The OpenAPI document, exactly as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    api
+}
+
+/// The document as YAML (`ncr openapi`, and the committed `openapi.yaml`).
+pub fn openapi_yaml() -> String {
+    openapi().to_yaml().expect("the OpenAPI document serialises")
+}
+
+/// Path templates with their methods, to tell 405 from 404.
+pub struct RouteTable(Vec<(Regex, Vec<String>)>);
+
+impl RouteTable {
+    fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let param = Regex::new(r"\{[^}]+\}").expect("regex");
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let pattern = format!(
+                    "^{}$",
+                    param.replace_all(&regex::escape(path).replace(r"\{", "{").replace(r"\}", "}"), "[^/]+")
+                );
+                let mut methods: Vec<String> = [
+                    (item.get.is_some(), "GET"),
+                    (item.post.is_some(), "POST"),
+                    (item.put.is_some(), "PUT"),
+                    (item.delete.is_some(), "DELETE"),
+                    (item.patch.is_some(), "PATCH"),
+                ]
+                .into_iter()
+                .filter(|(has, _)| *has)
+                .map(|(_, m)| m.to_owned())
+                .collect();
+                methods.sort();
+                (Regex::new(&pattern).expect("path regex"), methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    fn methods_for(&self, path: &str) -> Option<Vec<String>> {
+        self.0.iter().find(|(re, _)| re.is_match(path)).map(|(_, m)| m.clone())
+    }
+}
+
+async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    Err(match routes.methods_for(req.path()) {
+        Some(methods) if !methods.iter().any(|m| m == req.method().as_str()) => ApiError::MethodNotAllowed(methods),
+        _ => ApiError::NotFound("route_not_found"),
+    })
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
+        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest { code: "malformed_json", detail: e.to_string() },
+        other => ApiError::BadRequest { code: "malformed_json", detail: other.to_string() },
+    }
+    .into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest { code: "malformed_query", detail: err.to_string() }.into()
+}
+
+fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest { code: "malformed_path", detail: err.to_string() }.into()
+}
+
+fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
+    match err {
+        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+        UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
+        other => ApiError::BadRequest { code: "malformed_form", detail: other.to_string() },
+    }
+    .into()
+}
+
+/// Builds the app for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.config.limits.body_bytes;
+    let (app, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let routes = web::Data::new(RouteTable::from_openapi(&api));
+    let json = web::Data::new(routes::ops::OpenApiJson(api.to_json().expect("OpenAPI serialises")));
+    app.app_data(state)
+        .app_data(routes)
+        .app_data(json)
+        .app_data(web::JsonConfig::default().limit(limit).error_handler(json_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::FormConfig::default().limit(limit).error_handler(form_error))
+        .app_data(web::PayloadConfig::default().limit(limit))
+        .service(
+            web::resource("/docs").route(
+                web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),
+            ),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")))
+        .default_service(web::to(fallback))
+        .wrap(from_fn(crate::observability::request_middleware))
+}
+
+/// Starts the HTTP server on a bound listener (port 0 works for tests).
+pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = match state.config.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || app(data.clone()))
+        .workers(workers)
+        .backlog(4096)
+        .max_connection_rate(2048)
+        .listen(listener)?
+        .run();
+    Ok(server)
+}

@@ -1,0 +1,92 @@
+//! Everything a request handler needs, shared by all workers.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use domain::Policy;
+use domain::ports::{CivilRegistry, Clock, EmailSender, RandomSource, SmsSender};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use persistence::{Db, DbConn, DbError, Pii};
+
+use crate::adapters::sandbox::{SandboxEmail, SandboxRegistry, SandboxSms};
+use crate::auth::TokenService;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::observability::Metrics;
+
+/// Handles to the sandbox stand-ins, so demos and tests can simulate outages.
+#[derive(Default)]
+pub struct Sandboxes {
+    pub registry: Option<Arc<SandboxRegistry>>,
+    pub bank: Arc<crate::adapters::sandbox::SandboxBankControl>,
+    /// Set when `[sms] mode = "sandbox"`.
+    pub sms: Option<Arc<SandboxSms>>,
+    /// Set when `[email] mode = "sandbox"`.
+    pub email: Option<Arc<SandboxEmail>>,
+}
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub policy: Policy,
+    pub db: Db,
+    pub pii: Arc<Pii>,
+    pub tokens: Arc<TokenService>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn RandomSource>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Arc<dyn CivilRegistry>,
+    /// Used only by the outbox worker: requests queue messages, they never send.
+    pub sms: Arc<dyn SmsSender>,
+    pub email: Arc<dyn EmailSender>,
+    pub sandboxes: Sandboxes,
+    pub captcha_key: [u8; 32],
+    /// Payment gateways by name (`sandbox`, `sadad`, `parsian`).
+    pub gateways: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>,
+    pub ip_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Per machine-client limiters, made on first use with the client's own quota.
+    pub client_limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+}
+
+/// A per-client-address limiter allowing `per_minute` requests a minute.
+pub fn ip_limiter(per_minute: u32) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    let n = NonZeroU32::new(per_minute.max(1)).expect("non-zero");
+    Arc::new(RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)))
+}
+
+impl AppState {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs blocking database work on the blocking pool with a pooled connection.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await?
+        .map_err(ApiError::from)
+    }
+
+    /// Like [`run`](Self::run), for closures that return API errors themselves.
+    pub async fn run_api<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        web::block(move || {
+            let mut conn = db.get().map_err(ApiError::from)?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}

@@ -1,0 +1,146 @@
+//! Wire types shared by several endpoints: enums mirrored from the domain with their
+//! OpenAPI schemas, and small views. Conversions are explicit `From` impls.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Declares a wire enum mirroring a domain enum (same snake_case names) with `From` both ways.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident = $domain:path { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl From<$domain> for $name {
+            fn from(v: $domain) -> Self {
+                use $domain as D;
+                match v { $(D::$variant => $name::$variant),+ }
+            }
+        }
+
+        impl From<$name> for $domain {
+            fn from(v: $name) -> Self {
+                use $domain as D;
+                match v { $($name::$variant => D::$variant),+ }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Where an application is in its life (SPEC §3.6).
+    State = domain::application::State {
+        Draft, AppointmentHeld, PaymentPending, Registered, EnrollmentStarted, Enrolled, InProduction,
+        ReadyForDelivery, Delivered, Cancelled
+    }
+);
+wire_enum!(
+    /// Result of the identity inquiry with the civil registry.
+    IdentityStatus = domain::application::IdentityStatus { Pending, Verified, Rejected }
+);
+wire_enum!(
+    PaymentStatus = domain::application::PaymentStatus { Unpaid, Pending, Paid, Failed, RefundPending, Refunded }
+);
+wire_enum!(AppointmentStatus = domain::application::AppointmentStatus { None, Held, Booked, Missed, Used });
+wire_enum!(
+    /// Operations a citizen may ask for now (seed 001 §2.6–2.7).
+    Operation = domain::application::Operation {
+        PrintReceipt, SaveReceiptFile, EmailReceipt, EditPersonalInfo, ChangeMobile, ChangeAppointment,
+        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay
+    }
+);
+wire_enum!(
+    /// Where to send the citizen next (seed 001 §2.2), so clients need no routing logic.
+    NextStep = domain::application::NextStep {
+        EnterPersonalInfo, WaitForIdentityCheck, CorrectPersonalInfo, VisitRegistryOffice, AnswerSpecialNeeds,
+        ChooseAppointment, WaitForBanToEnd, Pay, CompletePayment, WaitForHomeVisit, AttendEnrollment,
+        EnrollmentInProgress, WaitForCard, CollectCard, RequestReissue, Done, ApplicationClosed
+    }
+);
+wire_enum!(Shift = domain::offices::Shift { Morning, Afternoon });
+wire_enum!(
+    /// A day of the Iranian week (Saturday first).
+    Weekday = domain::offices::Weekday { Saturday, Sunday, Monday, Tuesday, Wednesday, Thursday, Friday }
+);
+wire_enum!(Gender = domain::person::Gender { Female, Male });
+wire_enum!(Religion = domain::person::Religion { Islam, Christianity, Judaism, Zoroastrianism, Other });
+wire_enum!(
+    /// Civil-registry office, government counter office (پیشخوان دولت) or post office.
+    OfficeKind = domain::offices::OfficeKind { CivilRegistry, GovernmentCounter, PostOffice }
+);
+
+/// The four special-needs answers (seed 001 «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecialNeeds {
+    /// «آیا سلامتی کافی برای خروج از خانه دارید؟» — "no" puts the citizen in the home-visit queue.
+    #[schema(example = true)]
+    pub can_leave_home: bool,
+    /// «آیا توان حرکتی برای بالا رفتن از پله دارید؟» — "no": offices with step-free access only.
+    #[schema(example = true)]
+    pub can_climb_stairs: bool,
+    /// «آیا مردمک هر دو چشم شما واضح دیده می شود؟» — "no": offices that capture eye exceptions.
+    #[schema(example = true)]
+    pub pupils_visible: bool,
+    /// «آیا همه ی انگشتان دست شما سه بند سالم دارند؟» — "no": offices that capture fingerprint exceptions.
+    #[schema(example = true)]
+    pub fingers_intact: bool,
+}
+
+impl From<SpecialNeeds> for domain::offices::SpecialNeeds {
+    fn from(n: SpecialNeeds) -> Self {
+        Self {
+            can_leave_home: n.can_leave_home,
+            can_climb_stairs: n.can_climb_stairs,
+            pupils_visible: n.pupils_visible,
+            fingers_intact: n.fingers_intact,
+        }
+    }
+}
+
+impl From<domain::offices::SpecialNeeds> for SpecialNeeds {
+    fn from(n: domain::offices::SpecialNeeds) -> Self {
+        Self {
+            can_leave_home: n.can_leave_home,
+            can_climb_stairs: n.can_climb_stairs,
+            pupils_visible: n.pupils_visible,
+            fingers_intact: n.fingers_intact,
+        }
+    }
+}
+
+/// An office as shown to citizens.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OfficeSummary {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub id: String,
+    #[schema(example = "041-0101")]
+    pub code: String,
+    #[schema(example = "اداره ثبت احوال مراغه")]
+    pub name: String,
+    pub kind: OfficeKind,
+    #[schema(example = "مراغه")]
+    pub city: String,
+    #[schema(example = "041")]
+    pub city_code: String,
+    #[schema(example = "11222226")]
+    pub phone: String,
+    #[schema(example = "مراغه - خ پاسداران - اداره ثبت احوال مراغه")]
+    pub address: String,
+}
+
+impl From<&persistence::offices::OfficeRow> for OfficeSummary {
+    fn from(o: &persistence::offices::OfficeRow) -> Self {
+        Self {
+            id: o.id.clone(),
+            code: o.code.clone(),
+            name: o.name.clone(),
+            kind: domain::offices::OfficeKind::parse(&o.kind).map(Into::into).unwrap_or(OfficeKind::CivilRegistry),
+            city: o.city.clone(),
+            city_code: o.city_code.clone(),
+            phone: o.phone.clone(),
+            address: o.address.clone(),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Delivering notifications (SPEC §3.13): a queued message's states and what one attempt
+//! to hand it to a provider leads to. The outbox worker asks; it never decides itself.
+//!
+//! ```text
+//! queued ─┐                 ┌─> sent
+//!         ├─> sending ──────┼─> failed_temporary ─(backoff)─> sending …
+//! failed_temporary ┘        └─> failed_permanent (permanent error, or MAX_ATTEMPTS used)
+//! ```
+//! A `sending` row whose claim ran out (its worker died) is due again.
+
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+
+use crate::calendar::{tehran, tehran_date};
+
+/// Attempts before a message that keeps failing temporarily is given up.
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF: Duration = Duration::minutes(60);
+
+/// How long a worker owns the messages it claimed. Longer than any send can take (every
+/// sender has a timeout well below it), so a live worker never loses a claim mid-send.
+pub const CLAIM_LEASE: Duration = Duration::minutes(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Sending,
+    Sent,
+    FailedTemporary,
+    FailedPermanent,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] =
+        [Status::Queued, Status::Sending, Status::Sent, Status::FailedTemporary, Status::FailedPermanent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Sending => "sending",
+            Status::Sent => "sent",
+            Status::FailedTemporary => "failed_temporary",
+            Status::FailedPermanent => "failed_permanent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Statuses a worker may pick up (once `next_attempt_at` has come).
+    pub const DUE: [Status; 3] = [Status::Queued, Status::FailedTemporary, Status::Sending];
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Sent,
+    /// Worth trying again (timeout, outage, 4xx from a mail server).
+    Temporary,
+    /// Will never succeed as it is (invalid recipient, rejected content, broken template).
+    Permanent,
+}
+
+/// What the message becomes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AfterAttempt {
+    pub status: Status,
+    /// Attempts made so far, this one included.
+    pub attempts: i32,
+    /// When to try again (only for `failed_temporary`).
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// The wait after the `attempts`-th failed attempt: 1, 2, 4 … minutes, at most [`MAX_BACKOFF`].
+pub fn backoff(attempts: i32) -> Duration {
+    let exponent = attempts.saturating_sub(1).clamp(0, 16) as u32;
+    Duration::minutes(1i64 << exponent).min(MAX_BACKOFF)
+}
+
+/// The outcome of the attempt that follows `attempts_before` earlier ones.
+pub fn after_attempt(attempts_before: i32, attempt: Attempt, now: DateTime<Utc>) -> AfterAttempt {
+    let attempts = attempts_before.saturating_add(1);
+    let (status, retry_at) = match attempt {
+        Attempt::Sent => (Status::Sent, None),
+        Attempt::Permanent => (Status::FailedPermanent, None),
+        Attempt::Temporary if attempts >= MAX_ATTEMPTS => (Status::FailedPermanent, None),
+        Attempt::Temporary => (Status::FailedTemporary, Some(now + backoff(attempts))),
+    };
+    AfterAttempt { status, attempts, retry_at }
+}
+
+/// Reminders go out from this hour (Tehran time) of the day before the appointment, so
+/// nobody is woken by one just after midnight.
+pub const REMINDER_FROM_HOUR: u32 = 9;
+
+/// The appointment day whose reminders are due now (tomorrow, in Tehran), or `None`
+/// before [`REMINDER_FROM_HOUR`].
+pub fn reminder_day(now: DateTime<Utc>) -> Option<NaiveDate> {
+    let hour = now.with_timezone(&tehran()).hour();
+    (hour >= REMINDER_FROM_HOUR).then(|| tehran_date(now) + Duration::days(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_790_000_000, 0).unwrap()
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_minute_and_is_capped() {
+        let minutes: Vec<i64> = (1..=9).map(|n| backoff(n).num_minutes()).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(backoff(0), Duration::minutes(1));
+        assert_eq!(backoff(i32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn temporary_failures_retry_until_the_last_attempt() {
+        let first = after_attempt(0, Attempt::Temporary, now());
+        assert_eq!(first.status, Status::FailedTemporary);
+        assert_eq!(first.attempts, 1);
+        assert_eq!(first.retry_at, Some(now() + Duration::minutes(1)));
+        let seventh = after_attempt(6, Attempt::Temporary, now());
+        assert_eq!((seventh.status, seventh.retry_at), (Status::FailedTemporary, Some(now() + MAX_BACKOFF)));
+        let last = after_attempt(MAX_ATTEMPTS - 1, Attempt::Temporary, now());
+        assert_eq!((last.status, last.attempts, last.retry_at), (Status::FailedPermanent, MAX_ATTEMPTS, None));
+    }
+
+    #[test]
+    fn success_and_permanent_failures_are_final() {
+        assert_eq!(after_attempt(3, Attempt::Sent, now()).status, Status::Sent);
+        assert_eq!(after_attempt(0, Attempt::Permanent, now()).status, Status::FailedPermanent);
+    }
+
+    #[test]
+    fn reminders_are_for_tomorrow_in_tehran_and_not_at_night() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let at = |h| crate::calendar::tehran_instant(day, h, 30);
+        assert_eq!(reminder_day(at(8)), None);
+        assert_eq!(reminder_day(at(9)), Some(day + Duration::days(1)));
+        assert_eq!(reminder_day(at(23)), Some(day + Duration::days(1)));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("lost"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! Who may register (SPEC §3.4, seed 001 §2.4): the ordered checks at entry and the
+//! checks of the personal information against the civil registry.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::calendar::{
+    HijriDate, JalaliDate, age_in_full_years, lunar_birth_options, tehran_date, working_hours_between,
+};
+use crate::error::DomainError;
+use crate::ids::BirthCertSerial;
+use crate::person::Gender;
+use crate::policy::Policy;
+use crate::ports::RegistryRecord;
+
+/// The entry checks after the formats were parsed, in the SPEC's order:
+/// a record exists and the serial belongs to it (one answer for both, so nobody can
+/// learn which national codes exist); the person is alive; at least `min_age` full years;
+/// the serial did not change less than 48 working hours ago.
+pub fn check_entry(
+    record: Option<&RegistryRecord>,
+    serial: &BirthCertSerial,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    holidays: &[NaiveDate],
+) -> Result<(), DomainError> {
+    let record = record.filter(|r| r.serial == serial.number()).ok_or(DomainError::IdentityMismatch)?;
+    if !record.alive {
+        return Err(DomainError::PersonNotAlive);
+    }
+    let today = JalaliDate::from_gregorian(tehran_date(now))?;
+    if age_in_full_years(record.birth_date, today) < policy.min_age_years as i32 {
+        return Err(DomainError::Underage { min_age: policy.min_age_years });
+    }
+    if let Some(changed) = record.serial_changed_at
+        && working_hours_between(changed, now, holidays) < policy.serial_change_wait_hours
+    {
+        return Err(DomainError::SerialRecentlyChanged);
+    }
+    Ok(())
+}
+
+/// What the citizen states on the personal-information page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonalClaim {
+    pub birth_date: JalaliDate,
+    pub gender: Gender,
+    pub lunar_birth_date: HijriDate,
+}
+
+/// The lunar date must be one of the five options for the stated solar date. This
+/// needs no registry, so it is checked even when the registry is unreachable.
+pub fn check_lunar_option(claim: &PersonalClaim) -> Result<(), DomainError> {
+    if lunar_birth_options(claim.birth_date).contains(&claim.lunar_birth_date) {
+        Ok(())
+    } else {
+        Err(DomainError::LunarDateNotOffered)
+    }
+}
+
+/// The personal information against the registry's record (seed 001 §2.4 item 2):
+/// the solar birth date and the gender must equal the registry's.
+pub fn check_personal_info(record: &RegistryRecord, claim: &PersonalClaim) -> Result<(), DomainError> {
+    check_lunar_option(claim)?;
+    if record.birth_date != claim.birth_date {
+        return Err(DomainError::BirthDateMismatch);
+    }
+    if record.gender != claim.gender {
+        return Err(DomainError::GenderMismatch);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::tehran_instant;
+    use crate::ids::NationalId;
+    use crate::person::PersonName;
+    use chrono::Duration;
+
+    fn sample() -> RegistryRecord {
+        RegistryRecord {
+            national_id: NationalId::parse("2580200606").unwrap(),
+            serial: "883810".into(),
+            first_name: PersonName::parse("مریم").unwrap(),
+            last_name: PersonName::parse("احمدی").unwrap(),
+            father_name: PersonName::parse("علی").unwrap(),
+            mother_name: PersonName::parse("شهرزاد").unwrap(),
+            gender: Gender::Female,
+            birth_date: JalaliDate::parse("1369-03-19").unwrap(),
+            alive: true,
+            serial_changed_at: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        tehran_instant(NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(), 10, 0)
+    }
+
+    fn serial(s: &str) -> BirthCertSerial {
+        BirthCertSerial::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_seed_citizen_is_eligible() {
+        assert_eq!(check_entry(Some(&sample()), &serial("883810"), now(), &Policy::default(), &[]), Ok(()));
+    }
+
+    #[test]
+    fn unknown_person_and_wrong_serial_give_the_same_answer() {
+        let p = Policy::default();
+        assert_eq!(check_entry(None, &serial("883810"), now(), &p, &[]), Err(DomainError::IdentityMismatch));
+        assert_eq!(check_entry(Some(&sample()), &serial("883811"), now(), &p, &[]), Err(DomainError::IdentityMismatch));
+    }
+
+    #[test]
+    fn alive_age_and_serial_change_are_told_only_after_the_serial_matched() {
+        let p = Policy::default();
+        let mut dead = sample();
+        dead.alive = false;
+        assert_eq!(check_entry(Some(&dead), &serial("883810"), now(), &p, &[]), Err(DomainError::PersonNotAlive));
+        assert_eq!(check_entry(Some(&dead), &serial("111111"), now(), &p, &[]), Err(DomainError::IdentityMismatch));
+
+        let mut child = sample();
+        child.birth_date = JalaliDate::parse("1391-01-01").unwrap(); // 14 in 1405
+        assert_eq!(
+            check_entry(Some(&child), &serial("883810"), now(), &p, &[]),
+            Err(DomainError::Underage { min_age: 15 })
+        );
+
+        let mut changed = sample();
+        changed.serial_changed_at = Some(now() - Duration::hours(30));
+        assert_eq!(
+            check_entry(Some(&changed), &serial("883810"), now(), &p, &[]),
+            Err(DomainError::SerialRecentlyChanged)
+        );
+        changed.serial_changed_at = Some(now() - Duration::hours(24 * 5));
+        assert_eq!(check_entry(Some(&changed), &serial("883810"), now(), &p, &[]), Ok(()));
+    }
+
+    #[test]
+    fn turning_15_tomorrow_is_refused_today() {
+        let mut r = sample();
+        // Tehran date of now() is 1405-09-01.
+        r.birth_date = JalaliDate::parse("1390-09-02").unwrap();
+        assert!(check_entry(Some(&r), &serial("883810"), now(), &Policy::default(), &[]).is_err());
+        r.birth_date = JalaliDate::parse("1390-09-01").unwrap();
+        assert!(check_entry(Some(&r), &serial("883810"), now(), &Policy::default(), &[]).is_ok());
+    }
+
+    #[test]
+    fn personal_info_must_match_the_registry() {
+        let r = sample();
+        let good = PersonalClaim {
+            birth_date: r.birth_date,
+            gender: Gender::Female,
+            lunar_birth_date: HijriDate { year: 1410, month: 11, day: 15 },
+        };
+        assert_eq!(check_personal_info(&r, &good), Ok(()));
+        assert_eq!(
+            check_personal_info(&r, &PersonalClaim { gender: Gender::Male, ..good }),
+            Err(DomainError::GenderMismatch)
+        );
+        let other_day = JalaliDate::parse("1369-03-20").unwrap();
+        assert_eq!(
+            check_personal_info(
+                &r,
+                &PersonalClaim {
+                    birth_date: other_day,
+                    lunar_birth_date: HijriDate { year: 1410, month: 11, day: 16 },
+                    ..good
+                }
+            ),
+            Err(DomainError::BirthDateMismatch)
+        );
+        assert_eq!(
+            check_personal_info(
+                &r,
+                &PersonalClaim { lunar_birth_date: HijriDate { year: 1410, month: 11, day: 20 }, ..good }
+            ),
+            Err(DomainError::LunarDateNotOffered)
+        );
+    }
+}

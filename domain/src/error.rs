@@ -1,0 +1,582 @@
+//! The one list of domain errors. Each has a stable machine `code`, a kind the
+//! API maps to an HTTP status in one place, and a message in Persian and English.
+//! Where a seed document gives the citizen-facing text, that text is used verbatim.
+
+use chrono::NaiveDate;
+
+/// Language of a user-facing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Fa,
+    En,
+}
+
+/// What sort of failure an error is; the API turns this into an HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input is malformed or fails a checksum.
+    Invalid,
+    /// The input is well-formed but a rule rejects it (eligibility, registry mismatch…).
+    Rejected,
+    /// The operation is not allowed in the application's current state.
+    Conflict,
+    /// The thing asked for does not exist (or is not the caller's).
+    NotFound,
+    /// An outside system did not answer; try again later.
+    Unavailable,
+    /// Too many attempts; try again later.
+    TooMany,
+}
+
+/// Errors of the domain rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    // ---- input formats
+    #[error("national_id_invalid")]
+    NationalIdInvalid,
+    #[error("legal_id_invalid")]
+    LegalIdInvalid,
+    #[error("mobile_invalid")]
+    MobileInvalid,
+    #[error("postal_code_invalid")]
+    PostalCodeInvalid,
+    #[error("serial_invalid")]
+    SerialInvalid,
+    #[error("tracking_code_invalid")]
+    TrackingCodeInvalid,
+    #[error("name_invalid")]
+    NameInvalid,
+    #[error("date_invalid")]
+    DateInvalid,
+    #[error("amount_invalid")]
+    AmountInvalid,
+    #[error("phone_invalid")]
+    PhoneInvalid,
+    #[error("password_too_weak")]
+    PasswordTooWeak,
+
+    // ---- eligibility at entry (SPEC §3.4), in the order they are checked
+    #[error("identity_mismatch")]
+    IdentityMismatch,
+    #[error("person_not_alive")]
+    PersonNotAlive,
+    #[error("underage")]
+    Underage { min_age: u32 },
+    #[error("serial_recently_changed")]
+    SerialRecentlyChanged,
+    #[error("not_eligible")]
+    NotEligible,
+
+    // ---- personal information against the registry
+    #[error("birth_date_mismatch")]
+    BirthDateMismatch,
+    #[error("gender_mismatch")]
+    GenderMismatch,
+    #[error("lunar_date_not_offered")]
+    LunarDateNotOffered,
+
+    // ---- the application's state (SPEC §3.6, §3.7)
+    #[error("application_not_found")]
+    ApplicationNotFound,
+    #[error("application_exists")]
+    ApplicationExists,
+    #[error("application_cancelled")]
+    ApplicationCancelled,
+    #[error("edit_limit_reached")]
+    EditLimitReached,
+    #[error("enrollment_started")]
+    EnrollmentStarted,
+    #[error("production_started")]
+    ProductionStarted,
+    #[error("identity_not_verified")]
+    IdentityNotVerified { pending: bool },
+    #[error("special_needs_required")]
+    SpecialNeedsRequired,
+    #[error("home_visit_required")]
+    HomeVisitRequired,
+    #[error("no_show_ban_active")]
+    NoShowBanActive { until: NaiveDate },
+    #[error("no_active_hold")]
+    NoActiveHold,
+    #[error("payment_in_progress")]
+    PaymentInProgress,
+    #[error("payment_required")]
+    PaymentRequired,
+    #[error("already_paid")]
+    AlreadyPaid,
+    #[error("invalid_transition")]
+    InvalidTransition { from: &'static str, event: &'static str },
+
+    // ---- booking (SPEC §3.8)
+    #[error("office_not_found")]
+    OfficeNotFound,
+    #[error("office_unsuitable")]
+    OfficeUnsuitable,
+    #[error("slot_full")]
+    SlotFull,
+    #[error("slot_closed")]
+    SlotClosed,
+    #[error("date_outside_booking_window")]
+    DateOutsideBookingWindow { first: NaiveDate, last: NaiveDate },
+    #[error("appointment_not_today")]
+    AppointmentNotToday,
+
+    // ---- payment (SPEC §3.9)
+    #[error("amount_mismatch")]
+    AmountMismatch,
+    #[error("fee_exceeds_maximum")]
+    FeeExceedsMaximum { max: i64 },
+
+    // ---- outside systems
+    #[error("registry_unavailable")]
+    RegistryUnavailable,
+    #[error("mobile_check_unavailable")]
+    MobileCheckUnavailable,
+    #[error("gateway_unavailable")]
+    GatewayUnavailable,
+
+    // ---- e-folder (SPEC §4, seed 000)
+    #[error("efolder_already_registered")]
+    EfolderAlreadyRegistered,
+    #[error("mobile_not_owned")]
+    MobileNotOwned,
+    #[error("registry_data_mismatch")]
+    RegistryDataMismatch,
+    #[error("representative_required")]
+    RepresentativeRequired,
+
+    // ---- office administration
+    #[error("office_code_invalid")]
+    OfficeCodeInvalid,
+    #[error("office_kind_invalid")]
+    OfficeKindInvalid,
+    #[error("city_code_invalid")]
+    CityCodeInvalid,
+    #[error("required")]
+    Required,
+    #[error("too_long")]
+    TooLong { max: usize },
+    #[error("flag_invalid")]
+    FlagInvalid,
+    #[error("capacity_invalid")]
+    CapacityInvalid { max: u32 },
+    #[error("capacity_rule_duplicate")]
+    CapacityRuleDuplicate,
+    #[error("office_code_taken")]
+    OfficeCodeTaken,
+    #[error("capacity_below_bookings")]
+    CapacityBelowBookings { date: NaiveDate, shift: crate::offices::Shift, taken: u32, capacity: u32 },
+    #[error("closure_not_found")]
+    ClosureNotFound,
+}
+
+impl DomainError {
+    /// The stable machine code clients switch on.
+    pub fn code(&self) -> &'static str {
+        use DomainError::*;
+        match self {
+            NationalIdInvalid => "national_id_invalid",
+            LegalIdInvalid => "legal_id_invalid",
+            MobileInvalid => "mobile_invalid",
+            PostalCodeInvalid => "postal_code_invalid",
+            SerialInvalid => "serial_invalid",
+            TrackingCodeInvalid => "tracking_code_invalid",
+            NameInvalid => "name_invalid",
+            DateInvalid => "date_invalid",
+            AmountInvalid => "amount_invalid",
+            PhoneInvalid => "phone_invalid",
+            PasswordTooWeak => "password_too_weak",
+            IdentityMismatch => "identity_mismatch",
+            PersonNotAlive => "person_not_alive",
+            Underage { .. } => "underage",
+            SerialRecentlyChanged => "serial_recently_changed",
+            NotEligible => "not_eligible",
+            BirthDateMismatch => "birth_date_mismatch",
+            GenderMismatch => "gender_mismatch",
+            LunarDateNotOffered => "lunar_date_not_offered",
+            ApplicationNotFound => "application_not_found",
+            ApplicationExists => "application_exists",
+            ApplicationCancelled => "application_cancelled",
+            EditLimitReached => "edit_limit_reached",
+            EnrollmentStarted => "enrollment_started",
+            ProductionStarted => "production_started",
+            IdentityNotVerified { .. } => "identity_not_verified",
+            SpecialNeedsRequired => "special_needs_required",
+            HomeVisitRequired => "home_visit_required",
+            NoShowBanActive { .. } => "no_show_ban_active",
+            NoActiveHold => "no_active_hold",
+            PaymentInProgress => "payment_in_progress",
+            PaymentRequired => "payment_required",
+            AlreadyPaid => "already_paid",
+            InvalidTransition { .. } => "invalid_transition",
+            OfficeNotFound => "office_not_found",
+            OfficeUnsuitable => "office_unsuitable",
+            SlotFull => "slot_full",
+            SlotClosed => "slot_closed",
+            DateOutsideBookingWindow { .. } => "date_outside_booking_window",
+            AppointmentNotToday => "appointment_not_today",
+            AmountMismatch => "amount_mismatch",
+            FeeExceedsMaximum { .. } => "fee_exceeds_maximum",
+            RegistryUnavailable => "registry_unavailable",
+            MobileCheckUnavailable => "mobile_check_unavailable",
+            GatewayUnavailable => "gateway_unavailable",
+            EfolderAlreadyRegistered => "efolder_already_registered",
+            MobileNotOwned => "mobile_not_owned",
+            RegistryDataMismatch => "registry_data_mismatch",
+            RepresentativeRequired => "representative_required",
+            OfficeCodeInvalid => "office_code_invalid",
+            OfficeKindInvalid => "office_kind_invalid",
+            CityCodeInvalid => "city_code_invalid",
+            Required => "required",
+            TooLong { .. } => "too_long",
+            FlagInvalid => "flag_invalid",
+            CapacityInvalid { .. } => "capacity_invalid",
+            CapacityRuleDuplicate => "capacity_rule_duplicate",
+            OfficeCodeTaken => "office_code_taken",
+            CapacityBelowBookings { .. } => "capacity_below_bookings",
+            ClosureNotFound => "closure_not_found",
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        use DomainError::*;
+        match self {
+            NationalIdInvalid
+            | LegalIdInvalid
+            | MobileInvalid
+            | PostalCodeInvalid
+            | SerialInvalid
+            | TrackingCodeInvalid
+            | NameInvalid
+            | DateInvalid
+            | AmountInvalid
+            | PhoneInvalid
+            | PasswordTooWeak
+            | RepresentativeRequired
+            | OfficeCodeInvalid
+            | OfficeKindInvalid
+            | CityCodeInvalid
+            | Required
+            | TooLong { .. }
+            | FlagInvalid
+            | CapacityInvalid { .. }
+            | CapacityRuleDuplicate => ErrorKind::Invalid,
+            IdentityMismatch
+            | PersonNotAlive
+            | Underage { .. }
+            | NotEligible
+            | BirthDateMismatch
+            | GenderMismatch
+            | LunarDateNotOffered
+            | OfficeUnsuitable
+            | AmountMismatch
+            | FeeExceedsMaximum { .. }
+            | MobileNotOwned
+            | RegistryDataMismatch
+            | DateOutsideBookingWindow { .. } => ErrorKind::Rejected,
+            SerialRecentlyChanged => ErrorKind::TooMany,
+            ApplicationNotFound | OfficeNotFound | ClosureNotFound => ErrorKind::NotFound,
+            RegistryUnavailable | MobileCheckUnavailable | GatewayUnavailable => ErrorKind::Unavailable,
+            ApplicationExists
+            | ApplicationCancelled
+            | EditLimitReached
+            | EnrollmentStarted
+            | ProductionStarted
+            | IdentityNotVerified { .. }
+            | SpecialNeedsRequired
+            | HomeVisitRequired
+            | NoShowBanActive { .. }
+            | NoActiveHold
+            | PaymentInProgress
+            | PaymentRequired
+            | AlreadyPaid
+            | InvalidTransition { .. }
+            | SlotFull
+            | SlotClosed
+            | AppointmentNotToday
+            | EfolderAlreadyRegistered
+            | OfficeCodeTaken
+            | CapacityBelowBookings { .. } => ErrorKind::Conflict,
+        }
+    }
+
+    /// The input field an error is about, when there is one.
+    pub fn field(&self) -> Option<&'static str> {
+        use DomainError::*;
+        Some(match self {
+            NationalIdInvalid => "national_id",
+            LegalIdInvalid => "legal_id",
+            MobileInvalid => "mobile",
+            PostalCodeInvalid => "postal_code",
+            SerialInvalid => "serial",
+            TrackingCodeInvalid => "tracking_code",
+            PhoneInvalid => "phone",
+            PasswordTooWeak => "new_password",
+            BirthDateMismatch => "birth_date_jalali",
+            GenderMismatch => "gender",
+            LunarDateNotOffered => "birth_date_hijri",
+            OfficeCodeInvalid | OfficeCodeTaken => "code",
+            OfficeKindInvalid => "kind",
+            CityCodeInvalid => "city_code",
+            CapacityInvalid { .. } | CapacityBelowBookings { .. } => "capacity",
+            _ => return None,
+        })
+    }
+
+    /// The user-facing message.
+    pub fn message(&self, lang: Lang) -> String {
+        let (fa, en) = self.texts();
+        match lang {
+            Lang::Fa => fa,
+            Lang::En => en,
+        }
+    }
+
+    fn texts(&self) -> (String, String) {
+        use DomainError::*;
+        let s = |fa: &str, en: &str| (fa.to_owned(), en.to_owned());
+        match self {
+            NationalIdInvalid => s("شماره ملی وارد شده معتبر نیست.", "The national code is not valid."),
+            LegalIdInvalid => s("شناسه ملی شخص حقوقی معتبر نیست.", "The legal person's national ID is not valid."),
+            MobileInvalid => {
+                s("شماره تلفن همراه معتبر نیست.", "The mobile number is not a valid Iranian mobile number.")
+            }
+            PostalCodeInvalid => s("کد پستی معتبر نیست.", "The postal code is not valid."),
+            SerialInvalid => s(
+                "سریال شناسنامه معتبر نیست؛ بخش عددی شش رقمی سریال را وارد کنید.",
+                "The birth certificate serial is not valid; enter its six-digit number.",
+            ),
+            TrackingCodeInvalid => s("کد رهگیری معتبر نیست.", "The tracking code is not valid."),
+            NameInvalid => s("نام وارد شده معتبر نیست.", "The name is not valid."),
+            DateInvalid => s("تاریخ وارد شده معتبر نیست.", "The date is not valid."),
+            AmountInvalid => s("مبلغ معتبر نیست.", "The amount is not valid."),
+            PhoneInvalid => s("شماره تلفن معتبر نیست.", "The phone number is not valid."),
+            PasswordTooWeak => s(
+                "کلمه عبور باید دست کم ۱۰ نویسه باشد و با نام کاربری یا کد ملی یکی نباشد.",
+                "The password must be at least 10 characters and differ from the username and national code.",
+            ),
+            IdentityMismatch => s(
+                "شماره ملی و سریال شناسنامه با یکدیگر مطابقت ندارند.",
+                "The national code and the birth certificate serial do not match.",
+            ),
+            PersonNotAlive | NotEligible => s(
+                "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید.",
+                "Dear citizen, you are not eligible to register for the smart national ID card at this time.",
+            ),
+            Underage { min_age } => (
+                format!(
+                    "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید. حداقل سن ثبت نام {} سال تمام است.",
+                    crate::text::persian_digits(&min_age.to_string())
+                ),
+                format!("You must be at least {min_age} full years old to register."),
+            ),
+            SerialRecentlyChanged => s(
+                "سریال شناسنامه شما به تازگی تغییر کرده است؛ لطفا ۴۸ ساعت کاری بعد مراجعه نمایید.",
+                "Your birth certificate serial changed recently; please come back after 48 working hours.",
+            ),
+            BirthDateMismatch => s(
+                "تاریخ تولد شمسی با اطلاعات ثبت احوال مطابقت ندارد.",
+                "The solar birth date does not match the civil registry.",
+            ),
+            GenderMismatch => {
+                s("جنسیت وارد شده با اطلاعات ثبت احوال مطابقت ندارد.", "The gender does not match the civil registry.")
+            }
+            LunarDateNotOffered => s(
+                "تاریخ تولد قمری باید یکی از گزینه‌های پیشنهادی باشد. اگر تاریخ درج شده در شناسنامه شما در فهرست نیست، برای اصلاح شناسنامه به اداره ثبت احوال مراجعه کنید و پس از اصلاح برای کارت هوشمند ملی اقدام نمایید.",
+                "The lunar birth date must be one of the offered options. If the date in your certificate is not offered, have the certificate corrected at a civil registry office first.",
+            ),
+            ApplicationNotFound => s("درخواستی یافت نشد.", "No application was found."),
+            ApplicationExists => s("برای شما درخواست ثبت شده است.", "An application already exists."),
+            ApplicationCancelled => {
+                s("این درخواست لغو یا منقضی شده است.", "This application has been cancelled or has expired.")
+            }
+            EditLimitReached => s(
+                "تعداد دفعات مجاز ویرایش مشخصات به پایان رسیده است.",
+                "You have used all allowed edits of your personal information.",
+            ),
+            EnrollmentStarted => s(
+                "تکمیل ثبت نام شما آغاز شده است و این عملیات دیگر مجاز نیست.",
+                "Your enrollment has started; this operation is no longer allowed.",
+            ),
+            ProductionStarted => s(
+                "تولید کارت شما آغاز شده است و این عملیات دیگر مجاز نیست.",
+                "Production of your card has started; this operation is no longer allowed.",
+            ),
+            IdentityNotVerified { pending: true } => s(
+                "استعلام اطلاعات هویتی شما در حال انجام است (حداکثر ۲۴ ساعت). لطفا بعدا وضعیت درخواست را بررسی کنید.",
+                "Your identity inquiry is under way (up to 24 hours). Please check your status later.",
+            ),
+            IdentityNotVerified { pending: false } => s(
+                "اطلاعات هویتی شما تایید نشد؛ لطفا مشخصات را اصلاح کنید.",
+                "Your identity data was not confirmed; please correct your personal information.",
+            ),
+            SpecialNeedsRequired => {
+                s("ابتدا به پرسش‌های تکمیل ثبت نام خاص پاسخ دهید.", "Answer the special-needs questions first.")
+            }
+            HomeVisitRequired => s(
+                "با توجه به پاسخ شما، تکمیل ثبت نام در منزل انجام می‌شود و نیازی به انتخاب دفتر نیست.",
+                "You are in the home-visit queue; no office appointment is needed.",
+            ),
+            NoShowBanActive { until } => (
+                format!(
+                    "به دلیل عدم مراجعه در نوبت قبلی، تا تاریخ {} مجاز به نوبت‌گیری مجدد نیستید.",
+                    crate::calendar::JalaliDate::from_gregorian(*until)
+                        .map(|d| crate::text::persian_digits(&d.to_string()))
+                        .unwrap_or_default()
+                ),
+                format!("Because you missed your appointment you may book again from {until}."),
+            ),
+            NoActiveHold => {
+                s("ابتدا زمان و مکان تکمیل ثبت نام را انتخاب کنید.", "Choose an office, date and shift first.")
+            }
+            PaymentInProgress => s(
+                "پرداخت شما در حال انجام است؛ لطفا چند دقیقه بعد دوباره تلاش کنید.",
+                "Your payment is in progress; please try again in a few minutes.",
+            ),
+            PaymentRequired => s("ابتدا هزینه ثبت نام را پرداخت کنید.", "Pay the registration fee first."),
+            AlreadyPaid => s("هزینه ثبت نام قبلا پرداخت شده است.", "The registration fee has already been paid."),
+            InvalidTransition { .. } => s(
+                "این عملیات در وضعیت فعلی درخواست مجاز نیست.",
+                "This operation is not allowed in the application's current state.",
+            ),
+            OfficeNotFound => s("دفتر مورد نظر یافت نشد.", "The office was not found."),
+            OfficeUnsuitable => s(
+                "این دفتر امکانات لازم برای شرایط تندرستی شما را ندارد.",
+                "This office lacks the facilities your answers require.",
+            ),
+            SlotFull => s(
+                "ظرفیت این دفتر در تاریخ و شیفت انتخاب شده تکمیل است؛ لطفا تاریخ یا دفتر دیگری انتخاب کنید.",
+                "This office has no free capacity on that date and shift; choose another date or office.",
+            ),
+            SlotClosed => s("دفتر در این تاریخ و شیفت تعطیل است.", "The office is closed on that date and shift."),
+            DateOutsideBookingWindow { first, last } => (
+                format!("نوبت فقط از {} تا {} قابل انتخاب است.", jalali_fa(*first), jalali_fa(*last)),
+                format!("Appointments can be booked from {first} to {last}."),
+            ),
+            AppointmentNotToday => s("نوبت این متقاضی برای امروز نیست.", "This applicant's appointment is not today."),
+            AmountMismatch => s("مبلغ پرداخت با مبلغ سفارش مطابقت ندارد.", "The paid amount does not match the order."),
+            FeeExceedsMaximum { max } => (
+                format!("مبلغ از سقف مجاز ({} ریال) بیشتر است.", crate::text::persian_digits(&max.to_string())),
+                format!("The amount exceeds the maximum of {max} rials."),
+            ),
+            RegistryUnavailable => s(
+                "ارتباط با سامانه ثبت احوال برقرار نیست؛ لطفا دقایقی بعد تلاش کنید.",
+                "The civil registry cannot be reached; please try again in a few minutes.",
+            ),
+            MobileCheckUnavailable => s(
+                "استعلام مالکیت تلفن همراه در حال حاضر امکان‌پذیر نیست؛ لطفا دقایقی بعد تلاش کنید.",
+                "The mobile-ownership check is unavailable; please try again in a few minutes.",
+            ),
+            GatewayUnavailable => s(
+                "درگاه پرداخت در دسترس نیست؛ لطفا درگاه دیگری را انتخاب کنید یا بعدا تلاش کنید.",
+                "The payment gateway is unavailable; choose another gateway or try later.",
+            ),
+            EfolderAlreadyRegistered => {
+                s("اطلاعات شما قبلاً در سیستم وارد شده است.", "Your details are already registered in the system.")
+            }
+            MobileNotOwned => s(
+                "کاربر گرامی شماره تلفن وارد شده مربوط به این کد ملی نمی باشد لطفا شماره تلفن همراه دیگری را که با این کد ملی ثبت شده است، وارد نمایید.",
+                "This mobile number is not registered to this national code; please enter another mobile number registered to it.",
+            ),
+            RegistryDataMismatch => s(
+                "اطلاعات وارد شده با اطلاعات موجود در ثبت احوال همخوانی ندارد. لطفا اطلاعات خود را مجددا بررسی فرمایید.",
+                "The details do not match the civil registry. Please check them again.",
+            ),
+            RepresentativeRequired => s(
+                "برای شخص حقوقی، شناسه ملی و کد ملی نماینده الزامی است.",
+                "A legal person needs its national ID and the representative's national code.",
+            ),
+            OfficeCodeInvalid => s(
+                "کد دفتر باید ۱ تا ۳۲ نویسه از حروف لاتین، رقم و خط تیره باشد.",
+                "The office code must be 1 to 32 Latin letters, digits or dashes.",
+            ),
+            OfficeKindInvalid => s(
+                "نوع دفتر باید civil_registry، government_counter یا post_office باشد.",
+                "The office kind must be civil_registry, government_counter or post_office.",
+            ),
+            CityCodeInvalid => s(
+                "پیش‌شماره شهر باید ۲ تا ۴ رقم و با صفر آغاز شود (مانند ۰۴۱).",
+                "The city code must be 2 to 4 digits starting with 0 (e.g. 041).",
+            ),
+            Required => s("این مورد الزامی است.", "This field is required."),
+            TooLong { max } => (
+                format!("این مورد حداکثر {} نویسه است.", crate::text::persian_digits(&max.to_string())),
+                format!("This field takes at most {max} characters."),
+            ),
+            FlagInvalid => s(
+                "مقدار باید true یا false (یا ۱/۰، بله/خیر) باشد.",
+                "The value must be true or false (or 1/0, yes/no).",
+            ),
+            CapacityInvalid { max } => (
+                format!("ظرفیت باید عددی از ۰ تا {} باشد.", crate::text::persian_digits(&max.to_string())),
+                format!("The capacity must be a whole number from 0 to {max}."),
+            ),
+            CapacityRuleDuplicate => s(
+                "برای هر روز هفته و شیفت فقط یک ظرفیت می‌توان تعیین کرد.",
+                "Give at most one capacity per weekday and shift.",
+            ),
+            OfficeCodeTaken => s("دفتری با این کد وجود دارد.", "An office with this code already exists."),
+            CapacityBelowBookings { date, shift, taken, capacity } => (
+                format!(
+                    "در تاریخ {} شیفت {} تعداد {} نوبت ثبت شده است و ظرفیت نمی‌تواند به {} کاهش یابد؛ ابتدا نوبت‌ها را جابه‌جا کنید یا دفتر را در آن تاریخ تعطیل اعلام کنید.",
+                    jalali_fa(*date),
+                    shift.label_fa(),
+                    crate::text::persian_digits(&taken.to_string()),
+                    crate::text::persian_digits(&capacity.to_string()),
+                ),
+                format!(
+                    "{taken} seats are already taken on {date} ({}); the capacity cannot drop to {capacity}. Move those appointments or declare a closure for that date instead.",
+                    shift.as_str()
+                ),
+            ),
+            ClosureNotFound => {
+                s("تعطیلی‌ای برای این دفتر در این تاریخ ثبت نشده است.", "This office has no closure on that date.")
+            }
+        }
+    }
+}
+
+fn jalali_fa(d: NaiveDate) -> String {
+    crate::calendar::JalaliDate::from_gregorian(d)
+        .map(|j| crate::text::persian_digits(&j.to_string()))
+        .unwrap_or_else(|_| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_messages_are_verbatim() {
+        // seed 004 / SPEC §3.4
+        assert_eq!(
+            DomainError::NotEligible.message(Lang::Fa),
+            "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید."
+        );
+        // seed 000 / SPEC §4
+        assert_eq!(DomainError::EfolderAlreadyRegistered.message(Lang::Fa), "اطلاعات شما قبلاً در سیستم وارد شده است.");
+        assert!(
+            DomainError::MobileNotOwned
+                .message(Lang::Fa)
+                .starts_with("کاربر گرامی شماره تلفن وارد شده مربوط به این کد ملی نمی باشد")
+        );
+        assert_eq!(
+            DomainError::RegistryDataMismatch.message(Lang::Fa),
+            "اطلاعات وارد شده با اطلاعات موجود در ثبت احوال همخوانی ندارد. لطفا اطلاعات خود را مجددا بررسی فرمایید."
+        );
+    }
+
+    #[test]
+    fn codes_are_stable_snake_case() {
+        for e in [
+            DomainError::SlotFull,
+            DomainError::IdentityMismatch,
+            DomainError::Underage { min_age: 15 },
+            DomainError::MobileNotOwned,
+        ] {
+            assert_eq!(e.code(), e.to_string());
+            assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

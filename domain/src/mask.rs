@@ -1,0 +1,33 @@
+//! Masking of personal identifiers for logs and for people who have not proved who they are.
+
+/// `2580200606` → `258****606`.
+pub fn national_id(s: &str) -> String {
+    keep_ends(s, 3, 3)
+}
+
+/// `09145128136` → `0914***8136`.
+pub fn mobile(s: &str) -> String {
+    keep_ends(s, 4, 4)
+}
+
+/// Keeps `head` leading and `tail` trailing characters and stars the rest; short inputs are fully starred.
+pub fn keep_ends(s: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masks() {
+        assert_eq!(super::mobile("09145128136"), "0914***8136");
+        assert_eq!(super::national_id("2580200606"), "258****606");
+        assert_eq!(super::keep_ends("abc", 2, 2), "***");
+    }
+}

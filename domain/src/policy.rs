@@ -1,0 +1,36 @@
+//! The configurable numbers of the rules, with the seeds' defaults.
+
+use chrono::Duration;
+
+/// Tunable rule parameters. `Policy::default()` is what the seeds and SPEC say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Minimum age to register, in full Jalali years (SPEC §3.3).
+    pub min_age_years: u32,
+    /// How many times personal information may be edited (SPEC §3.4).
+    pub personal_info_edits: u8,
+    /// Days a no-show may not book again (seeds say 3 and 4; SPEC default 4).
+    pub no_show_ban_days: u32,
+    /// Months a citizen with a tracking code but no booking has to book (seed 003).
+    pub booking_window_months: u32,
+    /// How long a held seat waits for payment (SPEC §3.6).
+    pub hold_ttl: Duration,
+    /// How many days ahead a seat may be booked (from tomorrow).
+    pub booking_horizon_days: u32,
+    /// Working hours after a serial change before the new serial is accepted (seed 001 §3.2).
+    pub serial_change_wait_hours: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            min_age_years: 15,
+            personal_info_edits: 3,
+            no_show_ban_days: 4,
+            booking_window_months: 2,
+            hold_ttl: Duration::minutes(15),
+            booking_horizon_days: 60,
+            serial_change_wait_hours: 48,
+        }
+    }
+}

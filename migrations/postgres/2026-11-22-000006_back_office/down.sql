@@ -1,0 +1,4 @@
+DROP TABLE idempotency_keys;
+DROP TABLE clients;
+DROP TABLE production_events;
+DROP TABLE enrollments;

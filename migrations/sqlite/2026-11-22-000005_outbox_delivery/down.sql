@@ -1,0 +1,3 @@
+DROP INDEX outbox_status;
+DROP TABLE sandbox_emails;
+DROP TABLE sandbox_sms;

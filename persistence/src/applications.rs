@@ -1,0 +1,305 @@
+//! Applications: the row, its conversion to and from the domain's `Application`, and
+//! optimistic-concurrency updates (`version`), so two racing writers never both win.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, Slot, State};
+use domain::ids::TrackingCode;
+use domain::offices::{Shift, SpecialNeeds};
+
+use crate::db::DbConn;
+use crate::error::DbError;
+use crate::schema::applications;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = applications, treat_none_as_null = true)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub citizen_id: String,
+    pub cycle: i32,
+    pub state: String,
+    pub identity_status: String,
+    pub payment_status: String,
+    pub appointment_status: String,
+    pub slot_office_id: Option<String>,
+    pub slot_date: Option<NaiveDate>,
+    pub slot_shift: Option<String>,
+    pub hold_expires_at: Option<NaiveDateTime>,
+    pub can_leave_home: Option<bool>,
+    pub can_climb_stairs: Option<bool>,
+    pub pupils_visible: Option<bool>,
+    pub fingers_intact: Option<bool>,
+    pub edits_left: i32,
+    pub no_show_ban_until: Option<NaiveDate>,
+    pub tracking_code: Option<String>,
+    pub paid_at: Option<NaiveDateTime>,
+    pub delivery_office_id: Option<String>,
+    pub reissue_required: bool,
+    pub nid_hash: String,
+    pub nid_enc: String,
+    pub serial_enc: String,
+    pub birth_date: NaiveDate,
+    pub birth_date_jalali: String,
+    pub birth_date_hijri: String,
+    pub gender: String,
+    pub religion: String,
+    pub mother_name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub mobile_hash: String,
+    pub mobile_enc: String,
+    pub family_enc: Option<String>,
+    pub identity_attempts: i32,
+    pub identity_next_check_at: Option<NaiveDateTime>,
+    pub created_by_client: Option<String>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+fn bad(column: &str, value: &str) -> DbError {
+    DbError::Internal(format!("applications.{column} holds an unknown value {value:?}"))
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+impl ApplicationRow {
+    /// The facts the domain rules look at.
+    pub fn to_domain(&self) -> Result<Application, DbError> {
+        let slot = match (&self.slot_office_id, self.slot_date, &self.slot_shift) {
+            (Some(office_id), Some(date), Some(shift)) => Some(Slot {
+                office_id: office_id.clone(),
+                date,
+                shift: Shift::parse(shift).ok_or_else(|| bad("slot_shift", shift))?,
+            }),
+            _ => None,
+        };
+        let special_needs = match (self.can_leave_home, self.can_climb_stairs, self.pupils_visible, self.fingers_intact)
+        {
+            (Some(a), Some(b), Some(c), Some(d)) => {
+                Some(SpecialNeeds { can_leave_home: a, can_climb_stairs: b, pupils_visible: c, fingers_intact: d })
+            }
+            _ => None,
+        };
+        Ok(Application {
+            state: State::parse(&self.state).ok_or_else(|| bad("state", &self.state))?,
+            identity: IdentityStatus::parse(&self.identity_status)
+                .ok_or_else(|| bad("identity_status", &self.identity_status))?,
+            payment: PaymentStatus::parse(&self.payment_status)
+                .ok_or_else(|| bad("payment_status", &self.payment_status))?,
+            appointment: AppointmentStatus::parse(&self.appointment_status)
+                .ok_or_else(|| bad("appointment_status", &self.appointment_status))?,
+            slot,
+            hold_expires_at: self.hold_expires_at.map(utc),
+            special_needs,
+            edits_left: u8::try_from(self.edits_left).map_err(|_| bad("edits_left", &self.edits_left.to_string()))?,
+            no_show_ban_until: self.no_show_ban_until,
+            tracking_code: self
+                .tracking_code
+                .as_deref()
+                .map(TrackingCode::parse)
+                .transpose()
+                .map_err(|_| bad("tracking_code", "…"))?,
+            paid_at: self.paid_at.map(utc),
+            delivery_office_id: self.delivery_office_id.clone(),
+            reissue_required: self.reissue_required,
+        })
+    }
+
+    /// Writes the domain facts back into the row.
+    pub fn set_domain(&mut self, app: &Application) {
+        self.state = app.state.as_str().into();
+        self.identity_status = app.identity.as_str().into();
+        self.payment_status = app.payment.as_str().into();
+        self.appointment_status = app.appointment.as_str().into();
+        self.slot_office_id = app.slot.as_ref().map(|s| s.office_id.clone());
+        self.slot_date = app.slot.as_ref().map(|s| s.date);
+        self.slot_shift = app.slot.as_ref().map(|s| s.shift.as_str().to_owned());
+        self.hold_expires_at = app.hold_expires_at.map(|t| t.naive_utc());
+        self.can_leave_home = app.special_needs.map(|n| n.can_leave_home);
+        self.can_climb_stairs = app.special_needs.map(|n| n.can_climb_stairs);
+        self.pupils_visible = app.special_needs.map(|n| n.pupils_visible);
+        self.fingers_intact = app.special_needs.map(|n| n.fingers_intact);
+        self.edits_left = i32::from(app.edits_left);
+        self.no_show_ban_until = app.no_show_ban_until;
+        self.tracking_code = app.tracking_code.as_ref().map(|t| t.as_str().to_owned());
+        self.paid_at = app.paid_at.map(|t| t.naive_utc());
+        self.delivery_office_id = app.delivery_office_id.clone();
+        self.reissue_required = app.reissue_required;
+    }
+}
+
+/// The citizen's current application (the latest card cycle).
+pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &str) -> Result<Option<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::citizen_id.eq(citizen_id))
+        .order(applications::cycle.desc())
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<ApplicationRow>, DbError> {
+    applications::table.find(id).select(ApplicationRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn find_by_tracking_code(conn: &mut DbConn, code: &str) -> Result<Option<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::tracking_code.eq(code))
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Applications of a national code, newest cycle first (`hashes`: its lookup values under every key).
+pub fn find_by_nid(conn: &mut DbConn, hashes: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::nid_hash.eq_any(hashes))
+        .order(applications::cycle.desc())
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Applications registered with a mobile (a mother may have several).
+pub fn find_by_mobile(conn: &mut DbConn, hashes: &[String], limit: i64) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::mobile_hash.eq_any(hashes))
+        // Ids are time-ordered too: a stable order for applications created in the same instant.
+        .order((applications::created_at.asc(), applications::id.asc()))
+        .limit(limit)
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+pub fn insert(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
+    diesel::insert_into(applications::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+/// Saves a changed row if nobody else changed it since it was read (`row.version` is the
+/// version read); bumps the version. `Stale` when another writer won.
+pub fn update(conn: &mut DbConn, row: &mut ApplicationRow, now: DateTime<Utc>) -> Result<(), DbError> {
+    let read_version = row.version;
+    row.version += 1;
+    row.updated_at = now.naive_utc();
+    let n = diesel::update(
+        applications::table.filter(applications::id.eq(&row.id)).filter(applications::version.eq(read_version)),
+    )
+    .set(&*row)
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        row.version = read_version;
+        Err(DbError::Stale)
+    }
+}
+
+/// Locks the row for the rest of the transaction if it still has the version that was
+/// read (PostgreSQL: the row lock; SQLite: the immediate transaction already serialises
+/// writers). `Stale` if another writer committed a change since: re-read and retry.
+/// Taking this lock before touching seat counters makes racing writers queue up instead
+/// of both acting on the same stale read.
+pub fn lock(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
+    let n = diesel::update(
+        applications::table.filter(applications::id.eq(&row.id)).filter(applications::version.eq(row.version)),
+    )
+    .set(applications::version.eq(row.version))
+    .execute(conn)?;
+    if n == 1 { Ok(()) } else { Err(DbError::Stale) }
+}
+
+/// An office's appointments on a date (booked, used or missed), in id order after a cursor.
+pub fn at_office(
+    conn: &mut DbConn,
+    office_id: &str,
+    date: NaiveDate,
+    shift: Option<&str>,
+    after_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, DbError> {
+    let mut q = applications::table
+        .filter(applications::slot_office_id.eq(office_id))
+        .filter(applications::slot_date.eq(date))
+        .filter(applications::appointment_status.eq_any(["booked", "used", "missed"]))
+        .select(ApplicationRow::as_select())
+        .into_boxed();
+    if let Some(s) = shift {
+        q = q.filter(applications::slot_shift.eq(s.to_owned()));
+    }
+    if let Some(a) = after_id {
+        q = q.filter(applications::id.gt(a.to_owned()));
+    }
+    q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
+}
+
+/// Ids of held seats whose hold has expired.
+pub fn expired_holds(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+    applications::table
+        .filter(applications::appointment_status.eq("held"))
+        .filter(applications::hold_expires_at.lt(now.naive_utc()))
+        .order(applications::hold_expires_at.asc())
+        .limit(limit)
+        .select(applications::id)
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Ids of applications whose identity inquiry is due.
+pub fn identity_due(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+    applications::table
+        .filter(applications::identity_status.eq("pending"))
+        .filter(applications::identity_next_check_at.le(now.naive_utc()))
+        .order(applications::identity_next_check_at.asc())
+        .limit(limit)
+        .select(applications::id)
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Booked appointments on or before a date (candidates for the no-show job).
+pub fn booked_until(conn: &mut DbConn, date: NaiveDate, limit: i64) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::appointment_status.eq("booked"))
+        .filter(applications::slot_date.le(date))
+        .order(applications::slot_date.asc())
+        .limit(limit)
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Paid applications without a booking, paid before `before` (candidates for expiry).
+pub fn unbooked_paid_before(conn: &mut DbConn, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+    applications::table
+        .filter(applications::state.eq("registered"))
+        .filter(applications::appointment_status.eq("none"))
+        .filter(applications::paid_at.lt(before.naive_utc()))
+        .limit(limit)
+        .select(applications::id)
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Booked appointments on one day, by id after `after_id` (for paging through a day).
+pub fn booked_on(
+    conn: &mut DbConn,
+    date: NaiveDate,
+    after_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ApplicationRow>, DbError> {
+    let mut q = applications::table
+        .filter(applications::appointment_status.eq("booked"))
+        .filter(applications::slot_date.eq(date))
+        .select(ApplicationRow::as_select())
+        .into_boxed();
+    if let Some(id) = after_id {
+        q = q.filter(applications::id.gt(id.to_owned()));
+    }
+    q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
+}

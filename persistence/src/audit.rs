@@ -1,0 +1,95 @@
+//! The audit log: who (citizen, kiosk, operator, admin, system) did what to which
+//! application, when, under which request. Append-only — this module has no update or
+//! delete, and no other module writes the table.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::DbError;
+use crate::schema::audit_log;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: String,
+    pub at: NaiveDateTime,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub application_id: Option<String>,
+    pub request_id: Option<String>,
+    /// JSON without personal identifiers.
+    pub details: Option<String>,
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: &'static str,
+    pub id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self { kind: "system", id: None, request_id: None }
+    }
+}
+
+pub fn append(
+    conn: &mut DbConn,
+    actor: &Actor,
+    action: &str,
+    application_id: Option<&str>,
+    details: Option<serde_json::Value>,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let row = AuditRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: at.naive_utc(),
+        actor_kind: actor.kind.to_owned(),
+        actor_id: actor.id.clone(),
+        action: action.to_owned(),
+        application_id: application_id.map(str::to_owned),
+        request_id: actor.request_id.clone(),
+        details: details.map(|d| d.to_string()),
+    };
+    diesel::insert_into(audit_log::table).values(&row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+/// Filters for listing.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub application_id: Option<String>,
+    pub actor_kind: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    /// Entries with an id below this (ids are time-ordered): the cursor.
+    pub before_id: Option<String>,
+}
+
+/// Newest first, `limit` entries.
+pub fn list(conn: &mut DbConn, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    let mut q = audit_log::table.select(AuditRow::as_select()).into_boxed();
+    if let Some(a) = &f.application_id {
+        q = q.filter(audit_log::application_id.eq(a.clone()));
+    }
+    if let Some(k) = &f.actor_kind {
+        q = q.filter(audit_log::actor_kind.eq(k.clone()));
+    }
+    if let Some(a) = &f.action {
+        q = q.filter(audit_log::action.eq(a.clone()));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(audit_log::at.ge(t));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(audit_log::at.lt(t));
+    }
+    if let Some(c) = &f.before_id {
+        q = q.filter(audit_log::id.lt(c.clone()));
+    }
+    q.order(audit_log::id.desc()).limit(limit).load(conn).map_err(DbError::from)
+}

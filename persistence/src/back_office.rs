@@ -1,0 +1,223 @@
+//! Enrollment records, production events, machine clients and idempotency keys.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::DbError;
+use crate::schema::{clients, enrollments, idempotency_keys, production_events};
+
+// ---------------------------------------------------------------- enrollments
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = enrollments, treat_none_as_null = true)]
+pub struct EnrollmentRow {
+    pub application_id: String,
+    pub office_id: String,
+    pub postal_code_enc: String,
+    pub address_enc: String,
+    pub landline: String,
+    pub documents_checked: bool,
+    /// `captured` or `exception`.
+    pub fingerprints: String,
+    /// `captured` or `exception`.
+    pub face: String,
+    pub exception_note: Option<String>,
+    /// The capture system's reference (no raw biometrics are kept here).
+    pub capture_reference: String,
+    pub counter_fee: i64,
+    pub completed_by: String,
+    pub completed_at: NaiveDateTime,
+    pub delivered_by: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub delivery_office_id: Option<String>,
+    pub delivery_fee: Option<i64>,
+}
+
+pub fn insert_enrollment(conn: &mut DbConn, row: &EnrollmentRow) -> Result<(), DbError> {
+    diesel::insert_into(enrollments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn enrollment(conn: &mut DbConn, application_id: &str) -> Result<Option<EnrollmentRow>, DbError> {
+    enrollments::table
+        .find(application_id)
+        .select(EnrollmentRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn record_delivery(
+    conn: &mut DbConn,
+    application_id: &str,
+    by: &str,
+    office_id: &str,
+    fee: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(enrollments::table.find(application_id))
+        .set((
+            enrollments::delivered_by.eq(Some(by)),
+            enrollments::delivered_at.eq(Some(at.naive_utc())),
+            enrollments::delivery_office_id.eq(Some(office_id)),
+            enrollments::delivery_fee.eq(fee),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
+}
+
+// ---------------------------------------------------------------- production events
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = production_events)]
+pub struct ProductionEventRow {
+    pub event_id: String,
+    pub application_id: String,
+    pub client_id: String,
+    pub kind: String,
+    pub office_id: Option<String>,
+    pub note: Option<String>,
+    pub result_state: String,
+    pub received_at: NaiveDateTime,
+}
+
+pub fn production_event(conn: &mut DbConn, event_id: &str) -> Result<Option<ProductionEventRow>, DbError> {
+    production_events::table
+        .find(event_id)
+        .select(ProductionEventRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn insert_production_event(conn: &mut DbConn, row: &ProductionEventRow) -> Result<(), DbError> {
+    diesel::insert_into(production_events::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn production_events_of(conn: &mut DbConn, application_id: &str) -> Result<Vec<ProductionEventRow>, DbError> {
+    production_events::table
+        .filter(production_events::application_id.eq(application_id))
+        .order(production_events::received_at.asc())
+        .select(ProductionEventRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+// ---------------------------------------------------------------- machine clients
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    /// `kiosk` or `production`.
+    pub kind: String,
+    /// SHA-256 of the (high-entropy, generated) secret.
+    pub secret_hash: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    pub office_id: Option<String>,
+    pub disabled: bool,
+    pub rate_per_minute: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn client(conn: &mut DbConn, client_id: &str) -> Result<Option<ClientRow>, DbError> {
+    clients::table.find(client_id).select(ClientRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn insert_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
+    diesel::insert_into(clients::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn update_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
+    diesel::update(clients::table.find(&row.client_id)).set(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn list_clients(conn: &mut DbConn, after: Option<&str>, limit: i64) -> Result<Vec<ClientRow>, DbError> {
+    let mut q = clients::table.select(ClientRow::as_select()).into_boxed();
+    if let Some(a) = after {
+        q = q.filter(clients::client_id.gt(a.to_owned()));
+    }
+    q.order(clients::client_id.asc()).limit(limit).load(conn).map_err(DbError::from)
+}
+
+// ---------------------------------------------------------------- idempotency keys
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct IdempotencyRow {
+    pub scope: String,
+    pub key: String,
+    pub request_hash: String,
+    /// `in_progress` or `done`.
+    pub status: String,
+    pub response_status: Option<i32>,
+    pub response_body: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+/// Claims a key for a new request. `Ok(None)`: claimed; `Ok(Some(row))`: the key exists
+/// (compare hashes, replay or wait). An abandoned in-progress claim (older than
+/// `stale_after`) is taken over.
+pub fn claim_key(
+    conn: &mut DbConn,
+    row: &IdempotencyRow,
+    stale_after: chrono::Duration,
+) -> Result<Option<IdempotencyRow>, DbError> {
+    crate::db::write_tx(conn, |conn| {
+        let existing: Option<IdempotencyRow> = idempotency_keys::table
+            .find((&row.scope, &row.key))
+            .select(IdempotencyRow::as_select())
+            .first(conn)
+            .optional()?;
+        match existing {
+            None => {
+                diesel::insert_into(idempotency_keys::table).values(row).execute(conn)?;
+                Ok(None)
+            }
+            Some(e) if e.expires_at < row.created_at => {
+                diesel::delete(idempotency_keys::table.find((&row.scope, &row.key))).execute(conn)?;
+                diesel::insert_into(idempotency_keys::table).values(row).execute(conn)?;
+                Ok(None)
+            }
+            Some(e)
+                if e.status == "in_progress"
+                    && e.request_hash == row.request_hash
+                    && e.created_at + stale_after < row.created_at =>
+            {
+                diesel::update(idempotency_keys::table.find((&row.scope, &row.key)))
+                    .set(idempotency_keys::created_at.eq(row.created_at))
+                    .execute(conn)?;
+                Ok(None)
+            }
+            Some(e) => Ok(Some(e)),
+        }
+    })
+}
+
+pub fn finish_key(conn: &mut DbConn, scope: &str, key: &str, status: i32, body: &str) -> Result<(), DbError> {
+    diesel::update(idempotency_keys::table.find((scope, key)))
+        .set((
+            idempotency_keys::status.eq("done"),
+            idempotency_keys::response_status.eq(Some(status)),
+            idempotency_keys::response_body.eq(Some(body)),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
+}
+
+/// Forgets a claim whose request had no effect (it failed before changing anything).
+pub fn release_key(conn: &mut DbConn, scope: &str, key: &str) -> Result<(), DbError> {
+    diesel::delete(idempotency_keys::table.find((scope, key))).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn purge_keys(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, DbError> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now.naive_utc())))
+        .execute(conn)
+        .map_err(DbError::from)
+}

@@ -1,0 +1,285 @@
+//! Connections, the pool, migrations and transactions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::DbError;
+
+/// One connection to either backend. PostgreSQL is listed first because SQLite
+/// would accept any string as a file name.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConn {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+/// Pool and connection settings.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub connection_timeout: Duration,
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl DbSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            connection_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn backend(&self) -> Result<Backend, DbError> {
+        if self.url.starts_with("postgres://") || self.url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if self.url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(DbError::Config(format!(
+                "DATABASE_URL must start with sqlite:// or postgres:// (got {})",
+                redact_url(&self.url)
+            )))
+        }
+    }
+
+    /// The SQLite file (or `file:` URI) behind a `sqlite://` URL.
+    fn sqlite_target(&self) -> &str {
+        self.url.strip_prefix("sqlite://").or_else(|| self.url.strip_prefix("sqlite:")).unwrap_or(&self.url)
+    }
+}
+
+/// Hides a password in a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens connections for the pool; sets SQLite's per-connection pragmas.
+#[derive(Debug, Clone)]
+pub struct DbManager {
+    settings: DbSettings,
+    backend: Backend,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = PgConnection::establish(&self.settings.url).map_err(r2d2::Error::ConnectionError)?;
+                // A query stuck behind a lock must not hold a request forever.
+                conn.batch_execute("SET statement_timeout = 15000; SET lock_timeout = 10000;")
+                    .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(conn))
+            }
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(self.settings.sqlite_target()).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL;",
+                    self.settings.sqlite_busy_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+type Pool = r2d2::Pool<DbManager>;
+
+/// The connection pool, cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).field("state", &self.pool.state()).finish()
+    }
+}
+
+impl Db {
+    /// Opens the pool. For SQLite the folder is created and WAL mode switched on once.
+    pub fn connect(settings: &DbSettings) -> Result<Self, DbError> {
+        let backend = settings.backend()?;
+        if backend == Backend::Sqlite {
+            let target = settings.sqlite_target();
+            if !target.starts_with("file:")
+                && target != ":memory:"
+                && let Some(parent) = Path::new(target).parent().filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Config(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            if target == ":memory:" {
+                return Err(DbError::Config(
+                    "a bare :memory: database gives every pooled connection its own empty database; use sqlite:file:NAME?mode=memory&cache=shared"
+                        .into(),
+                ));
+            }
+        }
+        let manager = DbManager { settings: settings.clone(), backend };
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connection_timeout)
+            .test_on_check_out(false)
+            .build(manager)
+            .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
+        let db = Self { pool, backend };
+        if backend == Backend::Sqlite {
+            let mut conn = db.get()?;
+            conn.batch_execute("PRAGMA journal_mode = WAL;").map_err(DbError::from)?;
+        }
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection, or `Unavailable` after the configured wait (answered as 503).
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        self.pool.get().map_err(|e| DbError::Unavailable(format!("no database connection: {e}")))
+    }
+
+    /// Pool usage for metrics: (connections open, idle).
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.connections, s.idle_connections)
+    }
+
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
+    }
+
+    /// Applies pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, DbError> {
+        let mut conn = self.get()?;
+        run_migrations(&mut conn)
+    }
+
+    /// Whether the database answers and every embedded migration is applied.
+    pub fn ready(&self) -> Result<(), DbError> {
+        let mut conn = self.get()?;
+        let pending = match &mut *conn {
+            DbConn::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+            DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+        }
+        .map_err(|e| DbError::Unavailable(format!("cannot read migrations: {e}")))?;
+        if pending { Err(DbError::Unavailable("migrations pending".into())) } else { Ok(()) }
+    }
+}
+
+/// Applies the embedded migrations of the connection's backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
+    let applied = match conn {
+        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| DbError::Internal(format!("migration failed: {e}")))
+}
+
+/// Names of all embedded migrations, for checking both folders stay in step.
+pub fn migration_names(backend: Backend) -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let source = match backend {
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+    };
+    MigrationSource::<diesel::pg::Pg>::migrations(&source)
+        .map(|ms| ms.iter().map(|m| m.name().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Runs `f` in a write transaction. On SQLite the transaction starts `IMMEDIATE`, so a
+/// read-then-write never fails half-way with "database is locked"; on PostgreSQL it is a
+/// normal transaction (row locks and conditional updates do the rest).
+pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if let DbConn::Sqlite(inner) = conn {
+        AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+        let result = f(conn);
+        let DbConn::Sqlite(inner) = conn else { unreachable!("variant cannot change") };
+        match result {
+            Ok(v) => {
+                if let Err(e) = AnsiTransactionManager::commit_transaction(inner) {
+                    let _ = AnsiTransactionManager::rollback_transaction(inner);
+                    return Err(e.into());
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                AnsiTransactionManager::rollback_transaction(inner)?;
+                Err(e)
+            }
+        }
+    } else {
+        conn.transaction(f)
+    }
+}
+
+/// `SELECT 1`, for readiness.
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(DbError::from)
+}

@@ -1,0 +1,27 @@
+//! Persistence on SQLite (the embedded default) and PostgreSQL through one code base:
+//! a diesel `MultiConnection`, one portable `schema.rs`, embedded migrations per
+//! backend, an r2d2 pool, and repositories that speak domain types.
+//!
+//! Where the two backends differ (immediate transactions, `RETURNING`, upsert, row
+//! claiming) the difference is decided by matching the connection variant in one small
+//! function next to its use.
+
+pub mod applications;
+pub mod audit;
+pub mod back_office;
+pub mod citizens;
+pub mod db;
+pub mod error;
+pub mod offices;
+pub mod outbox;
+pub mod payments;
+pub mod pii;
+pub mod public_lookups;
+pub mod registry;
+pub mod sandbox_messages;
+pub mod schema;
+pub mod staff;
+
+pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, write_tx};
+pub use error::DbError;
+pub use pii::{Kind as PiiKind, Pii, PiiKey};

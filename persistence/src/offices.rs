@@ -1,0 +1,639 @@
+//! Offices, their capacity rules, closures and holidays, and the slot counters that
+//! make overselling impossible: a seat is taken by a conditional `UPDATE … SET taken =
+//! taken + 1 WHERE taken < capacity`, and a `CHECK (taken BETWEEN 0 AND capacity)`
+//! backs it in the schema.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use domain::DomainError;
+use domain::offices::{Shift, SlotPlan, Weekday, plan_slot};
+
+use crate::db::{DbConn, write_tx};
+use crate::error::DbError;
+use crate::schema::{applications, capacity_overrides, holidays, office_capacity, office_closures, offices, slots};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = offices)]
+pub struct OfficeRow {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub province: String,
+    pub city: String,
+    pub city_code: String,
+    pub phone: String,
+    pub address: String,
+    pub step_free_access: bool,
+    pub eye_exception_capture: bool,
+    pub fingerprint_exception_capture: bool,
+    pub home_visits: bool,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl OfficeRow {
+    pub fn facilities(&self) -> domain::offices::Facilities {
+        domain::offices::Facilities {
+            step_free_access: self.step_free_access,
+            eye_exception_capture: self.eye_exception_capture,
+            fingerprint_exception_capture: self.fingerprint_exception_capture,
+            home_visits: self.home_visits,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = slots)]
+pub struct SlotRow {
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub shift: String,
+    pub capacity: i32,
+    pub taken: i32,
+    pub closed: bool,
+}
+
+/// Weekday index used in `office_capacity`: Saturday = 0 … Friday = 6 (the Iranian week).
+pub fn weekday_index(date: NaiveDate) -> i32 {
+    Weekday::of(date).index()
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<OfficeRow>, DbError> {
+    offices::table.find(id).select(OfficeRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<OfficeRow>, DbError> {
+    offices::table.filter(offices::id.eq_any(ids)).select(OfficeRow::as_select()).load(conn).map_err(DbError::from)
+}
+
+pub fn find_by_code(conn: &mut DbConn, code: &str) -> Result<Option<OfficeRow>, DbError> {
+    offices::table
+        .filter(offices::code.eq(code))
+        .select(OfficeRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn count(conn: &mut DbConn) -> Result<i64, DbError> {
+    offices::table.count().get_result(conn).map_err(DbError::from)
+}
+
+/// Filters for listing offices.
+#[derive(Debug, Clone, Default)]
+pub struct OfficeFilter {
+    pub city_code: Option<String>,
+    pub active: Option<bool>,
+    /// Offices with a code after this one (the cursor).
+    pub after_code: Option<String>,
+}
+
+pub fn list(conn: &mut DbConn, f: &OfficeFilter, limit: i64) -> Result<Vec<OfficeRow>, DbError> {
+    let mut q = offices::table.select(OfficeRow::as_select()).into_boxed();
+    if let Some(c) = &f.city_code {
+        q = q.filter(offices::city_code.eq(c.clone()));
+    }
+    if let Some(a) = f.active {
+        q = q.filter(offices::active.eq(a));
+    }
+    if let Some(c) = &f.after_code {
+        q = q.filter(offices::code.gt(c.clone()));
+    }
+    q.order(offices::code.asc()).limit(limit).load(conn).map_err(DbError::from)
+}
+
+pub fn insert(conn: &mut DbConn, rows: &[OfficeRow]) -> Result<(), DbError> {
+    for chunk in rows.chunks(200) {
+        match conn {
+            DbConn::Pg(c) => diesel::insert_into(offices::table).values(chunk).execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(offices::table).values(chunk).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+pub fn update(conn: &mut DbConn, row: &OfficeRow) -> Result<(), DbError> {
+    diesel::update(offices::table.find(&row.id)).set(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+/// The weekly capacity rules of an office: (weekday, shift, capacity).
+pub fn weekly_capacity(conn: &mut DbConn, office_id: &str) -> Result<Vec<(i32, String, i32)>, DbError> {
+    office_capacity::table
+        .filter(office_capacity::office_id.eq(office_id))
+        .order((office_capacity::weekday, office_capacity::shift))
+        .select((office_capacity::weekday, office_capacity::shift, office_capacity::capacity))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Replaces an office's weekly rules.
+pub fn set_weekly_capacity(conn: &mut DbConn, office_id: &str, rules: &[(i32, Shift, i32)]) -> Result<(), DbError> {
+    diesel::delete(office_capacity::table.filter(office_capacity::office_id.eq(office_id))).execute(conn)?;
+    let rows: Vec<_> = rules
+        .iter()
+        .map(|(w, s, c)| {
+            (
+                office_capacity::office_id.eq(office_id),
+                office_capacity::weekday.eq(*w),
+                office_capacity::shift.eq(s.as_str()),
+                office_capacity::capacity.eq(*c),
+            )
+        })
+        .collect();
+    match conn {
+        DbConn::Pg(c) => diesel::insert_into(office_capacity::table).values(&rows).execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(office_capacity::table).values(&rows).execute(c)?,
+    };
+    Ok(())
+}
+
+pub fn set_override(
+    conn: &mut DbConn,
+    office_id: &str,
+    date: NaiveDate,
+    shift: Shift,
+    capacity: i32,
+) -> Result<(), DbError> {
+    diesel::delete(
+        capacity_overrides::table
+            .filter(capacity_overrides::office_id.eq(office_id))
+            .filter(capacity_overrides::date.eq(date))
+            .filter(capacity_overrides::shift.eq(shift.as_str())),
+    )
+    .execute(conn)?;
+    diesel::insert_into(capacity_overrides::table)
+        .values((
+            capacity_overrides::office_id.eq(office_id),
+            capacity_overrides::date.eq(date),
+            capacity_overrides::shift.eq(shift.as_str()),
+            capacity_overrides::capacity.eq(capacity),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn add_closure(
+    conn: &mut DbConn,
+    office_id: &str,
+    date: NaiveDate,
+    shift: Shift,
+    reason: &str,
+) -> Result<(), DbError> {
+    remove_closure(conn, office_id, date, shift)?;
+    diesel::insert_into(office_closures::table)
+        .values((
+            office_closures::office_id.eq(office_id),
+            office_closures::date.eq(date),
+            office_closures::shift.eq(shift.as_str()),
+            office_closures::reason.eq(reason),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn remove_closure(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<usize, DbError> {
+    diesel::delete(
+        office_closures::table
+            .filter(office_closures::office_id.eq(office_id))
+            .filter(office_closures::date.eq(date))
+            .filter(office_closures::shift.eq(shift.as_str())),
+    )
+    .execute(conn)
+    .map_err(DbError::from)
+}
+
+/// Closures of an office from a date on: (date, shift, reason).
+pub fn closures(
+    conn: &mut DbConn,
+    office_id: &str,
+    from: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, String)>, DbError> {
+    office_closures::table
+        .filter(office_closures::office_id.eq(office_id))
+        .filter(office_closures::date.ge(from))
+        .order((office_closures::date, office_closures::shift))
+        .select((office_closures::date, office_closures::shift, office_closures::reason))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+pub fn holidays_between(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>, DbError> {
+    holidays::table.filter(holidays::date.between(from, to)).select(holidays::date).load(conn).map_err(DbError::from)
+}
+
+pub fn add_holiday(conn: &mut DbConn, date: NaiveDate, name: &str) -> Result<(), DbError> {
+    diesel::delete(holidays::table.find(date)).execute(conn)?;
+    diesel::insert_into(holidays::table).values((holidays::date.eq(date), holidays::name.eq(name))).execute(conn)?;
+    Ok(())
+}
+
+/// The rules behind slots — weekly capacity, date overrides, closures and holidays —
+/// loaded once for some offices and a date range, so slots are planned without a query each.
+struct Rules {
+    weekly: HashMap<(String, i32, String), i32>,
+    overrides: HashMap<(String, NaiveDate, String), i32>,
+    closures: HashSet<(String, NaiveDate, String)>,
+    holidays: HashSet<NaiveDate>,
+}
+
+/// Bind-parameter lists stay well below both databases' limits.
+const IDS_PER_QUERY: usize = 1000;
+
+impl Rules {
+    fn load(conn: &mut DbConn, ids: &[String], from: NaiveDate, to: NaiveDate) -> Result<Self, DbError> {
+        let mut rules = Rules {
+            weekly: HashMap::new(),
+            overrides: HashMap::new(),
+            closures: HashSet::new(),
+            holidays: holidays_between(conn, from, to)?.into_iter().collect(),
+        };
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let weekly: Vec<(String, i32, String, i32)> = office_capacity::table
+                .filter(office_capacity::office_id.eq_any(chunk))
+                .select((
+                    office_capacity::office_id,
+                    office_capacity::weekday,
+                    office_capacity::shift,
+                    office_capacity::capacity,
+                ))
+                .load(conn)?;
+            rules.weekly.extend(weekly.into_iter().map(|(o, w, s, c)| ((o, w, s), c)));
+            let overrides: Vec<(String, NaiveDate, String, i32)> = capacity_overrides::table
+                .filter(capacity_overrides::office_id.eq_any(chunk))
+                .filter(capacity_overrides::date.between(from, to))
+                .select((
+                    capacity_overrides::office_id,
+                    capacity_overrides::date,
+                    capacity_overrides::shift,
+                    capacity_overrides::capacity,
+                ))
+                .load(conn)?;
+            rules.overrides.extend(overrides.into_iter().map(|(o, d, s, c)| ((o, d, s), c)));
+            let closed: Vec<(String, NaiveDate, String)> = office_closures::table
+                .filter(office_closures::office_id.eq_any(chunk))
+                .filter(office_closures::date.between(from, to))
+                .select((office_closures::office_id, office_closures::date, office_closures::shift))
+                .load(conn)?;
+            rules.closures.extend(closed);
+        }
+        Ok(rules)
+    }
+
+    /// The rule's seats (the date's override, else the weekday's rule, else 0) and whether
+    /// the calendar closes the slot (a holiday or a closure).
+    fn seats(&self, office_id: &str, date: NaiveDate, shift: Shift) -> (u32, bool) {
+        let s = shift.as_str().to_owned();
+        let o = office_id.to_owned();
+        let capacity = self
+            .overrides
+            .get(&(o.clone(), date, s.clone()))
+            .or_else(|| self.weekly.get(&(o.clone(), weekday_index(date), s.clone())))
+            .copied()
+            .unwrap_or(0);
+        let calendar_closed = self.holidays.contains(&date) || self.closures.contains(&(o, date, s));
+        (u32::try_from(capacity).unwrap_or(0), calendar_closed)
+    }
+
+    fn plan(&self, office_id: &str, date: NaiveDate, shift: Shift, taken: i32) -> Result<SlotPlan, DomainError> {
+        let (capacity, calendar_closed) = self.seats(office_id, date, shift);
+        plan_slot(date, shift, capacity, calendar_closed, u32::try_from(taken).unwrap_or(0))
+    }
+}
+
+fn seats_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<(), DbError> {
+    for chunk in rows.chunks(1000) {
+        match conn {
+            DbConn::Pg(c) => diesel::insert_into(slots::table).values(chunk).execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(slots::table).values(chunk).execute(c)?,
+        };
+    }
+    Ok(())
+}
+
+/// Brings one slot in line with the rules (creating it if missing); a capacity below the
+/// seats already taken is refused with `capacity_below_bookings` (see
+/// [`domain::offices::plan_slot`]). Returns the seats taken.
+pub fn recompute_slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<i32, DbError> {
+    recompute(conn, office_id, date, date, &[shift])?;
+    Ok(slot(conn, office_id, date, shift)?.map_or(0, |s| s.taken))
+}
+
+/// [`recompute_slot`] for every slot of an office from `from` to `to` inclusive, with the
+/// rules read once. Stops at the first slot (in date order) whose bookings the new rules
+/// would strand; run it in a transaction so nothing is half-written. Returns how many slots
+/// were created or changed.
+pub fn recompute_range(conn: &mut DbConn, office_id: &str, from: NaiveDate, to: NaiveDate) -> Result<usize, DbError> {
+    recompute(conn, office_id, from, to, &Shift::ALL)
+}
+
+fn recompute(
+    conn: &mut DbConn,
+    office_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    shifts: &[Shift],
+) -> Result<usize, DbError> {
+    let rules = Rules::load(conn, &[office_id.to_owned()], from, to)?;
+    let existing: HashMap<(NaiveDate, String), SlotRow> = slots::table
+        .filter(slots::office_id.eq(office_id))
+        .filter(slots::date.between(from, to))
+        .select(SlotRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|s| ((s.date, s.shift.clone()), s))
+        .collect();
+    let mut changed = 0;
+    let mut new_rows = Vec::new();
+    let mut d = from;
+    while d <= to {
+        for &shift in shifts {
+            match existing.get(&(d, shift.as_str().to_owned())) {
+                Some(s) => {
+                    let p = rules.plan(office_id, d, shift, s.taken)?;
+                    let capacity = seats_i32(p.capacity);
+                    if capacity != s.capacity || p.closed != s.closed {
+                        diesel::update(slots::table.find((office_id, d, shift.as_str())))
+                            .set((slots::capacity.eq(capacity), slots::closed.eq(p.closed)))
+                            .execute(conn)?;
+                        changed += 1;
+                    }
+                }
+                None => {
+                    let p = rules.plan(office_id, d, shift, 0)?;
+                    new_rows.push(SlotRow {
+                        office_id: office_id.to_owned(),
+                        date: d,
+                        shift: shift.as_str().to_owned(),
+                        capacity: seats_i32(p.capacity),
+                        taken: 0,
+                        closed: p.closed,
+                    });
+                }
+            }
+        }
+        d += Duration::days(1);
+    }
+    insert_slots(conn, &new_rows)?;
+    Ok(changed + new_rows.len())
+}
+
+/// Creates the missing slots of every active office (or one office) from `from` to `to`
+/// inclusive, from the weekly rules, overrides, closures and holidays; existing slots
+/// are left alone. Returns how many were created.
+pub fn materialize(
+    conn: &mut DbConn,
+    office_id: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<usize, DbError> {
+    let ids = office_id.map(|id| vec![id.to_owned()]);
+    write_tx(conn, |conn| materialize_in(conn, ids.as_deref(), from, to))
+}
+
+/// [`materialize`] for some offices (all active ones when `None`), inside the caller's
+/// transaction.
+pub fn materialize_in(
+    conn: &mut DbConn,
+    office_ids: Option<&[String]>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<usize, DbError> {
+    let ids: Vec<String> = match office_ids {
+        None => offices::table.filter(offices::active.eq(true)).select(offices::id).load(conn)?,
+        Some(wanted) => {
+            let mut ids = Vec::with_capacity(wanted.len());
+            for chunk in wanted.chunks(IDS_PER_QUERY) {
+                ids.extend(
+                    offices::table
+                        .filter(offices::active.eq(true))
+                        .filter(offices::id.eq_any(chunk))
+                        .select(offices::id)
+                        .load::<String>(conn)?,
+                );
+            }
+            ids
+        }
+    };
+    let rules = Rules::load(conn, &ids, from, to)?;
+    let mut existing: HashSet<(String, NaiveDate, String)> = HashSet::new();
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        existing.extend(
+            slots::table
+                .filter(slots::date.between(from, to))
+                .filter(slots::office_id.eq_any(chunk))
+                .select((slots::office_id, slots::date, slots::shift))
+                .load::<(String, NaiveDate, String)>(conn)?,
+        );
+    }
+    let mut rows = Vec::new();
+    for id in &ids {
+        let mut d = from;
+        while d <= to {
+            for shift in Shift::ALL {
+                if existing.contains(&(id.clone(), d, shift.as_str().to_owned())) {
+                    continue;
+                }
+                let p = rules.plan(id, d, shift, 0)?;
+                rows.push(SlotRow {
+                    office_id: id.clone(),
+                    date: d,
+                    shift: shift.as_str().to_owned(),
+                    capacity: seats_i32(p.capacity),
+                    taken: 0,
+                    closed: p.closed,
+                });
+            }
+            d += Duration::days(1);
+        }
+    }
+    insert_slots(conn, &rows)?;
+    Ok(rows.len())
+}
+
+/// One slot.
+pub fn slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<Option<SlotRow>, DbError> {
+    slots::table
+        .find((office_id, date, shift.as_str()))
+        .select(SlotRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Takes one seat, or says why not. Safe under any concurrency on both databases: the
+/// condition and the increment are one statement.
+pub fn take_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
+    let n = diesel::update(
+        slots::table
+            .filter(slots::office_id.eq(office_id))
+            .filter(slots::date.eq(date))
+            .filter(slots::shift.eq(shift.as_str()))
+            .filter(slots::closed.eq(false))
+            .filter(slots::taken.lt(slots::capacity)),
+    )
+    .set(slots::taken.eq(slots::taken + 1))
+    .execute(conn)?;
+    if n == 1 {
+        return Ok(());
+    }
+    match slot(conn, office_id, date, shift)? {
+        Some(s) if !s.closed => Err(DbError::Domain(DomainError::SlotFull)),
+        _ => Err(DbError::Domain(DomainError::SlotClosed)),
+    }
+}
+
+/// Gives one seat back. Callers release only what they hold (the application's own
+/// versioned update guarantees a seat is released once).
+pub fn release_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
+    let n = diesel::update(
+        slots::table
+            .filter(slots::office_id.eq(office_id))
+            .filter(slots::date.eq(date))
+            .filter(slots::shift.eq(shift.as_str()))
+            .filter(slots::taken.gt(0)),
+    )
+    .set(slots::taken.eq(slots::taken - 1))
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(DbError::Internal(format!("no taken seat to release at {office_id} {date} {}", shift.as_str())))
+    }
+}
+
+/// The active offices of a city with their slots on a date (one row per office and shift).
+pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Result<Vec<(OfficeRow, SlotRow)>, DbError> {
+    offices::table
+        .inner_join(slots::table)
+        .filter(offices::city_code.eq(city_code))
+        .filter(offices::active.eq(true))
+        .filter(slots::date.eq(date))
+        .select((OfficeRow::as_select(), SlotRow::as_select()))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+// ---------------------------------------------------------------- administration
+
+/// Offices by code (any number of codes).
+pub fn find_by_codes(conn: &mut DbConn, codes: &[String]) -> Result<Vec<OfficeRow>, DbError> {
+    let mut out = Vec::with_capacity(codes.len());
+    for chunk in codes.chunks(IDS_PER_QUERY) {
+        out.extend(offices::table.filter(offices::code.eq_any(chunk)).select(OfficeRow::as_select()).load(conn)?);
+    }
+    Ok(out)
+}
+
+/// Opens or closes an office for booking; `false` if there is no such office.
+pub fn set_active(conn: &mut DbConn, id: &str, active: bool, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(offices::table.find(id))
+        .set((offices::active.eq(active), offices::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Date overrides of an office from a date on: (date, shift, capacity).
+pub fn overrides(
+    conn: &mut DbConn,
+    office_id: &str,
+    from: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, i32)>, DbError> {
+    capacity_overrides::table
+        .filter(capacity_overrides::office_id.eq(office_id))
+        .filter(capacity_overrides::date.ge(from))
+        .order((capacity_overrides::date, capacity_overrides::shift))
+        .select((capacity_overrides::date, capacity_overrides::shift, capacity_overrides::capacity))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Closures of an office between two dates inclusive: (date, shift, reason).
+pub fn closures_between(
+    conn: &mut DbConn,
+    office_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, String)>, DbError> {
+    office_closures::table
+        .filter(office_closures::office_id.eq(office_id))
+        .filter(office_closures::date.between(from, to))
+        .order((office_closures::date, office_closures::shift))
+        .select((office_closures::date, office_closures::shift, office_closures::reason))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// National holidays between two dates inclusive, with their names.
+pub fn holidays_named(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, String)>, DbError> {
+    holidays::table
+        .filter(holidays::date.between(from, to))
+        .order(holidays::date)
+        .select((holidays::date, holidays::name))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Closes every office's slots on a date (a national holiday); bookings stay. Returns how
+/// many slots were open.
+pub fn close_all_on(conn: &mut DbConn, date: NaiveDate) -> Result<usize, DbError> {
+    diesel::update(slots::table.filter(slots::date.eq(date)).filter(slots::closed.eq(false)))
+        .set(slots::closed.eq(true))
+        .execute(conn)
+        .map_err(DbError::from)
+}
+
+/// The last date an office has slots for.
+pub fn last_slot_date(conn: &mut DbConn, office_id: &str) -> Result<Option<NaiveDate>, DbError> {
+    slots::table
+        .filter(slots::office_id.eq(office_id))
+        .select(diesel::dsl::max(slots::date))
+        .first(conn)
+        .map_err(DbError::from)
+}
+
+/// Citizens holding or having booked seats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appointments {
+    /// Paid bookings.
+    pub booked: i64,
+    /// Unpaid holds (they lapse by themselves when the payment window closes).
+    pub held: i64,
+}
+
+/// Which seats to count: one office or all, from a date, up to a date, one shift or both.
+#[derive(Debug, Clone, Default)]
+pub struct SeatsQuery<'a> {
+    pub office_id: Option<&'a str>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub shift: Option<Shift>,
+}
+
+/// Counts the appointments held or booked in some slots.
+pub fn appointments(conn: &mut DbConn, q: &SeatsQuery<'_>) -> Result<Appointments, DbError> {
+    let mut count = |status: &str| -> Result<i64, DbError> {
+        let mut query = applications::table.filter(applications::appointment_status.eq(status.to_owned())).into_boxed();
+        if let Some(o) = q.office_id {
+            query = query.filter(applications::slot_office_id.eq(o.to_owned()));
+        }
+        if let Some(d) = q.from {
+            query = query.filter(applications::slot_date.ge(d));
+        }
+        if let Some(d) = q.to {
+            query = query.filter(applications::slot_date.le(d));
+        }
+        if let Some(s) = q.shift {
+            query = query.filter(applications::slot_shift.eq(s.as_str()));
+        }
+        query.count().get_result(conn).map_err(DbError::from)
+    };
+    Ok(Appointments { booked: count("booked")?, held: count("held")? })
+}

@@ -1,0 +1,221 @@
+//! Payments: one row per attempt, written before the bank is called; status moves are
+//! versioned so racing callbacks and jobs apply a payment exactly once; a partial unique
+//! index allows at most one `verified` payment per application.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::DbError;
+use crate::schema::{fee_rates, payments, sandbox_bank_payments};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = payments, treat_none_as_null = true)]
+pub struct PaymentRow {
+    pub id: String,
+    pub order_id: i64,
+    pub application_id: String,
+    pub gateway: String,
+    pub amount: i64,
+    /// `created → redirected → callback_received → verified | failed | expired | unknown →
+    /// reversed | refund_pending`
+    pub status: String,
+    pub token: Option<String>,
+    pub redirect_url: Option<String>,
+    pub reference: Option<String>,
+    pub card_mask: Option<String>,
+    pub bank_code: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub attempts: i32,
+    pub next_check_at: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub settled_at: Option<NaiveDateTime>,
+}
+
+/// Statuses that still wait for an answer from the bank.
+pub const OPEN: [&str; 4] = ["created", "redirected", "callback_received", "unknown"];
+
+impl PaymentRow {
+    pub fn is_open(&self) -> bool {
+        OPEN.contains(&self.status.as_str())
+    }
+}
+
+pub fn insert(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
+    diesel::insert_into(payments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> {
+    payments::table.find(id).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn find_by_order(conn: &mut DbConn, order_id: i64) -> Result<Option<PaymentRow>, DbError> {
+    payments::table
+        .filter(payments::order_id.eq(order_id))
+        .select(PaymentRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+pub fn for_application(conn: &mut DbConn, application_id: &str) -> Result<Vec<PaymentRow>, DbError> {
+    payments::table
+        .filter(payments::application_id.eq(application_id))
+        .order(payments::created_at.desc())
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
+pub fn update(conn: &mut DbConn, row: &mut PaymentRow, now: DateTime<Utc>) -> Result<(), DbError> {
+    let read = row.version;
+    row.version += 1;
+    row.updated_at = now.naive_utc();
+    let n = diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(read)))
+        .set(&*row)
+        .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        row.version = read;
+        Err(DbError::Stale)
+    }
+}
+
+/// Locks a payment row if it still has the version read (see `applications::lock`).
+pub fn lock(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
+    let n = diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(row.version)))
+        .set(payments::version.eq(row.version))
+        .execute(conn)?;
+    if n == 1 { Ok(()) } else { Err(DbError::Stale) }
+}
+
+/// Open payments due for a check with the bank.
+pub fn due_for_reconciliation(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<PaymentRow>, DbError> {
+    payments::table
+        .filter(payments::status.eq_any(OPEN))
+        .filter(payments::next_check_at.le(now.naive_utc()))
+        .order(payments::next_check_at.asc())
+        .limit(limit)
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Payments to give back (duplicates, mismatches) whose reversal is due.
+pub fn due_reversals(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<PaymentRow>, DbError> {
+    payments::table
+        .filter(payments::status.eq("refund_pending"))
+        .filter(payments::last_error.is_not_null())
+        .filter(payments::next_check_at.le(now.naive_utc()))
+        .limit(limit)
+        .select(PaymentRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+// ---------------------------------------------------------------- fees
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = fee_rates)]
+pub struct FeeRateRow {
+    pub id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub effective_from: NaiveDate,
+    pub created_at: NaiveDateTime,
+    pub created_by: Option<String>,
+}
+
+pub fn fee_rates(conn: &mut DbConn) -> Result<Vec<FeeRateRow>, DbError> {
+    fee_rates::table
+        .order((fee_rates::kind, fee_rates::effective_from))
+        .select(FeeRateRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+pub fn insert_fee_rate(conn: &mut DbConn, row: &FeeRateRow) -> Result<(), DbError> {
+    diesel::insert_into(fee_rates::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+/// The tariff as domain values.
+pub fn tariff(conn: &mut DbConn) -> Result<Vec<domain::fees::FeeRate>, DbError> {
+    Ok(fee_rates(conn)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(domain::fees::FeeRate {
+                kind: domain::fees::FeeKind::parse(&r.kind)?,
+                amount: domain::Rials::new(r.amount).ok()?,
+                effective_from: r.effective_from,
+            })
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------- the sandbox bank's books
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sandbox_bank_payments)]
+pub struct SandboxBankRow {
+    pub token: String,
+    pub order_id: i64,
+    pub amount: i64,
+    pub merchant: String,
+    pub callback_url: String,
+    /// `success`, `cancel` or `failed_after_debit` once the customer chose.
+    pub outcome: Option<String>,
+    pub reference: Option<String>,
+    pub verified: bool,
+    pub reversed: bool,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn sandbox_insert(conn: &mut DbConn, row: &SandboxBankRow) -> Result<(), DbError> {
+    diesel::insert_into(sandbox_bank_payments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn sandbox_find(conn: &mut DbConn, token: &str) -> Result<Option<SandboxBankRow>, DbError> {
+    sandbox_bank_payments::table
+        .find(token)
+        .select(SandboxBankRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Records the customer's choice once (a second choice is ignored, like a real bank page).
+pub fn sandbox_decide(conn: &mut DbConn, token: &str, outcome: &str, reference: &str) -> Result<bool, DbError> {
+    let n = diesel::update(
+        sandbox_bank_payments::table
+            .filter(sandbox_bank_payments::token.eq(token))
+            .filter(sandbox_bank_payments::outcome.is_null()),
+    )
+    .set((sandbox_bank_payments::outcome.eq(outcome), sandbox_bank_payments::reference.eq(reference)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn sandbox_mark(
+    conn: &mut DbConn,
+    token: &str,
+    verified: Option<bool>,
+    reversed: Option<bool>,
+) -> Result<(), DbError> {
+    if let Some(v) = verified {
+        diesel::update(sandbox_bank_payments::table.find(token))
+            .set(sandbox_bank_payments::verified.eq(v))
+            .execute(conn)?;
+    }
+    if let Some(r) = reversed {
+        diesel::update(sandbox_bank_payments::table.find(token))
+            .set(sandbox_bank_payments::reversed.eq(r))
+            .execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,399 @@
+//! The one portable schema for both backends. Only the portable types are used:
+//! Text, BigInt, Integer, Bool, Date and Timestamp (UTC `NaiveDateTime`).
+//! `tests/schema_drift.rs` compares this file with both migrated databases.
+
+diesel::table! {
+    staff_users (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        office_id -> Nullable<Text>,
+        disabled -> Bool,
+        failed_attempts -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        token_version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    registry_people (national_id) {
+        national_id -> Text,
+        serial -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        father_name -> Text,
+        mother_name -> Text,
+        gender -> Text,
+        birth_date_jalali -> Text,
+        alive -> Bool,
+        serial_changed_at -> Nullable<Timestamp>,
+        mobile -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sandbox_mobile_owners (mobile, national_id) {
+        mobile -> Text,
+        national_id -> Text,
+    }
+}
+
+diesel::table! {
+    citizens (id) {
+        id -> Text,
+        nid_hash -> Text,
+        nid_enc -> Text,
+        serial_enc -> Text,
+        serial_verified -> Bool,
+        created_at -> Timestamp,
+        last_entry_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    entry_attempts (nid_hash) {
+        nid_hash -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    captcha_uses (nonce) {
+        nonce -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> Text,
+        citizen_id -> Text,
+        cycle -> Integer,
+        state -> Text,
+        identity_status -> Text,
+        payment_status -> Text,
+        appointment_status -> Text,
+        slot_office_id -> Nullable<Text>,
+        slot_date -> Nullable<Date>,
+        slot_shift -> Nullable<Text>,
+        hold_expires_at -> Nullable<Timestamp>,
+        can_leave_home -> Nullable<Bool>,
+        can_climb_stairs -> Nullable<Bool>,
+        pupils_visible -> Nullable<Bool>,
+        fingers_intact -> Nullable<Bool>,
+        edits_left -> Integer,
+        no_show_ban_until -> Nullable<Date>,
+        tracking_code -> Nullable<Text>,
+        paid_at -> Nullable<Timestamp>,
+        delivery_office_id -> Nullable<Text>,
+        reissue_required -> Bool,
+        nid_hash -> Text,
+        nid_enc -> Text,
+        serial_enc -> Text,
+        birth_date -> Date,
+        birth_date_jalali -> Text,
+        birth_date_hijri -> Text,
+        gender -> Text,
+        religion -> Text,
+        mother_name -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        mobile_hash -> Text,
+        mobile_enc -> Text,
+        family_enc -> Nullable<Text>,
+        identity_attempts -> Integer,
+        identity_next_check_at -> Nullable<Timestamp>,
+        created_by_client -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        channel -> Text,
+        recipient_enc -> Text,
+        recipient_hint -> Text,
+        template -> Text,
+        params_enc -> Text,
+        lang -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+        provider_id -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        application_id -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        application_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        details -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    offices (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        province -> Text,
+        city -> Text,
+        city_code -> Text,
+        phone -> Text,
+        address -> Text,
+        step_free_access -> Bool,
+        eye_exception_capture -> Bool,
+        fingerprint_exception_capture -> Bool,
+        home_visits -> Bool,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    office_capacity (office_id, weekday, shift) {
+        office_id -> Text,
+        weekday -> Integer,
+        shift -> Text,
+        capacity -> Integer,
+    }
+}
+
+diesel::table! {
+    capacity_overrides (office_id, date, shift) {
+        office_id -> Text,
+        date -> Date,
+        shift -> Text,
+        capacity -> Integer,
+    }
+}
+
+diesel::table! {
+    office_closures (office_id, date, shift) {
+        office_id -> Text,
+        date -> Date,
+        shift -> Text,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    holidays (date) {
+        date -> Date,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    slots (office_id, date, shift) {
+        office_id -> Text,
+        date -> Date,
+        shift -> Text,
+        capacity -> Integer,
+        taken -> Integer,
+        closed -> Bool,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        order_id -> BigInt,
+        application_id -> Text,
+        gateway -> Text,
+        amount -> BigInt,
+        status -> Text,
+        token -> Nullable<Text>,
+        redirect_url -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        card_mask -> Nullable<Text>,
+        bank_code -> Nullable<Text>,
+        expires_at -> Timestamp,
+        attempts -> Integer,
+        next_check_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sandbox_bank_payments (token) {
+        token -> Text,
+        order_id -> BigInt,
+        amount -> BigInt,
+        merchant -> Text,
+        callback_url -> Text,
+        outcome -> Nullable<Text>,
+        reference -> Nullable<Text>,
+        verified -> Bool,
+        reversed -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fee_rates (id) {
+        id -> Text,
+        kind -> Text,
+        amount -> BigInt,
+        effective_from -> Date,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    enrollments (application_id) {
+        application_id -> Text,
+        office_id -> Text,
+        postal_code_enc -> Text,
+        address_enc -> Text,
+        landline -> Text,
+        documents_checked -> Bool,
+        fingerprints -> Text,
+        face -> Text,
+        exception_note -> Nullable<Text>,
+        capture_reference -> Text,
+        counter_fee -> BigInt,
+        completed_by -> Text,
+        completed_at -> Timestamp,
+        delivered_by -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        delivery_office_id -> Nullable<Text>,
+        delivery_fee -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    production_events (event_id) {
+        event_id -> Text,
+        application_id -> Text,
+        client_id -> Text,
+        kind -> Text,
+        office_id -> Nullable<Text>,
+        note -> Nullable<Text>,
+        result_state -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        kind -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        office_id -> Nullable<Text>,
+        disabled -> Bool,
+        rate_per_minute -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_sms (id) {
+        id -> Text,
+        recipient_hash -> Text,
+        recipient_enc -> Text,
+        recipient_hint -> Text,
+        text_enc -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_emails (id) {
+        id -> Text,
+        recipient_hash -> Text,
+        recipient_enc -> Text,
+        recipient_hint -> Text,
+        subject -> Text,
+        body_enc -> Text,
+        attachment_names -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    public_lookup_counts (nid_hash, purpose, day) {
+        nid_hash -> Text,
+        purpose -> Text,
+        day -> Date,
+        hits -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(applications -> citizens (citizen_id));
+diesel::joinable!(slots -> offices (office_id));
+diesel::joinable!(office_capacity -> offices (office_id));
+diesel::joinable!(payments -> applications (application_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    staff_users,
+    registry_people,
+    sandbox_mobile_owners,
+    citizens,
+    entry_attempts,
+    captcha_uses,
+    applications,
+    outbox,
+    audit_log,
+    offices,
+    office_capacity,
+    capacity_overrides,
+    office_closures,
+    holidays,
+    slots,
+    payments,
+    sandbox_bank_payments,
+    fee_rates,
+    enrollments,
+    production_events,
+    clients,
+    idempotency_keys,
+    sandbox_sms,
+    sandbox_emails,
+    public_lookup_counts,
+);

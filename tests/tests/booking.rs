@@ -1,0 +1,292 @@
+//! Offices, availability, holds and bookings that never oversell (SPEC §3.6–3.8),
+//! black-box on SQLite and PostgreSQL.
+
+use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
+use api::seed::population::{MALE, SAMPLE};
+use chrono::Duration;
+use futures_util::future::join_all;
+use ncr_tests::journey::{Person, eligible_people};
+use ncr_tests::{TestApp, db_test};
+use serde_json::json;
+
+/// Seats taken in every slot from today on equal the holds and bookings pointing at it
+/// (a past no-show's seat stays spent).
+async fn assert_counters_agree(app: &TestApp) {
+    let today = domain::calendar::tehran_date(app.clock_now());
+    let mismatched = app
+        .count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM slots s WHERE s.date >= '{today}' AND s.taken <> (SELECT COUNT(*) FROM applications a
+               WHERE a.slot_office_id = s.office_id AND a.slot_date = s.date AND a.slot_shift = s.shift
+                 AND a.appointment_status IN ('held', 'booked'))"
+        ))
+        .await;
+    assert_eq!(mismatched, 0, "slot counters disagree with the applications");
+}
+
+db_test!(two_hundred_concurrent_holds_for_twenty_seats, |app| {
+    let people = eligible_people(&app, 200).await;
+    assert_eq!(people.len(), 200);
+    let tokens: Vec<String> = join_all(people.chunks(20).map(|chunk| {
+        let app = &app;
+        async move {
+            let mut out = Vec::new();
+            for p in chunk {
+                out.push(app.draft(p).await);
+            }
+            out
+        }
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+    let date = app.open_date(MARAGHEH, 3).await;
+    app.set_slot(MARAGHEH, date, "morning", 20).await;
+
+    let results = join_all(tokens.iter().map(|t| app.hold(t, MARAGHEH, date, "morning"))).await;
+    let won = results.iter().filter(|(s, _)| *s == 200).count();
+    let full = results.iter().filter(|(s, b)| *s == 409 && b["code"] == "slot_full").count();
+    assert_eq!(won, 20, "exactly the free seats are held");
+    assert_eq!(
+        full,
+        180,
+        "everyone else is told slot_full: {:?}",
+        results.iter().find(|(s, b)| *s != 200 && b["code"] != "slot_full")
+    );
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await, (20, 20));
+    assert_counters_agree(&app).await;
+});
+
+db_test!(expired_holds_are_released_exactly_once, |app| {
+    let people = eligible_people(&app, 6).await;
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, before) = app.slot_counts(MARAGHEH, date, "afternoon").await;
+    let mut tokens = Vec::new();
+    for p in &people {
+        let t = app.draft(p).await;
+        let (status, _) = app.hold(&t, MARAGHEH, date, "afternoon").await;
+        assert_eq!(status, 200);
+        tokens.push(t);
+    }
+    assert_eq!(app.slot_counts(MARAGHEH, date, "afternoon").await.1, before + 6);
+    app.clock.advance(Duration::minutes(16));
+    // Two job runs race (two instances), plus a citizen moving her hold at the same time.
+    let state = app.state.clone();
+    let (a, b, moved) = tokio::join!(
+        api::jobs::release_expired_holds(&state),
+        api::jobs::release_expired_holds(&state),
+        app.hold(&tokens[0], MARAGHEH, date, "morning"),
+    );
+    let released = a.unwrap() + b.unwrap();
+    assert!(released <= 6, "a hold is released at most once");
+    assert_eq!(app.slot_counts(MARAGHEH, date, "afternoon").await.1, before, "every expired seat came back once");
+    assert_eq!(moved.0, 200, "{}", moved.1);
+    assert_eq!(api::jobs::release_expired_holds(&app.state).await.unwrap(), 0);
+    assert_counters_agree(&app).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&tokens[1])).await;
+    assert_eq!((view["state"].as_str(), view["next_step"].as_str()), (Some("draft"), Some("choose_appointment")));
+});
+
+db_test!(concurrent_moves_and_expiry_keep_counters_exact, |app| {
+    let people = eligible_people(&app, 12).await;
+    let date = app.open_date(MARAGHEH, 4).await;
+    let other = app.open_date(MARAGHEH, 6).await;
+    let mut tokens = Vec::new();
+    for p in &people {
+        let t = app.draft(p).await;
+        app.hold(&t, MARAGHEH, date, "morning").await;
+        tokens.push(t);
+    }
+    app.clock.advance(Duration::minutes(16));
+    let state = app.state.clone();
+    let moves = join_all(tokens.iter().map(|t| app.hold(t, MARAGHEH, other, "afternoon")));
+    let (_, released) = tokio::join!(moves, api::jobs::release_expired_holds(&state));
+    released.unwrap();
+    assert_counters_agree(&app).await;
+});
+
+db_test!(availability_ranks_by_neighbourhood_then_free_percentage, |app| {
+    let date = app.open_date("021-TEH-01", 2).await;
+    let (status, body) =
+        app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = body["rows"].as_array().unwrap();
+    assert!(rows.len() >= 4, "{body}");
+    assert_eq!(body["filtered_by_special_needs"], false);
+    // Nearest neighbourhood first, then by free percentage within it.
+    for pair in rows.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let (ca, cb) = (a["closeness"].as_u64().unwrap(), b["closeness"].as_u64().unwrap());
+        assert!(ca >= cb, "closeness order");
+        if ca == cb {
+            let ra = a["free"].as_f64().unwrap() / a["approved"].as_f64().unwrap();
+            let rb = b["free"].as_f64().unwrap() / b["approved"].as_f64().unwrap();
+            assert!(ra >= rb - 1e-9, "free percentage order: {a} then {b}");
+        }
+    }
+    assert_eq!(rows[0]["closeness"], 4, "an office of the 2271 exchange comes first");
+    // One row per office per shift.
+    let mut keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["office"]["id"].as_str().unwrap().into(), r["shift"].as_str().unwrap().into()))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+
+    // Taking seats lowers a shift's percentage and moves it down the list.
+    let (status, _) = app.get("/api/v1/offices/availability?date=not-a-date&city_code=021", None).await;
+    assert_eq!(status, 400);
+    let (status, p) = app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=12"), None).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("phone")));
+});
+
+db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, all) = app.get(&format!("/api/v1/offices/availability?date={date}&city_code=041"), None).await;
+    let (status, _) = app
+        .put(
+            "/api/v1/citizen/application/special-needs",
+            Some(&token),
+            &json!({"can_leave_home": true, "can_climb_stairs": false, "pupils_visible": true, "fingers_intact": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/offices/availability?date={date}&city_code=041")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (_, filtered) = ncr_tests::json(res).await;
+    assert_eq!(filtered["filtered_by_special_needs"], true);
+    let n_all = all["rows"].as_array().unwrap().len();
+    let n_filtered = filtered["rows"].as_array().unwrap().len();
+    assert!(n_filtered > 0 && n_filtered < n_all, "{n_filtered} of {n_all}");
+    // An office without step-free access is refused for her.
+    let stairs_only = all["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["office"]["id"].as_str().unwrap().to_owned())
+        .find(|id| !filtered["rows"].as_array().unwrap().iter().any(|r| r["office"]["id"] == id.as_str()))
+        .expect("an office without step-free access");
+    let (status, p) = app.hold(&token, &stairs_only, date, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("office_unsuitable")));
+
+    let (status, _) = app
+        .put(
+            "/api/v1/citizen/application/special-needs",
+            Some(&token),
+            &json!({"can_leave_home": false, "can_climb_stairs": false, "pupils_visible": true, "fingers_intact": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let res = app
+        .http
+        .get(app.url(&format!("/api/v1/offices/availability?date={date}&city_code=041")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let (_, home) = ncr_tests::json(res).await;
+    assert_eq!(home["home_visit"], true);
+    assert!(home["rows"].as_array().unwrap().is_empty());
+    let (status, p) = app.hold(&token, MARAGHEH, date, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("home_visit_required")));
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!((view["home_visit"].as_bool(), view["next_step"].as_str()), (Some(true), Some("pay")));
+});
+
+db_test!(dates_must_be_open_and_within_the_horizon, |app| {
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let today = domain::calendar::tehran_date(app.clock_now());
+    let (status, p) = app.hold(&token, MARAGHEH, today, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("date_outside_booking_window")), "not today");
+    let (status, p) = app.hold(&token, MARAGHEH, today + Duration::days(61), "morning").await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("date_outside_booking_window")), "not past the horizon");
+    let (status, _) = app.get(&format!("/api/v1/offices/availability?date={today}&city_code=041"), None).await;
+    assert_eq!(status, 422);
+    // Fridays are closed.
+    let friday = (1..8)
+        .map(|d| today + Duration::days(d))
+        .find(|d| chrono::Datelike::weekday(d) == chrono::Weekday::Fri)
+        .unwrap();
+    let (status, p) = app.hold(&token, MARAGHEH, friday, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("slot_closed")));
+    // A national holiday closes every office.
+    let holiday = api::seed::offices::HOLIDAYS[0];
+    let holiday = chrono::NaiveDate::from_ymd_opt(holiday.0, holiday.1, holiday.2).unwrap();
+    if holiday <= today + Duration::days(60) {
+        let (status, p) = app.hold(&token, MARAGHEH, holiday, "morning").await;
+        assert_eq!((status, p["code"].as_str()), (409, Some("slot_closed")), "holiday {holiday}");
+        let (_, list) = app.get(&format!("/api/v1/offices/availability?date={holiday}&city_code=041"), None).await;
+        assert!(list["rows"].as_array().unwrap().is_empty(), "{list}");
+    }
+});
+
+db_test!(moving_a_hold_takes_the_new_seat_and_frees_the_old, |app| {
+    let token = app.draft(&Person::from(&MALE)).await;
+    let d1 = app.open_date(MARAGHEH, 2).await;
+    let d2 = app.open_date(MARAGHEH, 5).await;
+    let (_, t1) = app.slot_counts(MARAGHEH, d1, "morning").await;
+    let (_, t2) = app.slot_counts(MARAGHEH, d2, "afternoon").await;
+    let (status, view) = app.hold(&token, MARAGHEH, d1, "morning").await;
+    assert_eq!(status, 200);
+    assert_eq!(view["state"], "appointment_held");
+    assert_eq!(view["next_step"], "pay");
+    assert!(view["appointment"]["hold_expires_at"].is_string());
+    // Asking again for the same seat keeps it (no second seat, no extension).
+    let (status, again) = app.hold(&token, MARAGHEH, d1, "morning").await;
+    assert_eq!(status, 200);
+    assert_eq!(again["appointment"]["hold_expires_at"], view["appointment"]["hold_expires_at"]);
+    assert_eq!(app.slot_counts(MARAGHEH, d1, "morning").await.1, t1 + 1);
+    let (status, _) = app.hold(&token, MARAGHEH, d2, "afternoon").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.slot_counts(MARAGHEH, d1, "morning").await.1, t1);
+    assert_eq!(app.slot_counts(MARAGHEH, d2, "afternoon").await.1, t2 + 1);
+    assert_counters_agree(&app).await;
+});
+
+db_test!(a_no_show_waits_four_days_then_books_again, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, location) = app.hold_and_pay(&Person::from(&SAMPLE), MARAGHEH, date, "success").await;
+    assert!(location.contains("outcome=success"), "{location}");
+    // The shift ends; the job marks the no-show.
+    app.clock.set(domain::calendar::tehran_instant(date, 20, 0));
+    assert_eq!(api::jobs::mark_no_shows(&app.state).await.unwrap(), 1);
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["appointment_status"], "missed");
+    let until = date + Duration::days(4);
+    assert_eq!(view["no_show_ban_until"], until.to_string());
+    assert_eq!(view["next_step"], "wait_for_ban_to_end");
+    let later = app.open_date(MARAGHEH, 3).await;
+    let (status, p) = app.hold(&token, MARAGHEH, later, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("no_show_ban_active")));
+    // After the ban — even though the date passed without showing up — booking is allowed (SPEC §3.7).
+    app.clock.set(domain::calendar::tehran_instant(until + Duration::days(1), 9, 0));
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let next = app.open_date(MARAGHEH, 2).await;
+    let (status, view) = app.hold(&token, MARAGHEH, next, "morning").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["appointment_status"], "booked", "already paid: booked directly");
+    assert_counters_agree(&app).await;
+});
+
+db_test!(delivery_office_defaults_to_enrollment_office_and_can_change, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (token, _) = app.hold_and_pay(&Person::from(&SAMPLE), MARAGHEH, date, "success").await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["delivery_office"]["id"], MARAGHEH);
+    let (status, view) =
+        app.put("/api/v1/citizen/application/delivery-office", Some(&token), &json!({"office_id": "041-TBZ-01"})).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["delivery_office"]["id"], "041-TBZ-01");
+    let (status, p) =
+        app.put("/api/v1/citizen/application/delivery-office", Some(&token), &json!({"office_id": "nope"})).await;
+    assert_eq!((status, p["code"].as_str()), (404, Some("office_not_found")));
+});

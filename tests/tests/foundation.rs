@@ -1,0 +1,138 @@
+//! The foundation: health, problem+json for every kind of failure, request ids,
+//! metrics, Swagger UI, the OpenAPI contract, pool exhaustion, and both databases.
+
+use std::time::{Duration, Instant};
+
+use ncr_tests::{Backend, db_test, json, spawn_with};
+
+db_test!(ready_and_live_answer, |app| {
+    let (status, body) = json(app.http.get(app.url("/health/ready")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["database"], app.backend.as_str());
+    let live = app.http.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+});
+
+db_test!(unknown_paths_and_wrong_methods_are_problems, |app| {
+    let res = app.http.get(app.url("/api/v1/nothing-here")).header("Accept-Language", "en").send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "route_not_found");
+    assert_eq!(body["type"], "urn:ncr:problem:route_not_found");
+    assert_eq!(body["request_id"], request_id.as_str());
+    assert_eq!(body["instance"], "/api/v1/nothing-here");
+    assert_eq!(body["detail"], "There is no such path in this API.");
+
+    let res = app.http.delete(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
+    let (_, body) = json(res).await;
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(body["detail"], "این روش درخواست برای این نشانی مجاز نیست.", "Persian by default");
+});
+
+db_test!(request_ids_are_echoed_or_made, |app| {
+    let res = app.http.get(app.url("/health/live")).header("X-Request-Id", "kiosk-42_abc").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "kiosk-42_abc");
+    let res = app.http.get(app.url("/health/live")).header("X-Request-Id", "bad id with spaces").send().await.unwrap();
+    assert_ne!(res.headers()["x-request-id"], "bad id with spaces");
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+});
+
+db_test!(metrics_count_requests_by_route, |app| {
+    for _ in 0..3 {
+        app.http.get(app.url("/health/live")).send().await.unwrap();
+    }
+    app.http.get(app.url("/nope")).send().await.unwrap();
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"ncr_http_requests_total{method="GET",route="/health/live",status="200"} 3"#), "{text}");
+    assert!(text.contains(r#"route="unmatched",status="404""#));
+    assert!(text.contains("ncr_http_request_duration_seconds_bucket"));
+    assert!(text.contains("ncr_db_pool_max_connections"));
+});
+
+db_test!(swagger_ui_and_the_contract_are_served_offline, |app| {
+    let res = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.status(), 302);
+    let page = app.http.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"));
+    assert!(!html.contains("https://"), "no asset comes from the internet");
+    let init = app.http.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/api/v1/openapi.json"));
+    let bundle = app.http.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    assert_eq!(bundle.status(), 200);
+    let (status, doc) = json(app.http.get(app.url("/api/v1/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+});
+
+db_test!(jwks_publishes_the_verification_key, |app| {
+    let (status, body) = json(app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["keys"][0]["crv"], "Ed25519");
+    assert_eq!(body["keys"][0]["kid"], "test-s1");
+});
+
+/// A saturated pool answers 503 problem+json within the configured wait, not after 30 s.
+async fn saturated_pool(backend: Backend) {
+    let Some(app) = spawn_with(
+        backend,
+        Box::new(|c| {
+            c.db.max_connections = 1;
+            c.db.connection_timeout_ms = 300;
+        }),
+    )
+    .await
+    else {
+        return;
+    };
+    let db = app.state.db.clone();
+    let held = tokio::task::spawn_blocking(move || db.get().unwrap()).await.unwrap();
+    let started = Instant::now();
+    let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "answered in {:?}", started.elapsed());
+    assert_eq!(res.headers()["retry-after"], "5");
+    let (status, body) = json(res).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["code"], "service_unavailable");
+    drop(held);
+    let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "recovers once a connection is free");
+}
+
+#[actix_web::test]
+async fn saturated_pool_sqlite() {
+    saturated_pool(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn saturated_pool_postgres() {
+    saturated_pool(Backend::Postgres).await;
+}
+
+#[test]
+fn both_migration_folders_have_the_same_migrations() {
+    let pg = persistence::db::migration_names(Backend::Postgres);
+    let sqlite = persistence::db::migration_names(Backend::Sqlite);
+    assert!(!pg.is_empty());
+    assert_eq!(pg, sqlite, "migrations/postgres and migrations/sqlite must have identical folder names");
+}
+
+/// The committed contract is exactly what the code generates.
+#[test]
+fn openapi_yaml_is_up_to_date() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml");
+    let generated = api::server::openapi_yaml();
+    if std::env::var("UPDATE_OPENAPI").is_ok() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi.yaml differs from the code. Regenerate it with:\n    cargo run -q -p api --bin ncr -- openapi > openapi.yaml\n"
+    );
+}

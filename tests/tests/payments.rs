@@ -1,0 +1,276 @@
+//! Paying through the sandbox bank (seed 001 «پرداخت», §3.5–3.6; SPEC §3.9), every seed
+//! scenario, on SQLite and PostgreSQL.
+
+use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
+use api::seed::population::{MALE, SAMPLE};
+use chrono::Duration;
+use futures_util::future::join_all;
+use ncr_tests::db_test;
+use ncr_tests::journey::Person;
+use serde_json::json;
+
+db_test!(the_whole_journey_through_the_sandbox_bank_form, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let (status, _) = app.hold(&token, MARAGHEH, date, "morning").await;
+    assert_eq!(status, 200);
+    let (_, taken) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    assert_eq!(payment["amount"], 200_000, "the card fee from the 2017 tariff");
+    assert_eq!(payment["status"], "redirected");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!((view["state"].as_str(), view["payment_status"].as_str()), (Some("payment_pending"), Some("pending")));
+
+    // The bank page shows merchant, amount, order id and the remaining time.
+    let page = app.http.get(payment["redirect_url"].as_str().unwrap()).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("سازمان ثبت احوال کشور")
+            && html.contains("۲۰۰,۰۰۰")
+            && html.contains(&payment["order_id"].to_string())
+    );
+    assert!(html.contains(r#"id="remaining""#) && html.contains("15:00"));
+
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    let location = app.post_callback(&action, &fields).await;
+    assert!(location.contains("/payment/result?outcome=success"), "{location}");
+    assert!(location.contains("tracking_code="), "{location}");
+
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["state"], "registered");
+    assert_eq!(view["payment_status"], "paid");
+    assert_eq!(view["appointment_status"], "booked");
+    assert_eq!(view["next_step"], "attend_enrollment");
+    let code = view["tracking_code"].as_str().unwrap();
+    assert!(domain::ids::TrackingCode::parse(code).is_ok() && location.ends_with(code));
+    assert_eq!(
+        app.slot_counts(MARAGHEH, date, "morning").await.1,
+        taken,
+        "the hold became the booking: no second seat"
+    );
+    let result = app.http.get(location).send().await.unwrap().text().await.unwrap();
+    assert!(result.contains(code));
+});
+
+db_test!(five_concurrent_callbacks_make_one_transition_and_one_notification, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    let locations = join_all((0..5).map(|_| app.post_callback(&action, &fields))).await;
+    assert!(locations.iter().all(|l| l.contains("outcome=success")), "{locations:?}");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    let id = view["id"].as_str().unwrap();
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE application_id = '{id}' AND action = 'payment_verified'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM outbox WHERE application_id = '{id}' AND template = 'registration'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM payments WHERE application_id = '{id}' AND status = 'verified'"
+        ))
+        .await,
+        1
+    );
+});
+
+db_test!(a_forged_callback_leaves_the_application_unpaid, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    // The citizen never paid; someone posts "OK" for the order anyway.
+    let token_at_bank = payment["redirect_url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let fields = vec![
+        ("token".to_owned(), token_at_bank),
+        ("order_id".to_owned(), payment["order_id"].to_string()),
+        ("status".to_owned(), "OK".to_owned()),
+    ];
+    let location = app.post_callback(&app.url("/api/v1/payments/sandbox/callback"), &fields).await;
+    assert!(location.contains("outcome=pending"), "{location}");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["payment_status"], "pending");
+    assert!(view["tracking_code"].is_null());
+    // A callback for an unknown order, or with a token that is not the order's, is invalid.
+    let bogus = vec![("order_id".to_owned(), "42".to_owned()), ("status".to_owned(), "OK".to_owned())];
+    assert!(app.post_callback(&app.url("/api/v1/payments/sandbox/callback"), &bogus).await.contains("outcome=invalid"));
+    let wrong_token = vec![
+        ("token".to_owned(), "feedface".to_owned()),
+        ("order_id".to_owned(), payment["order_id"].to_string()),
+        ("status".to_owned(), "OK".to_owned()),
+    ];
+    assert!(
+        app.post_callback(&app.url("/api/v1/payments/sandbox/callback"), &wrong_token)
+            .await
+            .contains("outcome=invalid")
+    );
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_ne!(view["payment_status"], "paid");
+});
+
+db_test!(a_cancelled_payment_releases_the_hold, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, before) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let (token, location) = app.hold_and_pay(&Person::from(&SAMPLE), MARAGHEH, date, "cancel").await;
+    assert!(location.contains("outcome=cancelled"), "{location}");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!((view["state"].as_str(), view["payment_status"].as_str()), (Some("draft"), Some("failed")));
+    assert_eq!(view["next_step"], "choose_appointment", "back to choosing a slot");
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, before, "the seat is free again");
+    // …and the citizen can book and pay again.
+    let (status, _) = app.hold(&token, MARAGHEH, date, "morning").await;
+    assert_eq!(status, 200);
+    app.start_payment(&token).await;
+});
+
+db_test!(money_deducted_but_not_confirmed_is_refund_pending_and_still_payable, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (token, location) = app.hold_and_pay(&Person::from(&SAMPLE), MARAGHEH, date, "failed_after_debit").await;
+    assert!(location.contains("outcome=refund_pending"), "{location}");
+    let page = app.http.get(&location).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("۷۲ ساعت"), "the citizen is told refunds take up to 72 hours");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["payment_status"], "refund_pending");
+    assert_eq!(view["next_step"], "choose_appointment");
+    let (_, payments) = app.get("/api/v1/citizen/application/payments", Some(&token)).await;
+    assert_eq!(payments[0]["status"], "refund_pending");
+    // Still payable: hold and pay again, successfully.
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    assert!(app.post_callback(&action, &fields).await.contains("outcome=success"));
+});
+
+db_test!(the_bank_never_answering_releases_the_hold_and_expires_the_payment, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, before) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    // The citizen walks away from the bank page.
+    app.clock.advance(Duration::minutes(16));
+    assert_eq!(api::jobs::release_expired_holds(&app.state).await.unwrap(), 1);
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, before);
+    app.clock.advance(Duration::minutes(5));
+    assert_eq!(api::journey::payment::reconcile(&app.state).await.unwrap(), 1);
+    let id = payment["payment_id"].as_str().unwrap();
+    assert_eq!(
+        app.count_sql(&format!("SELECT COUNT(*) AS n FROM payments WHERE id = '{id}' AND status = 'expired'")).await,
+        1
+    );
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!((view["state"].as_str(), view["next_step"].as_str()), (Some("draft"), Some("choose_appointment")));
+});
+
+db_test!(paid_but_the_browser_closed_is_found_by_reconciliation, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let (_, before) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    // Paid at the bank, but the browser closed before the callback.
+    let _ = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    // The hold runs out, then reconciliation verifies the payment server to server.
+    app.clock.advance(Duration::minutes(16));
+    api::jobs::release_expired_holds(&app.state).await.unwrap();
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, before - 1, "the seat was released");
+    app.clock.advance(Duration::minutes(2));
+    assert_eq!(api::journey::payment::reconcile(&app.state).await.unwrap(), 1);
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!((view["state"].as_str(), view["payment_status"].as_str()), (Some("registered"), Some("paid")));
+    assert_eq!(view["next_step"], "choose_appointment", "seed 001 §3.5: choose office and time again");
+    assert!(view["tracking_code"].is_string());
+    assert!(view["booking_deadline"].is_string(), "two months to book");
+    // Choosing again books directly, then the receipt operations open.
+    let (status, view) = app.hold(&token, MARAGHEH, date, "afternoon").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["appointment_status"], "booked");
+    assert!(view["allowed_operations"].as_array().unwrap().iter().any(|o| o == "print_receipt"));
+    assert_eq!(view["next_step"], "attend_enrollment");
+});
+
+db_test!(a_verify_outage_is_unknown_until_reconciliation_settles_it, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&MALE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    app.state.sandboxes.bank.set_verify_unavailable(true);
+    let location = app.post_callback(&action, &fields).await;
+    assert!(location.contains("outcome=pending"), "{location}");
+    let id = payment["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.count_sql(&format!("SELECT COUNT(*) AS n FROM payments WHERE id = '{id}' AND status = 'unknown'")).await,
+        1,
+        "never verified, never failed"
+    );
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["payment_status"], "pending");
+    // Still down: reconciliation keeps it unknown.
+    app.clock.advance(Duration::minutes(3));
+    assert_eq!(api::journey::payment::reconcile(&app.state).await.unwrap(), 0);
+    app.state.sandboxes.bank.set_verify_unavailable(false);
+    app.clock.advance(Duration::minutes(5));
+    assert_eq!(api::journey::payment::reconcile(&app.state).await.unwrap(), 1);
+    let token = app.login(MALE.national_id, MALE.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["payment_status"], "paid");
+});
+
+db_test!(an_amount_mismatch_is_reversed_and_the_application_stays_payable, |app| {
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let payment = app.start_payment(&token).await;
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    app.state.sandboxes.bank.set_amount_delta(-1_000);
+    let location = app.post_callback(&action, &fields).await;
+    assert!(location.contains("outcome=refund_pending"), "{location}");
+    let id = payment["payment_id"].as_str().unwrap();
+    assert_eq!(
+        app.count_sql(&format!("SELECT COUNT(*) AS n FROM payments WHERE id = '{id}' AND status = 'reversed'")).await,
+        1
+    );
+    assert_eq!(
+        app.count_sql("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'payment_mismatch'").await,
+        1,
+        "alerted"
+    );
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_ne!(view["payment_status"], "paid");
+    assert!(view["tracking_code"].is_null());
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"ncr_events_total{kind="payment",outcome="mismatch_reversed"} 1"#), "{metrics}");
+});
+
+db_test!(paying_needs_a_live_hold_and_a_known_gateway, |app| {
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let (status, p) =
+        app.post("/api/v1/citizen/application/payments", Some(&token), &json!({"gateway": "sandbox"})).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("no_active_hold")));
+    let date = app.open_date(MARAGHEH, 2).await;
+    app.hold(&token, MARAGHEH, date, "morning").await;
+    let (status, p) =
+        app.post("/api/v1/citizen/application/payments", Some(&token), &json!({"gateway": "nobank"})).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("gateway")));
+    app.clock.advance(Duration::minutes(16));
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let (status, p) =
+        app.post("/api/v1/citizen/application/payments", Some(&token), &json!({"gateway": "sandbox"})).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("no_active_hold")), "the hold has expired");
+});
