@@ -35,5 +35,24 @@ def machine(client_id, kind):
                 "client_secret": secret}, form=True)["access_token"]
 kiosk = machine("fuzz-kiosk", "kiosk")
 production = machine("fuzz-production", "production")
+# An e-folder account: register, read the credentials SMS off the sandbox phone (the
+# server's outbox worker delivers it within seconds), log in, make the forced change.
+import os, time
+call("POST", "/api/v1/efolder/registrations", {"gender": "male", "national_id": "0632158743", "first_name": "رضا",
+     "last_name": "حسینی", "father_name": "مهدی", "mobile": "09123456789", "postal_code": "5518743111"})
+text = None
+for _ in range(100):
+    items = call("GET", "/api/v1/admin/sandbox/sms?to=09123456789", token=admin)["items"]
+    text = next((m["text"] for m in items if "نام کاربری" in m["text"]), None)
+    if text:
+        break
+    time.sleep(0.2)
+if not text:
+    sys.exit("the e-folder credentials SMS did not arrive")
+fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+first = call("POST", "/api/v1/efolder/sessions", {"username": fields["نام کاربری"], "password": fields["کلمه عبور"]})["token"]
+efolder = call("PUT", "/api/v1/efolder/password", {"current_password": fields["کلمه عبور"],
+               "new_password": "fuzz e-folder passphrase"}, first)["token"]
+ussd = os.environ.get("NCR_USSD__SECRET", "none")
 print(f"CITIZEN_TOKEN='{citizen}'\nADMIN_TOKEN='{admin}'\nOPERATOR_TOKEN='{operator}'\nKIOSK_TOKEN='{kiosk}'")
-print(f"PRODUCTION_TOKEN='{production}'\nEFOLDER_TOKEN='none'\nUSSD_SECRET='none'")
+print(f"PRODUCTION_TOKEN='{production}'\nEFOLDER_TOKEN='{efolder}'\nUSSD_SECRET='{ussd}'")

@@ -388,21 +388,39 @@ impl FromRequest for OperatorPrincipal {
     }
 }
 
-/// A signed-in e-folder user.
+/// A signed-in e-folder user, checked against the database on every request: a changed
+/// or reset password stops older tokens at once, and the first-login flag is the
+/// database's, not the token's.
 #[derive(Debug, Clone)]
 pub struct EfolderPrincipal {
-    pub account_id: String,
-    pub must_change_password: bool,
+    pub account: persistence::efolder::AccountRow,
+}
+
+impl EfolderPrincipal {
+    /// Every e-folder operation except changing the password needs the generated
+    /// password changed first.
+    pub fn require_password_changed(&self) -> Result<(), ApiError> {
+        if self.account.must_change_password { Err(ApiError::Forbidden("password_change_required")) } else { Ok(()) }
+    }
 }
 
 impl FromRequest for EfolderPrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            verify_for(req, Audience::Efolder)
-                .map(|c| EfolderPrincipal { account_id: c.sub, must_change_password: c.pwd_change.unwrap_or(false) }),
-        )
+        let claims = verify_for(req, Audience::Efolder);
+        let state = state(req).cloned();
+        Box::pin(async move {
+            let claims = claims?;
+            let state = state?;
+            let id = claims.sub.clone();
+            let account = state.run(move |conn| persistence::efolder::find(conn, &id)).await?;
+            let account = account.ok_or(ApiError::Unauthorized("token_invalid"))?;
+            if Some(account.token_version) != claims.tv {
+                return Err(ApiError::Unauthorized("token_invalid"));
+            }
+            Ok(EfolderPrincipal { account })
+        })
     }
 }
 

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use domain::ports::{Clock, EmailSender, RandomSource, SmsSender};
+use domain::ports::{Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, Pii};
 
-use crate::adapters::sandbox::{SandboxEmail, SandboxSms};
+use crate::adapters::ownership_http::HttpOwnershipCheck;
+use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxSms};
 use crate::adapters::sms_http::KavenegarSms;
 use crate::adapters::smtp::SmtpEmail;
 use crate::auth::TokenService;
-use crate::config::{Config, DemoData, EmailMode, SmsMode};
+use crate::config::{Config, DemoData, EmailMode, OwnershipMode, SmsMode};
 use crate::observability::Metrics;
 use crate::state::AppState;
 
@@ -41,8 +42,10 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
     let sandbox_registry = Arc::new(crate::adapters::sandbox::SandboxRegistry::new(db.clone()));
     let pii = Arc::new(keys.pii);
     let messaging = messaging(&config, &db, &pii, &env.clock)?;
+    let (ownership, sandbox_ownership) = ownership(&config, &db)?;
     let state = AppState {
         registry: sandbox_registry.clone(),
+        ownership,
         sms: messaging.sms,
         email: messaging.email,
         sandboxes: crate::state::Sandboxes {
@@ -50,6 +53,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
             bank: Default::default(),
             sms: messaging.sandbox_sms,
             email: messaging.sandbox_email,
+            ownership: sandbox_ownership,
         },
         captcha_key: keys.captcha,
         gateways: gateways(&config)?,
@@ -106,6 +110,22 @@ fn messaging(config: &Config, db: &Db, pii: &Arc<Pii>, clock: &Arc<dyn Clock>) -
         EmailMode::Smtp => (Arc::new(SmtpEmail::new(&config.email)?), None),
     };
     Ok(Messaging { sms, email, sandbox_sms, sandbox_email })
+}
+
+type OwnershipChoice = (Arc<dyn MobileOwnershipCheck>, Option<Arc<SandboxOwnership>>);
+
+/// The mobile-ownership inquiry the configuration chooses, with the sandbox handle.
+fn ownership(config: &Config, db: &Db) -> Result<OwnershipChoice, String> {
+    Ok(match config.ownership.mode {
+        OwnershipMode::Sandbox => {
+            let s = Arc::new(SandboxOwnership::new(db.clone()));
+            (s.clone(), Some(s))
+        }
+        OwnershipMode::Http => {
+            let c = config.ownership.http.clone().ok_or("ownership.mode is http but [ownership.http] is missing")?;
+            (Arc::new(HttpOwnershipCheck::new(c).map_err(|e| format!("ownership.http: {e}"))?), None)
+        }
+    })
 }
 
 /// The payment gateways the configuration enables.

@@ -42,6 +42,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub keys: KeysConfig,
     pub ussd: UssdConfig,
+    pub ownership: OwnershipConfig,
 }
 
 impl Default for Config {
@@ -68,6 +69,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             keys: KeysConfig::default(),
             ussd: UssdConfig::default(),
+            ownership: OwnershipConfig::default(),
         }
     }
 }
@@ -322,6 +324,30 @@ impl PaymentsConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum OwnershipMode {
+    /// Pairs in `sandbox_mobile_owners`, loaded with the demo population.
+    Sandbox,
+    /// The operators' inquiry service over HTTP; needs `[ownership.http]`.
+    Http,
+}
+
+/// The mobile-ownership inquiry used by e-folder registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OwnershipConfig {
+    pub mode: OwnershipMode,
+    /// `base_url`, `token` and `resilience` (timeout, retries, circuit breaker).
+    pub http: Option<crate::adapters::ownership_http::OwnershipHttpConfig>,
+}
+
+impl Default for OwnershipConfig {
+    fn default() -> Self {
+        Self { mode: OwnershipMode::Sandbox, http: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SmsMode {
     /// Texts are stored in `sandbox_sms` (the sandbox phone, listed to admins).
     Sandbox,
@@ -553,6 +579,24 @@ mod tests {
             assert!(!debug.contains("smtp-secret") && !debug.contains("kv-key"), "{debug}");
             jail.create_file("ncr.toml", "[email]\nsmtp_hots = \"typo\"\n")?;
             assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_ownership_inquiry_is_sandbox_by_default_or_http_with_a_hidden_token() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.ownership.mode, OwnershipMode::Sandbox);
+            jail.create_file(
+                "ncr.toml",
+                "[ownership]\nmode = \"http\"\n[ownership.http]\nbase_url = \"https://inquiry.example.ir/v1\"\n",
+            )?;
+            jail.set_env("NCR_OWNERSHIP__HTTP__TOKEN", "inquiry-secret");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.ownership.mode, OwnershipMode::Http);
+            assert_eq!(c.ownership.http.as_ref().map(|h| h.token.as_str()), Some("inquiry-secret"));
+            assert!(!format!("{c:?}").contains("inquiry-secret"));
             Ok(())
         });
     }

@@ -386,6 +386,14 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             "به دلیل تلاش‌های ناموفق، حساب موقتا قفل شده است؛ بعدا تلاش کنید.",
             "Too many failed attempts; the account is temporarily locked.",
         ),
+        "reset_code_invalid" => ("کد بازیابی نادرست است.", "The reset code is wrong."),
+        "reset_code_expired" => {
+            ("کد بازیابی منقضی شده است؛ کد جدید درخواست کنید.", "The reset code has expired; ask for a new one.")
+        }
+        "reset_code_attempts_exhausted" => (
+            "کد بازیابی سه بار نادرست وارد شد و باطل شد؛ کد جدید درخواست کنید.",
+            "The reset code was entered wrongly three times and is void; ask for a new one.",
+        ),
         "password_change_required" => {
             ("پیش از ادامه باید کلمه عبور خود را تغییر دهید.", "Change your password before doing anything else.")
         }

@@ -69,17 +69,32 @@ pub fn sms_to_applicant(
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let mobile = pii.open(PiiKind::Mobile, &row.mobile_enc)?;
+    sms_to(conn, pii, &mobile, Some(&row.id), template, params, dedupe, now)
+}
+
+/// Queues an SMS to a mobile number (`09…`), optionally tied to an application.
+#[expect(clippy::too_many_arguments, reason = "the message and its routing, all required")]
+pub fn sms_to(
+    conn: &mut DbConn,
+    pii: &Pii,
+    mobile: &str,
+    application_id: Option<&str>,
+    template: Template,
+    params: serde_json::Value,
+    dedupe: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbError> {
     outbox::enqueue(
         conn,
         pii,
         NewMessage {
             channel: "sms",
-            recipient: &mobile,
-            recipient_hint: domain::mask::mobile(&mobile),
+            recipient: mobile,
+            recipient_hint: domain::mask::mobile(mobile),
             template: template.as_str(),
             params,
             lang: "fa",
-            application_id: Some(&row.id),
+            application_id,
             dedupe_key: dedupe,
         },
         now,

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use domain::Policy;
-use domain::ports::{CivilRegistry, Clock, EmailSender, RandomSource, SmsSender};
+use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use persistence::{Db, DbConn, DbError, Pii};
 
-use crate::adapters::sandbox::{SandboxEmail, SandboxRegistry, SandboxSms};
+use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -26,6 +26,8 @@ pub struct Sandboxes {
     pub sms: Option<Arc<SandboxSms>>,
     /// Set when `[email] mode = "sandbox"`.
     pub email: Option<Arc<SandboxEmail>>,
+    /// Set when `[ownership] mode = "sandbox"`.
+    pub ownership: Option<Arc<SandboxOwnership>>,
 }
 
 pub struct AppState {
@@ -38,6 +40,8 @@ pub struct AppState {
     pub random: Arc<dyn RandomSource>,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<dyn CivilRegistry>,
+    /// Does this mobile belong to this national code (e-folder registration).
+    pub ownership: Arc<dyn MobileOwnershipCheck>,
     /// Used only by the outbox worker: requests queue messages, they never send.
     pub sms: Arc<dyn SmsSender>,
     pub email: Arc<dyn EmailSender>,

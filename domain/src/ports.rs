@@ -81,6 +81,12 @@ pub enum SendError {
 pub trait SmsSender: Send + Sync {
     /// Hands a text to the provider; returns the provider's message id.
     async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError>;
+
+    /// Whether the provider is known to be down right now (an open circuit breaker, a
+    /// sandbox outage), so a caller that must reach the citizen can choose another way.
+    fn marked_down(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

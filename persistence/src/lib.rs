@@ -11,6 +11,7 @@ pub mod audit;
 pub mod back_office;
 pub mod citizens;
 pub mod db;
+pub mod efolder;
 pub mod error;
 pub mod offices;
 pub mod outbox;

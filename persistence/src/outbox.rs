@@ -202,8 +202,15 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
         outbox::updated_at.eq(now_naive),
     ))
     .execute(conn)?;
+    // Credentials and one-time codes are not kept once delivered, not even sealed.
+    if changed == 1 && sent_at.is_some() && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
+        diesel::update(outbox::table.filter(outbox::id.eq(&row.id))).set(outbox::params_enc.eq("")).execute(conn)?;
+    }
     Ok(changed == 1)
 }
+
+/// Templates whose parameters are secrets (a generated password, a reset code).
+pub const ERASED_WHEN_SENT: [&str; 2] = ["efolder_credentials", "efolder_reset_code"];
 
 /// Filters for the admin listing.
 #[derive(Debug, Clone, Default)]

@@ -365,13 +365,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    efolder_accounts (id) {
+        id -> Text,
+        subject_hash -> Text,
+        person_type -> Text,
+        legal_id -> Nullable<Text>,
+        nid_hash -> Text,
+        national_id_enc -> Text,
+        gender -> Text,
+        first_name_enc -> Text,
+        last_name_enc -> Text,
+        father_name_enc -> Text,
+        mobile_enc -> Text,
+        mobile_hint -> Text,
+        postal_code_enc -> Text,
+        username -> Text,
+        password_hash -> Text,
+        must_change_password -> Bool,
+        token_version -> Integer,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        credentials_delivery -> Text,
+        last_login_at -> Nullable<Timestamp>,
+        password_changed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    efolder_reset_codes (account_id) {
+        account_id -> Text,
+        code_hash -> Text,
+        attempts -> Integer,
+        expires_at -> Timestamp,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
 diesel::joinable!(payments -> applications (application_id));
 
+diesel::joinable!(efolder_reset_codes -> efolder_accounts (account_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     staff_users,
+    efolder_accounts,
+    efolder_reset_codes,
     registry_people,
     sandbox_mobile_owners,
     citizens,

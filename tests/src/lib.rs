@@ -184,21 +184,23 @@ fn fresh_postgres() -> Option<(String, String)> {
     Some((with_db(&admin_url, &name), name))
 }
 
-/// Logs go to stdout, or — when `NCR_TEST_LOG_DIR` is set (as `scripts/test` does) — to a
-/// file per test process there, so the whole run's logs can be scanned for personal data.
+/// Where this test process's logs go: a file per process in `NCR_TEST_LOG_DIR` (as
+/// `scripts/test` sets it, so the whole run's logs can be scanned for personal data), or
+/// in the build's output folder when it is unset, so a test can always read its own logs.
+pub fn test_log_path() -> PathBuf {
+    let dir = std::env::var("NCR_TEST_LOG_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("NCR_TEMPLATE_DIR")).join("test-logs"));
+    dir.join(format!("{}.log", std::process::id()))
+}
+
 fn init_test_logging(config: &Config) {
-    match std::env::var("NCR_TEST_LOG_DIR") {
-        Ok(dir) if !dir.is_empty() => {
-            std::fs::create_dir_all(&dir).expect("log dir");
-            let path = PathBuf::from(dir).join(format!("{}.log", std::process::id()));
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
-            api::observability::init_logging_to(
-                config,
-                api::observability::MaskingFile(Arc::new(std::sync::Mutex::new(file))),
-            );
-        }
-        _ => api::observability::init_logging(config),
-    }
+    let path = test_log_path();
+    std::fs::create_dir_all(path.parent().expect("log dir")).expect("log dir");
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
+    api::observability::init_logging_to(config, api::observability::MaskingFile(Arc::new(std::sync::Mutex::new(file))));
 }
 
 /// A running server on a fresh database.
@@ -309,6 +311,25 @@ macro_rules! db_test {
             $(#[$meta])*
             async fn postgres() {
                 let Some($app) = $crate::spawn($crate::Backend::Postgres).await else { return };
+                $body
+            }
+        }
+    };
+    // With a configuration tweak: `db_test!(name, tweak = some_fn, |app| { … })`.
+    ($(#[$meta:meta])* $name:ident, tweak = $tweak:path, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[actix_web::test]
+            $(#[$meta])*
+            async fn sqlite() {
+                let $app = $crate::spawn_with($crate::Backend::Sqlite, Box::new($tweak)).await.expect("sqlite always runs");
+                $body
+            }
+            #[actix_web::test]
+            $(#[$meta])*
+            async fn postgres() {
+                let Some($app) = $crate::spawn_with($crate::Backend::Postgres, Box::new($tweak)).await else { return };
                 $body
             }
         }

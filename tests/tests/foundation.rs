@@ -136,3 +136,52 @@ fn openapi_yaml_is_up_to_date() {
         "openapi.yaml differs from the code. Regenerate it with:\n    cargo run -q -p api --bin ncr -- openapi > openapi.yaml\n"
     );
 }
+
+/// utoipa names a component after its Rust type and silently keeps one of two types with
+/// the same name, so a response would be documented with another type's schema. Every
+/// type deriving `ToSchema` in `api` must have its own name (or an `as = …` alias).
+#[test]
+fn openapi_schema_names_are_unique() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src"), &mut files);
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut clashes = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !(line.trim_start().starts_with("#[derive(") && line.contains("ToSchema")) {
+                continue;
+            }
+            // The item follows the derive, after any further attributes and doc comments.
+            let mut alias = None;
+            let item = lines[i + 1..].iter().find_map(|l| {
+                let l = l.trim_start();
+                if let Some(rest) = l.strip_prefix("#[schema(as = ") {
+                    alias = rest.split([')', ',']).next().map(str::to_owned);
+                }
+                ["pub struct ", "pub enum ", "struct ", "enum "]
+                    .iter()
+                    .find_map(|k| l.strip_prefix(k))
+                    .map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap().to_owned())
+            });
+            let Some(name) = alias.or(item) else { continue };
+            let place = format!("{}:{}", file.display(), i + 1);
+            if let Some(first) = seen.insert(name.clone(), place.clone()) {
+                clashes.push(format!("{name}: {first} and {place}"));
+            }
+        }
+    }
+    assert!(seen.len() > 50, "the scan found the schemas ({})", seen.len());
+    assert!(clashes.is_empty(), "schema names used twice:\n{}", clashes.join("\n"));
+}

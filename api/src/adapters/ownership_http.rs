@@ -20,11 +20,11 @@ use async_trait::async_trait;
 use domain::ids::{Mobile, NationalId};
 use domain::ports::{MobileOwnershipCheck, Ownership};
 use reqwest::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::resilience::{BuildError, Resilience, ResilienceConfig, http_client, parse_base_url};
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OwnershipHttpConfig {
     pub base_url: String,

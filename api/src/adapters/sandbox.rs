@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use domain::ids::{Mobile, NationalId};
-use domain::ports::{CivilRegistry, Clock, EmailMessage, EmailSender, PortError, RegistryRecord, SendError, SmsSender};
+use domain::ports::{
+    CivilRegistry, Clock, EmailMessage, EmailSender, MobileOwnershipCheck, Ownership, PortError, RegistryRecord,
+    SendError, SmsSender,
+};
 use persistence::{Db, Pii, sandbox_messages};
 
 /// The sandbox civil registry, reading the synthetic population in `registry_people`.
@@ -42,6 +45,46 @@ impl CivilRegistry for SandboxRegistry {
         })
         .await
         .map_err(|e| PortError::Unavailable(e.to_string()))?
+    }
+}
+
+/// The sandbox mobile-ownership service: the pairs loaded with the demo population
+/// (most people own the mobile on record; some numbers belong to a relative).
+pub struct SandboxOwnership {
+    db: Db,
+    available: AtomicBool,
+}
+
+impl SandboxOwnership {
+    pub fn new(db: Db) -> Self {
+        Self { db, available: AtomicBool::new(true) }
+    }
+
+    /// Simulates the inquiry service going down (`false`) or coming back (`true`).
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl MobileOwnershipCheck for SandboxOwnership {
+    async fn check(&self, id: &NationalId, mobile: &Mobile) -> Ownership {
+        if !self.available.load(Ordering::SeqCst) {
+            return Ownership::Unavailable;
+        }
+        let db = self.db.clone();
+        let (id, mobile) = (id.as_str().to_owned(), mobile.as_str().to_owned());
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut conn = db.get()?;
+            persistence::registry::owns(&mut conn, &mobile, &id)
+        })
+        .await;
+        match answer {
+            Ok(Ok(true)) => Ownership::Matched,
+            Ok(Ok(false)) => Ownership::NotMatched,
+            // A database hiccup is an outage, never "not your number".
+            _ => Ownership::Unavailable,
+        }
     }
 }
 
@@ -92,6 +135,10 @@ impl SandboxSms {
 
 #[async_trait]
 impl SmsSender for SandboxSms {
+    fn marked_down(&self) -> bool {
+        !self.available.load(Ordering::SeqCst)
+    }
+
     async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError> {
         if !self.available.load(Ordering::SeqCst) {
             return Err(SendError::Temporary("sandbox sms outage".into()));

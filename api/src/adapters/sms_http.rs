@@ -178,6 +178,11 @@ fn interpret(reply: &HttpReply) -> Result<String, SendError> {
 
 #[async_trait]
 impl SmsSender for KavenegarSms {
+    /// Down while the circuit breaker is open (the provider failed repeatedly).
+    fn marked_down(&self) -> bool {
+        self.policy.breaker().state() == super::resilience::BreakerState::Open
+    }
+
     async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError> {
         let mut form = vec![("receptor", to.as_str()), ("message", text)];
         if let Some(sender) = &self.config.sender {

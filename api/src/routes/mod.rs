@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_offices;
 pub mod citizen;
+pub mod efolder;
 pub mod kiosk;
 pub mod machine;
 pub mod office;

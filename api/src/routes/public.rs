@@ -204,7 +204,7 @@ pub async fn recover_tracking_code(
 
 /// The fees in force today, in rials (SPEC §3.9).
 #[derive(Serialize, ToSchema)]
-pub struct Fees {
+pub struct FeesToday {
     /// Paid online at pre-registration (the tariff in force today).
     #[schema(example = 200000)]
     pub card_fee: i64,
@@ -245,7 +245,7 @@ pub struct ProcessInfo {
     pub summary: String,
     /// `registration`, `production`, `delivery`.
     pub tabs: Vec<Tab>,
-    pub fees: Fees,
+    pub fees: FeesToday,
     pub rules: Rules,
     #[schema(example = "*4*6090#")]
     pub ussd_code: &'static str,
@@ -261,17 +261,17 @@ pub struct RegistrationConditions {
     pub summary: String,
     /// `eligibility`, `fees`, `documents` (what to bring), `rules`, `follow_up`.
     pub sections: Vec<Section>,
-    pub fees: Fees,
+    pub fees: FeesToday,
     pub rules: Rules,
     #[schema(example = "*4*6090#")]
     pub ussd_code: &'static str,
 }
 
-async fn values(state: &AppState) -> Result<(public_info::Values, Fees, Rules), ApiError> {
+async fn values(state: &AppState) -> Result<(public_info::Values, FeesToday, Rules), ApiError> {
     let today = tehran_date(state.now());
     let tariff = state.run(persistence::payments::tariff).await?;
     let fee = |kind| fee_on(&tariff, kind, today).value();
-    let fees = Fees {
+    let fees = FeesToday {
         card_fee: fee(FeeKind::Card),
         counter_fee_max: fee(FeeKind::CounterEnrollment),
         delivery_fee: fee(FeeKind::Delivery),

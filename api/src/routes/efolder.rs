@@ -1,0 +1,680 @@
+//! The national e-folder (کارپوشه ملی) over HTTP (SPEC §4, seed 000): self-registration
+//! with generated credentials sent by SMS, login, the forced first password change, the
+//! account, and password reset with a one-time SMS code.
+//!
+//! Passwords and reset codes exist in clear only in memory: the database holds an
+//! Argon2id hash of the password and a keyed hash of the code; the credentials SMS sits
+//! sealed in the outbox until it is sent. Every answer here is `Cache-Control: no-store`
+//! (set for all of `/api/v1/efolder` by the request middleware).
+
+use actix_web::{HttpResponse, get, post, put, web};
+use chrono::{DateTime, Duration, Utc};
+use domain::DomainError;
+use domain::efolder::{self, PersonType, Registration};
+use domain::ids::{LegalId, Mobile, NationalId, PostalCode};
+use domain::person::PersonName;
+use persistence::efolder::{AccountRow, Inserted, ResetCodeRow};
+use persistence::{DbError, PiiKind};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use crate::auth::{Audience, EfolderPrincipal};
+use crate::error::{ApiError, FieldErrors};
+use crate::notify::Template;
+use crate::observability::RequestLang;
+use crate::routes::problems::PublicWrite;
+use crate::state::AppState;
+use crate::wire;
+
+/// A reset code lives 5 minutes, allows 3 guesses, and a new one can be asked for after a minute.
+const RESET_CODE_MINUTES: i64 = 5;
+const RESET_CODE_ATTEMPTS: i32 = 3;
+const RESET_RESEND_SECONDS: i64 = 60;
+
+/// حقیقی (a natural person, the default) or حقوقی (a legal person, registered by its representative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WirePersonType {
+    #[default]
+    Natural,
+    Legal,
+}
+
+impl From<WirePersonType> for PersonType {
+    fn from(v: WirePersonType) -> Self {
+        match v {
+            WirePersonType::Natural => PersonType::Natural,
+            WirePersonType::Legal => PersonType::Legal,
+        }
+    }
+}
+
+fn person_type_str(t: PersonType) -> &'static str {
+    match t {
+        PersonType::Natural => "natural",
+        PersonType::Legal => "legal",
+    }
+}
+
+// ---------------------------------------------------------------- registration
+
+/// The registration form of seed 000. For a legal person, `legal_id` is the
+/// organisation's 11-digit national ID and the other fields are its representative's.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationRequest {
+    /// `natural` (default) or `legal`.
+    #[serde(default)]
+    pub person_type: WirePersonType,
+    /// Only for a legal person: the organisation's 11-digit national ID.
+    #[schema(example = json!(null))]
+    pub legal_id: Option<String>,
+    pub gender: wire::Gender,
+    /// The 10-digit national code; Persian digits, spaces and dashes are fine.
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    #[schema(example = "مریم")]
+    pub first_name: String,
+    #[schema(example = "احمدی")]
+    pub last_name: String,
+    #[schema(example = "علی")]
+    pub father_name: String,
+    /// Must belong to this national code (mobile-ownership inquiry).
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+    #[schema(example = "5518743111")]
+    pub postal_code: String,
+}
+
+/// How the generated credentials reach the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialsDelivery {
+    /// Queued as an SMS to the registered mobile.
+    Sms,
+    /// No SMS could be sent: shown once, in this response (seed 000 §5).
+    Shown,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Credentials {
+    #[schema(example = "kpa7m3q9xz")]
+    pub username: String,
+    /// Must be changed at the first login.
+    #[schema(example = "Xk7pQ2m9Lr4hWd")]
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegistrationResponse {
+    /// The seed's success text, in the request's language; when `credentials_delivery`
+    /// is `shown` it carries the username and password as the seed lays them out.
+    #[schema(
+        example = "ثبت نام شما در سامانه کارپوشه ملی ایرانیان با موفقیت انجام شد. نام کاربری و کلمه عبور طی 24 ساعت آینده برای شما پیامک خواهد شد."
+    )]
+    pub message: String,
+    pub credentials_delivery: CredentialsDelivery,
+    /// Present only when `credentials_delivery` is `shown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// Self-registration (seed 000). Checks in the seed's order, each with its exact text:
+/// already registered (409 `efolder_already_registered`); the mobile does not belong to
+/// this national code (422 `mobile_not_owned`; an unanswered inquiry is 503
+/// `mobile_check_unavailable`, never "not yours"); the data does not match the civil
+/// registry (422 `registry_data_mismatch`). On success a username and a strong password
+/// are generated and sent by SMS; when the SMS provider is down they are shown at once,
+/// and only then. A double submit never makes two accounts or two SMS.
+#[utoipa::path(tag = "efolder", request_body = RegistrationRequest,
+    responses((status = 201, description = "Registered", body = RegistrationResponse,
+        headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 409, description = "Already registered (`efolder_already_registered`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        PublicWrite))]
+#[post("/api/v1/efolder/registrations")]
+pub async fn register(
+    state: web::Data<AppState>,
+    lang: RequestLang,
+    body: crate::extract::Json<RegistrationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let form = parse_registration(body.into_inner())?;
+    form.check_shape()?;
+    let subject = match &form.legal_id {
+        Some(legal) => state.pii.lookup(PiiKind::NationalId, legal.as_str()),
+        None => state.pii.lookup(PiiKind::NationalId, form.national_id.as_str()),
+    };
+
+    // 1. Already registered — before any outside inquiry.
+    let s = subject.clone();
+    if state.run(move |conn| persistence::efolder::subject_exists(conn, &s)).await? {
+        return Err(DomainError::EfolderAlreadyRegistered.into());
+    }
+    // 2. The mobile belongs to this national code; 3. the civil registry agrees.
+    let ownership = state.ownership.check(&form.national_id, &form.mobile).await;
+    let record = match ownership {
+        domain::ports::Ownership::Matched => {
+            state.registry.find(&form.national_id).await.map_err(|_| DomainError::RegistryUnavailable)?
+        }
+        _ => None,
+    };
+    efolder::check_registration(&form, false, ownership, record.as_ref())?;
+
+    // Credentials: generated, hashed off the async workers, sent or shown.
+    let password = efolder::generate_password(state.random.as_ref());
+    let to_hash = password.clone();
+    let password_hash = web::block(move || crate::passwords::hash(&to_hash)).await?;
+    let delivery = if state.sms.marked_down() { CredentialsDelivery::Shown } else { CredentialsDelivery::Sms };
+    let now = state.now();
+    let mut username = String::new();
+    for _ in 0..3 {
+        username = efolder::generate_username(state.random.as_ref());
+        let row = account_row(&state, &form, &subject, &username, &password_hash, delivery, now);
+        let (pii, mobile, params) =
+            (state.pii.clone(), form.mobile.as_str().to_owned(), json!({"username": username, "password": password}));
+        let inserted = state
+            .run(move |conn| {
+                persistence::db::write_tx(conn, |conn| {
+                    let inserted = persistence::efolder::insert(conn, &row)?;
+                    if inserted == Inserted::Created && delivery == CredentialsDelivery::Sms {
+                        let dedupe = Some(format!("efolder-credentials:{}", row.id));
+                        crate::notify::sms_to(
+                            conn,
+                            &pii,
+                            &mobile,
+                            None,
+                            Template::EfolderCredentials,
+                            params,
+                            dedupe,
+                            now,
+                        )?;
+                    }
+                    Ok::<_, DbError>(inserted)
+                })
+            })
+            .await?;
+        match inserted {
+            Inserted::Created => {
+                tracing::info!(
+                    delivery = ?delivery,
+                    mobile = %form.mobile.masked(),
+                    "e-folder account registered"
+                );
+                state.metrics.event("efolder_registration", delivery_str(delivery));
+                return Ok(registered(lang.0, delivery, username, password));
+            }
+            Inserted::AlreadyRegistered => return Err(DomainError::EfolderAlreadyRegistered.into()),
+            Inserted::UsernameTaken => continue,
+        }
+    }
+    Err(ApiError::internal(format!("three generated usernames were taken (last {username})")))
+}
+
+fn parse_registration(body: RegistrationRequest) -> Result<Registration, ApiError> {
+    let mut errors = FieldErrors::default();
+    let legal_id = match body.legal_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => errors.take("legal_id", LegalId::parse(s)),
+        None => None,
+    };
+    let national_id = errors.take("national_id", NationalId::parse(&body.national_id));
+    let first_name = errors.take("first_name", PersonName::parse(&body.first_name));
+    let last_name = errors.take("last_name", PersonName::parse(&body.last_name));
+    let father_name = errors.take("father_name", PersonName::parse(&body.father_name));
+    let mobile = errors.take("mobile", Mobile::parse(&body.mobile));
+    let postal_code = errors.take("postal_code", PostalCode::parse(&body.postal_code));
+    errors.finish()?;
+    let (Some(national_id), Some(first_name), Some(last_name), Some(father_name), Some(mobile), Some(postal_code)) =
+        (national_id, first_name, last_name, father_name, mobile, postal_code)
+    else {
+        return Err(ApiError::internal("parsed fields missing"));
+    };
+    Ok(Registration {
+        person_type: body.person_type.into(),
+        legal_id,
+        gender: body.gender.into(),
+        national_id,
+        first_name,
+        last_name,
+        father_name,
+        mobile,
+        postal_code,
+    })
+}
+
+fn account_row(
+    state: &AppState,
+    form: &Registration,
+    subject: &str,
+    username: &str,
+    password_hash: &str,
+    delivery: CredentialsDelivery,
+    now: DateTime<Utc>,
+) -> AccountRow {
+    let pii = &state.pii;
+    let now = now.naive_utc();
+    AccountRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        subject_hash: subject.to_owned(),
+        person_type: person_type_str(form.person_type).into(),
+        legal_id: form.legal_id.as_ref().map(|l| l.as_str().to_owned()),
+        nid_hash: pii.lookup(PiiKind::NationalId, form.national_id.as_str()),
+        national_id_enc: pii.seal(PiiKind::NationalId, form.national_id.as_str()),
+        gender: form.gender.as_str().into(),
+        first_name_enc: pii.seal(PiiKind::Family, form.first_name.as_str()),
+        last_name_enc: pii.seal(PiiKind::Family, form.last_name.as_str()),
+        father_name_enc: pii.seal(PiiKind::Family, form.father_name.as_str()),
+        mobile_enc: pii.seal(PiiKind::Mobile, form.mobile.as_str()),
+        mobile_hint: form.mobile.masked(),
+        postal_code_enc: pii.seal(PiiKind::Family, form.postal_code.as_str()),
+        username: username.to_owned(),
+        password_hash: password_hash.to_owned(),
+        must_change_password: true,
+        token_version: 0,
+        failed_logins: 0,
+        locked_until: None,
+        credentials_delivery: delivery_str(delivery).into(),
+        last_login_at: None,
+        password_changed_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn delivery_str(d: CredentialsDelivery) -> &'static str {
+    match d {
+        CredentialsDelivery::Sms => "sms",
+        CredentialsDelivery::Shown => "shown",
+    }
+}
+
+fn registered(lang: domain::Lang, delivery: CredentialsDelivery, username: String, password: String) -> HttpResponse {
+    let en = lang == domain::Lang::En;
+    let body = match delivery {
+        CredentialsDelivery::Sms => RegistrationResponse {
+            message: if en { efolder::SUCCESS_MESSAGE_EN } else { efolder::SUCCESS_MESSAGE_FA }.into(),
+            credentials_delivery: delivery,
+            credentials: None,
+        },
+        CredentialsDelivery::Shown => RegistrationResponse {
+            // Seed 000 §5: the heading, then «نام کاربری: …» and «کلمه عبور: …».
+            message: if en {
+                format!("{}\nUsername: {username}\nPassword: {password}", efolder::SUCCESS_SHOWN_MESSAGE_EN)
+            } else {
+                format!("{}\nنام کاربری: {username}\nکلمه عبور: {password}", efolder::SUCCESS_SHOWN_MESSAGE_FA)
+            },
+            credentials_delivery: delivery,
+            credentials: Some(Credentials { username, password }),
+        },
+    };
+    HttpResponse::Created().json(body)
+}
+
+// ---------------------------------------------------------------- sessions
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EfolderLogin {
+    #[schema(example = "kpa7m3q9xz")]
+    pub username: String,
+    #[schema(example = "Xk7pQ2m9Lr4hWd")]
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EfolderSession {
+    /// An e-folder token (`aud=efolder`) for `Authorization: Bearer …`.
+    pub token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    pub expires_at: DateTime<Utc>,
+    /// While true, only `PUT /api/v1/efolder/password` is allowed (the generated
+    /// password must be changed at the first login).
+    pub must_change_password: bool,
+}
+
+fn session(state: &AppState, account: &AccountRow, now: DateTime<Utc>) -> Result<EfolderSession, ApiError> {
+    let minutes = state.config.auth.efolder_token_minutes;
+    let mut claims = state.tokens.claims(Audience::Efolder, &account.id, now, minutes);
+    claims.tv = Some(account.token_version);
+    claims.pwd_change = Some(account.must_change_password);
+    Ok(EfolderSession {
+        token: state.tokens.issue(&claims)?,
+        token_type: "Bearer",
+        expires_at: now + Duration::minutes(minutes),
+        must_change_password: account.must_change_password,
+    })
+}
+
+/// Checks a password against an account, honouring and extending the lockout: 401
+/// `credentials_invalid` for a wrong password, 429 `account_locked` (with `Retry-After`)
+/// while locked. Failures in a row lock for 1, 2, 4 … minutes from the fifth on.
+async fn check_password(state: &AppState, account: &AccountRow, password: String) -> Result<(), ApiError> {
+    let now = state.now();
+    if let Some(until) = account.locked_until.map(|t| t.and_utc()).filter(|t| *t > now) {
+        return Err(locked(until, now));
+    }
+    let hash = account.password_hash.clone();
+    if web::block(move || crate::passwords::verify(&password, &hash)).await? {
+        return Ok(());
+    }
+    let id = account.id.clone();
+    state.run(move |conn| persistence::efolder::record_login_failure(conn, &id, now.naive_utc())).await?;
+    Err(ApiError::Unauthorized("credentials_invalid"))
+}
+
+fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
+    ApiError::TooManyRequests { code: "account_locked", retry_after: (until - now).num_seconds().max(1) as u64 }
+}
+
+/// Login with the username and password. The first login's token allows only the
+/// password change (`must_change_password`).
+#[utoipa::path(tag = "efolder", request_body = EfolderLogin,
+    responses((status = 201, description = "Signed in", body = EfolderSession), PublicWrite,
+        (status = 401, description = "Wrong username or password (`credentials_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/api/v1/efolder/sessions")]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    body: crate::extract::Json<EfolderLogin>,
+) -> Result<HttpResponse, ApiError> {
+    let EfolderLogin { username, password } = body.into_inner();
+    let name = username.trim().to_ascii_lowercase();
+    let account = state.run(move |conn| persistence::efolder::find_by_username(conn, &name)).await?;
+    let Some(account) = account else {
+        // Same work and answer as a wrong password, so usernames cannot be probed.
+        web::block(move || crate::passwords::dummy_verify(&password)).await?;
+        return Err(ApiError::Unauthorized("credentials_invalid"));
+    };
+    check_password(&state, &account, password).await?;
+    let now = state.now();
+    let id = account.id.clone();
+    state.run(move |conn| persistence::efolder::record_login_success(conn, &id, now.naive_utc())).await?;
+    Ok(HttpResponse::Created().json(session(&state, &account, now)?))
+}
+
+// ---------------------------------------------------------------- password
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[schema(example = "Xk7pQ2m9Lr4hWd")]
+    pub current_password: String,
+    /// At least 10 characters; neither the username nor the national code.
+    #[schema(example = "a long passphrase of mine")]
+    pub new_password: String,
+}
+
+/// Changes the password (the one operation a first-login token allows). Answers a new
+/// session; every older token stops working.
+#[utoipa::path(tag = "efolder", request_body = PasswordChange,
+    responses((status = 200, description = "Changed; a fresh session", body = EfolderSession), PublicWrite,
+        (status = 401, description = "Missing or stale e-folder token, or a wrong current password (`credentials_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("efolder" = [])))]
+#[put("/api/v1/efolder/password")]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    who: EfolderPrincipal,
+    body: crate::extract::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    let PasswordChange { current_password, new_password } = body.into_inner();
+    let account = who.account;
+    let national_id = national_id_of(&state, &account)?;
+    efolder::check_new_password(&new_password, &account.username, &national_id)?;
+    if new_password == current_password {
+        return Err(DomainError::PasswordTooWeak.into());
+    }
+    check_password(&state, &account, current_password).await?;
+    let account = store_password(&state, account, new_password).await?;
+    Ok(HttpResponse::Ok().json(session(&state, &account, state.now())?))
+}
+
+fn national_id_of(state: &AppState, account: &AccountRow) -> Result<NationalId, ApiError> {
+    let clear = state.pii.open(PiiKind::NationalId, &account.national_id_enc)?;
+    NationalId::parse(&clear).map_err(ApiError::internal)
+}
+
+/// Hashes and stores a new password; the returned row carries the new token version.
+async fn store_password(state: &AppState, account: AccountRow, password: String) -> Result<AccountRow, ApiError> {
+    let hash = web::block(move || crate::passwords::hash(&password)).await?;
+    let now = state.now();
+    let (id, version) = (account.id.clone(), account.token_version);
+    let stored =
+        state.run(move |conn| persistence::efolder::set_password(conn, &id, version, &hash, now.naive_utc())).await?;
+    let Some(version) = stored else {
+        // Another change or reset won the race; this token's version is stale.
+        return Err(ApiError::Unauthorized("token_invalid"));
+    };
+    tracing::info!(account = %account.id, "e-folder password changed");
+    Ok(AccountRow { token_version: version, must_change_password: false, ..account })
+}
+
+// ---------------------------------------------------------------- me
+
+#[derive(Serialize, ToSchema)]
+pub struct EfolderAccount {
+    pub id: String,
+    #[schema(example = "kpa7m3q9xz")]
+    pub username: String,
+    pub person_type: WirePersonType,
+    /// A legal person's national ID.
+    pub legal_id: Option<String>,
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    pub gender: wire::Gender,
+    #[schema(example = "مریم")]
+    pub first_name: String,
+    #[schema(example = "احمدی")]
+    pub last_name: String,
+    #[schema(example = "علی")]
+    pub father_name: String,
+    /// Masked (`0914***8136`).
+    #[schema(example = "0914***8136")]
+    pub mobile: String,
+    #[schema(example = "5518743111")]
+    pub postal_code: String,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+}
+
+/// The signed-in account. 403 `password_change_required` until the generated password
+/// is changed.
+#[utoipa::path(tag = "efolder",
+    responses((status = 200, description = "The account", body = EfolderAccount,
+        headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 401, description = "Missing, invalid or stale e-folder token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The generated password must be changed first (`password_change_required`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = crate::error::Problem, content_type = "application/problem+json")),
+    security(("efolder" = [])))]
+#[get("/api/v1/efolder/me")]
+pub async fn me(state: web::Data<AppState>, who: EfolderPrincipal) -> Result<HttpResponse, ApiError> {
+    who.require_password_changed()?;
+    let a = who.account;
+    let open = |kind, v: &str| state.pii.open(kind, v).map_err(ApiError::from);
+    let view = EfolderAccount {
+        id: a.id.clone(),
+        username: a.username.clone(),
+        person_type: if a.person_type == "legal" { WirePersonType::Legal } else { WirePersonType::Natural },
+        legal_id: a.legal_id.clone(),
+        national_id: open(PiiKind::NationalId, &a.national_id_enc)?,
+        gender: domain::person::Gender::parse(&a.gender).ok_or_else(|| ApiError::internal("stored gender"))?.into(),
+        first_name: open(PiiKind::Family, &a.first_name_enc)?,
+        last_name: open(PiiKind::Family, &a.last_name_enc)?,
+        father_name: open(PiiKind::Family, &a.father_name_enc)?,
+        mobile: a.mobile_hint.clone(),
+        postal_code: open(PiiKind::Family, &a.postal_code_enc)?,
+        created_at: a.created_at.and_utc(),
+        last_login_at: a.last_login_at.map(|t| t.and_utc()),
+        password_changed_at: a.password_changed_at.map(|t| t.and_utc()),
+    };
+    Ok(HttpResponse::Ok().json(view))
+}
+
+// ---------------------------------------------------------------- password reset
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[schema(example = "kpa7m3q9xz")]
+    pub username: String,
+    /// The mobile registered with the account.
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetRequested {
+    #[schema(example = "در صورت درستی مشخصات، کد بازیابی به تلفن همراه ثبت شده پیامک می‌شود.")]
+    pub message: String,
+    /// A code lives this long.
+    #[schema(example = 300)]
+    pub code_valid_seconds: i64,
+    /// A new code can be asked for after this long.
+    #[schema(example = 60)]
+    pub resend_after_seconds: i64,
+}
+
+/// Sends a 6-digit reset code by SMS to the account's mobile. The answer is the same
+/// whether or not the username and mobile match, so accounts cannot be probed; one code
+/// is active at a time and a new one is sent at most once a minute.
+#[utoipa::path(tag = "efolder", request_body = ResetRequest,
+    responses((status = 202, description = "If the details match, a code was sent", body = ResetRequested), PublicWrite))]
+#[post("/api/v1/efolder/password-reset")]
+pub async fn request_reset(
+    state: web::Data<AppState>,
+    lang: RequestLang,
+    body: crate::extract::Json<ResetRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ResetRequest { username, mobile } = body.into_inner();
+    let mobile = Mobile::parse(&mobile).map_err(ApiError::from)?;
+    let name = username.trim().to_ascii_lowercase();
+    let account = state.run(move |conn| persistence::efolder::find_by_username(conn, &name)).await?;
+    let matching = match account {
+        Some(a) if state.pii.open(PiiKind::Mobile, &a.mobile_enc)? == mobile.as_str() => Some(a),
+        _ => None,
+    };
+    if let Some(account) = matching {
+        let code = six_digits(state.random.as_ref());
+        let now = state.now();
+        let row = ResetCodeRow {
+            code_hash: code_hash(&state, &account.id, &code),
+            account_id: account.id.clone(),
+            attempts: 0,
+            expires_at: (now + Duration::minutes(RESET_CODE_MINUTES)).naive_utc(),
+            sent_at: now.naive_utc(),
+        };
+        let pii = state.pii.clone();
+        let sent = state
+            .run(move |conn| {
+                persistence::db::write_tx(conn, |conn| {
+                    if !persistence::efolder::replace_reset_code(conn, &row, Duration::seconds(RESET_RESEND_SECONDS))? {
+                        return Ok::<_, DbError>(false);
+                    }
+                    let dedupe = Some(format!("efolder-reset:{}:{}", row.account_id, now.timestamp()));
+                    crate::notify::sms_to(
+                        conn,
+                        &pii,
+                        mobile.as_str(),
+                        None,
+                        Template::EfolderResetCode,
+                        json!({"code": code}),
+                        dedupe,
+                        now,
+                    )
+                })
+            })
+            .await?;
+        tracing::info!(account = %account.id, sent, "e-folder password reset asked");
+    }
+    let message = match lang.0 {
+        domain::Lang::Fa => "در صورت درستی مشخصات، کد بازیابی به تلفن همراه ثبت شده پیامک می‌شود.",
+        domain::Lang::En => "If the details match, a reset code is sent by SMS to the registered mobile.",
+    };
+    Ok(HttpResponse::Accepted().json(ResetRequested {
+        message: message.into(),
+        code_valid_seconds: RESET_CODE_MINUTES * 60,
+        resend_after_seconds: RESET_RESEND_SECONDS,
+    }))
+}
+
+fn six_digits(random: &dyn domain::ports::RandomSource) -> String {
+    // Rejection sampling: uniform over 000000–999999.
+    const SPAN: u64 = 1_000_000;
+    let limit = u64::MAX - (u64::MAX % SPAN);
+    loop {
+        let n = random.next_u64();
+        if n < limit {
+            return format!("{:06}", n % SPAN);
+        }
+    }
+}
+
+/// A keyed hash bound to the account, so a stolen table cannot be brute-forced offline.
+fn code_hash(state: &AppState, account_id: &str, code: &str) -> String {
+    state.pii.lookup(PiiKind::Secret, &format!("efolder-reset:{account_id}:{code}"))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    #[schema(example = "kpa7m3q9xz")]
+    pub username: String,
+    /// The 6-digit code from the SMS; Persian digits are fine.
+    #[schema(example = "482915")]
+    pub code: String,
+    /// At least 10 characters; neither the username nor the national code.
+    #[schema(example = "a long passphrase of mine")]
+    pub new_password: String,
+}
+
+/// Sets a new password with the SMS code: 422 `reset_code_invalid` for a wrong code
+/// (3 guesses per code, then `reset_code_attempts_exhausted`), `reset_code_expired`
+/// after 5 minutes. Success ends the first-login state and every older token.
+#[utoipa::path(tag = "efolder", request_body = ResetConfirm,
+    responses((status = 200, description = "Password set; a fresh session", body = EfolderSession), PublicWrite))]
+#[post("/api/v1/efolder/password-reset/confirm")]
+pub async fn confirm_reset(
+    state: web::Data<AppState>,
+    body: crate::extract::Json<ResetConfirm>,
+) -> Result<HttpResponse, ApiError> {
+    let ResetConfirm { username, code, new_password } = body.into_inner();
+    let code = domain::text::ascii_digits(code.trim());
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+    }
+    let name = username.trim().to_ascii_lowercase();
+    let found = state
+        .run(move |conn| {
+            let Some(account) = persistence::efolder::find_by_username(conn, &name)? else {
+                return Ok(None);
+            };
+            let code = persistence::efolder::reset_code(conn, &account.id)?;
+            Ok(Some((account, code)))
+        })
+        .await?;
+    let Some((account, Some(stored))) = found else {
+        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+    };
+    let now = state.now();
+    if stored.expires_at.and_utc() <= now {
+        let id = account.id.clone();
+        state.run(move |conn| persistence::efolder::delete_reset_code(conn, &id)).await?;
+        return Err(ApiError::Unprocessable { code: "reset_code_expired" });
+    }
+    // A weak new password does not use up a guess.
+    efolder::check_new_password(&new_password, &account.username, &national_id_of(&state, &account)?)?;
+    let expected = code_hash(&state, &account.id, &code);
+    if !constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
+        let id = account.id.clone();
+        let left =
+            state.run(move |conn| persistence::efolder::count_reset_attempt(conn, &id, RESET_CODE_ATTEMPTS)).await?;
+        let code = if left == 0 { "reset_code_attempts_exhausted" } else { "reset_code_invalid" };
+        return Err(ApiError::Unprocessable { code });
+    }
+    let account = store_password(&state, account, new_password).await?;
+    Ok(HttpResponse::Ok().json(session(&state, &account, now)?))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,2 @@
+DROP TABLE efolder_reset_codes;
+DROP TABLE efolder_accounts;

@@ -1,0 +1,233 @@
+//! National e-folder accounts and their password-reset codes (SPEC §4, seed 000).
+//! Personal values arrive sealed and keyed-hashed from the caller; this module never
+//! sees a password or a reset code in clear, only their hashes.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::{DbConn, write_tx};
+use crate::error::DbError;
+use crate::schema::{efolder_accounts, efolder_reset_codes};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = efolder_accounts)]
+pub struct AccountRow {
+    pub id: String,
+    pub subject_hash: String,
+    pub person_type: String,
+    pub legal_id: Option<String>,
+    pub nid_hash: String,
+    pub national_id_enc: String,
+    pub gender: String,
+    pub first_name_enc: String,
+    pub last_name_enc: String,
+    pub father_name_enc: String,
+    pub mobile_enc: String,
+    pub mobile_hint: String,
+    pub postal_code_enc: String,
+    pub username: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub token_version: i32,
+    pub failed_logins: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub credentials_delivery: String,
+    pub last_login_at: Option<NaiveDateTime>,
+    pub password_changed_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// What [`insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// The subject already has an account (a double submit or a second registration).
+    AlreadyRegistered,
+    /// The generated username is taken; generate another and retry.
+    UsernameTaken,
+}
+
+/// Whether the subject (national code or legal national ID) already has an account.
+pub fn subject_exists(conn: &mut DbConn, subject_hash: &str) -> Result<bool, DbError> {
+    let n: i64 =
+        efolder_accounts::table.filter(efolder_accounts::subject_hash.eq(subject_hash)).count().get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Inserts an account inside the caller's transaction. A racing second insert for the same
+/// subject is told apart by the unique index, never by a read that could be stale.
+pub fn insert(conn: &mut DbConn, row: &AccountRow) -> Result<Inserted, DbError> {
+    if subject_exists(conn, &row.subject_hash)? {
+        return Ok(Inserted::AlreadyRegistered);
+    }
+    match diesel::insert_into(efolder_accounts::table).values(row).execute(conn).map_err(DbError::from) {
+        Ok(_) => Ok(Inserted::Created),
+        Err(DbError::Duplicate(m)) if m.contains("subject_hash") => Ok(Inserted::AlreadyRegistered),
+        Err(DbError::Duplicate(m)) if m.contains("username") => Ok(Inserted::UsernameTaken),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<AccountRow>, DbError> {
+    efolder_accounts::table.find(id).select(AccountRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<AccountRow>, DbError> {
+    efolder_accounts::table
+        .filter(efolder_accounts::username.eq(username))
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// The accounts of a person's national code (their own, and legal persons they represent).
+pub fn find_by_nid_hash(conn: &mut DbConn, nid_hash: &str) -> Result<Vec<AccountRow>, DbError> {
+    efolder_accounts::table
+        .filter(efolder_accounts::nid_hash.eq(nid_hash))
+        .order(efolder_accounts::created_at.asc())
+        .select(AccountRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// The lock after the `failures`-th failed login in a row: none for the first four, then
+/// 1, 2, 4, 8 … minutes, at most an hour.
+pub fn lock_for(failures: i32) -> Option<Duration> {
+    const FREE: i32 = 4;
+    (failures > FREE).then(|| Duration::minutes((1i64 << (failures - FREE - 1).min(6)).min(60)))
+}
+
+/// Counts a failed login and returns the lock it earned, if any.
+pub fn record_login_failure(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, DbError> {
+    write_tx(conn, |conn| {
+        let failures: i32 = efolder_accounts::table.find(id).select(efolder_accounts::failed_logins).first(conn)?;
+        let failures = failures.saturating_add(1);
+        let locked_until = lock_for(failures).map(|d| now + d);
+        diesel::update(efolder_accounts::table.find(id))
+            .set((
+                efolder_accounts::failed_logins.eq(failures),
+                efolder_accounts::locked_until.eq(locked_until),
+                efolder_accounts::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(locked_until)
+    })
+}
+
+pub fn record_login_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(efolder_accounts::table.find(id))
+        .set((
+            efolder_accounts::failed_logins.eq(0),
+            efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
+            efolder_accounts::last_login_at.eq(Some(now)),
+            efolder_accounts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the password hash, clears the first-login flag, the failures and any reset
+/// code, and bumps the token version so older tokens stop working. Returns the new
+/// version, or `None` when `expected_version` is stale (another change won).
+pub fn set_password(
+    conn: &mut DbConn,
+    id: &str,
+    expected_version: i32,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<i32>, DbError> {
+    write_tx(conn, |conn| {
+        let changed = diesel::update(
+            efolder_accounts::table.find(id).filter(efolder_accounts::token_version.eq(expected_version)),
+        )
+        .set((
+            efolder_accounts::password_hash.eq(password_hash),
+            efolder_accounts::must_change_password.eq(false),
+            efolder_accounts::token_version.eq(expected_version + 1),
+            efolder_accounts::failed_logins.eq(0),
+            efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
+            efolder_accounts::password_changed_at.eq(Some(now)),
+            efolder_accounts::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        diesel::delete(efolder_reset_codes::table.find(id)).execute(conn)?;
+        Ok(Some(expected_version + 1))
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = efolder_reset_codes)]
+pub struct ResetCodeRow {
+    pub account_id: String,
+    pub code_hash: String,
+    pub attempts: i32,
+    pub expires_at: NaiveDateTime,
+    pub sent_at: NaiveDateTime,
+}
+
+pub fn reset_code(conn: &mut DbConn, account_id: &str) -> Result<Option<ResetCodeRow>, DbError> {
+    efolder_reset_codes::table
+        .find(account_id)
+        .select(ResetCodeRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Makes `row` the account's one active code, unless a code was sent less than
+/// `resend_after` ago. Returns whether it was stored; the caller queues the SMS in the
+/// same transaction.
+pub fn replace_reset_code(conn: &mut DbConn, row: &ResetCodeRow, resend_after: Duration) -> Result<bool, DbError> {
+    if let Some(old) = reset_code(conn, &row.account_id)?
+        && old.sent_at + resend_after > row.sent_at
+    {
+        return Ok(false);
+    }
+    diesel::delete(efolder_reset_codes::table.find(&row.account_id)).execute(conn)?;
+    diesel::insert_into(efolder_reset_codes::table).values(row).execute(conn)?;
+    Ok(true)
+}
+
+/// Counts one wrong guess; the code is removed once `max_attempts` are used up.
+/// Returns the attempts left.
+pub fn count_reset_attempt(conn: &mut DbConn, account_id: &str, max_attempts: i32) -> Result<i32, DbError> {
+    write_tx(conn, |conn| {
+        let Some(code) = reset_code(conn, account_id)? else {
+            return Ok(0);
+        };
+        let used = code.attempts + 1;
+        if used >= max_attempts {
+            diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
+        } else {
+            diesel::update(efolder_reset_codes::table.find(account_id))
+                .set(efolder_reset_codes::attempts.eq(used))
+                .execute(conn)?;
+        }
+        Ok((max_attempts - used).max(0))
+    })
+}
+
+pub fn delete_reset_code(conn: &mut DbConn, account_id: &str) -> Result<(), DbError> {
+    diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_for;
+    use chrono::Duration;
+
+    #[test]
+    fn the_lock_grows_with_each_failure_and_is_capped() {
+        assert_eq!(lock_for(4), None);
+        assert_eq!(lock_for(5), Some(Duration::minutes(1)));
+        assert_eq!(lock_for(6), Some(Duration::minutes(2)));
+        assert_eq!(lock_for(8), Some(Duration::minutes(8)));
+        assert_eq!(lock_for(50), Some(Duration::minutes(60)));
+    }
+}
