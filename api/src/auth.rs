@@ -279,6 +279,34 @@ impl FromRequest for MachinePrincipal {
     }
 }
 
+/// Declares an extractor for machine clients of one kind and scope, so the check runs
+/// before the request body is read (a client without the scope gets 403, whatever it sent).
+macro_rules! scoped_machine {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $scope:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub MachinePrincipal);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let client = MachinePrincipal::from_request(req, payload).into_inner();
+                ready(client.and_then(|c| c.require($kind, $scope).map(|()| $name(c))))
+            }
+        }
+    };
+}
+
+scoped_machine!(
+    /// A partner kiosk allowed to register applications.
+    KioskClient, "kiosk", "kiosk:applications"
+);
+scoped_machine!(
+    /// The card production line, allowed to report production events.
+    ProductionClient, "production", "production:events"
+);
+
 /// A signed-in staff member, checked against the database on every request so a
 /// disabled account or a reset password stops its tokens at once.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use persistence::{PiiKind, citizens};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::MachinePrincipal;
+use crate::auth::{KioskClient, MachinePrincipal};
 use crate::error::{ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view};
 use crate::journey::{self, Target, actor};
@@ -54,7 +54,6 @@ pub struct KioskResult {
 
 /// The client's row, if enabled, and its own rate limit (429 with `Retry-After`).
 async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiError> {
-    client.require("kiosk", "kiosk:applications")?;
     let id = client.client_id.clone();
     let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
     let row = row.filter(|c| !c.disabled).ok_or(ApiError::Unauthorized("token_invalid"))?;
@@ -86,7 +85,7 @@ async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiErr
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    client: MachinePrincipal,
+    KioskClient(client): KioskClient,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     admit(&state, &client).await?;
@@ -219,7 +218,7 @@ fn prefix_fields(e: ApiError, prefix: &str) -> ApiError {
 #[get("/api/v1/kiosk/applications/{id}")]
 pub async fn get(
     state: web::Data<AppState>,
-    client: MachinePrincipal,
+    KioskClient(client): KioskClient,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     admit(&state, &client).await?;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::{Audience, MachinePrincipal};
+use crate::auth::{Audience, ProductionClient};
 use crate::error::ApiError;
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
@@ -122,11 +122,10 @@ pub struct ProductionEventRequest {
 #[post("/api/v1/production/applications/{tracking_code}/events")]
 pub async fn production_event(
     state: web::Data<AppState>,
-    client: MachinePrincipal,
+    ProductionClient(client): ProductionClient,
     tracking_code: web::Path<String>,
     body: crate::extract::Json<ProductionEventRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    client.require("production", "production:events")?;
     let b = body.into_inner();
     if b.event_id.trim().is_empty() || b.event_id.len() > 100 {
         return Err(ApiError::field("event_id", "length"));

@@ -52,6 +52,22 @@ fn same_secret(given: &str, expected: &str) -> bool {
 
 /// The secret and/or the allow-list; with neither, only the embedded default answers,
 /// and only to this machine.
+/// The USSD gateway, authorised before the form is read: a caller without the secret
+/// (or outside the allow-list) is turned away whatever it sent.
+pub struct UssdGateway;
+
+impl actix_web::FromRequest for UssdGateway {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>();
+        std::future::ready(match state {
+            Some(state) => authorize(state, req).map(|()| UssdGateway),
+            None => Err(ApiError::internal("application state missing")),
+        })
+    }
+}
+
 fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let config = &state.config.ussd;
     let secret = config.secret.as_deref().filter(|s| !s.is_empty());
@@ -101,12 +117,11 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     ))]
 #[post("/api/v1/ussd")]
 pub async fn ussd_menu(
-    req: HttpRequest,
+    _gateway: UssdGateway,
     state: web::Data<AppState>,
     lang: RequestLang,
     form: web::Form<UssdRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&state, &req)?;
     let form = form.into_inner();
     let reply = match Mobile::parse(&form.phone_number) {
         Err(_) => Reply::End(
