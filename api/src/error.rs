@@ -380,6 +380,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             ("نشست شما به پایان رسیده است؛ دوباره وارد شوید.", "Your session has expired; sign in again.")
         }
         "credentials_invalid" => ("نام کاربری یا کلمه عبور نادرست است.", "The username or password is wrong."),
+        "invalid_scope" => (
+            "محدوده دسترسی درخواست شده به این سرویس‌گیرنده داده نشده است.",
+            "The requested scope is not granted to this client.",
+        ),
         "client_invalid" => ("شناسه یا رمز سرویس‌گیرنده نادرست است.", "The client id or secret is wrong."),
         "account_disabled" => ("حساب کاربری غیرفعال است.", "The account is disabled."),
         "account_locked" => (

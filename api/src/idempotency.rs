@@ -33,7 +33,10 @@ pub fn key_of(headers: &HeaderMap, required: bool) -> Result<Option<String>, Api
 }
 
 /// Runs `f` at most once per (scope, key); later calls with the same key get its answer.
+/// A failure is stored as the problem document the caller saw (their language, the path),
+/// so a replay answers exactly the same.
 pub async fn once<F, Fut>(
+    req: &actix_web::HttpRequest,
     state: &AppState,
     scope: &str,
     key: Option<String>,
@@ -69,7 +72,19 @@ where
     }
     let response = match f().await {
         Ok(r) => r,
-        Err(e) => e.error_response(),
+        Err(e) => {
+            use actix_web::HttpMessage;
+            let lang = req.extensions().get::<crate::observability::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
+            let mut problem = e.problem(lang);
+            problem.instance = Some(req.path().to_owned());
+            let mut response = crate::error::problem_response(e.status_code(), &problem, None);
+            for (name, value) in e.error_response().headers() {
+                if !response.headers().contains_key(name) {
+                    response.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            response
+        }
     };
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -509,6 +509,7 @@ pub async fn disable_client(
 // ---------------------------------------------------------------- fees
 
 #[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FeeLine {
     /// `card`, `counter_enrollment` or `delivery`.
     #[schema(example = "card")]

@@ -96,7 +96,8 @@ pub async fn create(
     let scope = format!("kiosk:{}", client.client_id);
     let state2 = state.clone();
     let fingerprint = body.clone();
-    crate::idempotency::once(&state, &scope, key, &fingerprint, || async move {
+    let req2 = req.clone();
+    crate::idempotency::once(&req2, &state, &scope, key, &fingerprint, || async move {
         let input: KioskApplication = crate::extract::parse_object(&body)?;
         let result = register(&state2, &req, &client, input).await?;
         Ok(HttpResponse::Created().json(result))

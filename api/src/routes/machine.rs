@@ -30,8 +30,12 @@ pub struct TokenRequest {
     #[schema(example = "kiosk-pouya-borujerd")]
     pub client_id: String,
     pub client_secret: String,
-    /// Optional: a subset of the client's scopes.
-    #[schema(example = "kiosk:applications")]
+    /// Optional: a subset of the client's scopes, space-separated. Asking for a scope the
+    /// client does not hold is 400 `invalid_scope` (RFC 6749 §5.2).
+    #[schema(
+        example = "kiosk:applications",
+        pattern = r"^(kiosk:applications|production:events)( (kiosk:applications|production:events))*$"
+    )]
     pub scope: Option<String>,
 }
 

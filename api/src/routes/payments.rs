@@ -76,7 +76,7 @@ pub async fn start(
     let key = crate::idempotency::key_of(req.headers(), false)?;
     let scope = format!("citizen:{}", citizen.citizen_id);
     let gateway = body.into_inner().gateway;
-    crate::idempotency::once(&state, &scope, key, gateway.as_bytes(), || async {
+    crate::idempotency::once(&req, &state, &scope, key, gateway.as_bytes(), || async {
         let actor = actor(&req, "citizen", &citizen.citizen_id);
         let p = payment::start(&state, Target::Citizen(citizen.citizen_id.clone()), &gateway, actor).await?;
         Ok(HttpResponse::Created().json(PaymentView::from(&p)))
