@@ -140,6 +140,11 @@ fn city(index: usize) -> (&'static str, String, &'static str) {
     }
 }
 
+/// The area codes of the provinces (every one has offices in the data set).
+pub fn area_codes() -> Vec<String> {
+    PROVINCES.iter().map(|(_, _, code)| (*code).to_owned()).collect()
+}
+
 /// Which city office `i` of `n` is in: the first tenth are in Tehran, the rest go round the
 /// other cities.
 fn city_of(i: usize, n: usize) -> usize {
