@@ -527,8 +527,10 @@ async fn pay(c: &mut Client, token: &str) -> Result<(), Failed> {
         HIDDEN.captures_iter(&back.body).map(|m| (m[1].to_owned(), m[2].to_owned())).collect();
     let req = c.http.post(c.url(&callback)).form(&fields);
     let done = c.call("callback", req, &[303], &[]).await?;
-    if !done.location.as_deref().unwrap_or_default().contains("outcome=success") {
-        c.stats.error("callback:not_success".into());
+    let location = done.location.unwrap_or_default();
+    if !location.contains("outcome=success") {
+        let outcome = location.split(['?', '&']).find(|p| p.starts_with("outcome=")).unwrap_or("outcome=none");
+        c.stats.error(format!("callback:{outcome}"));
         return Err(Failed);
     }
     Ok(())
