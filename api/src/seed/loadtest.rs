@@ -42,7 +42,7 @@ pub fn citizen(i: u64) -> Option<PersonRow> {
     if ids.contains(id.as_str()) || mobiles.contains(&mobile) {
         return None;
     }
-    let female = i % 2 == 0;
+    let female = i.is_multiple_of(2);
     let n = (i / 2) as usize;
     let year = 1345 + (i % 40) as i32;
     let month = 1 + (i / 40 % 12) as u8;
