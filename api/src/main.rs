@@ -50,6 +50,22 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Generate the load-test data set: the national-scale offices and slots of
+    /// `seed-national` plus synthetic eligible citizens in the sandbox registry, whose
+    /// national codes the `loadtest` tool derives itself (idempotent; not demo data).
+    SeedLoadtest {
+        /// How many offices (1,000 vs 10,000 shows how search time grows).
+        #[arg(long, default_value_t = 10_000)]
+        offices: usize,
+        /// How many days of slots, from tomorrow.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// How many synthetic citizens.
+        #[arg(long, default_value_t = 100_000)]
+        citizens: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Print the OpenAPI document as YAML.
     Openapi,
     /// Print a fresh set of keys for the [keys] section of ncr.toml.
@@ -106,6 +122,14 @@ fn main() {
             api::observability::init_logging(&config);
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::national::generate(&state, offices, days).unwrap_or_else(|e| fail(e));
+            println!("{summary}");
+        }
+        Command::SeedLoadtest { offices, days, citizens, database_url } => {
+            let mut config = load(cli.config.as_ref(), database_url, None);
+            config.demo_data = api::config::DemoData::Never;
+            api::observability::init_logging(&config);
+            let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
+            let summary = api::seed::loadtest::generate(&state, offices, days, citizens).unwrap_or_else(|e| fail(e));
             println!("{summary}");
         }
         Command::Serve { bind, database_url } => {

@@ -422,40 +422,43 @@ pub fn materialize_in(
             ids
         }
     };
-    let rules = Rules::load(conn, &ids, from, to)?;
-    let mut existing: HashSet<(String, NaiveDate, String)> = HashSet::new();
+    // A thousand offices at a time, so memory stays small however many offices there are
+    // (10,000 offices × 60 days is over a million slots).
+    let mut added = 0;
     for chunk in ids.chunks(IDS_PER_QUERY) {
-        existing.extend(
-            slots::table
-                .filter(slots::date.between(from, to))
-                .filter(slots::office_id.eq_any(chunk))
-                .select((slots::office_id, slots::date, slots::shift))
-                .load::<(String, NaiveDate, String)>(conn)?,
-        );
-    }
-    let mut rows = Vec::new();
-    for id in &ids {
-        let mut d = from;
-        while d <= to {
-            for shift in Shift::ALL {
-                if existing.contains(&(id.clone(), d, shift.as_str().to_owned())) {
-                    continue;
+        let rules = Rules::load(conn, chunk, from, to)?;
+        let existing: HashSet<(String, NaiveDate, String)> = slots::table
+            .filter(slots::date.between(from, to))
+            .filter(slots::office_id.eq_any(chunk))
+            .select((slots::office_id, slots::date, slots::shift))
+            .load::<(String, NaiveDate, String)>(conn)?
+            .into_iter()
+            .collect();
+        let mut rows = Vec::new();
+        for id in chunk {
+            let mut d = from;
+            while d <= to {
+                for shift in Shift::ALL {
+                    if existing.contains(&(id.clone(), d, shift.as_str().to_owned())) {
+                        continue;
+                    }
+                    let p = rules.plan(id, d, shift, 0)?;
+                    rows.push(SlotRow {
+                        office_id: id.clone(),
+                        date: d,
+                        shift: shift.as_str().to_owned(),
+                        capacity: seats_i32(p.capacity),
+                        taken: 0,
+                        closed: p.closed,
+                    });
                 }
-                let p = rules.plan(id, d, shift, 0)?;
-                rows.push(SlotRow {
-                    office_id: id.clone(),
-                    date: d,
-                    shift: shift.as_str().to_owned(),
-                    capacity: seats_i32(p.capacity),
-                    taken: 0,
-                    closed: p.closed,
-                });
+                d += Duration::days(1);
             }
-            d += Duration::days(1);
         }
+        insert_slots(conn, &rows)?;
+        added += rows.len();
     }
-    insert_slots(conn, &rows)?;
-    Ok(rows.len())
+    Ok(added)
 }
 
 /// One slot.

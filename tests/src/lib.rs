@@ -23,6 +23,7 @@ pub use persistence::Backend;
 
 pub mod client;
 pub mod journey;
+pub mod load;
 pub mod pgproxy;
 pub mod smtp;
 

@@ -57,10 +57,15 @@ pub async fn availability(
         })
         .collect();
     let ranked = rank(seats, needs.as_ref(), near.as_ref());
+    // By id, so a city with a thousand offices is not searched once per row.
+    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+    for (o, _) in &rows {
+        by_id.entry(o.id.as_str()).or_insert(o);
+    }
     Ok(ranked
         .into_iter()
         .filter_map(|r| {
-            let office = rows.iter().find(|(o, _)| o.id == r.seats.office_id)?.0.clone();
+            let office = (*by_id.get(r.seats.office_id.as_str())?).clone();
             Some(AvailabilityRow {
                 free_percent: r.seats.free_percent(),
                 office,

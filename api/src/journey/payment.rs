@@ -70,46 +70,54 @@ pub fn callback_url(state: &AppState, gateway: &str) -> String {
 pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: Actor) -> Result<PaymentRow, ApiError> {
     let gw = gateway(state, gateway_name)?;
     let now = state.now();
-    let policy = state.policy.clone();
-    let order_seed = state.random.next_u64();
-    let gateway_owned = gateway_name.to_owned();
-    let t = target.clone();
-    // 1. The row, before the bank is called.
-    let payment = state
-        .run_api(move |conn| {
-            write_tx(conn, |conn| {
-                let row = load(conn, &t)?;
-                let app = row.to_domain()?;
-                check(&app, Operation::Pay, now, &policy)?;
-                let tariff = payments::tariff(conn)?;
-                let amount = fee_on(&tariff, FeeKind::Card, domain::calendar::tehran_date(now));
-                let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
-                let p = PaymentRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    order_id: order_id(order_seed, now),
-                    application_id: row.id.clone(),
-                    gateway: gateway_owned.clone(),
-                    amount: amount.value(),
-                    status: "created".into(),
-                    token: None,
-                    redirect_url: None,
-                    reference: None,
-                    card_mask: None,
-                    bank_code: None,
-                    expires_at: expires_at.naive_utc(),
-                    attempts: 0,
-                    next_check_at: Some((expires_at + Duration::minutes(2)).naive_utc()),
-                    last_error: None,
-                    version: 0,
-                    created_at: now.naive_utc(),
-                    updated_at: now.naive_utc(),
-                    settled_at: None,
-                };
-                payments::insert(conn, &p)?;
-                Ok::<_, ApiError>(p)
+    // 1. The row, before the bank is called. Order ids are a centisecond clock plus four
+    // random digits, so at hundreds of payments a second two can meet: draw again then.
+    let mut draws = 0;
+    let payment = loop {
+        let policy = state.policy.clone();
+        let order_seed = state.random.next_u64();
+        let gateway_owned = gateway_name.to_owned();
+        let t = target.clone();
+        let attempt = state
+            .run_api(move |conn| {
+                write_tx(conn, |conn| {
+                    let row = load(conn, &t)?;
+                    let app = row.to_domain()?;
+                    check(&app, Operation::Pay, now, &policy)?;
+                    let tariff = payments::tariff(conn)?;
+                    let amount = fee_on(&tariff, FeeKind::Card, domain::calendar::tehran_date(now));
+                    let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
+                    let p = PaymentRow {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        order_id: order_id(order_seed, now),
+                        application_id: row.id.clone(),
+                        gateway: gateway_owned.clone(),
+                        amount: amount.value(),
+                        status: "created".into(),
+                        token: None,
+                        redirect_url: None,
+                        reference: None,
+                        card_mask: None,
+                        bank_code: None,
+                        expires_at: expires_at.naive_utc(),
+                        attempts: 0,
+                        next_check_at: Some((expires_at + Duration::minutes(2)).naive_utc()),
+                        last_error: None,
+                        version: 0,
+                        created_at: now.naive_utc(),
+                        updated_at: now.naive_utc(),
+                        settled_at: None,
+                    };
+                    payments::insert(conn, &p)?;
+                    Ok::<_, ApiError>(p)
+                })
             })
-        })
-        .await?;
+            .await;
+        match attempt {
+            Err(ApiError::Internal(m)) if draws < 5 && m.contains("duplicate") && m.contains("order_id") => draws += 1,
+            other => break other?,
+        }
+    };
     // 2. The bank.
     let redirect = match gw.request(&order_of(state, &payment)).await {
         Ok(r) => r,

@@ -6,11 +6,14 @@
 //! - [`offices`]: real-looking offices in seven cities, their weekly capacity, the national
 //!   holidays ahead and 90 days of slots;
 //! - [`national`]: a national-scale office and slot generator for benchmarks
-//!   (`ncr seed-national`), not part of the demo data.
+//!   (`ncr seed-national`), not part of the demo data;
+//! - [`loadtest`]: that plus synthetic eligible citizens for the load-test tool
+//!   (`ncr seed-loadtest`).
 //!
 //! Everything is a function of the clock's "now" and fixed seeds, so the same clock gives
 //! the same data; a second run adds nothing.
 
+pub mod loadtest;
 pub mod national;
 pub mod offices;
 pub mod population;

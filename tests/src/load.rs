@@ -1,0 +1,846 @@
+//! The load-test engine behind the `loadtest` binary (issue 11) and its smoke test: it
+//! drives the real HTTP API the way the black-box tests and a browser do, with many
+//! concurrent clients, and measures every endpoint in an HDR histogram.
+//!
+//! Scenarios:
+//! - `journey`: captcha → entry → personal information → special needs → availability →
+//!   hold → payment through the sandbox bank's form → callback → receipt JSON, one
+//!   distinct synthetic citizen per journey;
+//! - `search`: anonymous availability searches over random cities and dates;
+//! - `rush`: `clients` citizens (drafted first, not measured) press "hold" at the same
+//!   instant for `seats` seats of one office/date/shift; the winners pay; then the database
+//!   must hold exactly `seats` bookings and the slot's counter must agree;
+//! - `status`: public status lookups by national code and tracking code, of citizens who
+//!   registered in an unmeasured preparation phase (at most 19 lookups each: the limit is 20
+//!   a day).
+//!
+//! Citizens come from [`api::seed::loadtest::citizen`]: the server's registry must hold
+//! them (`ncr seed-loadtest`, or [`api::seed::loadtest::seed_citizens`] in a test).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use hdrhistogram::Histogram;
+use persistence::registry::PersonRow;
+use regex::Regex;
+use serde_json::{Value, json};
+
+/// Write requests (POST/PUT) of one journey: entry, personal information, special needs,
+/// hold, payment, the bank's button, the callback.
+pub const JOURNEY_WRITES: u64 = 7;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Journey,
+    Search,
+    Rush,
+    Status,
+}
+
+impl Scenario {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "journey" => Self::Journey,
+            "search" => Self::Search,
+            "rush" => Self::Rush,
+            "status" => Self::Status,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Journey => "journey",
+            Self::Search => "search",
+            Self::Rush => "rush",
+            Self::Status => "status",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// e.g. `http://127.0.0.1:8080`.
+    pub base: String,
+    pub scenario: Scenario,
+    /// Concurrent clients (for `rush`: of the unmeasured preparation).
+    pub concurrency: usize,
+    /// Stop after this long …
+    pub duration: Option<Duration>,
+    /// … or after this many journeys / searches / lookups (for `rush`: clients).
+    pub count: Option<u64>,
+    /// Index of the first load-test citizen this run may use; each run needs its own range.
+    pub first_citizen: u64,
+    /// The server's Tehran date ("today"); searches and holds are from tomorrow on.
+    pub today: NaiveDate,
+    /// Searches and holds stay within this many days ahead (below the booking horizon).
+    pub horizon_days: i64,
+    /// Area codes of cities that have offices.
+    pub city_codes: Vec<String>,
+    /// `rush`: the seats the clients compete for.
+    pub seats: u32,
+    /// The server's process, for its peak RSS (VmHWM).
+    pub server_pid: Option<u32>,
+}
+
+/// Latency figures of one endpoint, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct EndpointFigures {
+    pub count: u64,
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// What `rush` found in the database afterwards.
+#[derive(Debug, Clone)]
+pub struct RushCheck {
+    pub office_id: String,
+    pub date: NaiveDate,
+    pub shift: String,
+    pub winners: u64,
+    pub losers: u64,
+    pub bookings_in_db: i64,
+    /// Seats of the slot already taken before the rush (by earlier runs).
+    pub taken_before: i32,
+    pub capacity: i32,
+    pub taken: i32,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub elapsed: Duration,
+    pub requests: u64,
+    /// Successful POST/PUT requests.
+    pub writes: u64,
+    pub journeys: u64,
+    /// Errors by `endpoint:status` (`io` for transport failures).
+    pub errors: BTreeMap<String, u64>,
+    /// Expected refusals that are not errors (a hold that lost a race for the last seat).
+    pub refusals: BTreeMap<String, u64>,
+    pub endpoints: BTreeMap<String, EndpointFigures>,
+    pub peak_rss_kb: Option<u64>,
+    pub rush: Option<RushCheck>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Errors with a 5xx status or no answer at all.
+    pub fn server_errors(&self) -> u64 {
+        self.errors.iter().filter(|(k, _)| k.ends_with(":io") || k.contains(":5")).map(|(_, v)| v).sum()
+    }
+
+    pub fn requests_per_s(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn journeys_per_s(&self) -> f64 {
+        self.journeys as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn writes_per_s(&self) -> f64 {
+        self.writes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The worst p99 over all endpoints.
+    pub fn worst_p99(&self) -> f64 {
+        self.endpoints.values().map(|e| e.p99).fold(0.0, f64::max)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "scenario": self.scenario.as_str(),
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "requests": self.requests,
+            "requests_per_s": self.requests_per_s(),
+            "journeys": self.journeys,
+            "journeys_per_s": self.journeys_per_s(),
+            "writes": self.writes,
+            "writes_per_s": self.writes_per_s(),
+            "errors": self.errors,
+            "error_count": self.error_count(),
+            "server_errors": self.server_errors(),
+            "refusals": self.refusals,
+            "worst_p99_ms": self.worst_p99(),
+            "endpoints": self.endpoints.iter().map(|(k, e)| (k.clone(), json!({
+                "count": e.count, "p50_ms": e.p50, "p95_ms": e.p95, "p99_ms": e.p99, "max_ms": e.max,
+            }))).collect::<serde_json::Map<String, Value>>(),
+            "peak_rss_mb": self.peak_rss_kb.map(|k| k as f64 / 1024.0),
+            "rush": self.rush.as_ref().map(|r| json!({
+                "office_id": r.office_id, "date": r.date, "shift": r.shift, "winners": r.winners,
+                "losers": r.losers, "bookings_in_db": r.bookings_in_db, "taken_before": r.taken_before, "capacity": r.capacity,
+                "taken": r.taken, "ok": r.ok,
+            })),
+            "notes": self.notes,
+        })
+    }
+
+    /// A human-readable summary.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "scenario {}: {:.1} s, {} requests ({:.0}/s), {} journeys ({:.1}/s), {:.0} writes/s, {} errors\n",
+            self.scenario.as_str(),
+            self.elapsed.as_secs_f64(),
+            self.requests,
+            self.requests_per_s(),
+            self.journeys,
+            self.journeys_per_s(),
+            self.writes_per_s(),
+            self.error_count()
+        );
+        out.push_str(&format!(
+            "{:<16} {:>8} {:>9} {:>9} {:>9} {:>9}\n",
+            "endpoint", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        ));
+        for (name, e) in &self.endpoints {
+            out.push_str(&format!(
+                "{:<16} {:>8} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
+                name, e.count, e.p50, e.p95, e.p99, e.max
+            ));
+        }
+        for (k, v) in &self.errors {
+            out.push_str(&format!("error {k}: {v}\n"));
+        }
+        for (k, v) in &self.refusals {
+            out.push_str(&format!("refused (expected) {k}: {v}\n"));
+        }
+        if let Some(kb) = self.peak_rss_kb {
+            out.push_str(&format!("server peak RSS: {:.1} MB\n", kb as f64 / 1024.0));
+        }
+        if let Some(r) = &self.rush {
+            out.push_str(&format!(
+                "rush {} {} {}: {} winners, {} refused; in the database {} bookings ({} from before), capacity {}, taken {} → {}\n",
+                r.office_id,
+                r.date,
+                r.shift,
+                r.winners,
+                r.losers,
+                r.bookings_in_db,
+                r.taken_before,
+                r.capacity,
+                r.taken,
+                if r.ok { "OK" } else { "MISMATCH" }
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out
+    }
+}
+
+/// The peak resident set (VmHWM, kB) of a process.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+// ---------------------------------------------------------------- measuring
+
+#[derive(Default)]
+struct Stats {
+    hist: BTreeMap<&'static str, Histogram<u64>>,
+    errors: BTreeMap<String, u64>,
+    refusals: BTreeMap<String, u64>,
+    requests: u64,
+    writes: u64,
+    journeys: u64,
+}
+
+impl Stats {
+    fn record(&mut self, name: &'static str, took: Duration) {
+        let h = self.hist.entry(name).or_insert_with(|| Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"));
+        h.saturating_record(took.as_micros().max(1) as u64);
+        self.requests += 1;
+    }
+
+    fn error(&mut self, key: String) {
+        *self.errors.entry(key).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Stats) {
+        for (k, h) in other.hist {
+            match self.hist.get_mut(k) {
+                Some(mine) => mine.add(h).expect("same bounds"),
+                None => {
+                    self.hist.insert(k, h);
+                }
+            }
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.refusals {
+            *self.refusals.entry(k).or_default() += v;
+        }
+        self.requests += other.requests;
+        self.writes += other.writes;
+        self.journeys += other.journeys;
+    }
+
+    fn report(self, scenario: Scenario, elapsed: Duration, opts: &Options) -> Report {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Report {
+            scenario,
+            elapsed,
+            requests: self.requests,
+            writes: self.writes,
+            journeys: self.journeys,
+            errors: self.errors,
+            refusals: self.refusals,
+            endpoints: self
+                .hist
+                .into_iter()
+                .map(|(k, h)| {
+                    (
+                        k.to_owned(),
+                        EndpointFigures {
+                            count: h.len(),
+                            p50: ms(h.value_at_quantile(0.50)),
+                            p95: ms(h.value_at_quantile(0.95)),
+                            p99: ms(h.value_at_quantile(0.99)),
+                            max: ms(h.max()),
+                        },
+                    )
+                })
+                .collect(),
+            peak_rss_kb: opts.server_pid.and_then(peak_rss_kb),
+            rush: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// A request that did not get the expected answer (already counted).
+#[derive(Debug)]
+pub struct Failed;
+
+/// An answer: status, body, `Location`.
+struct Answer {
+    status: u16,
+    body: String,
+    location: Option<String>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// One simulated client.
+struct Client {
+    http: reqwest::Client,
+    base: Arc<str>,
+    stats: Stats,
+}
+
+impl Client {
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.base) }
+    }
+
+    /// Sends, times and counts a request; anything outside `ok` (and `refused`, which is
+    /// counted apart) is an error.
+    async fn call(
+        &mut self,
+        name: &'static str,
+        req: reqwest::RequestBuilder,
+        ok: &[u16],
+        refused: &[u16],
+    ) -> Result<Answer, Failed> {
+        let write = req.try_clone().and_then(|r| r.build().ok()).is_some_and(|r| r.method() != reqwest::Method::GET);
+        let started = Instant::now();
+        let res = req.send().await;
+        let res = match res {
+            Ok(r) => r,
+            Err(_) => {
+                self.stats.record(name, started.elapsed());
+                self.stats.error(format!("{name}:io"));
+                return Err(Failed);
+            }
+        };
+        let status = res.status().as_u16();
+        let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = res.text().await;
+        self.stats.record(name, started.elapsed());
+        let Ok(body) = body else {
+            self.stats.error(format!("{name}:io"));
+            return Err(Failed);
+        };
+        if ok.contains(&status) {
+            if write {
+                self.stats.writes += 1;
+            }
+            Ok(Answer { status, body, location })
+        } else if refused.contains(&status) {
+            *self.stats.refusals.entry(format!("{name}:{status}")).or_default() += 1;
+            Ok(Answer { status, body, location })
+        } else {
+            let code = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned))
+                .map(|c| format!(":{c}"))
+                .unwrap_or_default();
+            self.stats.error(format!("{name}:{status}{code}"));
+            Err(Failed)
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let r = self.http.get(self.url(path));
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, self.url(path)).json(body);
+        match token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the journey's steps
+
+static FORM_ACTION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"<form method="post" action="([^"]+)""#).expect("re"));
+static ANY_ACTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"action="([^"]+)""#).expect("re"));
+static HIDDEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"<input type="hidden" name="([^"]+)" value="([^"]*)">"#).expect("re"));
+
+fn personal_info(p: &PersonRow) -> Value {
+    let birth = domain::calendar::JalaliDate::parse(&p.birth_date_jalali).expect("a generated birth date");
+    let hijri = domain::calendar::lunar_birth_options(birth)[2].to_string();
+    json!({
+        "birth_date_jalali": p.birth_date_jalali,
+        "birth_date_hijri": hijri,
+        "gender": p.gender,
+        "religion": "islam",
+        "mother_name": p.mother_name,
+        "mobile": p.mobile,
+    })
+}
+
+fn typical_needs() -> Value {
+    json!({"can_leave_home": true, "can_climb_stairs": true, "pupils_visible": true, "fingers_intact": true})
+}
+
+/// The next load-test citizen from a shared counter (skipping the generator's gaps).
+fn next_citizen(counter: &AtomicU64) -> (u64, PersonRow) {
+    loop {
+        let i = counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = api::seed::loadtest::citizen(i) {
+            return (i, p);
+        }
+    }
+}
+
+/// A cheap deterministic mix of a number (for spreading cities and dates).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Captcha, entry, personal information, special needs: the citizen's token.
+async fn draft(c: &mut Client, p: &PersonRow) -> Result<String, Failed> {
+    let captcha = c.call("captcha", c.get("/api/v1/captcha", None), &[200], &[]).await?.json();
+    let answer = match &captcha["sandbox_answer"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let body = json!({"national_id": p.national_id, "serial": p.serial,
+        "captcha_id": captcha["captcha_id"], "captcha_answer": answer});
+    let entry =
+        c.call("entry", c.send(reqwest::Method::POST, "/api/v1/citizen/sessions", None, &body), &[201], &[]).await?;
+    let token = entry.json()["token"].as_str().ok_or(Failed)?.to_owned();
+    let info = personal_info(p);
+    let req = c.send(reqwest::Method::PUT, "/api/v1/citizen/application/personal-info", Some(&token), &info);
+    c.call("personal_info", req, &[200, 201], &[]).await?;
+    let req = c.send(reqwest::Method::PUT, "/api/v1/citizen/application/special-needs", Some(&token), &typical_needs());
+    c.call("special_needs", req, &[200], &[]).await?;
+    Ok(token)
+}
+
+/// Searches from a spread-out city and date until an office has a free seat, and holds it.
+async fn find_and_hold(c: &mut Client, opts: &Options, token: &str, i: u64) -> Result<(), Failed> {
+    let r = mix(i);
+    let cities = opts.city_codes.len().max(1) as u64;
+    for attempt in 0..20u64 {
+        let city = &opts.city_codes[((r + attempt) % cities) as usize];
+        let ahead = 1 + ((r >> 20).wrapping_add(attempt * 7) % opts.horizon_days.max(1) as u64) as i64;
+        let date = opts.today + chrono::Duration::days(ahead);
+        let path = format!("/api/v1/offices/availability?date={date}&city_code={city}");
+        let rows = c.call("availability", c.get(&path, Some(token)), &[200], &[]).await?.json();
+        let rows = rows["rows"].as_array().cloned().unwrap_or_default();
+        let free: Vec<&Value> = rows.iter().filter(|r| r["free"].as_u64().unwrap_or(0) > 0).collect();
+        if free.is_empty() {
+            continue;
+        }
+        // Not everyone takes the first row: spread over the best few.
+        let row = free[((r >> 40) as usize) % free.len().min(5)];
+        let body = json!({"office_id": row["office"]["id"], "date": date, "shift": row["shift"]});
+        let req = c.send(reqwest::Method::PUT, "/api/v1/citizen/application/appointment", Some(token), &body);
+        let held = c.call("hold", req, &[200], &[409]).await?;
+        if held.status == 200 {
+            return Ok(());
+        }
+    }
+    c.stats.error("hold:no_free_seat_found".into());
+    Err(Failed)
+}
+
+/// Payment through the sandbox bank's page and form, and the callback.
+async fn pay(c: &mut Client, token: &str) -> Result<(), Failed> {
+    let req = c.send(
+        reqwest::Method::POST,
+        "/api/v1/citizen/application/payments",
+        Some(token),
+        &json!({"gateway": "sandbox"}),
+    );
+    let payment = c.call("payment", req, &[201], &[]).await?.json();
+    let redirect = payment["redirect_url"].as_str().ok_or(Failed)?.to_owned();
+    let page = c.call("bank_page", c.get(&redirect, None), &[200], &[]).await?;
+    let action = FORM_ACTION.captures(&page.body).map(|m| m[1].to_owned()).ok_or(Failed)?;
+    let req = c.http.post(c.url(&action)).form(&[("outcome", "success")]);
+    let back = c.call("bank_choose", req, &[200], &[]).await?;
+    let callback = ANY_ACTION.captures(&back.body).map(|m| m[1].replace("&amp;", "&")).ok_or(Failed)?;
+    let fields: Vec<(String, String)> =
+        HIDDEN.captures_iter(&back.body).map(|m| (m[1].to_owned(), m[2].to_owned())).collect();
+    let req = c.http.post(c.url(&callback)).form(&fields);
+    let done = c.call("callback", req, &[303], &[]).await?;
+    let location = done.location.unwrap_or_default();
+    if !location.contains("outcome=success") {
+        let outcome = location.split(['?', '&']).find(|p| p.starts_with("outcome=")).unwrap_or("outcome=none");
+        c.stats.error(format!("callback:{outcome}"));
+        return Err(Failed);
+    }
+    Ok(())
+}
+
+/// The whole journey of citizen `i`; returns the token.
+async fn journey(c: &mut Client, opts: &Options, i: u64, p: &PersonRow) -> Result<String, Failed> {
+    let token = draft(c, p).await?;
+    find_and_hold(c, opts, &token, i).await?;
+    pay(c, &token).await?;
+    c.call("receipt", c.get("/api/v1/citizen/application/receipt", Some(&token)), &[200], &[]).await?;
+    c.stats.journeys += 1;
+    Ok(token)
+}
+
+// ---------------------------------------------------------------- running
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(4096)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// Runs `work(client, n)` on `concurrency` clients for n = 0, 1, 2, … until `count` items
+/// were started or `duration` has passed; returns the merged stats and the elapsed time.
+async fn drive<F, Fut>(
+    http: &reqwest::Client,
+    base: &Arc<str>,
+    concurrency: usize,
+    count: Option<u64>,
+    duration: Option<Duration>,
+    work: F,
+) -> (Stats, Duration)
+where
+    F: Fn(Client, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Client> + Send + 'static,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = duration.map(|d| started + d);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (next, work) = (next.clone(), work.clone());
+        let mut client = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+        tasks.spawn(async move {
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+                client = work(client, n).await;
+            }
+            client.stats
+        });
+    }
+    let mut total = Stats::default();
+    while let Some(stats) = tasks.join_next().await {
+        total.merge(stats.expect("a load task panicked"));
+    }
+    (total, started.elapsed())
+}
+
+/// Runs a scenario. `db` (the server's database) is needed by `rush` only: it sets up the
+/// contested slot and checks the bookings afterwards.
+pub async fn run(opts: &Options, db: Option<persistence::Db>) -> Report {
+    assert!(!opts.city_codes.is_empty(), "city codes are needed");
+    let http = http_client();
+    let base: Arc<str> = opts.base.trim_end_matches('/').into();
+    let citizens = Arc::new(AtomicU64::new(opts.first_citizen));
+    let shared = Arc::new(opts.clone());
+    match opts.scenario {
+        Scenario::Journey => {
+            let work = {
+                let (citizens, opts) = (citizens.clone(), shared.clone());
+                move |mut c: Client, _n: u64| {
+                    let (citizens, opts) = (citizens.clone(), opts.clone());
+                    async move {
+                        let (i, p) = next_citizen(&citizens);
+                        let _ = journey(&mut c, &opts, i, &p).await;
+                        c
+                    }
+                }
+            };
+            let (stats, elapsed) = drive(&http, &base, opts.concurrency, opts.count, opts.duration, work).await;
+            let mut report = stats.report(Scenario::Journey, elapsed, opts);
+            report.notes.push(format!("citizens {}..{} used", opts.first_citizen, citizens.load(Ordering::Relaxed)));
+            report
+        }
+        Scenario::Search => {
+            let work = {
+                let opts = shared.clone();
+                move |mut c: Client, n: u64| {
+                    let opts = opts.clone();
+                    async move {
+                        let r = mix(n ^ 0x5EA2C4);
+                        let city = &opts.city_codes[(r % opts.city_codes.len() as u64) as usize];
+                        let ahead = 1 + ((r >> 24) % opts.horizon_days.max(1) as u64) as i64;
+                        let date = opts.today + chrono::Duration::days(ahead);
+                        let path = format!("/api/v1/offices/availability?date={date}&city_code={city}");
+                        let _ = c.call("availability", c.get(&path, None), &[200], &[]).await;
+                        c
+                    }
+                }
+            };
+            let (stats, elapsed) = drive(&http, &base, opts.concurrency, opts.count, opts.duration, work).await;
+            stats.report(Scenario::Search, elapsed, opts)
+        }
+        Scenario::Status => status(opts, &http, &base, citizens).await,
+        Scenario::Rush => rush(opts, &http, &base, citizens, db).await,
+    }
+}
+
+/// Lookups per citizen (the daily limit is 20).
+const LOOKUPS_EACH: u64 = 19;
+
+async fn status(opts: &Options, http: &reqwest::Client, base: &Arc<str>, citizens: Arc<AtomicU64>) -> Report {
+    let lookups = opts.count.unwrap_or(2_000);
+    let people = lookups.div_ceil(LOOKUPS_EACH).max(1);
+    // Preparation (not measured): registered citizens and their tracking codes.
+    let registered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let prep = {
+        let (citizens, opts, registered) = (citizens.clone(), Arc::new(opts.clone()), registered.clone());
+        move |mut c: Client, _n: u64| {
+            let (citizens, opts, registered) = (citizens.clone(), opts.clone(), registered.clone());
+            async move {
+                let (i, p) = next_citizen(&citizens);
+                if let Ok(token) = journey(&mut c, &opts, i, &p).await
+                    && let Ok(view) =
+                        c.call("application", c.get("/api/v1/citizen/application", Some(&token)), &[200], &[]).await
+                    && let Some(code) = view.json()["tracking_code"].as_str()
+                {
+                    registered.lock().expect("lock").push((p.national_id.clone(), code.to_owned()));
+                }
+                c
+            }
+        }
+    };
+    let (prep_stats, _) = drive(http, base, opts.concurrency, Some(people), None, prep).await;
+    let registered: Arc<Vec<(String, String)>> = Arc::new(std::mem::take(&mut *registered.lock().expect("lock")));
+    if registered.is_empty() {
+        let mut report = prep_stats.report(Scenario::Status, Duration::ZERO, opts);
+        report.notes.push("preparation failed: nobody registered".into());
+        report.errors.insert("prep:no_registered_citizen".into(), 1);
+        return report;
+    }
+    let usable = registered.len() as u64 * LOOKUPS_EACH;
+    let work = {
+        let registered = registered.clone();
+        move |mut c: Client, n: u64| {
+            let registered = registered.clone();
+            async move {
+                let (nid, code) = &registered[(n % registered.len() as u64) as usize];
+                let path = format!("/api/v1/public/status?national_id={nid}&tracking_code={code}");
+                let _ = c.call("status", c.get(&path, None), &[200], &[]).await;
+                c
+            }
+        }
+    };
+    let (stats, elapsed) = drive(http, base, opts.concurrency, Some(lookups.min(usable)), opts.duration, work).await;
+    let mut report = stats.report(Scenario::Status, elapsed, opts);
+    report.notes.push(format!(
+        "{} citizens registered beforehand ({} preparation errors)",
+        registered.len(),
+        prep_stats.errors.values().sum::<u64>()
+    ));
+    report
+}
+
+async fn rush(
+    opts: &Options,
+    http: &reqwest::Client,
+    base: &Arc<str>,
+    citizens: Arc<AtomicU64>,
+    db: Option<persistence::Db>,
+) -> Report {
+    let clients = opts.count.unwrap_or(1_000);
+    let db = db.expect("rush needs the server's database (--database-url)");
+    // Preparation (not measured): every client drafted up to the choice of a seat.
+    let tokens = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let prep = {
+        let (citizens, tokens) = (citizens.clone(), tokens.clone());
+        move |mut c: Client, _n: u64| {
+            let (citizens, tokens) = (citizens.clone(), tokens.clone());
+            async move {
+                let (_, p) = next_citizen(&citizens);
+                if let Ok(t) = draft(&mut c, &p).await {
+                    tokens.lock().expect("lock").push(t);
+                }
+                c
+            }
+        }
+    };
+    let (prep_stats, _) = drive(http, base, opts.concurrency, Some(clients), None, prep).await;
+    let tokens: Vec<String> = std::mem::take(&mut *tokens.lock().expect("lock"));
+    let drafted = tokens.len() as u64;
+
+    // The contested slot: the first open slot 40+ days ahead, given exactly `seats` free seats.
+    let target = opts.today + chrono::Duration::days(opts.horizon_days.min(40));
+    let seats = opts.seats;
+    let (office_id, date, shift, taken_before) = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel::prelude::*;
+            use persistence::schema::slots::dsl as s;
+            let mut conn = db.get().expect("conn");
+            let (office, date, shift, taken): (String, NaiveDate, String, i32) = s::slots
+                .filter(s::date.ge(target))
+                .filter(s::closed.eq(false))
+                .filter(s::capacity.gt(0))
+                .order((s::date.asc(), s::office_id.asc(), s::shift.asc()))
+                .select((s::office_id, s::date, s::shift, s::taken))
+                .first(&mut conn)
+                .expect("an open slot to rush");
+            diesel::update(
+                s::slots.filter(s::office_id.eq(&office)).filter(s::date.eq(date)).filter(s::shift.eq(&shift)),
+            )
+            .set(s::capacity.eq(taken + seats as i32))
+            .execute(&mut conn)
+            .expect("set the slot's capacity");
+            (office, date, shift, taken)
+        })
+        .await
+        .expect("join")
+    };
+
+    // Everyone presses "hold" at once; the winners pay.
+    let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens {
+        let barrier = barrier.clone();
+        let mut c = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+        let body = json!({"office_id": office_id, "date": date, "shift": shift});
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let req = c.send(reqwest::Method::PUT, "/api/v1/citizen/application/appointment", Some(&token), &body);
+            let won = matches!(c.call("hold", req, &[200], &[409]).await, Ok(Answer { status: 200, .. }));
+            if won && pay(&mut c, &token).await.is_ok() {
+                c.stats.journeys += 1;
+            }
+            (won, c.stats)
+        });
+    }
+    let mut total = Stats::default();
+    let mut winners = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (won, stats) = done.expect("a rush task panicked");
+        winners += u64::from(won);
+        total.merge(stats);
+    }
+    let elapsed = started.elapsed();
+    let losers = total.refusals.values().sum();
+    let mut report = total.report(Scenario::Rush, elapsed, opts);
+
+    let (office, sh) = (office_id.clone(), shift.clone());
+    let (bookings, capacity, taken) = tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use persistence::schema::applications::dsl as a;
+        use persistence::schema::slots::dsl as s;
+        let mut conn = db.get().expect("conn");
+        let bookings: i64 = a::applications
+            .filter(a::slot_office_id.eq(&office))
+            .filter(a::slot_date.eq(date))
+            .filter(a::slot_shift.eq(&sh))
+            .filter(a::appointment_status.eq_any(["held", "booked"]))
+            .count()
+            .get_result(&mut conn)
+            .expect("count bookings");
+        let (capacity, taken): (i32, i32) = s::slots
+            .filter(s::office_id.eq(&office))
+            .filter(s::date.eq(date))
+            .filter(s::shift.eq(&sh))
+            .select((s::capacity, s::taken))
+            .first(&mut conn)
+            .expect("slot");
+        (bookings, capacity, taken)
+    })
+    .await
+    .expect("join");
+    let expected = u64::from(seats).min(drafted);
+    let ok = winners == expected
+        && bookings - i64::from(taken_before) == expected as i64
+        && i64::from(taken) == bookings
+        && taken == capacity
+        && report.journeys == winners;
+    report.rush = Some(RushCheck {
+        office_id,
+        date,
+        shift,
+        winners,
+        losers,
+        bookings_in_db: bookings,
+        taken_before,
+        capacity,
+        taken,
+        ok,
+    });
+    report.notes.push(format!(
+        "{drafted} of {clients} clients drafted beforehand ({} preparation errors)",
+        prep_stats.errors.values().sum::<u64>()
+    ));
+    for (k, v) in prep_stats.errors {
+        *report.errors.entry(format!("prep/{k}")).or_default() += v;
+    }
+    report
+}

@@ -1,0 +1,64 @@
+//! The load-test tool (issue 11) must not rot: each scenario runs briefly against the
+//! in-process server, with zero errors, and the rush gives exactly its seats away.
+
+use ncr_tests::TestApp;
+use ncr_tests::db_test;
+use ncr_tests::load::{Options, Scenario, run};
+
+/// Adds load-test citizens 0..n to the sandbox registry.
+async fn seed_citizens(app: &TestApp, n: u64) {
+    let state = app.state.clone();
+    tokio::task::spawn_blocking(move || api::seed::loadtest::seed_citizens(&state, n).expect("seed"))
+        .await
+        .expect("join");
+}
+
+fn options(app: &TestApp, scenario: Scenario, count: u64, first_citizen: u64) -> Options {
+    let mut codes: Vec<String> = api::seed::offices::OFFICES.iter().map(|o| o.city_code.to_owned()).collect();
+    codes.sort();
+    codes.dedup();
+    Options {
+        base: app.base.clone(),
+        scenario,
+        concurrency: 4,
+        duration: None,
+        count: Some(count),
+        first_citizen,
+        today: domain::calendar::tehran_date(app.clock_now()),
+        horizon_days: 20,
+        city_codes: codes,
+        seats: 5,
+        server_pid: Some(std::process::id()),
+    }
+}
+
+db_test!(loadtest_scenarios_run_without_errors, |app| {
+    seed_citizens(&app, 120).await;
+
+    let journey = run(&options(&app, Scenario::Journey, 6, 0), None).await;
+    eprintln!("{}", journey.table());
+    assert_eq!(journey.error_count(), 0, "{}", journey.table());
+    assert_eq!(journey.journeys, 6, "{}", journey.table());
+    assert!(journey.endpoints.contains_key("receipt") && journey.endpoints.contains_key("callback"));
+    assert!(journey.peak_rss_kb.is_some_and(|kb| kb > 0));
+    let json = journey.to_json();
+    assert_eq!(json["journeys"], 6);
+
+    let search = run(&options(&app, Scenario::Search, 30, 0), None).await;
+    eprintln!("{}", search.table());
+    assert_eq!(search.error_count(), 0, "{}", search.table());
+    assert_eq!(search.endpoints["availability"].count, 30);
+
+    let status = run(&options(&app, Scenario::Status, 40, 20), None).await;
+    eprintln!("{}", status.table());
+    assert_eq!(status.error_count(), 0, "{}", status.table());
+    assert_eq!(status.endpoints["status"].count, 40, "{}", status.table());
+
+    let rush = run(&options(&app, Scenario::Rush, 24, 60), Some(app.state.db.clone())).await;
+    let check = rush.rush.clone().expect("rush check");
+    eprintln!("{}", rush.table());
+    assert_eq!(rush.error_count(), 0, "{}", rush.table());
+    assert_eq!(check.winners, 5, "{}", rush.table());
+    assert_eq!(check.losers, 19, "{}", rush.table());
+    assert!(check.ok, "{}", rush.table());
+});
