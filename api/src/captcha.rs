@@ -68,7 +68,7 @@ pub fn check(key: &[u8; 32], id: &str, answer: &str, now: DateTime<Utc>) -> Resu
     }
     let expected_sig = mac(key, &["challenge", nonce, exp, tag]);
     let given_sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| Refusal::Malformed)?;
-    if !constant_time_eq(&expected_sig[..16], &given_sig) {
+    if !crate::secrets::constant_time_eq(&expected_sig[..16], &given_sig) {
         return Err(Refusal::Malformed);
     }
     let expires_at = exp.parse::<i64>().ok().and_then(|t| DateTime::from_timestamp(t, 0)).ok_or(Refusal::Malformed)?;
@@ -80,14 +80,10 @@ pub fn check(key: &[u8; 32], id: &str, answer: &str, now: DateTime<Utc>) -> Resu
     let normalized = normalized.trim_start_matches('0');
     let expected_tag = mac(key, &["answer", nonce, normalized]);
     let given_tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| Refusal::Malformed)?;
-    if !constant_time_eq(&expected_tag[..12], &given_tag) {
+    if !crate::secrets::constant_time_eq(&expected_tag[..12], &given_tag) {
         return Err(Refusal::Wrong);
     }
     Ok(((*nonce).to_owned(), expires_at))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Stroke paths of the Persian digits ۰–۹ and of `+` and `=`, in a 10 × 16 box.

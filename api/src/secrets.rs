@@ -116,6 +116,12 @@ pub fn parse(keys: &KeysConfig) -> Result<Keys, String> {
     Ok(Keys { signing, pii, captcha })
 }
 
+/// Whether two byte strings are equal, in time that does not depend on where they differ
+/// (for signatures, secrets and code hashes).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

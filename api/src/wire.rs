@@ -64,6 +64,10 @@ wire_enum!(
     Weekday = domain::offices::Weekday { Saturday, Sunday, Monday, Tuesday, Wednesday, Thursday, Friday }
 );
 wire_enum!(Gender = domain::person::Gender { Female, Male });
+wire_enum!(
+    /// حقیقی (a natural person, the default) or حقوقی (a legal person, registered by its representative).
+    PersonType = domain::efolder::PersonType { Natural, Legal }
+);
 wire_enum!(Religion = domain::person::Religion { Islam, Christianity, Judaism, Zoroastrianism, Other });
 wire_enum!(
     /// Civil-registry office, government counter office (پیشخوان دولت) or post office.

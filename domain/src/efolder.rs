@@ -24,6 +24,19 @@ pub enum PersonType {
     Legal,
 }
 
+impl PersonType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonType::Natural => "natural",
+            PersonType::Legal => "legal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [PersonType::Natural, PersonType::Legal].into_iter().find(|t| t.as_str() == s)
+    }
+}
+
 /// The registration form, parsed. For a legal person `national_id` and the names are
 /// the representative's, and `legal_id` is the organisation's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,12 +104,24 @@ pub fn check_new_password(password: &str, username: &str, national_id: &National
     Ok(())
 }
 
+/// The lock after the `failures`-th failed login in a row: none for the first four, then
+/// 1, 2, 4, 8 … minutes, at most an hour.
+pub fn login_lock(failures: i32) -> Option<chrono::Duration> {
+    const FREE: i32 = 4;
+    (failures > FREE).then(|| chrono::Duration::minutes((1i64 << (failures - FREE - 1).min(6)).min(60)))
+}
+
 const USERNAME_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 const PASSWORD_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
 
 /// A generated username: `kp` and eight characters without look-alikes (no 0/o, 1/l/i).
 pub fn generate_username(random: &dyn crate::ports::RandomSource) -> String {
     format!("kp{}", random_string(random, USERNAME_ALPHABET, 8))
+}
+
+/// A password-reset code: six digits, each equally likely.
+pub fn generate_reset_code(random: &dyn crate::ports::RandomSource) -> String {
+    random_string(random, b"0123456789", 6)
 }
 
 /// A generated password: 14 characters from 56 symbols (≈ 81 bits).
@@ -221,6 +246,24 @@ mod tests {
     }
 
     #[test]
+    fn the_login_lock_grows_with_each_failure_and_is_capped() {
+        use chrono::Duration;
+        assert_eq!(login_lock(4), None);
+        assert_eq!(login_lock(5), Some(Duration::minutes(1)));
+        assert_eq!(login_lock(6), Some(Duration::minutes(2)));
+        assert_eq!(login_lock(8), Some(Duration::minutes(8)));
+        assert_eq!(login_lock(50), Some(Duration::minutes(60)));
+    }
+
+    #[test]
+    fn person_types_round_trip_their_names() {
+        for t in [PersonType::Natural, PersonType::Legal] {
+            assert_eq!(PersonType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(PersonType::parse("other"), None);
+    }
+
+    #[test]
     fn generated_credentials_have_the_promised_shape() {
         let r = Counter(AtomicU64::new(0));
         let u = generate_username(&r);
@@ -228,5 +271,7 @@ mod tests {
         let p = generate_password(&r);
         assert_eq!(p.len(), 14);
         assert!(p.bytes().all(|b| PASSWORD_ALPHABET.contains(&b)));
+        let code = generate_reset_code(&r);
+        assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
     }
 }

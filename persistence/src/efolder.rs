@@ -92,19 +92,12 @@ pub fn find_by_nid_hash(conn: &mut DbConn, nid_hash: &str) -> Result<Vec<Account
         .map_err(DbError::from)
 }
 
-/// The lock after the `failures`-th failed login in a row: none for the first four, then
-/// 1, 2, 4, 8 … minutes, at most an hour.
-pub fn lock_for(failures: i32) -> Option<Duration> {
-    const FREE: i32 = 4;
-    (failures > FREE).then(|| Duration::minutes((1i64 << (failures - FREE - 1).min(6)).min(60)))
-}
-
 /// Counts a failed login and returns the lock it earned, if any.
 pub fn record_login_failure(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, DbError> {
     write_tx(conn, |conn| {
         let failures: i32 = efolder_accounts::table.find(id).select(efolder_accounts::failed_logins).first(conn)?;
         let failures = failures.saturating_add(1);
-        let locked_until = lock_for(failures).map(|d| now + d);
+        let locked_until = domain::efolder::login_lock(failures).map(|d| now + d);
         diesel::update(efolder_accounts::table.find(id))
             .set((
                 efolder_accounts::failed_logins.eq(failures),
@@ -215,19 +208,4 @@ pub fn count_reset_attempt(conn: &mut DbConn, account_id: &str, max_attempts: i3
 pub fn delete_reset_code(conn: &mut DbConn, account_id: &str) -> Result<(), DbError> {
     diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lock_for;
-    use chrono::Duration;
-
-    #[test]
-    fn the_lock_grows_with_each_failure_and_is_capped() {
-        assert_eq!(lock_for(4), None);
-        assert_eq!(lock_for(5), Some(Duration::minutes(1)));
-        assert_eq!(lock_for(6), Some(Duration::minutes(2)));
-        assert_eq!(lock_for(8), Some(Duration::minutes(8)));
-        assert_eq!(lock_for(50), Some(Duration::minutes(60)));
-    }
 }

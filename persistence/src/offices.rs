@@ -308,6 +308,18 @@ fn seats_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// A slot not stored yet, as its plan says.
+fn new_slot(office_id: &str, date: NaiveDate, shift: Shift, plan: &SlotPlan) -> SlotRow {
+    SlotRow {
+        office_id: office_id.to_owned(),
+        date,
+        shift: shift.as_str().to_owned(),
+        capacity: seats_i32(plan.capacity),
+        taken: 0,
+        closed: plan.closed,
+    }
+}
+
 fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<(), DbError> {
     for chunk in rows.chunks(1000) {
         match conn {
@@ -367,15 +379,7 @@ fn recompute(
                     }
                 }
                 None => {
-                    let p = rules.plan(office_id, d, shift, 0)?;
-                    new_rows.push(SlotRow {
-                        office_id: office_id.to_owned(),
-                        date: d,
-                        shift: shift.as_str().to_owned(),
-                        capacity: seats_i32(p.capacity),
-                        taken: 0,
-                        closed: p.closed,
-                    });
+                    new_rows.push(new_slot(office_id, d, shift, &rules.plan(office_id, d, shift, 0)?));
                 }
             }
         }
@@ -442,15 +446,7 @@ pub fn materialize_in(
                     if existing.contains(&(id.clone(), d, shift.as_str().to_owned())) {
                         continue;
                     }
-                    let p = rules.plan(id, d, shift, 0)?;
-                    rows.push(SlotRow {
-                        office_id: id.clone(),
-                        date: d,
-                        shift: shift.as_str().to_owned(),
-                        capacity: seats_i32(p.capacity),
-                        taken: 0,
-                        closed: p.closed,
-                    });
+                    rows.push(new_slot(id, d, shift, &rules.plan(id, d, shift, 0)?));
                 }
                 d += Duration::days(1);
             }

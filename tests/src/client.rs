@@ -77,6 +77,44 @@ impl TestApp {
     pub async fn admin_token(&self) -> String {
         self.staff_token("admin", crate::ADMIN_PASSWORD).await
     }
+
+    /// Creates an operator of an office (as `admin`); returns their staff id and token.
+    pub async fn create_operator(&self, admin: &str, username: &str, office: &str) -> (String, String) {
+        let (status, body) = self
+            .post(
+                "/api/v1/admin/staff",
+                Some(admin),
+                &json!({"username": username, "role": "operator", "office_id": office, "password": "operator-password-1"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["staff"]["id"].as_str().expect("staff id").to_owned();
+        (id, self.staff_token(username, "operator-password-1").await)
+    }
+
+    /// Registers a machine client (`kiosk` or `production`, as `admin`) and returns a
+    /// client-credentials token for it.
+    pub async fn machine_token(&self, admin: &str, client_id: &str, kind: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/api/v1/admin/kiosk-clients",
+                Some(admin),
+                &json!({"client_id": client_id, "name": client_id, "kind": kind}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let secret = body["client_secret"].as_str().expect("secret").to_owned();
+        let res = self
+            .http
+            .post(self.url("/api/v1/oauth/token"))
+            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", &secret)])
+            .send()
+            .await
+            .expect("request");
+        let (status, body) = read_json(res).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
 }
 
 /// Personal information for a persona.

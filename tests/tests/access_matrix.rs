@@ -191,40 +191,6 @@ impl World {
     }
 }
 
-async fn machine(app: &TestApp, admin: &str, client_id: &str, kind: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/admin/kiosk-clients",
-            Some(admin),
-            &json!({"client_id": client_id, "name": client_id, "kind": kind}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let secret = body["client_secret"].as_str().unwrap().to_owned();
-    let res = app
-        .http
-        .post(app.url("/api/v1/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", &secret)])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = ncr_tests::json(res).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn staff(app: &TestApp, admin: &str, username: &str, office: &str) -> (String, String) {
-    let (status, body) = app
-        .post(
-            "/api/v1/admin/staff",
-            Some(admin),
-            &json!({"username": username, "role": "operator", "office_id": office, "password": "operator-password-1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    (body["staff"]["id"].as_str().unwrap().to_owned(), app.staff_token(username, "operator-password-1").await)
-}
-
 async fn world(app: &TestApp) -> World {
     let mut tokens = std::collections::HashMap::new();
     let admin = app.admin_token().await;
@@ -233,9 +199,9 @@ async fn world(app: &TestApp) -> World {
     let tracking_code_a = view["tracking_code"].as_str().expect("A is registered").to_owned();
     tokens.insert("citizen_b", app.draft(&Person::from(&MALE)).await);
     tokens.insert("citizen_a", citizen_a);
-    let k1 = machine(app, &admin, "matrix-k1", "kiosk").await;
-    tokens.insert("k2", machine(app, &admin, "matrix-k2", "kiosk").await);
-    tokens.insert("production", machine(app, &admin, "matrix-factory", "production").await);
+    let k1 = app.machine_token(&admin, "matrix-k1", "kiosk").await;
+    tokens.insert("k2", app.machine_token(&admin, "matrix-k2", "kiosk").await);
+    tokens.insert("production", app.machine_token(&admin, "matrix-factory", "production").await);
     let victim_client = {
         let (status, body) = app
             .post(
@@ -247,9 +213,9 @@ async fn world(app: &TestApp) -> World {
         assert_eq!(status, 201, "{body}");
         "matrix-victim".to_owned()
     };
-    tokens.insert("operator_x", staff(app, &admin, "matrix.x", OFFICE_X).await.1);
-    tokens.insert("operator_y", staff(app, &admin, "matrix.y", OFFICE_Y).await.1);
-    let (victim_staff, _) = staff(app, &admin, "matrix.victim", OFFICE_Y).await;
+    tokens.insert("operator_x", app.create_operator(&admin, "matrix.x", OFFICE_X).await.1);
+    tokens.insert("operator_y", app.create_operator(&admin, "matrix.y", OFFICE_Y).await.1);
+    let (victim_staff, _) = app.create_operator(&admin, "matrix.victim", OFFICE_Y).await;
 
     // K1 registers an applicant (the kiosk's own resource).
     let person = eligible_people(app, 1).await.remove(0);

@@ -10,38 +10,12 @@ use serde_json::{Value, json};
 
 /// Creates an operator of an office; returns their token.
 async fn operator(app: &TestApp, admin: &str, username: &str, office: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/admin/staff",
-            Some(admin),
-            &json!({"username": username, "role": "operator", "office_id": office, "password": "operator-password-1"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    app.staff_token(username, "operator-password-1").await
+    app.create_operator(admin, username, office).await.1
 }
 
 /// Registers a machine client and returns a token for it.
 async fn machine(app: &TestApp, admin: &str, client_id: &str, kind: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/api/v1/admin/kiosk-clients",
-            Some(admin),
-            &json!({"client_id": client_id, "name": client_id, "kind": kind}),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let secret = body["client_secret"].as_str().unwrap().to_owned();
-    let res = app
-        .http
-        .post(app.url("/api/v1/oauth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", &secret)])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = ncr_tests::json(res).await;
-    assert_eq!(status, 200, "{body}");
-    body["access_token"].as_str().unwrap().to_owned()
+    app.machine_token(admin, client_id, kind).await
 }
 
 async fn audit_actions(app: &TestApp, admin: &str, application_id: &str) -> Vec<String> {

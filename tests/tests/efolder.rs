@@ -57,7 +57,17 @@ fn field(text: &str, label: &str) -> String {
 }
 
 async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
-    app.post("/api/v1/efolder/sessions", None, &json!({"username": username, "password": password})).await
+    ncr_tests::json(login_response(app, username, password).await).await
+}
+
+/// The login answer with its headers (for `Retry-After`).
+async fn login_response(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    let body = json!({"username": username, "password": password});
+    app.http.post(app.url("/api/v1/efolder/sessions")).json(&body).send().await.expect("request")
+}
+
+async fn change_password(app: &TestApp, token: &str, current: &str, new: &str) -> (u16, Value) {
+    app.put("/api/v1/efolder/password", Some(token), &json!({"current_password": current, "new_password": new})).await
 }
 
 async fn efolder_sms_count(app: &TestApp) -> i64 {
@@ -173,28 +183,14 @@ db_test!(register_then_sms_then_login_then_forced_change_then_login_again, tweak
 
     // The policy: ≥ 10 characters, not the username, not the national code.
     for weak in ["short1", &format!("{username}-extra"), &format!("x{}x", SAMPLE.national_id)] {
-        let (status, p) = app
-            .put("/api/v1/efolder/password", Some(&first), &json!({"current_password": password, "new_password": weak}))
-            .await;
+        let (status, p) = change_password(&app, &first, &password, weak).await;
         assert_eq!((status, p["code"].as_str()), (422, Some("password_too_weak")), "{weak}: {p}");
     }
-    let (status, p) = app
-        .put(
-            "/api/v1/efolder/password",
-            Some(&first),
-            &json!({"current_password": "not-the-password", "new_password": "a long passphrase of mine"}),
-        )
-        .await;
+    let (status, p) = change_password(&app, &first, "not-the-password", "a long passphrase of mine").await;
     assert_eq!((status, p["code"].as_str()), (401, Some("credentials_invalid")), "{p}");
 
     let new_password = "a long passphrase of mine";
-    let (status, changed) = app
-        .put(
-            "/api/v1/efolder/password",
-            Some(&first),
-            &json!({"current_password": password, "new_password": new_password}),
-        )
-        .await;
+    let (status, changed) = change_password(&app, &first, &password, new_password).await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["must_change_password"], false);
     let (status, p) = app.get("/api/v1/efolder/me", Some(&first)).await;
@@ -268,13 +264,7 @@ db_test!(wrong_passwords_lock_the_account_for_longer_each_time, tweak = info_log
         assert_eq!((status, p["code"].as_str()), (401, Some("credentials_invalid")), "attempt {i}: {p}");
     }
     // Locked for a minute after the fifth failure — even the right password waits.
-    let res = app
-        .http
-        .post(app.url("/api/v1/efolder/sessions"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_response(&app, &username, &password).await;
     assert_eq!(res.headers()["retry-after"], "60");
     let (status, p) = ncr_tests::json(res).await;
     assert_eq!((status, p["code"].as_str()), (429, Some("account_locked")), "{p}");
@@ -282,13 +272,7 @@ db_test!(wrong_passwords_lock_the_account_for_longer_each_time, tweak = info_log
     // After the minute, one more failure locks for two.
     app.clock.advance(Duration::seconds(61));
     assert_eq!(login(&app, &username, "wrong-again-password").await.0, 401);
-    let res = app
-        .http
-        .post(app.url("/api/v1/efolder/sessions"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
+    let res = login_response(&app, &username, &password).await;
     assert_eq!((res.status().as_u16(), res.headers()["retry-after"].to_str().unwrap()), (429, "120"));
 
     // Once it passes, the right password works and the count starts over.
@@ -425,13 +409,7 @@ db_test!(the_clear_password_never_reaches_the_database_or_the_logs, tweak = info
     let (username, sent_password) = registered_by_sms(&app).await;
     let token = login(&app, &username, &sent_password).await.1["token"].as_str().unwrap().to_owned();
     let chosen = "chosen passphrase 7431";
-    let (status, _) = app
-        .put(
-            "/api/v1/efolder/password",
-            Some(&token),
-            &json!({"current_password": sent_password, "new_password": chosen}),
-        )
-        .await;
+    let (status, _) = change_password(&app, &token, &sent_password, chosen).await;
     assert_eq!(status, 200);
 
     // Once sent, the sealed credentials are erased from the outbox too.

@@ -32,31 +32,6 @@ const RESET_CODE_MINUTES: i64 = 5;
 const RESET_CODE_ATTEMPTS: i32 = 3;
 const RESET_RESEND_SECONDS: i64 = 60;
 
-/// حقیقی (a natural person, the default) or حقوقی (a legal person, registered by its representative).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WirePersonType {
-    #[default]
-    Natural,
-    Legal,
-}
-
-impl From<WirePersonType> for PersonType {
-    fn from(v: WirePersonType) -> Self {
-        match v {
-            WirePersonType::Natural => PersonType::Natural,
-            WirePersonType::Legal => PersonType::Legal,
-        }
-    }
-}
-
-fn person_type_str(t: PersonType) -> &'static str {
-    match t {
-        PersonType::Natural => "natural",
-        PersonType::Legal => "legal",
-    }
-}
-
 // ---------------------------------------------------------------- registration
 
 /// The registration form of seed 000. For a legal person, `legal_id` is the
@@ -64,9 +39,8 @@ fn person_type_str(t: PersonType) -> &'static str {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationRequest {
-    /// `natural` (default) or `legal`.
-    #[serde(default)]
-    pub person_type: WirePersonType,
+    /// `natural` when absent.
+    pub person_type: Option<wire::PersonType>,
     /// Only for a legal person: the organisation's 11-digit national ID.
     #[schema(example = json!(null))]
     pub legal_id: Option<String>,
@@ -229,7 +203,7 @@ fn parse_registration(body: RegistrationRequest) -> Result<Registration, ApiErro
         return Err(ApiError::internal("parsed fields missing"));
     };
     Ok(Registration {
-        person_type: body.person_type.into(),
+        person_type: body.person_type.map_or(PersonType::Natural, Into::into),
         legal_id,
         gender: body.gender.into(),
         national_id,
@@ -255,7 +229,7 @@ fn account_row(
     AccountRow {
         id: uuid::Uuid::now_v7().to_string(),
         subject_hash: subject.to_owned(),
-        person_type: person_type_str(form.person_type).into(),
+        person_type: form.person_type.as_str().into(),
         legal_id: form.legal_id.as_ref().map(|l| l.as_str().to_owned()),
         nid_hash: pii.lookup(PiiKind::NationalId, form.national_id.as_str()),
         national_id_enc: pii.seal(PiiKind::NationalId, form.national_id.as_str()),
@@ -454,7 +428,7 @@ pub struct EfolderAccount {
     pub id: String,
     #[schema(example = "kpa7m3q9xz")]
     pub username: String,
-    pub person_type: WirePersonType,
+    pub person_type: wire::PersonType,
     /// A legal person's national ID.
     pub legal_id: Option<String>,
     #[schema(example = "2580200606")]
@@ -494,7 +468,7 @@ pub async fn me(state: web::Data<AppState>, who: EfolderPrincipal) -> Result<Htt
     let view = EfolderAccount {
         id: a.id.clone(),
         username: a.username.clone(),
-        person_type: if a.person_type == "legal" { WirePersonType::Legal } else { WirePersonType::Natural },
+        person_type: PersonType::parse(&a.person_type).ok_or_else(|| ApiError::internal("stored person type"))?.into(),
         legal_id: a.legal_id.clone(),
         national_id: open(PiiKind::NationalId, &a.national_id_enc)?,
         gender: domain::person::Gender::parse(&a.gender).ok_or_else(|| ApiError::internal("stored gender"))?.into(),
@@ -554,7 +528,7 @@ pub async fn request_reset(
         _ => None,
     };
     if let Some(account) = matching {
-        let code = six_digits(state.random.as_ref());
+        let code = efolder::generate_reset_code(state.random.as_ref());
         let now = state.now();
         let row = ResetCodeRow {
             code_hash: code_hash(&state, &account.id, &code),
@@ -595,18 +569,6 @@ pub async fn request_reset(
         code_valid_seconds: RESET_CODE_MINUTES * 60,
         resend_after_seconds: RESET_RESEND_SECONDS,
     }))
-}
-
-fn six_digits(random: &dyn domain::ports::RandomSource) -> String {
-    // Rejection sampling: uniform over 000000–999999.
-    const SPAN: u64 = 1_000_000;
-    let limit = u64::MAX - (u64::MAX % SPAN);
-    loop {
-        let n = random.next_u64();
-        if n < limit {
-            return format!("{:06}", n % SPAN);
-        }
-    }
 }
 
 /// A keyed hash bound to the account, so a stolen table cannot be brute-forced offline.
@@ -664,7 +626,7 @@ pub async fn confirm_reset(
     // A weak new password does not use up a guess.
     efolder::check_new_password(&new_password, &account.username, &national_id_of(&state, &account)?)?;
     let expected = code_hash(&state, &account.id, &code);
-    if !constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
+    if !crate::secrets::constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
         let id = account.id.clone();
         let left =
             state.run(move |conn| persistence::efolder::count_reset_attempt(conn, &id, RESET_CODE_ATTEMPTS)).await?;
@@ -673,8 +635,4 @@ pub async fn confirm_reset(
     }
     let account = store_password(&state, account, new_password).await?;
     Ok(HttpResponse::Ok().json(session(&state, &account, now)?))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

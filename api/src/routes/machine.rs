@@ -61,7 +61,9 @@ pub async fn token(state: web::Data<AppState>, form: web::Form<TokenRequest>) ->
     let id = f.client_id.clone();
     let client = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
     let given = hash_secret(&f.client_secret);
-    let Some(client) = client.filter(|c| !c.disabled && constant_eq(c.secret_hash.as_bytes(), given.as_bytes())) else {
+    let Some(client) =
+        client.filter(|c| !c.disabled && crate::secrets::constant_time_eq(c.secret_hash.as_bytes(), given.as_bytes()))
+    else {
         return Err(ApiError::Unauthorized("client_invalid"));
     };
     let granted: Vec<&str> = client.scopes.split_whitespace().collect();
@@ -86,10 +88,6 @@ pub async fn token(state: web::Data<AppState>, form: web::Form<TokenRequest>) ->
         expires_in: minutes * 60,
         scope,
     }))
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

@@ -47,7 +47,7 @@ pub struct UssdRequest {
 /// their lengths do not show either).
 fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (Sha256::digest(given.as_bytes()), Sha256::digest(expected.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::secrets::constant_time_eq(&a, &b)
 }
 
 /// The secret and/or the allow-list; with neither, only the embedded default answers,
