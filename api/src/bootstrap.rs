@@ -59,6 +59,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         gateways: gateways(&config)?,
         ip_limiter: crate::state::ip_limiter(config.limits.per_ip_per_minute),
         client_limiters: Default::default(),
+        full_slots: Default::default(),
         policy: config.policy.to_policy(),
         config: Arc::new(config),
         db,

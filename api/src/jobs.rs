@@ -24,7 +24,7 @@ use crate::state::AppState;
 pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let policy = state.policy.clone();
-    state
+    let released = state
         .run_api(move |conn| {
             let ids = applications::expired_holds(conn, now, 500)?;
             let mut released = 0;
@@ -35,7 +35,11 @@ pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> 
             }
             Ok(released)
         })
-        .await
+        .await?;
+    if released > 0 {
+        state.full_slots.clear();
+    }
+    Ok(released)
 }
 
 /// Settles identities left `pending` because the registry was unreachable: asks again

@@ -52,6 +52,8 @@ pub struct AppState {
     pub ip_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Per machine-client limiters, made on first use with the client's own quota.
     pub client_limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+    /// Slots just refused as full (answered from memory for a moment; see the module).
+    pub full_slots: crate::journey::full_slots::FullSlots,
 }
 
 /// A per-client-address limiter allowing `per_minute` requests a minute.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::{DbConn, write_tx};
+use crate::db::{DbConn, single_write, write_tx};
 use crate::error::DbError;
 use crate::schema::{captcha_uses, citizens, entry_attempts};
 
@@ -126,15 +126,19 @@ pub fn record_entry_failure(
 }
 
 pub fn clear_entry_failures(conn: &mut DbConn, nid_hash: &str) -> Result<(), DbError> {
-    diesel::delete(entry_attempts::table.find(nid_hash)).execute(conn).map(|_| ()).map_err(DbError::from)
+    single_write(conn, |conn| diesel::delete(entry_attempts::table.find(nid_hash)).execute(conn))
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 /// Marks a captcha as used; `false` if it was used before (a replay).
 pub fn use_captcha(conn: &mut DbConn, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool, DbError> {
-    match diesel::insert_into(captcha_uses::table)
-        .values((captcha_uses::nonce.eq(nonce), captcha_uses::expires_at.eq(expires_at.naive_utc())))
-        .execute(conn)
-    {
+    let inserted = single_write(conn, |conn| {
+        diesel::insert_into(captcha_uses::table)
+            .values((captcha_uses::nonce.eq(nonce), captcha_uses::expires_at.eq(expires_at.naive_utc())))
+            .execute(conn)
+    });
+    match inserted {
         Ok(_) => Ok(true),
         Err(e) => match DbError::from(e) {
             DbError::Duplicate(_) => Ok(false),

@@ -250,14 +250,26 @@ pub fn migration_names(backend: Backend) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// SQLite lets one connection write at a time. Left to itself, a connection that finds the
+/// file locked sleeps in SQLite's busy handler (1, 2, 5 … 100 ms between tries), so under
+/// load the database sits idle while writers sleep (issue 11: a journey's entry waited up
+/// to 2 s). This process's writers queue here instead and are handed the lock at once.
+/// After [`WRITER_WAIT`] a writer stops queueing and leaves it to SQLite's busy timeout,
+/// so a writer waiting on itself (another pooled connection inside a transaction) fails
+/// as before rather than hanging.
+static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::const_mutex(());
+const WRITER_WAIT: Duration = Duration::from_secs(5);
+
 /// Runs `f` in a write transaction. On SQLite the transaction starts `IMMEDIATE`, so a
-/// read-then-write never fails half-way with "database is locked"; on PostgreSQL it is a
-/// normal transaction (row locks and conditional updates do the rest).
+/// read-then-write never fails half-way with "database is locked", after queueing for
+/// this process's writer turn; on PostgreSQL it is a normal transaction (row locks and
+/// conditional updates do the rest).
 pub fn write_tx<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
     if let DbConn::Sqlite(inner) = conn {
+        let _turn = SQLITE_WRITER.try_lock_for(WRITER_WAIT);
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
         let result = f(conn);
         let DbConn::Sqlite(inner) = conn else { unreachable!("variant cannot change") };
@@ -276,6 +288,18 @@ where
         }
     } else {
         conn.transaction(f)
+    }
+}
+
+/// One write statement outside a transaction: on SQLite it takes its writer turn as
+/// [`write_tx`] does; on PostgreSQL it simply runs (autocommit, no extra round trips).
+pub fn single_write<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(_) => write_tx(conn, f),
+        DbConn::Pg(_) => f(conn),
     }
 }
 

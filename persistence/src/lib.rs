@@ -23,6 +23,6 @@ pub mod sandbox_messages;
 pub mod schema;
 pub mod staff;
 
-pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, write_tx};
+pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, single_write, write_tx};
 pub use error::DbError;
 pub use pii::{Kind as PiiKind, Pii, PiiKey};

@@ -509,15 +509,52 @@ pub fn release_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: 
 }
 
 /// The active offices of a city with their slots on a date (one row per office and shift).
-pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Result<Vec<(OfficeRow, SlotRow)>, DbError> {
+pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Result<Vec<SeatRow>, DbError> {
     offices::table
         .inner_join(slots::table)
         .filter(offices::city_code.eq(city_code))
         .filter(offices::active.eq(true))
         .filter(slots::date.eq(date))
-        .select((OfficeRow::as_select(), SlotRow::as_select()))
+        .select(SeatRow::as_select())
         .load(conn)
         .map_err(DbError::from)
+}
+
+/// What ranking one office's shift needs, and nothing more: a search reads every office
+/// of a city, so the office's name and address are read only for the page answered.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+pub struct SeatRow {
+    #[diesel(select_expression = offices::id)]
+    pub office_id: String,
+    #[diesel(select_expression = offices::phone)]
+    pub phone: String,
+    #[diesel(select_expression = offices::step_free_access)]
+    pub step_free_access: bool,
+    #[diesel(select_expression = offices::eye_exception_capture)]
+    pub eye_exception_capture: bool,
+    #[diesel(select_expression = offices::fingerprint_exception_capture)]
+    pub fingerprint_exception_capture: bool,
+    #[diesel(select_expression = offices::home_visits)]
+    pub home_visits: bool,
+    #[diesel(select_expression = slots::shift)]
+    pub shift: String,
+    #[diesel(select_expression = slots::capacity)]
+    pub capacity: i32,
+    #[diesel(select_expression = slots::taken)]
+    pub taken: i32,
+    #[diesel(select_expression = slots::closed)]
+    pub closed: bool,
+}
+
+impl SeatRow {
+    pub fn facilities(&self) -> domain::offices::Facilities {
+        domain::offices::Facilities {
+            step_free_access: self.step_free_access,
+            eye_exception_capture: self.eye_exception_capture,
+            fingerprint_exception_capture: self.fingerprint_exception_capture,
+            home_visits: self.home_visits,
+        }
+    }
 }
 
 // ---------------------------------------------------------------- administration
@@ -635,4 +672,16 @@ pub fn appointments(conn: &mut DbConn, q: &SeatsQuery<'_>) -> Result<Appointment
         query.count().get_result(conn).map_err(DbError::from)
     };
     Ok(Appointments { booked: count("booked")?, held: count("held")? })
+}
+
+/// The citizens whose applications hold or have booked a seat of a slot.
+pub fn seat_holders(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<Vec<String>, DbError> {
+    applications::table
+        .filter(applications::slot_office_id.eq(office_id))
+        .filter(applications::slot_date.eq(date))
+        .filter(applications::slot_shift.eq(shift.as_str()))
+        .filter(applications::appointment_status.eq_any(["held", "booked"]))
+        .select(applications::citizen_id)
+        .load(conn)
+        .map_err(DbError::from)
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::DbConn;
+use crate::db::{DbConn, single_write};
 use crate::error::DbError;
 use crate::schema::{fee_rates, payments, sandbox_bank_payments};
 
@@ -177,7 +177,9 @@ pub struct SandboxBankRow {
 }
 
 pub fn sandbox_insert(conn: &mut DbConn, row: &SandboxBankRow) -> Result<(), DbError> {
-    diesel::insert_into(sandbox_bank_payments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    single_write(conn, |conn| diesel::insert_into(sandbox_bank_payments::table).values(row).execute(conn))
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 pub fn sandbox_find(conn: &mut DbConn, token: &str) -> Result<Option<SandboxBankRow>, DbError> {
@@ -191,13 +193,15 @@ pub fn sandbox_find(conn: &mut DbConn, token: &str) -> Result<Option<SandboxBank
 
 /// Records the customer's choice once (a second choice is ignored, like a real bank page).
 pub fn sandbox_decide(conn: &mut DbConn, token: &str, outcome: &str, reference: &str) -> Result<bool, DbError> {
-    let n = diesel::update(
-        sandbox_bank_payments::table
-            .filter(sandbox_bank_payments::token.eq(token))
-            .filter(sandbox_bank_payments::outcome.is_null()),
-    )
-    .set((sandbox_bank_payments::outcome.eq(outcome), sandbox_bank_payments::reference.eq(reference)))
-    .execute(conn)?;
+    let n = single_write(conn, |conn| {
+        diesel::update(
+            sandbox_bank_payments::table
+                .filter(sandbox_bank_payments::token.eq(token))
+                .filter(sandbox_bank_payments::outcome.is_null()),
+        )
+        .set((sandbox_bank_payments::outcome.eq(outcome), sandbox_bank_payments::reference.eq(reference)))
+        .execute(conn)
+    })?;
     Ok(n == 1)
 }
 
@@ -207,15 +211,18 @@ pub fn sandbox_mark(
     verified: Option<bool>,
     reversed: Option<bool>,
 ) -> Result<(), DbError> {
-    if let Some(v) = verified {
-        diesel::update(sandbox_bank_payments::table.find(token))
-            .set(sandbox_bank_payments::verified.eq(v))
-            .execute(conn)?;
-    }
-    if let Some(r) = reversed {
-        diesel::update(sandbox_bank_payments::table.find(token))
-            .set(sandbox_bank_payments::reversed.eq(r))
-            .execute(conn)?;
-    }
-    Ok(())
+    single_write(conn, |conn| {
+        if let Some(v) = verified {
+            diesel::update(sandbox_bank_payments::table.find(token))
+                .set(sandbox_bank_payments::verified.eq(v))
+                .execute(conn)?;
+        }
+        if let Some(r) = reversed {
+            diesel::update(sandbox_bank_payments::table.find(token))
+                .set(sandbox_bank_payments::reversed.eq(r))
+                .execute(conn)?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .map_err(DbError::from)
 }

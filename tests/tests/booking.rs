@@ -290,3 +290,67 @@ db_test!(delivery_office_defaults_to_enrollment_office_and_can_change, |app| {
         app.put("/api/v1/citizen/application/delivery-office", Some(&token), &json!({"office_id": "nope"})).await;
     assert_eq!((status, p["code"].as_str()), (404, Some("office_not_found")));
 });
+
+// Issue 11: a city of a thousand offices must not be sent whole to a phone.
+db_test!(availability_answers_pages_of_the_ranked_list, |app| {
+    let date = app.open_date("021-TEH-01", 2).await;
+    let base = format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234");
+    let (status, all) = app.get(&format!("{base}&limit=100"), None).await;
+    assert_eq!(status, 200, "{all}");
+    let rows = all["rows"].as_array().unwrap().clone();
+    assert!(rows.len() >= 4, "{all}");
+    assert_eq!(all["total"].as_u64(), Some(rows.len() as u64));
+    assert!(all.get("next_offset").is_none(), "one page holds everything: no next page");
+    let key = |r: &serde_json::Value| (r["office"]["id"].to_string(), r["shift"].to_string());
+    // Page by page, two rows at a time, the same list in the same order.
+    let mut paged = Vec::new();
+    let mut offset = Some(0u64);
+    while let Some(o) = offset {
+        let (status, page) = app.get(&format!("{base}&limit=2&offset={o}"), None).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!((page["offset"].as_u64(), page["limit"].as_u64()), (Some(o), Some(2)));
+        assert_eq!(page["total"], all["total"]);
+        paged.extend(page["rows"].as_array().unwrap().iter().map(key));
+        offset = page["next_offset"].as_u64();
+        assert!(paged.len() <= rows.len(), "paging ends");
+    }
+    assert_eq!(paged, rows.iter().map(key).collect::<Vec<_>>());
+    // Without `limit`, the default page.
+    let (_, first) = app.get(&base, None).await;
+    assert_eq!(first["limit"].as_u64(), Some(u64::from(api::routes::offices::DEFAULT_LIMIT)));
+    // Bad sizes are named.
+    for bad in ["limit=0", "limit=101", "offset=100001"] {
+        let (status, p) = app.get(&format!("{base}&{bad}"), None).await;
+        let field = bad.split('=').next().unwrap();
+        assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some(field)), "{bad}: {p}");
+    }
+});
+
+// Issue 11 (`rush`): a slot just refused as full is refused again from memory, but never
+// to the citizen holding its seat, and never after a seat was given back here.
+db_test!(a_slot_known_full_still_serves_its_holder_and_frees_at_once, |app| {
+    let people = eligible_people(&app, 3).await;
+    let (a, b, c) = (app.draft(&people[0]).await, app.draft(&people[1]).await, app.draft(&people[2]).await);
+    let date = app.open_date(MARAGHEH, 3).await;
+    let other = app.open_date(MARAGHEH, 5).await;
+    app.set_slot(MARAGHEH, date, "morning", 1).await;
+    assert_eq!(app.hold(&a, MARAGHEH, date, "morning").await.0, 200);
+    let (status, p) = app.hold(&b, MARAGHEH, date, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("slot_full")), "{p}");
+    // Known full now: others are refused again, the holder keeps her seat.
+    let (status, p) = app.hold(&c, MARAGHEH, date, "morning").await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("slot_full")), "{p}");
+    let (status, view) = app.hold(&a, MARAGHEH, date, "morning").await;
+    assert_eq!((status, view["state"].as_str()), (200, Some("appointment_held")), "{view}");
+    // She moves: her seat is offered at once.
+    assert_eq!(app.hold(&a, MARAGHEH, other, "afternoon").await.0, 200);
+    let (status, view) = app.hold(&b, MARAGHEH, date, "morning").await;
+    assert_eq!(status, 200, "the freed seat is taken at once: {view}");
+    // Refused again, then the hold expires and the job frees it: offered at once too.
+    assert_eq!(app.hold(&c, MARAGHEH, date, "morning").await.0, 409);
+    app.clock.advance(Duration::minutes(16));
+    assert!(api::jobs::release_expired_holds(&app.state).await.unwrap() >= 1);
+    assert_eq!(app.hold(&c, MARAGHEH, date, "morning").await.0, 200);
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await, (1, 1));
+    assert_counters_agree(&app).await;
+});

@@ -2,6 +2,8 @@
 //! holding a seat while the citizen pays, booking and rescheduling in one transaction,
 //! releasing expired holds, and the delivery office.
 
+use std::time::Instant;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, booking_window, transition};
@@ -27,63 +29,116 @@ pub struct AvailabilityRow {
     pub closeness: u8,
 }
 
-/// Offices of a city with seats on a date, filtered by special needs, nearest
-/// neighbourhood first and then by free percentage (seed 001).
+/// One page of the availability list and what it was computed with.
+#[derive(Debug, Clone)]
+pub struct AvailabilityPage {
+    pub rows: Vec<AvailabilityRow>,
+    /// Rows in the whole ranked list (the page is `offset..offset + limit` of it).
+    pub total: usize,
+    /// Whether the citizen's special needs were applied (a citizen was given).
+    pub filtered_by_special_needs: bool,
+    /// The citizen cannot leave home: no office is offered.
+    pub home_visit: bool,
+}
+
+/// Offices of a city with seats on a date, filtered by the citizen's special needs (when a
+/// citizen is given), nearest neighbourhood first and then by free percentage (seed 001);
+/// the rows `offset..offset + limit` of that list. One pooled connection: the citizen's
+/// needs, every shift of the city (only what ranking needs), then the page's offices.
 pub async fn availability(
     state: &AppState,
     date: NaiveDate,
     city_code: String,
     near: Option<NeighbourhoodPrefix>,
-    needs: Option<SpecialNeeds>,
-) -> Result<Vec<AvailabilityRow>, ApiError> {
+    citizen: Option<String>,
+    offset: usize,
+    limit: usize,
+) -> Result<AvailabilityPage, ApiError> {
     let (first, last) = booking_window(state.now(), &state.policy);
     if date < first || date > last {
         return Err(DomainError::DateOutsideBookingWindow { first, last }.into());
     }
-    let rows = state.run(move |conn| offices::availability(conn, &city_code, date)).await?;
-    let seats: Vec<ShiftSeats<String>> = rows
-        .iter()
-        .filter_map(|(o, s)| {
-            let shift = Shift::parse(&s.shift)?;
-            let approved = if s.closed { 0 } else { u32::try_from(s.capacity).unwrap_or(0) };
-            Some(ShiftSeats {
-                office_id: o.id.clone(),
-                office_phone: o.phone.clone(),
-                facilities: o.facilities(),
-                shift,
-                approved,
-                free: approved.saturating_sub(u32::try_from(s.taken).unwrap_or(0)),
-            })
+    state
+        .run_api(move |conn| {
+            let needs: Option<Option<SpecialNeeds>> = match citizen {
+                Some(id) => {
+                    let row = persistence::applications::current_for_citizen(conn, &id)?;
+                    Some(row.map(|r| r.to_domain()).transpose()?.and_then(|a| a.special_needs))
+                }
+                None => None,
+            };
+            let filtered_by_special_needs = needs.is_some();
+            let needs = needs.flatten();
+            if needs.is_some_and(|n| n.needs_home_visit()) {
+                return Ok(AvailabilityPage {
+                    rows: Vec::new(),
+                    total: 0,
+                    filtered_by_special_needs,
+                    home_visit: true,
+                });
+            }
+            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &city_code, date)?
+                .into_iter()
+                .filter_map(|s| {
+                    let shift = Shift::parse(&s.shift)?;
+                    let approved = if s.closed { 0 } else { u32::try_from(s.capacity).unwrap_or(0) };
+                    Some(ShiftSeats {
+                        facilities: s.facilities(),
+                        office_id: s.office_id,
+                        office_phone: s.phone,
+                        shift,
+                        approved,
+                        free: approved.saturating_sub(u32::try_from(s.taken).unwrap_or(0)),
+                    })
+                })
+                .collect();
+            let ranked = rank(seats, needs.as_ref(), near.as_ref());
+            let total = ranked.len();
+            let page: Vec<_> = ranked.into_iter().skip(offset).take(limit).collect();
+            let mut ids: Vec<String> = page.iter().map(|r| r.seats.office_id.clone()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let by_id: std::collections::HashMap<String, offices::OfficeRow> =
+                offices::find_many(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
+            let rows = page
+                .into_iter()
+                .filter_map(|r| {
+                    Some(AvailabilityRow {
+                        free_percent: r.seats.free_percent(),
+                        office: by_id.get(&r.seats.office_id)?.clone(),
+                        shift: r.seats.shift,
+                        approved: r.seats.approved,
+                        free: r.seats.free,
+                        closeness: r.closeness,
+                    })
+                })
+                .collect();
+            Ok(AvailabilityPage { rows, total, filtered_by_special_needs, home_visit: false })
         })
-        .collect();
-    let ranked = rank(seats, needs.as_ref(), near.as_ref());
-    // By id, so a city with a thousand offices is not searched once per row.
-    let mut by_id = std::collections::HashMap::with_capacity(rows.len());
-    for (o, _) in &rows {
-        by_id.entry(o.id.as_str()).or_insert(o);
-    }
-    Ok(ranked
-        .into_iter()
-        .filter_map(|r| {
-            let office = (*by_id.get(r.seats.office_id.as_str())?).clone();
-            Some(AvailabilityRow {
-                free_percent: r.seats.free_percent(),
-                office,
-                shift: r.seats.shift,
-                approved: r.seats.approved,
-                free: r.seats.free,
-                closeness: r.closeness,
-            })
-        })
-        .collect())
+        .await
 }
 
 /// Holds a seat (unpaid) or books it (paid): the new seat is taken and the old one
 /// released in one transaction; the database refuses to oversell.
-pub async fn take_slot(state: &AppState, target: Target, slot: Slot, actor: Actor) -> Result<ApplicationRow, ApiError> {
+///
+/// A slot refused as full a moment ago is refused again from memory ([`super::full_slots::FullSlots`]), except
+/// to the citizens holding it.
+pub async fn take_slot(
+    state: &AppState,
+    target: Target,
+    slot: Slot,
+    actor: Actor,
+) -> Result<(ApplicationRow, offices::OfficeRow), ApiError> {
+    if let Target::Citizen(citizen) = &target
+        && state.full_slots.refuses(&slot, citizen, Instant::now())
+    {
+        state.metrics.event("booking", "slot_full_from_memory");
+        return Err(DomainError::SlotFull.into());
+    }
     let policy = state.policy.clone();
     let pii = state.pii.clone();
-    mutate(state, target, move |conn, row, app, now| {
+    let wanted = slot.clone();
+    let taken = mutate(state, target, move |conn, row, app, now| {
         let office = offices::find(conn, &slot.office_id)?
             .filter(|o| o.active)
             .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
@@ -97,7 +152,9 @@ pub async fn take_slot(state: &AppState, target: Target, slot: Slot, actor: Acto
         if same_seat {
             // Asking again for the seat one holds keeps it, without extending the hold.
             next.hold_expires_at = app.hold_expires_at;
-        } else {
+        }
+        let mut released = None;
+        if !same_seat {
             offices::take_seat(conn, &slot.office_id, slot.date, slot.shift)?;
             if let Some(old) = app
                 .slot
@@ -105,6 +162,7 @@ pub async fn take_slot(state: &AppState, target: Target, slot: Slot, actor: Acto
                 .filter(|_| matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked))
             {
                 offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
+                released = Some(old.clone());
             }
         }
         row.set_domain(&next);
@@ -129,10 +187,24 @@ pub async fn take_slot(state: &AppState, target: Target, slot: Slot, actor: Acto
                 now,
             )?;
         }
-        Ok(())
+        Ok((released, office))
     })
-    .await
-    .map(|((), row)| row)
+    .await;
+    match taken {
+        Ok(((released, office), row)) => {
+            if let Some(old) = released {
+                state.full_slots.forget(&old);
+            }
+            Ok((row, office))
+        }
+        Err(ApiError::Domain(DomainError::SlotFull)) => {
+            let s = wanted.clone();
+            let holders = state.run(move |conn| offices::seat_holders(conn, &s.office_id, s.date, s.shift)).await?;
+            state.full_slots.remember(&wanted, holders, Instant::now());
+            Err(DomainError::SlotFull.into())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub fn booking_params(office: &offices::OfficeRow, slot: &Slot, row: &ApplicationRow) -> serde_json::Value {

@@ -30,33 +30,48 @@ pub struct EntryOutcome {
 
 /// Checks a captcha answer and spends it (a replay fails on every instance).
 pub async fn spend_captcha(state: &AppState, id: &str, answer: &str) -> Result<(), ApiError> {
-    let refused = || ApiError::field("captcha_answer", "captcha_invalid");
-    let (nonce, expires_at) =
-        crate::captcha::check(&state.captcha_key, id, answer, state.now()).map_err(|_| refused())?;
+    let (nonce, expires_at) = check_captcha(state, id, answer)?;
     let fresh = state.run(move |conn| citizens::use_captcha(conn, &nonce, expires_at)).await?;
-    if fresh { Ok(()) } else { Err(refused()) }
+    if fresh { Ok(()) } else { Err(captcha_refused()) }
 }
 
-/// Verifies who is entering and issues a citizen token.
+fn captcha_refused() -> ApiError {
+    ApiError::field("captcha_answer", "captcha_invalid")
+}
+
+/// The captcha's nonce and expiry when the answer is right (nothing is spent yet).
+fn check_captcha(state: &AppState, id: &str, answer: &str) -> Result<(String, DateTime<Utc>), ApiError> {
+    crate::captcha::check(&state.captcha_key, id, answer, state.now()).map_err(|_| captcha_refused())
+}
+
+/// Verifies who is entering and issues a citizen token. The captcha (id, answer) is
+/// checked first and spent; then the lock on repeated wrong serials, the civil registry
+/// and the SPEC §3.4 rules. The database is visited twice: before the registry is asked
+/// (captcha, lock, holidays) and after it (the citizen and the application).
 pub async fn enter(
     state: &AppState,
     national_id: NationalId,
     serial: BirthCertSerial,
+    captcha: (&str, &str),
     actor: Actor,
 ) -> Result<EntryOutcome, ApiError> {
+    let (nonce, captcha_expires) = check_captcha(state, captcha.0, captcha.1)?;
     let now = state.now();
     let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
     let hash = hashes[0].clone();
-    let locked = {
+    let (locked, holidays) = {
         let hashes = hashes.clone();
         state
-            .run(move |conn| {
+            .run_api(move |conn| {
+                if !citizens::use_captcha(conn, &nonce, captcha_expires)? {
+                    return Err(captcha_refused());
+                }
                 for h in &hashes {
                     if let Some(until) = citizens::entry_locked_until(conn, h, now)? {
-                        return Ok(Some(until));
+                        return Ok((Some(until), Vec::new()));
                     }
                 }
-                Ok(None)
+                Ok((None, super::holidays_near(conn, now)?))
             })
             .await?
     };
@@ -69,18 +84,12 @@ pub async fn enter(
 
     let record = state.registry.find(&national_id).await;
     let confirmed = match record {
-        Ok(record) => {
-            let holidays = state.run(move |conn| super::holidays_near(conn, now)).await?;
-            match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
-                Ok(()) => {
-                    let h = hash.clone();
-                    state.run(move |conn| citizens::clear_entry_failures(conn, &h)).await?;
-                    true
-                }
-                Err(DomainError::IdentityMismatch) => return Err(wrong_serial(state, hash, now).await),
-                Err(other) => return Err(other.into()),
-            }
-        }
+        Ok(record) => match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
+            // Earlier wrong serials are forgotten with the citizen's write below.
+            Ok(()) => true,
+            Err(DomainError::IdentityMismatch) => return Err(wrong_serial(state, hash, now).await),
+            Err(other) => return Err(other.into()),
+        },
         // The registry is down: let the citizen in; the identity stays pending and is
         // settled by the inquiry job (SPEC §3.4).
         Err(_) => {
@@ -102,6 +111,9 @@ pub async fn enter(
                 serial_enc: serial_enc.clone(),
                 serial_verified: confirmed,
             };
+            if confirmed {
+                citizens::clear_entry_failures(conn, &entry_hashes[0])?;
+            }
             let citizen = citizens::upsert(conn, &entry, now)?;
             let mut row = applications::current_for_citizen(conn, &citizen.id)?;
             // A confirmed new serial replaces the application's; after production started

@@ -4,6 +4,7 @@
 
 pub mod booking;
 pub mod entry;
+pub mod full_slots;
 pub mod lookup;
 pub mod office;
 pub mod payment;

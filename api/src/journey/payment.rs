@@ -324,6 +324,10 @@ async fn apply(
     match result {
         Ok((outcome, p)) => {
             state.metrics.event("payment", outcome.as_str());
+            if outcome != Outcome::Success {
+                // A failed payment gives its held seat back.
+                state.full_slots.clear();
+            }
             // Money we settled but must not keep goes back now; a debit the bank never
             // settled is returned by the bank itself (within 72 hours, seed 001 §3.5).
             if p.status == "refund_pending" && p.token.is_some() && p.last_error.is_some() {

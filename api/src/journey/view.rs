@@ -132,17 +132,34 @@ pub async fn build_view(state: &AppState, row: ApplicationRow) -> Result<Applica
 }
 
 pub async fn build_view_lang(state: &AppState, row: ApplicationRow, lang: Lang) -> Result<ApplicationView, ApiError> {
-    let db_state = state.db.clone();
-    let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
-    let offices = if ids.is_empty() {
-        Vec::new()
-    } else {
-        actix_web::web::block(move || {
-            let mut conn = db_state.get()?;
-            persistence::offices::find_many(&mut conn, &ids)
-        })
-        .await??
-    };
+    build_view_with(state, row, Vec::new(), lang).await
+}
+
+/// Builds the view with offices the caller has already read; only the others are read.
+pub async fn build_view_with(
+    state: &AppState,
+    row: ApplicationRow,
+    mut offices: Vec<persistence::offices::OfficeRow>,
+    lang: Lang,
+) -> Result<ApplicationView, ApiError> {
+    let mut ids: Vec<String> = row
+        .slot_office_id
+        .iter()
+        .chain(row.delivery_office_id.iter())
+        .filter(|id| !offices.iter().any(|o| &o.id == *id))
+        .cloned()
+        .collect();
+    ids.dedup();
+    if !ids.is_empty() {
+        let db_state = state.db.clone();
+        offices.extend(
+            actix_web::web::block(move || {
+                let mut conn = db_state.get()?;
+                persistence::offices::find_many(&mut conn, &ids)
+            })
+            .await??,
+        );
+    }
     view_from(state, &row, &offices, lang)
 }
 

@@ -707,6 +707,8 @@ async fn set_active(
             })
         })
         .await?;
+    // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
     Ok(HttpResponse::Ok().json(OfficeStatusChange {
         office: AdminOffice::from(&row),
         future_bookings: seats.booked,
@@ -824,6 +826,8 @@ pub async fn put_capacity(
             })
         })
         .await?;
+    // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -870,6 +874,8 @@ pub async fn post_override(
             })
         })
         .await?;
+    // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
     Ok(HttpResponse::Ok().json(SlotView {
         date_jalali: jalali(slot.date),
         office_id: slot.office_id,
@@ -1034,6 +1040,8 @@ pub async fn delete_closure(
             })
         })
         .await?;
+    // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -1404,6 +1412,8 @@ pub async fn import_offices(
     let actor = admin_actor(&req, &admin);
     let result =
         state.run_api(move |conn| write_tx(conn, |conn| apply_import(conn, &rows, &actor, now, range))).await?;
+    // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
     Ok(HttpResponse::Ok().json(result))
 }
 

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::CitizenPrincipal;
 use crate::config::CaptchaMode;
 use crate::error::{ApiError, FieldErrors};
-use crate::journey::view::{ApplicationView, Family, build_view_lang};
+use crate::journey::view::{ApplicationView, Family, build_view_lang, build_view_with};
 use crate::journey::{self, Target, actor};
 use crate::observability::RequestLang;
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
@@ -120,9 +120,9 @@ pub async fn create_session(
     let serial = errors.take("serial", BirthCertSerial::parse(&body.serial));
     errors.finish()?;
     let (national_id, serial) = (national_id.expect("checked"), serial.expect("checked"));
-    journey::entry::spend_captcha(&state, &body.captcha_id, &body.captcha_answer).await?;
     let actor = actor(&req, "citizen", "entry");
-    let outcome = journey::entry::enter(&state, national_id, serial, actor).await?;
+    let challenge = (body.captcha_id.as_str(), body.captcha_answer.as_str());
+    let outcome = journey::entry::enter(&state, national_id, serial, challenge, actor).await?;
     let application = match outcome.application {
         Some(v) => Some(relang(&state, v.id.clone(), lang).await?),
         None => None,
@@ -376,8 +376,8 @@ pub async fn put_appointment(
     let body = body.into_inner();
     let slot = Slot { office_id: body.office_id, date: body.date, shift: body.shift.into() };
     let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let row = journey::booking::take_slot(&state, Target::Citizen(citizen.citizen_id), slot, actor).await?;
-    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+    let (row, office) = journey::booking::take_slot(&state, Target::Citizen(citizen.citizen_id), slot, actor).await?;
+    Ok(HttpResponse::Ok().json(build_view_with(&state, row, vec![office], lang.0).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

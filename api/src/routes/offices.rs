@@ -26,7 +26,19 @@ pub struct AvailabilityQuery {
     /// are used, to put nearby offices first; it is never stored.
     #[param(example = "11222265")]
     pub phone: Option<String>,
+    /// How many rows to answer, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100, example = 20)]
+    pub limit: Option<u32>,
+    /// How many rows of the ranked list to skip (default 0): give the last answer's
+    /// `next_offset` for the next page.
+    #[param(minimum = 0, maximum = 100000, example = 0)]
+    pub offset: Option<u32>,
 }
+
+/// Rows answered when `limit` is not given.
+pub const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+const MAX_OFFSET: u32 = 100_000;
 
 #[derive(Serialize, ToSchema)]
 pub struct AvailabilityRow {
@@ -57,12 +69,26 @@ pub struct Availability {
     pub filtered_by_special_needs: bool,
     /// The citizen cannot leave home: no office is offered; a home visit is arranged instead.
     pub home_visit: bool,
-    /// One row per office per shift: nearest neighbourhood first, then by free percentage.
+    /// One row per office per shift: nearest neighbourhood first, then by free percentage;
+    /// the rows `offset..offset + limit` of that list.
     pub rows: Vec<AvailabilityRow>,
+    /// Rows in the whole list.
+    #[schema(example = 57)]
+    pub total: u32,
+    #[schema(example = 0)]
+    pub offset: u32,
+    #[schema(example = 20)]
+    pub limit: u32,
+    /// The `offset` of the next page; absent on the last page. Seats change between
+    /// requests, so a later page is ranked afresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 20)]
+    pub next_offset: Option<u32>,
 }
 
 /// Offices with free seats on a date in a city. With a citizen token the citizen's
-/// special needs filter the list; without one it is unfiltered.
+/// special needs filter the list; without one it is unfiltered. One page of the ranked
+/// list is answered (`limit`, `offset`); `total` tells how many rows the list has.
 #[utoipa::path(tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
     responses((status = 200, description = "Offices and free seats", body = Availability), PublicRead,
         (status = 401, description = "An invalid citizen token was sent", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -82,31 +108,40 @@ pub async fn availability(
     errors.finish()?;
     let city_code = city_code.expect("checked");
     let city_code = if city_code.starts_with('0') { city_code } else { format!("0{city_code}") };
-    let needs = match citizen.0 {
-        Some(c) => {
-            let id = c.citizen_id;
-            let row = state.run(move |conn| persistence::applications::current_for_citizen(conn, &id)).await?;
-            Some(row.map(|r| r.to_domain()).transpose()?.and_then(|a| a.special_needs))
-        }
-        None => None,
-    };
-    let filtered = needs.is_some();
-    let needs = needs.flatten();
-    let home_visit = needs.is_some_and(|n| n.needs_home_visit());
-    let rows = if home_visit {
-        Vec::new()
-    } else {
-        crate::journey::booking::availability(&state, query.date, city_code.clone(), near, needs).await?
-    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let offset = query.offset.unwrap_or(0);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::field("limit", "invalid"));
+    }
+    if offset > MAX_OFFSET {
+        return Err(ApiError::field("offset", "invalid"));
+    }
+    let page = crate::journey::booking::availability(
+        &state,
+        query.date,
+        city_code.clone(),
+        near,
+        citizen.0.map(|c| c.citizen_id),
+        offset as usize,
+        limit as usize,
+    )
+    .await?;
+    let total = u32::try_from(page.total).unwrap_or(u32::MAX);
+    let next = offset.saturating_add(limit);
     Ok(HttpResponse::Ok().json(Availability {
         date: query.date,
         date_jalali: domain::calendar::JalaliDate::from_gregorian(query.date)
             .map(|d| d.to_string())
             .unwrap_or_default(),
         city_code,
-        filtered_by_special_needs: filtered,
-        home_visit,
-        rows: rows
+        filtered_by_special_needs: page.filtered_by_special_needs,
+        home_visit: page.home_visit,
+        total,
+        offset,
+        limit,
+        next_offset: (next < total).then_some(next),
+        rows: page
+            .rows
             .into_iter()
             .map(|r| AvailabilityRow {
                 office: OfficeSummary::from(&r.office),
