@@ -60,6 +60,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         ip_limiter: crate::state::ip_limiter(config.limits.per_ip_per_minute),
         client_limiters: Default::default(),
         full_slots: Default::default(),
+        db_permits: Arc::new(tokio::sync::Semaphore::new(db.max_connections() as usize)),
         policy: config.policy.to_policy(),
         config: Arc::new(config),
         db,

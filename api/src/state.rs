@@ -53,7 +53,11 @@ pub struct AppState {
     /// Per machine-client limiters, made on first use with the client's own quota.
     pub client_limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
     /// Slots just refused as full (answered from memory for a moment; see the module).
-    pub full_slots: crate::journey::full_slots::FullSlots,
+    pub full_slots: Arc<crate::journey::full_slots::FullSlots>,
+    /// One permit per pooled connection: database work waits here, as a cheap future in
+    /// arrival order, instead of as a blocking thread parked on the pool. A burst of a
+    /// thousand requests then costs a queue, not a thousand threads.
+    pub db_permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// A per-client-address limiter allowing `per_minute` requests a minute.
@@ -73,13 +77,7 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        let db = self.db.clone();
-        web::block(move || {
-            let mut conn = db.get()?;
-            f(&mut conn)
-        })
-        .await?
-        .map_err(ApiError::from)
+        self.run_api(move |conn| f(conn).map_err(ApiError::from)).await
     }
 
     /// Like [`run`](Self::run), for closures that return API errors themselves.
@@ -88,11 +86,22 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
+        let _turn = self.db_turn().await?;
         let db = self.db.clone();
         web::block(move || {
             let mut conn = db.get().map_err(ApiError::from)?;
             f(&mut conn)
         })
         .await?
+    }
+
+    /// Waits for a turn at the database (see [`AppState::db_permits`]); hold it while the
+    /// connection is used. Waiting is bounded like the pool's own wait: 503 after it.
+    pub async fn db_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        let wait = self.db.connection_timeout();
+        match tokio::time::timeout(wait, self.db_permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::from(DbError::Unavailable("no database connection: timed out waiting".into()))),
+        }
     }
 }

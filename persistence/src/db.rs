@@ -211,6 +211,11 @@ impl Db {
         self.pool.max_size()
     }
 
+    /// How long [`get`](Self::get) waits for a free connection.
+    pub fn connection_timeout(&self) -> std::time::Duration {
+        self.pool.connection_timeout()
+    }
+
     /// Applies pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, DbError> {
         let mut conn = self.get()?;

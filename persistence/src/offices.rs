@@ -398,8 +398,17 @@ pub fn materialize(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<usize, DbError> {
-    let ids = office_id.map(|id| vec![id.to_owned()]);
-    write_tx(conn, |conn| materialize_in(conn, ids.as_deref(), from, to))
+    let ids: Vec<String> = match office_id {
+        Some(id) => vec![id.to_owned()],
+        None => offices::table.filter(offices::active.eq(true)).select(offices::id).load(conn)?,
+    };
+    // A transaction per thousand offices: on SQLite a write transaction holds the only
+    // writer's lock, and citizens booking meanwhile must not wait for the whole country.
+    let mut added = 0;
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        added += write_tx(conn, |conn| materialize_in(conn, Some(chunk), from, to))?;
+    }
+    Ok(added)
 }
 
 /// [`materialize`] for some offices (all active ones when `None`), inside the caller's
@@ -429,7 +438,25 @@ pub fn materialize_in(
     // A thousand offices at a time, so memory stays small however many offices there are
     // (10,000 offices × 60 days is over a million slots).
     let mut added = 0;
+    let wanted = 2 * ((to - from).num_days() + 1);
     for chunk in ids.chunks(IDS_PER_QUERY) {
+        // Offices whose every slot exists already (the usual case, every day but the
+        // first) are not read slot by slot.
+        let complete: HashSet<String> = slots::table
+            .filter(slots::date.between(from, to))
+            .filter(slots::office_id.eq_any(chunk))
+            .group_by(slots::office_id)
+            .select((slots::office_id, diesel::dsl::count_star()))
+            .load::<(String, i64)>(conn)?
+            .into_iter()
+            .filter(|(_, n)| *n >= wanted)
+            .map(|(id, _)| id)
+            .collect();
+        let chunk: Vec<String> = chunk.iter().filter(|id| !complete.contains(*id)).cloned().collect();
+        if chunk.is_empty() {
+            continue;
+        }
+        let chunk = chunk.as_slice();
         let rules = Rules::load(conn, chunk, from, to)?;
         let existing: HashSet<(String, NaiveDate, String)> = slots::table
             .filter(slots::date.between(from, to))

@@ -185,28 +185,32 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
     let next = d.retry_at.map_or(now_naive, |t| t.naive_utc());
     let sent_at = (d.status == Status::Sent).then_some(now_naive);
     let error = d.error.as_ref().map(|e| e.chars().take(500).collect::<String>());
-    let changed = diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(&row.id))
-            .filter(outbox::status.eq(Status::Sending.as_str()))
-            .filter(outbox::claimed_until.eq(row.claimed_until)),
-    )
-    .set((
-        outbox::status.eq(d.status.as_str()),
-        outbox::attempts.eq(d.attempts),
-        outbox::next_attempt_at.eq(next),
-        outbox::claimed_until.eq(None::<NaiveDateTime>),
-        outbox::provider_id.eq(&d.provider_id),
-        outbox::last_error.eq(error),
-        outbox::sent_at.eq(sent_at),
-        outbox::updated_at.eq(now_naive),
-    ))
-    .execute(conn)?;
-    // Credentials and one-time codes are not kept once delivered, not even sealed.
-    if changed == 1 && sent_at.is_some() && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
-        diesel::update(outbox::table.filter(outbox::id.eq(&row.id))).set(outbox::params_enc.eq("")).execute(conn)?;
-    }
-    Ok(changed == 1)
+    crate::db::write_tx(conn, |conn| {
+        let changed = diesel::update(
+            outbox::table
+                .filter(outbox::id.eq(&row.id))
+                .filter(outbox::status.eq(Status::Sending.as_str()))
+                .filter(outbox::claimed_until.eq(row.claimed_until)),
+        )
+        .set((
+            outbox::status.eq(d.status.as_str()),
+            outbox::attempts.eq(d.attempts),
+            outbox::next_attempt_at.eq(next),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::provider_id.eq(&d.provider_id),
+            outbox::last_error.eq(error),
+            outbox::sent_at.eq(sent_at),
+            outbox::updated_at.eq(now_naive),
+        ))
+        .execute(conn)?;
+        // Credentials and one-time codes are not kept once delivered, not even sealed.
+        if changed == 1 && sent_at.is_some() && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
+            diesel::update(outbox::table.filter(outbox::id.eq(&row.id)))
+                .set(outbox::params_enc.eq(""))
+                .execute(conn)?;
+        }
+        Ok(changed == 1)
+    })
 }
 
 /// Templates whose parameters are secrets (a generated password, a reset code).

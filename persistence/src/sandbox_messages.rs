@@ -45,7 +45,7 @@ pub fn store_sms(conn: &mut DbConn, pii: &Pii, to: &str, text: &str, now: DateTi
         text_enc: pii.seal(Kind::Secret, text),
         created_at: now.naive_utc(),
     };
-    diesel::insert_into(sandbox_sms::table).values(&row).execute(conn)?;
+    crate::db::single_write(conn, |conn| diesel::insert_into(sandbox_sms::table).values(&row).execute(conn))?;
     Ok(row.id)
 }
 

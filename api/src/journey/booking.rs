@@ -121,24 +121,33 @@ pub async fn availability(
 /// Holds a seat (unpaid) or books it (paid): the new seat is taken and the old one
 /// released in one transaction; the database refuses to oversell.
 ///
-/// A slot refused as full a moment ago is refused again from memory ([`super::full_slots::FullSlots`]), except
-/// to the citizens holding it.
+/// A slot refused as full a moment ago is refused again from memory, without a database
+/// transaction, except to the citizens holding it ([`super::full_slots`]).
 pub async fn take_slot(
     state: &AppState,
     target: Target,
     slot: Slot,
     actor: Actor,
 ) -> Result<(ApplicationRow, offices::OfficeRow), ApiError> {
-    if let Target::Citizen(citizen) = &target
-        && state.full_slots.refuses(&slot, citizen, Instant::now())
-    {
+    let citizen = match &target {
+        Target::Citizen(c) => Some(c.clone()),
+        _ => None,
+    };
+    let refused_from_memory = move |full: &super::full_slots::FullSlots, slot: &Slot| {
+        citizen.as_deref().is_some_and(|c| full.refuses(slot, c, Instant::now()))
+    };
+    if refused_from_memory(&state.full_slots, &slot) {
         state.metrics.event("booking", "slot_full_from_memory");
         return Err(DomainError::SlotFull.into());
     }
     let policy = state.policy.clone();
     let pii = state.pii.clone();
     let wanted = slot.clone();
-    let taken = mutate(state, target, move |conn, row, app, now| {
+    let slot_key = slot.clone();
+    let change = move |conn: &mut persistence::DbConn,
+                       row: &mut ApplicationRow,
+                       app: &domain::application::Application,
+                       now: DateTime<Utc>| {
         let office = offices::find(conn, &slot.office_id)?
             .filter(|o| o.active)
             .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
@@ -188,23 +197,32 @@ pub async fn take_slot(
             )?;
         }
         Ok((released, office))
-    })
-    .await;
-    match taken {
-        Ok(((released, office), row)) => {
-            if let Some(old) = released {
-                state.full_slots.forget(&old);
-            }
-            Ok((row, office))
-        }
-        Err(ApiError::Domain(DomainError::SlotFull)) => {
-            let s = wanted.clone();
-            let holders = state.run(move |conn| offices::seat_holders(conn, &s.office_id, s.date, s.shift)).await?;
-            state.full_slots.remember(&wanted, holders, Instant::now());
-            Err(DomainError::SlotFull.into())
-        }
-        Err(e) => Err(e),
+    };
+    // When a thousand citizens ask at once, they all pass the check above before the
+    // first refusal; they queue for a turn at the database, so it is asked again at their
+    // turn, and a refusal is remembered before the next one in the queue looks.
+    let turn = state.db_turn().await?;
+    if refused_from_memory(&state.full_slots, &slot_key) {
+        state.metrics.event("booking", "slot_full_from_memory");
+        return Err(DomainError::SlotFull.into());
     }
+    let (full, db, now) = (state.full_slots.clone(), state.db.clone(), state.now());
+    let taken = actix_web::web::block(move || {
+        let mut conn = db.get()?;
+        let taken = super::mutate_in(&mut conn, &target, now, &change);
+        if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
+            let holders = offices::seat_holders(&mut conn, &wanted.office_id, wanted.date, wanted.shift)?;
+            full.remember(&wanted, holders, Instant::now());
+        }
+        taken
+    })
+    .await?;
+    drop(turn);
+    let ((released, office), row) = taken?;
+    if let Some(old) = released {
+        state.full_slots.forget(&old);
+    }
+    Ok((row, office))
 }
 
 pub fn booking_params(office: &offices::OfficeRow, slot: &Slot, row: &ApplicationRow) -> serde_json::Value {

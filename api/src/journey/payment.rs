@@ -208,13 +208,15 @@ pub async fn callback(
         let now = state.now();
         let _ = state
             .run(move |conn| {
-                let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                if p.is_open() {
-                    p.status = "callback_received".into();
-                    p.bank_code = Some(data.status_code.chars().take(32).collect());
-                    payments::update(conn, &mut p, now)?;
-                }
-                Ok(())
+                write_tx(conn, |conn| {
+                    let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
+                    if p.is_open() {
+                        p.status = "callback_received".into();
+                        p.bank_code = Some(data.status_code.chars().take(32).collect());
+                        payments::update(conn, &mut p, now)?;
+                    }
+                    Ok(())
+                })
             })
             .await;
     }
