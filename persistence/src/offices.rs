@@ -55,6 +55,9 @@ pub struct SlotRow {
     pub capacity: i32,
     pub taken: i32,
     pub closed: bool,
+    /// The office's `city_code`, kept with each slot so that a search reads one city's
+    /// slots of a date as one range of `slots_by_city` (issue 11).
+    pub city_code: String,
 }
 
 /// Weekday index used in `office_capacity`: Saturday = 0 … Friday = 6 (the Iranian week).
@@ -117,7 +120,12 @@ pub fn insert(conn: &mut DbConn, rows: &[OfficeRow]) -> Result<(), DbError> {
 }
 
 pub fn update(conn: &mut DbConn, row: &OfficeRow) -> Result<(), DbError> {
-    diesel::update(offices::table.find(&row.id)).set(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::update(offices::table.find(&row.id)).set(row).execute(conn)?;
+    // The slots carry the office's city (see `SlotRow::city_code`).
+    diesel::update(slots::table.filter(slots::office_id.eq(&row.id)).filter(slots::city_code.ne(&row.city_code)))
+        .set(slots::city_code.eq(&row.city_code))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The weekly capacity rules of an office: (weekday, shift, capacity).
@@ -309,7 +317,7 @@ fn seats_i32(n: u32) -> i32 {
 }
 
 /// A slot not stored yet, as its plan says.
-fn new_slot(office_id: &str, date: NaiveDate, shift: Shift, plan: &SlotPlan) -> SlotRow {
+fn new_slot(office_id: &str, city_code: &str, date: NaiveDate, shift: Shift, plan: &SlotPlan) -> SlotRow {
     SlotRow {
         office_id: office_id.to_owned(),
         date,
@@ -317,6 +325,7 @@ fn new_slot(office_id: &str, date: NaiveDate, shift: Shift, plan: &SlotPlan) -> 
         capacity: seats_i32(plan.capacity),
         taken: 0,
         closed: plan.closed,
+        city_code: city_code.to_owned(),
     }
 }
 
@@ -354,6 +363,7 @@ fn recompute(
     shifts: &[Shift],
 ) -> Result<usize, DbError> {
     let rules = Rules::load(conn, &[office_id.to_owned()], from, to)?;
+    let city_code: String = offices::table.find(office_id).select(offices::city_code).first(conn)?;
     let existing: HashMap<(NaiveDate, String), SlotRow> = slots::table
         .filter(slots::office_id.eq(office_id))
         .filter(slots::date.between(from, to))
@@ -379,7 +389,7 @@ fn recompute(
                     }
                 }
                 None => {
-                    new_rows.push(new_slot(office_id, d, shift, &rules.plan(office_id, d, shift, 0)?));
+                    new_rows.push(new_slot(office_id, &city_code, d, shift, &rules.plan(office_id, d, shift, 0)?));
                 }
             }
         }
@@ -458,6 +468,12 @@ pub fn materialize_in(
         }
         let chunk = chunk.as_slice();
         let rules = Rules::load(conn, chunk, from, to)?;
+        let cities: HashMap<String, String> = offices::table
+            .filter(offices::id.eq_any(chunk))
+            .select((offices::id, offices::city_code))
+            .load::<(String, String)>(conn)?
+            .into_iter()
+            .collect();
         let existing: HashSet<(String, NaiveDate, String)> = slots::table
             .filter(slots::date.between(from, to))
             .filter(slots::office_id.eq_any(chunk))
@@ -473,7 +489,8 @@ pub fn materialize_in(
                     if existing.contains(&(id.clone(), d, shift.as_str().to_owned())) {
                         continue;
                     }
-                    rows.push(new_slot(id, d, shift, &rules.plan(id, d, shift, 0)?));
+                    let city = cities.get(id).map_or("", String::as_str);
+                    rows.push(new_slot(id, city, d, shift, &rules.plan(id, d, shift, 0)?));
                 }
                 d += Duration::days(1);
             }
@@ -537,39 +554,65 @@ pub fn release_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: 
 
 /// The active offices of a city with their slots on a date (one row per office and shift).
 pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Result<Vec<SeatRow>, DbError> {
-    offices::table
-        .inner_join(slots::table)
+    // Two range reads, no per-office lookups: the city's active offices (with what ranking
+    // needs) from the `offices_city` index, and the city's slots of the date from
+    // `slots_by_city`, joined here.
+    let offices: HashMap<String, (String, bool, bool, bool, bool)> = offices::table
         .filter(offices::city_code.eq(city_code))
         .filter(offices::active.eq(true))
+        .select((
+            offices::id,
+            offices::phone,
+            offices::step_free_access,
+            offices::eye_exception_capture,
+            offices::fingerprint_exception_capture,
+            offices::home_visits,
+        ))
+        .load::<(String, String, bool, bool, bool, bool)>(conn)?
+        .into_iter()
+        .map(|(id, phone, a, b, c, d)| (id, (phone, a, b, c, d)))
+        .collect();
+    if offices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let seats = slots::table
         .filter(slots::date.eq(date))
-        .select(SeatRow::as_select())
-        .load(conn)
-        .map_err(DbError::from)
+        .filter(slots::city_code.eq(city_code))
+        .select((slots::office_id, slots::shift, slots::capacity, slots::taken, slots::closed))
+        .load::<(String, String, i32, i32, bool)>(conn)?;
+    Ok(seats
+        .into_iter()
+        .filter_map(|(office_id, shift, capacity, taken, closed)| {
+            let (phone, step_free_access, eye, fingerprint, home_visits) = offices.get(&office_id)?.clone();
+            Some(SeatRow {
+                office_id,
+                phone,
+                step_free_access,
+                eye_exception_capture: eye,
+                fingerprint_exception_capture: fingerprint,
+                home_visits,
+                shift,
+                capacity,
+                taken,
+                closed,
+            })
+        })
+        .collect())
 }
 
 /// What ranking one office's shift needs, and nothing more: a search reads every office
 /// of a city, so the office's name and address are read only for the page answered.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatRow {
-    #[diesel(select_expression = offices::id)]
     pub office_id: String,
-    #[diesel(select_expression = offices::phone)]
     pub phone: String,
-    #[diesel(select_expression = offices::step_free_access)]
     pub step_free_access: bool,
-    #[diesel(select_expression = offices::eye_exception_capture)]
     pub eye_exception_capture: bool,
-    #[diesel(select_expression = offices::fingerprint_exception_capture)]
     pub fingerprint_exception_capture: bool,
-    #[diesel(select_expression = offices::home_visits)]
     pub home_visits: bool,
-    #[diesel(select_expression = slots::shift)]
     pub shift: String,
-    #[diesel(select_expression = slots::capacity)]
     pub capacity: i32,
-    #[diesel(select_expression = slots::taken)]
     pub taken: i32,
-    #[diesel(select_expression = slots::closed)]
     pub closed: bool,
 }
 

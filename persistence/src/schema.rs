@@ -214,6 +214,7 @@ diesel::table! {
         capacity -> Integer,
         taken -> Integer,
         closed -> Bool,
+        city_code -> Text,
     }
 }
 

@@ -64,7 +64,7 @@ async fn take_seat(app: &TestApp, token: &str, office: &str, date: &str, shift: 
 /// The availability rows of a city on a date.
 async fn availability(app: &TestApp, city_code: &str, date: &str) -> Vec<Value> {
     let (status, body) =
-        app.get(&format!("/api/v1/offices/availability?date={date}&city_code={city_code}"), None).await;
+        app.get(&format!("/api/v1/offices/availability?date={date}&city_code={city_code}&limit=100"), None).await;
     assert_eq!(status, 200, "{body}");
     body["rows"].as_array().unwrap().clone()
 }
@@ -518,4 +518,25 @@ db_test!(only_administrators_reach_office_administration, |app| {
     let (_, office_now) = app.get(&office, Some(&admin)).await;
     assert_eq!(office_now["active"], true);
     assert!(!codes_in(&app, &admin, "041").await.contains(&"041-MRG-77".to_owned()));
+});
+
+// Slots carry their office's city for the search (issue 11): moving an office to another
+// city moves its seats there too.
+db_test!(an_office_moved_to_another_city_is_searched_there, |app| {
+    let admin = app.admin_token().await;
+    let (status, office) = app.post("/api/v1/admin/offices", Some(&admin), &new_office("041-MRG-09")).await;
+    assert_eq!(status, 201, "{office}");
+    let id = office["id"].as_str().unwrap().to_owned();
+    let rules = json!({"rules": [{"weekday": "sunday", "shift": "morning", "capacity": 7}]});
+    let (status, cap) = app.put(&format!("/api/v1/admin/offices/{id}/capacity"), Some(&admin), &rules).await;
+    assert_eq!(status, 200, "{cap}");
+    let offered = |rows: Vec<Value>| rows.iter().any(|r| r["office"]["id"] == id.as_str());
+    assert!(offered(availability(&app, "041", SUNDAY).await));
+    let mut moved = new_office("044-URM-09");
+    moved["city_code"] = json!("044");
+    moved["city"] = json!("ارومیه");
+    let (status, updated) = app.put(&format!("/api/v1/admin/offices/{id}"), Some(&admin), &moved).await;
+    assert_eq!(status, 200, "{updated}");
+    assert!(offered(availability(&app, "044", SUNDAY).await), "searched in its new city");
+    assert!(!offered(availability(&app, "041", SUNDAY).await), "and no longer in the old one");
 });

@@ -292,7 +292,7 @@ fn insert_slots(conn: &mut DbConn, first: &str, last: &str, from: NaiveDate, to:
     let select = |days: &str, weekday: &str| {
         format!(
             "SELECT o.id, d.day, s.shift, COALESCE(c.capacity, 0), 0, \
-                    (h.date IS NOT NULL OR COALESCE(c.capacity, 0) = 0) \
+                    (h.date IS NOT NULL OR COALESCE(c.capacity, 0) = 0), o.city_code \
              FROM offices o \
              CROSS JOIN {days} \
              CROSS JOIN (SELECT 'morning' AS shift UNION ALL SELECT 'afternoon') s \
@@ -310,7 +310,7 @@ fn insert_slots(conn: &mut DbConn, first: &str, last: &str, from: NaiveDate, to:
                 "(SELECT g::date AS day FROM generate_series(DATE '{from}', DATE '{to}', INTERVAL '1 day') AS g) d"
             );
             let sql = format!(
-                "INSERT INTO slots (office_id, date, shift, capacity, taken, closed) {} ON CONFLICT DO NOTHING",
+                "INSERT INTO slots (office_id, date, shift, capacity, taken, closed, city_code) {} ON CONFLICT DO NOTHING",
                 select(&days, "(EXTRACT(DOW FROM d.day)::int + 1) % 7")
             );
             diesel::sql_query(sql).execute(c)?
@@ -319,7 +319,7 @@ fn insert_slots(conn: &mut DbConn, first: &str, last: &str, from: NaiveDate, to:
             let sql = format!(
                 "WITH RECURSIVE days(day) AS (SELECT '{from}' UNION ALL \
                      SELECT date(day, '+1 day') FROM days WHERE day < '{to}') \
-                 INSERT OR IGNORE INTO slots (office_id, date, shift, capacity, taken, closed) {}",
+                 INSERT OR IGNORE INTO slots (office_id, date, shift, capacity, taken, closed, city_code) {}",
                 select("days d", "(CAST(strftime('%w', d.day) AS INTEGER) + 1) % 7")
             );
             diesel::sql_query(sql).execute(c)?
