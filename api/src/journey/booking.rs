@@ -162,18 +162,6 @@ pub async fn take_slot(
             // Asking again for the seat one holds keeps it, without extending the hold.
             next.hold_expires_at = app.hold_expires_at;
         }
-        let mut released = None;
-        if !same_seat {
-            offices::take_seat(conn, &slot.office_id, slot.date, slot.shift)?;
-            if let Some(old) = app
-                .slot
-                .as_ref()
-                .filter(|_| matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked))
-            {
-                offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
-                released = Some(old.clone());
-            }
-        }
         row.set_domain(&next);
         let action =
             if next.appointment == AppointmentStatus::Booked { "appointment_booked" } else { "appointment_held" };
@@ -195,6 +183,20 @@ pub async fn take_slot(
                 None,
                 now,
             )?;
+        }
+        // The contested row last: everyone asking for this slot waits on its lock, so the
+        // lock is held only for the application's update and the commit.
+        let mut released = None;
+        if !same_seat {
+            if let Some(old) = app
+                .slot
+                .as_ref()
+                .filter(|_| matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked))
+            {
+                offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
+                released = Some(old.clone());
+            }
+            offices::take_seat(conn, &slot.office_id, slot.date, slot.shift)?;
         }
         Ok((released, office))
     };
