@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use domain::DomainError;
-use domain::offices::{Shift, SlotPlan, Weekday, plan_slot};
+use domain::offices::{Facilities, Shift, SlotPlan, Weekday, plan_slot};
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
@@ -36,8 +36,8 @@ pub struct OfficeRow {
 }
 
 impl OfficeRow {
-    pub fn facilities(&self) -> domain::offices::Facilities {
-        domain::offices::Facilities {
+    pub fn facilities(&self) -> Facilities {
+        Facilities {
             step_free_access: self.step_free_access,
             eye_exception_capture: self.eye_exception_capture,
             fingerprint_exception_capture: self.fingerprint_exception_capture,
@@ -557,7 +557,7 @@ pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Resu
     // Two range reads, no per-office lookups: the city's active offices (with what ranking
     // needs) from the `offices_city` index, and the city's slots of the date from
     // `slots_by_city`, joined here.
-    let offices: HashMap<String, (String, bool, bool, bool, bool)> = offices::table
+    let offices: HashMap<String, (String, Facilities)> = offices::table
         .filter(offices::city_code.eq(city_code))
         .filter(offices::active.eq(true))
         .select((
@@ -570,7 +570,11 @@ pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Resu
         ))
         .load::<(String, String, bool, bool, bool, bool)>(conn)?
         .into_iter()
-        .map(|(id, phone, a, b, c, d)| (id, (phone, a, b, c, d)))
+        .map(|(id, phone, step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits)| {
+            let facilities =
+                Facilities { step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits };
+            (id, (phone, facilities))
+        })
         .collect();
     if offices.is_empty() {
         return Ok(Vec::new());
@@ -583,19 +587,8 @@ pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Resu
     Ok(seats
         .into_iter()
         .filter_map(|(office_id, shift, capacity, taken, closed)| {
-            let (phone, step_free_access, eye, fingerprint, home_visits) = offices.get(&office_id)?.clone();
-            Some(SeatRow {
-                office_id,
-                phone,
-                step_free_access,
-                eye_exception_capture: eye,
-                fingerprint_exception_capture: fingerprint,
-                home_visits,
-                shift,
-                capacity,
-                taken,
-                closed,
-            })
+            let (phone, facilities) = offices.get(&office_id)?.clone();
+            Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
         })
         .collect())
 }
@@ -606,25 +599,11 @@ pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Resu
 pub struct SeatRow {
     pub office_id: String,
     pub phone: String,
-    pub step_free_access: bool,
-    pub eye_exception_capture: bool,
-    pub fingerprint_exception_capture: bool,
-    pub home_visits: bool,
+    pub facilities: Facilities,
     pub shift: String,
     pub capacity: i32,
     pub taken: i32,
     pub closed: bool,
-}
-
-impl SeatRow {
-    pub fn facilities(&self) -> domain::offices::Facilities {
-        domain::offices::Facilities {
-            step_free_access: self.step_free_access,
-            eye_exception_capture: self.eye_exception_capture,
-            fingerprint_exception_capture: self.fingerprint_exception_capture,
-            home_visits: self.home_visits,
-        }
-    }
 }
 
 // ---------------------------------------------------------------- administration

@@ -185,7 +185,7 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
     let next = d.retry_at.map_or(now_naive, |t| t.naive_utc());
     let sent_at = (d.status == Status::Sent).then_some(now_naive);
     let error = d.error.as_ref().map(|e| e.chars().take(500).collect::<String>());
-    crate::db::write_tx(conn, |conn| {
+    write_tx(conn, |conn| {
         let changed = diesel::update(
             outbox::table
                 .filter(outbox::id.eq(&row.id))

@@ -83,7 +83,7 @@ pub async fn availability(
                     let shift = Shift::parse(&s.shift)?;
                     let approved = if s.closed { 0 } else { u32::try_from(s.capacity).unwrap_or(0) };
                     Some(ShiftSeats {
-                        facilities: s.facilities(),
+                        facilities: s.facilities,
                         office_id: s.office_id,
                         office_phone: s.phone,
                         shift,
@@ -133,17 +133,17 @@ pub async fn take_slot(
         Target::Citizen(c) => Some(c.clone()),
         _ => None,
     };
-    let refused_from_memory = move |full: &super::full_slots::FullSlots, slot: &Slot| {
-        citizen.as_deref().is_some_and(|c| full.refuses(slot, c, Instant::now()))
+    let known_full = move |state: &AppState, slot: &Slot| -> Result<(), ApiError> {
+        if citizen.as_deref().is_some_and(|c| state.full_slots.refuses(slot, c, Instant::now())) {
+            state.metrics.event("booking", "slot_full_from_memory");
+            return Err(DomainError::SlotFull.into());
+        }
+        Ok(())
     };
-    if refused_from_memory(&state.full_slots, &slot) {
-        state.metrics.event("booking", "slot_full_from_memory");
-        return Err(DomainError::SlotFull.into());
-    }
+    known_full(state, &slot)?;
     let policy = state.policy.clone();
     let pii = state.pii.clone();
     let wanted = slot.clone();
-    let slot_key = slot.clone();
     let change = move |conn: &mut persistence::DbConn,
                        row: &mut ApplicationRow,
                        app: &domain::application::Application,
@@ -204,10 +204,7 @@ pub async fn take_slot(
     // first refusal; they queue for a turn at the database, so it is asked again at their
     // turn, and a refusal is remembered before the next one in the queue looks.
     let turn = state.db_turn().await?;
-    if refused_from_memory(&state.full_slots, &slot_key) {
-        state.metrics.event("booking", "slot_full_from_memory");
-        return Err(DomainError::SlotFull.into());
-    }
+    known_full(state, &wanted)?;
     let (full, db, now) = (state.full_slots.clone(), state.db.clone(), state.now());
     let taken = actix_web::web::block(move || {
         let mut conn = db.get()?;

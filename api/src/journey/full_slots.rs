@@ -4,8 +4,9 @@
 //!
 //! The database stays the only judge of who gets a seat: a slot is remembered as full
 //! only after `take_seat` refused it, and only for [`FullSlots::TTL`]; a seat this instance
-//! gives back, and any seats freed here in bulk, forget it at once. A seat freed by another instance (or a job) is therefore
-//! offered here at most one `TTL` late — as if the citizen had asked a moment earlier.
+//! gives back (a move, an expired hold, a failed payment, capacity raised by an
+//! administrator) forgets it at once. A seat freed on another instance is therefore offered
+//! here at most one `TTL` late — as if the citizen had asked a moment earlier.
 //! The citizens holding the slot when it filled are remembered with it, so asking again
 //! for the seat one holds still keeps it.
 

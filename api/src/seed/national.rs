@@ -284,8 +284,8 @@ fn insert_rules(conn: &mut DbConn, rules: &[(String, i32, &str, i32)]) -> Result
 }
 
 /// The missing slots of offices `first..=last` (ids of this data set) for every date from
-/// `from` to `to` and both shifts, in date and city order, computed by the database from the weekly rules and the
-/// national holidays. The date series is `generate_series` on PostgreSQL and a recursive
+/// `from` to `to` and both shifts, in date and city order, computed by the database from
+/// the weekly rules and the national holidays. The date series is `generate_series` on PostgreSQL and a recursive
 /// CTE on SQLite; the weekday index (Saturday = 0) comes from each one's day-of-week.
 fn insert_slots(conn: &mut DbConn, first: &str, last: &str, from: NaiveDate, to: NaiveDate) -> Result<usize, DbError> {
     // Every value is ours (office ids of this data set, dates), never user input.
