@@ -104,12 +104,26 @@ pub struct RushCheck {
     pub shift: String,
     pub winners: u64,
     pub losers: u64,
+    /// Winners that paid.
+    pub paid: u64,
+    /// Winners whose own application (read with their own token) shows the contested
+    /// seat, booked.
+    pub winners_holding: u64,
+    /// Applications on the slot, held or booked (earlier runs' included).
     pub bookings_in_db: i64,
+    /// Of those, still only held (unpaid) …
+    pub held_in_db: i64,
+    /// … and booked.
+    pub booked_in_db: i64,
+    /// Applications on the slot that are neither a winner's nor there before the rush.
+    pub strangers: i64,
     /// Seats of the slot already taken before the rush (by earlier runs).
     pub taken_before: i32,
     pub capacity: i32,
     pub taken: i32,
     pub ok: bool,
+    /// Why not, when not.
+    pub problems: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,8 +192,10 @@ impl Report {
             "peak_rss_mb": self.peak_rss_kb.map(|k| k as f64 / 1024.0),
             "rush": self.rush.as_ref().map(|r| json!({
                 "office_id": r.office_id, "date": r.date, "shift": r.shift, "winners": r.winners,
-                "losers": r.losers, "bookings_in_db": r.bookings_in_db, "taken_before": r.taken_before, "capacity": r.capacity,
-                "taken": r.taken, "ok": r.ok,
+                "losers": r.losers, "paid": r.paid, "winners_holding": r.winners_holding,
+                "bookings_in_db": r.bookings_in_db, "held_in_db": r.held_in_db, "booked_in_db": r.booked_in_db,
+                "strangers": r.strangers, "taken_before": r.taken_before, "capacity": r.capacity,
+                "taken": r.taken, "ok": r.ok, "problems": r.problems,
             })),
             "notes": self.notes,
         })
@@ -219,18 +235,27 @@ impl Report {
         }
         if let Some(r) = &self.rush {
             out.push_str(&format!(
-                "rush {} {} {}: {} winners, {} refused; in the database {} bookings ({} from before), capacity {}, taken {} → {}\n",
+                "rush {} {} {}: {} winners ({} paid, {} see the seat booked in their own application), {} refused; \
+                 in the database {} on the slot ({} held, {} booked, {} from before, {} strangers), capacity {}, taken {} → {}\n",
                 r.office_id,
                 r.date,
                 r.shift,
                 r.winners,
+                r.paid,
+                r.winners_holding,
                 r.losers,
                 r.bookings_in_db,
+                r.held_in_db,
+                r.booked_in_db,
                 r.taken_before,
+                r.strangers,
                 r.capacity,
                 r.taken,
                 if r.ok { "OK" } else { "MISMATCH" }
             ));
+            for p in &r.problems {
+                out.push_str(&format!("rush problem: {p}\n"));
+            }
         }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
@@ -763,6 +788,18 @@ async fn rush(
         .expect("join")
     };
 
+    // The applications already on the slot (earlier runs'), so the winners can be told apart.
+    let (office, sh) = (office_id.clone(), shift.clone());
+    let before: std::collections::BTreeSet<String> = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || slot_applications(&db, &office, date, &sh))
+            .await
+            .expect("join")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+
     // Everyone presses "hold" at once; the winners pay.
     let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
     let started = Instant::now();
@@ -775,65 +812,127 @@ async fn rush(
             barrier.wait().await;
             let req = c.send(reqwest::Method::PUT, "/api/v1/citizen/application/appointment", Some(&token), &body);
             let won = matches!(c.call("hold", req, &[200], &[409]).await, Ok(Answer { status: 200, .. }));
-            if won && pay(&mut c, &token).await.is_ok() {
+            let paid = won && pay(&mut c, &token).await.is_ok();
+            if paid {
                 c.stats.journeys += 1;
             }
-            (won, c.stats)
+            (won.then_some(token), paid, c.stats)
         });
     }
     let mut total = Stats::default();
-    let mut winners = 0;
+    let mut winner_tokens = Vec::new();
+    let mut paid = 0;
     while let Some(done) = tasks.join_next().await {
-        let (won, stats) = done.expect("a rush task panicked");
-        winners += u64::from(won);
+        let (won, did_pay, stats) = done.expect("a rush task panicked");
+        winner_tokens.extend(won);
+        paid += u64::from(did_pay);
         total.merge(stats);
     }
     let elapsed = started.elapsed();
+    let winners = winner_tokens.len() as u64;
     let losers = total.refusals.values().sum();
     let mut report = total.report(Scenario::Rush, elapsed, opts);
+    let mut problems = Vec::new();
+
+    // Each winner reads her own application: the contested seat, booked, is hers.
+    let mut winner_ids = std::collections::BTreeSet::new();
+    let mut winners_holding = 0;
+    let mut checker = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+    for token in &winner_tokens {
+        let Ok(view) =
+            checker.call("application", checker.get("/api/v1/citizen/application", Some(token)), &[200], &[]).await
+        else {
+            problems.push("a winner cannot read her application".into());
+            continue;
+        };
+        let view = view.json();
+        let a = &view["appointment"];
+        let holds = a["office"]["id"] == office_id.as_str()
+            && a["date"] == date.to_string().as_str()
+            && a["shift"] == shift.as_str()
+            && view["appointment_status"] == "booked";
+        if holds {
+            winners_holding += 1;
+        } else {
+            problems.push(format!(
+                "winner {} does not hold the seat booked: appointment {a}, status {}",
+                view["id"], view["appointment_status"]
+            ));
+        }
+        if let Some(id) = view["id"].as_str() {
+            winner_ids.insert(id.to_owned());
+        }
+    }
+    for (k, v) in checker.stats.errors {
+        *report.errors.entry(format!("check/{k}")).or_default() += v;
+    }
 
     let (office, sh) = (office_id.clone(), shift.clone());
-    let (bookings, capacity, taken) = tokio::task::spawn_blocking(move || {
+    let db2 = db.clone();
+    let on_slot = tokio::task::spawn_blocking(move || slot_applications(&db2, &office, date, &sh)).await.expect("join");
+    let (office, sh) = (office_id.clone(), shift.clone());
+    let (capacity, taken) = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
-        use persistence::schema::applications::dsl as a;
         use persistence::schema::slots::dsl as s;
         let mut conn = db.get().expect("conn");
-        let bookings: i64 = a::applications
-            .filter(a::slot_office_id.eq(&office))
-            .filter(a::slot_date.eq(date))
-            .filter(a::slot_shift.eq(&sh))
-            .filter(a::appointment_status.eq_any(["held", "booked"]))
-            .count()
-            .get_result(&mut conn)
-            .expect("count bookings");
-        let (capacity, taken): (i32, i32) = s::slots
+        s::slots
             .filter(s::office_id.eq(&office))
             .filter(s::date.eq(date))
             .filter(s::shift.eq(&sh))
             .select((s::capacity, s::taken))
-            .first(&mut conn)
-            .expect("slot");
-        (bookings, capacity, taken)
+            .first::<(i32, i32)>(&mut conn)
+            .expect("slot")
     })
     .await
     .expect("join");
+    let bookings = on_slot.len() as i64;
+    let held_in_db = on_slot.iter().filter(|(_, st)| st == "held").count() as i64;
+    let booked_in_db = on_slot.iter().filter(|(_, st)| st == "booked").count() as i64;
+    let strangers = on_slot.iter().filter(|(id, _)| !winner_ids.contains(id) && !before.contains(id)).count() as i64;
+    let missing = winner_ids.iter().filter(|id| !on_slot.iter().any(|(i, _)| i == *id)).count();
+
     let expected = u64::from(seats).min(drafted);
-    let ok = winners == expected
-        && bookings - i64::from(taken_before) == expected as i64
-        && i64::from(taken) == bookings
-        && taken == capacity
-        && report.journeys == winners;
+    if winners != expected {
+        problems.push(format!("{winners} winners for {expected} free seats"));
+    }
+    if paid != winners {
+        problems.push(format!("{} of {winners} winners could not pay", winners - paid));
+    }
+    if winners_holding != winners {
+        problems.push(format!("{} winners do not hold the seat", winners - winners_holding));
+    }
+    if missing > 0 {
+        problems.push(format!("{missing} winners' applications are not on the slot in the database"));
+    }
+    if strangers > 0 {
+        problems.push(format!("{strangers} applications that did not win hold seats on the slot"));
+    }
+    if held_in_db != 0 {
+        problems.push(format!("{held_in_db} seats are still only held after every winner paid"));
+    }
+    if bookings - before.len() as i64 != winners as i64 || i64::from(taken) != bookings || taken != capacity {
+        problems.push(format!(
+            "counters: {bookings} on the slot ({} from before), taken {taken}, capacity {capacity}",
+            before.len()
+        ));
+    }
     report.rush = Some(RushCheck {
         office_id,
         date,
         shift,
         winners,
         losers,
+        paid,
+        winners_holding,
         bookings_in_db: bookings,
+        held_in_db,
+        booked_in_db,
+        strangers,
         taken_before,
         capacity,
         taken,
-        ok,
+        ok: problems.is_empty(),
+        problems,
     });
     report.notes.push(format!(
         "{drafted} of {clients} clients drafted beforehand ({} preparation errors)",
@@ -843,4 +942,19 @@ async fn rush(
         *report.errors.entry(format!("prep/{k}")).or_default() += v;
     }
     report
+}
+
+/// The applications holding or booked on a slot: (id, appointment status).
+fn slot_applications(db: &persistence::Db, office: &str, date: NaiveDate, shift: &str) -> Vec<(String, String)> {
+    use diesel::prelude::*;
+    use persistence::schema::applications::dsl as a;
+    let mut conn = db.get().expect("conn");
+    a::applications
+        .filter(a::slot_office_id.eq(office))
+        .filter(a::slot_date.eq(date))
+        .filter(a::slot_shift.eq(shift))
+        .filter(a::appointment_status.eq_any(["held", "booked"]))
+        .select((a::id, a::appointment_status))
+        .load(&mut conn)
+        .expect("the slot's applications")
 }

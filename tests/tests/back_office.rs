@@ -446,9 +446,14 @@ db_test!(a_request_in_progress_with_the_same_key_is_409, |app| {
         .unwrap();
     assert_eq!(res.status(), 409);
     assert_eq!(res.headers()["retry-after"], "2");
-    // A claim abandoned for over a minute is taken over.
+    // A claim abandoned for over a minute is taken over by the same kiosk's retry of the
+    // same key (same scope, same request): the retry does the work once.
     app.clock.advance(chrono::Duration::minutes(2));
-    let k1 = machine(&app, &admin, "kiosk-three", "kiosk").await;
-    let (status, text, _) = kiosk_post(&app, &k1, Some("busy-1"), &body).await;
+    let (status, text, replayed) = kiosk_post(&app, &k1, Some("busy-1"), &body).await;
     assert_eq!(status, 201, "{text}");
+    assert_eq!(replayed, None, "the first real answer, not a replay");
+    let (status, again, replayed) = kiosk_post(&app, &k1, Some("busy-1"), &body).await;
+    assert_eq!((status, replayed.as_deref()), (201, Some("true")), "the finished claim now replays: {again}");
+    assert_eq!(again, text, "the replay is the same answer");
+    assert_eq!(app.count_sql("SELECT COUNT(*) AS n FROM applications").await, 1, "one effect");
 });

@@ -91,17 +91,34 @@ db_test!(concurrent_moves_and_expiry_keep_counters_exact, |app| {
     let people = eligible_people(&app, 12).await;
     let date = app.open_date(MARAGHEH, 4).await;
     let other = app.open_date(MARAGHEH, 6).await;
+    app.set_slot(MARAGHEH, date, "morning", 100).await;
+    app.set_slot(MARAGHEH, other, "afternoon", 100).await;
+    let (_, morning_before) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let (_, afternoon_before) = app.slot_counts(MARAGHEH, other, "afternoon").await;
     let mut tokens = Vec::new();
     for p in &people {
         let t = app.draft(p).await;
-        app.hold(&t, MARAGHEH, date, "morning").await;
+        let (status, body) = app.hold(&t, MARAGHEH, date, "morning").await;
+        assert_eq!(status, 200, "hold: {body}");
         tokens.push(t);
     }
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, morning_before + 12, "twelve seats held");
     app.clock.advance(Duration::minutes(16));
     let state = app.state.clone();
     let moves = join_all(tokens.iter().map(|t| app.hold(t, MARAGHEH, other, "afternoon")));
-    let (_, released) = tokio::join!(moves, api::jobs::release_expired_holds(&state));
+    let (moves, released) = tokio::join!(moves, api::jobs::release_expired_holds(&state));
     released.unwrap();
+    // Every citizen moves her (expired) hold; the job releases what is left, and no seat
+    // is counted twice or lost.
+    for (status, body) in &moves {
+        assert_eq!(*status, 200, "move: {body}");
+    }
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, morning_before, "the old seats came back once");
+    assert_eq!(
+        app.slot_counts(MARAGHEH, other, "afternoon").await.1,
+        afternoon_before + 12,
+        "the new seats are taken once each"
+    );
     assert_counters_agree(&app).await;
 });
 
@@ -135,7 +152,39 @@ db_test!(availability_ranks_by_neighbourhood_then_free_percentage, |app| {
     keys.dedup();
     assert_eq!(keys.len(), n);
 
-    // Taking seats lowers a shift's percentage and moves it down the list.
+    // Taking seats lowers a shift's percentage and moves it down the list: the first row
+    // of the nearest group gets two seats, one of them held, so it drops below the rows of
+    // its group that are still wholly free.
+    let nearest = rows[0]["closeness"].as_u64().unwrap();
+    let group: Vec<&serde_json::Value> = rows.iter().filter(|r| r["closeness"].as_u64() == Some(nearest)).collect();
+    assert!(group.len() >= 2, "the nearest group has several rows: {body}");
+    assert!(group.iter().all(|r| r["free"] == r["approved"]), "the demo slots start wholly free: {body}");
+    let (first_office, first_shift) =
+        (rows[0]["office"]["id"].as_str().unwrap().to_owned(), rows[0]["shift"].as_str().unwrap().to_owned());
+    app.set_slot(&first_office, date, &first_shift, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let (status, held) = app.hold(&token, &first_office, date, &first_shift).await;
+    assert_eq!(status, 200, "{held}");
+    let (_, after) =
+        app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234"), None).await;
+    let after = after["rows"].as_array().unwrap();
+    let position = after
+        .iter()
+        .position(|r| r["office"]["id"] == first_office.as_str() && r["shift"] == first_shift.as_str())
+        .expect("the row is still listed");
+    assert_eq!((after[position]["free"].as_u64(), after[position]["approved"].as_u64()), (Some(1), Some(2)));
+    let wholly_free: Vec<usize> = (0..after.len())
+        .filter(|&i| {
+            let r = &after[i];
+            r["closeness"].as_u64() == Some(nearest) && r["approved"].as_u64() > Some(0) && r["free"] == r["approved"]
+        })
+        .collect();
+    assert!(!wholly_free.is_empty());
+    assert!(
+        wholly_free.iter().all(|&i| i < position),
+        "the half-full shift (row {position}) comes after every wholly free one of its group {wholly_free:?}: {after:?}"
+    );
+
     let (status, _) = app.get("/api/v1/offices/availability?date=not-a-date&city_code=021", None).await;
     assert_eq!(status, 400);
     let (status, p) = app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=12"), None).await;

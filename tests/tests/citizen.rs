@@ -257,9 +257,15 @@ db_test!(a_token_reaches_only_its_own_application, |app| {
     assert_eq!(view_a["personal_info"]["mother_name"], SAMPLE.mother_name);
     assert_eq!(view_b["personal_info"]["mother_name"], MALE.mother_name);
     // B changing its mobile leaves A untouched.
-    app.put("/api/v1/citizen/application/mobile", Some(&b), &json!({"mobile": "09359998877"})).await;
+    let (status, changed_b) =
+        app.put("/api/v1/citizen/application/mobile", Some(&b), &json!({"mobile": "09359998877"})).await;
+    assert_eq!(status, 200, "{changed_b}");
+    assert_eq!(changed_b["id"], view_b["id"], "B's token changed B's application");
+    let (_, again_b) = app.get("/api/v1/citizen/application", Some(&b)).await;
+    assert_eq!(again_b["personal_info"]["mobile"], "09359998877", "B's change was saved");
     let (_, again_a) = app.get("/api/v1/citizen/application", Some(&a)).await;
     assert_eq!(again_a["personal_info"]["mobile"], SAMPLE.mobile.unwrap());
+    assert_eq!(again_a["personal_info"], view_a["personal_info"], "nothing of A changed");
 });
 
 db_test!(expired_and_tampered_tokens_get_401, |app| {

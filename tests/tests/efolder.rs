@@ -411,6 +411,23 @@ db_test!(the_clear_password_never_reaches_the_database_or_the_logs, tweak = info
     let chosen = "chosen passphrase 7431";
     let (status, _) = change_password(&app, &token, &sent_password, chosen).await;
     assert_eq!(status, 200);
+    let reset = "reset passphrase 5512";
+    let mobile = SAMPLE.mobile.unwrap();
+    let (status, _) =
+        app.post("/api/v1/efolder/password-reset", None, &json!({"username": username, "mobile": mobile})).await;
+    assert_eq!(status, 202);
+    deliver(&app).await;
+    let texts = phone(&app, mobile).await;
+    let code = texts.iter().find(|t| t.contains("کد بازیابی")).expect("a reset SMS").rsplit(' ').next().unwrap();
+    let (status, session) = app
+        .post(
+            "/api/v1/efolder/password-reset/confirm",
+            None,
+            &json!({"username": username, "code": code, "new_password": reset}),
+        )
+        .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(login(&app, &username, reset).await.0, 201, "the password set through the code is the one in use");
 
     // Once sent, the sealed credentials are erased from the outbox too.
     assert_eq!(
@@ -422,12 +439,12 @@ db_test!(the_clear_password_never_reaches_the_database_or_the_logs, tweak = info
     );
     let db = database_contents(&app).await;
     assert!(contains(&db, "$argon2id$"), "the hashes are there, so the scan reads real rows");
-    for secret in [&shown_password, &sent_password, chosen] {
+    for secret in [&shown_password, &sent_password, chosen, reset] {
         assert!(!contains(&db, secret), "{secret} is in the database in clear");
     }
     let log = std::fs::read(ncr_tests::test_log_path()).expect("this process's log");
     assert!(contains(&log, "e-folder account registered"), "the log holds the registrations");
-    for secret in [&shown_password, &sent_password, chosen, &username] {
+    for secret in [&shown_password, &sent_password, chosen, reset, &username] {
         assert!(!contains(&log, secret), "{secret} is in the log");
     }
 });

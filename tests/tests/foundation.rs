@@ -127,9 +127,7 @@ fn both_migration_folders_have_the_same_migrations() {
 fn openapi_yaml_is_up_to_date() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi.yaml");
     let generated = api::server::openapi_yaml();
-    if std::env::var("UPDATE_OPENAPI").is_ok() {
-        std::fs::write(&path, &generated).unwrap();
-    }
+    // Only compared, never written: a test that rewrote the file would pass on drift.
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,

@@ -60,5 +60,7 @@ db_test!(loadtest_scenarios_run_without_errors, |app| {
     assert_eq!(rush.error_count(), 0, "{}", rush.table());
     assert_eq!(check.winners, 5, "{}", rush.table());
     assert_eq!(check.losers, 19, "{}", rush.table());
+    assert_eq!((check.paid, check.winners_holding), (5, 5), "{}", rush.table());
+    assert_eq!((check.held_in_db, check.booked_in_db, check.strangers), (0, 5, 0), "{}", rush.table());
     assert!(check.ok, "{}", rush.table());
 });

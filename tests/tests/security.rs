@@ -242,15 +242,17 @@ async fn a_postgres_outage_answers_503_and_recovers() {
     assert_eq!(app.get("/health/ready", None).await.0, 200);
 
     proxy.cut();
-    for path in ["/health/ready", "/api/v1/captcha"] {
-        let started = std::time::Instant::now();
-        let res = app.http.get(app.url(path)).send().await.unwrap();
-        if path == "/health/ready" {
-            assert_eq!(res.status(), 503, "readiness turns 503");
-            assert_eq!(res.headers()["content-type"], "application/problem+json");
-        }
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{path} answered in {:?}", started.elapsed());
-    }
+    let started = std::time::Instant::now();
+    let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 503, "readiness turns 503");
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "readiness answered in {:?}", started.elapsed());
+    // A captcha needs no database (it is signed, not stored): it is still issued, promptly.
+    let started = std::time::Instant::now();
+    let (status, challenge) = app.get("/api/v1/captcha", None).await;
+    assert_eq!(status, 200, "{challenge}");
+    assert!(challenge["captcha_id"].as_str().is_some_and(|id| !id.is_empty()), "{challenge}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the captcha answered in {:?}", started.elapsed());
     let started = std::time::Instant::now();
     let res = app
         .http

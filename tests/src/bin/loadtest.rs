@@ -108,6 +108,17 @@ fn main() {
     let mut out = std::io::stdout().lock();
     let _ = write!(out, "{}", report.table());
     let _ = writeln!(out, "LOADTEST_JSON {}", report.to_json());
-    let failed = report.rush.as_ref().is_some_and(|r| !r.ok);
-    std::process::exit(if failed { 1 } else { 0 });
+    // Any error fails the run (a benchmark with errors measures something else), as does a
+    // rush whose winners do not hold exactly the seats.
+    let mut failed = Vec::new();
+    if report.error_count() > 0 {
+        failed.push(format!("{} errors", report.error_count()));
+    }
+    if let Some(r) = report.rush.as_ref().filter(|r| !r.ok) {
+        failed.push(format!("the rush check failed: {}", r.problems.join("; ")));
+    }
+    if !failed.is_empty() {
+        eprintln!("loadtest: FAILED — {}", failed.join("; "));
+        std::process::exit(1);
+    }
 }

@@ -1,53 +1,59 @@
-//! Scans the logs of a whole test run (the files `NCR_TEST_LOG_DIR` collected) for
-//! personal data in clear: the personas' national codes, mobiles and serials, JWTs,
-//! and the passwords tests use. Exits non-zero listing each hit.
+//! Scans the logs of a whole run — every file in each directory given (the test processes'
+//! logs that `NCR_TEST_LOG_DIR` collected, the fuzz servers' logs) — for personal data in
+//! clear: see [`ncr_tests::pii`]. First it proves it can see each kind (a planted positive
+//! control); then it fails on any hit, and on any directory that holds no log lines.
+//!
+//! ```sh
+//! pii-scan target/test-logs target/fuzz-logs
+//! ```
 
 use std::process::ExitCode;
 
+use ncr_tests::pii::Scanner;
+
 #[expect(clippy::print_stdout, reason = "a command-line tool")]
 fn main() -> ExitCode {
-    let dir = std::env::args().nth(1).unwrap_or_else(|| "target/test-logs".into());
-    let mut needles: Vec<(&str, String)> = Vec::new();
-    for p in api::seed::population::PERSONAS {
-        needles.push(("national code", p.national_id.into()));
-        needles.push(("serial", p.serial.into()));
-        if let Some(m) = p.mobile {
-            needles.push(("mobile", m.into()));
-            needles.push(("mobile", m[1..].into()));
-        }
+    let mut dirs: Vec<String> = std::env::args().skip(1).collect();
+    if dirs.is_empty() {
+        dirs.push("target/test-logs".into());
     }
-    for pw in [ncr_tests::ADMIN_PASSWORD, "operator-password-1", "fuzz-admin-password"] {
-        needles.push(("password", pw.into()));
-    }
-    let jwt = regex::Regex::new(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}").expect("regex");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("pii-scan: no log directory {dir}");
+    let scanner = Scanner::new();
+    if let Err(blind) = scanner.control() {
+        println!("pii-scan: the positive control failed — the scan cannot see:\n{blind}");
         return ExitCode::FAILURE;
-    };
-    let mut files = 0;
-    let mut lines = 0;
+    }
     let mut hits = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
-        files += 1;
-        for (n, line) in text.lines().enumerate() {
-            lines += 1;
-            for (what, needle) in &needles {
-                if line.contains(needle.as_str()) {
-                    hits.push(format!("{}:{}: {what} in clear", entry.path().display(), n + 1));
+    let (mut files, mut lines) = (0, 0);
+    for dir in &dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            println!("pii-scan: no log directory {dir}");
+            return ExitCode::FAILURE;
+        };
+        let (mut dir_files, mut dir_lines) = (0, 0);
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+            dir_files += 1;
+            for (n, line) in text.lines().enumerate() {
+                dir_lines += 1;
+                for kind in scanner.scan_line(line) {
+                    let shown: String = line.chars().take(300).collect();
+                    hits.push(format!("{}:{}: {kind} in clear: {shown}", entry.path().display(), n + 1));
                 }
             }
-            if jwt.is_match(line) {
-                hits.push(format!("{}:{}: a JWT in clear", entry.path().display(), n + 1));
-            }
         }
-    }
-    if files == 0 || lines == 0 {
-        println!("pii-scan: {dir} holds no log lines — did the tests run with NCR_TEST_LOG_DIR?");
-        return ExitCode::FAILURE;
+        if dir_lines == 0 {
+            println!("pii-scan: {dir} holds no log lines — did the run write its logs there?");
+            return ExitCode::FAILURE;
+        }
+        files += dir_files;
+        lines += dir_lines;
     }
     if hits.is_empty() {
-        println!("pii-scan: {files} log files, {lines} lines, no personal data or token in clear");
+        println!(
+            "pii-scan: positive control found all {} kinds; {files} log files in {}, {lines} lines: no personal data or token in clear",
+            ncr_tests::pii::KINDS.len(),
+            dirs.join(", ")
+        );
         ExitCode::SUCCESS
     } else {
         for h in hits.iter().take(50) {
