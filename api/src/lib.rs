@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod html;
 pub mod idempotency;
+pub mod input_rules;
 pub mod jobs;
 pub mod journey;
 pub mod notify;

@@ -167,7 +167,8 @@ where
 
 /// The OpenAPI document, exactly as served.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let (_, mut api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    crate::input_rules::apply(&mut api);
     api
 }
 
@@ -261,7 +262,8 @@ pub fn app(
     >,
 > {
     let limit = state.config.limits.body_bytes;
-    let (app, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let (app, mut api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    crate::input_rules::apply(&mut api);
     let routes = web::Data::new(RouteTable::from_openapi(&api));
     let json = web::Data::new(routes::ops::OpenApiJson(api.to_json().expect("OpenAPI serialises")));
     app.app_data(state)

@@ -74,6 +74,10 @@ impl JalaliDate {
         if y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
             return Err(DomainError::DateInvalid);
         }
+        // Digits only: `u16::from_str` would also take a sign (`1369-+3-19`).
+        if !parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(DomainError::DateInvalid);
+        }
         let num = |s: &str| s.parse::<u16>().map_err(|_| DomainError::DateInvalid);
         Self::new(i32::from(num(y)?), num(m)? as u8, num(d)? as u8)
     }
@@ -187,7 +191,9 @@ impl HijriDate {
         let ascii = crate::text::ascii_digits(input.trim());
         let parts: Vec<u16> = ascii
             .split(['-', '/'])
-            .map(|p| p.parse::<u16>().map_err(|_| DomainError::DateInvalid))
+            // Digits only: `u16::from_str` would also take a sign.
+            .map(|p| if p.bytes().all(|b| b.is_ascii_digit()) { p.parse::<u16>().ok() } else { None })
+            .map(|n| n.ok_or(DomainError::DateInvalid))
             .collect::<Result<_, _>>()?;
         let [y, m, d] = parts.as_slice() else {
             return Err(DomainError::DateInvalid);
