@@ -263,7 +263,7 @@ mod tests {
             tracking.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0x06F0).unwrap()).collect();
         let tracking_spaced = format!("{} {}", &tracking[..4], &tracking[4..]);
         type Case<'a> = (&'a str, regex::Regex, Accepts, Vec<&'a str>, Vec<&'a str>);
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "national code",
                 re(national_id()),
