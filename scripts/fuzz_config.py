@@ -47,8 +47,8 @@ for path, item in sorted(doc["paths"].items()):
             headers["X-USSD-Secret"] = "${USSD_SECRET}"
         print()
         print("[[operations]]")
-        print(f"include-path = {json.dumps(path)}")
-        print(f"include-method = {json.dumps(method.upper())}")
+        # One filter (filters of a block are OR-ed): the operation's label, "METHOD /path".
+        print(f"include-name = {json.dumps(method.upper() + ' ' + path)}")
         print("checks.positive_data_acceptance.expected-statuses = [" + ", ".join(json.dumps(c) for c in expected) + "]")
         if headers:
             print("headers = { " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in headers.items()) + " }")

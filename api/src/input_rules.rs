@@ -121,7 +121,8 @@ fn rule(name: &str) -> Option<(String, Option<usize>, Option<usize>)> {
         "national_id" => (national_id(), Some(8), None),
         "tracking_code" | "t" => (tracking_code(), Some(10), None),
         "postal_code" => (postal_code(), Some(10), None),
-        "mobile" | "phoneNumber" => (mobile(), Some(10), None),
+        // (Not the USSD gateway's `phoneNumber`: any number gets a USSD screen back.)
+        "mobile" => (mobile(), Some(10), None),
         "serial" => (serial(), Some(6), None),
         "birth_date_jalali" => (jalali_date(), Some(8), None),
         "birth_date_hijri" => (hijri_date(), Some(5), None),
@@ -202,10 +203,12 @@ fn apply_to_properties(schema: &mut RefOr<Schema>) {
 }
 
 /// States the input rules in the document: on every parameter and on every property of a
-/// schema a request body uses (responses keep their own shapes).
+/// schema a request body of an `/api/` operation uses (responses keep their own shapes).
 pub fn apply(doc: &mut OpenApi) {
     let mut request_schemas: Vec<String> = Vec::new();
-    for item in doc.paths.paths.values_mut() {
+    // The API's operations; pages for browsers (the payment result, the sandbox bank)
+    // show whatever they are given.
+    for (_, item) in doc.paths.paths.iter_mut().filter(|(path, _)| path.starts_with("/api/")) {
         for op in
             [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
         {
