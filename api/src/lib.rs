@@ -10,6 +10,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod html;
 pub mod idempotency;
 pub mod jobs;

@@ -81,6 +81,8 @@ pub async fn token(state: web::Data<AppState>, form: web::Form<TokenRequest>) ->
     claims.role = Some(client.kind.clone());
     claims.scope = Some(scope.clone());
     claims.office = client.office_id.clone();
+    // Rotating the secret or disabling the client bumps it: older tokens stop at once.
+    claims.tv = Some(client.token_version);
     let access_token = state.tokens.issue(&claims)?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
         access_token,
