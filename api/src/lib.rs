@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod captcha;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod extract;

@@ -82,7 +82,7 @@ pub struct PublicStatus {
 /// address out of it for an hour, and after 20 failures a day from all addresses together
 /// each address gets one try (429 `status_lookup_limit`). The right proof always counts
 /// as no failure, so strangers cannot lock the owner out.
-#[utoipa::path(tag = "public", params(StatusQuery),
+#[utoipa::path(operation_id = "public_get_status", tag = "public", params(StatusQuery),
     responses(
         (status = 200, description = "The application's status", body = PublicStatus),
         PublicRead,
@@ -176,7 +176,7 @@ pub struct RecoveryQueued {
 /// recoveries are counted like failed status lookups (three from one address at one
 /// national code lock it for an hour); three SMS per national code per day (429
 /// `recovery_limit` for both).
-#[utoipa::path(tag = "public", request_body = RecoveryRequest,
+#[utoipa::path(operation_id = "public_recover_tracking_code", tag = "public", request_body = RecoveryRequest,
     responses(
         (status = 202, description = "The SMS is queued", body = RecoveryQueued),
         PublicWrite,
@@ -330,7 +330,7 @@ fn cacheable() -> actix_web::HttpResponseBuilder {
 
 /// «آگاهی از فرایند»: the registration, production and delivery processes step by step,
 /// with today's fees and the configured rules. Persian, or English per `Accept-Language`.
-#[utoipa::path(tag = "public",
+#[utoipa::path(operation_id = "public_get_process_info", tag = "public",
     responses((status = 200, description = "The process, in the request's language", body = ProcessInfo,
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]
@@ -351,7 +351,7 @@ pub async fn process_info(state: web::Data<AppState>, lang: RequestLang) -> Resu
 
 /// «شرایط ثبت نام»: who may register, fees, documents to bring, booking rules and
 /// follow-up. Persian, or English per `Accept-Language`.
-#[utoipa::path(tag = "public",
+#[utoipa::path(operation_id = "public_get_registration_conditions", tag = "public",
     responses((status = 200, description = "The conditions, in the request's language", body = RegistrationConditions,
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]

@@ -38,7 +38,7 @@ pub struct StaffSession {
 /// further one for twice as long, at most an hour — and budgets per address and per
 /// account, see the README's "Guessing and lockouts"), then a staff token (`aud=staff`)
 /// carrying role, office and token version.
-#[utoipa::path(tag = "staff", request_body = StaffLogin,
+#[utoipa::path(operation_id = "staff_sign_in", tag = "staff", request_body = StaffLogin,
     responses((status = 201, description = "Signed in", body = StaffSession), PublicWrite,
         (status = 401, description = "Wrong username or password, or a disabled account", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/staff/sessions")]
@@ -87,7 +87,9 @@ pub async fn sign_in(
     claims.office = user.office_id.clone();
     claims.tv = Some(user.token_version);
     let token = state.tokens.issue(&claims)?;
-    Ok(HttpResponse::Created().json(StaffSession {
+    // Where this token leads: an operator's day list, an administrator's overview.
+    let location = if user.role == "admin" { "/api/v1/admin/stats" } else { "/api/v1/office/appointments" };
+    Ok(HttpResponse::Created().insert_header(("Location", location)).json(StaffSession {
         token,
         token_type: "Bearer",
         expires_at: now + Duration::minutes(minutes),
@@ -99,7 +101,7 @@ pub async fn sign_in(
 /// Logout: ends this session on the server. The token, and any copy of it, gets 401
 /// `session_ended` afterwards. A staff session also ends after `auth.staff_idle_minutes`
 /// without a request (401 `session_idle`).
-#[utoipa::path(tag = "staff", security(("staff" = [])),
+#[utoipa::path(operation_id = "staff_sign_out", tag = "staff", security(("staff" = [])),
     responses((status = 204, description = "Signed out; this token gets 401 from now on"), crate::routes::problems::SessionEnd))]
 #[delete("/api/v1/staff/sessions/current")]
 pub async fn end_staff_session(
