@@ -23,7 +23,6 @@ OAUTH_400 = {"/api/v1/oauth/token"}
 print("request-timeout = 15.0")
 print("[auth.openapi.citizen]\nbearer = \"${CITIZEN_TOKEN}\"")
 print("[auth.openapi.staff]\nbearer = \"${ADMIN_TOKEN}\"")
-print("[auth.openapi.machine]\nbearer = \"${KIOSK_TOKEN}\"")
 print("[auth.openapi.efolder]\nbearer = \"${EFOLDER_TOKEN}\"")
 
 count = 0
@@ -41,6 +40,9 @@ for path, item in sorted(doc["paths"].items()):
         headers = {}
         if path.startswith("/api/v1/office/"):
             headers["Authorization"] = "Bearer ${OPERATOR_TOKEN}"
+        elif path.startswith("/api/v1/kiosk/"):
+            # The machine scheme is OAuth 2.0 client credentials: its tokens go as headers.
+            headers["Authorization"] = "Bearer ${KIOSK_TOKEN}"
         elif path.startswith("/api/v1/production/"):
             headers["Authorization"] = "Bearer ${PRODUCTION_TOKEN}"
         elif path.startswith("/api/v1/ussd"):

@@ -32,6 +32,7 @@ impl Default for Environment {
 pub fn build_state(config: Config, env: Environment) -> Result<AppState, String> {
     // A mistyped gateway address must stop the start, not silently lock the gateway out.
     config.ussd.networks()?;
+    config.cors.validate()?;
     let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
     let applied = db.migrate().map_err(|e| e.to_string())?;
     if applied > 0 {

@@ -43,6 +43,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub ussd: UssdConfig,
     pub ownership: OwnershipConfig,
+    pub cors: CorsConfig,
 }
 
 impl Default for Config {
@@ -70,6 +71,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             ussd: UssdConfig::default(),
             ownership: OwnershipConfig::default(),
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -173,6 +175,8 @@ pub struct AuthConfig {
     pub staff_token_minutes: i64,
     pub machine_token_minutes: i64,
     pub efolder_token_minutes: i64,
+    /// A staff session unused for this long ends, whatever its token's lifetime.
+    pub staff_idle_minutes: i64,
 }
 
 impl Default for AuthConfig {
@@ -183,6 +187,7 @@ impl Default for AuthConfig {
             staff_token_minutes: 480,
             machine_token_minutes: 15,
             efolder_token_minutes: 60,
+            staff_idle_minutes: 30,
         }
     }
 }
@@ -197,10 +202,19 @@ pub struct LimitsConfig {
     /// Wrong serials for one national code before entry is slowed down and then locked.
     pub entry_failures_before_lock: i32,
     pub entry_lock_minutes: i64,
-    /// Public status lookups per national code per (Tehran) day, from any address.
+    /// Failed public status lookups (and recoveries) per national code per (Tehran) day,
+    /// from all addresses together, before each address gets one try a day at it.
     pub status_lookups_per_day: i32,
-    /// Tracking-code recoveries per national code per day.
+    /// Tracking-code recoveries (SMS sent) per national code per day.
     pub recoveries_per_day: i32,
+    /// Length of the windows below.
+    pub failure_window_minutes: i64,
+    /// Wrong guesses (serials, passwords) at one national code or account from all
+    /// addresses together per window, before each address gets one guess at it.
+    pub subject_failures_per_window: i32,
+    /// Wrong guesses from one client address at all national codes or accounts per window
+    /// (status lookups and recoveries: per day).
+    pub client_failures_per_window: i32,
 }
 
 impl Default for LimitsConfig {
@@ -212,11 +226,52 @@ impl Default for LimitsConfig {
             entry_lock_minutes: 15,
             status_lookups_per_day: 20,
             recoveries_per_day: 3,
+            failure_window_minutes: 60,
+            subject_failures_per_window: 20,
+            client_failures_per_window: 50,
         }
     }
 }
 
 /// Who may call `POST /api/v1/ussd`. With a secret, every request must carry it in
+/// Cross-origin access for browser apps on other origins (a portal at
+/// `https://portal.example`). Empty (the default): no CORS headers at all, so browsers
+/// keep other origins out. Tokens travel in `Authorization`, never in cookies, so
+/// credentialed requests are not allowed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://portal.example`, `http://localhost:5173`), or `"*"` for any.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age_seconds: usize,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), max_age_seconds: 600 }
+    }
+}
+
+impl CorsConfig {
+    /// Checks every entry is `*` or a bare origin (`scheme://host[:port]`, no path).
+    pub fn validate(&self) -> Result<(), String> {
+        for origin in &self.allowed_origins {
+            if origin == "*" {
+                continue;
+            }
+            let bad = || format!("cors.allowed_origins: {origin:?} is not an origin such as https://portal.example");
+            let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
+            let host_ok = !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+            if !matches!(scheme, "http" | "https") || !host_ok {
+                return Err(bad());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `X-USSD-Secret`; with an allow-list, it must come from one of those addresses; with
 /// both, both. With neither, only the embedded (SQLite) default answers, and only to
 /// requests from this machine; any other deployment answers 503 `ussd_not_configured`.

@@ -280,9 +280,16 @@ pub async fn request_middleware(
 
 /// Paths limited per client address (public and citizen endpoints, SPEC §6).
 fn rate_limited_path(path: &str) -> bool {
-    ["/api/v1/citizen", "/api/v1/public", "/api/v1/captcha", "/api/v1/offices", "/api/v1/efolder"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    [
+        "/api/v1/citizen",
+        "/api/v1/public",
+        "/api/v1/captcha",
+        "/api/v1/offices",
+        "/api/v1/efolder",
+        "/api/v1/staff/sessions",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
 }
 
 /// A 429 when the client address exceeded its quota.
@@ -303,6 +310,9 @@ fn rate_limit(state: &crate::state::AppState, req: &ServiceRequest, path: &str) 
 fn render_problem(res: &mut ServiceResponse<BoxBody>, lang: Lang, request_id: &str, path: &str, span: &tracing::Span) {
     let status = res.status();
     if !status.is_client_error() && !status.is_server_error() {
+        return;
+    }
+    if res.response().extensions().get::<crate::error::KeepBody>().is_some() {
         return;
     }
     let source = res.response().extensions().get::<ProblemSource>().cloned();

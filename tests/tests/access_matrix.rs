@@ -77,6 +77,8 @@ enum Policy {
     PublicOrCitizen,
     /// Administrators; operators are staff but 403.
     Admin,
+    /// Any staff token (administrators and operators): logout.
+    Staff,
     /// Operators, on applications of their own office (another office's: 404).
     OfficeApplication,
     /// Operators, their own office's list.
@@ -91,11 +93,16 @@ enum Policy {
     Efolder,
     /// The USSD gateway's shared secret, never a bearer token.
     UssdSecret,
+    /// The OAuth token endpoint: client credentials (HTTP Basic or in the form); a bearer
+    /// token in `Authorization` is not client authentication (401 `invalid_client`), and
+    /// without credentials 401 too (RFC 6749 §5.2, checked apart below).
+    ClientCredentials,
 }
 
 fn expect(policy: Policy, caller: Caller) -> Expect {
     match (policy, caller) {
         (Policy::Public, _) => Allowed,
+        (Policy::ClientCredentials, Anonymous | UssdGateway) => Allowed,
         (Policy::PublicOrCitizen, Anonymous | CitizenA | CitizenB | UssdGateway) => Allowed,
         (Policy::Citizen, CitizenA | CitizenB) => Allowed,
         (Policy::Admin, Admin) => Allowed,
@@ -112,7 +119,10 @@ fn expect(policy: Policy, caller: Caller) -> Expect {
         (Policy::Production, KioskK1 | KioskK2) => Forbidden,
         (Policy::Efolder, Efolder) => Allowed,
         (Policy::UssdSecret, UssdGateway) => Allowed,
-        _ => Unauthenticated,
+        (Policy::Staff, Admin | OperatorX | OperatorY) => Allowed,
+        // No token: sign in. A valid token of the wrong kind: signing in again would not help.
+        (_, Anonymous | UssdGateway) | (Policy::UssdSecret | Policy::ClientCredentials, _) => Unauthenticated,
+        _ => Forbidden,
     }
 }
 
@@ -171,15 +181,17 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("PUT", "/api/v1/citizen/application/special-needs", Citizen),
         ("GET", "/api/v1/citizen/hijri-birth-date-options", Citizen),
         ("POST", "/api/v1/citizen/sessions", Public),
+        ("DELETE", "/api/v1/citizen/sessions/current", Citizen),
         ("GET", "/api/v1/efolder/me", Efolder),
         ("PUT", "/api/v1/efolder/password", Efolder),
         ("POST", "/api/v1/efolder/password-reset", Public),
         ("POST", "/api/v1/efolder/password-reset/confirm", Public),
         ("POST", "/api/v1/efolder/registrations", Public),
         ("POST", "/api/v1/efolder/sessions", Public),
+        ("DELETE", "/api/v1/efolder/sessions/current", Efolder),
         ("POST", "/api/v1/kiosk/applications", KioskCreate),
         ("GET", "/api/v1/kiosk/applications/{id}", KioskRead),
-        ("POST", "/api/v1/oauth/token", Public),
+        ("POST", "/api/v1/oauth/token", ClientCredentials),
         ("GET", "/api/v1/office/applications/{tracking_code}", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/completion", OfficeApplication),
@@ -197,6 +209,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/public/status", Public),
         ("POST", "/api/v1/public/tracking-code-recovery", Public),
         ("POST", "/api/v1/staff/sessions", Public),
+        ("DELETE", "/api/v1/staff/sessions/current", Staff),
         ("POST", "/api/v1/ussd", UssdSecret),
         ("GET", "/assets/fonts/{name}", Public),
         ("GET", "/health/live", Public),
@@ -257,8 +270,8 @@ fn every_operation_of_the_contract_has_a_policy() {
         missing.is_empty(),
         "{} operations of the contract have no access policy. Add each to OPERATIONS in \
          tests/tests/access_matrix.rs, with the policy that decides who may call it \
-         (Public, PublicOrCitizen, Citizen, Admin, OfficeApplication, OfficeList, KioskCreate, \
-         KioskRead, Production, Efolder, UssdSecret — or a new one in `expect`):\n{}\n\
+         (Public, PublicOrCitizen, Citizen, Admin, Staff, OfficeApplication, OfficeList, KioskCreate, \
+         KioskRead, Production, Efolder, UssdSecret, ClientCredentials — or a new one in `expect`):\n{}\n\
          Then, if a caller the policy lets in needs a body, real ids or some set-up for the \
          operation to succeed, add a case for it in `request()` in the same file.",
         missing.len(),
@@ -873,9 +886,38 @@ fn with_ussd_secret(c: &mut api::config::Config) {
 
 db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_ussd_secret, |app| {
     let mut world = world(&app).await;
+    // Unknown fields on every JSON write body are refused (SPEC §6) with a 422 naming the
+    // field, asked as a caller the policy lets in, so the answer is about the body. (First:
+    // nothing is changed by a refused body, while the logouts below end sessions.)
+    let mut lenient = Vec::new();
+    for op in operations() {
+        if op.content.as_deref() != Some("application/json") {
+            continue;
+        }
+        let policy = policy(&op.method, &op.path).unwrap();
+        let Some(caller) = CALLERS.into_iter().find(|c| matches!(expect(policy, *c), Allowed | Own)) else {
+            continue;
+        };
+        let mut call = request(&app, &mut world, &op.method, &op.path, false).await;
+        let mut body = match call.body {
+            Body::Json(v) => v,
+            _ => json!({}),
+        };
+        body["zz_unknown_field"] = json!(1);
+        call.body = Body::Json(body);
+        // In English the problem names what was wrong with the body (for developers).
+        let (status, text) = send(&app, &world, &op.method, &call, caller, Some(("Accept-Language", "en"))).await;
+        if status != 422 || !text.contains("\"field\":\"zz_unknown_field\"") {
+            lenient.push(format!("{} {} as {caller:?}: {status} {text}", op.method, op.path));
+        }
+    }
+    assert!(lenient.is_empty(), "write bodies that accept an unknown field:\n{}", lenient.join("\n"));
     let mut breaches = Vec::new();
     let mut calls = 0;
-    for op in operations() {
+    // Logouts last: they end the callers' sessions.
+    let mut ops = operations();
+    ops.sort_by_key(|o| is_logout(&o.method, &o.path));
+    for op in ops {
         let policy = policy(&op.method, &op.path).unwrap_or_else(|| panic!("{} {} has no policy", op.method, op.path));
         // Callers that must be turned away go first, so an allowed call that changes
         // something (a disabled client, a moved appointment) cannot hide a breach.
@@ -924,31 +966,24 @@ db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_u
             }
         }
     }
-    // Unknown fields on every JSON write body are refused (SPEC §6), asked as a caller the
-    // policy lets in, so the answer is about the body.
-    let mut lenient = Vec::new();
-    for op in operations() {
-        if op.content.as_deref() != Some("application/json") {
-            continue;
+    // The token endpoint without client credentials: 401, with or without a bearer token.
+    for caller in CALLERS {
+        let mut req = app.http.post(app.url("/api/v1/oauth/token")).form(&[("grant_type", "client_credentials")]);
+        if let Some(token) = world.token(caller) {
+            req = req.bearer_auth(token);
         }
-        let policy = policy(&op.method, &op.path).unwrap();
-        let Some(caller) = CALLERS.into_iter().find(|c| matches!(expect(policy, *c), Allowed | Own)) else {
-            continue;
-        };
-        let mut call = request(&app, &mut world, &op.method, &op.path, false).await;
-        let mut body = match call.body {
-            Body::Json(v) => v,
-            _ => json!({}),
-        };
-        body["zz_unknown_field"] = json!(1);
-        call.body = Body::Json(body);
-        // In English the problem names what was wrong with the body (for developers).
-        let (status, text) = send(&app, &world, &op.method, &call, caller, Some(("Accept-Language", "en"))).await;
-        if status != 400 || !text.contains("zz_unknown_field") {
-            lenient.push(format!("{} {} as {caller:?}: {status} {text}", op.method, op.path));
+        let status = req.send().await.expect("request").status().as_u16();
+        if status != 401 {
+            breaches.push(format!(
+                "POST /api/v1/oauth/token without client credentials as {caller:?}: {status}, wants 401"
+            ));
         }
     }
-    assert!(lenient.is_empty(), "write bodies that accept an unknown field:\n{}", lenient.join("\n"));
     assert!(calls >= OPERATIONS.len() * CALLERS.len(), "{calls} calls");
     assert!(breaches.is_empty(), "{} of {calls} calls broke the policy:\n{}", breaches.len(), breaches.join("\n"));
 });
+
+/// `DELETE …/sessions/current`: ends the caller's session, so it runs after everything else.
+fn is_logout(method: &str, template: &str) -> bool {
+    method == "DELETE" && template.ends_with("/sessions/current")
+}

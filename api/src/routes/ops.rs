@@ -17,14 +17,14 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
+#[utoipa::path(operation_id = "operations_health_live", tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 pub async fn live(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok", database: state.db.backend().as_str() })
 }
 
 /// The database answers and every migration is applied.
-#[utoipa::path(
+#[utoipa::path(operation_id = "operations_health_ready", 
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
@@ -39,14 +39,14 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
 }
 
 /// Prometheus metrics: requests by route, method and status; latency histogram; pool usage.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+#[utoipa::path(operation_id = "operations_get_metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::observability::render_metrics(&state))
 }
 
 /// The Ed25519 public keys that verify this server's tokens and receipt signatures.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "JWK set", body = Object)))]
+#[utoipa::path(operation_id = "operations_get_jwks", tag = "operations", responses((status = 200, description = "JWK set", body = Object)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "max-age=300")).json(state.tokens.jwks())
@@ -56,7 +56,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub struct OpenApiJson(pub String);
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+#[utoipa::path(operation_id = "operations_get_openapi", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[get("/api/v1/openapi.json")]
 pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(doc.0.clone())
