@@ -567,6 +567,65 @@ mod tests {
         );
     }
 
+    /// Each field error names the request field a client highlights.
+    #[test]
+    fn field_errors_name_their_field() {
+        use DomainError::*;
+        let cases = [
+            (NationalIdInvalid, Some("national_id")),
+            (LegalIdInvalid, Some("legal_id")),
+            (MobileInvalid, Some("mobile")),
+            (PostalCodeInvalid, Some("postal_code")),
+            (SerialInvalid, Some("serial")),
+            (TrackingCodeInvalid, Some("tracking_code")),
+            (PhoneInvalid, Some("phone")),
+            (PasswordTooWeak, Some("new_password")),
+            (BirthDateMismatch, Some("birth_date_jalali")),
+            (GenderMismatch, Some("gender")),
+            (LunarDateNotOffered, Some("birth_date_hijri")),
+            (OfficeCodeInvalid, Some("code")),
+            (OfficeCodeTaken, Some("code")),
+            (OfficeKindInvalid, Some("kind")),
+            (CityCodeInvalid, Some("city_code")),
+            (CapacityInvalid { max: 500 }, Some("capacity")),
+            (SlotFull, None),
+            (NotEligible, None),
+        ];
+        for (e, field) in cases {
+            assert_eq!(e.field(), field, "{e:?}");
+        }
+    }
+
+    /// The kind decides the HTTP status; one of each.
+    #[test]
+    fn kinds_sort_errors_into_statuses() {
+        use DomainError::*;
+        for (e, kind) in [
+            (NationalIdInvalid, ErrorKind::Invalid),
+            (NotEligible, ErrorKind::Rejected),
+            (SerialRecentlyChanged, ErrorKind::TooMany),
+            (OfficeNotFound, ErrorKind::NotFound),
+            (RegistryUnavailable, ErrorKind::Unavailable),
+            (SlotFull, ErrorKind::Conflict),
+        ] {
+            assert_eq!(e.kind(), kind, "{e:?}");
+        }
+    }
+
+    /// Messages exist in both languages; dates in the Persian one are Jalali with Persian
+    /// digits, in the English one ISO.
+    #[test]
+    fn messages_speak_both_languages_and_dates_in_each_calendar() {
+        let window = DomainError::DateOutsideBookingWindow {
+            first: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            last: NaiveDate::from_ymd_opt(2027, 1, 21).unwrap(),
+        };
+        assert_eq!(window.message(Lang::Fa), "نوبت فقط از ۱۴۰۵-۰۹-۰۲ تا ۱۴۰۵-۱۱-۰۱ قابل انتخاب است.");
+        assert_eq!(window.message(Lang::En), "Appointments can be booked from 2026-11-23 to 2027-01-21.");
+        assert_eq!(DomainError::NationalIdInvalid.message(Lang::En), "The national code is not valid.");
+        assert_eq!(DomainError::NationalIdInvalid.message(Lang::Fa), "شماره ملی وارد شده معتبر نیست.");
+    }
+
     #[test]
     fn codes_are_stable_snake_case() {
         for e in [
