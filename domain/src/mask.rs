@@ -29,5 +29,10 @@ mod tests {
         assert_eq!(super::mobile("09145128136"), "0914***8136");
         assert_eq!(super::national_id("2580200606"), "258****606");
         assert_eq!(super::keep_ends("abc", 2, 2), "***");
+        // Exactly head + tail characters: all starred; one more: one star in the middle.
+        assert_eq!(super::keep_ends("abcd", 2, 2), "****");
+        assert_eq!(super::keep_ends("abcde", 2, 2), "ab*de");
+        assert_eq!(super::keep_ends("abcdefg", 1, 3), "a***efg");
+        assert_eq!(super::keep_ends("۰۹۱۴۵۱۲۸۱۳۶", 4, 4), "۰۹۱۴***۸۱۳۶", "characters, not bytes");
     }
 }

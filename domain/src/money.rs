@@ -68,5 +68,15 @@ mod tests {
         assert_eq!(Rials::new(1_000).unwrap().grouped(), "1,000");
         assert_eq!(Rials::new(0).unwrap().grouped(), "0");
         assert_eq!(Rials::new(-1), Err(DomainError::AmountInvalid));
+        assert_eq!(Rials::new(1_234_567).unwrap().grouped(), "1,234,567");
+        assert_eq!(Rials::new(999).unwrap().grouped(), "999");
+        assert_eq!(Rials::new(12_345).unwrap().to_string(), "12,345 rials");
+        assert_eq!(Rials::new(7).unwrap().value(), 7);
+        assert_eq!(i64::from(Rials::new(42).unwrap()), 42);
+        assert_eq!(Rials::try_from(90_000), Ok(Rials::new(90_000).unwrap()));
+        assert_eq!(Rials::try_from(-5), Err(DomainError::AmountInvalid));
+        let json = serde_json::to_string(&Rials::new(250_000).unwrap()).unwrap();
+        assert_eq!(json, "250000");
+        assert!(serde_json::from_str::<Rials>("-1").is_err());
     }
 }

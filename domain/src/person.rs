@@ -146,8 +146,39 @@ mod tests {
         assert!(PersonName::parse("علي").unwrap().matches(&PersonName::parse("علی").unwrap()));
         assert!(PersonName::parse("محمد رضا").unwrap().matches(&PersonName::parse("محمد\u{200C}رضا").unwrap()));
         assert!(PersonName::parse("O'Brien").is_ok(), "apostrophes occur in names and must be stored safely");
-        for bad in ["", "   ", "<script>", "a;drop table", "۱۲۳", &"ا".repeat(61)] {
+        for bad in ["", "   ", "<script>", "a;drop table", "۱۲۳", &"ا".repeat(61), ".-'", "\u{200C}"] {
             assert_eq!(PersonName::parse(bad), Err(DomainError::NameInvalid), "{bad}");
         }
+        // The edges: 60 letters; each allowed mark; harakat and the superscript alef.
+        assert!(PersonName::parse(&"ا".repeat(60)).is_ok());
+        for good in ["ژان-پل", "J. Smith", "مُحَمَّد", "رحمٰن", "محمد\u{200C}رضا"] {
+            assert!(PersonName::parse(good).is_ok(), "{good}");
+        }
+        assert!(!PersonName::parse("علی").unwrap().matches(&PersonName::parse("رضا").unwrap()));
+        assert_eq!(PersonName::parse("رضا").unwrap().key(), "رضا");
+        assert_eq!(String::from(PersonName::parse("سارا").unwrap()), "سارا");
+        assert_eq!(PersonName::try_from("سارا".to_owned()).unwrap().to_string(), "سارا");
+        assert_eq!(
+            format!("{:?}", PersonName::parse("سارا").unwrap()),
+            "PersonName(…)",
+            "names stay out of debug output"
+        );
+    }
+
+    #[test]
+    fn genders_and_religions_round_trip_with_their_labels() {
+        for g in [Gender::Female, Gender::Male] {
+            assert_eq!(Gender::parse(g.as_str()), Some(g));
+        }
+        assert_eq!((Gender::Female.label_fa(), Gender::Male.label_fa()), ("زن", "مرد"));
+        assert_eq!(Gender::parse("other"), None);
+        let all =
+            [Religion::Islam, Religion::Christianity, Religion::Judaism, Religion::Zoroastrianism, Religion::Other];
+        let labels: Vec<&str> = all.iter().map(|r| r.label_fa()).collect();
+        assert_eq!(labels, ["اسلام", "مسیحی", "کلیمی", "زرتشتی", "سایر"]);
+        for r in all {
+            assert_eq!(Religion::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Religion::parse("islam "), None);
     }
 }
