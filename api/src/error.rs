@@ -262,9 +262,10 @@ impl ApiError {
             ApiError::TooManyRequests { code, retry_after } => {
                 ApiError::TooManyRequests { code, retry_after: *retry_after }
             }
-            ApiError::Unavailable(_) => ApiError::Unavailable(String::new()),
+            // The cause is kept for the log line; the answer never shows it.
+            ApiError::Unavailable(cause) => ApiError::Unavailable(cause.clone()),
             ApiError::NotConfigured(c) => ApiError::NotConfigured(c),
-            ApiError::Internal(_) => ApiError::Internal(String::new()),
+            ApiError::Internal(cause) => ApiError::Internal(cause.clone()),
         }
     }
 }
@@ -370,7 +371,7 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             "این کلید قبلا برای درخواست دیگری به کار رفته است.",
             "This Idempotency-Key was already used with a different request body.",
         ),
-        "idempotency_in_progress" => (
+        "idempotency_request_in_progress" => (
             "درخواستی با همین کلید در حال انجام است؛ کمی بعد دوباره تلاش کنید.",
             "A request with this Idempotency-Key is still in progress; retry shortly.",
         ),

@@ -67,12 +67,16 @@ where
         }
         return match (e.status.as_str(), e.response_status, e.response_body) {
             ("done", Some(status), Some(body)) => Ok(replay(status, body)),
-            _ => Err(ApiError::Conflict { code: "idempotency_in_progress", retry_after: Some(2) }),
+            _ => Err(ApiError::Conflict { code: "idempotency_request_in_progress", retry_after: Some(2) }),
         };
     }
     let response = match f().await {
         Ok(r) => r,
         Err(e) => {
+            if e.status_code().is_server_error() {
+                // Answered here, not by the middleware: log the cause here.
+                tracing::error!(code = e.code(), cause = %e, "request failed");
+            }
             use actix_web::HttpMessage;
             let lang = req.extensions().get::<crate::observability::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
             let mut problem = e.problem(lang);

@@ -135,6 +135,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
     }
 }
 
@@ -148,6 +149,7 @@ diesel::table! {
         application_id -> Nullable<Text>,
         request_id -> Nullable<Text>,
         details -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
     }
 }
 
@@ -327,6 +329,7 @@ diesel::table! {
         recipient_hint -> Text,
         text_enc -> Text,
         created_at -> Timestamp,
+        local_id -> Nullable<Text>,
     }
 }
 
