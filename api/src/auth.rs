@@ -163,6 +163,13 @@ impl TokenService {
         Ok(claims)
     }
 
+    /// Whether a token is valid for some audience other than `aud`.
+    pub fn valid_for_another(&self, token: &str, aud: Audience, now: DateTime<Utc>) -> bool {
+        [Audience::Citizen, Audience::Staff, Audience::Machine, Audience::Efolder]
+            .into_iter()
+            .any(|other| other != aud && self.verify(token, other, now).is_ok())
+    }
+
     /// Signs a receipt: Ed25519 by the active key over [`receipt_message`], base64url
     /// without padding (86 characters). The public keys are in `/.well-known/jwks.json`,
     /// so an office can check a printed receipt offline.
@@ -215,9 +222,19 @@ fn state(req: &HttpRequest) -> Result<&web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("application state missing"))
 }
 
+/// Verifies the request's bearer token for one audience. A valid token of another kind
+/// (a citizen's on an administrator's path) is 403 `token_wrong_kind`: signing in again
+/// would not help, a different account would.
 fn verify_for(req: &HttpRequest, aud: Audience) -> Result<Claims, ApiError> {
     let state = state(req)?;
-    state.tokens.verify(bearer(req)?, aud, state.now())
+    let token = bearer(req)?;
+    let now = state.now();
+    state.tokens.verify(token, aud, now).map_err(|e| match e {
+        ApiError::Unauthorized("token_invalid") if state.tokens.valid_for_another(token, aud, now) => {
+            ApiError::Forbidden("token_wrong_kind")
+        }
+        e => e,
+    })
 }
 
 /// A citizen signed in with national code + serial + captcha. `citizen_id` is opaque.

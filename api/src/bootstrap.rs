@@ -45,6 +45,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
             crate::limits::Limiter::local(metrics.clone())
         }
     };
+    config.cors.validate()?;
     let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
     let applied = db.migrate().map_err(|e| e.to_string())?;
     if applied > 0 {

@@ -49,6 +49,7 @@ pub struct Config {
     pub ownership: OwnershipConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
+    pub cors: CorsConfig,
 }
 
 impl Default for Config {
@@ -79,6 +80,7 @@ impl Default for Config {
             ownership: OwnershipConfig::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -272,6 +274,44 @@ impl Default for LimitsConfig {
 }
 
 /// Who may call `POST /api/v1/ussd`. With a secret, every request must carry it in
+/// Cross-origin access for browser apps on other origins (a portal at
+/// `https://portal.example`). Empty (the default): no CORS headers at all, so browsers
+/// keep other origins out. Tokens travel in `Authorization`, never in cookies, so
+/// credentialed requests are not allowed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Exact origins (`https://portal.example`, `http://localhost:5173`), or `"*"` for any.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser may cache a preflight answer.
+    pub max_age_seconds: usize,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self { allowed_origins: Vec::new(), max_age_seconds: 600 }
+    }
+}
+
+impl CorsConfig {
+    /// Checks every entry is `*` or a bare origin (`scheme://host[:port]`, no path).
+    pub fn validate(&self) -> Result<(), String> {
+        for origin in &self.allowed_origins {
+            if origin == "*" {
+                continue;
+            }
+            let bad = || format!("cors.allowed_origins: {origin:?} is not an origin such as https://portal.example");
+            let (scheme, rest) = origin.split_once("://").ok_or_else(bad)?;
+            let host_ok = !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+            if !matches!(scheme, "http" | "https") || !host_ok {
+                return Err(bad());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `X-USSD-Secret`; with an allow-list, it must come from one of those addresses; with
 /// both, both. With neither, only the embedded (SQLite) default answers, and only to
 /// requests from this machine; any other deployment answers 503 `ussd_not_configured`.

@@ -41,16 +41,21 @@ pub struct Problem {
     /// A stable machine code to switch on.
     #[schema(example = "slot_full")]
     pub code: String,
+    /// The request's path.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "/api/v1/citizen/application/appointment")]
+    #[schema(nullable = false, example = "/api/v1/citizen/application/appointment")]
     pub instance: Option<String>,
+    /// The request's id, as in the `X-Request-Id` header and the server's log.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10")]
+    #[schema(nullable = false, example = "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10")]
     pub request_id: Option<String>,
+    /// One entry per invalid field (422 `validation_failed` and field rules); absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!([{"field": "national_id", "code": "national_id_invalid", "message": "شماره ملی وارد شده معتبر نیست."}]))]
     pub errors: Vec<FieldError>,
-    /// Seconds to wait before retrying (429 and some 503 answers).
+    /// Seconds to wait before retrying (429 and some 503 answers), as in `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = 30)]
     pub retry_after: Option<u64>,
 }
 
@@ -216,11 +221,31 @@ pub fn problem_response(status: StatusCode, problem: &Problem, allow: Option<&[S
     if let Some(secs) = problem.retry_after {
         builder.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        builder.insert_header((header::WWW_AUTHENTICATE, challenge(&problem.code)));
+    }
     if let Some(methods) = allow {
         builder.insert_header((header::ALLOW, methods.join(", ")));
     }
     builder.body(serde_json::to_string(problem).unwrap_or_default())
 }
+
+/// The `WWW-Authenticate` challenge of a 401 (RFC 9110 §11.6.1, RFC 6750 §3).
+pub fn challenge(code: &str) -> String {
+    match code {
+        "token_invalid" | "token_expired" => {
+            format!("Bearer realm=\"ncr\", error=\"invalid_token\", error_description=\"{code}\"")
+        }
+        "client_invalid" => "Basic realm=\"ncr\"".into(),
+        "ussd_secret_invalid" => "ApiKey realm=\"ncr\", header=\"X-USSD-Secret\"".into(),
+        _ => "Bearer realm=\"ncr\"".into(),
+    }
+}
+
+/// Marks an error response whose body is deliberately not a problem document (the OAuth
+/// token endpoint's RFC 6749 §5.2 errors), so the middleware leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepBody;
 
 /// Kept in the response so the request middleware can re-render it in the caller's
 /// language and add the request id and path.
@@ -356,6 +381,8 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
     match code {
         "validation_failed" => ("برخی از اطلاعات وارد شده معتبر نیست.", "Some fields are not valid."),
         "required" => ("این مورد الزامی است.", "This field is required."),
+        "unknown_field" => ("این مورد در این درخواست تعریف نشده است.", "This field is not part of this request."),
+        "type" => ("نوع مقدار این مورد نادرست است.", "The value has the wrong type."),
         "length" => ("طول مقدار وارد شده مجاز نیست.", "The value's length is not allowed."),
         "range" => ("مقدار وارد شده خارج از محدوده مجاز است.", "The value is out of range."),
         "email" => ("نشانی رایانامه معتبر نیست.", "The e-mail address is not valid."),
@@ -380,6 +407,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "token_expired" => {
             ("نشست شما به پایان رسیده است؛ دوباره وارد شوید.", "Your session has expired; sign in again.")
         }
+        "token_wrong_kind" => (
+            "این نشست برای این بخش از سامانه نیست؛ با حساب مناسب وارد شوید.",
+            "This token is for another kind of caller; this operation needs a different sign-in.",
+        ),
         "credentials_invalid" => ("نام کاربری یا کلمه عبور نادرست است.", "The username or password is wrong."),
         "invalid_scope" => (
             "محدوده دسترسی درخواست شده به این سرویس‌گیرنده داده نشده است.",

@@ -37,7 +37,9 @@ pub fn is_json(req: &HttpRequest) -> bool {
     })
 }
 
-/// Parses bytes as a JSON object into `T` (see the module docs).
+/// Parses bytes as a JSON object into `T` (see the module docs). Text that is not JSON,
+/// or not an object, is 400 `malformed_json`; a well-formed object with a missing,
+/// unknown or mistyped field is 422 `validation_failed` naming the field in `errors[]`.
 pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bad = |detail: String| ApiError::BadRequest { code: "malformed_json", detail };
     let mut value: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
@@ -45,7 +47,31 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(bad("the body must be a JSON object".into()));
     }
     whole_floats_to_integers(&mut value);
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    serde_path_to_error::deserialize(value).map_err(|e| field_error(&e.path().to_string(), &e.inner().to_string()))
+}
+
+/// The field and code of a deserialisation failure at `path` (`.` for the top level).
+pub fn field_error(path: &str, message: &str) -> ApiError {
+    let at = |name: &str| match path.trim_start_matches('.') {
+        "" => name.to_owned(),
+        // An unknown field is already the last step of the path.
+        known if known == name || known.ends_with(&format!(".{name}")) => known.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    let quoted = || message.split('`').nth(1).unwrap_or("").to_owned();
+    let (field, code) = if message.starts_with("missing field") {
+        (at(&quoted()), "required")
+    } else if message.starts_with("unknown field") {
+        (at(&quoted()), "unknown_field")
+    } else if message.starts_with("invalid type") {
+        (path.trim_start_matches('.').to_owned(), "type")
+    } else {
+        (path.trim_start_matches('.').to_owned(), "invalid")
+    };
+    let (fa, en) = crate::error::message(code);
+    // The English message adds the parser's words (what was expected), for developers.
+    let detail = message.split(" at line ").next().unwrap_or(message);
+    ApiError::Fields(vec![(field, code.to_owned(), fa.to_owned(), format!("{en} ({detail})"))])
 }
 
 fn whole_floats_to_integers(v: &mut Value) {
@@ -102,5 +128,23 @@ mod tests {
         assert!(parse_object::<Body>(br#"[200000, null]"#).is_err(), "no arrays for structs");
         assert!(parse_object::<Body>(br#"{"amount": 1.5}"#).is_err());
         assert!(parse_object::<Body>(br#"{"amount": 1, "x": 2}"#).is_err());
+    }
+
+    fn fields(r: Result<Body, ApiError>) -> (u16, Vec<(String, String)>) {
+        let e = r.unwrap_err();
+        let p = e.problem(domain::Lang::En);
+        (p.status, p.errors.into_iter().map(|f| (f.field, f.code)).collect())
+    }
+
+    #[test]
+    fn missing_unknown_and_mistyped_fields_are_named() {
+        let one = |f: &str, c: &str| vec![(f.to_owned(), c.to_owned())];
+        assert_eq!(fields(parse_object(br#"{"name": "x"}"#)), (422, one("amount", "required")));
+        assert_eq!(fields(parse_object(br#"{"amount": "ten"}"#)), (422, one("amount", "type")));
+        assert_eq!(fields(parse_object(br#"{"amount": 1, "zz": 2}"#)), (422, one("zz", "unknown_field")));
+        assert_eq!(fields(parse_object(br#"{"amount": 1, "name": 5}"#)), (422, one("name", "type")));
+        assert_eq!(fields(parse_object(br#"{"amount": 1,"#)).0, 400, "not JSON at all");
+        let p = parse_object::<Body>(br#"{}"#).unwrap_err().problem(domain::Lang::Fa);
+        assert_eq!(p.errors[0].message, "این مورد الزامی است.");
     }
 }

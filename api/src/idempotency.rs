@@ -33,14 +33,32 @@ pub fn key_of(headers: &HeaderMap, required: bool) -> Result<Option<String>, Api
 }
 
 /// Runs `f` at most once per (scope, key); later calls with the same key get its answer.
-/// A failure is stored as the problem document the caller saw (their language, the path),
-/// so a replay answers exactly the same.
+/// A failure is stored as the problem document the caller saw (their language, the path,
+/// the first request's `request_id`), so a replay answers exactly the same.
 pub async fn once<F, Fut>(
     req: &actix_web::HttpRequest,
     state: &AppState,
     scope: &str,
     key: Option<String>,
     fingerprint: &[u8],
+    f: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<HttpResponse, ApiError>>,
+{
+    once_located(req, state, scope, key, fingerprint, |_| None, f).await
+}
+
+/// [`once`], for an operation whose 201 carries a `Location` computed from its body, so
+/// a replayed 201 carries it too.
+pub async fn once_located<F, Fut>(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    scope: &str,
+    key: Option<String>,
+    fingerprint: &[u8],
+    location: impl Fn(&str) -> Option<String>,
     f: F,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -66,7 +84,15 @@ where
             return Err(ApiError::Unprocessable { code: "idempotency_key_reused" });
         }
         return match (e.status.as_str(), e.response_status, e.response_body) {
-            ("done", Some(status), Some(body)) => Ok(replay(status, body)),
+            ("done", Some(status), Some(body)) => {
+                let mut response = replay(status, &body);
+                if response.status() == actix_web::http::StatusCode::CREATED
+                    && let Some(l) = location(&body).and_then(|l| header::HeaderValue::from_str(&l).ok())
+                {
+                    response.headers_mut().insert(header::LOCATION, l);
+                }
+                Ok(response)
+            }
             _ => Err(ApiError::Conflict { code: "idempotency_request_in_progress", retry_after: Some(2) }),
         };
     }
@@ -81,6 +107,7 @@ where
             let lang = req.extensions().get::<crate::observability::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
             let mut problem = e.problem(lang);
             problem.instance = Some(req.path().to_owned());
+            problem.request_id = req.extensions().get::<crate::observability::RequestId>().map(|r| r.0.clone());
             let mut response = crate::error::problem_response(e.status_code(), &problem, None);
             for (name, value) in e.error_response().headers() {
                 if !response.headers().contains_key(name) {
@@ -91,7 +118,7 @@ where
         }
     };
     let status = response.status();
-    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let headers = response.headers().clone();
     let body =
         actix_web::body::to_bytes(response.into_body()).await.map_err(|_| ApiError::internal("response body"))?;
     let text = String::from_utf8_lossy(&body).into_owned();
@@ -104,13 +131,19 @@ where
         state.run(move |conn| back_office::finish_key(conn, &scope_owned, &key_owned, code, &stored)).await?;
     }
     let mut out = HttpResponse::build(status);
-    if let Some(ct) = content_type {
-        out.insert_header((header::CONTENT_TYPE, ct));
+    for (name, value) in &headers {
+        out.insert_header((name.clone(), value.clone()));
+    }
+    if status == actix_web::http::StatusCode::CREATED
+        && !headers.contains_key(header::LOCATION)
+        && let Some(l) = location(&text)
+    {
+        out.insert_header((header::LOCATION, l));
     }
     Ok(out.body(text))
 }
 
-fn replay(status: i32, body: String) -> HttpResponse {
+fn replay(status: i32, body: &str) -> HttpResponse {
     let code = actix_web::http::StatusCode::from_u16(u16::try_from(status).unwrap_or(500))
         .unwrap_or(actix_web::http::StatusCode::OK);
     let content_type =
@@ -118,5 +151,5 @@ fn replay(status: i32, body: String) -> HttpResponse {
     HttpResponse::build(code)
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header(("Idempotent-Replayed", "true"))
-        .body(body)
+        .body(body.to_owned())
 }

@@ -8,6 +8,7 @@ pub mod captcha;
 pub mod client_addr;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod extract;

@@ -318,6 +318,9 @@ fn render_problem(res: &mut ServiceResponse<BoxBody>, lang: Lang, request_id: &s
     if !status.is_client_error() && !status.is_server_error() {
         return;
     }
+    if res.response().extensions().get::<crate::error::KeepBody>().is_some() {
+        return;
+    }
     let source = res.response().extensions().get::<ProblemSource>().cloned();
     let error = match source {
         Some(ProblemSource(e)) => e,

@@ -9,11 +9,11 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, Urlencode
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use regex::Regex;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::contract::SecuritySchemes;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::routes;
 use crate::state::AppState;
@@ -47,25 +47,6 @@ use crate::state::AppState;
     )
 )]
 pub struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        for (name, what) in [
-            ("citizen", "Citizen token from POST /api/v1/citizen/sessions"),
-            ("staff", "Staff token from POST /api/v1/staff/sessions"),
-            ("machine", "Machine-client token from POST /api/v1/oauth/token"),
-            ("efolder", "E-folder token from POST /api/v1/efolder/sessions"),
-        ] {
-            let mut http = Http::new(HttpAuthScheme::Bearer);
-            http.bearer_format = Some("JWT".into());
-            http.description = Some(what.into());
-            components.add_security_scheme(name, SecurityScheme::Http(http));
-        }
-    }
-}
 
 /// Registers every route on a utoipa-aware app.
 fn register<T>(app: utoipa_actix_web::UtoipaApp<T>) -> utoipa_actix_web::UtoipaApp<T>
@@ -165,15 +146,16 @@ where
         .service(routes::ops::openapi_json)
 }
 
-/// The OpenAPI document, exactly as served.
+/// The OpenAPI document (as committed; a running server lists its `public_url` first in `servers`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let (_, mut api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    crate::contract::finish(&mut api);
     api
 }
 
 /// The document as YAML (`ncr openapi`, and the committed `openapi.yaml`).
 pub fn openapi_yaml() -> String {
-    openapi().to_yaml().expect("the OpenAPI document serialises")
+    crate::contract::to_yaml(&openapi())
 }
 
 /// Path templates with their methods, to tell 405 from 404.
@@ -225,13 +207,22 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     match err {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+        JsonPayloadError::Deserialize(e) if e.is_data() => crate::extract::field_error("", &e.to_string()),
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest { code: "malformed_json", detail: e.to_string() },
         other => ApiError::BadRequest { code: "malformed_json", detail: other.to_string() },
     }
     .into()
 }
 
+/// A missing or unknown query parameter is 422 naming it; other unreadable queries 400.
 fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let text = match &err {
+        QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    if text.starts_with("missing field") || text.starts_with("unknown field") {
+        return crate::extract::field_error("", &text).into();
+    }
     ApiError::BadRequest { code: "malformed_query", detail: err.to_string() }.into()
 }
 
@@ -261,9 +252,12 @@ pub fn app(
     >,
 > {
     let limit = state.config.limits.body_bytes;
-    let (app, api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let cors = state.config.cors.clone();
+    let (app, mut api) = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    crate::contract::finish(&mut api);
+    crate::contract::serve_at(&mut api, &state.config.public_url);
     let routes = web::Data::new(RouteTable::from_openapi(&api));
-    let json = web::Data::new(routes::ops::OpenApiJson(api.to_json().expect("OpenAPI serialises")));
+    let json = web::Data::new(routes::ops::OpenApiJson(crate::contract::to_json(&api)));
     app.app_data(state)
         .app_data(routes)
         .app_data(json)
@@ -280,6 +274,44 @@ pub fn app(
         .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")))
         .default_service(web::to(fallback))
         .wrap(from_fn(crate::observability::request_middleware))
+        .wrap(actix_web::middleware::Condition::new(!cors.allowed_origins.is_empty(), cors_middleware(&cors)))
+}
+
+/// The response headers a page on another origin may read.
+pub const EXPOSED_HEADERS: [&str; 7] = [
+    "X-Request-Id",
+    "Retry-After",
+    "Location",
+    "Idempotent-Replayed",
+    "Content-Disposition",
+    "WWW-Authenticate",
+    "ETag",
+];
+
+/// CORS for `cors.allowed_origins` (outermost, so rate-limit and other early answers
+/// carry the headers too). A request from another origin is still served — a browser
+/// just cannot read it — and same-origin pages (Swagger UI, the sandbox bank's form)
+/// are unaffected.
+fn cors_middleware(config: &crate::config::CorsConfig) -> actix_cors::Cors {
+    use actix_web::http::header;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::ACCEPT_LANGUAGE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers(EXPOSED_HEADERS)
+        .max_age(config.max_age_seconds)
+        .block_on_origin_mismatch(false);
+    for origin in &config.allowed_origins {
+        cors = if origin == "*" { cors.allow_any_origin().send_wildcard() } else { cors.allowed_origin(origin) };
+    }
+    cors
 }
 
 /// How long an idle client connection is kept open. Longer than the proxy's upstream

@@ -308,6 +308,12 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(backend: Backend, tweak: Tweak) -> Option<TestApp> {
+    spawn_on(backend, tweak, TcpListener::bind("127.0.0.1:0").expect("bind")).await
+}
+
+/// [`spawn_with`] on a listener the test bound already (to know the server's address
+/// before configuring it, e.g. for a page that calls it).
+pub async fn spawn_on(backend: Backend, tweak: Tweak, listener: TcpListener) -> Option<TestApp> {
     let (url, cleanup) = match backend {
         Backend::Sqlite => {
             let (url, path) = tokio::task::spawn_blocking(fresh_sqlite).await.expect("join");
@@ -318,7 +324,6 @@ pub async fn spawn_with(backend: Backend, tweak: Tweak) -> Option<TestApp> {
             (url, Cleanup::Postgres(name))
         }
     };
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let mut config = test_config(url);
     config.public_url = base.clone();

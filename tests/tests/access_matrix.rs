@@ -79,6 +79,9 @@ enum Policy {
     Efolder,
     /// The USSD gateway's shared secret, never a bearer token.
     UssdSecret,
+    /// The OAuth token endpoint: client credentials (HTTP Basic or in the form), never a
+    /// bearer token; without them 401 `invalid_client` (RFC 6749 §5.2).
+    ClientCredentials,
 }
 
 fn expect(policy: Policy, caller: Caller) -> Expect {
@@ -99,7 +102,9 @@ fn expect(policy: Policy, caller: Caller) -> Expect {
         (Policy::Production, Production) => Allowed,
         (Policy::Production, KioskK1 | KioskK2) => Forbidden,
         (Policy::Efolder, Efolder) => Allowed,
-        _ => Unauthenticated,
+        // No token: sign in. A valid token of the wrong kind: signing in again would not help.
+        (_, Anonymous) | (Policy::UssdSecret | Policy::ClientCredentials, _) => Unauthenticated,
+        _ => Forbidden,
     }
 }
 
@@ -124,7 +129,8 @@ fn policy(method: &str, path: &str) -> Option<Policy> {
             | "/api/v1/efolder/password-reset/confirm",
         ) => P::Public,
         ("POST", "/api/v1/ussd") => P::UssdSecret,
-        ("POST", "/api/v1/staff/sessions" | "/api/v1/oauth/token") => P::Public,
+        ("POST", "/api/v1/staff/sessions") => P::Public,
+        ("POST", "/api/v1/oauth/token") => P::ClientCredentials,
         ("GET", "/api/v1/captcha") => P::Public,
         ("GET", "/api/v1/offices/availability") => P::PublicOrCitizen,
         (
@@ -353,8 +359,8 @@ db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_u
             }
         }
     }
-    // Unknown fields on every JSON write body are refused (SPEC §6), asked as a caller the
-    // policy lets in, so the answer is about the body.
+    // Unknown fields on every JSON write body are refused (SPEC §6) with a 422 naming the
+    // field, asked as a caller the policy lets in, so the answer is about the body.
     let mut lenient = Vec::new();
     for (method, template, content) in operations() {
         if content.as_deref() != Some("application/json") {
@@ -379,7 +385,7 @@ db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_u
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
-        if status != 400 || !text.contains("zz_unknown_field") {
+        if status != 422 || !text.contains("\"field\":\"zz_unknown_field\"") {
             lenient.push(format!("{method} {template} as {caller:?}: {status} {text}"));
         }
     }

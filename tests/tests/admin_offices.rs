@@ -495,7 +495,7 @@ db_test!(only_administrators_reach_office_administration, |app| {
         (post.clone(), "/api/v1/admin/holidays".into(), json!({"date": SUNDAY, "name": "test"})),
     ];
     for (method, path, body) in &routes {
-        for (token, expected) in [(None, 401), (Some(operator.as_str()), 403), (Some(citizen.as_str()), 401)] {
+        for (token, expected) in [(None, 401), (Some(operator.as_str()), 403), (Some(citizen.as_str()), 403)] {
             let mut req = app.http.request(method.clone(), app.url(path));
             if !body.is_null() {
                 req = req.json(body);

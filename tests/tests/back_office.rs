@@ -237,7 +237,7 @@ db_test!(staff_routes_enforce_roles, |app| {
             let anon = call(None).await.unwrap().status().as_u16();
             assert_eq!(anon, 401, "{method} {path} anonymous");
             let as_citizen = call(Some(citizen.clone())).await.unwrap().status().as_u16();
-            assert_eq!(as_citizen, 401, "{method} {path} with a citizen token");
+            assert_eq!(as_citizen, 403, "{method} {path} with a citizen token (a token of another kind)");
             if admin_route {
                 let as_operator = call(Some(op.clone())).await.unwrap().status().as_u16();
                 assert_eq!(as_operator, 403, "{method} {path} as operator");

@@ -215,10 +215,11 @@ db_test!(register_then_sms_then_login_then_forced_change_then_login_again, tweak
     assert_eq!(me["mobile"], "0914***8136");
     assert!(me["password_changed_at"].is_string());
 
-    // A citizen token is not an e-folder token, nor the other way round.
+    // A citizen token is not an e-folder token, nor the other way round (403: signing in
+    // again would not help).
     let citizen = app.login(SAMPLE.national_id, SAMPLE.serial).await;
-    assert_eq!(app.get("/api/v1/efolder/me", Some(&citizen)).await.0, 401);
-    assert_eq!(app.get("/api/v1/citizen/application", Some(token)).await.0, 401);
+    assert_eq!(app.get("/api/v1/efolder/me", Some(&citizen)).await.0, 403);
+    assert_eq!(app.get("/api/v1/citizen/application", Some(token)).await.0, 403);
     assert_eq!(app.get("/api/v1/efolder/me", None).await.0, 401);
 });
 

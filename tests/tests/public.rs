@@ -153,7 +153,7 @@ db_test!(a_wrong_tracking_code_or_birth_date_answers_exactly_like_an_unknown_nat
     let (status, body) = app
         .get(&format!("/api/v1/public/status?national_id={}&mobile={SAMPLE_MOBILE}", SAMPLE.national_id), None)
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_query")), "{body}");
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (422, Some("unknown_field")), "{body}");
 });
 
 db_test!(one_national_code_can_be_looked_up_twenty_times_a_day, |app| {

@@ -74,7 +74,7 @@ pub struct StaffPage {
 }
 
 /// Staff accounts, by username.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(PageQuery),
+#[utoipa::path(operation_id = "admin_list_staff", tag = "admin", security(("staff" = [])), params(PageQuery),
     responses((status = 200, description = "Staff", body = StaffPage), StaffRead))]
 #[get("/api/v1/admin/staff")]
 pub async fn list_staff(
@@ -113,7 +113,7 @@ pub struct StaffCreated {
 }
 
 /// Creates a staff account (argon2id-hashed password).
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = NewStaff,
+#[utoipa::path(operation_id = "admin_create_staff", tag = "admin", security(("staff" = [])), request_body = NewStaff,
     responses((status = 201, description = "Created", body = StaffCreated), StaffWrite))]
 #[post("/api/v1/admin/staff")]
 pub async fn create_staff(
@@ -183,11 +183,13 @@ pub async fn create_staff(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(StaffCreated { staff: StaffView::from(&user), generated_password: generated }))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", "/api/v1/admin/staff"))
+        .json(StaffCreated { staff: StaffView::from(&user), generated_password: generated }))
 }
 
 /// Disables an account; its tokens stop working at once.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_disable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
     responses((status = 204, description = "Disabled"), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/disable")]
 pub async fn disable_staff(
@@ -200,7 +202,7 @@ pub async fn disable_staff(
 }
 
 /// Enables a disabled account.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_enable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
     responses((status = 204, description = "Enabled"), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/enable")]
 pub async fn enable_staff(
@@ -246,7 +248,7 @@ pub struct PasswordReset {
 }
 
 /// Resets a staff password to a generated one; the account's old tokens stop working.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_reset_staff_password", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
     responses((status = 200, description = "The new password", body = PasswordReset), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/reset-password")]
 pub async fn reset_staff_password(
@@ -326,7 +328,7 @@ pub struct ClientsPage {
 }
 
 /// Kiosk and production clients.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(PageQuery),
+#[utoipa::path(operation_id = "admin_list_machine_clients", tag = "admin", security(("staff" = [])), params(PageQuery),
     responses((status = 200, description = "Clients", body = ClientsPage), StaffRead))]
 #[get("/api/v1/admin/kiosk-clients")]
 pub async fn list_clients(
@@ -376,7 +378,7 @@ fn scopes_for(kind: &str) -> Option<&'static str> {
 }
 
 /// Registers a machine client; the secret is shown once.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = NewClient,
+#[utoipa::path(operation_id = "admin_create_machine_client", tag = "admin", security(("staff" = [])), request_body = NewClient,
     responses((status = 201, description = "Created", body = ClientSecret), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients")]
 pub async fn create_client(
@@ -439,6 +441,7 @@ pub async fn create_client(
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Location", "/api/v1/admin/kiosk-clients"))
         .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
 }
 
@@ -474,7 +477,7 @@ async fn change_client(
 }
 
 /// A new secret for a client; the old one stops working (tokens already issued expire on their own).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+#[utoipa::path(operation_id = "admin_rotate_machine_client_secret", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
     responses((status = 200, description = "The new secret", body = ClientSecret), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/rotate")]
 pub async fn rotate_client(
@@ -493,7 +496,7 @@ pub async fn rotate_client(
 }
 
 /// Disables a client: no new tokens.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+#[utoipa::path(operation_id = "admin_disable_machine_client", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
     responses((status = 200, description = "Disabled", body = ClientView), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/disable")]
 pub async fn disable_client(
@@ -530,7 +533,7 @@ pub struct Fees {
 }
 
 /// The tariff: the card fee paid online, the counter enrollment and delivery fees.
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_list_fees", tag = "admin", security(("staff" = [])),
     responses((status = 200, description = "Fees", body = Fees), StaffRead))]
 #[get("/api/v1/admin/fees")]
 pub async fn fees(state: web::Data<AppState>, _admin: AdminPrincipal) -> Result<HttpResponse, ApiError> {
@@ -554,7 +557,7 @@ pub async fn fees(state: web::Data<AppState>, _admin: AdminPrincipal) -> Result<
 
 /// Adds a tariff line effective from a date (today or later). Payments keep the amount
 /// they were created with.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = FeeLine,
+#[utoipa::path(operation_id = "admin_add_fee", tag = "admin", security(("staff" = [])), request_body = FeeLine,
     responses((status = 201, description = "Added", body = FeeLine), StaffWrite))]
 #[post("/api/v1/admin/fees")]
 pub async fn add_fee(
@@ -593,7 +596,7 @@ pub async fn add_fee(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(b))
+    Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/admin/fees")).json(b))
 }
 
 // ---------------------------------------------------------------- statistics
@@ -663,7 +666,7 @@ struct CountRow {
 
 /// Registrations per day, payment success rate, no-show rate, and office utilisation
 /// per city and shift, over a date range (at most 366 days).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(RangeQuery),
+#[utoipa::path(operation_id = "admin_get_stats", tag = "admin", security(("staff" = [])), params(RangeQuery),
     responses((status = 200, description = "Statistics", body = Stats), StaffRead))]
 #[get("/api/v1/admin/stats")]
 pub async fn stats(
@@ -782,7 +785,7 @@ pub struct AuditPage {
 }
 
 /// The audit log (append-only), newest first.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(AuditQuery),
+#[utoipa::path(operation_id = "admin_list_audit_log", tag = "admin", security(("staff" = [])), params(AuditQuery),
     responses((status = 200, description = "Entries", body = AuditPage), StaffRead))]
 #[get("/api/v1/admin/audit-log")]
 pub async fn audit_log(
@@ -832,7 +835,7 @@ pub struct JobRun {
 }
 
 /// Runs a background job once, now (e.g. `release_expired_holds`, `reconcile_payments`).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(("name" = String, Path, example = "reconcile_payments")),
+#[utoipa::path(operation_id = "admin_run_job", tag = "admin", security(("staff" = [])), params(("name" = String, Path, example = "reconcile_payments")),
     responses((status = 200, description = "Ran", body = JobRun), StaffWrite))]
 #[post("/api/v1/admin/jobs/{name}")]
 pub async fn run_job(

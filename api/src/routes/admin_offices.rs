@@ -549,7 +549,7 @@ fn shifts_of(shift: Option<wire::Shift>) -> Vec<Shift> {
 // ---------------------------------------------------------------- offices
 
 /// Offices by code, a page at a time, optionally of one city or only (in)active ones.
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(OfficeListQuery),
+#[utoipa::path(operation_id = "admin_list_offices", tag = "admin", security(("staff" = [])), params(OfficeListQuery),
     responses((status = 200, description = "A page of offices", body = OfficePage), StaffRead))]
 #[get("/api/v1/admin/offices")]
 pub async fn list_offices(
@@ -574,7 +574,7 @@ pub async fn list_offices(
 }
 
 /// Creates an office (active, no capacity yet: set it with `PUT …/capacity`).
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = OfficeRequest,
+#[utoipa::path(operation_id = "admin_create_office", tag = "admin", security(("staff" = [])), request_body = OfficeRequest,
     responses((status = 201, description = "Created", body = AdminOffice,
         headers(("Location" = String, description = "The new office"))), StaffWrite))]
 #[post("/api/v1/admin/offices")]
@@ -615,7 +615,7 @@ pub async fn create_office(
 }
 
 /// One office.
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_get_office", tag = "admin", security(("staff" = [])),
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "The office", body = AdminOffice), StaffRead))]
 #[get("/api/v1/admin/offices/{id}")]
@@ -633,7 +633,7 @@ pub async fn get_office(
 ///
 /// The code may change if the new one is free. Capacity and the active flag have their own
 /// endpoints.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = OfficeRequest,
+#[utoipa::path(operation_id = "admin_update_office", tag = "admin", security(("staff" = [])), request_body = OfficeRequest,
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Updated", body = AdminOffice), StaffWrite))]
 #[put("/api/v1/admin/offices/{id}")]
@@ -720,7 +720,7 @@ async fn set_active(
 ///
 /// It disappears from availability and takes no new bookings. Existing appointments stay;
 /// the answer counts them so their citizens can be told.
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_deactivate_office", tag = "admin", security(("staff" = [])),
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Deactivated (or already inactive)", body = OfficeStatusChange), StaffWrite))]
 #[post("/api/v1/admin/offices/{id}/deactivate")]
@@ -734,7 +734,7 @@ pub async fn deactivate_office(
 }
 
 /// Puts an office back in service (its missing slots are created).
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_activate_office", tag = "admin", security(("staff" = [])),
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Activated (or already active)", body = OfficeStatusChange), StaffWrite))]
 #[post("/api/v1/admin/offices/{id}/activate")]
@@ -750,7 +750,7 @@ pub async fn activate_office(
 // ---------------------------------------------------------------- capacity
 
 /// The weekly capacity and upcoming date overrides of an office.
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_get_office_capacity", tag = "admin", security(("staff" = [])),
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Capacity", body = CapacityView), StaffRead))]
 #[get("/api/v1/admin/offices/{id}/capacity")]
@@ -776,7 +776,7 @@ pub async fn get_capacity(
 /// recomputed in the same transaction. A capacity below the seats already taken on some
 /// date is refused with `capacity_below_bookings`, naming the first such date, shift and
 /// count, and nothing changes.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = WeeklyCapacityRequest,
+#[utoipa::path(operation_id = "admin_set_office_capacity", tag = "admin", security(("staff" = [])), request_body = WeeklyCapacityRequest,
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Saved; slots recomputed", body = CapacityView), StaffWrite))]
 #[put("/api/v1/admin/offices/{id}/capacity")]
@@ -835,7 +835,7 @@ pub async fn put_capacity(
 ///
 /// 0 closes the shift. Refused with `capacity_below_bookings` when fewer seats than already
 /// taken.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = OverrideRequest,
+#[utoipa::path(operation_id = "admin_override_office_capacity", tag = "admin", security(("staff" = [])), request_body = OverrideRequest,
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "The slot as it now is", body = SlotView), StaffWrite))]
 #[post("/api/v1/admin/offices/{id}/capacity-overrides")]
@@ -890,7 +890,7 @@ pub async fn post_override(
 // ---------------------------------------------------------------- closures
 
 /// An office's closures in a date range (default: from today, a year ahead).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(
+#[utoipa::path(operation_id = "admin_list_office_closures", tag = "admin", security(("staff" = [])), params(
         ("id" = String, Path, description = "Office id", example = "041-MRG-01"), DateRangeQuery),
     responses((status = 200, description = "Closures, by date", body = ClosureList), StaffRead))]
 #[get("/api/v1/admin/offices/{id}/closures")]
@@ -929,7 +929,7 @@ fn range_of(q: &DateRangeQuery, today: NaiveDate) -> Result<(NaiveDate, NaiveDat
 ///
 /// Its slots close at once; appointments already there stay, and the answer counts them so
 /// their citizens can be told (nothing is sent automatically).
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = ClosureRequest,
+#[utoipa::path(operation_id = "admin_close_office", tag = "admin", security(("staff" = [])), request_body = ClosureRequest,
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 201, description = "Closed", body = ClosureResult), StaffWrite))]
 #[post("/api/v1/admin/offices/{id}/closures")]
@@ -990,14 +990,19 @@ pub async fn post_closure(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(result))
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Location",
+            format!("/api/v1/admin/offices/{}/closures?from={}&to={}", result.office_id, result.date, result.date),
+        ))
+        .json(result))
 }
 
 /// Removes a closure and reopens the slots.
 ///
 /// One shift, or every closed shift of the date. The slots reopen as the capacity rules
 /// say (a holiday keeps them closed).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(
+#[utoipa::path(operation_id = "admin_reopen_office", tag = "admin", security(("staff" = [])), params(
         ("id" = String, Path, description = "Office id", example = "041-MRG-01"),
         ("date" = NaiveDate, Path, description = "The closed date", example = "2026-12-01"),
         ReopenQuery),
@@ -1048,7 +1053,7 @@ pub async fn delete_closure(
 // ---------------------------------------------------------------- holidays
 
 /// National holidays in a date range (default: from today, a year ahead).
-#[utoipa::path(tag = "admin", security(("staff" = [])), params(DateRangeQuery),
+#[utoipa::path(operation_id = "admin_list_holidays", tag = "admin", security(("staff" = [])), params(DateRangeQuery),
     responses((status = 200, description = "Holidays, by date", body = HolidayList), StaffRead))]
 #[get("/api/v1/admin/holidays")]
 pub async fn list_holidays(
@@ -1067,7 +1072,7 @@ pub async fn list_holidays(
 ///
 /// Every office's slots that day close at once. Appointments already there stay; the answer
 /// counts them so their citizens can be told.
-#[utoipa::path(tag = "admin", security(("staff" = [])), request_body = HolidayRequest,
+#[utoipa::path(operation_id = "admin_declare_holiday", tag = "admin", security(("staff" = [])), request_body = HolidayRequest,
     responses((status = 201, description = "Declared", body = HolidayResult), StaffWrite))]
 #[post("/api/v1/admin/holidays")]
 pub async fn post_holiday(
@@ -1115,7 +1120,9 @@ pub async fn post_holiday(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(result))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/admin/holidays?from={}&to={}", result.date, result.date)))
+        .json(result))
 }
 
 // ---------------------------------------------------------------- CSV import
@@ -1387,7 +1394,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
 /// every bad cell in `errors[]` (`field` = `row 3: phone`, the header being row 1) and
 /// nothing is imported. Otherwise one transaction creates new codes (active, slots up to
 /// the booking horizon) and updates existing ones (future slots recomputed).
-#[utoipa::path(tag = "admin", security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_import_offices", tag = "admin", security(("staff" = [])),
     request_body(content = String, content_type = "text/csv", description = "The office table, UTF-8, with a header row",
         example = "code,name,kind,province,city,city_code,phone,address,step_free_access,eye_exception_capture,fingerprint_exception_capture,home_visits,morning_capacity,afternoon_capacity\n041-MRG-03,دفتر پیشخوان دولت خیابان اول,government_counter,آذربایجان شرقی,مراغه,041,37261234,مراغه - خیابان اول - پلاک ۵,true,false,false,false,25,20\n"),
     responses((status = 200, description = "Imported", body = ImportResult), StaffWrite))]

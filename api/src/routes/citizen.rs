@@ -42,7 +42,7 @@ pub struct CaptchaChallenge {
 }
 
 /// A new captcha challenge. Expires in 2 minutes; each answer works once.
-#[utoipa::path(tag = "citizen", responses((status = 200, description = "A challenge", body = CaptchaChallenge), PublicRead))]
+#[utoipa::path(operation_id = "citizen_get_captcha", tag = "citizen", responses((status = 200, description = "A challenge", body = CaptchaChallenge), PublicRead))]
 #[get("/api/v1/captcha")]
 pub async fn captcha(state: web::Data<AppState>, lang: RequestLang) -> HttpResponse {
     let c = crate::captcha::issue(
@@ -105,7 +105,7 @@ pub struct SessionResponse {
 /// the same `identity_mismatch`; `person_not_alive`, `underage` and
 /// `serial_recently_changed` (come back after 48 working hours) are told only after the
 /// serial matched. Repeated wrong serials are slowed down, then locked (429 `entry_locked`).
-#[utoipa::path(tag = "citizen", request_body = SessionRequest,
+#[utoipa::path(operation_id = "citizen_sign_in", tag = "citizen", request_body = SessionRequest,
     responses((status = 201, description = "Signed in", body = SessionResponse), PublicWrite))]
 #[post("/api/v1/citizen/sessions")]
 pub async fn create_session(
@@ -127,7 +127,7 @@ pub async fn create_session(
         Some(v) => Some(relang(&state, v.id.clone(), lang).await?),
         None => None,
     };
-    Ok(HttpResponse::Created().json(SessionResponse {
+    Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(SessionResponse {
         token: outcome.token,
         token_type: "Bearer",
         expires_at: outcome.expires_at,
@@ -149,7 +149,7 @@ async fn relang(state: &AppState, id: String, lang: RequestLang) -> Result<Appli
 // ---------------------------------------------------------------- the application
 
 /// The citizen's application with its state, `allowed_operations` and `next_step`.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+#[utoipa::path(operation_id = "citizen_get_application", tag = "citizen", security(("citizen" = [])),
     responses((status = 200, description = "The application", body = ApplicationView), CitizenRead))]
 #[get("/api/v1/citizen/application")]
 pub async fn get_application(
@@ -195,7 +195,7 @@ pub struct HijriOptions {
 }
 
 /// The five Lunar Hijri birth-date options for a solar birth date (seed 001).
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), params(HijriQuery),
+#[utoipa::path(operation_id = "citizen_list_hijri_birth_date_options", tag = "citizen", security(("citizen" = [])), params(HijriQuery),
     responses((status = 200, description = "Five options", body = HijriOptions), CitizenRead, PublicRead))]
 #[get("/api/v1/citizen/hijri-birth-date-options")]
 pub async fn hijri_options(
@@ -261,7 +261,7 @@ impl PersonalInfoRequest {
 /// page registered", 201); later saves are edits (200), limited in number and refused
 /// once enrollment has started. The solar birth date and gender are checked against the
 /// civil registry; if it cannot be reached the identity is `pending` and settled later.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = PersonalInfoRequest,
+#[utoipa::path(operation_id = "citizen_set_personal_info", tag = "citizen", security(("citizen" = [])), request_body = PersonalInfoRequest,
     responses(
         (status = 200, description = "Edited", body = ApplicationView),
         (status = 201, description = "Application created", body = ApplicationView),
@@ -278,12 +278,16 @@ pub async fn put_personal_info(
     let actor = actor(&req, "citizen", &citizen.citizen_id);
     let (row, created) = journey::personal::save_personal_info(&state, &citizen.citizen_id, info, actor).await?;
     let view = build_view_lang(&state, row, lang.0).await?;
-    Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+    Ok(if created {
+        HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }
 
 /// The four special-needs questions. "No" to the first puts the citizen in the
 /// home-visit queue; "no" to the others limits the offices offered.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = wire::SpecialNeeds,
+#[utoipa::path(operation_id = "citizen_set_special_needs", tag = "citizen", security(("citizen" = [])), request_body = wire::SpecialNeeds,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/special-needs")]
 pub async fn put_special_needs(
@@ -305,7 +309,7 @@ pub async fn put_special_needs(
 }
 
 /// Father, mother, spouses and children (seed 002); national codes are validated.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = Family,
+#[utoipa::path(operation_id = "citizen_set_family", tag = "citizen", security(("citizen" = [])), request_body = Family,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/family")]
 pub async fn put_family(
@@ -329,7 +333,7 @@ pub struct MobileRequest {
 }
 
 /// A new mobile number; allowed any time after the first page (seed 001 §3.4).
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = MobileRequest,
+#[utoipa::path(operation_id = "citizen_set_mobile", tag = "citizen", security(("citizen" = [])), request_body = MobileRequest,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/mobile")]
 pub async fn put_mobile(
@@ -363,7 +367,7 @@ pub struct AppointmentRequest {
 /// Holds a seat (unpaid: for the payment timeout, 15 minutes by default) or books it
 /// (paid). Calling it again moves the hold; rescheduling a booking frees the old seat and
 /// takes the new one in one transaction. Seats are never oversold (`slot_full`).
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = AppointmentRequest,
+#[utoipa::path(operation_id = "citizen_book_appointment", tag = "citizen", security(("citizen" = [])), request_body = AppointmentRequest,
     responses((status = 200, description = "Held or booked", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/appointment")]
 pub async fn put_appointment(
@@ -388,7 +392,7 @@ pub struct DeliveryOfficeRequest {
 }
 
 /// Where to collect the card (defaults to the enrollment office); until production starts.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = DeliveryOfficeRequest,
+#[utoipa::path(operation_id = "citizen_set_delivery_office", tag = "citizen", security(("citizen" = [])), request_body = DeliveryOfficeRequest,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/delivery-office")]
 pub async fn put_delivery_office(

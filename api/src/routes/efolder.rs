@@ -101,7 +101,7 @@ pub struct RegistrationResponse {
 /// registry (422 `registry_data_mismatch`). On success a username and a strong password
 /// are generated and sent by SMS; when the SMS provider is down they are shown at once,
 /// and only then. A double submit never makes two accounts or two SMS.
-#[utoipa::path(tag = "efolder", request_body = RegistrationRequest,
+#[utoipa::path(operation_id = "efolder_register", tag = "efolder", request_body = RegistrationRequest,
     responses((status = 201, description = "Registered", body = RegistrationResponse,
         headers(("Cache-Control" = String, description = "no-store"))),
         (status = 409, description = "Already registered (`efolder_already_registered`)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -280,7 +280,7 @@ fn registered(lang: domain::Lang, delivery: CredentialsDelivery, username: Strin
             credentials: Some(Credentials { username, password }),
         },
     };
-    HttpResponse::Created().json(body)
+    HttpResponse::Created().insert_header(("Location", "/api/v1/efolder/me")).json(body)
 }
 
 // ---------------------------------------------------------------- sessions
@@ -342,7 +342,7 @@ fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
 
 /// Login with the username and password. The first login's token allows only the
 /// password change (`must_change_password`).
-#[utoipa::path(tag = "efolder", request_body = EfolderLogin,
+#[utoipa::path(operation_id = "efolder_sign_in", tag = "efolder", request_body = EfolderLogin,
     responses((status = 201, description = "Signed in", body = EfolderSession), PublicWrite,
         (status = 401, description = "Wrong username or password (`credentials_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/efolder/sessions")]
@@ -362,7 +362,7 @@ pub async fn sign_in(
     let now = state.now();
     let id = account.id.clone();
     state.run(move |conn| persistence::efolder::record_login_success(conn, &id, now.naive_utc())).await?;
-    Ok(HttpResponse::Created().json(session(&state, &account, now)?))
+    Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/efolder/me")).json(session(&state, &account, now)?))
 }
 
 // ---------------------------------------------------------------- password
@@ -379,7 +379,7 @@ pub struct PasswordChange {
 
 /// Changes the password (the one operation a first-login token allows). Answers a new
 /// session; every older token stops working.
-#[utoipa::path(tag = "efolder", request_body = PasswordChange,
+#[utoipa::path(operation_id = "efolder_change_password", tag = "efolder", request_body = PasswordChange,
     responses((status = 200, description = "Changed; a fresh session", body = EfolderSession), PublicWrite,
         (status = 401, description = "Missing or stale e-folder token, or a wrong current password (`credentials_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")),
     security(("efolder" = [])))]
@@ -452,7 +452,7 @@ pub struct EfolderAccount {
 
 /// The signed-in account. 403 `password_change_required` until the generated password
 /// is changed.
-#[utoipa::path(tag = "efolder",
+#[utoipa::path(operation_id = "efolder_get_account", tag = "efolder",
     responses((status = 200, description = "The account", body = EfolderAccount,
         headers(("Cache-Control" = String, description = "no-store"))),
         (status = 401, description = "Missing, invalid or stale e-folder token", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -511,7 +511,7 @@ pub struct ResetRequested {
 /// Sends a 6-digit reset code by SMS to the account's mobile. The answer is the same
 /// whether or not the username and mobile match, so accounts cannot be probed; one code
 /// is active at a time and a new one is sent at most once a minute.
-#[utoipa::path(tag = "efolder", request_body = ResetRequest,
+#[utoipa::path(operation_id = "efolder_request_password_reset", tag = "efolder", request_body = ResetRequest,
     responses((status = 202, description = "If the details match, a code was sent", body = ResetRequested), PublicWrite))]
 #[post("/api/v1/efolder/password-reset")]
 pub async fn request_reset(
@@ -592,7 +592,7 @@ pub struct ResetConfirm {
 /// Sets a new password with the SMS code: 422 `reset_code_invalid` for a wrong code
 /// (3 guesses per code, then `reset_code_attempts_exhausted`), `reset_code_expired`
 /// after 5 minutes. Success ends the first-login state and every older token.
-#[utoipa::path(tag = "efolder", request_body = ResetConfirm,
+#[utoipa::path(operation_id = "efolder_confirm_password_reset", tag = "efolder", request_body = ResetConfirm,
     responses((status = 200, description = "Password set; a fresh session", body = EfolderSession), PublicWrite))]
 #[post("/api/v1/efolder/password-reset/confirm")]
 pub async fn confirm_reset(

@@ -61,7 +61,7 @@ async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiErr
 /// family, the chosen seat (held for the payment timeout) and the citizen's payment link.
 /// Requires `Idempotency-Key`: a retry with the same key and body gets the same answer and
 /// has no second effect; the same key with another body is 422; one still running is 409.
-#[utoipa::path(tag = "kiosk", security(("machine" = [])), request_body = KioskApplication,
+#[utoipa::path(operation_id = "kiosk_register_application", tag = "kiosk", security(("machine" = ["kiosk:applications"])), request_body = KioskApplication,
     params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Unique per registration attempt (≤ 255 printable characters), kept 48 hours")),
     responses((status = 201, description = "Registered for payment", body = KioskResult), StaffWrite,
         (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -81,7 +81,12 @@ pub async fn create(
     let state2 = state.clone();
     let fingerprint = body.clone();
     let req2 = req.clone();
-    crate::idempotency::once(&req2, &state, &scope, key, &fingerprint, || async move {
+    // Where the kiosk reads the registration back (also on a replayed 201).
+    let location = |body: &str| {
+        let v: serde_json::Value = serde_json::from_str(body).ok()?;
+        Some(format!("/api/v1/kiosk/applications/{}", v["application"]["id"].as_str()?))
+    };
+    crate::idempotency::once_located(&req2, &state, &scope, key, &fingerprint, location, || async move {
         let input: KioskApplication = crate::extract::parse_object(&body)?;
         let result = register(&state2, &req, &client, input).await?;
         Ok(HttpResponse::Created().json(result))
@@ -197,7 +202,7 @@ fn prefix_fields(e: ApiError, prefix: &str) -> ApiError {
 }
 
 /// An application this kiosk created, by id or tracking code.
-#[utoipa::path(tag = "kiosk", security(("machine" = [])), params(("id" = String, Path, description = "Application id or tracking code")),
+#[utoipa::path(operation_id = "kiosk_get_application", tag = "kiosk", security(("machine" = ["kiosk:applications"])), params(("id" = String, Path, description = "Application id or tracking code")),
     responses((status = 200, description = "The application", body = ApplicationView), crate::routes::problems::StaffRead,
         (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/kiosk/applications/{id}")]

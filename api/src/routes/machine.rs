@@ -1,6 +1,6 @@
 //! Machine clients: OAuth2 client-credentials tokens, and the card production line's events.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -9,7 +9,7 @@ use crate::auth::{Audience, ProductionClient};
 use crate::error::ApiError;
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
-use crate::routes::problems::{PublicWrite, StaffWrite};
+use crate::routes::problems::StaffWrite;
 use crate::state::AppState;
 
 /// SHA-256 of a client secret (secrets are 256-bit random, so a fast hash is enough).
@@ -24,12 +24,18 @@ pub enum GrantType {
     ClientCredentials,
 }
 
+/// The token request (RFC 6749 §4.4.2), form-encoded. The client authenticates either
+/// with HTTP Basic (`client_id:client_secret`, RFC 6749 §2.3.1 — preferred) or with
+/// `client_id` and `client_secret` in this form; not both.
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
     pub grant_type: GrantType,
+    /// With body authentication: the client's id.
     #[schema(example = "kiosk-pouya-borujerd")]
-    pub client_id: String,
-    pub client_secret: String,
+    pub client_id: Option<String>,
+    /// With body authentication: the client's secret.
+    #[schema(example = "3q2-7wEAAQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRo")]
+    pub client_secret: Option<String>,
     /// Optional: a subset of the client's scopes, space-separated. Asking for a scope the
     /// client does not hold is 400 `invalid_scope` (RFC 6749 §5.2).
     #[schema(
@@ -39,38 +45,167 @@ pub struct TokenRequest {
     pub scope: Option<String>,
 }
 
+/// A token (RFC 6749 §5.1). Answered with `Cache-Control: no-store`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    #[schema(example = "eyJhbGciOiJFZERTQSIsImtpZCI6InMxIn0.eyJpc3MiOiJuY3IifQ.c2lnbmF0dXJl")]
     pub access_token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds until the token expires.
     #[schema(example = 900)]
     pub expires_in: i64,
     #[schema(example = "kiosk:applications")]
     pub scope: String,
 }
 
-/// OAuth 2.0 client credentials (RFC 6749 §4.4), form-encoded: a short-lived machine
-/// token carrying the client's kind (`kiosk`, `production`) and scopes.
-#[utoipa::path(tag = "machine", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "A token", body = TokenResponse), PublicWrite,
-        (status = 401, description = "Unknown client, wrong secret or disabled (`client_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// The error codes of RFC 6749 §5.2.
+#[derive(Serialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+}
+
+/// A token-endpoint error (RFC 6749 §5.2), as `application/json` so OAuth libraries read
+/// it; `request_id` is the `X-Request-Id` of the answer.
+#[derive(Serialize, ToSchema)]
+pub struct OAuthError {
+    pub error: OAuthErrorCode,
+    /// What was wrong, in English (for the integrator, not for end users).
+    #[schema(example = "The client id or secret is wrong, or the client is disabled.")]
+    pub error_description: String,
+    #[schema(example = "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10")]
+    pub request_id: String,
+}
+
+fn oauth_error(req: &HttpRequest, error: OAuthErrorCode, description: &str) -> HttpResponse {
+    use actix_web::HttpMessage;
+    let status = if error == OAuthErrorCode::InvalidClient {
+        actix_web::http::StatusCode::UNAUTHORIZED
+    } else {
+        actix_web::http::StatusCode::BAD_REQUEST
+    };
+    let request_id = req.extensions().get::<crate::observability::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let mut res = HttpResponse::build(status);
+    res.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
+    if status == actix_web::http::StatusCode::UNAUTHORIZED {
+        // RFC 6749 §5.2: a 401 names the authentication scheme to use.
+        res.insert_header(("WWW-Authenticate", "Basic realm=\"ncr\""));
+    }
+    let mut response = res.json(OAuthError { error, error_description: description.into(), request_id });
+    response.extensions_mut().insert(crate::error::KeepBody);
+    response
+}
+
+/// Decodes `%XX` escapes (RFC 6749 §2.3.1 form-encodes the id and secret before Basic).
+fn percent_decode(text: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(text).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+/// The client credentials of a Basic `Authorization` header, if there is one.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {
+    use base64::Engine;
+    let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else { return Ok(None) };
+    let text = value.to_str().map_err(|_| ())?;
+    let (scheme, encoded) = text.split_once(' ').ok_or(())?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| ())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    Ok(Some((percent_decode(id).ok_or(())?, percent_decode(secret).ok_or(())?)))
+}
+
+/// OAuth 2.0 client credentials (RFC 6749 §4.4): a short-lived machine token carrying
+/// the client's kind (`kiosk`, `production`) and scopes. Client authentication by HTTP
+/// Basic (RFC 6749 §2.3.1) or by `client_id` + `client_secret` in the form body.
+/// Errors are RFC 6749 §5.2 `{"error", "error_description"}` documents (`application/json`),
+/// answers carry `Cache-Control: no-store`.
+#[utoipa::path(operation_id = "machine_issue_token", tag = "machine",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "A token", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request` (malformed form, missing `grant_type` or credentials, two authentication methods), `unsupported_grant_type`, `invalid_scope`, `unauthorized_client`",
+            body = OAuthError, content_type = "application/json",
+            example = json!({"error": "invalid_scope", "error_description": "The requested scope is not granted to this client.", "request_id": "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10"})),
+        (status = 401, description = "`invalid_client`: unknown client, wrong secret or a disabled client",
+            body = OAuthError, content_type = "application/json",
+            example = json!({"error": "invalid_client", "error_description": "The client id or secret is wrong, or the client is disabled.", "request_id": "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10"})),
+        (status = 413, description = "Body too large", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/oauth/token")]
-pub async fn token(state: web::Data<AppState>, form: web::Form<TokenRequest>) -> Result<HttpResponse, ApiError> {
-    let f = form.into_inner();
-    let id = f.client_id.clone();
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    use OAuthErrorCode::*;
+    let form_type =
+        req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let basic = basic_credentials(&req);
+    if !form_type {
+        return Ok(oauth_error(&req, InvalidRequest, "The body must be application/x-www-form-urlencoded."));
+    }
+    let fields: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => return Ok(oauth_error(&req, InvalidRequest, "The form body cannot be read.")),
+    };
+    let field = |name: &str| -> Result<Option<&str>, ()> {
+        let mut values = fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let first = values.next();
+        // RFC 6749 §3.2: parameters must not be included more than once.
+        if values.next().is_some() { Err(()) } else { Ok(first) }
+    };
+    let (Ok(grant_type), Ok(body_id), Ok(body_secret), Ok(scope)) =
+        (field("grant_type"), field("client_id"), field("client_secret"), field("scope"))
+    else {
+        return Ok(oauth_error(&req, InvalidRequest, "A parameter is repeated."));
+    };
+    let (client_id, secret) = match (basic, body_id, body_secret) {
+        (Err(()), _, _) => {
+            return Ok(oauth_error(&req, InvalidClient, "The Authorization header is not valid HTTP Basic."));
+        }
+        (Ok(Some(_)), _, Some(_)) => {
+            return Ok(oauth_error(&req, InvalidRequest, "Use one client authentication method, not two."));
+        }
+        (Ok(Some((id, secret))), body_id, None) => {
+            if body_id.is_some_and(|b| b != id) {
+                return Ok(oauth_error(&req, InvalidRequest, "client_id differs from the Basic credentials."));
+            }
+            (id, secret)
+        }
+        (Ok(None), Some(id), Some(secret)) => (id.to_owned(), secret.to_owned()),
+        (Ok(None), _, _) => {
+            return Ok(oauth_error(
+                &req,
+                InvalidClient,
+                "Client authentication is required: HTTP Basic, or client_id and client_secret in the body.",
+            ));
+        }
+    };
+    match grant_type {
+        Some("client_credentials") => {}
+        Some(_) => return Ok(oauth_error(&req, UnsupportedGrantType, "Only client_credentials is issued.")),
+        None => return Ok(oauth_error(&req, InvalidRequest, "grant_type is required.")),
+    }
+    let id = client_id.clone();
     let client = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
-    let given = hash_secret(&f.client_secret);
+    let given = hash_secret(&secret);
     let Some(client) =
         client.filter(|c| !c.disabled && crate::secrets::constant_time_eq(c.secret_hash.as_bytes(), given.as_bytes()))
     else {
-        return Err(ApiError::Unauthorized("client_invalid"));
+        return Ok(oauth_error(&req, InvalidClient, "The client id or secret is wrong, or the client is disabled."));
     };
     let granted: Vec<&str> = client.scopes.split_whitespace().collect();
-    let scope = match f.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let scope = match scope.map(str::trim).filter(|s| !s.is_empty()) {
         Some(asked) => {
-            if asked.split_whitespace().any(|s| !granted.contains(&s)) {
-                return Err(ApiError::BadRequest { code: "invalid_scope", detail: String::new() });
+            if asked.split(' ').any(|s| !granted.contains(&s)) {
+                return Ok(oauth_error(&req, InvalidScope, "The requested scope is not granted to this client."));
             }
             asked.to_owned()
         }
@@ -82,12 +217,10 @@ pub async fn token(state: web::Data<AppState>, form: web::Form<TokenRequest>) ->
     claims.scope = Some(scope.clone());
     claims.office = client.office_id.clone();
     let access_token = state.tokens.issue(&claims)?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: minutes * 60,
-        scope,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"))
+        .json(TokenResponse { access_token, token_type: "Bearer", expires_in: minutes * 60, scope }))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -115,7 +248,7 @@ pub struct ProductionEventRequest {
 /// Reports card production progress: `production_started` (delivery-office changes stop),
 /// `card_produced`, `dispatched`, `ready_for_delivery` (the citizen is told by SMS),
 /// `failed`. Validated by the state machine; idempotent per `event_id`.
-#[utoipa::path(tag = "production", security(("machine" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "production_report_event", tag = "production", security(("machine" = ["production:events"])), params(("tracking_code" = String, Path, example = "4973201670")),
     request_body = ProductionEventRequest,
     responses(
         (status = 201, description = "Recorded", body = crate::journey::view::ApplicationView),
@@ -144,5 +277,11 @@ pub async fn production_event(
         office::production_event(&state, &client.client_id, &tracking_code, b.event_id, kind, b.office_id, note)
             .await?;
     let view = build_view(&state, row).await?;
-    Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+    Ok(if created {
+        HttpResponse::Created()
+            .insert_header(("Location", format!("/api/v1/office/applications/{}", tracking_code.as_str())))
+            .json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }

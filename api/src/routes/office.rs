@@ -64,7 +64,7 @@ fn staff_actor(req: &HttpRequest, staff: &StaffPrincipal) -> Actor {
 }
 
 /// The day's appointments at the operator's office (booked, used or missed), by shift.
-#[utoipa::path(tag = "office", security(("staff" = [])), params(AppointmentsQuery),
+#[utoipa::path(operation_id = "office_list_appointments", tag = "office", security(("staff" = [])), params(AppointmentsQuery),
     responses((status = 200, description = "A page of appointments", body = AppointmentsPage), StaffRead))]
 #[get("/api/v1/office/appointments")]
 pub async fn appointments(
@@ -122,7 +122,7 @@ pub async fn appointments(
 }
 
 /// One application of this office (its personal data; the read is audited).
-#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "office_get_application", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     responses((status = 200, description = "The application", body = crate::journey::view::ApplicationView), StaffRead))]
 #[get("/api/v1/office/applications/{tracking_code}")]
 pub async fn application(
@@ -154,7 +154,7 @@ pub async fn application(
 
 /// Checks the citizen in on the appointment day: enrollment starts (edits and
 /// rescheduling stop).
-#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "office_check_in", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     responses((status = 200, description = "Enrollment started", body = crate::journey::view::ApplicationView), StaffWrite))]
 #[post("/api/v1/office/applications/{tracking_code}/check-in")]
 pub async fn check_in(
@@ -203,7 +203,7 @@ pub struct CompletionRequest {
 
 /// Completes the enrollment: postal code, address, landline, documents, biometric
 /// outcomes and — at counter and post offices — the fee collected.
-#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "office_complete_enrollment", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     request_body = CompletionRequest,
     responses((status = 200, description = "Enrolled", body = crate::journey::view::ApplicationView), StaffWrite))]
 #[post("/api/v1/office/applications/{tracking_code}/completion")]
@@ -253,7 +253,7 @@ pub async fn completion(
 }
 
 /// The citizen did not come: the appointment is missed; re-booking waits (default 4 days).
-#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "office_mark_no_show", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     responses((status = 200, description = "Marked as missed", body = crate::journey::view::ApplicationView), StaffWrite))]
 #[post("/api/v1/office/applications/{tracking_code}/no-show")]
 pub async fn no_show(
@@ -280,7 +280,7 @@ pub struct DeliveryRequest {
 
 /// Hands the card over: only at the delivery office, when the card is ready there and
 /// the fingerprint matched the card (409 `fingerprint_mismatch` otherwise).
-#[utoipa::path(tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
+#[utoipa::path(operation_id = "office_deliver_card", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     request_body = DeliveryRequest,
     responses((status = 200, description = "Delivered", body = crate::journey::view::ApplicationView), StaffWrite))]
 #[post("/api/v1/office/applications/{tracking_code}/delivery")]

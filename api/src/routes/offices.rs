@@ -89,7 +89,7 @@ pub struct Availability {
 /// Offices with free seats on a date in a city. With a citizen token the citizen's
 /// special needs filter the list; without one it is unfiltered. One page of the ranked
 /// list is answered (`limit`, `offset`); `total` tells how many rows the list has.
-#[utoipa::path(tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
+#[utoipa::path(operation_id = "offices_search_availability", tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
     responses((status = 200, description = "Offices and free seats", body = Availability), PublicRead,
         (status = 401, description = "An invalid citizen token was sent", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/offices/availability")]

@@ -17,14 +17,14 @@ pub struct Health {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
+#[utoipa::path(operation_id = "operations_health_live", tag = "operations", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 pub async fn live(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok", database: state.db.backend().as_str() })
 }
 
 /// The database answers and every migration is applied.
-#[utoipa::path(
+#[utoipa::path(operation_id = "operations_health_ready", 
     tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
@@ -47,7 +47,7 @@ pub struct MetricsListener;
 /// Prometheus metrics of this instance: requests by route, method and status; latency
 /// histogram; pool usage. With `metrics.bind` set they are served there only (404 here);
 /// with `metrics.token` set they need `Authorization: Bearer <token>`.
-#[utoipa::path(tag = "operations",
+#[utoipa::path(operation_id = "operations_get_metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
         (status = 401, description = "`metrics.token` is set and the request does not carry it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Served on the separate `metrics.bind` address", body = Problem, content_type = "application/problem+json")))]
@@ -72,7 +72,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 }
 
 /// The Ed25519 public keys that verify this server's tokens and receipt signatures.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "JWK set", body = Object)))]
+#[utoipa::path(operation_id = "operations_get_jwks", tag = "operations", responses((status = 200, description = "JWK set", body = Object)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "max-age=300")).json(state.tokens.jwks())
@@ -82,7 +82,7 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 pub struct OpenApiJson(pub String);
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+#[utoipa::path(operation_id = "operations_get_openapi", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
 #[get("/api/v1/openapi.json")]
 pub async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(doc.0.clone())

@@ -152,7 +152,7 @@ pub struct OutboxPage {
 
 /// The notification outbox, newest first: delivery status, attempts, last error and
 /// times of each message. Recipients are shown masked; parameters are never shown.
-#[utoipa::path(tag = "admin", params(OutboxQuery), security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_list_outbox", tag = "admin", params(OutboxQuery), security(("staff" = [])),
     responses((status = 200, description = "A page of messages", body = OutboxPage), StaffRead))]
 #[get("/api/v1/admin/outbox")]
 pub async fn list_outbox(
@@ -221,7 +221,7 @@ pub struct SandboxSmsPage {
 /// The sandbox phone: SMS "delivered" by the sandbox operator (`[sms] mode = "sandbox"`),
 /// newest first, in clear, so demos and tests can read what a citizen got. Reading it is
 /// recorded in the audit log.
-#[utoipa::path(tag = "admin", params(SandboxQuery), security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_list_sandbox_sms", tag = "admin", params(SandboxQuery), security(("staff" = [])),
     responses((status = 200, description = "A page of SMS", body = SandboxSmsPage), StaffRead))]
 #[get("/api/v1/admin/sandbox/sms")]
 pub async fn list_sandbox_sms(
@@ -299,7 +299,7 @@ struct StoredBody {
 
 /// The sandbox mailbox: e-mails "delivered" by the sandbox mail server
 /// (`[email] mode = "sandbox"`), newest first, in clear. Reading it is audited.
-#[utoipa::path(tag = "admin", params(SandboxQuery), security(("staff" = [])),
+#[utoipa::path(operation_id = "admin_list_sandbox_emails", tag = "admin", params(SandboxQuery), security(("staff" = [])),
     responses((status = 200, description = "A page of e-mails", body = SandboxEmailPage), StaffRead))]
 #[get("/api/v1/admin/sandbox/emails")]
 pub async fn list_sandbox_emails(

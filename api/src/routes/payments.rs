@@ -63,7 +63,7 @@ impl From<&persistence::payments::PaymentRow> for PaymentView {
 
 /// Starts paying the card fee: requires a held seat (or a home visit). The payment is
 /// recorded before the bank is called; send the browser to `redirect_url`.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = PaymentRequest,
+#[utoipa::path(operation_id = "citizen_start_payment", tag = "citizen", security(("citizen" = [])), request_body = PaymentRequest,
     params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Optional: a retry with the same key returns the first answer instead of starting a second payment")),
     responses((status = 201, description = "Send the browser to `redirect_url`", body = PaymentView), CitizenWrite))]
 #[post("/api/v1/citizen/application/payments")]
@@ -79,13 +79,15 @@ pub async fn start(
     crate::idempotency::once(&req, &state, &scope, key, gateway.as_bytes(), || async {
         let actor = actor(&req, "citizen", &citizen.citizen_id);
         let p = payment::start(&state, Target::Citizen(citizen.citizen_id.clone()), &gateway, actor).await?;
-        Ok(HttpResponse::Created().json(PaymentView::from(&p)))
+        Ok(HttpResponse::Created()
+            .insert_header(("Location", "/api/v1/citizen/application/payments"))
+            .json(PaymentView::from(&p)))
     })
     .await
 }
 
 /// The application's payments, newest first.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+#[utoipa::path(operation_id = "citizen_list_payments", tag = "citizen", security(("citizen" = [])),
     responses((status = 200, description = "Payments", body = Vec<PaymentView>), CitizenRead))]
 #[get("/api/v1/citizen/application/payments")]
 pub async fn list(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
@@ -143,7 +145,7 @@ async fn handle_callback(state: &AppState, gateway: &str, fields: Vec<(String, S
 /// payment is verified server to server, then the browser is redirected (303) to the
 /// result page with `outcome` = `success`, `failed`, `cancelled`, `refund_pending`,
 /// `pending` or `invalid`.
-#[utoipa::path(tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
+#[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
     responses((status = 303, description = "Redirect to the result page"), PublicRead))]
 #[get("/api/v1/payments/{gateway}/callback")]
 pub async fn callback_get(
@@ -155,7 +157,7 @@ pub async fn callback_get(
 }
 
 /// The bank posts the browser back here (form fields). Handled like the GET callback.
-#[utoipa::path(tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
+#[utoipa::path(operation_id = "payments_bank_callback_post", tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The bank's callback fields"),
     responses((status = 303, description = "Redirect to the result page"), PublicWrite))]
 #[post("/api/v1/payments/{gateway}/callback")]
@@ -178,7 +180,7 @@ pub struct ResultQuery {
 
 /// A simple result page for the embedded default (deployments point `payments.result_url`
 /// at their own portal).
-#[utoipa::path(tag = "payments", params(ResultQuery),
+#[utoipa::path(operation_id = "payments_result_page", tag = "payments", params(ResultQuery),
     responses((status = 200, description = "The payment result", content_type = "text/html", body = String), PublicRead))]
 #[get("/payment/result")]
 pub async fn result_page(query: web::Query<ResultQuery>) -> HttpResponse {

@@ -22,6 +22,7 @@ problems!(
     /// Errors of citizen reads.
     CitizenRead {
         Unauthorized = 401: "Missing, invalid or expired citizen token (`token_missing`, `token_invalid`, `token_expired`)",
+        Forbidden = 403: "A valid token of another kind (`token_wrong_kind`)",
         NotFound = 404: "No application yet (`application_not_found`)",
         TooMany = 429: "Rate limited (`rate_limited`); see `Retry-After`",
         Unavailable = 503: "Database unavailable; retry after `Retry-After`",
@@ -31,13 +32,14 @@ problems!(
 problems!(
     /// Errors of citizen writes.
     CitizenWrite {
-        BadRequest = 400: "Malformed JSON or unknown field (`malformed_json`)",
-        Unauthorized = 401: "Missing, invalid or expired citizen token",
+        BadRequest = 400: "The body is not JSON or not an object (`malformed_json`)",
+        Unauthorized = 401: "Missing, invalid or expired citizen token (`token_missing`, `token_invalid`, `token_expired`)",
+        Forbidden = 403: "A valid token of another kind (`token_wrong_kind`)",
         NotFound = 404: "No application yet, or the office does not exist",
         Conflict = 409: "Not allowed in the application's state; `code` says why (e.g. `edit_limit_reached`, `enrollment_started`, `slot_full`, `no_show_ban_active`)",
         TooLarge = 413: "Body too large",
         MediaType = 415: "Body is not application/json",
-        Invalid = 422: "Invalid fields (`errors[]`) or a rule said no (e.g. `birth_date_mismatch`)",
+        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field), or a rule said no (e.g. `birth_date_mismatch`)",
         TooMany = 429: "Rate limited",
         Unavailable = 503: "Database or an outside system unavailable",
     }
@@ -46,8 +48,8 @@ problems!(
 problems!(
     /// Errors of public reads.
     PublicRead {
-        BadRequest = 400: "Malformed query",
-        Invalid = 422: "Invalid parameter values",
+        BadRequest = 400: "A query parameter cannot be read (`malformed_query`)",
+        Invalid = 422: "A missing, unknown or invalid parameter (`validation_failed`; `errors[]` names it)",
         TooMany = 429: "Rate limited",
         Unavailable = 503: "Database unavailable",
     }
@@ -56,10 +58,10 @@ problems!(
 problems!(
     /// Errors of public writes.
     PublicWrite {
-        BadRequest = 400: "Malformed JSON",
-        TooLarge = 413: "Body too large",
-        MediaType = 415: "Body is not application/json",
-        Invalid = 422: "Invalid fields, wrong captcha, or a rule said no",
+        BadRequest = 400: "The body is not JSON or not an object (`malformed_json`)",
+        TooLarge = 413: "Body too large (`payload_too_large`)",
+        MediaType = 415: "Body is not application/json (`unsupported_media_type`)",
+        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field), a wrong captcha (`captcha_invalid`), or a rule said no",
         TooMany = 429: "Rate limited or locked; see `Retry-After`",
         Unavailable = 503: "Database or an outside system unavailable",
     }
@@ -68,14 +70,14 @@ problems!(
 problems!(
     /// Errors of staff and machine operations.
     StaffWrite {
-        BadRequest = 400: "Malformed JSON or query",
-        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account",
-        Forbidden = 403: "The token's role or scope does not allow this",
+        BadRequest = 400: "The body is not JSON or not an object (`malformed_json`), or the query cannot be read",
+        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account (`token_missing`, `token_invalid`, `token_expired`)",
+        Forbidden = 403: "The token's role or scope does not allow this (`forbidden`), or it is a token of another kind (`token_wrong_kind`)",
         NotFound = 404: "Not found (or not in the caller's office)",
         Conflict = 409: "Not allowed in the current state",
         TooLarge = 413: "Body too large",
         MediaType = 415: "Wrong content type",
-        Invalid = 422: "Invalid fields",
+        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field)",
         Unavailable = 503: "Database unavailable",
     }
 );
@@ -83,11 +85,11 @@ problems!(
 problems!(
     /// Errors of staff and machine reads.
     StaffRead {
-        BadRequest = 400: "Malformed query",
-        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account",
-        Forbidden = 403: "The token's role or scope does not allow this",
+        BadRequest = 400: "A query parameter cannot be read (`malformed_query`)",
+        Unauthorized = 401: "Missing, invalid or expired token, or a disabled account (`token_missing`, `token_invalid`, `token_expired`)",
+        Forbidden = 403: "The token's role or scope does not allow this (`forbidden`), or it is a token of another kind (`token_wrong_kind`)",
         NotFound = 404: "Not found (or not in the caller's office)",
-        Invalid = 422: "Invalid parameter values",
+        Invalid = 422: "A missing, unknown or invalid parameter (`validation_failed`; `errors[]` names it)",
         Unavailable = 503: "Database unavailable",
     }
 );

@@ -79,7 +79,7 @@ pub struct PublicStatus {
 /// 003 «مشاهده وضعیت»). A wrong tracking code or birth date answers exactly like an
 /// unknown national code (404 `status_not_found`), and each national code may be looked
 /// up 20 times a day from all addresses together (429 `status_lookup_limit`).
-#[utoipa::path(tag = "public", params(StatusQuery),
+#[utoipa::path(operation_id = "public_get_status", tag = "public", params(StatusQuery),
     responses(
         (status = 200, description = "The application's status", body = PublicStatus),
         PublicRead,
@@ -168,7 +168,7 @@ pub struct RecoveryQueued {
 /// unknown national code and a wrong birth date get the same 404 `recovery_not_found`;
 /// 409 `no_tracking_code` when they match an application that was never paid. Three
 /// recoveries per national code per day (429 `recovery_limit`).
-#[utoipa::path(tag = "public", request_body = RecoveryRequest,
+#[utoipa::path(operation_id = "public_recover_tracking_code", tag = "public", request_body = RecoveryRequest,
     responses(
         (status = 202, description = "The SMS is queued", body = RecoveryQueued),
         PublicWrite,
@@ -315,7 +315,7 @@ fn cacheable() -> actix_web::HttpResponseBuilder {
 
 /// «آگاهی از فرایند»: the registration, production and delivery processes step by step,
 /// with today's fees and the configured rules. Persian, or English per `Accept-Language`.
-#[utoipa::path(tag = "public",
+#[utoipa::path(operation_id = "public_get_process_info", tag = "public",
     responses((status = 200, description = "The process, in the request's language", body = ProcessInfo,
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]
@@ -336,7 +336,7 @@ pub async fn process_info(state: web::Data<AppState>, lang: RequestLang) -> Resu
 
 /// «شرایط ثبت نام»: who may register, fees, documents to bring, booking rules and
 /// follow-up. Persian, or English per `Accept-Language`.
-#[utoipa::path(tag = "public",
+#[utoipa::path(operation_id = "public_get_registration_conditions", tag = "public",
     responses((status = 200, description = "The conditions, in the request's language", body = RegistrationConditions,
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]

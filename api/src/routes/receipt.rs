@@ -131,7 +131,7 @@ async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
 /// the printable right-to-left page (Persian digits, Jalali dates, the QR code of
 /// `verify_url`), `application/pdf` for the A4 file; anything else is 406. The same page
 /// and file are at `receipt.html` and `receipt.pdf`.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+#[utoipa::path(operation_id = "citizen_get_receipt", tag = "citizen", security(("citizen" = [])),
     responses(
         (status = 200, description = "The receipt in the negotiated format", content(
             (ReceiptView = "application/json"),
@@ -155,7 +155,7 @@ pub async fn get_receipt(
 
 /// The printable receipt page (right to left, Persian digits, A4 print styles, the QR code
 /// of `verify_url`), whatever the `Accept` header says.
-#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+#[utoipa::path(operation_id = "citizen_get_receipt_html", tag = "citizen", security(("citizen" = [])),
     responses(
         (status = 200, description = "The printable page", content_type = "text/html", body = String),
         (status = 409, description = "No successful payment yet (`payment_required`)", body = Problem, content_type = "application/problem+json"),
@@ -166,7 +166,7 @@ pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenPrinci
 }
 
 /// The receipt as an A4 PDF file, `receipt-<tracking code>.pdf` (seed 001 «ذخیره فایل»).
-#[utoipa::path(tag = "citizen", security(("citizen" = [])),
+#[utoipa::path(operation_id = "citizen_get_receipt_pdf", tag = "citizen", security(("citizen" = [])),
     responses(
         (status = 200, description = "The PDF, as an attachment", content_type = "application/pdf", body = BinaryFile,
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"receipt-4973201670.pdf\"`"))),
@@ -205,7 +205,7 @@ pub struct ReceiptEmailQueued {
 /// text part, and the PDF attached. The message is queued in the outbox and sent by its
 /// worker with retries, so a slow mail server never slows this request (202). At most five
 /// a day per application (429 `receipt_email_limit`).
-#[utoipa::path(tag = "citizen", security(("citizen" = [])), request_body = ReceiptEmailRequest,
+#[utoipa::path(operation_id = "citizen_email_receipt", tag = "citizen", security(("citizen" = [])), request_body = ReceiptEmailRequest,
     responses(
         (status = 202, description = "Queued", body = ReceiptEmailQueued),
         (status = 429, description = "Five receipts were e-mailed in the last 24 hours (`receipt_email_limit`) or rate limited", body = Problem, content_type = "application/problem+json"),
@@ -319,7 +319,7 @@ pub struct ReceiptVerification {
 /// Checks a printed receipt (the link in its QR code), without login: an office or the
 /// citizen learns whether the receipt is genuine and where the application stands. The
 /// signature can also be checked offline with the keys at `/.well-known/jwks.json`.
-#[utoipa::path(tag = "public", params(VerifyQuery),
+#[utoipa::path(operation_id = "public_verify_receipt", tag = "public", params(VerifyQuery),
     responses(
         (status = 200, description = "A genuine receipt", body = ReceiptVerification),
         (status = 404, description = "Signed, but no such application any more (`not_found`)", body = Problem, content_type = "application/problem+json"),
@@ -353,7 +353,7 @@ pub async fn verify_receipt(
 /// The fonts the printable receipt is set in (Vazirmatn, SIL Open Font License):
 /// `Vazirmatn-Regular.ttf`, `Vazirmatn-Bold.ttf`. Cacheable; any origin may load them, so a
 /// saved copy of the page still finds its font.
-#[utoipa::path(tag = "operations", params(("name" = String, Path, description = "`Vazirmatn-Regular.ttf` or `Vazirmatn-Bold.ttf`", example = "Vazirmatn-Regular.ttf")),
+#[utoipa::path(operation_id = "operations_get_font", tag = "operations", params(("name" = String, Path, description = "`Vazirmatn-Regular.ttf` or `Vazirmatn-Bold.ttf`", example = "Vazirmatn-Regular.ttf")),
     responses(
         (status = 200, description = "The TrueType font", content_type = "font/ttf", body = BinaryFile),
         (status = 404, description = "No such font (`not_found`)", body = Problem, content_type = "application/problem+json")))]

@@ -30,7 +30,7 @@ fn random_token(state: &AppState) -> String {
 }
 
 /// Registers a payment with the sandbox bank (called by the gateway client).
-#[utoipa::path(tag = "payments", request_body = SandboxPaymentRequest,
+#[utoipa::path(operation_id = "payments_sandbox_bank_register", tag = "payments", request_body = SandboxPaymentRequest,
     responses((status = 201, description = "Payment registered; send the customer to `pay_url`", body = SandboxPaymentToken), PublicWrite,
         (status = 404, description = "The sandbox gateway is disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/sandbox/bank/api/payments")]
@@ -68,7 +68,9 @@ pub async fn register(
     };
     state.run(move |conn| payments::sandbox_insert(conn, &row)).await?;
     let pay_url = format!("{}/sandbox/bank/pay/{token}", state.config.public_url.trim_end_matches('/'));
-    Ok(HttpResponse::Created().json(SandboxPaymentToken { token, pay_url }))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", pay_url.clone()))
+        .json(SandboxPaymentToken { token, pay_url }))
 }
 
 async fn load(state: &AppState, token: String) -> Result<SandboxBankRow, ApiError> {
@@ -78,7 +80,7 @@ async fn load(state: &AppState, token: String) -> Result<SandboxBankRow, ApiErro
 const STYLE: &str = "body{font-family:Vazirmatn,Tahoma,sans-serif;background:#f3f5f8;margin:0;padding:2rem}main{max-width:28rem;margin:auto;background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 4px #0002}dt{color:#555}dd{margin:0 0 .8rem;font-weight:bold}button{font:inherit;padding:.6rem 1rem;margin:.3rem;border-radius:6px;border:1px solid #888;cursor:pointer}.ok{background:#0a7d3b;color:#fff}.no{background:#eee}.bad{background:#b3261e;color:#fff}";
 
 /// The bank's payment page.
-#[utoipa::path(tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
+#[utoipa::path(operation_id = "payments_sandbox_bank_pay_page", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
     responses((status = 200, description = "The payment page", content_type = "text/html", body = String),
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/sandbox/bank/pay/{token}")]
@@ -134,7 +136,7 @@ impl BankOutcome {
 }
 
 /// The customer's choice; the browser is then sent back to the merchant's callback.
-#[utoipa::path(tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
+#[utoipa::path(operation_id = "payments_sandbox_bank_pay_submit", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
     request_body(content = PayForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "An auto-submitting form back to the merchant's callback", content_type = "text/html", body = String),
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -183,7 +185,7 @@ fn origin_of(url: &str) -> String {
 }
 
 /// Server-to-server verification (what the gateway client calls; never the browser).
-#[utoipa::path(tag = "payments", request_body = SandboxTokenRequest,
+#[utoipa::path(operation_id = "payments_sandbox_bank_verify", tag = "payments", request_body = SandboxTokenRequest,
     responses((status = 200, description = "The bank's verdict", body = SandboxVerifyResponse), PublicWrite,
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/sandbox/bank/api/verify")]
@@ -217,7 +219,7 @@ pub async fn verify(
 }
 
 /// Gives the money back.
-#[utoipa::path(tag = "payments", request_body = SandboxTokenRequest,
+#[utoipa::path(operation_id = "payments_sandbox_bank_reverse", tag = "payments", request_body = SandboxTokenRequest,
     responses((status = 204, description = "Reversed"), PublicWrite,
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/sandbox/bank/api/reverse")]

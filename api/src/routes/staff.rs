@@ -36,7 +36,7 @@ const FAILURES_BEFORE_LOCK: i32 = 5;
 
 /// Signs a staff member in: argon2id password check, lockout after 5 failures in a row
 /// (15 minutes), a staff token (`aud=staff`) carrying role, office and token version.
-#[utoipa::path(tag = "staff", request_body = StaffLogin,
+#[utoipa::path(operation_id = "staff_sign_in", tag = "staff", request_body = StaffLogin,
     responses((status = 201, description = "Signed in", body = StaffSession), PublicWrite,
         (status = 401, description = "Wrong username or password, or a disabled account", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/staff/sessions")]
@@ -85,7 +85,9 @@ pub async fn sign_in(
     claims.office = user.office_id.clone();
     claims.tv = Some(user.token_version);
     let token = state.tokens.issue(&claims)?;
-    Ok(HttpResponse::Created().json(StaffSession {
+    // Where this token leads: an operator's day list, an administrator's overview.
+    let location = if user.role == "admin" { "/api/v1/admin/stats" } else { "/api/v1/office/appointments" };
+    Ok(HttpResponse::Created().insert_header(("Location", location)).json(StaffSession {
         token,
         token_type: "Bearer",
         expires_at: now + Duration::minutes(minutes),

@@ -104,9 +104,9 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
 ///
 /// Authenticated by `X-USSD-Secret` (`[ussd] secret`) and/or the gateway address
 /// (`[ussd] allowed_ips`).
-#[utoipa::path(tag = "ussd",
+#[utoipa::path(operation_id = "ussd_menu", tag = "ussd",
     request_body(content = UssdRequest, content_type = "application/x-www-form-urlencoded"),
-    params(("X-USSD-Secret" = Option<String>, Header, description = "The shared secret, when `[ussd] secret` is set")),
+    security(("ussd_secret" = []), ()),
     responses(
         (status = 200, description = "The screen: `CON …` to continue, `END …` to finish", content_type = "text/plain; charset=utf-8", body = String,
             example = json!("CON مریم (۶۷۰۰)\nوضعیت: ثبت نام شده\n۰ بیشتر")),
