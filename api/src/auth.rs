@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
-use futures_util::future::{LocalBoxFuture, Ready, ready};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,9 @@ pub struct Claims {
     /// An e-folder user who must change the generated password first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pwd_change: Option<bool>,
+    /// The server-side session of a citizen, staff or e-folder token (ended by logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 struct SigningKey {
@@ -129,6 +132,7 @@ impl TokenService {
             scope: None,
             tv: None,
             pwd_change: None,
+            sid: None,
         }
     }
 
@@ -237,17 +241,60 @@ fn verify_for(req: &HttpRequest, aud: Audience) -> Result<Claims, ApiError> {
     })
 }
 
+/// Checks the token's server-side session: 401 `session_ended` after a logout (or for a
+/// token without a session), `session_idle` when unused for longer than `idle`.
+fn check_session(
+    conn: &mut persistence::DbConn,
+    claims: &Claims,
+    aud: Audience,
+    now: DateTime<Utc>,
+    idle: Option<chrono::Duration>,
+) -> Result<String, ApiError> {
+    let sid = claims.sid.clone().ok_or(ApiError::Unauthorized("session_ended"))?;
+    match persistence::sessions::check(conn, &sid, aud.as_str(), &claims.sub, now.naive_utc(), idle)? {
+        Ok(()) => Ok(sid),
+        Err(persistence::sessions::Inactive::Ended) => Err(ApiError::Unauthorized("session_ended")),
+        Err(persistence::sessions::Inactive::Idle) => Err(ApiError::Unauthorized("session_idle")),
+    }
+}
+
+/// Opens the server-side session a new token will name (its `sid`).
+pub fn open_session(
+    conn: &mut persistence::DbConn,
+    aud: Audience,
+    subject: &str,
+    now: DateTime<Utc>,
+    minutes: i64,
+) -> Result<String, persistence::DbError> {
+    let expires = now + chrono::Duration::minutes(minutes) + chrono::Duration::seconds(60);
+    persistence::sessions::open(conn, aud.as_str(), subject, now.naive_utc(), expires.naive_utc())
+}
+
 /// A citizen signed in with national code + serial + captcha. `citizen_id` is opaque.
 #[derive(Debug, Clone)]
 pub struct CitizenPrincipal {
     pub citizen_id: String,
+    /// The token's server-side session.
+    pub session_id: String,
+}
+
+fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal, ApiError>> {
+    let claims = verify_for(req, Audience::Citizen);
+    let state = state(req).cloned();
+    Box::pin(async move {
+        let (claims, state) = (claims?, state?);
+        let now = state.now();
+        let sub = claims.sub.clone();
+        let session_id = state.run_api(move |conn| check_session(conn, &claims, Audience::Citizen, now, None)).await?;
+        Ok(CitizenPrincipal { citizen_id: sub, session_id })
+    })
 }
 
 impl FromRequest for CitizenPrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(verify_for(req, Audience::Citizen).map(|c| CitizenPrincipal { citizen_id: c.sub }))
+        citizen(req)
     }
 }
 
@@ -257,12 +304,13 @@ pub struct MaybeCitizen(pub Option<CitizenPrincipal>);
 
 impl FromRequest for MaybeCitizen {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         if req.headers().get(header::AUTHORIZATION).is_none() {
-            return ready(Ok(MaybeCitizen(None)));
+            return Box::pin(async { Ok(MaybeCitizen(None)) });
         }
-        ready(verify_for(req, Audience::Citizen).map(|c| MaybeCitizen(Some(CitizenPrincipal { citizen_id: c.sub }))))
+        let who = citizen(req);
+        Box::pin(async move { Ok(MaybeCitizen(Some(who.await?))) })
     }
 }
 
@@ -284,15 +332,47 @@ impl MachinePrincipal {
     }
 }
 
+impl MachinePrincipal {
+    /// From the token alone (signature, audience, time), before the database is asked.
+    fn from_token(req: &HttpRequest) -> Result<(Self, Option<i32>), ApiError> {
+        verify_for(req, Audience::Machine).map(|c| {
+            let principal = MachinePrincipal {
+                client_id: c.sub,
+                kind: c.role.unwrap_or_default(),
+                scopes: c.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
+            };
+            (principal, c.tv)
+        })
+    }
+
+    /// Whether the client is still enabled and the token's version is its current one
+    /// (rotating the secret or disabling the client bumps it): 401 `token_invalid` if not.
+    fn still_valid(
+        req: &HttpRequest,
+        principal: Self,
+        version: Option<i32>,
+    ) -> LocalBoxFuture<'static, Result<Self, ApiError>> {
+        let state = state(req).cloned();
+        Box::pin(async move {
+            let state = state?;
+            let id = principal.client_id.clone();
+            let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
+            match row {
+                Some(c) if !c.disabled && Some(c.token_version) == version => Ok(principal),
+                _ => Err(ApiError::Unauthorized("token_invalid")),
+            }
+        })
+    }
+}
+
 impl FromRequest for MachinePrincipal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(verify_for(req, Audience::Machine).map(|c| MachinePrincipal {
-            client_id: c.sub,
-            kind: c.role.unwrap_or_default(),
-            scopes: c.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
-        }))
+        match Self::from_token(req) {
+            Ok((principal, version)) => Self::still_valid(req, principal, version),
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
     }
 }
 
@@ -306,10 +386,17 @@ macro_rules! scoped_machine {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = Ready<Result<Self, ApiError>>;
-            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-                let client = MachinePrincipal::from_request(req, payload).into_inner();
-                ready(client.and_then(|c| c.require($kind, $scope).map(|()| $name(c))))
+            type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let checked = MachinePrincipal::from_token(req)
+                    .and_then(|(c, v)| c.require($kind, $scope).map(|()| (c, v)));
+                match checked {
+                    Ok((c, v)) => {
+                        let valid = MachinePrincipal::still_valid(req, c, v);
+                        Box::pin(async move { Ok($name(valid.await?)) })
+                    }
+                    Err(e) => Box::pin(async move { Err(e) }),
+                }
             }
         }
     };
@@ -329,6 +416,8 @@ scoped_machine!(
 #[derive(Debug, Clone)]
 pub struct StaffPrincipal {
     pub staff_id: String,
+    /// The token's server-side session.
+    pub session_id: String,
     pub username: String,
     pub role: StaffRole,
     pub office_id: Option<String>,
@@ -362,17 +451,29 @@ impl FromRequest for StaffPrincipal {
         Box::pin(async move {
             let claims = claims?;
             let state = state?;
-            let id = claims.sub.clone();
-            let user = state.run(move |conn| persistence::staff::find(conn, &id)).await?;
-            let user = user.ok_or(ApiError::Unauthorized("token_invalid"))?;
-            if user.disabled || Some(user.token_version) != claims.tv {
-                return Err(ApiError::Unauthorized("token_invalid"));
-            }
+            let now = state.now();
+            let idle = chrono::Duration::minutes(state.config.auth.staff_idle_minutes);
+            let (user, session_id) = state
+                .run_api(move |conn| {
+                    let user = persistence::staff::find(conn, &claims.sub)?;
+                    let user = user.ok_or(ApiError::Unauthorized("token_invalid"))?;
+                    if user.disabled || Some(user.token_version) != claims.tv {
+                        return Err(ApiError::Unauthorized("token_invalid"));
+                    }
+                    Ok((user, check_session(conn, &claims, Audience::Staff, now, Some(idle))?))
+                })
+                .await?;
             let role = match user.role.as_str() {
                 "admin" => StaffRole::Admin,
                 _ => StaffRole::Operator,
             };
-            Ok(StaffPrincipal { staff_id: user.id, username: user.username, role, office_id: user.office_id })
+            Ok(StaffPrincipal {
+                staff_id: user.id,
+                session_id,
+                username: user.username,
+                role,
+                office_id: user.office_id,
+            })
         })
     }
 }
@@ -439,6 +540,8 @@ impl FromRequest for OperatorPrincipal {
 #[derive(Debug, Clone)]
 pub struct EfolderPrincipal {
     pub account: persistence::efolder::AccountRow,
+    /// The token's server-side session.
+    pub session_id: String,
 }
 
 impl EfolderPrincipal {
@@ -458,13 +561,18 @@ impl FromRequest for EfolderPrincipal {
         Box::pin(async move {
             let claims = claims?;
             let state = state?;
-            let id = claims.sub.clone();
-            let account = state.run(move |conn| persistence::efolder::find(conn, &id)).await?;
-            let account = account.ok_or(ApiError::Unauthorized("token_invalid"))?;
-            if Some(account.token_version) != claims.tv {
-                return Err(ApiError::Unauthorized("token_invalid"));
-            }
-            Ok(EfolderPrincipal { account })
+            let now = state.now();
+            state
+                .run_api(move |conn| {
+                    let account = persistence::efolder::find(conn, &claims.sub)?;
+                    let account = account.ok_or(ApiError::Unauthorized("token_invalid"))?;
+                    if Some(account.token_version) != claims.tv {
+                        return Err(ApiError::Unauthorized("token_invalid"));
+                    }
+                    let session_id = check_session(conn, &claims, Audience::Efolder, now, None)?;
+                    Ok(EfolderPrincipal { account, session_id })
+                })
+                .await
         })
     }
 }

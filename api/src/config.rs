@@ -222,6 +222,8 @@ pub struct AuthConfig {
     pub staff_token_minutes: i64,
     pub machine_token_minutes: i64,
     pub efolder_token_minutes: i64,
+    /// A staff session unused for this long ends, whatever its token's lifetime.
+    pub staff_idle_minutes: i64,
 }
 
 impl Default for AuthConfig {
@@ -232,6 +234,7 @@ impl Default for AuthConfig {
             staff_token_minutes: 480,
             machine_token_minutes: 15,
             efolder_token_minutes: 60,
+            staff_idle_minutes: 30,
         }
     }
 }
@@ -246,9 +249,10 @@ pub struct LimitsConfig {
     /// Wrong serials for one national code before entry is slowed down and then locked.
     pub entry_failures_before_lock: i32,
     pub entry_lock_minutes: i64,
-    /// Public status lookups per national code per (Tehran) day, from any address.
+    /// Failed public status lookups (and recoveries) per national code per (Tehran) day,
+    /// from all addresses together, before each address gets one try a day at it.
     pub status_lookups_per_day: i32,
-    /// Tracking-code recoveries per national code per day.
+    /// Tracking-code recoveries (SMS sent) per national code per day.
     pub recoveries_per_day: i32,
     /// Redis (`redis://host:6379/0`) holding the request-rate counters every instance
     /// shares. Unset: each process counts alone (the embedded default). When Redis does
@@ -256,6 +260,14 @@ pub struct LimitsConfig {
     pub redis_url: Option<String>,
     /// Prefix of the counters' keys in Redis (deployments sharing one Redis).
     pub redis_key_prefix: String,
+    /// Length of the windows below.
+    pub failure_window_minutes: i64,
+    /// Wrong guesses (serials, passwords) at one national code or account from all
+    /// addresses together per window, before each address gets one guess at it.
+    pub subject_failures_per_window: i32,
+    /// Wrong guesses from one client address at all national codes or accounts per window
+    /// (status lookups and recoveries: per day).
+    pub client_failures_per_window: i32,
 }
 
 impl Default for LimitsConfig {
@@ -269,6 +281,9 @@ impl Default for LimitsConfig {
             recoveries_per_day: 3,
             redis_url: None,
             redis_key_prefix: "ncr".into(),
+            failure_window_minutes: 60,
+            subject_failures_per_window: 20,
+            client_failures_per_window: 50,
         }
     }
 }

@@ -124,9 +124,18 @@ pub fn to_json(api: &OpenApi) -> String {
     api.to_json().expect("OpenAPI serialises").replace("\"x-required\":true", "\"required\":true")
 }
 
-/// The document as YAML text.
+/// Plain scalars a YAML 1.1 reader (PyYAML, many generators) would turn into a date, a
+/// timestamp or a base-60 number, though YAML 1.2 reads them as strings.
+static YAML11_TRAPS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)^(\s*(?:- |[^\s:'\x22#][^:\x22]*: |- [^\s:'\x22#][^:\x22]*: ))(\d{4}-\d{1,2}-\d{1,2}(?:[Tt ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?|[1-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)$")
+        .expect("regex")
+});
+
+/// The document as YAML text, with date-like and base-60-like strings quoted so YAML 1.1
+/// readers see the same document as JSON readers.
 pub fn to_yaml(api: &OpenApi) -> String {
-    api.to_yaml().expect("OpenAPI serialises").replace(" x-required: true\n", " required: true\n")
+    let text = api.to_yaml().expect("OpenAPI serialises").replace(" x-required: true\n", " required: true\n");
+    YAML11_TRAPS.replace_all(&text, "$1'$2'").into_owned()
 }
 
 /// The document a running server serves lists where this deployment is reached first.
@@ -201,9 +210,9 @@ fn headers() -> BTreeMap<String, RefOr<Header>> {
             "Content-Disposition".into(),
             header(
                 Type::String,
-                "The file's name for saving.",
+                "The file's name for saving (with a PDF answer).",
                 json!("attachment; filename=\"receipt-4973201670.pdf\""),
-                true,
+                false,
             ),
         ),
     ])

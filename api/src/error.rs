@@ -407,6 +407,11 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "token_expired" => {
             ("نشست شما به پایان رسیده است؛ دوباره وارد شوید.", "Your session has expired; sign in again.")
         }
+        "session_ended" => ("این نشست پایان یافته است؛ دوباره وارد شوید.", "This session has ended; sign in again."),
+        "session_idle" => (
+            "نشست شما به دلیل عدم فعالیت پایان یافته است؛ دوباره وارد شوید.",
+            "Your session ended after a period without activity; sign in again.",
+        ),
         "token_wrong_kind" => (
             "این نشست برای این بخش از سامانه نیست؛ با حساب مناسب وارد شوید.",
             "This token is for another kind of caller; this operation needs a different sign-in.",
@@ -443,6 +448,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "unsupported_media_type" => ("نوع محتوای درخواست پشتیبانی نمی‌شود.", "This content type is not supported here."),
         "not_acceptable" => ("قالب درخواست شده پشتیبانی نمی‌شود.", "None of the accepted formats can be produced."),
         "rate_limited" => ("تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد تلاش کنید.", "Too many requests; slow down."),
+        "guesses_limited" => (
+            "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
+            "Too many wrong attempts from this address; try again later.",
+        ),
         "entry_locked" => (
             "به دلیل تلاش‌های نادرست مکرر، ورود با این شماره ملی موقتا ممکن نیست؛ بعدا تلاش کنید.",
             "Too many wrong attempts for this national code; try again later.",

@@ -188,14 +188,17 @@ pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
     Ok(expired)
 }
 
-/// Forgets used captchas that expired, and the public lookup counters of past days.
+/// Forgets used captchas that expired, the public lookup counters of past days, guess
+/// counters two days old, and expired sessions.
 pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let yesterday = domain::calendar::tehran_date(now) - Duration::days(1);
     state
         .run(move |conn| {
             Ok(persistence::citizens::purge_captchas(conn, now)?
-                + persistence::public_lookups::purge_before(conn, yesterday)?)
+                + persistence::public_lookups::purge_before(conn, yesterday)?
+                + persistence::attempts::purge(conn, (now - Duration::days(2)).naive_utc())?
+                + persistence::sessions::purge(conn, now.naive_utc())?)
         })
         .await
 }

@@ -12,6 +12,7 @@ pub mod contract;
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod html;
 pub mod idempotency;
 pub mod jobs;

@@ -297,9 +297,16 @@ pub async fn request_middleware(
 
 /// Paths limited per client address (public and citizen endpoints, SPEC §6).
 fn rate_limited_path(path: &str) -> bool {
-    ["/api/v1/citizen", "/api/v1/public", "/api/v1/captcha", "/api/v1/offices", "/api/v1/efolder"]
-        .iter()
-        .any(|p| path.starts_with(p))
+    [
+        "/api/v1/citizen",
+        "/api/v1/public",
+        "/api/v1/captcha",
+        "/api/v1/offices",
+        "/api/v1/efolder",
+        "/api/v1/staff/sessions",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
 }
 
 /// A 429 when the client address exceeded its quota (counted once for the deployment).

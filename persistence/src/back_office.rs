@@ -122,6 +122,8 @@ pub struct ClientRow {
     pub rate_per_minute: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Carried by its tokens; bumped when the secret is rotated or the client disabled.
+    pub token_version: i32,
 }
 
 pub fn client(conn: &mut DbConn, client_id: &str) -> Result<Option<ClientRow>, DbError> {

@@ -1,11 +1,11 @@
-//! Citizens who entered, the per-national-code entry lockout, and used captchas.
+//! Citizens who entered, and used captchas.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::{DbConn, single_write, write_tx};
 use crate::error::DbError;
-use crate::schema::{captcha_uses, citizens, entry_attempts};
+use crate::schema::{captcha_uses, citizens};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = citizens)]
@@ -76,59 +76,6 @@ fn try_upsert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<CitizenRow>, DbError> {
     citizens::table.find(id).select(CitizenRow::as_select()).first(conn).optional().map_err(DbError::from)
-}
-
-/// When entry with this national code is locked, until when.
-pub fn entry_locked_until(
-    conn: &mut DbConn,
-    nid_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, DbError> {
-    let locked: Option<Option<NaiveDateTime>> =
-        entry_attempts::table.find(nid_hash).select(entry_attempts::locked_until).first(conn).optional()?;
-    Ok(locked.flatten().map(|t| t.and_utc()).filter(|t| *t > now))
-}
-
-/// Counts a wrong serial; locks entry for `lock` once `threshold` is reached.
-/// Returns the failure count so far.
-pub fn record_entry_failure(
-    conn: &mut DbConn,
-    nid_hash: &str,
-    now: DateTime<Utc>,
-    threshold: i32,
-    lock: chrono::Duration,
-) -> Result<i32, DbError> {
-    write_tx(conn, |conn| {
-        let current: Option<i32> =
-            entry_attempts::table.find(nid_hash).select(entry_attempts::failures).first(conn).optional()?;
-        let failures = current.unwrap_or(0) + 1;
-        let locked_until = (failures >= threshold).then(|| (now + lock).naive_utc());
-        if current.is_some() {
-            diesel::update(entry_attempts::table.find(nid_hash))
-                .set((
-                    entry_attempts::failures.eq(failures),
-                    entry_attempts::locked_until.eq(locked_until),
-                    entry_attempts::updated_at.eq(now.naive_utc()),
-                ))
-                .execute(conn)?;
-        } else {
-            diesel::insert_into(entry_attempts::table)
-                .values((
-                    entry_attempts::nid_hash.eq(nid_hash),
-                    entry_attempts::failures.eq(failures),
-                    entry_attempts::locked_until.eq(locked_until),
-                    entry_attempts::updated_at.eq(now.naive_utc()),
-                ))
-                .execute(conn)?;
-        }
-        Ok(failures)
-    })
-}
-
-pub fn clear_entry_failures(conn: &mut DbConn, nid_hash: &str) -> Result<(), DbError> {
-    single_write(conn, |conn| diesel::delete(entry_attempts::table.find(nid_hash)).execute(conn))
-        .map(|_| ())
-        .map_err(DbError::from)
 }
 
 /// Marks a captcha as used; `false` if it was used before (a replay).

@@ -92,23 +92,6 @@ pub fn find_by_nid_hash(conn: &mut DbConn, nid_hash: &str) -> Result<Vec<Account
         .map_err(DbError::from)
 }
 
-/// Counts a failed login and returns the lock it earned, if any.
-pub fn record_login_failure(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<Option<NaiveDateTime>, DbError> {
-    write_tx(conn, |conn| {
-        let failures: i32 = efolder_accounts::table.find(id).select(efolder_accounts::failed_logins).first(conn)?;
-        let failures = failures.saturating_add(1);
-        let locked_until = domain::efolder::login_lock(failures).map(|d| now + d);
-        diesel::update(efolder_accounts::table.find(id))
-            .set((
-                efolder_accounts::failed_logins.eq(failures),
-                efolder_accounts::locked_until.eq(locked_until),
-                efolder_accounts::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        Ok(locked_until)
-    })
-}
-
 pub fn record_login_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(efolder_accounts::table.find(id))
         .set((
@@ -186,22 +169,24 @@ pub fn replace_reset_code(conn: &mut DbConn, row: &ResetCodeRow, resend_after: D
     Ok(true)
 }
 
-/// Counts one wrong guess; the code is removed once `max_attempts` are used up.
-/// Returns the attempts left.
-pub fn count_reset_attempt(conn: &mut DbConn, account_id: &str, max_attempts: i32) -> Result<i32, DbError> {
+/// Takes one of the code's guesses *before* it is compared, in one conditional update,
+/// so parallel guesses cannot use more than `max_attempts`. Returns the code with this
+/// guess counted, or `None` when there is no code or its guesses are used up.
+pub fn take_reset_attempt(
+    conn: &mut DbConn,
+    account_id: &str,
+    max_attempts: i32,
+) -> Result<Option<ResetCodeRow>, DbError> {
     write_tx(conn, |conn| {
-        let Some(code) = reset_code(conn, account_id)? else {
-            return Ok(0);
-        };
-        let used = code.attempts + 1;
-        if used >= max_attempts {
-            diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
-        } else {
-            diesel::update(efolder_reset_codes::table.find(account_id))
-                .set(efolder_reset_codes::attempts.eq(used))
-                .execute(conn)?;
+        let taken = diesel::update(
+            efolder_reset_codes::table.find(account_id).filter(efolder_reset_codes::attempts.lt(max_attempts)),
+        )
+        .set(efolder_reset_codes::attempts.eq(efolder_reset_codes::attempts + 1))
+        .execute(conn)?;
+        if taken == 0 {
+            return Ok(None);
         }
-        Ok((max_attempts - used).max(0))
+        reset_code(conn, account_id)
     })
 }
 

@@ -7,6 +7,7 @@
 //! function next to its use.
 
 pub mod applications;
+pub mod attempts;
 pub mod audit;
 pub mod back_office;
 pub mod citizens;
@@ -21,6 +22,7 @@ pub mod public_lookups;
 pub mod registry;
 pub mod sandbox_messages;
 pub mod schema;
+pub mod sessions;
 pub mod staff;
 
 pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, single_write, write_tx};

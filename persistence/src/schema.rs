@@ -54,15 +54,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    entry_attempts (nid_hash) {
-        nid_hash -> Text,
-        failures -> Integer,
-        locked_until -> Nullable<Timestamp>,
-        updated_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     captcha_uses (nonce) {
         nonce -> Text,
         expires_at -> Timestamp,
@@ -318,6 +309,19 @@ diesel::table! {
         rate_per_minute -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_version -> Integer,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        audience -> Text,
+        subject -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
     }
 }
 
@@ -408,6 +412,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attempt_locks (key) {
+        key -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attempt_counts (key, window_start) {
+        key -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
@@ -422,7 +444,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_people,
     sandbox_mobile_owners,
     citizens,
-    entry_attempts,
     captcha_uses,
     applications,
     outbox,
@@ -443,4 +464,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sandbox_sms,
     sandbox_emails,
     public_lookup_counts,
+    attempt_locks,
+    attempt_counts,
+    sessions,
 );

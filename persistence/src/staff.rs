@@ -62,29 +62,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<StaffUser>, DbError> {
     staff_users::table.find(id).select(StaffUser::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-/// Counts a failed sign-in; locks the account for `lock` after `threshold` failures in a row.
-pub fn record_failure(
-    conn: &mut DbConn,
-    id: &str,
-    now: NaiveDateTime,
-    threshold: i32,
-    lock: chrono::Duration,
-) -> Result<(), DbError> {
-    write_tx(conn, |conn| {
-        let failures: i32 = staff_users::table.find(id).select(staff_users::failed_attempts).first(conn)?;
-        let failures = failures + 1;
-        let locked_until = (failures >= threshold).then_some(now + lock);
-        diesel::update(staff_users::table.find(id))
-            .set((
-                staff_users::failed_attempts.eq(if locked_until.is_some() { 0 } else { failures }),
-                staff_users::locked_until.eq(locked_until),
-                staff_users::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        Ok(())
-    })
-}
-
 pub fn record_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(staff_users::table.find(id))
         .set((

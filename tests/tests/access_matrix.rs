@@ -77,6 +77,8 @@ enum Policy {
     Production,
     /// E-folder tokens only.
     Efolder,
+    /// Any staff token (administrators and operators): logout.
+    Staff,
     /// The USSD gateway's shared secret, never a bearer token.
     UssdSecret,
     /// The OAuth token endpoint: client credentials (HTTP Basic or in the form), never a
@@ -102,6 +104,7 @@ fn expect(policy: Policy, caller: Caller) -> Expect {
         (Policy::Production, Production) => Allowed,
         (Policy::Production, KioskK1 | KioskK2) => Forbidden,
         (Policy::Efolder, Efolder) => Allowed,
+        (Policy::Staff, Admin | OperatorX | OperatorY) => Allowed,
         // No token: sign in. A valid token of the wrong kind: signing in again would not help.
         (_, Anonymous) | (Policy::UssdSecret | Policy::ClientCredentials, _) => Unauthenticated,
         _ => Forbidden,
@@ -121,6 +124,8 @@ fn policy(method: &str, path: &str) -> Option<Policy> {
         ("GET", "/api/v1/kiosk/applications/{id}") => P::KioskRead,
         ("POST", "/api/v1/production/applications/{tracking_code}/events") => P::Production,
         ("GET", "/api/v1/efolder/me") | ("PUT", "/api/v1/efolder/password") => P::Efolder,
+        ("DELETE", "/api/v1/efolder/sessions/current") => P::Efolder,
+        ("DELETE", "/api/v1/staff/sessions/current") => P::Staff,
         (
             "POST",
             "/api/v1/efolder/registrations"
@@ -328,6 +333,9 @@ db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_u
     let mut breaches = Vec::new();
     let mut calls = 0;
     for (method, template, content) in operations() {
+        if is_logout(&method, &template) {
+            continue; // last: it ends the callers' sessions
+        }
         let policy = policy(&method, &template).unwrap_or_else(|| panic!("{method} {template} has no policy"));
         let path = world.path(&template);
         // Callers that must be turned away go first, so an allowed call that changes
@@ -390,6 +398,35 @@ db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_u
         }
     }
     assert!(lenient.is_empty(), "write bodies that accept an unknown field:\n{}", lenient.join("\n"));
+    // Logouts last, the callers who may not end a session first.
+    for (method, template, _) in operations().into_iter().filter(|(m, p, _)| is_logout(m, p)) {
+        let policy = policy(&method, &template).unwrap();
+        let mut callers = CALLERS.to_vec();
+        callers.sort_by_key(|c| matches!(expect(policy, *c), Allowed | Own));
+        for caller in callers {
+            let mut req = app.http.request(method.parse().unwrap(), app.url(&template));
+            if let Some(token) = world.token(caller) {
+                req = req.bearer_auth(token);
+            }
+            let status = req.send().await.expect("request").status().as_u16();
+            calls += 1;
+            let want = expect(policy, caller);
+            let ok = match want {
+                Allowed | Own => status == 204,
+                Unauthenticated => status == 401,
+                Forbidden => status == 403,
+                NotFound => status == 404,
+            };
+            if !ok {
+                breaches.push(format!("{method} {template} as {caller:?}: {status}, policy {policy:?} wants {want:?}"));
+            }
+        }
+    }
     assert!(calls >= 850, "{calls} calls");
     assert!(breaches.is_empty(), "{} of {calls} calls broke the policy:\n{}", breaches.len(), breaches.join("\n"));
 });
+
+/// `DELETE …/sessions/current`: ends the caller's session, so it runs after everything else.
+fn is_logout(method: &str, template: &str) -> bool {
+    method == "DELETE" && template.ends_with("/sessions/current")
+}

@@ -14,6 +14,7 @@ use persistence::{PiiKind, applications, citizens, write_tx};
 
 use crate::auth::Audience;
 use crate::error::ApiError;
+use crate::guard::{self, Attempt, Client, Rule};
 use crate::journey::view::{ApplicationView, build_view};
 use crate::state::AppState;
 
@@ -28,67 +29,68 @@ pub struct EntryOutcome {
     pub next_step: domain::application::NextStep,
 }
 
-/// Checks a captcha answer and spends it (a replay fails on every instance).
+/// Checks a captcha answer and spends the challenge, whether the answer was right or not:
+/// a replay or a second guess fails on every instance.
 pub async fn spend_captcha(state: &AppState, id: &str, answer: &str) -> Result<(), ApiError> {
-    let (nonce, expires_at) = check_captcha(state, id, answer)?;
-    let fresh = state.run(move |conn| citizens::use_captcha(conn, &nonce, expires_at)).await?;
-    if fresh { Ok(()) } else { Err(captcha_refused()) }
+    let checked = check_captcha(state, id, answer)?;
+    let right = checked.right;
+    let fresh = state.run(move |conn| citizens::use_captcha(conn, &checked.nonce, checked.expires_at)).await?;
+    if fresh && right { Ok(()) } else { Err(captcha_refused()) }
 }
 
 fn captcha_refused() -> ApiError {
     ApiError::field("captcha_answer", "captcha_invalid")
 }
 
-/// The captcha's nonce and expiry when the answer is right (nothing is spent yet).
-fn check_captcha(state: &AppState, id: &str, answer: &str) -> Result<(String, DateTime<Utc>), ApiError> {
+/// A genuine, live challenge and whether the answer was right (nothing is spent yet).
+fn check_captcha(state: &AppState, id: &str, answer: &str) -> Result<crate::captcha::Checked, ApiError> {
     crate::captcha::check(&state.captcha_key, id, answer, state.now()).map_err(|_| captcha_refused())
 }
 
 /// Verifies who is entering and issues a citizen token. The captcha (id, answer) is
-/// checked first and spent; then the lock on repeated wrong serials, the civil registry
-/// and the SPEC §3.4 rules. The database is visited twice: before the registry is asked
-/// (captcha, lock, holidays) and after it (the citizen and the application).
+/// checked first and spent; then the guess is counted against the national code and the
+/// client ([`crate::guard`]) before the civil registry compares the serial, so parallel
+/// wrong serials are bounded; then the SPEC §3.4 rules. The database is visited twice:
+/// before the registry is asked (captcha, guess, holidays) and after it (the citizen and
+/// the application).
 pub async fn enter(
     state: &AppState,
     national_id: NationalId,
     serial: BirthCertSerial,
     captcha: (&str, &str),
+    client: Client,
     actor: Actor,
 ) -> Result<EntryOutcome, ApiError> {
-    let (nonce, captcha_expires) = check_captcha(state, captcha.0, captcha.1)?;
+    let captcha = check_captcha(state, captcha.0, captcha.1)?;
     let now = state.now();
     let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
-    let hash = hashes[0].clone();
-    let (locked, holidays) = {
-        let hashes = hashes.clone();
+    let (attempt, holidays) = {
+        let subject = hashes[0].clone();
+        let (pii, rule) = (state.pii.clone(), Rule::entry(&state.config));
         state
             .run_api(move |conn| {
-                if !citizens::use_captcha(conn, &nonce, captcha_expires)? {
+                // The first answer spends the challenge, right or wrong.
+                if !citizens::use_captcha(conn, &captcha.nonce, captcha.expires_at)? || !captcha.right {
                     return Err(captcha_refused());
                 }
-                for h in &hashes {
-                    if let Some(until) = citizens::entry_locked_until(conn, h, now)? {
-                        return Ok((Some(until), Vec::new()));
-                    }
-                }
-                Ok((None, super::holidays_near(conn, now)?))
+                let attempt = guard::begin(conn, &pii, &rule, &subject, &client, now)?;
+                Ok((attempt, super::holidays_near(conn, now)?))
             })
             .await?
     };
-    if let Some(until) = locked {
-        return Err(ApiError::TooManyRequests {
-            code: "entry_locked",
-            retry_after: (until - now).num_seconds().max(1) as u64,
-        });
-    }
+    state.metrics.event("guess_checked", "entry");
 
     let record = state.registry.find(&national_id).await;
     let confirmed = match record {
         Ok(record) => match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
-            // Earlier wrong serials are forgotten with the citizen's write below.
+            // The guess is given back with the citizen's write below.
             Ok(()) => true,
-            Err(DomainError::IdentityMismatch) => return Err(wrong_serial(state, hash, now).await),
-            Err(other) => return Err(other.into()),
+            Err(DomainError::IdentityMismatch) => return Err(wrong_serial(&attempt, now).await),
+            Err(other) => {
+                // The serial matched (alive, age and the 48-hour rule are told only then).
+                release(state, attempt).await?;
+                return Err(other.into());
+            }
         },
         // The registry is down: let the citizen in; the identity stays pending and is
         // settled by the inquiry job (SPEC §3.4).
@@ -103,7 +105,8 @@ pub async fn enter(
     let serial_enc = state.pii.seal(PiiKind::Serial, serial.number());
     let policy = state.policy.clone();
     let pii = state.pii.clone();
-    let (citizen, row) = state
+    let minutes = state.config.auth.citizen_token_minutes;
+    let (citizen, row, sid) = state
         .run_api(move |conn| {
             let entry = citizens::Entry {
                 hashes: &entry_hashes,
@@ -111,9 +114,8 @@ pub async fn enter(
                 serial_enc: serial_enc.clone(),
                 serial_verified: confirmed,
             };
-            if confirmed {
-                citizens::clear_entry_failures(conn, &entry_hashes[0])?;
-            }
+            // A right serial, or one the registry could not judge, spends no failure budget.
+            guard::release(conn, &attempt)?;
             let citizen = citizens::upsert(conn, &entry, now)?;
             let mut row = applications::current_for_citizen(conn, &citizen.id)?;
             // A confirmed new serial replaces the application's; after production started
@@ -131,12 +133,14 @@ pub async fn enter(
                     Ok::<_, ApiError>(())
                 })?;
             }
-            Ok((citizen, row))
+            let sid = crate::auth::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
+            Ok((citizen, row, sid))
         })
         .await?;
 
-    let minutes = state.config.auth.citizen_token_minutes;
-    let token = state.tokens.issue(&state.tokens.claims(Audience::Citizen, &citizen.id, now, minutes))?;
+    let mut claims = state.tokens.claims(Audience::Citizen, &citizen.id, now, minutes);
+    claims.sid = Some(sid);
+    let token = state.tokens.issue(&claims)?;
     let view = match row {
         Some(row) => Some(build_view(state, row).await?),
         None => None,
@@ -152,20 +156,23 @@ pub async fn enter(
     })
 }
 
-/// Counts a wrong serial: slowed down from the third, locked at the configured count.
-async fn wrong_serial(state: &AppState, hash: String, now: DateTime<Utc>) -> ApiError {
-    let threshold = state.config.limits.entry_failures_before_lock;
-    let lock = Duration::minutes(state.config.limits.entry_lock_minutes);
-    let failures = match state.run(move |conn| citizens::record_entry_failure(conn, &hash, now, threshold, lock)).await
-    {
-        Ok(n) => n,
-        Err(e) => return e,
-    };
-    if failures >= threshold {
-        return ApiError::TooManyRequests { code: "entry_locked", retry_after: lock.num_seconds() as u64 };
+/// Answers a wrong serial (already counted): slowed down from the third in a row, 429
+/// once it locked the national code for this client.
+pub async fn wrong_serial(attempt: &Attempt, now: DateTime<Utc>) -> ApiError {
+    if let Some(until) = attempt.locks_until {
+        return ApiError::TooManyRequests {
+            code: "entry_locked",
+            retry_after: (until - now).num_seconds().max(1) as u64,
+        };
     }
-    if failures >= 3 {
-        tokio::time::sleep(StdDuration::from_millis(500 * u64::try_from(failures - 2).unwrap_or(1).min(4))).await;
+    if attempt.failures >= 3 {
+        tokio::time::sleep(StdDuration::from_millis(500 * u64::try_from(attempt.failures - 2).unwrap_or(1).min(4)))
+            .await;
     }
     ApiError::Domain(DomainError::IdentityMismatch)
+}
+
+/// Gives back a guess that turned out right.
+pub async fn release(state: &AppState, attempt: Attempt) -> Result<(), ApiError> {
+    state.run_api(move |conn| guard::release(conn, &attempt)).await
 }

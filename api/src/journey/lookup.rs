@@ -1,8 +1,11 @@
 //! Public lookups without a login (SPEC §3.11, seeds 003 and 004): the status of an
 //! application by national code plus tracking code or birth date, and tracking-code
 //! recovery by SMS. A wrong second factor is treated exactly like an unknown national
-//! code, and every lookup counts against the national code's daily allowance, whether
-//! the code exists or not — so neither answers nor limits tell who is registered.
+//! code, and both are counted as failed guesses before anything is compared
+//! ([`crate::guard`]): per address and national code, per address, and per national code
+//! — whether the code exists or not, so neither answers nor limits tell who is
+//! registered. The owner's right proof spends no failure budget, so strangers' failures
+//! cannot lock them out; recoveries that send an SMS have their own daily allowance.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::calendar::{tehran_date, tehran_instant};
@@ -14,6 +17,7 @@ use persistence::public_lookups::{self, Purpose};
 use persistence::{DbConn, PiiKind, write_tx};
 
 use crate::error::ApiError;
+use crate::guard::{self, Client, Rule};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -57,49 +61,65 @@ fn spend_allowance(
 }
 
 /// The newest application of this national code that the proof matches; `None` for an
-/// unknown code and for a wrong proof alike. Two queries: the applications, their offices.
-pub async fn status(state: &AppState, national_id: &NationalId, proof: Proof) -> Result<Option<Found>, ApiError> {
+/// unknown code and for a wrong proof alike (both counted as failures). Two queries: the
+/// applications, their offices.
+pub async fn status(
+    state: &AppState,
+    national_id: &NationalId,
+    proof: Proof,
+    client: Client,
+) -> Result<Option<Found>, ApiError> {
     let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
-    let per_day = state.config.limits.status_lookups_per_day;
+    let (pii, rule) = (state.pii.clone(), Rule::status(&state.config));
     let now = state.now();
-    state
+    let found = state
         .run_api(move |conn| {
-            spend_allowance(conn, &hashes[0], Purpose::Status, per_day, "status_lookup_limit", now)?;
+            let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
             let Some(row) = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r)) else {
                 return Ok(None);
             };
+            guard::release(conn, &attempt)?;
             let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
             let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
             Ok(Some(Found { row, offices }))
         })
-        .await
+        .await?;
+    state.metrics.event("guess_checked", "status");
+    Ok(found)
 }
 
 /// Sends the tracking code by SMS to the registered mobile of the application with this
 /// national code and birth date; returns the masked mobile. 404 `recovery_not_found` when
-/// nothing matches (unknown code and wrong birth date alike), 409 `no_tracking_code` when
-/// the application was never paid, 429 `recovery_limit` past the daily allowance.
+/// nothing matches (unknown code and wrong birth date alike, counted as failed guesses),
+/// 409 `no_tracking_code` when the application was never paid, 429 `recovery_limit`
+/// when this address's guesses at the code are spent or the day's SMS were sent.
 pub async fn recover_tracking_code(
     state: &AppState,
     national_id: &NationalId,
     birth_date: NaiveDate,
+    client: Client,
     actor: Actor,
 ) -> Result<String, ApiError> {
     let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
     let per_day = state.config.limits.recoveries_per_day;
+    let rule = Rule::recovery(&state.config);
     let now = state.now();
     let pii = state.pii.clone();
-    state
+    let hint = state
         .run_api(move |conn| {
-            spend_allowance(conn, &hashes[0], Purpose::Recovery, per_day, "recovery_limit", now)?;
+            let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
             let matching: Vec<ApplicationRow> =
                 applications::find_by_nid(conn, &hashes)?.into_iter().filter(|r| r.birth_date == birth_date).collect();
             if matching.is_empty() {
                 return Err(ApiError::NotFound("recovery_not_found"));
             }
+            // The details were right: no failure, whatever follows.
+            guard::release(conn, &attempt)?;
             let Some(row) = matching.into_iter().find(|r| r.tracking_code.is_some()) else {
                 return Err(ApiError::Conflict { code: "no_tracking_code", retry_after: None });
             };
+            // The owner's own allowance: SMS sent per national code per day.
+            spend_allowance(conn, &hashes[0], Purpose::Recovery, per_day, "recovery_limit", now)?;
             let code = row.tracking_code.clone().unwrap_or_default();
             let hint = domain::mask::mobile(&pii.open(PiiKind::Mobile, &row.mobile_enc)?);
             write_tx(conn, |conn| {
@@ -124,5 +144,7 @@ pub async fn recover_tracking_code(
             })?;
             Ok(hint)
         })
-        .await
+        .await;
+    state.metrics.event("guess_checked", "recovery");
+    hint
 }

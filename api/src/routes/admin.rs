@@ -413,6 +413,7 @@ pub async fn create_client(
         office_id: b.office_id,
         disabled: false,
         rate_per_minute: rate,
+        token_version: 0,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
     };
@@ -476,7 +477,7 @@ async fn change_client(
         .await
 }
 
-/// A new secret for a client; the old one stops working (tokens already issued expire on their own).
+/// A new secret for a client; the old one and every token issued with it stop working at once.
 #[utoipa::path(operation_id = "admin_rotate_machine_client_secret", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
     responses((status = 200, description = "The new secret", body = ClientSecret), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/rotate")]
@@ -488,14 +489,17 @@ pub async fn rotate_client(
 ) -> Result<HttpResponse, ApiError> {
     let secret = random_secret(&state, 32);
     let hash = hash_secret(&secret);
-    let row =
-        change_client(&req, &state, &admin, id.into_inner(), "client_rotated", move |r| r.secret_hash = hash).await?;
+    let row = change_client(&req, &state, &admin, id.into_inner(), "client_rotated", move |r| {
+        r.secret_hash = hash;
+        r.token_version += 1;
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
 }
 
-/// Disables a client: no new tokens.
+/// Disables a client: no new tokens, and its tokens already issued stop working at once.
 #[utoipa::path(operation_id = "admin_disable_machine_client", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
     responses((status = 200, description = "Disabled", body = ClientView), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/disable")]
@@ -505,7 +509,11 @@ pub async fn disable_client(
     admin: AdminPrincipal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = change_client(&req, &state, &admin, id.into_inner(), "client_disabled", |r| r.disabled = true).await?;
+    let row = change_client(&req, &state, &admin, id.into_inner(), "client_disabled", |r| {
+        r.disabled = true;
+        r.token_version += 1;
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ClientView::from(&row)))
 }
 

@@ -1,7 +1,7 @@
 //! The citizen's journey over HTTP (seed 001 §2, SPEC §6a): captcha, entry, the
 //! application and its first-page sections, appointment and delivery office.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::Slot;
@@ -122,7 +122,8 @@ pub async fn create_session(
     let (national_id, serial) = (national_id.expect("checked"), serial.expect("checked"));
     let actor = actor(&req, "citizen", "entry");
     let challenge = (body.captcha_id.as_str(), body.captcha_answer.as_str());
-    let outcome = journey::entry::enter(&state, national_id, serial, challenge, actor).await?;
+    let outcome =
+        journey::entry::enter(&state, national_id, serial, challenge, crate::guard::Client::of(&req), actor).await?;
     let application = match outcome.application {
         Some(v) => Some(relang(&state, v.id.clone(), lang).await?),
         None => None,
@@ -411,4 +412,15 @@ pub async fn put_delivery_office(
     )
     .await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+/// Logout: ends this session on the server. The token, and any copy of it, gets 401
+/// `session_ended` afterwards.
+#[utoipa::path(operation_id = "citizen_sign_out", tag = "citizen", security(("citizen" = [])),
+    responses((status = 204, description = "Signed out; this token gets 401 from now on"), crate::routes::problems::SessionEnd))]
+#[delete("/api/v1/citizen/sessions/current")]
+pub async fn end_citizen_session(state: web::Data<AppState>, who: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
+    let (sid, now) = (who.session_id, state.now().naive_utc());
+    state.run(move |conn| persistence::sessions::end(conn, &sid, now)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

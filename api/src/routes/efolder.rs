@@ -7,7 +7,7 @@
 //! sealed in the outbox until it is sent. Every answer here is `Cache-Control: no-store`
 //! (set for all of `/api/v1/efolder` by the request middleware).
 
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainError;
 use domain::efolder::{self, PersonType, Registration};
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Audience, EfolderPrincipal};
 use crate::error::{ApiError, FieldErrors};
+use crate::guard::{self, Client, Rule};
 use crate::notify::Template;
 use crate::observability::RequestLang;
 use crate::routes::problems::PublicWrite;
@@ -306,9 +307,13 @@ pub struct EfolderSession {
     pub must_change_password: bool,
 }
 
-fn session(state: &AppState, account: &AccountRow, now: DateTime<Utc>) -> Result<EfolderSession, ApiError> {
+/// A new e-folder token and the server-side session it names.
+async fn session(state: &AppState, account: &AccountRow, now: DateTime<Utc>) -> Result<EfolderSession, ApiError> {
     let minutes = state.config.auth.efolder_token_minutes;
+    let id = account.id.clone();
+    let sid = state.run(move |conn| crate::auth::open_session(conn, Audience::Efolder, &id, now, minutes)).await?;
     let mut claims = state.tokens.claims(Audience::Efolder, &account.id, now, minutes);
+    claims.sid = Some(sid);
     claims.tv = Some(account.token_version);
     claims.pwd_change = Some(account.must_change_password);
     Ok(EfolderSession {
@@ -319,25 +324,39 @@ fn session(state: &AppState, account: &AccountRow, now: DateTime<Utc>) -> Result
     })
 }
 
-/// Checks a password against an account, honouring and extending the lockout: 401
-/// `credentials_invalid` for a wrong password, 429 `account_locked` (with `Retry-After`)
-/// while locked. Failures in a row lock for 1, 2, 4 … minutes from the fifth on.
-async fn check_password(state: &AppState, account: &AccountRow, password: String) -> Result<(), ApiError> {
+/// Checks a password for a username, the guess counted first ([`crate::guard`]: a growing
+/// lock per account and client address — failures in a row lock for 1, 2, 4 … minutes
+/// from the fifth on — and budgets per address and per account): 401
+/// `credentials_invalid` for a wrong password or an unknown username (the same work and
+/// answer), 429 `account_locked` (with `Retry-After`) while locked. The account is
+/// looked up in the same database visit.
+async fn check_password(
+    state: &AppState,
+    client: Client,
+    username: &str,
+    password: String,
+) -> Result<AccountRow, ApiError> {
     let now = state.now();
-    if let Some(until) = account.locked_until.map(|t| t.and_utc()).filter(|t| *t > now) {
-        return Err(locked(until, now));
-    }
+    let name = username.trim().to_ascii_lowercase();
+    let (pii, rule) = (state.pii.clone(), Rule::efolder_login(&state.config));
+    let (attempt, account) = state
+        .run_api(move |conn| {
+            let attempt = guard::begin(conn, &pii, &rule, &name, &client, now)?;
+            Ok((attempt, persistence::efolder::find_by_username(conn, &name)?))
+        })
+        .await?;
+    state.metrics.event("guess_checked", "efolder_login");
+    let Some(account) = account else {
+        // Same work and answer as a wrong password, so usernames cannot be probed.
+        web::block(move || crate::passwords::dummy_verify(&password)).await?;
+        return Err(ApiError::Unauthorized("credentials_invalid"));
+    };
     let hash = account.password_hash.clone();
-    if web::block(move || crate::passwords::verify(&password, &hash)).await? {
-        return Ok(());
+    if !web::block(move || crate::passwords::verify(&password, &hash)).await? {
+        return Err(ApiError::Unauthorized("credentials_invalid"));
     }
-    let id = account.id.clone();
-    state.run(move |conn| persistence::efolder::record_login_failure(conn, &id, now.naive_utc())).await?;
-    Err(ApiError::Unauthorized("credentials_invalid"))
-}
-
-fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
-    ApiError::TooManyRequests { code: "account_locked", retry_after: (until - now).num_seconds().max(1) as u64 }
+    state.run_api(move |conn| guard::release(conn, &attempt)).await?;
+    Ok(account)
 }
 
 /// Login with the username and password. The first login's token allows only the
@@ -347,22 +366,18 @@ fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
         (status = 401, description = "Wrong username or password (`credentials_invalid`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/efolder/sessions")]
 pub async fn sign_in(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: crate::extract::Json<EfolderLogin>,
 ) -> Result<HttpResponse, ApiError> {
     let EfolderLogin { username, password } = body.into_inner();
-    let name = username.trim().to_ascii_lowercase();
-    let account = state.run(move |conn| persistence::efolder::find_by_username(conn, &name)).await?;
-    let Some(account) = account else {
-        // Same work and answer as a wrong password, so usernames cannot be probed.
-        web::block(move || crate::passwords::dummy_verify(&password)).await?;
-        return Err(ApiError::Unauthorized("credentials_invalid"));
-    };
-    check_password(&state, &account, password).await?;
+    let account = check_password(&state, Client::of(&req), &username, password).await?;
     let now = state.now();
     let id = account.id.clone();
     state.run(move |conn| persistence::efolder::record_login_success(conn, &id, now.naive_utc())).await?;
-    Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/efolder/me")).json(session(&state, &account, now)?))
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", "/api/v1/efolder/me"))
+        .json(session(&state, &account, now).await?))
 }
 
 // ---------------------------------------------------------------- password
@@ -385,6 +400,7 @@ pub struct PasswordChange {
     security(("efolder" = [])))]
 #[put("/api/v1/efolder/password")]
 pub async fn change_password(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: EfolderPrincipal,
     body: crate::extract::Json<PasswordChange>,
@@ -396,9 +412,9 @@ pub async fn change_password(
     if new_password == current_password {
         return Err(DomainError::PasswordTooWeak.into());
     }
-    check_password(&state, &account, current_password).await?;
+    check_password(&state, Client::of(&req), &account.username, current_password).await?;
     let account = store_password(&state, account, new_password).await?;
-    Ok(HttpResponse::Ok().json(session(&state, &account, state.now())?))
+    Ok(HttpResponse::Ok().json(session(&state, &account, state.now()).await?))
 }
 
 fn national_id_of(state: &AppState, account: &AccountRow) -> Result<NationalId, ApiError> {
@@ -625,14 +641,35 @@ pub async fn confirm_reset(
     }
     // A weak new password does not use up a guess.
     efolder::check_new_password(&new_password, &account.username, &national_id_of(&state, &account)?)?;
+    // The guess is counted before the code is compared: parallel guesses get at most
+    // RESET_CODE_ATTEMPTS comparisons between them.
+    let id = account.id.clone();
+    let Some(taken) =
+        state.run(move |conn| persistence::efolder::take_reset_attempt(conn, &id, RESET_CODE_ATTEMPTS)).await?
+    else {
+        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+    };
+    state.metrics.event("guess_checked", "reset_code");
     let expected = code_hash(&state, &account.id, &code);
-    if !crate::secrets::constant_time_eq(expected.as_bytes(), stored.code_hash.as_bytes()) {
+    if !crate::secrets::constant_time_eq(expected.as_bytes(), taken.code_hash.as_bytes()) {
+        if taken.attempts < RESET_CODE_ATTEMPTS {
+            return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+        }
         let id = account.id.clone();
-        let left =
-            state.run(move |conn| persistence::efolder::count_reset_attempt(conn, &id, RESET_CODE_ATTEMPTS)).await?;
-        let code = if left == 0 { "reset_code_attempts_exhausted" } else { "reset_code_invalid" };
-        return Err(ApiError::Unprocessable { code });
+        state.run(move |conn| persistence::efolder::delete_reset_code(conn, &id)).await?;
+        return Err(ApiError::Unprocessable { code: "reset_code_attempts_exhausted" });
     }
     let account = store_password(&state, account, new_password).await?;
-    Ok(HttpResponse::Ok().json(session(&state, &account, now)?))
+    Ok(HttpResponse::Ok().json(session(&state, &account, now).await?))
+}
+
+/// Logout: ends this session on the server. The token, and any copy of it, gets 401
+/// `session_ended` afterwards.
+#[utoipa::path(operation_id = "efolder_sign_out", tag = "efolder", security(("efolder" = [])),
+    responses((status = 204, description = "Signed out; this token gets 401 from now on"), crate::routes::problems::SessionEnd))]
+#[delete("/api/v1/efolder/sessions/current")]
+pub async fn end_efolder_session(state: web::Data<AppState>, who: EfolderPrincipal) -> Result<HttpResponse, ApiError> {
+    let (sid, now) = (who.session_id, state.now().naive_utc());
+    state.run(move |conn| persistence::sessions::end(conn, &sid, now)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

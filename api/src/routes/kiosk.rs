@@ -118,10 +118,29 @@ async fn register(
 
     // Everything checkable is checked before anything is written.
     let now = state.now();
-    let record =
-        state.registry.find(&national_id).await.map_err(|_| ApiError::Domain(DomainError::RegistryUnavailable))?;
-    let holidays = state.run(move |conn| journey::holidays_near(conn, now)).await?;
-    domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays)?;
+    // The serial is a guess like a citizen's at entry: counted against the same national
+    // code's budget (the kiosk is the client) before the registry's answer is compared.
+    let subject = state.pii.lookup(PiiKind::NationalId, national_id.as_str());
+    let (pii, rule, guesser) =
+        (state.pii.clone(), crate::guard::Rule::entry(&state.config), crate::guard::Client::machine(&client.client_id));
+    let (attempt, holidays) = state
+        .run_api(move |conn| {
+            let attempt = crate::guard::begin(conn, &pii, &rule, &subject, &guesser, now)?;
+            Ok((attempt, journey::holidays_near(conn, now)?))
+        })
+        .await?;
+    state.metrics.event("guess_checked", "entry");
+    let Ok(record) = state.registry.find(&national_id).await else {
+        journey::entry::release(state, attempt).await?;
+        return Err(DomainError::RegistryUnavailable.into());
+    };
+    match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
+        Err(DomainError::IdentityMismatch) => return Err(journey::entry::wrong_serial(&attempt, now).await),
+        other => {
+            journey::entry::release(state, attempt).await?;
+            other?;
+        }
+    }
     if let Some(a) = &input.appointment {
         let office_id = a.office_id.clone();
         let office = state.run(move |conn| persistence::offices::find(conn, &office_id)).await?;

@@ -216,6 +216,8 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     claims.role = Some(client.kind.clone());
     claims.scope = Some(scope.clone());
     claims.office = client.office_id.clone();
+    // Rotating the secret or disabling the client bumps it: older tokens stop at once.
+    claims.tv = Some(client.token_version);
     let access_token = state.tokens.issue(&claims)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

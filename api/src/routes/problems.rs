@@ -46,6 +46,15 @@ problems!(
 );
 
 problems!(
+    /// Errors of a logout.
+    SessionEnd {
+        Unauthorized = 401: "Missing, invalid or expired token, or the session already ended (`session_ended`)",
+        TooMany = 429: "Rate limited",
+        Unavailable = 503: "Database unavailable",
+    }
+);
+
+problems!(
     /// Errors of public reads.
     PublicRead {
         BadRequest = 400: "A query parameter cannot be read (`malformed_query`)",

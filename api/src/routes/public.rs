@@ -77,17 +77,21 @@ pub struct PublicStatus {
 
 /// The status of an application by national code plus tracking code or birth date (seed
 /// 003 «مشاهده وضعیت»). A wrong tracking code or birth date answers exactly like an
-/// unknown national code (404 `status_not_found`), and each national code may be looked
-/// up 20 times a day from all addresses together (429 `status_lookup_limit`).
+/// unknown national code (404 `status_not_found`); both are counted as failed guesses
+/// before anything is compared: five from one address at one national code lock that
+/// address out of it for an hour, and after 20 failures a day from all addresses together
+/// each address gets one try (429 `status_lookup_limit`). The right proof always counts
+/// as no failure, so strangers cannot lock the owner out.
 #[utoipa::path(operation_id = "public_get_status", tag = "public", params(StatusQuery),
     responses(
         (status = 200, description = "The application's status", body = PublicStatus),
         PublicRead,
         (status = 404, description = "No application matches (`status_not_found`): the same answer for an unknown national code and a wrong tracking code or birth date", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "This national code was looked up too often today (`status_lookup_limit`, `Retry-After` until Tehran midnight), or this address is rate limited (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed lookups of this national code from this address (`status_lookup_limit`), too many failed lookups from this address (`guesses_limited`), or this address is rate limited (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[get("/api/v1/public/status")]
 pub async fn status(
+    req: HttpRequest,
     state: web::Data<AppState>,
     lang: RequestLang,
     query: web::Query<StatusQuery>,
@@ -103,7 +107,9 @@ pub async fn status(
     errors.finish()?;
     let national_id = national_id.expect("checked");
     let proof = Proof { tracking_code, birth_date: birth.map(JalaliDate::to_gregorian) };
-    let found = lookup::status(&state, &national_id, proof).await?.ok_or(ApiError::NotFound("status_not_found"))?;
+    let found = lookup::status(&state, &national_id, proof, crate::guard::Client::of(&req))
+        .await?
+        .ok_or(ApiError::NotFound("status_not_found"))?;
 
     let now = state.now();
     let app = found.row.to_domain()?;
@@ -166,8 +172,10 @@ pub struct RecoveryQueued {
 /// Sends a forgotten tracking code by SMS to the registered mobile (seeds 003 and 004
 /// «بازیابی کد رهگیری»). The answer shows only the masked mobile, never the code. An
 /// unknown national code and a wrong birth date get the same 404 `recovery_not_found`;
-/// 409 `no_tracking_code` when they match an application that was never paid. Three
-/// recoveries per national code per day (429 `recovery_limit`).
+/// 409 `no_tracking_code` when they match an application that was never paid. Failed
+/// recoveries are counted like failed status lookups (three from one address at one
+/// national code lock it for an hour); three SMS per national code per day (429
+/// `recovery_limit` for both).
 #[utoipa::path(operation_id = "public_recover_tracking_code", tag = "public", request_body = RecoveryRequest,
     responses(
         (status = 202, description = "The SMS is queued", body = RecoveryQueued),
@@ -175,7 +183,7 @@ pub struct RecoveryQueued {
         (status = 404, description = "No application with this national code and birth date (`recovery_not_found`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The application has no tracking code yet: it is issued when the fee is paid (`no_tracking_code`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (`errors[]`) or a wrong or reused captcha (`captcha_invalid`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Three recoveries for this national code today (`recovery_limit`, `Retry-After` until Tehran midnight), or rate limited", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Three recoveries for this national code today, or too many failed ones from this address (`recovery_limit`); too many failed guesses from this address (`guesses_limited`); or rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
 #[post("/api/v1/public/tracking-code-recovery")]
 pub async fn recover_tracking_code(
@@ -192,7 +200,14 @@ pub async fn recover_tracking_code(
     let (national_id, birth) = (national_id.expect("checked"), birth.expect("checked"));
     spend_captcha(&state, &body.captcha_id, &body.captcha_answer).await?;
     let actor = actor(&req, "public", "tracking_code_recovery");
-    let hint = lookup::recover_tracking_code(&state, &national_id, birth.to_gregorian(), actor).await?;
+    let hint = lookup::recover_tracking_code(
+        &state,
+        &national_id,
+        birth.to_gregorian(),
+        crate::guard::Client::of(&req),
+        actor,
+    )
+    .await?;
     let message = match lang.0 {
         domain::Lang::Fa => format!("کد رهگیری به شماره همراه {hint} پیامک می‌شود."),
         domain::Lang::En => format!("The tracking code is being sent by SMS to {hint}."),

@@ -1,0 +1,2 @@
+ALTER TABLE clients DROP COLUMN token_version;
+DROP TABLE sessions;

@@ -1,0 +1,100 @@
+//! Sessions behind citizen, staff and e-folder tokens (issue 24): a token names its
+//! session (`sid`), so the session can be ended on the server (logout) and a staff
+//! session can expire after an idle period, whatever the token's own `exp` says.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::{DbConn, single_write};
+use crate::error::DbError;
+use crate::schema::sessions as s;
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = s)]
+pub struct SessionRow {
+    pub id: String,
+    /// `citizen`, `staff` or `efolder`.
+    pub audience: String,
+    /// The citizen, staff member or e-folder account (an opaque id).
+    pub subject: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+}
+
+/// Opens a session; returns its id for the token's `sid`.
+pub fn open(
+    conn: &mut DbConn,
+    audience: &str,
+    subject: &str,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> Result<String, DbError> {
+    let row = SessionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        audience: audience.to_owned(),
+        subject: subject.to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at,
+        ended_at: None,
+    };
+    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).execute(conn))?;
+    Ok(row.id)
+}
+
+/// Why a session no longer admits its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// Unknown, of another audience or subject, or ended by a logout.
+    Ended,
+    /// Not used for longer than the idle period.
+    Idle,
+}
+
+/// Checks that the session is live for this audience and subject. With `idle`, a session
+/// unused for longer has expired; a live one is marked as seen (at most once a minute,
+/// so a busy session does not write on every request).
+pub fn check(
+    conn: &mut DbConn,
+    id: &str,
+    audience: &str,
+    subject: &str,
+    now: NaiveDateTime,
+    idle: Option<Duration>,
+) -> Result<Result<(), Inactive>, DbError> {
+    let row: Option<SessionRow> = s::table.find(id).select(SessionRow::as_select()).first(conn).optional()?;
+    let Some(row) = row.filter(|r| r.audience == audience && r.subject == subject && r.ended_at.is_none()) else {
+        return Ok(Err(Inactive::Ended));
+    };
+    if row.expires_at <= now {
+        return Ok(Err(Inactive::Ended));
+    }
+    if let Some(idle) = idle {
+        if row.last_seen_at + idle < now {
+            return Ok(Err(Inactive::Idle));
+        }
+        if row.last_seen_at + Duration::minutes(1) <= now {
+            single_write(conn, |conn| {
+                diesel::update(s::table.find(id).filter(s::last_seen_at.lt(now)))
+                    .set(s::last_seen_at.eq(now))
+                    .execute(conn)
+            })?;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Ends a session (logout). Returns whether it was live.
+pub fn end(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = single_write(conn, |conn| {
+        diesel::update(s::table.find(id).filter(s::ended_at.is_null())).set(s::ended_at.eq(now)).execute(conn)
+    })?;
+    Ok(n == 1)
+}
+
+/// Forgets sessions that expired before `before`.
+pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    diesel::delete(s::table.filter(s::expires_at.lt(before))).execute(conn).map_err(DbError::from)
+}

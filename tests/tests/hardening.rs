@@ -1,0 +1,390 @@
+//! Hardening from the outside attack run of issue 24, black-box over HTTP on SQLite and
+//! PostgreSQL: guesses counted before they are compared (30 parallel wrong guesses are
+//! compared at most as often as the lock allows), kiosk guesses locking the national code,
+//! strangers' failures not locking the owner out, revoked machine clients, logout and
+//! idle staff sessions, and the captcha spent by its first answer.
+//!
+//! "Compared" is read from the server's `guess_checked` counter, which counts the guesses
+//! let through to the comparison; a refused guess answers 429 without being compared.
+
+use std::net::IpAddr;
+
+use api::seed::population::{MALE, SAMPLE};
+use chrono::Duration;
+use futures_util::future::join_all;
+use ncr_tests::journey::Person;
+use ncr_tests::{TestApp, db_test, json};
+use serde_json::{Value, json};
+
+/// How many guesses of a kind the server has compared so far.
+fn compared(app: &TestApp, kind: &str) -> u64 {
+    app.state.metrics.events.with_label_values(&["guess_checked", kind]).get()
+}
+
+/// An HTTP client whose requests come from `ip` (any 127.x.y.z reaches the test server):
+/// a stranger, or the owner at an address of their own.
+fn from(ip: &str) -> reqwest::Client {
+    let ip: IpAddr = ip.parse().expect("address");
+    reqwest::Client::builder().local_address(ip).build().expect("client")
+}
+
+async fn post_from(app: &TestApp, client: &reqwest::Client, path: &str, body: &Value) -> (u16, Value) {
+    json(client.post(app.url(path)).json(body).send().await.expect("request")).await
+}
+
+/// A citizen entry with a fresh captcha, from `client`.
+async fn enter_from(app: &TestApp, client: &reqwest::Client, national_id: &str, serial: &str) -> (u16, Value) {
+    let (id, answer) = app.captcha().await;
+    let body = json!({"national_id": national_id, "serial": serial, "captcha_id": id, "captcha_answer": answer});
+    post_from(app, client, "/api/v1/citizen/sessions", &body).await
+}
+
+/// Registers SAMPLE in the e-folder and reads the credentials off the sandbox phone.
+async fn efolder_account(app: &TestApp) -> (String, String) {
+    let form = json!({
+        "gender": SAMPLE.gender.as_str(), "national_id": SAMPLE.national_id, "first_name": SAMPLE.first_name,
+        "last_name": SAMPLE.last_name, "father_name": SAMPLE.father_name, "mobile": SAMPLE.mobile.unwrap(),
+        "postal_code": "5518743111",
+    });
+    let (status, body) = app.post("/api/v1/efolder/registrations", None, &form).await;
+    assert_eq!(status, 201, "{body}");
+    let texts = sms_to(app, SAMPLE.mobile.unwrap()).await;
+    let line = |label: &str| {
+        let l = texts[0].lines().find(|l| l.starts_with(label)).expect("credentials line");
+        l[label.len()..].trim().to_owned()
+    };
+    (line("نام کاربری:"), line("کلمه عبور:"))
+}
+
+/// Delivers the outbox and returns the texts the sandbox phone received, newest first.
+async fn sms_to(app: &TestApp, mobile: &str) -> Vec<String> {
+    api::jobs::deliver_outbox(&app.state).await.expect("the worker runs");
+    let admin = app.admin_token().await;
+    let (status, page) = app.get(&format!("/api/v1/admin/sandbox/sms?to={mobile}&limit=200"), Some(&admin)).await;
+    assert_eq!(status, 200, "{page}");
+    page["items"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Every answer is either a compared wrong guess (`wrong`) or a refusal (429 `locked`);
+/// returns how many were compared by their answers.
+fn answered(answers: &[(u16, Value)], wrong: u16, locked: &str) -> usize {
+    for (status, body) in answers {
+        assert!(*status == wrong || (*status == 429 && body["code"] == locked), "unexpected answer {status}: {body}");
+    }
+    answers.iter().filter(|(s, _)| *s == wrong).count()
+}
+
+// ---------------------------------------------------------------- parallel guesses
+
+db_test!(thirty_parallel_wrong_serials_are_compared_at_most_five_times, |app| {
+    let mut bodies = Vec::new();
+    for _ in 0..30 {
+        let (id, answer) = app.captcha().await;
+        bodies.push(
+            json!({"national_id": MALE.national_id, "serial": "111111", "captcha_id": id, "captcha_answer": answer}),
+        );
+    }
+    let before = compared(&app, "entry");
+    let answers = join_all(bodies.iter().map(|b| app.post("/api/v1/citizen/sessions", None, b))).await;
+    let n = compared(&app, "entry") - before;
+    assert!(n <= 5, "{n} of 30 parallel wrong serials were compared");
+    // The fifth failure itself answers 429: at most four plain refusals of the serial.
+    assert!(answered(&answers, 422, "entry_locked") <= 4, "{answers:?}");
+    // Locked now, even for the right serial from this address.
+    let (status, p) = app.enter(MALE.national_id, MALE.serial).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "{p}");
+});
+
+db_test!(thirty_parallel_wrong_staff_passwords_are_compared_at_most_five_times, |app| {
+    let body = json!({"username": "admin", "password": "not-the-password"});
+    let before = compared(&app, "staff_login");
+    let answers = join_all((0..30).map(|_| app.post("/api/v1/staff/sessions", None, &body))).await;
+    let n = compared(&app, "staff_login") - before;
+    assert!(n <= 5, "{n} of 30 parallel wrong passwords were compared");
+    assert!(answered(&answers, 401, "account_locked") <= 5, "{answers:?}");
+    // The guesser's address is locked out, even with the right password …
+    let right = json!({"username": "admin", "password": ncr_tests::ADMIN_PASSWORD});
+    let (status, p) = app.post("/api/v1/staff/sessions", None, &right).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("account_locked")), "{p}");
+    // … but not the administrator at their own office's address.
+    let (status, p) = post_from(&app, &from("127.0.0.2"), "/api/v1/staff/sessions", &right).await;
+    assert_eq!(status, 201, "{p}");
+});
+
+db_test!(thirty_parallel_wrong_efolder_passwords_are_compared_at_most_five_times, |app| {
+    let (username, password) = efolder_account(&app).await;
+    let body = json!({"username": username, "password": "not-the-password"});
+    let before = compared(&app, "efolder_login");
+    let answers = join_all((0..30).map(|_| app.post("/api/v1/efolder/sessions", None, &body))).await;
+    let n = compared(&app, "efolder_login") - before;
+    assert!(n <= 5, "{n} of 30 parallel wrong passwords were compared");
+    assert!(answered(&answers, 401, "account_locked") <= 5, "{answers:?}");
+    let right = json!({"username": username, "password": password});
+    assert_eq!(app.post("/api/v1/efolder/sessions", None, &right).await.0, 429);
+    assert_eq!(post_from(&app, &from("127.0.0.2"), "/api/v1/efolder/sessions", &right).await.0, 201);
+});
+
+db_test!(thirty_parallel_wrong_reset_codes_are_compared_at_most_three_times, |app| {
+    let (username, _) = efolder_account(&app).await;
+    let mobile = SAMPLE.mobile.unwrap();
+    let (status, _) =
+        app.post("/api/v1/efolder/password-reset", None, &json!({"username": username, "mobile": mobile})).await;
+    assert_eq!(status, 202);
+    let text = sms_to(&app, mobile).await.into_iter().find(|t| t.contains("کد بازیابی")).expect("a reset SMS");
+    let code = text.rsplit(' ').next().unwrap().to_owned();
+    let wrong: Vec<String> =
+        (0..30).map(|i| format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i) % 1_000_000)).collect();
+    let before = compared(&app, "reset_code");
+    let app = &app;
+    let answers = join_all(wrong.iter().map(|c| {
+        let body = json!({"username": username, "code": c, "new_password": "a long passphrase of mine"});
+        async move { app.post("/api/v1/efolder/password-reset/confirm", None, &body).await }
+    }))
+    .await;
+    let n = compared(app, "reset_code") - before;
+    assert!(n <= 3, "{n} of 30 parallel wrong codes were compared");
+    assert!(answers.iter().all(|(s, _)| *s == 422), "{answers:?}");
+    // The code is void: the right one no longer works.
+    let body = json!({"username": username, "code": code, "new_password": "a long passphrase of mine"});
+    let (status, p) = app.post("/api/v1/efolder/password-reset/confirm", None, &body).await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("reset_code_invalid")), "{p}");
+});
+
+// ---------------------------------------------------------------- kiosks
+
+fn five_failures_guard(c: &mut api::config::Config) {
+    c.limits.subject_failures_per_window = 5;
+}
+
+db_test!(kiosk_serial_guesses_lock_the_national_code_like_citizen_entry, tweak = five_failures_guard, |app| {
+    let admin = app.admin_token().await;
+    let kiosk = app.machine_token(&admin, "kiosk-guesser", "kiosk").await;
+    let mut body = json!({
+        "national_id": MALE.national_id,
+        "serial": "111111",
+        "personal_info": Person::from(&MALE).personal_info(),
+        "special_needs": {"can_leave_home": false, "can_climb_stairs": true, "pupils_visible": true, "fingers_intact": true},
+    });
+    let post = |key: String, body: Value| {
+        let kiosk = kiosk.clone();
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(app.url("/api/v1/kiosk/applications"))
+                .bearer_auth(kiosk)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .expect("request");
+            json(res).await
+        }
+    };
+    let before = compared(&app, "entry");
+    for i in 0..4 {
+        let (status, p) = post(format!("guess-{i}"), body.clone()).await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("identity_mismatch")), "{p}");
+    }
+    let (status, p) = post("guess-4".into(), body.clone()).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "the fifth wrong serial locks: {p}");
+    // The kiosk is locked out of this national code, even with the right serial.
+    body["serial"] = json!(MALE.serial);
+    let (status, p) = post("right-1".into(), body.clone()).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "{p}");
+    assert_eq!(compared(&app, "entry") - before, 6 - 1, "the refused one was not compared");
+
+    // The kiosk's failures spent the national code's budget: a citizen's address now gets
+    // one guess at it, and waits after a wrong one …
+    let stranger = from("127.0.0.2");
+    assert_eq!(enter_from(&app, &stranger, MALE.national_id, "222222").await.0, 422);
+    let (status, p) = enter_from(&app, &stranger, MALE.national_id, MALE.serial).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "{p}");
+    // … while the owner, from an address of their own, gets in with the right serial.
+    let (status, p) = enter_from(&app, &from("127.0.0.3"), MALE.national_id, MALE.serial).await;
+    assert_eq!(status, 201, "{p}");
+});
+
+// ---------------------------------------------------------------- lockout is not denial
+
+db_test!(the_owner_gets_in_after_twenty_strangers_failed_on_their_national_code, |app| {
+    // Entry: twenty strangers' wrong serials for MALE's national code.
+    for i in 0..20 {
+        let (status, p) = enter_from(&app, &from(&format!("127.0.1.{}", i + 1)), MALE.national_id, "111111").await;
+        assert_eq!(status, 422, "{p}");
+    }
+    // Guessing stays bounded: a stranger who failed gets no second guess now.
+    let (status, p) = enter_from(&app, &from("127.0.1.1"), MALE.national_id, "333333").await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "{p}");
+    // The owner with the right serial and a fresh captcha.
+    let (status, p) = enter_from(&app, &from("127.0.2.1"), MALE.national_id, MALE.serial).await;
+    assert_eq!(status, 201, "{p}");
+
+    // Status lookups: twenty strangers' made-up birth dates, then the owner's right one.
+    let token = app.register_and_pay(&SAMPLE).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    let tracking = view["tracking_code"].as_str().expect("tracking code").to_owned();
+    let status_of = |client: reqwest::Client, query: String| {
+        let url = app.url(&format!("/api/v1/public/status?national_id={}&{query}", SAMPLE.national_id));
+        async move { json(client.get(url).send().await.expect("request")).await }
+    };
+    for i in 0..20 {
+        let (status, p) =
+            status_of(from(&format!("127.0.3.{}", i + 1)), format!("birth_date_jalali=1360-01-{:02}", i + 1)).await;
+        assert_eq!(status, 404, "{p}");
+    }
+    let (status, p) = status_of(from("127.0.3.1"), "birth_date_jalali=1360-02-01".into()).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("status_lookup_limit")), "{p}");
+    let (status, p) = status_of(from("127.0.4.1"), format!("birth_date_jalali={}", SAMPLE.birth_date)).await;
+    assert_eq!(status, 200, "the right birth date: {p}");
+    let (status, p) = status_of(from("127.0.4.2"), format!("tracking_code={tracking}")).await;
+    assert_eq!(status, 200, "the right tracking code: {p}");
+
+    // Recovery: strangers' failed recoveries do not block the owner's SMS.
+    for i in 0..5 {
+        let (id, answer) = app.captcha().await;
+        let body = json!({"national_id": SAMPLE.national_id, "birth_date_jalali": "1361-01-01", "captcha_id": id, "captcha_answer": answer});
+        let (status, p) =
+            post_from(&app, &from(&format!("127.0.5.{}", i + 1)), "/api/v1/public/tracking-code-recovery", &body).await;
+        assert_eq!(status, 404, "{p}");
+    }
+    let (id, answer) = app.captcha().await;
+    let body = json!({"national_id": SAMPLE.national_id, "birth_date_jalali": SAMPLE.birth_date, "captcha_id": id, "captcha_answer": answer});
+    let (status, p) = post_from(&app, &from("127.0.6.1"), "/api/v1/public/tracking-code-recovery", &body).await;
+    assert_eq!(status, 202, "{p}");
+});
+
+db_test!(strangers_guessing_the_admin_password_do_not_lock_the_admin_out, |app| {
+    let wrong = json!({"username": "admin", "password": "guess-guess-guess"});
+    for i in 0..20 {
+        for _ in 0..5 {
+            let (status, p) =
+                post_from(&app, &from(&format!("127.0.7.{}", i + 1)), "/api/v1/staff/sessions", &wrong).await;
+            assert!(status == 401 || status == 429, "{p}");
+        }
+    }
+    let right = json!({"username": "admin", "password": ncr_tests::ADMIN_PASSWORD});
+    let (status, p) = post_from(&app, &from("127.0.8.1"), "/api/v1/staff/sessions", &right).await;
+    assert_eq!(status, 201, "{p}");
+});
+
+// ---------------------------------------------------------------- machine clients
+
+db_test!(a_disabled_or_rotated_machine_client_s_tokens_stop_at_once, |app| {
+    let admin = app.admin_token().await;
+    let production = app.machine_token(&admin, "factory-1", "production").await;
+    let kiosk = app.machine_token(&admin, "kiosk-1", "kiosk").await;
+    let event = json!({"event_id": "e1", "kind": "production_started"});
+    let events = "/api/v1/production/applications/4973201670/events";
+    // Accepted tokens: the unknown application is the only objection.
+    assert_eq!(app.post(events, Some(&production), &event).await.0, 404);
+    assert_eq!(app.get("/api/v1/kiosk/applications/4973201670", Some(&kiosk)).await.0, 404);
+
+    let (status, _) = app.post("/api/v1/admin/kiosk-clients/factory-1/disable", Some(&admin), &json!({})).await;
+    assert_eq!(status, 200);
+    let (status, p) = app.post(events, Some(&production), &event).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("token_invalid")), "{p}");
+
+    let (status, rotated) = app.post("/api/v1/admin/kiosk-clients/kiosk-1/rotate", Some(&admin), &json!({})).await;
+    assert_eq!(status, 200, "{rotated}");
+    let (status, p) = app.get("/api/v1/kiosk/applications/4973201670", Some(&kiosk)).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("token_invalid")), "{p}");
+    // A token for the new secret works.
+    let res = app
+        .http
+        .post(app.url("/api/v1/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "kiosk-1"),
+            ("client_secret", rotated["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (_, t) = json(res).await;
+    assert_eq!(
+        app.get("/api/v1/kiosk/applications/4973201670", Some(t["access_token"].as_str().unwrap())).await.0,
+        404
+    );
+});
+
+// ---------------------------------------------------------------- logout and idle sessions
+
+db_test!(logout_ends_citizen_staff_and_efolder_sessions_on_the_server, |app| {
+    let citizen = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let other = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/citizen/sessions/current", Some(&citizen), &json!({})).await,
+        204
+    );
+    let (status, p) = app.get("/api/v1/citizen/application", Some(&citizen)).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("session_ended")), "{p}");
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/citizen/sessions/current", Some(&citizen), &json!({})).await,
+        401
+    );
+    assert_ne!(app.get("/api/v1/citizen/application", Some(&other)).await.0, 401, "another session goes on");
+
+    let staff = app.admin_token().await;
+    assert_eq!(app.get("/api/v1/admin/staff", Some(&staff)).await.0, 200);
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/staff/sessions/current", Some(&staff), &json!({})).await,
+        204
+    );
+    let (status, p) = app.get("/api/v1/admin/staff", Some(&staff)).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("session_ended")), "{p}");
+
+    let (username, password) = efolder_account(&app).await;
+    let (status, s) =
+        app.post("/api/v1/efolder/sessions", None, &json!({"username": username, "password": password})).await;
+    assert_eq!(status, 201, "{s}");
+    let token = s["token"].as_str().unwrap();
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/efolder/sessions/current", Some(token), &json!({})).await,
+        204
+    );
+    let (status, p) = app
+        .put(
+            "/api/v1/efolder/password",
+            Some(token),
+            &json!({"current_password": password, "new_password": "a long passphrase of mine"}),
+        )
+        .await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("session_ended")), "{p}");
+});
+
+db_test!(a_staff_session_ends_after_thirty_idle_minutes, |app| {
+    let staff = app.admin_token().await;
+    // Used every 20 minutes, it lives on past the idle period …
+    for _ in 0..3 {
+        app.clock.advance(Duration::minutes(20));
+        assert_eq!(app.get("/api/v1/admin/staff", Some(&staff)).await.0, 200);
+    }
+    // … and ends after 31 minutes without a request.
+    app.clock.advance(Duration::minutes(31));
+    let (status, p) = app.get("/api/v1/admin/staff", Some(&staff)).await;
+    assert_eq!((status, p["code"].as_str()), (401, Some("session_idle")), "{p}");
+});
+
+// ---------------------------------------------------------------- captcha
+
+db_test!(the_first_answer_spends_a_captcha_so_answers_cannot_be_enumerated, |app| {
+    let (id, answer) = app.captcha().await;
+    let answer: u32 = answer.parse().unwrap();
+    let mut results = Vec::new();
+    // Every possible sum, the right one last: the first wrong answer spent the challenge.
+    for guess in (2..=18).filter(|g| *g != answer).chain([answer]) {
+        let body = json!({"national_id": SAMPLE.national_id, "serial": SAMPLE.serial, "captcha_id": id, "captcha_answer": guess.to_string()});
+        let (status, p) = app.post("/api/v1/citizen/sessions", None, &body).await;
+        results.push((status, p["errors"][0]["code"].as_str().map(str::to_owned)));
+    }
+    assert!(results.iter().all(|r| *r == (422, Some("captcha_invalid".into()))), "{results:?}");
+    // The same for tracking-code recovery.
+    let (id, answer) = app.captcha().await;
+    let wrong = (answer.parse::<u32>().unwrap() + 1).to_string();
+    for guess in [wrong, answer] {
+        let body = json!({"national_id": SAMPLE.national_id, "birth_date_jalali": SAMPLE.birth_date, "captcha_id": id, "captcha_answer": guess});
+        let (status, p) = app.post("/api/v1/public/tracking-code-recovery", None, &body).await;
+        assert_eq!((status, p["errors"][0]["code"].as_str()), (422, Some("captcha_invalid")), "{p}");
+    }
+});
