@@ -449,3 +449,38 @@ db_test!(docs_cannot_be_framed_or_sniffed_and_swagger_ui_works_under_its_csp, |a
     assert!(dom.contains("National Smart ID Card Registration API"), "Swagger UI did not render:\n{dom:.2000}");
     assert!(dom.contains("/api/v1/citizen/sessions"), "the operations are listed");
 });
+
+// ---------------------------------------------------------------- e-folder registration
+
+db_test!(efolder_registration_attempts_are_capped_per_national_code_a_day, |app| {
+    let form = |first: &str| {
+        json!({
+            "gender": SAMPLE.gender.as_str(), "national_id": SAMPLE.national_id, "first_name": first,
+            "last_name": SAMPLE.last_name, "father_name": SAMPLE.father_name, "mobile": SAMPLE.mobile.unwrap(),
+            "postal_code": "5518743111",
+        })
+    };
+    // Each attempt costs two inquiries; five refused a day per national code, from any address.
+    for (i, name) in ["سارا", "نرگس", "لیلا", "زهرا", "مینا"].into_iter().enumerate() {
+        let client = from(&format!("127.0.9.{}", i + 1));
+        let (status, p) = post_from(&app, &client, "/api/v1/efolder/registrations", &form(name)).await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("registry_data_mismatch")), "{p}");
+    }
+    let res = from("127.0.9.9")
+        .post(app.url("/api/v1/efolder/registrations"))
+        .json(&form(SAMPLE.first_name))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let (status, p) = json(res).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("efolder_registration_limit")), "{p}");
+    assert_eq!(retry_after, 14 * 3600, "until Tehran midnight");
+    // Another national code is not affected; tomorrow the right details register.
+    let mut other = form(MALE.first_name);
+    other["national_id"] = json!(MALE.national_id);
+    assert_ne!(app.post("/api/v1/efolder/registrations", None, &other).await.0, 429);
+    app.clock.advance(Duration::hours(14));
+    let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(SAMPLE.first_name)).await;
+    assert_eq!(status, 201, "{p}");
+});
