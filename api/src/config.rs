@@ -268,6 +268,9 @@ pub struct LimitsConfig {
     /// Wrong guesses from one client address at all national codes or accounts per window
     /// (status lookups and recoveries: per day).
     pub client_failures_per_window: i32,
+    /// E-folder registrations of one national code (or legal ID) refused by the
+    /// mobile-ownership or registry inquiry per Tehran day, before no more are inquired.
+    pub efolder_registrations_per_day: i32,
 }
 
 impl Default for LimitsConfig {
@@ -284,6 +287,7 @@ impl Default for LimitsConfig {
             failure_window_minutes: 60,
             subject_failures_per_window: 20,
             client_failures_per_window: 50,
+            efolder_registrations_per_day: 5,
         }
     }
 }

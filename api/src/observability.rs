@@ -276,6 +276,15 @@ pub async fn request_middleware(
     if path.starts_with("/api/") && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if path == "/docs" || path.starts_with("/docs/") {
+        // Staff paste admin tokens here: no framing, no foreign scripts, nothing sent
+        // anywhere but this server. Swagger UI needs its own scripts, inline styles and
+        // data: images (icons), and talks only to this origin.
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 
     if app_state.as_ref().is_some_and(|s| s.is_draining()) {
         // Shutting down: the proxy must not send another request on this connection.
@@ -294,6 +303,9 @@ pub async fn request_middleware(
     });
     Ok(res)
 }
+
+/// The Content-Security-Policy of Swagger UI at `/docs/`.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Paths limited per client address (public and citizen endpoints, SPEC §6).
 fn rate_limited_path(path: &str) -> bool {
