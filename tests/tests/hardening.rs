@@ -484,3 +484,39 @@ db_test!(efolder_registration_attempts_are_capped_per_national_code_a_day, |app|
     let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(SAMPLE.first_name)).await;
     assert_eq!(status, 201, "{p}");
 });
+
+// ---------------------------------------------------------------- personal data at rest
+
+db_test!(kiosk_answers_kept_for_idempotency_are_sealed_and_replay_the_same, |app| {
+    let admin = app.admin_token().await;
+    let kiosk = app.machine_token(&admin, "kiosk-sealed", "kiosk").await;
+    let person = Person::from(&SAMPLE);
+    let body = json!({
+        "national_id": person.national_id,
+        "serial": person.serial,
+        "personal_info": person.personal_info(),
+        "special_needs": {"can_leave_home": false, "can_climb_stairs": true, "pupils_visible": true, "fingers_intact": true},
+    });
+    let post = || async {
+        let res = app
+            .http
+            .post(app.url("/api/v1/kiosk/applications"))
+            .bearer_auth(&kiosk)
+            .header("Idempotency-Key", "sealed-0001")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    let first = post().await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    let personal = [SAMPLE.mobile.unwrap(), SAMPLE.birth_date, SAMPLE.first_name, SAMPLE.last_name, "1990-06-09"];
+    assert!(personal.iter().all(|p| first.1.contains(p)), "the answer is personal: {}", first.1);
+    assert_eq!(app.count_sql("SELECT count(*) AS n FROM idempotency_keys WHERE response_body IS NOT NULL").await, 1);
+    for secret in personal.into_iter().chain(["9145128136"]) {
+        let sql = format!("SELECT count(*) AS n FROM idempotency_keys WHERE response_body LIKE '%{secret}%'");
+        assert_eq!(app.count_sql(&sql).await, 0, "{secret} in clear in idempotency_keys");
+    }
+    assert_eq!(post().await, first, "the replay opens the sealed answer");
+});
