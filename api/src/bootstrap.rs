@@ -32,6 +32,19 @@ impl Default for Environment {
 pub fn build_state(config: Config, env: Environment) -> Result<AppState, String> {
     // A mistyped gateway address must stop the start, not silently lock the gateway out.
     config.ussd.networks()?;
+    let trusted_proxies = crate::client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
+    let metrics = Arc::new(Metrics::new());
+    let limiter = match config.limits.redis_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => crate::limits::Limiter::redis(url, &config.limits.redis_key_prefix, metrics.clone())?,
+        None => {
+            if !config.is_embedded() {
+                tracing::warn!(
+                    "limits.redis_url is not set: every instance counts request rates alone (set it when several instances serve behind a load balancer)"
+                );
+            }
+            crate::limits::Limiter::local(metrics.clone())
+        }
+    };
     config.cors.validate()?;
     let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
     let applied = db.migrate().map_err(|e| e.to_string())?;
@@ -58,8 +71,9 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         },
         captcha_key: keys.captcha,
         gateways: gateways(&config)?,
-        ip_limiter: crate::state::ip_limiter(config.limits.per_ip_per_minute),
-        client_limiters: Default::default(),
+        limiter: Arc::new(limiter),
+        trusted_proxies,
+        draining: Default::default(),
         full_slots: Default::default(),
         db_permits: Arc::new(tokio::sync::Semaphore::new(db.max_connections() as usize)),
         policy: config.policy.to_policy(),
@@ -69,7 +83,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         tokens: Arc::new(tokens),
         clock: env.clock,
         random: env.random,
-        metrics: Arc::new(Metrics::new()),
+        metrics,
     };
     if let Some(password) = state.config.bootstrap_admin_password.clone() {
         bootstrap_admin(&state, &password)?;

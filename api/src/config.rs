@@ -30,6 +30,10 @@ pub struct Config {
     pub bootstrap_admin_password: Option<String>,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// Load balancers and reverse proxies (addresses or CIDR ranges) whose
+    /// `X-Forwarded-For` is believed: the client is the right-most address in it that is
+    /// not one of these. Requests from any other peer are the peer's own.
+    pub trusted_proxies: Vec<String>,
     pub db: DbConfig,
     pub policy: PolicyConfig,
     pub captcha: CaptchaConfig,
@@ -43,6 +47,8 @@ pub struct Config {
     pub keys: KeysConfig,
     pub ussd: UssdConfig,
     pub ownership: OwnershipConfig,
+    pub metrics: MetricsConfig,
+    pub shutdown: ShutdownConfig,
     pub cors: CorsConfig,
 }
 
@@ -58,6 +64,7 @@ impl Default for Config {
             log_level: "info".into(),
             bootstrap_admin_password: None,
             workers: 0,
+            trusted_proxies: Vec::new(),
             db: DbConfig::default(),
             policy: PolicyConfig::default(),
             captcha: CaptchaConfig::default(),
@@ -71,6 +78,8 @@ impl Default for Config {
             keys: KeysConfig::default(),
             ussd: UssdConfig::default(),
             ownership: OwnershipConfig::default(),
+            metrics: MetricsConfig::default(),
+            shutdown: ShutdownConfig::default(),
             cors: CorsConfig::default(),
         }
     }
@@ -98,11 +107,49 @@ pub struct DbConfig {
     /// How long a request waits for a pooled connection before it is answered 503.
     pub connection_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// PostgreSQL is reached through a pooler in transaction mode (PgBouncer
+    /// `pool_mode = transaction`): no prepared-statement cache, no session settings, and
+    /// migrations in one transaction under a transaction-level advisory lock.
+    pub transaction_pooler: bool,
 }
 
 impl Default for DbConfig {
     fn default() -> Self {
-        Self { max_connections: 16, connection_timeout_ms: 5000, sqlite_busy_timeout_ms: 5000 }
+        Self {
+            max_connections: 16,
+            connection_timeout_ms: 5000,
+            sqlite_busy_timeout_ms: 5000,
+            transaction_pooler: false,
+        }
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// A separate listen address serving only `/metrics` and the health checks (keep it
+    /// off the load balancer); the API address then answers 404 for `/metrics`.
+    pub bind: Option<String>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` (401 otherwise).
+    pub token: Option<String>,
+}
+
+/// What happens on SIGTERM (see the README's "Behind a load balancer").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Seconds the instance keeps answering after SIGTERM — not ready, every answer with
+    /// `Connection: close` — before it stops listening. Longer than the proxy's upstream
+    /// keep-alive timeout, so no idle proxy connection is left to close under a request.
+    pub drain_seconds: u64,
+    /// Seconds requests still running after the drain may take before the process exits.
+    pub grace_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { drain_seconds: 10, grace_seconds: 30 }
     }
 }
 
@@ -207,6 +254,12 @@ pub struct LimitsConfig {
     pub status_lookups_per_day: i32,
     /// Tracking-code recoveries (SMS sent) per national code per day.
     pub recoveries_per_day: i32,
+    /// Redis (`redis://host:6379/0`) holding the request-rate counters every instance
+    /// shares. Unset: each process counts alone (the embedded default). When Redis does
+    /// not answer, each instance counts alone until it does again.
+    pub redis_url: Option<String>,
+    /// Prefix of the counters' keys in Redis (deployments sharing one Redis).
+    pub redis_key_prefix: String,
     /// Length of the windows below.
     pub failure_window_minutes: i64,
     /// Wrong guesses (serials, passwords) at one national code or account from all
@@ -215,6 +268,9 @@ pub struct LimitsConfig {
     /// Wrong guesses from one client address at all national codes or accounts per window
     /// (status lookups and recoveries: per day).
     pub client_failures_per_window: i32,
+    /// E-folder registrations of one national code (or legal ID) refused by the
+    /// mobile-ownership or registry inquiry per Tehran day, before no more are inquired.
+    pub efolder_registrations_per_day: i32,
 }
 
 impl Default for LimitsConfig {
@@ -226,9 +282,12 @@ impl Default for LimitsConfig {
             entry_lock_minutes: 15,
             status_lookups_per_day: 20,
             recoveries_per_day: 3,
+            redis_url: None,
+            redis_key_prefix: "ncr".into(),
             failure_window_minutes: 60,
             subject_failures_per_window: 20,
             client_failures_per_window: 50,
+            efolder_registrations_per_day: 5,
         }
     }
 }
@@ -287,20 +346,7 @@ pub struct UssdConfig {
 impl UssdConfig {
     /// The allow-list parsed as (network, prefix length); an error names the bad entry.
     pub fn networks(&self) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
-        self.allowed_ips
-            .iter()
-            .map(|entry| {
-                let bad = || format!("ussd.allowed_ips: {entry:?} is not an IP address or CIDR range");
-                let (ip, len) = entry.trim().split_once('/').map_or((entry.trim(), None), |(a, l)| (a, Some(l)));
-                let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
-                let max = if ip.is_ipv4() { 32 } else { 128 };
-                let len = match len {
-                    Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
-                    None => max,
-                };
-                Ok((ip, len))
-            })
-            .collect()
+        parse_networks("ussd.allowed_ips", &self.allowed_ips)
     }
 
     /// Whether an address is on the allow-list.
@@ -310,7 +356,27 @@ impl UssdConfig {
     }
 }
 
-fn in_network(addr: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+/// Addresses and CIDR ranges (`10.0.0.7`, `10.20.0.0/24`, `fd00::/8`) as (network, prefix
+/// length); an error names the setting and the bad entry.
+pub fn parse_networks(setting: &str, entries: &[String]) -> Result<Vec<(std::net::IpAddr, u8)>, String> {
+    entries
+        .iter()
+        .map(|entry| {
+            let bad = || format!("{setting}: {entry:?} is not an IP address or CIDR range");
+            let (ip, len) = entry.trim().split_once('/').map_or((entry.trim(), None), |(a, l)| (a, Some(l)));
+            let ip: std::net::IpAddr = ip.parse().map_err(|_| bad())?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let len = match len {
+                Some(l) => l.parse::<u8>().ok().filter(|l| *l <= max).ok_or_else(bad)?,
+                None => max,
+            };
+            Ok((ip, len))
+        })
+        .collect()
+}
+
+/// Whether `addr` (IPv4-mapped IPv6 counts as IPv4) is in `net`/`len`.
+pub fn in_network(addr: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
     use std::net::IpAddr;
     // An IPv4 peer may arrive as an IPv4-mapped IPv6 address.
     let addr = match addr {
@@ -570,6 +636,7 @@ impl Config {
             max_connections: self.db.max_connections,
             connection_timeout: std::time::Duration::from_millis(self.db.connection_timeout_ms),
             sqlite_busy_timeout: std::time::Duration::from_millis(self.db.sqlite_busy_timeout_ms),
+            transaction_pooler: self.db.transaction_pooler,
         }
     }
 

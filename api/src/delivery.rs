@@ -3,17 +3,23 @@
 //! retry rule of `domain::delivery`. Requests only ever queue messages, so a slow or
 //! failing provider slows this worker alone.
 //!
-//! Several instances may run it at once: a message is claimed by one worker for
-//! [`CLAIM_LEASE`](domain::delivery::CLAIM_LEASE) (see `persistence::outbox::claim_due`), and
-//! a worker never starts a send that could outlive its claim, so no message is handed to a
-//! provider by two workers. (A worker that dies between a send and its bookkeeping leaves
-//! the message to be sent again after the lease: delivery is at least once.)
+//! Several instances may run it at once: a worker claims a batch under a token of its own
+//! for [`CLAIM_LEASE`] (30 s, see `persistence::outbox::claim_due`) and pushes the lease
+//! ahead every [`CLAIM_RENEW_EVERY`] while it sends, so a live worker keeps its messages
+//! however long a batch takes, and a worker that died (`kill -9`, a lost machine) leaves
+//! them to the others within the lease. A send is started only while the lease has more
+//! than [`SEND_TIMEOUT`] left. A worker that dies between a send and its bookkeeping leaves
+//! the message to be handed over again: each hand-over carries the message's own id
+//! ([`local_id`], Kavenegar's `localid`), so a provider that de-duplicates — Kavenegar, the
+//! sandbox phone — delivers one text. Messages that are only worth something for a while
+//! (reset codes, credentials: [`domain::delivery::valid_for`]) are given up once expired,
+//! never delivered late.
 
 use std::time::{Duration as StdDuration, Instant};
 
 use base64::Engine;
 use domain::Lang;
-use domain::delivery::{Attempt, CLAIM_LEASE, Status, after_attempt};
+use domain::delivery::{Attempt, CLAIM_LEASE, CLAIM_RENEW_EVERY, Status, after_attempt};
 use domain::ids::Mobile;
 use domain::ports::{Attachment, EmailMessage, SendError};
 use futures_util::StreamExt;
@@ -29,8 +35,8 @@ use crate::state::AppState;
 /// The template of pre-rendered e-mails (the receipt): sent exactly as queued.
 pub const PRERENDERED_EMAIL: &str = "receipt";
 
-/// Bound on one hand-over to a provider, whatever the adapter does.
-const SEND_TIMEOUT: chrono::Duration = chrono::Duration::seconds(60);
+/// Bound on one hand-over to a provider, whatever the adapter does (below the lease).
+pub const SEND_TIMEOUT: chrono::Duration = chrono::Duration::seconds(20);
 
 /// A run stops taking new batches after this long, so the other scheduled jobs are not
 /// held up by a provider that times out; the next tick continues.
@@ -43,12 +49,29 @@ pub async fn deliver(state: &AppState) -> Result<usize, ApiError> {
     let parallel = state.config.outbox.parallel_sends.max(1) as usize;
     let mut attempted = 0;
     for _ in 0..state.config.outbox.max_batches_per_run.max(1) {
+        if state.is_draining() {
+            break;
+        }
         let now = state.now();
         let lease_until = now + CLAIM_LEASE;
-        let batch = state.run(move |conn| outbox::claim_due(conn, now, lease_until, limit)).await?;
+        // The process id first: an operator (and the cluster test) can tell whose claims
+        // a dead instance left behind.
+        let token = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        let claim = token.clone();
+        let batch = state.run(move |conn| outbox::claim_due(conn, now, lease_until, limit, &claim)).await?;
         let claimed = batch.len();
-        let outcomes: Vec<Result<bool, ApiError>> =
-            futures_util::stream::iter(batch).map(|row| attempt(state, row)).buffer_unordered(parallel).collect().await;
+        if claimed == 0 {
+            break;
+        }
+        let lease = std::sync::Mutex::new(lease_until);
+        let sends = futures_util::stream::iter(batch)
+            .map(|row| attempt(state, row, &lease))
+            .buffer_unordered(parallel)
+            .collect::<Vec<Result<bool, ApiError>>>();
+        let outcomes = tokio::select! {
+            outcomes = sends => outcomes,
+            never = renew(state, &token, &lease) => match never {},
+        };
         for outcome in outcomes {
             attempted += usize::from(outcome?);
         }
@@ -59,16 +82,54 @@ pub async fn deliver(state: &AppState) -> Result<usize, ApiError> {
     Ok(attempted)
 }
 
+/// Keeps a batch's claim alive while it is being sent (runs until dropped).
+async fn renew(
+    state: &AppState,
+    token: &str,
+    lease: &std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+) -> std::convert::Infallible {
+    let every = CLAIM_RENEW_EVERY.to_std().unwrap_or(StdDuration::from_secs(5));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = state.now() + CLAIM_LEASE;
+        let token = token.to_owned();
+        match state.run(move |conn| outbox::renew_claim(conn, &token, until)).await {
+            Ok(_) => *lease.lock().unwrap_or_else(|e| e.into_inner()) = until,
+            Err(e) => tracing::warn!(error = %e, "could not renew an outbox claim"),
+        }
+    }
+}
+
+/// The message's id as the provider's de-duplication id: a decimal number (Kavenegar's
+/// `localid` is numeric), the same for every hand-over of the message.
+pub fn local_id(message_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(message_id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(first) >> 1).to_string()
+}
+
 /// Sends one claimed message and records the outcome. `false` when it was left alone
 /// because its claim would run out before a send could finish (it is due again then).
-async fn attempt(state: &AppState, row: OutboxRow) -> Result<bool, ApiError> {
-    if row.claimed_until.is_none_or(|until| state.now() + SEND_TIMEOUT >= until.and_utc()) {
+async fn attempt(
+    state: &AppState,
+    row: OutboxRow,
+    lease: &std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+) -> Result<bool, ApiError> {
+    let lease_until = *lease.lock().unwrap_or_else(|e| e.into_inner());
+    if state.now() + SEND_TIMEOUT >= lease_until {
         return Ok(false);
     }
-    let timeout = SEND_TIMEOUT.to_std().unwrap_or(StdDuration::from_secs(60));
-    let outcome = match tokio::time::timeout(timeout, send(state, &row)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(SendError::Temporary("provider timed out".into())),
+    let timeout = SEND_TIMEOUT.to_std().unwrap_or(StdDuration::from_secs(20));
+    let (outcome, expired) = if domain::delivery::expired(&row.template, row.created_at.and_utc(), state.now()) {
+        (Err(SendError::Permanent("expired before delivery".into())), true)
+    } else {
+        let outcome = match tokio::time::timeout(timeout, send(state, &row)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SendError::Temporary("provider timed out".into())),
+        };
+        (outcome, false)
     };
     let now = state.now();
     let (kind, provider_id, error) = match outcome {
@@ -77,7 +138,8 @@ async fn attempt(state: &AppState, row: OutboxRow) -> Result<bool, ApiError> {
         Err(SendError::Permanent(e)) => (Attempt::Permanent, None, Some(e)),
     };
     let next = after_attempt(row.attempts, kind, now);
-    state.metrics.event(&format!("outbox_{}", row.channel), next.status.as_str());
+    let outcome_label = if expired { "expired" } else { next.status.as_str() };
+    state.metrics.event(&format!("outbox_{}", row.channel), outcome_label);
     if next.status == Status::FailedPermanent {
         tracing::warn!(id = %row.id, template = %row.template, error = ?error, "message given up");
     }
@@ -104,7 +166,7 @@ async fn send(state: &AppState, row: &OutboxRow) -> Result<String, SendError> {
             let template = Template::parse(&row.template)
                 .ok_or_else(|| SendError::Permanent(format!("unknown template {}", row.template)))?;
             let text = render(template, lang, &params).map_err(|e| SendError::Permanent(e.to_string()))?.text;
-            state.sms.send(&to, &text).await
+            state.sms.send_once(&to, &text, &local_id(&row.id)).await
         }
         "email" => {
             let message = if row.template == PRERENDERED_EMAIL {

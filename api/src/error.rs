@@ -287,9 +287,10 @@ impl ApiError {
             ApiError::TooManyRequests { code, retry_after } => {
                 ApiError::TooManyRequests { code, retry_after: *retry_after }
             }
-            ApiError::Unavailable(_) => ApiError::Unavailable(String::new()),
+            // The cause is kept for the log line; the answer never shows it.
+            ApiError::Unavailable(cause) => ApiError::Unavailable(cause.clone()),
             ApiError::NotConfigured(c) => ApiError::NotConfigured(c),
-            ApiError::Internal(_) => ApiError::Internal(String::new()),
+            ApiError::Internal(cause) => ApiError::Internal(cause.clone()),
         }
     }
 }
@@ -397,7 +398,7 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             "این کلید قبلا برای درخواست دیگری به کار رفته است.",
             "This Idempotency-Key was already used with a different request body.",
         ),
-        "idempotency_in_progress" => (
+        "idempotency_request_in_progress" => (
             "درخواستی با همین کلید در حال انجام است؛ کمی بعد دوباره تلاش کنید.",
             "A request with this Idempotency-Key is still in progress; retry shortly.",
         ),
@@ -447,6 +448,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "unsupported_media_type" => ("نوع محتوای درخواست پشتیبانی نمی‌شود.", "This content type is not supported here."),
         "not_acceptable" => ("قالب درخواست شده پشتیبانی نمی‌شود.", "None of the accepted formats can be produced."),
         "rate_limited" => ("تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد تلاش کنید.", "Too many requests; slow down."),
+        "efolder_registration_limit" => (
+            "ثبت نام با این کد ملی امروز به دفعات مجاز تلاش شده است؛ فردا دوباره تلاش کنید.",
+            "Registration with this national code was tried as often as allowed today; try again tomorrow.",
+        ),
         "guesses_limited" => (
             "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
             "Too many wrong attempts from this address; try again later.",

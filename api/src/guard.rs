@@ -129,9 +129,10 @@ impl Rule {
 pub struct Client(String);
 
 impl Client {
-    /// The request's client address.
+    /// The request's client address (behind a trusted proxy, the client's own:
+    /// [`crate::client_addr`]).
     pub fn of(req: &HttpRequest) -> Self {
-        match req.peer_addr().map(|a| a.ip()) {
+        match crate::client_addr::of(req) {
             Some(ip) => Self::ip(ip),
             None => Client("unknown".into()),
         }
@@ -232,7 +233,7 @@ pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
 
 /// The start of the fixed window `now` falls in (windows are aligned to the Unix epoch;
 /// a day starts at Tehran midnight).
-fn window_start(now: DateTime<Utc>, window: Duration) -> NaiveDateTime {
+pub fn window_start(now: DateTime<Utc>, window: Duration) -> NaiveDateTime {
     // Tehran is UTC+03:30 all year (no daylight saving since 2022).
     const TEHRAN_OFFSET: i64 = 3 * 3600 + 1800;
     let len = window.num_seconds().max(1);

@@ -84,7 +84,8 @@ where
             return Err(ApiError::Unprocessable { code: "idempotency_key_reused" });
         }
         return match (e.status.as_str(), e.response_status, e.response_body) {
-            ("done", Some(status), Some(body)) => {
+            ("done", Some(status), Some(sealed)) => {
+                let body = opened(state, sealed)?;
                 let mut response = replay(status, &body);
                 if response.status() == actix_web::http::StatusCode::CREATED
                     && let Some(l) = location(&body).and_then(|l| header::HeaderValue::from_str(&l).ok())
@@ -93,12 +94,16 @@ where
                 }
                 Ok(response)
             }
-            _ => Err(ApiError::Conflict { code: "idempotency_in_progress", retry_after: Some(2) }),
+            _ => Err(ApiError::Conflict { code: "idempotency_request_in_progress", retry_after: Some(2) }),
         };
     }
     let response = match f().await {
         Ok(r) => r,
         Err(e) => {
+            if e.status_code().is_server_error() {
+                // Answered here, not by the middleware: log the cause here.
+                tracing::error!(code = e.code(), cause = %e, "request failed");
+            }
             use actix_web::HttpMessage;
             let lang = req.extensions().get::<crate::observability::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
             let mut problem = e.problem(lang);
@@ -122,7 +127,9 @@ where
     if status.is_server_error() {
         let _ = state.run(move |conn| back_office::release_key(conn, &scope_owned, &key_owned)).await;
     } else {
-        let stored = text.clone();
+        // Kiosk answers carry names, birth dates, the mobile and family members' national
+        // codes: kept 48 hours, so sealed like every personal value at rest.
+        let stored = state.pii.seal(persistence::PiiKind::Secret, &text);
         let code = i32::from(status.as_u16());
         state.run(move |conn| back_office::finish_key(conn, &scope_owned, &key_owned, code, &stored)).await?;
     }
@@ -137,6 +144,15 @@ where
         out.insert_header((header::LOCATION, l));
     }
     Ok(out.body(text))
+}
+
+/// A stored answer, opened. Answers stored before they were sealed (at most 48 hours old
+/// when this shipped) are JSON as they are.
+fn opened(state: &AppState, stored: String) -> Result<String, ApiError> {
+    if stored.starts_with('{') || stored.starts_with('[') {
+        return Ok(stored);
+    }
+    Ok(state.pii.open(persistence::PiiKind::Secret, &stored)?)
 }
 
 fn replay(status: i32, body: &str) -> HttpResponse {

@@ -260,6 +260,11 @@ pub fn spawn(state: Arc<AppState>) {
         let mut tick: u64 = 0;
         loop {
             for (name, every) in SCHEDULE {
+                // Shutting down: no new work (a running job finishes; outbox claims left
+                // unfinished are free again after their lease).
+                if state.is_draining() {
+                    return;
+                }
                 if tick.is_multiple_of(*every) {
                     match run(&state, name).await {
                         Ok(0) => {}

@@ -159,12 +159,22 @@ fn serve(config: Config) {
         .unwrap_or_else(|e| fail(e));
     let listener = TcpListener::bind(&bind).unwrap_or_else(|e| fail(format!("cannot listen on {bind}: {e}")));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
+    let metrics_listener = state.config.metrics.bind.clone().map(|bind| {
+        TcpListener::bind(&bind).unwrap_or_else(|e| fail(format!("cannot listen on {bind} (metrics.bind): {e}")))
+    });
     let state = Arc::new(state);
     actix_web::rt::System::new().block_on(async move {
         if state.config.jobs.enabled {
             api::jobs::spawn(state.clone());
         }
-        let server = api::server::serve(state, listener).unwrap_or_else(|e| fail(e));
+        let server = api::server::serve(state.clone(), listener).unwrap_or_else(|e| fail(e));
+        let mut handles = vec![server.handle()];
+        if let Some(listener) = metrics_listener {
+            let metrics = api::server::serve_metrics(state.clone(), listener).unwrap_or_else(|e| fail(e));
+            handles.push(metrics.handle());
+            actix_web::rt::spawn(metrics);
+        }
+        actix_web::rt::spawn(api::shutdown::drain_on_signal(state.clone(), handles));
         tracing::info!(
             api = %format!("http://{addr}/api/v1"),
             docs = %format!("http://{addr}/docs/"),
@@ -174,5 +184,6 @@ fn serve(config: Config) {
         if let Err(e) = server.await {
             fail(e);
         }
+        tracing::info!("ncr stopped");
     });
 }

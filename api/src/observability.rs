@@ -238,9 +238,20 @@ pub async fn request_middleware(
     let metrics = app_state.as_ref().map(|s| s.metrics.clone());
     let method = req.method().to_string();
     let path = req.path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %mask_text(&path));
+    let client = match &app_state {
+        Some(s) => crate::client_addr::resolve(req.peer_addr().map(|a| a.ip()), req.headers(), &s.trusted_proxies),
+        None => req.peer_addr().map(|a| a.ip()),
+    };
+    if let Some(ip) = client {
+        req.extensions_mut().insert(crate::client_addr::ClientAddr(ip));
+    }
+    let client_text = client.map(|ip| ip.to_string()).unwrap_or_default();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %mask_text(&path), client = %client_text);
 
-    let limited = app_state.as_ref().and_then(|s| rate_limit(s, &req, &path));
+    let limited = match (&app_state, client) {
+        (Some(s), Some(ip)) => rate_limit(s, ip, &path).await,
+        _ => None,
+    };
     let result = match limited {
         Some(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error)).map_into_boxed_body()),
         None => next.call(req).instrument(span.clone()).await.map(ServiceResponse::map_into_boxed_body),
@@ -249,6 +260,7 @@ pub async fn request_middleware(
         Ok(res) => res,
         Err(err) => {
             // An error that escaped the handlers' own conversion.
+            span.in_scope(|| tracing::error!(cause = %err, "request failed outside its handler"));
             return Err(err);
         }
     };
@@ -264,6 +276,20 @@ pub async fn request_middleware(
     if path.starts_with("/api/") && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if path == "/docs" || path.starts_with("/docs/") {
+        // Staff paste admin tokens here: no framing, no foreign scripts, nothing sent
+        // anywhere but this server. Swagger UI needs its own scripts, inline styles and
+        // data: images (icons), and talks only to this origin.
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DOCS_CSP));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+
+    if app_state.as_ref().is_some_and(|s| s.is_draining()) {
+        // Shutting down: the proxy must not send another request on this connection.
+        res.response_mut().head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    }
 
     let status = res.status().as_u16();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
@@ -277,6 +303,9 @@ pub async fn request_middleware(
     });
     Ok(res)
 }
+
+/// The Content-Security-Policy of Swagger UI at `/docs/`.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Paths limited per client address (public and citizen endpoints, SPEC §6).
 fn rate_limited_path(path: &str) -> bool {
@@ -292,17 +321,13 @@ fn rate_limited_path(path: &str) -> bool {
     .any(|p| path.starts_with(p))
 }
 
-/// A 429 when the client address exceeded its quota.
-fn rate_limit(state: &crate::state::AppState, req: &ServiceRequest, path: &str) -> Option<ApiError> {
+/// A 429 when the client address exceeded its quota (counted once for the deployment).
+async fn rate_limit(state: &crate::state::AppState, ip: std::net::IpAddr, path: &str) -> Option<ApiError> {
     if !rate_limited_path(path) {
         return None;
     }
-    let ip = req.peer_addr().map(|a| a.ip())?;
-    state.ip_limiter.check_key(&ip).err().map(|not_until| {
-        use governor::clock::Clock;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        ApiError::TooManyRequests { code: "rate_limited", retry_after: wait.as_secs().max(1) }
-    })
+    let quota = crate::limits::Quota::per_minute(state.config.limits.per_ip_per_minute);
+    state.limiter.check("ip", &ip.to_string(), quota).await.err().map(|r| r.into_error("rate_limited"))
 }
 
 /// Turns every error response into problem+json in the caller's language, with the
@@ -343,7 +368,10 @@ fn render_problem(res: &mut ServiceResponse<BoxBody>, lang: Lang, request_id: &s
         }
     };
     if status.is_server_error() {
-        span.in_scope(|| tracing::error!(status = status.as_u16(), code = error.code(), "request failed"));
+        // The cause (masked like every line) is in the log, never in the answer.
+        span.in_scope(
+            || tracing::error!(status = status.as_u16(), code = error.code(), cause = %error, "request failed"),
+        );
     }
     let mut problem = error.problem(lang);
     problem.status = status.as_u16();

@@ -319,18 +319,48 @@ fn cors_middleware(config: &crate::config::CorsConfig) -> actix_cors::Cors {
     cors
 }
 
-/// Starts the HTTP server on a bound listener (port 0 works for tests).
+/// How long an idle client connection is kept open. Longer than the proxy's upstream
+/// keep-alive timeout (`deploy/nginx.conf`: 4 s), so the proxy always closes an idle
+/// connection first and never sends a request on one this server is closing.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// Starts the HTTP server on a bound listener (port 0 works for tests). Signals are left
+/// to [`crate::shutdown`] (a drain before the stop).
 pub fn serve(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = match state.config.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let grace = state.config.shutdown.grace_seconds;
     let data = web::Data::from(state);
     let server = HttpServer::new(move || app(data.clone()))
         .workers(workers)
         .backlog(4096)
         .max_connection_rate(2048)
+        .keep_alive(KEEP_ALIVE)
+        .shutdown_timeout(grace)
+        .disable_signals()
         .listen(listener)?
         .run();
+    Ok(server)
+}
+
+/// The `metrics.bind` server: `/metrics` and the health checks only, one worker.
+pub fn serve_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::Data::new(routes::ops::MetricsListener))
+            .service(routes::ops::metrics)
+            .service(routes::ops::live)
+            .service(routes::ops::ready)
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route_not_found")) }))
+            .wrap(from_fn(crate::observability::request_middleware))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
     Ok(server)
 }

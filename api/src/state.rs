@@ -1,14 +1,11 @@
 //! Everything a request handler needs, shared by all workers.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
 use domain::Policy;
 use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use persistence::{Db, DbConn, DbError, Pii};
 
 use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
@@ -49,9 +46,13 @@ pub struct AppState {
     pub captcha_key: [u8; 32],
     /// Payment gateways by name (`sandbox`, `sadad`, `parsian`).
     pub gateways: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>,
-    pub ip_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Per machine-client limiters, made on first use with the client's own quota.
-    pub client_limiters: std::sync::Mutex<std::collections::HashMap<String, Arc<governor::DefaultDirectRateLimiter>>>,
+    /// Every request-rate quota (per client address, per machine client, …), counted
+    /// once for the deployment when Redis is configured ([`crate::limits`]).
+    pub limiter: Arc<crate::limits::Limiter>,
+    /// Proxies whose `X-Forwarded-For` is believed ([`crate::client_addr`]).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
+    /// Set on SIGTERM: not ready, every answer closes its connection, jobs stop.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Slots just refused as full (answered from memory for a moment; see the module).
     pub full_slots: Arc<crate::journey::full_slots::FullSlots>,
     /// One permit per pooled connection: database work waits here, as a cheap future in
@@ -60,15 +61,14 @@ pub struct AppState {
     pub db_permits: Arc<tokio::sync::Semaphore>,
 }
 
-/// A per-client-address limiter allowing `per_minute` requests a minute.
-pub fn ip_limiter(per_minute: u32) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
-    let n = NonZeroU32::new(per_minute.max(1)).expect("non-zero");
-    Arc::new(RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)))
-}
-
 impl AppState {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Whether SIGTERM was received (see [`crate::shutdown`]).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Runs blocking database work on the blocking pool with a pooled connection.

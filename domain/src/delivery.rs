@@ -18,9 +18,31 @@ pub const MAX_ATTEMPTS: i32 = 8;
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF: Duration = Duration::minutes(60);
 
-/// How long a worker owns the messages it claimed. Longer than any send can take (every
-/// sender has a timeout well below it), so a live worker never loses a claim mid-send.
-pub const CLAIM_LEASE: Duration = Duration::minutes(5);
+/// How long a worker owns the messages it claimed unless it renews the claim. A live
+/// worker renews it every [`CLAIM_RENEW_EVERY`] while it sends, so a long batch keeps its
+/// messages; a worker that died leaves them to the others within this time.
+pub const CLAIM_LEASE: Duration = Duration::seconds(30);
+
+/// How often a sending worker pushes its claim's end [`CLAIM_LEASE`] ahead again.
+pub const CLAIM_RENEW_EVERY: Duration = Duration::seconds(5);
+
+/// How long a message is worth delivering, by template: a one-time code or generated
+/// credentials delivered late are useless or misleading, so once this has passed since
+/// the message was queued it is given up instead of sent. `None`: no limit.
+pub fn valid_for(template: &str) -> Option<Duration> {
+    match template {
+        // The code itself expires after 5 minutes.
+        "efolder_reset_code" => Some(Duration::minutes(5)),
+        // The citizen can ask for a reset code instead.
+        "efolder_credentials" => Some(Duration::hours(24)),
+        _ => None,
+    }
+}
+
+/// Whether a message of `template` queued at `queued_at` may no longer be delivered.
+pub fn expired(template: &str, queued_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    valid_for(template).is_some_and(|v| now >= queued_at + v)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -82,6 +82,14 @@ pub trait SmsSender: Send + Sync {
     /// Hands a text to the provider; returns the provider's message id.
     async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError>;
 
+    /// Like [`send`](Self::send), with the sender's own id of the message: a provider that
+    /// de-duplicates by it (Kavenegar's `localid`) delivers one text however often the
+    /// same message is handed over (a worker died after a send, before recording it).
+    async fn send_once(&self, to: &Mobile, text: &str, local_id: &str) -> Result<String, SendError> {
+        let _ = local_id;
+        self.send(to, text).await
+    }
+
     /// Whether the provider is known to be down right now (an open circuit breaker, a
     /// sandbox outage), so a caller that must reach the citizen can choose another way.
     fn marked_down(&self) -> bool {

@@ -21,6 +21,8 @@ pub struct AuditRow {
     pub request_id: Option<String>,
     /// JSON without personal identifiers.
     pub details: Option<String>,
+    /// The caller's address (behind a load balancer: the client's, see `trusted_proxies`).
+    pub client_ip: Option<String>,
 }
 
 /// Who acted.
@@ -29,11 +31,12 @@ pub struct Actor {
     pub kind: &'static str,
     pub id: Option<String>,
     pub request_id: Option<String>,
+    pub client_ip: Option<String>,
 }
 
 impl Actor {
     pub fn system() -> Self {
-        Self { kind: "system", id: None, request_id: None }
+        Self { kind: "system", id: None, request_id: None, client_ip: None }
     }
 }
 
@@ -54,6 +57,7 @@ pub fn append(
         application_id: application_id.map(str::to_owned),
         request_id: actor.request_id.clone(),
         details: details.map(|d| d.to_string()),
+        client_ip: actor.client_ip.clone(),
     };
     diesel::insert_into(audit_log::table).values(&row).execute(conn).map(|_| ()).map_err(DbError::from)
 }

@@ -164,39 +164,58 @@ pub struct IdempotencyRow {
 
 /// Claims a key for a new request. `Ok(None)`: claimed; `Ok(Some(row))`: the key exists
 /// (compare hashes, replay or wait). An abandoned in-progress claim (older than
-/// `stale_after`) is taken over.
+/// `stale_after`) is taken over, and so is an expired key.
+///
+/// Safe when identical requests race, on one instance or several: the insert does
+/// nothing when the key exists (on PostgreSQL it waits for a concurrent claimer's
+/// transaction and then does nothing), so exactly one request claims it; a take-over is a
+/// conditional update that one request wins. Never a duplicate-key error.
 pub fn claim_key(
     conn: &mut DbConn,
     row: &IdempotencyRow,
     stale_after: chrono::Duration,
 ) -> Result<Option<IdempotencyRow>, DbError> {
     crate::db::write_tx(conn, |conn| {
-        let existing: Option<IdempotencyRow> = idempotency_keys::table
-            .find((&row.scope, &row.key))
-            .select(IdempotencyRow::as_select())
-            .first(conn)
-            .optional()?;
-        match existing {
-            None => {
-                diesel::insert_into(idempotency_keys::table).values(row).execute(conn)?;
-                Ok(None)
+        loop {
+            let inserted = match conn {
+                DbConn::Pg(c) => {
+                    diesel::insert_into(idempotency_keys::table).values(row).on_conflict_do_nothing().execute(c)?
+                }
+                DbConn::Sqlite(c) => {
+                    diesel::insert_into(idempotency_keys::table).values(row).on_conflict_do_nothing().execute(c)?
+                }
+            };
+            if inserted == 1 {
+                return Ok(None);
             }
-            Some(e) if e.expires_at < row.created_at => {
-                diesel::delete(idempotency_keys::table.find((&row.scope, &row.key))).execute(conn)?;
-                diesel::insert_into(idempotency_keys::table).values(row).execute(conn)?;
-                Ok(None)
+            let this = idempotency_keys::table.find((&row.scope, &row.key));
+            let expired = diesel::update(this.filter(idempotency_keys::expires_at.lt(row.created_at)))
+                .set((
+                    idempotency_keys::request_hash.eq(&row.request_hash),
+                    idempotency_keys::status.eq(&row.status),
+                    idempotency_keys::response_status.eq(None::<i32>),
+                    idempotency_keys::response_body.eq(None::<String>),
+                    idempotency_keys::created_at.eq(row.created_at),
+                    idempotency_keys::expires_at.eq(row.expires_at),
+                ))
+                .execute(conn)?;
+            if expired == 1 {
+                return Ok(None);
             }
-            Some(e)
-                if e.status == "in_progress"
-                    && e.request_hash == row.request_hash
-                    && e.created_at + stale_after < row.created_at =>
-            {
-                diesel::update(idempotency_keys::table.find((&row.scope, &row.key)))
-                    .set(idempotency_keys::created_at.eq(row.created_at))
-                    .execute(conn)?;
-                Ok(None)
+            let abandoned = diesel::update(
+                this.filter(idempotency_keys::status.eq("in_progress"))
+                    .filter(idempotency_keys::request_hash.eq(&row.request_hash))
+                    .filter(idempotency_keys::created_at.lt(row.created_at - stale_after)),
+            )
+            .set(idempotency_keys::created_at.eq(row.created_at))
+            .execute(conn)?;
+            if abandoned == 1 {
+                return Ok(None);
             }
-            Some(e) => Ok(Some(e)),
+            // Gone since the insert (its request failed and released it): claim it again.
+            if let Some(existing) = this.select(IdempotencyRow::as_select()).first(conn).optional()? {
+                return Ok(Some(existing));
+            }
         }
     })
 }

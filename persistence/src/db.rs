@@ -55,6 +55,9 @@ pub struct DbSettings {
     /// How long a request waits for a free connection before it is answered 503.
     pub connection_timeout: Duration,
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL behind a pooler in transaction mode (PgBouncer): no named prepared
+    /// statements, no session settings, migrations in one transaction.
+    pub transaction_pooler: bool,
 }
 
 impl DbSettings {
@@ -64,6 +67,7 @@ impl DbSettings {
             max_connections: 16,
             connection_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            transaction_pooler: false,
         }
     }
 
@@ -113,9 +117,18 @@ impl ManageConnection for DbManager {
         match self.backend {
             Backend::Postgres => {
                 let mut conn = PgConnection::establish(&self.settings.url).map_err(r2d2::Error::ConnectionError)?;
-                // A query stuck behind a lock must not hold a request forever.
-                conn.batch_execute("SET statement_timeout = 15000; SET lock_timeout = 10000;")
-                    .map_err(r2d2::Error::QueryError)?;
+                if self.settings.transaction_pooler {
+                    // Each transaction may run on another server connection: a named
+                    // statement prepared on one is unknown (or already taken) on the next,
+                    // so diesel sends every query as one unnamed parse-bind-execute.
+                    // Session settings would land on whichever server connection ran them;
+                    // set them on the role instead (README: PgBouncer).
+                    conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+                } else {
+                    // A query stuck behind a lock must not hold a request forever.
+                    conn.batch_execute("SET statement_timeout = 15000; SET lock_timeout = 10000;")
+                        .map_err(r2d2::Error::QueryError)?;
+                }
                 Ok(DbConn::Pg(conn))
             }
             Backend::Sqlite => {
@@ -234,13 +247,29 @@ impl Db {
     }
 }
 
+/// The advisory lock PostgreSQL migrations run under (any fixed number; "ncr-mig").
+const MIGRATION_LOCK: i64 = 0x006e_6372_2d6d_6967;
+
 /// Applies the embedded migrations of the connection's backend.
+///
+/// On PostgreSQL every pending migration runs in one transaction that first takes a
+/// transaction-level advisory lock: when several instances start together on a new
+/// database, the first migrates and the others wait, then find nothing pending (instead
+/// of failing on a duplicate key in the migrations table). A transaction-level lock also
+/// works through a pooler in transaction mode, where a session lock could be taken on
+/// one server connection and released on another. (An embedded SQLite file has one
+/// process.)
 pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
-    let applied = match conn {
-        DbConn::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    };
-    applied.map_err(|e| DbError::Internal(format!("migration failed: {e}")))
+    let failed = |e: &dyn std::fmt::Display| DbError::Internal(format!("migration failed: {e}"));
+    match conn {
+        DbConn::Pg(c) => c.transaction(|c| {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .execute(c)
+                .map_err(|e| failed(&e))?;
+            c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(|e| failed(&e))
+        }),
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()).map_err(|e| failed(&e)),
+    }
 }
 
 /// Names of all embedded migrations, for checking both folders stay in step.

@@ -329,14 +329,17 @@ fn new_slot(office_id: &str, city_code: &str, date: NaiveDate, shift: Shift, pla
     }
 }
 
-fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<(), DbError> {
+/// Inserts slots that do not exist yet and returns how many were new: another instance
+/// materialising the same days at the same moment is not an error (its rows stay).
+fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<usize, DbError> {
+    let mut added = 0;
     for chunk in rows.chunks(1000) {
-        match conn {
-            DbConn::Pg(c) => diesel::insert_into(slots::table).values(chunk).execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_into(slots::table).values(chunk).execute(c)?,
+        added += match conn {
+            DbConn::Pg(c) => diesel::insert_into(slots::table).values(chunk).on_conflict_do_nothing().execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(slots::table).values(chunk).execute(c)?,
         };
     }
-    Ok(())
+    Ok(added)
 }
 
 /// Brings one slot in line with the rules (creating it if missing); a capacity below the
@@ -495,8 +498,7 @@ pub fn materialize_in(
                 d += Duration::days(1);
             }
         }
-        insert_slots(conn, &rows)?;
-        added += rows.len();
+        added += insert_slots(conn, &rows)?;
     }
     Ok(added)
 }
@@ -721,16 +723,4 @@ pub fn appointments(conn: &mut DbConn, q: &SeatsQuery<'_>) -> Result<Appointment
         query.count().get_result(conn).map_err(DbError::from)
     };
     Ok(Appointments { booked: count("booked")?, held: count("held")? })
-}
-
-/// The citizens whose applications hold or have booked a seat of a slot.
-pub fn seat_holders(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<Vec<String>, DbError> {
-    applications::table
-        .filter(applications::slot_office_id.eq(office_id))
-        .filter(applications::slot_date.eq(date))
-        .filter(applications::slot_shift.eq(shift.as_str()))
-        .filter(applications::appointment_status.eq_any(["held", "booked"]))
-        .select(applications::citizen_id)
-        .load(conn)
-        .map_err(DbError::from)
 }

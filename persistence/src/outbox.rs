@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use domain::delivery::Status;
 
 use crate::db::{DbConn, write_tx};
@@ -34,6 +34,8 @@ pub struct OutboxRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The claim a `sending` row is under (one per worker batch).
+    pub claim_token: Option<String>,
 }
 
 /// A message to queue.
@@ -76,6 +78,7 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
         sent_at: None,
+        claim_token: None,
     };
     // `ON CONFLICT DO NOTHING` rather than catching the violation: on PostgreSQL a failed
     // insert would abort the caller's whole transaction.
@@ -114,6 +117,7 @@ pub fn claim_due(
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: i64,
+    token: &str,
 ) -> Result<Vec<OutboxRow>, DbError> {
     let (now, lease) = (now.naive_utc(), lease_until.naive_utc());
     match conn {
@@ -135,22 +139,26 @@ pub fn claim_due(
                     outbox::claimed_until.eq(Some(lease)),
                     outbox::next_attempt_at.eq(lease),
                     outbox::updated_at.eq(now),
+                    outbox::claim_token.eq(Some(token)),
                 ))
                 .execute(c)?;
-            Ok(rows.into_iter().map(|r| claimed(r, lease, now)).collect())
+            Ok(rows.into_iter().map(|r| claimed(r, lease, now, token)).collect())
         }),
         DbConn::Sqlite(_) => write_tx(conn, |conn| {
             let DbConn::Sqlite(c) = conn else { unreachable!("matched above") };
             // The statuses are those of `Status::DUE`.
             diesel::sql_query(
-                "UPDATE outbox SET status = 'sending', claimed_until = $1, next_attempt_at = $1, updated_at = $2 \
+                // SQLite numbers `$n` parameters in order of first appearance: keep them in order.
+                "UPDATE outbox SET status = 'sending', claimed_until = $1, next_attempt_at = $1, updated_at = $2, \
+                 claim_token = $3 \
                  WHERE id IN (SELECT id FROM outbox \
                      WHERE status IN ('queued', 'failed_temporary', 'sending') AND next_attempt_at <= $2 \
-                     ORDER BY next_attempt_at LIMIT $3) \
+                     ORDER BY next_attempt_at LIMIT $4) \
                  RETURNING *",
             )
             .bind::<Timestamp, _>(lease)
             .bind::<Timestamp, _>(now)
+            .bind::<Text, _>(token)
             .bind::<BigInt, _>(limit)
             .load::<OutboxRow>(c)
             .map_err(DbError::from)
@@ -158,12 +166,27 @@ pub fn claim_due(
     }
 }
 
+/// Pushes the end of a live worker's claim to `lease_until` (for the rows it still owns).
+/// Returns how many rows it still owns.
+pub fn renew_claim(conn: &mut DbConn, token: &str, lease_until: DateTime<Utc>) -> Result<usize, DbError> {
+    let lease = lease_until.naive_utc();
+    crate::db::single_write(conn, |conn| {
+        diesel::update(
+            outbox::table.filter(outbox::claim_token.eq(token)).filter(outbox::status.eq(Status::Sending.as_str())),
+        )
+        .set((outbox::claimed_until.eq(Some(lease)), outbox::next_attempt_at.eq(lease)))
+        .execute(conn)
+        .map_err(DbError::from)
+    })
+}
+
 /// The row as the claim left it (PostgreSQL read it before marking it).
-fn claimed(mut r: OutboxRow, lease: NaiveDateTime, now: NaiveDateTime) -> OutboxRow {
+fn claimed(mut r: OutboxRow, lease: NaiveDateTime, now: NaiveDateTime, token: &str) -> OutboxRow {
     r.status = Status::Sending.as_str().into();
     r.claimed_until = Some(lease);
     r.next_attempt_at = lease;
     r.updated_at = now;
+    r.claim_token = Some(token.to_owned());
     r
 }
 
@@ -190,9 +213,10 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
             outbox::table
                 .filter(outbox::id.eq(&row.id))
                 .filter(outbox::status.eq(Status::Sending.as_str()))
-                .filter(outbox::claimed_until.eq(row.claimed_until)),
+                .filter(outbox::claim_token.eq(&row.claim_token)),
         )
         .set((
+            outbox::claim_token.eq(None::<String>),
             outbox::status.eq(d.status.as_str()),
             outbox::attempts.eq(d.attempts),
             outbox::next_attempt_at.eq(next),
@@ -203,8 +227,10 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
             outbox::updated_at.eq(now_naive),
         ))
         .execute(conn)?;
-        // Credentials and one-time codes are not kept once delivered, not even sealed.
-        if changed == 1 && sent_at.is_some() && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
+        // Credentials and one-time codes are not kept once delivered (or given up), not
+        // even sealed.
+        let over = matches!(d.status, Status::Sent | Status::FailedPermanent);
+        if changed == 1 && over && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
             diesel::update(outbox::table.filter(outbox::id.eq(&row.id)))
                 .set(outbox::params_enc.eq(""))
                 .execute(conn)?;

@@ -19,6 +19,8 @@ pub struct SmsRow {
     pub recipient_hint: String,
     pub text_enc: String,
     pub created_at: NaiveDateTime,
+    /// The sender's id of the message (Kavenegar's `localid`), when it gave one.
+    pub local_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -35,8 +37,16 @@ pub struct EmailRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Stores a delivered SMS; returns its id (the sandbox "provider id").
-pub fn store_sms(conn: &mut DbConn, pii: &Pii, to: &str, text: &str, now: DateTime<Utc>) -> Result<String, DbError> {
+/// Stores a delivered SMS; returns its id (the sandbox "provider id"). A `local_id` the
+/// phone already has is not a second message: the first one's id is returned.
+pub fn store_sms(
+    conn: &mut DbConn,
+    pii: &Pii,
+    to: &str,
+    text: &str,
+    local_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<String, DbError> {
     let row = SmsRow {
         id: uuid::Uuid::now_v7().to_string(),
         recipient_hash: pii.lookup(Kind::Mobile, to),
@@ -44,9 +54,26 @@ pub fn store_sms(conn: &mut DbConn, pii: &Pii, to: &str, text: &str, now: DateTi
         recipient_hint: domain::mask::mobile(to),
         text_enc: pii.seal(Kind::Secret, text),
         created_at: now.naive_utc(),
+        local_id: local_id.map(str::to_owned),
     };
-    crate::db::single_write(conn, |conn| diesel::insert_into(sandbox_sms::table).values(&row).execute(conn))?;
-    Ok(row.id)
+    crate::db::single_write(conn, |conn| {
+        let inserted = match conn {
+            DbConn::Pg(c) => {
+                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().execute(c)?
+            }
+            DbConn::Sqlite(c) => {
+                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().execute(c)?
+            }
+        };
+        if inserted == 1 {
+            return Ok(row.id.clone());
+        }
+        sandbox_sms::table
+            .filter(sandbox_sms::local_id.eq(local_id))
+            .select(sandbox_sms::id)
+            .first::<String>(conn)
+            .map_err(DbError::from)
+    })
 }
 
 /// A delivered e-mail, as the sandbox mailbox keeps it.

@@ -126,6 +126,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        claim_token -> Nullable<Text>,
     }
 }
 
@@ -139,6 +140,7 @@ diesel::table! {
         application_id -> Nullable<Text>,
         request_id -> Nullable<Text>,
         details -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
     }
 }
 
@@ -331,6 +333,7 @@ diesel::table! {
         recipient_hint -> Text,
         text_enc -> Text,
         created_at -> Timestamp,
+        local_id -> Nullable<Text>,
     }
 }
 

@@ -208,6 +208,60 @@ fn fresh_postgres() -> Option<(String, String)> {
     Some((with_db(&admin_url, &name), name))
 }
 
+/// A new, empty PostgreSQL database (not migrated, no data): its URL and name, or `None`
+/// when PostgreSQL is not reachable (a failure under CI).
+pub async fn empty_postgres() -> Option<(String, String)> {
+    tokio::task::spawn_blocking(|| {
+        let admin_url = pg_admin_url();
+        let mut admin = match diesel::pg::PgConnection::establish(&admin_url) {
+            Ok(c) => c,
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL tests cannot run under CI: cannot connect to {admin_url}: {e}");
+                }
+                eprintln!("\n!!! SKIPPED a PostgreSQL test: cannot connect to {admin_url} ({e})\n");
+                return None;
+            }
+        };
+        let name = format!("ncr_e_{}", uuid::Uuid::new_v4().simple());
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create database");
+        Some((with_db(&admin_url, &name), name))
+    })
+    .await
+    .expect("join")
+}
+
+/// Drops a database made by [`empty_postgres`], closing its connections.
+pub async fn drop_postgres(name: &str) {
+    let name = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        if let Ok(mut admin) = diesel::pg::PgConnection::establish(&pg_admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+        }
+    })
+    .await
+    .expect("join");
+}
+
+/// The `ncr` binary of this build (`target/<profile>/ncr`), for tests that run the server
+/// as separate processes. `scripts/test` builds it before the tests; `NCR_TEST_BIN`
+/// overrides the path.
+pub fn ncr_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("NCR_TEST_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test binaries live in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let bin = profile_dir.join("ncr");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --bin ncr` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
 /// Where this test process's logs go: a file per process in `NCR_TEST_LOG_DIR` (as
 /// `scripts/test` sets it, so the whole run's logs can be scanned for personal data), or
 /// in the build's output folder when it is unset, so a test can always read its own logs.

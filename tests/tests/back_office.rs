@@ -446,6 +446,8 @@ db_test!(a_request_in_progress_with_the_same_key_is_409, |app| {
         .unwrap();
     assert_eq!(res.status(), 409);
     assert_eq!(res.headers()["retry-after"], "2");
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_request_in_progress", "the IETF draft's answer: {problem}");
     // A claim abandoned for over a minute is taken over by the same kiosk's retry of the
     // same key (same scope, same request): the retry does the work once.
     app.clock.advance(chrono::Duration::minutes(2));
@@ -456,4 +458,28 @@ db_test!(a_request_in_progress_with_the_same_key_is_409, |app| {
     assert_eq!((status, replayed.as_deref()), (201, Some("true")), "the finished claim now replays: {again}");
     assert_eq!(again, text, "the replay is the same answer");
     assert_eq!(app.count_sql("SELECT COUNT(*) AS n FROM applications").await, 1, "one effect");
+});
+
+db_test!(concurrent_identical_requests_with_one_key_have_one_effect_and_no_500, |app| {
+    let admin = app.admin_token().await;
+    let k1 = machine(&app, &admin, "kiosk-one", "kiosk").await;
+    let date = app.open_date(MARAGHEH, 2).await;
+    let (_, before) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let body = kiosk_body(&Person::from(&SAMPLE), date);
+    // Nine at the same moment (issue 17 saw one or two 500s: a duplicate key on the
+    // idempotency table's primary key).
+    let answers = futures_util::future::join_all((0..9).map(|_| kiosk_post(&app, &k1, Some("race-1"), &body))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}: {answers:?}");
+    for (status, text, _) in answers.iter().filter(|a| a.0 == 409) {
+        assert!(text.contains("idempotency_request_in_progress"), "{status} {text}");
+    }
+    let first: Vec<&String> = answers.iter().filter(|a| a.0 == 201).map(|a| &a.1).collect();
+    assert!(!first.is_empty(), "{statuses:?}");
+    assert!(first.iter().all(|t| *t == first[0]), "every 201 is the same answer");
+    // Afterwards the first answer replays.
+    let again = kiosk_post(&app, &k1, Some("race-1"), &body).await;
+    assert_eq!((again.0, &again.1, again.2.as_deref()), (201, first[0], Some("true")));
+    let (_, after) = app.slot_counts(MARAGHEH, date, "morning").await;
+    assert_eq!(after, before + 1, "one seat taken: one effect");
 });

@@ -2,7 +2,7 @@
 //! PostgreSQL: guesses counted before they are compared (30 parallel wrong guesses are
 //! compared at most as often as the lock allows), kiosk guesses locking the national code,
 //! strangers' failures not locking the owner out, revoked machine clients, logout and
-//! idle staff sessions, and the captcha spent by its first answer.
+//! idle staff sessions, the captcha spent by its first answer, and `/docs/` locked down.
 //!
 //! "Compared" is read from the server's `guess_checked` counter, which counts the guesses
 //! let through to the comparison; a refused guess answers 429 without being compared.
@@ -387,4 +387,136 @@ db_test!(the_first_answer_spends_a_captcha_so_answers_cannot_be_enumerated, |app
         let (status, p) = app.post("/api/v1/public/tracking-code-recovery", None, &body).await;
         assert_eq!((status, p["errors"][0]["code"].as_str()), (422, Some("captcha_invalid")), "{p}");
     }
+});
+
+// ---------------------------------------------------------------- /docs/
+
+/// The Chromium binary (`NCR_CHROMIUM` overrides), if one is installed.
+fn chromium() -> Option<String> {
+    let candidates = std::env::var("NCR_CHROMIUM").map(|c| vec![c]).unwrap_or_else(|_| {
+        ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"].map(String::from).to_vec()
+    });
+    candidates
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()))
+}
+
+db_test!(docs_cannot_be_framed_or_sniffed_and_swagger_ui_works_under_its_csp, |app| {
+    for path in ["/docs/", "/docs/swagger-initializer.js", "/docs/swagger-ui-bundle.js"] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "connect-src 'self'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-eval") && !csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+    // A real browser renders the contract's title under that policy: Swagger UI's scripts
+    // ran and fetched the document.
+    let Some(browser) = chromium() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("Chromium is required under CI=true (apt-get install chromium)");
+        }
+        eprintln!("\n!!! SKIPPED the Swagger UI browser check: Chromium is not installed (apt-get install chromium)\n");
+        return;
+    };
+    let url = app.url("/docs/");
+    let profile = std::env::temp_dir().join(format!("ncr-docs-{}", uuid::Uuid::new_v4()));
+    let dom = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--virtual-time-budget=15000",
+                &format!("--user-data-dir={}", profile.display()),
+                "--dump-dom",
+                &url,
+            ])
+            .output()
+            .expect("chromium runs");
+        let _ = std::fs::remove_dir_all(&profile);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(dom.contains("National Smart ID Card Registration API"), "Swagger UI did not render:\n{dom:.2000}");
+    assert!(dom.contains("/api/v1/citizen/sessions"), "the operations are listed");
+});
+
+// ---------------------------------------------------------------- e-folder registration
+
+db_test!(efolder_registration_attempts_are_capped_per_national_code_a_day, |app| {
+    let form = |first: &str| {
+        json!({
+            "gender": SAMPLE.gender.as_str(), "national_id": SAMPLE.national_id, "first_name": first,
+            "last_name": SAMPLE.last_name, "father_name": SAMPLE.father_name, "mobile": SAMPLE.mobile.unwrap(),
+            "postal_code": "5518743111",
+        })
+    };
+    // Each attempt costs two inquiries; five refused a day per national code, from any address.
+    for (i, name) in ["سارا", "نرگس", "لیلا", "زهرا", "مینا"].into_iter().enumerate() {
+        let client = from(&format!("127.0.9.{}", i + 1));
+        let (status, p) = post_from(&app, &client, "/api/v1/efolder/registrations", &form(name)).await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("registry_data_mismatch")), "{p}");
+    }
+    let res = from("127.0.9.9")
+        .post(app.url("/api/v1/efolder/registrations"))
+        .json(&form(SAMPLE.first_name))
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let (status, p) = json(res).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("efolder_registration_limit")), "{p}");
+    assert_eq!(retry_after, 14 * 3600, "until Tehran midnight");
+    // Another national code is not affected; tomorrow the right details register.
+    let mut other = form(MALE.first_name);
+    other["national_id"] = json!(MALE.national_id);
+    assert_ne!(app.post("/api/v1/efolder/registrations", None, &other).await.0, 429);
+    app.clock.advance(Duration::hours(14));
+    let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(SAMPLE.first_name)).await;
+    assert_eq!(status, 201, "{p}");
+});
+
+// ---------------------------------------------------------------- personal data at rest
+
+db_test!(kiosk_answers_kept_for_idempotency_are_sealed_and_replay_the_same, |app| {
+    let admin = app.admin_token().await;
+    let kiosk = app.machine_token(&admin, "kiosk-sealed", "kiosk").await;
+    let person = Person::from(&SAMPLE);
+    let body = json!({
+        "national_id": person.national_id,
+        "serial": person.serial,
+        "personal_info": person.personal_info(),
+        "special_needs": {"can_leave_home": false, "can_climb_stairs": true, "pupils_visible": true, "fingers_intact": true},
+    });
+    let post = || async {
+        let res = app
+            .http
+            .post(app.url("/api/v1/kiosk/applications"))
+            .bearer_auth(&kiosk)
+            .header("Idempotency-Key", "sealed-0001")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    let first = post().await;
+    assert_eq!(first.0, 201, "{}", first.1);
+    let personal = [SAMPLE.mobile.unwrap(), SAMPLE.birth_date, SAMPLE.first_name, SAMPLE.last_name, "1990-06-09"];
+    assert!(personal.iter().all(|p| first.1.contains(p)), "the answer is personal: {}", first.1);
+    assert_eq!(app.count_sql("SELECT count(*) AS n FROM idempotency_keys WHERE response_body IS NOT NULL").await, 1);
+    for secret in personal.into_iter().chain(["9145128136"]) {
+        let sql = format!("SELECT count(*) AS n FROM idempotency_keys WHERE response_body LIKE '%{secret}%'");
+        assert_eq!(app.count_sql(&sql).await, 0, "{secret} in clear in idempotency_keys");
+    }
+    assert_eq!(post().await, first, "the replay opens the sealed answer");
 });

@@ -140,14 +140,25 @@ impl SmsSender for SandboxSms {
     }
 
     async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError> {
+        self.deliver(to, text, None).await
+    }
+
+    /// Like Kavenegar's `localid`: a message id the phone already has is one text.
+    async fn send_once(&self, to: &Mobile, text: &str, local_id: &str) -> Result<String, SendError> {
+        self.deliver(to, text, Some(local_id)).await
+    }
+}
+
+impl SandboxSms {
+    async fn deliver(&self, to: &Mobile, text: &str, local_id: Option<&str>) -> Result<String, SendError> {
         if !self.available.load(Ordering::SeqCst) {
             return Err(SendError::Temporary("sandbox sms outage".into()));
         }
         let (db, pii, now) = (self.db.clone(), self.pii.clone(), self.clock.now());
-        let (to, text) = (to.as_str().to_owned(), text.to_owned());
+        let (to, text, local_id) = (to.as_str().to_owned(), text.to_owned(), local_id.map(str::to_owned));
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get().map_err(|e| SendError::Temporary(e.to_string()))?;
-            sandbox_messages::store_sms(&mut conn, &pii, &to, &text, now)
+            sandbox_messages::store_sms(&mut conn, &pii, &to, &text, local_id.as_deref(), now)
                 .map_err(|e| SendError::Temporary(e.to_string()))
         })
         .await

@@ -121,26 +121,15 @@ pub async fn availability(
 /// Holds a seat (unpaid) or books it (paid): the new seat is taken and the old one
 /// released in one transaction; the database refuses to oversell.
 ///
-/// A slot refused as full a moment ago is refused again from memory, without a database
-/// transaction, except to the citizens holding it ([`super::full_slots`]).
+/// A slot refused as full a moment ago is refused again from memory, without taking its
+/// contested row, except to the citizen holding one of its seats ([`super::full_slots`]).
 pub async fn take_slot(
     state: &AppState,
     target: Target,
     slot: Slot,
     actor: Actor,
 ) -> Result<(ApplicationRow, offices::OfficeRow), ApiError> {
-    let citizen = match &target {
-        Target::Citizen(c) => Some(c.clone()),
-        _ => None,
-    };
-    let known_full = move |state: &AppState, slot: &Slot| -> Result<(), ApiError> {
-        if citizen.as_deref().is_some_and(|c| state.full_slots.refuses(slot, c, Instant::now())) {
-            state.metrics.event("booking", "slot_full_from_memory");
-            return Err(DomainError::SlotFull.into());
-        }
-        Ok(())
-    };
-    known_full(state, &slot)?;
+    let (full, metrics) = (state.full_slots.clone(), state.metrics.clone());
     let policy = state.policy.clone();
     let pii = state.pii.clone();
     let wanted = slot.clone();
@@ -156,6 +145,13 @@ pub async fn take_slot(
         }
         let same_seat = app.slot.as_ref() == Some(&slot)
             && matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked);
+        // A slot the database refused as full a moment ago is refused again without its
+        // contested row — but never to the citizen whose application holds one of its
+        // seats: that is read from the application itself, the same on every instance.
+        if !same_seat && full.refuses(&slot, Instant::now()) {
+            metrics.event("booking", "slot_full_from_memory");
+            return Err(DomainError::SlotFull.into());
+        }
         let mut next =
             transition(app, Event::TakeSlot { slot: slot.clone(), expires_at: now + policy.hold_ttl }, now, &policy)?;
         if same_seat {
@@ -204,14 +200,12 @@ pub async fn take_slot(
     // first refusal; they queue for a turn at the database, so it is asked again at their
     // turn, and a refusal is remembered before the next one in the queue looks.
     let turn = state.db_turn().await?;
-    known_full(state, &wanted)?;
     let (full, db, now) = (state.full_slots.clone(), state.db.clone(), state.now());
     let taken = actix_web::web::block(move || {
         let mut conn = db.get()?;
         let taken = super::mutate_in(&mut conn, &target, now, &change);
         if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
-            let holders = offices::seat_holders(&mut conn, &wanted.office_id, wanted.date, wanted.shift)?;
-            full.remember(&wanted, holders, Instant::now());
+            full.remember(&wanted, Instant::now());
         }
         taken
     })

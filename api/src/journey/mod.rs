@@ -51,7 +51,12 @@ impl Target {
 /// The actor of a request, for the audit log.
 pub fn actor(req: &HttpRequest, kind: &'static str, id: impl Into<String>) -> Actor {
     use actix_web::HttpMessage;
-    Actor { kind, id: Some(id.into()), request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()) }
+    Actor {
+        kind,
+        id: Some(id.into()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        client_ip: crate::client_addr::of(req).map(|ip| ip.to_string()),
+    }
 }
 
 /// Loads an application, lets `change` decide (through the domain) what happens, and

@@ -276,7 +276,7 @@ pub async fn production_event(
     let pii = state.pii.clone();
     let client = client_id.to_owned();
     let eid = event_id.clone();
-    let actor = Actor { kind: "production", id: Some(client.clone()), request_id: None };
+    let actor = Actor { kind: "production", id: Some(client.clone()), request_id: None, client_ip: None };
     let result = mutate(state, Target::TrackingCode(tracking.to_owned()), move |conn, row, app, now| {
         if let Some(seen) = back_office::production_event(conn, &eid)? {
             if seen.application_id != row.id {

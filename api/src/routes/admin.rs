@@ -781,6 +781,9 @@ pub struct AuditEntry {
     pub application_id: Option<String>,
     pub request_id: Option<String>,
     pub details: Option<serde_json::Value>,
+    /// The caller's address (behind the load balancer, the client's own).
+    #[schema(example = "198.51.100.7")]
+    pub client_ip: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -822,6 +825,7 @@ pub async fn audit_log(
             application_id: r.application_id,
             request_id: r.request_id,
             details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
+            client_ip: r.client_ip,
         })
         .collect();
     let next_cursor = more.then(|| items.last().map(|e| e.id.clone())).flatten();

@@ -101,7 +101,10 @@ pub struct RegistrationResponse {
 /// `mobile_check_unavailable`, never "not yours"); the data does not match the civil
 /// registry (422 `registry_data_mismatch`). On success a username and a strong password
 /// are generated and sent by SMS; when the SMS provider is down they are shown at once,
-/// and only then. A double submit never makes two accounts or two SMS.
+/// and only then. A double submit never makes two accounts or two SMS. Registrations the
+/// inquiries refused are capped per national code per Tehran day
+/// (`limits.efolder_registrations_per_day`, then 429 `efolder_registration_limit` until
+/// Tehran midnight, without new inquiries).
 #[utoipa::path(operation_id = "efolder_register", tag = "efolder", request_body = RegistrationRequest,
     responses((status = 201, description = "Registered", body = RegistrationResponse,
         headers(("Cache-Control" = String, description = "no-store"))),
@@ -125,6 +128,10 @@ pub async fn register(
     if state.run(move |conn| persistence::efolder::subject_exists(conn, &s)).await? {
         return Err(DomainError::EfolderAlreadyRegistered.into());
     }
+    // Each attempt past this point costs a mobile-ownership and a registry inquiry: failed
+    // ones are capped per national code (or legal ID) a day, from all addresses together.
+    let failures = RegistrationFailures::of(&state, &subject);
+    failures.check(&state).await?;
     // 2. The mobile belongs to this national code; 3. the civil registry agrees.
     let ownership = state.ownership.check(&form.national_id, &form.mobile).await;
     let record = match ownership {
@@ -133,7 +140,12 @@ pub async fn register(
         }
         _ => None,
     };
-    efolder::check_registration(&form, false, ownership, record.as_ref())?;
+    if let Err(e) = efolder::check_registration(&form, false, ownership, record.as_ref()) {
+        if matches!(e, DomainError::MobileNotOwned | DomainError::RegistryDataMismatch) {
+            failures.count(&state).await?;
+        }
+        return Err(e.into());
+    }
 
     // Credentials: generated, hashed off the async workers, sent or shown.
     let password = efolder::generate_password(state.random.as_ref());
@@ -183,6 +195,40 @@ pub async fn register(
         }
     }
     Err(ApiError::internal(format!("three generated usernames were taken (last {username})")))
+}
+
+/// Registrations of one national code (or legal ID) refused by the inquiries this Tehran
+/// day: past `limits.efolder_registrations_per_day`, 429 `efolder_registration_limit` with
+/// `Retry-After` until Tehran midnight, before any inquiry is made.
+struct RegistrationFailures {
+    key: String,
+    window: chrono::NaiveDateTime,
+    ends: chrono::NaiveDateTime,
+}
+
+impl RegistrationFailures {
+    fn of(state: &AppState, subject: &str) -> Self {
+        let day = Duration::days(1);
+        let window = crate::guard::window_start(state.now(), day);
+        let hash = state.pii.lookup(PiiKind::Secret, &format!("efolder-registration|{subject}"));
+        Self { key: format!("efolder_registration:{hash}"), window, ends: window + day }
+    }
+
+    async fn check(&self, state: &AppState) -> Result<(), ApiError> {
+        let (key, window) = (self.key.clone(), self.window);
+        let failed = state.run(move |conn| persistence::attempts::hits(conn, &key, window)).await?;
+        if failed >= state.config.limits.efolder_registrations_per_day {
+            let retry_after = (self.ends - state.now().naive_utc()).num_seconds().max(1) as u64;
+            return Err(ApiError::TooManyRequests { code: "efolder_registration_limit", retry_after });
+        }
+        Ok(())
+    }
+
+    async fn count(&self, state: &AppState) -> Result<(), ApiError> {
+        let (key, window, now) = (self.key.clone(), self.window, state.now().naive_utc());
+        state.run(move |conn| persistence::attempts::count(conn, &key, window, now)).await?;
+        Ok(())
+    }
 }
 
 fn parse_registration(body: RegistrationRequest) -> Result<Registration, ApiError> {

@@ -3,14 +3,10 @@
 //! rules as the citizen path. `Idempotency-Key` is required; a kiosk sees only the
 //! applications it created; each client has its own rate limit.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
-
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::DomainError;
 use domain::application::{Slot, State};
 use domain::ids::{BirthCertSerial, NationalId};
-use governor::{Quota, RateLimiter};
 use persistence::{PiiKind, citizens};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -57,20 +53,8 @@ async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiErr
     let id = client.client_id.clone();
     let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
     let row = row.filter(|c| !c.disabled).ok_or(ApiError::Unauthorized("token_invalid"))?;
-    let limiter = {
-        let mut map = state.client_limiters.lock().map_err(|_| ApiError::internal("limiter lock"))?;
-        map.entry(row.client_id.clone())
-            .or_insert_with(|| {
-                let n = NonZeroU32::new(u32::try_from(row.rate_per_minute).unwrap_or(1).max(1)).expect("non-zero");
-                Arc::new(RateLimiter::direct(Quota::per_minute(n)))
-            })
-            .clone()
-    };
-    limiter.check().map_err(|not_until| {
-        use governor::clock::Clock;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        ApiError::TooManyRequests { code: "rate_limited", retry_after: wait.as_secs().max(1) }
-    })
+    let quota = crate::limits::Quota::per_minute(u32::try_from(row.rate_per_minute).unwrap_or(1));
+    state.limiter.check("client", &row.client_id, quota).await.map_err(|r| r.into_error("rate_limited"))
 }
 
 /// A whole registration in one call: entry checks, personal information, special needs,

@@ -1,6 +1,6 @@
 //! Operations: liveness, readiness, metrics, the OpenAPI document and public keys.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -33,16 +33,42 @@ pub async fn live(state: web::Data<AppState>) -> HttpResponse {
 )]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::Unavailable("draining: shutting down".into()));
+    }
     let db = state.db.clone();
     web::block(move || db.ready()).await?.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok().json(Health { status: "ready", database: state.db.backend().as_str() }))
 }
 
-/// Prometheus metrics: requests by route, method and status; latency histogram; pool usage.
-#[utoipa::path(operation_id = "operations_get_metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+/// Marks the app served on `metrics.bind` (only metrics and health there).
+pub struct MetricsListener;
+
+/// Prometheus metrics of this instance: requests by route, method and status; latency
+/// histogram; pool usage. With `metrics.bind` set they are served there only (404 here);
+/// with `metrics.token` set they need `Authorization: Bearer <token>`.
+#[utoipa::path(operation_id = "operations_get_metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "`metrics.token` is set and the request does not carry it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Served on the separate `metrics.bind` address", body = Problem, content_type = "application/problem+json")))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::observability::render_metrics(&state))
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let on_metrics_listener = req.app_data::<web::Data<MetricsListener>>().is_some();
+    if state.config.metrics.bind.is_some() && !on_metrics_listener {
+        return Err(ApiError::NotFound("route_not_found"));
+    }
+    if let Some(token) = state.config.metrics.token.as_deref().filter(|t| !t.is_empty()) {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::secrets::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return Err(ApiError::Unauthorized("token_invalid"));
+        }
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::observability::render_metrics(&state)))
 }
 
 /// The Ed25519 public keys that verify this server's tokens and receipt signatures.

@@ -71,7 +71,8 @@ impl actix_web::FromRequest for UssdGateway {
 fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let config = &state.config.ussd;
     let secret = config.secret.as_deref().filter(|s| !s.is_empty());
-    let peer = req.peer_addr().map(|a| a.ip());
+    // Behind the load balancer: the gateway's address, not the balancer's.
+    let peer = crate::client_addr::of(req);
     if secret.is_none() && config.allowed_ips.is_empty() {
         let local = peer.is_some_and(|ip| match ip {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),

@@ -97,6 +97,7 @@ fn main() {
             max_connections: 2,
             connection_timeout: Duration::from_secs(30),
             sqlite_busy_timeout: Duration::from_secs(30),
+            transaction_pooler: false,
         })
         .unwrap_or_else(|e| {
             eprintln!("loadtest: cannot open the database: {e}");
