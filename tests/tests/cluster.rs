@@ -605,6 +605,7 @@ async fn three_instances_behind_nginx() {
     // 6. A rolling restart of every instance under journey load: not one failed request.
     let mut journeys = options(&base, Scenario::Journey, 1000);
     journeys.duration = Some(Duration::from_secs(18));
+    journeys.concurrency = 12;
     let load = tokio::spawn(async move { run(&journeys, None).await });
     tokio::time::sleep(Duration::from_secs(2)).await;
     for i in 0..3 {
