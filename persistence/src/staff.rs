@@ -44,8 +44,17 @@ pub fn bootstrap_admin(conn: &mut DbConn, password_hash: &str, now: NaiveDateTim
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(staff_users::table).values(&user).execute(conn)?;
-        Ok(true)
+        // Instances starting together on a new database race here: the username is
+        // unique, so one creates the administrator and the others find it made.
+        let inserted = match conn {
+            DbConn::Pg(c) => {
+                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+            }
+            DbConn::Sqlite(c) => {
+                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+            }
+        };
+        Ok(inserted == 1)
     })
 }
 
