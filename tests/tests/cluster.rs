@@ -85,7 +85,12 @@ impl Drop for Cluster {
                 let _ = c.wait();
             }
         }
-        for c in self.nginx.iter_mut().chain(self.others.iter_mut()) {
+        // nginx's master stops its workers on SIGTERM; a SIGKILL would orphan them.
+        if let Some(c) = self.nginx.as_mut() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+        for c in self.others.iter_mut() {
             let _ = c.kill();
             let _ = c.wait();
         }
