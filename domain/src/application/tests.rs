@@ -425,3 +425,82 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- words and names (mutation testing)
+
+const ALL_STATES: [State; 10] = [
+    State::Draft,
+    State::AppointmentHeld,
+    State::PaymentPending,
+    State::Registered,
+    State::EnrollmentStarted,
+    State::Enrolled,
+    State::InProduction,
+    State::ReadyForDelivery,
+    State::Delivered,
+    State::Cancelled,
+];
+
+/// Every state has its own words in both languages (public status and USSD show them).
+#[test]
+fn each_state_is_described_in_its_own_words() {
+    assert_eq!(State::Registered.describe(crate::Lang::Fa), "ثبت نام شده");
+    assert_eq!(State::InProduction.describe(crate::Lang::En), "Card in production");
+    for lang in [crate::Lang::Fa, crate::Lang::En] {
+        let words: std::collections::BTreeSet<&str> = ALL_STATES.iter().map(|s| s.describe(lang)).collect();
+        assert_eq!(words.len(), ALL_STATES.len(), "{lang:?}: distinct");
+        assert!(words.iter().all(|w| !w.is_empty()));
+    }
+}
+
+/// The card is under way from enrollment until delivery, never before, never once closed.
+#[test]
+fn the_card_is_under_way_from_enrollment_on() {
+    let under_way: Vec<State> = ALL_STATES.into_iter().filter(|s| s.card_under_way()).collect();
+    assert_eq!(
+        under_way,
+        [State::EnrollmentStarted, State::Enrolled, State::InProduction, State::ReadyForDelivery, State::Delivered]
+    );
+}
+
+/// Next steps have their own words, and events their stable names and operations.
+#[test]
+fn next_steps_and_events_have_their_names() {
+    assert_eq!(NextStep::EnterPersonalInfo.describe(crate::Lang::Fa), "مشخصات فردی خود را وارد کنید.");
+    assert_eq!(NextStep::EnterPersonalInfo.describe(crate::Lang::En), "Enter your personal information.");
+    assert_ne!(NextStep::Pay.describe(crate::Lang::En), NextStep::Done.describe(crate::Lang::En));
+    assert_eq!(Event::EditFamily.name(), "edit_family");
+    assert_eq!(Event::ChangeMobile.name(), "change_mobile");
+    assert_eq!(Event::StartPayment.name(), "start_payment");
+    assert_eq!(Event::EditFamily.operation(), Some(Operation::EditFamily));
+    assert_eq!(Event::ChangeMobile.operation(), Some(Operation::ChangeMobile));
+    let take = Event::TakeSlot { slot: slot(3), expires_at: now() };
+    assert_eq!((take.name(), take.operation()), ("take_slot", Some(Operation::ChangeAppointment)));
+    assert_eq!(Event::StartPayment.operation(), Some(Operation::Pay));
+    assert_eq!(Event::CardProduced.operation(), None);
+}
+
+/// Paid or not, draft or registered: the next step follows identity, payment and edits.
+#[test]
+fn next_step_follows_identity_payment_and_edits() {
+    let mut pending = draft();
+    pending.identity = IdentityStatus::Pending;
+    assert_eq!(next_step(Some(&pending), now()), NextStep::WaitForIdentityCheck);
+    let mut rejected = draft();
+    rejected.identity = IdentityStatus::Rejected;
+    assert_eq!(next_step(Some(&rejected), now()), NextStep::CorrectPersonalInfo);
+    rejected.edits_left = 0;
+    assert_eq!(next_step(Some(&rejected), now()), NextStep::VisitRegistryOffice);
+    rejected.edits_left = 1;
+    assert_eq!(next_step(Some(&rejected), now()), NextStep::CorrectPersonalInfo, "one edit left is enough");
+    // Paid with identity still pending: the booking goes on.
+    let mut paid = registered();
+    paid.identity = IdentityStatus::Pending;
+    assert_eq!(next_step(Some(&paid), now()), NextStep::AttendEnrollment);
+    // Delivered: done, unless a re-issue is due.
+    let mut delivered = registered();
+    delivered.state = State::Delivered;
+    assert_eq!(next_step(Some(&delivered), now()), NextStep::Done);
+    delivered.reissue_required = true;
+    assert_eq!(next_step(Some(&delivered), now()), NextStep::RequestReissue);
+}
