@@ -52,6 +52,7 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         tracing::info!(applied, backend = db.backend().as_str(), "migrations applied");
     }
     let keys = crate::secrets::load(&config)?;
+    seal_waiting(&db, &keys.pii)?;
     let tokens = TokenService::new(&config.auth.issuer, &keys.signing)?;
     let sandbox_registry = Arc::new(crate::adapters::sandbox::SandboxRegistry::new(db.clone()));
     let pii = Arc::new(keys.pii);
@@ -98,6 +99,16 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         tracing::info!(%summary, "demo data loaded");
     }
     Ok(state)
+}
+
+/// Seals the clear values a migration left waiting (issue 24), before anything is served.
+pub fn seal_waiting(db: &Db, pii: &persistence::Pii) -> Result<usize, String> {
+    let mut conn = db.get().map_err(|e| e.to_string())?;
+    let sealed = persistence::unsealed::seal_waiting(&mut conn, pii).map_err(|e| e.to_string())?;
+    if sealed > 0 {
+        tracing::info!(sealed, "personal values left by a migration sealed at rest");
+    }
+    Ok(sealed)
 }
 
 /// The SMS and e-mail senders the configuration chooses, with the sandbox handles.

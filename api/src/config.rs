@@ -271,6 +271,19 @@ pub struct LimitsConfig {
     /// E-folder registrations of one national code (or legal ID) refused by the
     /// mobile-ownership or registry inquiry per Tehran day, before no more are inquired.
     pub efolder_registrations_per_day: i32,
+    /// E-folder registrations that reach the inquiries from one client address per hour,
+    /// all national codes together (each costs two outside inquiries).
+    pub efolder_registrations_per_client_per_hour: i32,
+    /// Captcha challenges one client address may fetch per minute. Unset: a tenth of
+    /// `per_ip_per_minute` (60 by default), so raising that for a load test raises this too.
+    pub captchas_per_ip_per_minute: Option<u32>,
+}
+
+impl LimitsConfig {
+    /// Captcha challenges per client address per minute (see `captchas_per_ip_per_minute`).
+    pub fn captchas_per_minute(&self) -> u32 {
+        self.captchas_per_ip_per_minute.unwrap_or(self.per_ip_per_minute / 10).max(1)
+    }
 }
 
 impl Default for LimitsConfig {
@@ -288,6 +301,8 @@ impl Default for LimitsConfig {
             subject_failures_per_window: 20,
             client_failures_per_window: 50,
             efolder_registrations_per_day: 5,
+            efolder_registrations_per_client_per_hour: 10,
+            captchas_per_ip_per_minute: None,
         }
     }
 }

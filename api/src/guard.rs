@@ -151,6 +151,11 @@ impl Client {
         }
     }
 
+    /// The client as counted (an address, a /64, or `machine:<id>`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// A kiosk or other machine client, which guesses on its own account.
     pub fn machine(client_id: &str) -> Self {
         Client(format!("machine:{client_id}"))

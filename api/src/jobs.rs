@@ -61,10 +61,11 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
             Err(_) => None,
             Ok(None) => Some((false, None)),
             Ok(Some(record)) => {
+                let p = row.personal(&state.pii)?;
                 let claim = PersonalClaim {
-                    birth_date: domain::calendar::JalaliDate::parse(&row.birth_date_jalali)?,
-                    gender: domain::person::Gender::parse(&row.gender).ok_or_else(|| ApiError::internal("gender"))?,
-                    lunar_birth_date: domain::calendar::HijriDate::parse(&row.birth_date_hijri)?,
+                    birth_date: domain::calendar::JalaliDate::parse(&p.birth_date_jalali)?,
+                    gender: domain::person::Gender::parse(&p.gender).ok_or_else(|| ApiError::internal("gender"))?,
+                    lunar_birth_date: domain::calendar::HijriDate::parse(&p.birth_date_hijri)?,
                 };
                 let ok = record.serial == serial && record.alive && check_personal_info(&record, &claim).is_ok();
                 Some((ok, Some(record)))
@@ -88,8 +89,10 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
                     row.set_domain(&next);
                     row.identity_next_check_at = None;
                     if let Some(r) = record.as_ref().filter(|_| *verified) {
-                        row.first_name = Some(r.first_name.as_str().into());
-                        row.last_name = Some(r.last_name.as_str().into());
+                        let mut p = row.personal(&pii)?;
+                        p.first_name = Some(r.first_name.as_str().into());
+                        p.last_name = Some(r.last_name.as_str().into());
+                        row.set_personal(&pii, &p);
                     }
                     let result = if *verified { "verified" } else { "rejected" };
                     audit::append(

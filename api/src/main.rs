@@ -107,6 +107,15 @@ fn main() {
             let db = persistence::Db::connect(&config.db_settings()).unwrap_or_else(|e| fail(e));
             let n = db.migrate().unwrap_or_else(|e| fail(e));
             println!("{n} migration(s) applied");
+            // Values a migration moved out of clear columns are sealed with the keys; without
+            // keys here, the server seals them when it starts.
+            match api::secrets::load(&config) {
+                Ok(keys) => {
+                    let sealed = api::bootstrap::seal_waiting(&db, &keys.pii).unwrap_or_else(|e| fail(e));
+                    println!("{sealed} personal value(s) sealed at rest");
+                }
+                Err(e) => println!("personal values are sealed when the server starts ({e})"),
+            }
         }
         Command::SeedDemo { database_url } => {
             let mut config = load(cli.config.as_ref(), database_url, None);

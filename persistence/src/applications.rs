@@ -9,7 +9,38 @@ use domain::offices::{Shift, SpecialNeeds};
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::pii::{Kind, Pii};
 use crate::schema::applications;
+
+/// An application's personal facts, sealed together at rest like the e-folder's fields
+/// (issue 24): nothing here is ever looked up by value, so no index column is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Personal {
+    /// Gregorian, for comparisons with a claimed birth date.
+    pub birth_date: NaiveDate,
+    pub birth_date_jalali: String,
+    pub birth_date_hijri: String,
+    pub gender: String,
+    pub religion: String,
+    pub mother_name: String,
+    /// From the civil registry once the identity is verified.
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+impl Personal {
+    pub fn seal(&self, pii: &Pii) -> String {
+        pii.seal(Kind::Personal, &serde_json::to_string(self).expect("plain fields serialise"))
+    }
+
+    pub fn open(pii: &Pii, sealed: &str) -> Result<Self, DbError> {
+        if sealed.is_empty() {
+            return Err(DbError::Internal("an application's personal facts are not sealed yet".into()));
+        }
+        serde_json::from_str(&pii.open(Kind::Personal, sealed)?)
+            .map_err(|e| DbError::Internal(format!("an application's personal facts do not parse: {e}")))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = applications, treat_none_as_null = true)]
@@ -38,14 +69,8 @@ pub struct ApplicationRow {
     pub nid_hash: String,
     pub nid_enc: String,
     pub serial_enc: String,
-    pub birth_date: NaiveDate,
-    pub birth_date_jalali: String,
-    pub birth_date_hijri: String,
-    pub gender: String,
-    pub religion: String,
-    pub mother_name: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
+    /// The [`Personal`] facts, sealed ([`ApplicationRow::personal`]).
+    pub personal_enc: String,
     pub mobile_hash: String,
     pub mobile_enc: String,
     pub family_enc: Option<String>,
@@ -66,6 +91,16 @@ fn utc(t: NaiveDateTime) -> DateTime<Utc> {
 }
 
 impl ApplicationRow {
+    /// Opens the personal facts.
+    pub fn personal(&self, pii: &Pii) -> Result<Personal, DbError> {
+        Personal::open(pii, &self.personal_enc)
+    }
+
+    /// Seals new personal facts into the row (saved with the row).
+    pub fn set_personal(&mut self, pii: &Pii, personal: &Personal) {
+        self.personal_enc = personal.seal(pii);
+    }
+
     /// The facts the domain rules look at.
     pub fn to_domain(&self) -> Result<Application, DbError> {
         let slot = match (&self.slot_office_id, self.slot_date, &self.slot_shift) {

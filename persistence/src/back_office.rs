@@ -16,13 +16,15 @@ pub struct EnrollmentRow {
     pub office_id: String,
     pub postal_code_enc: String,
     pub address_enc: String,
-    pub landline: String,
+    /// Sealed (`Kind::Secret`), like the postal code and address.
+    pub landline_enc: String,
     pub documents_checked: bool,
     /// `captured` or `exception`.
     pub fingerprints: String,
     /// `captured` or `exception`.
     pub face: String,
-    pub exception_note: Option<String>,
+    /// Sealed (`Kind::Secret`): it may describe the citizen's body.
+    pub exception_note_enc: Option<String>,
     /// The capture system's reference (no raw biometrics are kept here).
     pub capture_reference: String,
     pub counter_fee: i64,

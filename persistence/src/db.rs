@@ -272,6 +272,26 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<usize, DbError> {
     }
 }
 
+/// Reverts applied migrations, newest first, through the one whose version is `version`
+/// (its `down.sql` included); returns the versions reverted. For tests that replay a
+/// migration over data written before it, and for operators rolling back.
+pub fn revert_through(conn: &mut DbConn, version: &str) -> Result<Vec<String>, DbError> {
+    let failed = |e: &dyn std::fmt::Display| DbError::Internal(format!("revert failed: {e}"));
+    let mut reverted = Vec::new();
+    loop {
+        let v = match conn {
+            DbConn::Pg(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map_err(|e| failed(&e))?,
+            DbConn::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map_err(|e| failed(&e))?,
+        }
+        .to_string();
+        let done = v.replace('-', "") == version.replace('-', "");
+        reverted.push(v);
+        if done {
+            return Ok(reverted);
+        }
+    }
+}
+
 /// Names of all embedded migrations, for checking both folders stay in step.
 pub fn migration_names(backend: Backend) -> Vec<String> {
     use diesel::migration::MigrationSource;

@@ -24,6 +24,7 @@ pub mod sandbox_messages;
 pub mod schema;
 pub mod sessions;
 pub mod staff;
+pub mod unsealed;
 
 pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, single_write, write_tx};
 pub use error::DbError;

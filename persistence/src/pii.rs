@@ -71,6 +71,8 @@ pub enum Kind {
     Family,
     Email,
     Secret,
+    /// An application's personal facts (birth dates, gender, religion, names), sealed together.
+    Personal,
 }
 
 impl Kind {
@@ -82,6 +84,7 @@ impl Kind {
             Kind::Family => b"family",
             Kind::Email => b"email",
             Kind::Secret => b"secret",
+            Kind::Personal => b"personal",
         }
     }
 }

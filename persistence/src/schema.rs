@@ -86,14 +86,7 @@ diesel::table! {
         nid_hash -> Text,
         nid_enc -> Text,
         serial_enc -> Text,
-        birth_date -> Date,
-        birth_date_jalali -> Text,
-        birth_date_hijri -> Text,
-        gender -> Text,
-        religion -> Text,
-        mother_name -> Text,
-        first_name -> Nullable<Text>,
-        last_name -> Nullable<Text>,
+        personal_enc -> Text,
         mobile_hash -> Text,
         mobile_enc -> Text,
         family_enc -> Nullable<Text>,
@@ -268,11 +261,11 @@ diesel::table! {
         office_id -> Text,
         postal_code_enc -> Text,
         address_enc -> Text,
-        landline -> Text,
+        landline_enc -> Text,
         documents_checked -> Bool,
         fingerprints -> Text,
         face -> Text,
-        exception_note -> Nullable<Text>,
+        exception_note_enc -> Nullable<Text>,
         capture_reference -> Text,
         counter_fee -> BigInt,
         completed_by -> Text,
@@ -430,6 +423,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    unsealed_values (table_name, row_id, column_name) {
+        table_name -> Text,
+        row_id -> Text,
+        column_name -> Text,
+        value -> Text,
+    }
+}
+
 diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
@@ -467,4 +469,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     attempt_locks,
     attempt_counts,
     sessions,
+    unsealed_values,
 );

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 pub use persistence::Backend;
 
+pub mod at_rest;
 pub mod client;
 pub mod fingerprint;
 pub mod journey;

@@ -29,9 +29,9 @@ pub struct Proof {
 }
 
 impl Proof {
-    fn matches(&self, row: &ApplicationRow) -> bool {
+    fn matches(&self, row: &ApplicationRow, pii: &persistence::Pii) -> bool {
         self.tracking_code.as_ref().is_none_or(|c| row.tracking_code.as_deref() == Some(c.as_str()))
-            && self.birth_date.is_none_or(|d| row.birth_date == d)
+            && self.birth_date.is_none_or(|d| row.personal(pii).is_ok_and(|p| p.birth_date == d))
     }
 }
 
@@ -75,7 +75,8 @@ pub async fn status(
     let found = state
         .run_api(move |conn| {
             let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
-            let Some(row) = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r)) else {
+            let Some(row) = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r, &pii))
+            else {
                 return Ok(None);
             };
             guard::release(conn, &attempt)?;
@@ -108,8 +109,10 @@ pub async fn recover_tracking_code(
     let hint = state
         .run_api(move |conn| {
             let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
-            let matching: Vec<ApplicationRow> =
-                applications::find_by_nid(conn, &hashes)?.into_iter().filter(|r| r.birth_date == birth_date).collect();
+            let matching: Vec<ApplicationRow> = applications::find_by_nid(conn, &hashes)?
+                .into_iter()
+                .filter(|r| r.personal(&pii).is_ok_and(|p| p.birth_date == birth_date))
+                .collect();
             if matching.is_empty() {
                 return Err(ApiError::NotFound("recovery_not_found"));
             }

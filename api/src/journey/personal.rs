@@ -10,7 +10,7 @@ use domain::ids::{Mobile, NationalId};
 use domain::offices::SpecialNeeds;
 use domain::person::{Gender, PersonName, Religion};
 use domain::ports::RegistryRecord;
-use persistence::applications::{self, ApplicationRow};
+use persistence::applications::{self, ApplicationRow, Personal};
 use persistence::audit::{self, Actor};
 use persistence::{PiiKind, citizens, write_tx};
 
@@ -157,12 +157,13 @@ pub async fn save_personal_info(
 
 /// Whether a row already holds exactly this personal information (and a settled identity).
 fn same_info(row: &ApplicationRow, info: &PersonalInfo, pii: &persistence::Pii) -> bool {
+    let Ok(p) = row.personal(pii) else { return false };
     row.identity_status != "rejected"
-        && row.birth_date_jalali == info.birth_date.to_string()
-        && row.birth_date_hijri == info.birth_date_hijri.to_string()
-        && row.gender == info.gender.as_str()
-        && row.religion == info.religion.as_str()
-        && row.mother_name == info.mother_name.as_str()
+        && p.birth_date_jalali == info.birth_date.to_string()
+        && p.birth_date_hijri == info.birth_date_hijri.to_string()
+        && p.gender == info.gender.as_str()
+        && p.religion == info.religion.as_str()
+        && p.mother_name == info.mother_name.as_str()
         && pii.open(PiiKind::Mobile, &row.mobile_enc).ok().as_deref() == Some(info.mobile.as_str())
 }
 
@@ -171,18 +172,25 @@ struct PiiOnly(std::sync::Arc<persistence::Pii>);
 
 impl PiiOnly {
     fn apply(&self, row: &mut ApplicationRow, info: &PersonalInfo, inquiry: &Inquiry, now: DateTime<Utc>) {
-        row.birth_date = info.birth_date.to_gregorian();
-        row.birth_date_jalali = info.birth_date.to_string();
-        row.birth_date_hijri = info.birth_date_hijri.to_string();
-        row.gender = info.gender.as_str().into();
-        row.religion = info.religion.as_str().into();
-        row.mother_name = info.mother_name.as_str().into();
+        // The registry's names of an earlier verification stay while a new inquiry is pending.
+        let before =
+            if row.personal_enc.is_empty() { Personal::default() } else { row.personal(&self.0).unwrap_or_default() };
+        let mut personal = Personal {
+            birth_date: info.birth_date.to_gregorian(),
+            birth_date_jalali: info.birth_date.to_string(),
+            birth_date_hijri: info.birth_date_hijri.to_string(),
+            gender: info.gender.as_str().into(),
+            religion: info.religion.as_str().into(),
+            mother_name: info.mother_name.as_str().into(),
+            first_name: before.first_name,
+            last_name: before.last_name,
+        };
         row.mobile_hash = self.0.lookup(PiiKind::Mobile, info.mobile.as_str());
         row.mobile_enc = self.0.seal(PiiKind::Mobile, info.mobile.as_str());
         match inquiry {
             Inquiry::Verified(record) => {
-                row.first_name = Some(record.first_name.as_str().into());
-                row.last_name = Some(record.last_name.as_str().into());
+                personal.first_name = Some(record.first_name.as_str().into());
+                personal.last_name = Some(record.last_name.as_str().into());
                 row.identity_attempts = 0;
                 row.identity_next_check_at = None;
             }
@@ -191,6 +199,7 @@ impl PiiOnly {
                 row.identity_next_check_at = Some((now + Duration::minutes(1)).naive_utc());
             }
         }
+        row.set_personal(&self.0, &personal);
     }
 }
 
@@ -227,14 +236,7 @@ fn blank_row(
         nid_hash: nid_hash.to_owned(),
         nid_enc: nid_enc.to_owned(),
         serial_enc: serial_enc.to_owned(),
-        birth_date: now.date_naive(),
-        birth_date_jalali: String::new(),
-        birth_date_hijri: String::new(),
-        gender: String::new(),
-        religion: String::new(),
-        mother_name: String::new(),
-        first_name: None,
-        last_name: None,
+        personal_enc: String::new(),
         mobile_hash: String::new(),
         mobile_enc: String::new(),
         family_enc: None,

@@ -204,7 +204,8 @@ fn view_from(
         .map(|json| serde_json::from_str::<Family>(&json))
         .transpose()
         .map_err(ApiError::internal)?;
-    let hijri = domain::calendar::HijriDate::parse(&row.birth_date_hijri)?;
+    let p = row.personal(&state.pii)?;
+    let hijri = domain::calendar::HijriDate::parse(&p.birth_date_hijri)?;
     let step = next_step(Some(&app), now);
     Ok(ApplicationView {
         id: row.id.clone(),
@@ -218,16 +219,16 @@ fn view_from(
         tracking_code: row.tracking_code.clone(),
         edits_left: app.edits_left,
         personal_info: PersonalInfoView {
-            birth_date: row.birth_date,
-            birth_date_jalali: row.birth_date_jalali.clone(),
-            birth_date_hijri: row.birth_date_hijri.clone(),
+            birth_date: p.birth_date,
             birth_date_hijri_label: hijri.label_fa(),
-            gender: domain::person::Gender::parse(&row.gender).map(Into::into).unwrap_or(wire::Gender::Female),
-            religion: domain::person::Religion::parse(&row.religion).map(Into::into).unwrap_or(wire::Religion::Other),
-            mother_name: row.mother_name.clone(),
+            gender: domain::person::Gender::parse(&p.gender).map(Into::into).unwrap_or(wire::Gender::Female),
+            religion: domain::person::Religion::parse(&p.religion).map(Into::into).unwrap_or(wire::Religion::Other),
             mobile: state.pii.open(PiiKind::Mobile, &row.mobile_enc)?,
-            first_name: row.first_name.clone(),
-            last_name: row.last_name.clone(),
+            birth_date_jalali: p.birth_date_jalali,
+            birth_date_hijri: p.birth_date_hijri,
+            mother_name: p.mother_name,
+            first_name: p.first_name,
+            last_name: p.last_name,
         },
         special_needs: app.special_needs.map(Into::into),
         home_visit: app.home_visit(),

@@ -285,10 +285,11 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
     let serial = state.pii.open(PiiKind::Serial, &row.serial_enc)?;
     let mobile = state.pii.open(PiiKind::Mobile, &row.mobile_enc)?;
 
-    let gender = domain::person::Gender::parse(&row.gender)
-        .ok_or_else(|| ApiError::internal(format!("unknown gender {:?}", row.gender)))?;
-    let religion = domain::person::Religion::parse(&row.religion).unwrap_or(domain::person::Religion::Other);
-    let hijri = HijriDate::parse(&row.birth_date_hijri)?;
+    let personal = row.personal(&state.pii)?;
+    let gender = domain::person::Gender::parse(&personal.gender)
+        .ok_or_else(|| ApiError::internal(format!("unknown gender {:?}", personal.gender)))?;
+    let religion = domain::person::Religion::parse(&personal.religion).unwrap_or(domain::person::Religion::Other);
+    let hijri = HijriDate::parse(&personal.birth_date_hijri)?;
 
     let enrollment = app.slot.as_ref().and_then(|slot| {
         let o = office(&slot.office_id)?;
@@ -320,15 +321,15 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         state: app.state.into(),
         national_id,
         serial,
-        birth_date: row.birth_date,
-        birth_date_jalali: row.birth_date_jalali.clone(),
-        birth_date_hijri: row.birth_date_hijri.clone(),
+        birth_date: personal.birth_date,
+        birth_date_jalali: personal.birth_date_jalali.clone(),
+        birth_date_hijri: personal.birth_date_hijri.clone(),
         birth_date_hijri_label: hijri.label_fa(),
         gender: gender.into(),
         gender_label: gender.label_fa().to_owned(),
         religion: religion.into(),
         religion_label: religion.label_fa().to_owned(),
-        mother_name: row.mother_name.clone(),
+        mother_name: personal.mother_name.clone(),
         mobile,
         enrollment,
         home_visit: app.home_visit(),

@@ -41,10 +41,22 @@ pub struct CaptchaChallenge {
     pub sandbox_answer: Option<u32>,
 }
 
-/// A new captcha challenge. Expires in 2 minutes; each answer works once.
+/// A new captcha challenge, spent by its first answer.
+///
+/// Expires in 2 minutes; its first answer, right or wrong, spends it. Each client address
+/// may fetch `limits.captchas_per_ip_per_minute` a minute (429 `rate_limited` with
+/// `Retry-After` past that).
 #[utoipa::path(operation_id = "citizen_get_captcha", tag = "citizen", responses((status = 200, description = "A challenge", body = CaptchaChallenge), PublicRead))]
 #[get("/api/v1/captcha")]
-pub async fn captcha(state: web::Data<AppState>, lang: RequestLang) -> HttpResponse {
+pub async fn captcha(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    lang: RequestLang,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = crate::client_addr::of(&req) {
+        let quota = crate::limits::Quota::per_minute(state.config.limits.captchas_per_minute());
+        state.limiter.check("captcha", &ip.to_string(), quota).await.map_err(|r| r.into_error("rate_limited"))?;
+    }
     let c = crate::captcha::issue(
         &state.captcha_key,
         state.random.as_ref(),
@@ -55,13 +67,13 @@ pub async fn captcha(state: web::Data<AppState>, lang: RequestLang) -> HttpRespo
         domain::Lang::Fa => "حاصل عبارت تصویر را به عدد وارد کنید.",
         domain::Lang::En => "Type the result of the sum in the picture, as a number.",
     };
-    HttpResponse::Ok().json(CaptchaChallenge {
+    Ok(HttpResponse::Ok().json(CaptchaChallenge {
         captcha_id: c.id,
         question: question.into(),
         image_svg: c.svg,
         expires_at: c.expires_at,
         sandbox_answer: (state.config.captcha.mode == CaptchaMode::Sandbox).then_some(c.answer),
-    })
+    }))
 }
 
 // ---------------------------------------------------------------- entry

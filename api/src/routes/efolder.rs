@@ -103,8 +103,9 @@ pub struct RegistrationResponse {
 /// are generated and sent by SMS; when the SMS provider is down they are shown at once,
 /// and only then. A double submit never makes two accounts or two SMS. Registrations the
 /// inquiries refused are capped per national code per Tehran day
-/// (`limits.efolder_registrations_per_day`, then 429 `efolder_registration_limit` until
-/// Tehran midnight, without new inquiries).
+/// (`limits.efolder_registrations_per_day`) and all attempts per client address an hour
+/// (`limits.efolder_registrations_per_client_per_hour`); past either, 429
+/// `efolder_registration_limit` with `Retry-After`, without new inquiries.
 #[utoipa::path(operation_id = "efolder_register", tag = "efolder", request_body = RegistrationRequest,
     responses((status = 201, description = "Registered", body = RegistrationResponse,
         headers(("Cache-Control" = String, description = "no-store"))),
@@ -112,6 +113,7 @@ pub struct RegistrationResponse {
         PublicWrite))]
 #[post("/api/v1/efolder/registrations")]
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     lang: RequestLang,
     body: crate::extract::Json<RegistrationRequest>,
@@ -128,24 +130,29 @@ pub async fn register(
     if state.run(move |conn| persistence::efolder::subject_exists(conn, &s)).await? {
         return Err(DomainError::EfolderAlreadyRegistered.into());
     }
-    // Each attempt past this point costs a mobile-ownership and a registry inquiry: failed
-    // ones are capped per national code (or legal ID) a day, from all addresses together.
-    let failures = RegistrationFailures::of(&state, &subject);
-    failures.check(&state).await?;
+    // Each attempt past this point costs a mobile-ownership and a registry inquiry: it
+    // takes a place in the national code's and the client's budgets first.
+    let budget = RegistrationBudget::of(&state, &subject, &Client::of(&req));
+    budget.reserve(&state).await?;
     // 2. The mobile belongs to this national code; 3. the civil registry agrees.
     let ownership = state.ownership.check(&form.national_id, &form.mobile).await;
     let record = match ownership {
-        domain::ports::Ownership::Matched => {
-            state.registry.find(&form.national_id).await.map_err(|_| DomainError::RegistryUnavailable)?
-        }
+        domain::ports::Ownership::Matched => match state.registry.find(&form.national_id).await {
+            Ok(record) => record,
+            Err(_) => {
+                budget.release(&state).await?;
+                return Err(DomainError::RegistryUnavailable.into());
+            }
+        },
         _ => None,
     };
     if let Err(e) = efolder::check_registration(&form, false, ownership, record.as_ref()) {
-        if matches!(e, DomainError::MobileNotOwned | DomainError::RegistryDataMismatch) {
-            failures.count(&state).await?;
+        if !matches!(e, DomainError::MobileNotOwned | DomainError::RegistryDataMismatch) {
+            budget.release(&state).await?;
         }
         return Err(e.into());
     }
+    budget.release(&state).await?;
 
     // Credentials: generated, hashed off the async workers, sent or shown.
     let password = efolder::generate_password(state.random.as_ref());
@@ -197,36 +204,68 @@ pub async fn register(
     Err(ApiError::internal(format!("three generated usernames were taken (last {username})")))
 }
 
-/// Registrations of one national code (or legal ID) refused by the inquiries this Tehran
-/// day: past `limits.efolder_registrations_per_day`, 429 `efolder_registration_limit` with
-/// `Retry-After` until Tehran midnight, before any inquiry is made.
-struct RegistrationFailures {
-    key: String,
-    window: chrono::NaiveDateTime,
-    ends: chrono::NaiveDateTime,
+/// The budgets of registrations that reach the outside inquiries (issue 24), counted in
+/// the database *before* the inquiries are made, so parallel attempts cannot slip past:
+/// - per national code (or legal ID) a Tehran day, from all addresses together: attempts
+///   the inquiries refused (`limits.efolder_registrations_per_day`); a registration that
+///   succeeds or could not be judged gives its place back;
+/// - per client address an hour, all national codes together: every attempt
+///   (`limits.efolder_registrations_per_client_per_hour`).
+///
+/// Both answer the same: 429 `efolder_registration_limit` with `Retry-After` until the
+/// window ends, before any inquiry.
+struct RegistrationBudget {
+    subject: String,
+    day: chrono::NaiveDateTime,
+    client: String,
+    hour: chrono::NaiveDateTime,
 }
 
-impl RegistrationFailures {
-    fn of(state: &AppState, subject: &str) -> Self {
-        let day = Duration::days(1);
-        let window = crate::guard::window_start(state.now(), day);
-        let hash = state.pii.lookup(PiiKind::Secret, &format!("efolder-registration|{subject}"));
-        Self { key: format!("efolder_registration:{hash}"), window, ends: window + day }
-    }
-
-    async fn check(&self, state: &AppState) -> Result<(), ApiError> {
-        let (key, window) = (self.key.clone(), self.window);
-        let failed = state.run(move |conn| persistence::attempts::hits(conn, &key, window)).await?;
-        if failed >= state.config.limits.efolder_registrations_per_day {
-            let retry_after = (self.ends - state.now().naive_utc()).num_seconds().max(1) as u64;
-            return Err(ApiError::TooManyRequests { code: "efolder_registration_limit", retry_after });
+impl RegistrationBudget {
+    fn of(state: &AppState, subject: &str, client: &Client) -> Self {
+        let key = |scope: &str, value: &str| {
+            let hash = state.pii.lookup(PiiKind::Secret, &format!("efolder-registration|{scope}|{value}"));
+            format!("efolder_registration:{scope}:{hash}")
+        };
+        let now = state.now();
+        Self {
+            subject: key("subject", subject),
+            day: crate::guard::window_start(now, Duration::days(1)),
+            client: key("client", client.as_str()),
+            hour: crate::guard::window_start(now, Duration::hours(1)),
         }
-        Ok(())
     }
 
-    async fn count(&self, state: &AppState) -> Result<(), ApiError> {
-        let (key, window, now) = (self.key.clone(), self.window, state.now().naive_utc());
-        state.run(move |conn| persistence::attempts::count(conn, &key, window, now)).await?;
+    /// Takes a place in both budgets, or refuses without counting.
+    async fn reserve(&self, state: &AppState) -> Result<(), ApiError> {
+        let (subject, day, client, hour) = (self.subject.clone(), self.day, self.client.clone(), self.hour);
+        let now = state.now().naive_utc();
+        let limits = state.config.limits.clone();
+        state
+            .run_api(move |conn| {
+                persistence::db::write_tx(conn, |conn| {
+                    let refuse = |ends: chrono::NaiveDateTime| ApiError::TooManyRequests {
+                        code: "efolder_registration_limit",
+                        retry_after: (ends - now).num_seconds().max(1) as u64,
+                    };
+                    if persistence::attempts::count(conn, &client, hour, now)?
+                        > limits.efolder_registrations_per_client_per_hour
+                    {
+                        return Err(refuse(hour + Duration::hours(1)));
+                    }
+                    if persistence::attempts::count(conn, &subject, day, now)? > limits.efolder_registrations_per_day {
+                        return Err(refuse(day + Duration::days(1)));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Gives the national code's place back: the attempt was not refused by the inquiries.
+    async fn release(&self, state: &AppState) -> Result<(), ApiError> {
+        let (subject, day) = (self.subject.clone(), self.day);
+        state.run(move |conn| persistence::attempts::uncount(conn, &subject, day)).await?;
         Ok(())
     }
 }

@@ -107,10 +107,11 @@ pub async fn appointments(
         .map(|r| {
             let app = r.to_domain()?;
             let nid = pii.open(persistence::PiiKind::NationalId, &r.nid_enc)?;
+            let personal = r.personal(&pii)?;
             Ok(AppointmentRow {
                 tracking_code: r.tracking_code.clone(),
-                first_name: r.first_name.clone(),
-                last_name: r.last_name.clone(),
+                first_name: personal.first_name,
+                last_name: personal.last_name,
                 national_id_masked: domain::mask::national_id(&nid),
                 shift: app.slot.as_ref().map_or(wire::Shift::Morning, |s| s.shift.into()),
                 state: app.state.into(),

@@ -157,9 +157,10 @@ async fn menu(state: &AppState, mobile: &Mobile, text: &str, lang: domain::Lang)
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
         let app = row.to_domain()?;
+        let personal = row.personal(&state.pii)?;
         let facts = Facts {
             app: &app,
-            first_name: row.first_name.as_deref(),
+            first_name: personal.first_name.as_deref(),
             slot_office: office_name(app.slot.as_ref().map(|s| s.office_id.as_str())),
             delivery_office: office_name(app.effective_delivery_office()),
         };
