@@ -449,8 +449,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "not_acceptable" => ("قالب درخواست شده پشتیبانی نمی‌شود.", "None of the accepted formats can be produced."),
         "rate_limited" => ("تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد تلاش کنید.", "Too many requests; slow down."),
         "efolder_registration_limit" => (
-            "ثبت نام با این کد ملی امروز به دفعات مجاز تلاش شده است؛ فردا دوباره تلاش کنید.",
-            "Registration with this national code was tried as often as allowed today; try again tomorrow.",
+            // One text for both budgets (national code, client address): the answer does
+            // not tell which was spent.
+            "ثبت نام به دفعات مجاز تلاش شده است؛ بعدا دوباره تلاش کنید.",
+            "Registration was tried as often as allowed; try again later.",
         ),
         "guesses_limited" => (
             "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",

@@ -18,7 +18,8 @@ pub struct AccountRow {
     pub legal_id: Option<String>,
     pub nid_hash: String,
     pub national_id_enc: String,
-    pub gender: String,
+    /// Sealed (`Kind::Personal`).
+    pub gender_enc: String,
     pub first_name_enc: String,
     pub last_name_enc: String,
     pub father_name_enc: String,

@@ -374,7 +374,7 @@ diesel::table! {
         legal_id -> Nullable<Text>,
         nid_hash -> Text,
         national_id_enc -> Text,
-        gender -> Text,
+        gender_enc -> Text,
         first_name_enc -> Text,
         last_name_enc -> Text,
         father_name_enc -> Text,

@@ -10,7 +10,7 @@ use crate::applications::Personal;
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
 use crate::pii::{Kind, Pii};
-use crate::schema::{applications, enrollments, unsealed_values as u};
+use crate::schema::{applications, efolder_accounts, enrollments, unsealed_values as u};
 
 /// How many values one transaction seals.
 const BATCH: i64 = 500;
@@ -55,6 +55,11 @@ fn seal_one(conn: &mut DbConn, pii: &Pii, table: &str, row_id: &str, column: &st
         ("enrollments", "exception_note_enc") => {
             diesel::update(enrollments::table.find(row_id))
                 .set(enrollments::exception_note_enc.eq(Some(pii.seal(Kind::Secret, value))))
+                .execute(conn)?;
+        }
+        ("efolder_accounts", "gender_enc") => {
+            diesel::update(efolder_accounts::table.find(row_id))
+                .set(efolder_accounts::gender_enc.eq(pii.seal(Kind::Personal, value)))
                 .execute(conn)?;
         }
         _ => return Err(DbError::Internal(format!("no way to seal {table}.{column}"))),

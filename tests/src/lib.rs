@@ -96,7 +96,11 @@ pub fn test_config(database_url: String) -> Config {
         jobs: api::config::JobsConfig { enabled: false, ..Default::default() },
         bootstrap_admin_password: Some(ADMIN_PASSWORD.into()),
         // Tests make many requests from one address; rate limits have their own test.
-        limits: api::config::LimitsConfig { per_ip_per_minute: 1_000_000, ..Default::default() },
+        limits: api::config::LimitsConfig {
+            per_ip_per_minute: 1_000_000,
+            efolder_registrations_per_client_per_hour: 1_000_000,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

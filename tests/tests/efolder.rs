@@ -253,7 +253,11 @@ db_test!(a_double_submit_makes_one_account_and_one_sms, tweak = info_logs, |app|
     let results = futures_util::future::join_all(attempts).await;
     let created = results.iter().filter(|(s, _)| *s == 201).count();
     let already = results.iter().filter(|(s, p)| *s == 409 && p["code"] == "efolder_already_registered").count();
-    assert_eq!((created, already), (1, 5), "{results:?}");
+    // Attempts in flight hold places in the national code's daily budget of 5 (issue 24),
+    // so a sixth submit made while five are being inquired may be refused as over it.
+    let limited = results.iter().filter(|(s, p)| *s == 429 && p["code"] == "efolder_registration_limit").count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(already + limited == 5 && limited <= 1, "{results:?}");
     assert_eq!(app.count_sql("SELECT count(*) AS n FROM efolder_accounts").await, 1);
     assert_eq!(efolder_sms_count(&app).await, 1);
 });

@@ -319,7 +319,7 @@ fn account_row(
         legal_id: form.legal_id.as_ref().map(|l| l.as_str().to_owned()),
         nid_hash: pii.lookup(PiiKind::NationalId, form.national_id.as_str()),
         national_id_enc: pii.seal(PiiKind::NationalId, form.national_id.as_str()),
-        gender: form.gender.as_str().into(),
+        gender_enc: pii.seal(PiiKind::Personal, form.gender.as_str()),
         first_name_enc: pii.seal(PiiKind::Family, form.first_name.as_str()),
         last_name_enc: pii.seal(PiiKind::Family, form.last_name.as_str()),
         father_name_enc: pii.seal(PiiKind::Family, form.father_name.as_str()),
@@ -572,7 +572,9 @@ pub async fn me(state: web::Data<AppState>, who: EfolderPrincipal) -> Result<Htt
         person_type: PersonType::parse(&a.person_type).ok_or_else(|| ApiError::internal("stored person type"))?.into(),
         legal_id: a.legal_id.clone(),
         national_id: open(PiiKind::NationalId, &a.national_id_enc)?,
-        gender: domain::person::Gender::parse(&a.gender).ok_or_else(|| ApiError::internal("stored gender"))?.into(),
+        gender: domain::person::Gender::parse(&open(PiiKind::Personal, &a.gender_enc)?)
+            .ok_or_else(|| ApiError::internal("stored gender"))?
+            .into(),
         first_name: open(PiiKind::Family, &a.first_name_enc)?,
         last_name: open(PiiKind::Family, &a.last_name_enc)?,
         father_name: open(PiiKind::Family, &a.father_name_enc)?,

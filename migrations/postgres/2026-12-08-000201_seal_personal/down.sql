@@ -30,4 +30,9 @@ UPDATE enrollments e SET exception_note = u.value FROM unsealed_values u
 WHERE u.table_name = 'enrollments' AND u.column_name = 'exception_note_enc' AND u.row_id = e.application_id;
 ALTER TABLE enrollments DROP COLUMN landline_enc, DROP COLUMN exception_note_enc;
 
+ALTER TABLE efolder_accounts ADD COLUMN gender TEXT NOT NULL DEFAULT 'female' CHECK (gender IN ('female', 'male'));
+UPDATE efolder_accounts a SET gender = u.value FROM unsealed_values u
+WHERE u.table_name = 'efolder_accounts' AND u.column_name = 'gender_enc' AND u.row_id = a.id;
+ALTER TABLE efolder_accounts DROP COLUMN gender_enc;
+
 DROP TABLE unsealed_values;

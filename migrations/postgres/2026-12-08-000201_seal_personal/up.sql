@@ -1,6 +1,7 @@
 -- Personal fields sealed at rest like the e-folder's (issue 24). An application's birth
 -- dates, gender, religion, mother's name and registry names become one AES-GCM value
--- (`personal_enc`); an enrollment's landline and exception note are sealed too.
+-- (`personal_enc`); an enrollment's landline and exception note and an e-folder
+-- account's gender are sealed too.
 --
 -- SQL cannot encrypt with the application's key, so the clear values move into
 -- `unsealed_values` and the clear columns are dropped here; the server seals every
@@ -40,3 +41,8 @@ INSERT INTO unsealed_values (table_name, row_id, column_name, value)
 SELECT 'enrollments', application_id, 'exception_note_enc', exception_note FROM enrollments
 WHERE exception_note IS NOT NULL;
 ALTER TABLE enrollments DROP COLUMN landline, DROP COLUMN exception_note;
+
+ALTER TABLE efolder_accounts ADD COLUMN gender_enc TEXT NOT NULL DEFAULT '';
+INSERT INTO unsealed_values (table_name, row_id, column_name, value)
+SELECT 'efolder_accounts', id, 'gender_enc', gender FROM efolder_accounts;
+ALTER TABLE efolder_accounts DROP COLUMN gender;

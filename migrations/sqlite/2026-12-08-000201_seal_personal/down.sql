@@ -29,4 +29,9 @@ UPDATE enrollments SET exception_note = (SELECT u.value FROM unsealed_values u W
 ALTER TABLE enrollments DROP COLUMN landline_enc;
 ALTER TABLE enrollments DROP COLUMN exception_note_enc;
 
+ALTER TABLE efolder_accounts ADD COLUMN gender TEXT NOT NULL DEFAULT 'female' CHECK (gender IN ('female', 'male'));
+UPDATE efolder_accounts SET gender = (SELECT u.value FROM unsealed_values u WHERE u.table_name = 'efolder_accounts' AND u.column_name = 'gender_enc' AND u.row_id = efolder_accounts.id)
+WHERE id IN (SELECT row_id FROM unsealed_values WHERE table_name = 'efolder_accounts' AND column_name = 'gender_enc');
+ALTER TABLE efolder_accounts DROP COLUMN gender_enc;
+
 DROP TABLE unsealed_values;
