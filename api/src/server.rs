@@ -103,6 +103,7 @@ where
         .service(routes::machine::token)
         .service(routes::kiosk::create)
         .service(routes::kiosk::get)
+        .service(routes::kiosk::hijri_options)
         .service(routes::machine::production_event)
         .service(routes::office::appointments)
         .service(routes::office::application)
