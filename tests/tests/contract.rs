@@ -310,6 +310,21 @@ fn example_problems(doc: &Value) -> Vec<String> {
             if p["enum"].is_null() && p["$ref"].is_null() && PROSE_ENUM.is_match(description) {
                 problems.push(format!("{at}: values listed in prose, not an enum: {description}"));
             }
+            if let Some(e) = p["example"].as_str() {
+                let fits = match p["format"].as_str() {
+                    Some("date-time") => chrono::DateTime::parse_from_rfc3339(e).is_ok(),
+                    Some("date") => chrono::NaiveDate::parse_from_str(e, "%Y-%m-%d").is_ok(),
+                    _ => true,
+                };
+                if !fits {
+                    problems.push(format!("{at}: example {e:?} is not a {}", p["format"]));
+                }
+            }
+            if let (Some(values), false) = (p["enum"].as_array(), p["example"].is_null())
+                && !values.contains(&p["example"])
+            {
+                problems.push(format!("{at}: example {} is not one of {values:?}", p["example"]));
+            }
             if name.ends_with("_jalali")
                 && let Some(e) = p["example"].as_str()
                 && !JALALI.is_match(e)

@@ -122,7 +122,7 @@ pub struct ApplicationView {
     #[schema(example = "2026-12-22")]
     pub no_show_ban_until: Option<NaiveDate>,
     /// A paid citizen without a booking must book before this, or the application expires.
-    #[schema(example = "2026-12-07")]
+    #[schema(example = "2026-12-07T20:29:59Z")]
     pub booking_deadline: Option<DateTime<Utc>>,
     /// The serial changed after production started: ask for a re-issue after delivery.
     #[schema(example = false)]

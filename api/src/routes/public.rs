@@ -72,7 +72,7 @@ pub struct PublicStatus {
     #[schema(example = "2026-11-27")]
     pub no_show_ban_until: Option<NaiveDate>,
     /// A paid citizen without a booking must book before this (seed 003: two months).
-    #[schema(example = "2026-12-07")]
+    #[schema(example = "2026-12-07T20:29:59Z")]
     pub booking_deadline: Option<DateTime<Utc>>,
 }
 
