@@ -24,19 +24,25 @@ impl SandboxBankGateway {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxPaymentRequest {
-    #[schema(minimum = 1)]
+    #[schema(example = 179532096001234_i64, minimum = 1)]
     pub order_id: i64,
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[schema(example = 200000, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-    #[schema(min_length = 8, pattern = "^https?://")]
+    #[schema(
+        example = "http://127.0.0.1:8080/api/v1/payments/sandbox/callback",
+        min_length = 8,
+        pattern = "^https?://"
+    )]
     pub callback_url: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(example = "ncr-demo", min_length = 1, max_length = 100)]
     pub merchant: String,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxPaymentToken {
+    #[schema(example = "Zq3xV8")]
     pub token: String,
+    #[schema(example = "http://127.0.0.1:8080/sandbox/bank/pay/Zq3xV8")]
     pub pay_url: String,
 }
 
@@ -44,6 +50,7 @@ pub struct SandboxPaymentToken {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxTokenRequest {
+    #[schema(example = "Zq3xV8")]
     pub token: String,
 }
 
@@ -62,8 +69,11 @@ pub enum SandboxStatus {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxVerifyResponse {
     pub status: SandboxStatus,
+    #[schema(example = 179532096001234_i64)]
     pub order_id: i64,
+    #[schema(example = 200000)]
     pub amount: i64,
+    #[schema(example = "SBX-482913")]
     pub reference: Option<String>,
 }
 
