@@ -22,6 +22,7 @@ pub mod limits;
 pub mod notify;
 pub mod observability;
 pub mod passwords;
+pub mod profile;
 pub mod public_info;
 pub mod receipt;
 pub mod routes;
