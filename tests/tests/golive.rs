@@ -132,7 +132,7 @@ parsian_test!(the_gateways_list_names_every_active_gateway_in_both_languages, |a
 
 // ---------------------------------------------------------------- Parsian end to end
 
-parsian_test!(parsian_end_to_end_request_redirect_callback_confirm_and_reverse, |app, bank| {
+parsian_test!(parsian_end_to_end_request_redirect_callback_and_confirm, |app, bank| {
     let date = app.open_date(MARAGHEH, 2).await;
     let token = app.draft(&Person::from(&SAMPLE)).await;
     app.hold(&token, MARAGHEH, date, "morning").await;
