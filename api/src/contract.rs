@@ -9,6 +9,7 @@
 //!   `Retry-After` (and 503 may carry it), 201 `Location`, a PDF `Content-Disposition`,
 //!   and an operation taking `Idempotency-Key` documents `Idempotent-Replayed`;
 //! - every operation declares `Accept-Language` and its `security` (`[]` when public);
+//! - the operations of [`crate::etag::OPERATIONS`] declare `If-None-Match`, `ETag` and 304;
 //! - optional header and query parameters are plain types, not "string or null";
 //! - the staff role an operation needs is written into its description.
 //!
@@ -108,6 +109,7 @@ pub fn finish(api: &mut OpenApi) {
     let components = api.components.get_or_insert_with(Default::default);
     components.headers.extend(headers());
     components.parameters.insert("AcceptLanguage".into(), RefOr::T(accept_language()));
+    components.parameters.insert("IfNoneMatch".into(), RefOr::T(if_none_match()));
     for (path, item) in api.paths.paths.iter_mut() {
         for op in operations_mut(item) {
             operation(path, op);
@@ -207,6 +209,15 @@ fn headers() -> BTreeMap<String, RefOr<Header>> {
             ),
         ),
         (
+            "ETag".into(),
+            header(
+                Type::String,
+                "The answer's entity tag: send it back as `If-None-Match` to get 304 while nothing changed.",
+                json!("\"5d41402abc4b2a76b9719d911017c592\""),
+                true,
+            ),
+        ),
+        (
             "Content-Disposition".into(),
             header(
                 Type::String,
@@ -229,6 +240,18 @@ fn accept_language() -> Parameter {
          (`en`, `en-US`, `fa;q=0.5, en`)."
             .into(),
     );
+    p.schema = Some(RefOr::T(Schema::Object(schema)));
+    p
+}
+
+fn if_none_match() -> Parameter {
+    let mut schema = Object::with_type(Type::String);
+    schema.example = Some(json!("\"5d41402abc4b2a76b9719d911017c592\""));
+    let mut p = Parameter::new("If-None-Match");
+    p.parameter_in = ParameterIn::Header;
+    p.required = Required::False;
+    p.description =
+        Some("The `ETag` of the answer already held: while it is still the answer, 304 without a body.".into());
     p.schema = Some(RefOr::T(Schema::Object(schema)));
     p
 }
@@ -363,6 +386,16 @@ fn operation(path: &str, op: &mut Operation) {
         }
     }
     params.push(RefOr::Ref(Ref::new("#/components/parameters/AcceptLanguage")));
+    let tagged = op.operation_id.as_deref().is_some_and(|id| crate::etag::OPERATIONS.contains(&id));
+    if tagged {
+        params.push(RefOr::Ref(Ref::new("#/components/parameters/IfNoneMatch")));
+        op.responses.responses.insert(
+            "304".into(),
+            RefOr::T(
+                Response::builder().description("Not modified: the `If-None-Match` tag is still the answer").build(),
+            ),
+        );
+    }
 
     let schemes = security_names(op);
     if op.security.is_none() {
@@ -431,6 +464,9 @@ fn operation(path: &str, op: &mut Operation) {
                 response.headers.insert("Location".into(), header_ref("Location"));
             }
             _ => {}
+        }
+        if tagged && (code == 200 || code == 304) {
+            response.headers.insert("ETag".into(), header_ref("ETag"));
         }
         if idempotent && (200..500).contains(&code) {
             response.headers.insert("Idempotent-Replayed".into(), header_ref("Idempotent-Replayed"));

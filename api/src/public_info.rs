@@ -26,8 +26,7 @@ pub struct Step {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tab {
-    /// `registration`, `production` or `delivery`.
-    #[schema(example = "registration")]
+    #[schema(value_type = crate::wire::TabId, example = "registration")]
     pub id: String,
     #[schema(example = "ثبت نام")]
     pub title: String,
@@ -38,8 +37,7 @@ pub struct Tab {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
-    /// `eligibility`, `fees`, `documents`, `rules` or `follow_up`.
-    #[schema(example = "documents")]
+    #[schema(value_type = crate::wire::SectionId, example = "documents")]
     pub id: String,
     #[schema(example = "مدارک لازم هنگام مراجعه")]
     pub title: String,

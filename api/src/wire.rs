@@ -148,3 +148,94 @@ impl From<&persistence::offices::OfficeRow> for OfficeSummary {
         }
     }
 }
+
+/// Declares a closed set of string values (the variants' snake_case names) as an `enum`
+/// schema of the contract. Fields that carry one keep their string
+/// (`#[schema(value_type = wire::Name)]`); the contract fuzzing checks answers against it.
+macro_rules! closed_set {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+    };
+}
+
+closed_set!(
+    /// A staff account's role.
+    StaffRole { Operator, Admin }
+);
+closed_set!(
+    /// A machine client's kind: a kiosk (scope `kiosk:applications`) or the card production
+    /// line (scope `production:events`).
+    ClientKind { Kiosk, Production }
+);
+closed_set!(
+    /// Where a notification is in its delivery.
+    OutboxStatus {
+        Queued, Sending, Sent, FailedTemporary,
+        FailedPermanent,
+    }
+);
+closed_set!(
+    /// How a notification travels.
+    Channel { Sms, Email }
+);
+closed_set!(
+    /// A language of messages and texts.
+    Lang { Fa, En }
+);
+closed_set!(
+    /// Where one payment is with its bank.
+    PaymentState {
+        Created, Redirected, CallbackReceived,
+        Verified, Failed, Expired, Unknown,
+        RefundPending, Refunded, RefundFailed,
+    }
+);
+closed_set!(
+    /// A payment gateway: `sandbox` (the embedded default), `sadad` (Bank Melli) or `parsian`.
+    /// A deployment enables some of them (`payments.gateways`).
+    Gateway { Sandbox, Sadad, Parsian }
+);
+closed_set!(
+    /// Who did something recorded in the audit log.
+    ActorKind {
+        Citizen, Kiosk, Operator, Admin,
+        Production, System,
+    }
+);
+closed_set!(
+    /// A fee of the schedule.
+    FeeKind { Card, CounterEnrollment, Delivery }
+);
+closed_set!(
+    /// The database this server runs on.
+    Database { Sqlite, Postgres }
+);
+closed_set!(
+    /// A tab of «آگاهی از فرایند».
+    TabId { Registration, Production, Delivery }
+);
+closed_set!(
+    /// A section of «شرایط ثبت نام».
+    SectionId {
+        Eligibility, Fees, Documents, Rules,
+        FollowUp,
+    }
+);
+closed_set!(
+    /// Queued for sending through the outbox.
+    Queued { Queued }
+);
+closed_set!(
+    /// The server's health.
+    HealthStatus { Ok, Ready }
+);
+closed_set!(
+    /// How a payment ended, as the result page is told.
+    PaymentOutcome {
+        Success, Failed, Cancelled, RefundPending,
+        Pending, Received, Invalid,
+    }
+);

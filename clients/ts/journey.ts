@@ -70,7 +70,7 @@ for (let ahead = 1; ahead <= 30 && !seat; ahead++) {
     headers: auth,
   });
   if (!page.data) fail("availability", page.error, page.response.status);
-  const row = page.data.rows.find((r) => r.free > 0);
+  const row = page.data.items.find((r) => r.free > 0);
   if (row) seat = { office_id: row.office.id, date, shift: row.shift };
 }
 if (!seat) throw new Error("no free seat within 30 days");
@@ -117,6 +117,14 @@ if (!receipt.data) fail("receipt", receipt.error, receipt.response.status);
 // The operation also answers HTML and PDF (by Accept), so the type is a union: narrow it.
 if (typeof receipt.data !== "object") throw new Error("the receipt is not JSON");
 if (receipt.data.tracking_code !== app.data.tracking_code) throw new Error("receipt and application disagree");
+
+// Lists are one shape: `items` and `next_cursor` (a string, or null on the last page).
+const payments = await api.GET("/api/v1/citizen/application/payments", { params: { query: { limit: 1 } }, headers: auth });
+if (!payments.data) fail("payments", payments.error, payments.response.status);
+const settled = payments.data.items[0];
+if (settled?.status !== "verified") throw new Error(`the payment is ${settled?.status}`);
+const next: string | null = payments.data.next_cursor;
+if (next !== null) throw new Error("one payment, yet a next page");
 
 // A problem is typed too: the same payment again is refused with a code to switch on.
 const again = await api.POST("/api/v1/citizen/application/payments", { body: { gateway: "sandbox" }, headers: auth });

@@ -176,7 +176,7 @@ impl TestApp {
             let (status, availability) =
                 self.get(&format!("/api/v1/offices/availability?date={date}&city_code=041"), Some(&token)).await;
             assert_eq!(status, 200, "availability: {availability}");
-            let rows = availability["rows"].as_array().expect("rows");
+            let rows = availability["items"].as_array().expect("items");
             if let Some(row) =
                 rows.iter().find(|r| r["office"]["id"] == MARAGHEH_OFFICE_ID && r["free"].as_u64() > Some(0))
             {

@@ -515,7 +515,7 @@ async fn find_and_hold(c: &mut Client, opts: &Options, token: &str, i: u64) -> R
         let date = opts.today + chrono::Duration::days(ahead);
         let path = format!("/api/v1/offices/availability?date={date}&city_code={city}");
         let rows = c.call("availability", c.get(&path, Some(token)), &[200], &[]).await?.json();
-        let rows = rows["rows"].as_array().cloned().unwrap_or_default();
+        let rows = rows["items"].as_array().cloned().unwrap_or_default();
         let free: Vec<&Value> = rows.iter().filter(|r| r["free"].as_u64().unwrap_or(0) > 0).collect();
         if free.is_empty() {
             continue;

@@ -106,13 +106,11 @@ impl Scanner {
         let mut found: Vec<&'static str> = Vec::new();
         for m in self.literals.find_overlapping_iter(line) {
             let kind = self.kinds[m.pattern().as_usize()];
-            // A serial is six digits: only a whole number counts, not part of a longer one.
-            if kind == "serial" {
-                let before = line[..m.start()].chars().next_back();
-                let after = line[m.end()..].chars().next();
-                if before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit()) {
-                    continue;
-                }
+            // A serial is six digits: only a whole number counts — not part of a longer
+            // one, not the fraction of a log timestamp (`…:23.731552Z`) or of a number, and
+            // not a measurement the log writes itself (`latency_us=731552`).
+            if kind == "serial" && !stands_alone(line, m.start(), m.end()) {
+                continue;
             }
             found.push(kind);
         }
@@ -166,6 +164,19 @@ impl Scanner {
     }
 }
 
+/// Whether the digits at `start..end` of `line` are a number of their own rather than part
+/// of a longer number, a decimal fraction (a timestamp's microseconds) or a measurement.
+fn stands_alone(line: &str, start: usize, end: usize) -> bool {
+    let before = line[..start].chars().next_back();
+    let after = line[end..].chars().next();
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
+    if glued(before) || after.is_some_and(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let head = &line[..start];
+    !["_us=", "_ms=", "_ns=", "_bytes="].iter().any(|unit| head.ends_with(unit))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +210,15 @@ mod tests {
         assert_eq!(scanner.scan_line(&format!("nid:{}", p.national_id)), vec!["national code"]);
         let loadtest = api::seed::loadtest::citizen(42).expect("citizen 42");
         assert_eq!(scanner.scan_line(&loadtest.national_id), vec!["national code"]);
+    }
+
+    #[test]
+    fn six_digit_numbers_of_the_log_itself_are_not_serials() {
+        let scanner = Scanner::new();
+        let serial = api::seed::population::SAMPLE.serial;
+        let stamp = format!("2026-12-06T16:21:23.{serial}Z INFO request finished latency_us={serial} status=200");
+        assert!(scanner.scan_line(&stamp).is_empty(), "a timestamp's fraction is not a serial: {stamp}");
+        assert_eq!(scanner.scan_line(&format!("entry refused, serial {serial} wrong")), vec!["serial"]);
+        assert_eq!(scanner.scan_line(&format!("serial={serial}")), vec!["serial"]);
     }
 }

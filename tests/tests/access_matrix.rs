@@ -192,6 +192,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("DELETE", "/api/v1/efolder/sessions/current", Efolder),
         ("POST", "/api/v1/kiosk/applications", KioskCreate),
         ("GET", "/api/v1/kiosk/applications/{id}", KioskRead),
+        ("GET", "/api/v1/kiosk/hijri-birth-date-options", KioskCreate),
         ("POST", "/api/v1/oauth/token", ClientCredentials),
         ("GET", "/api/v1/office/applications/{tracking_code}", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
@@ -741,7 +742,9 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("PUT", "/api/v1/citizen/application/personal-info") => Call::to(template),
         ("POST", "/api/v1/citizen/application/receipt/email") => Call::to(template).json(json!({"email": "matrix@example.com"})),
         ("PUT", "/api/v1/citizen/application/special-needs") => Call::to(template).json(ncr_tests::client::typical_needs()),
-        ("GET", "/api/v1/citizen/hijri-birth-date-options") => Call::to(format!("{template}?birth_date_jalali=1369-03-19")),
+        ("GET", "/api/v1/citizen/hijri-birth-date-options" | "/api/v1/kiosk/hijri-birth-date-options") => {
+            Call::to(format!("{template}?birth_date_jalali=1369-03-19"))
+        }
         ("POST", "/api/v1/citizen/sessions") => {
             let (id, answer) = app.captcha().await;
             Call::to(template).json(json!({"national_id": SAMPLE.national_id, "serial": SAMPLE.serial,

@@ -66,7 +66,7 @@ async fn availability(app: &TestApp, city_code: &str, date: &str) -> Vec<Value> 
     let (status, body) =
         app.get(&format!("/api/v1/offices/availability?date={date}&city_code={city_code}&limit=100"), None).await;
     assert_eq!(status, 200, "{body}");
-    body["rows"].as_array().unwrap().clone()
+    body["items"].as_array().unwrap().clone()
 }
 
 /// (approved, free) of one office's shift in availability, if it is offered.
@@ -346,6 +346,13 @@ db_test!(a_closure_closes_the_slot_and_reports_who_is_booked, |app| {
     assert_eq!(status, 200);
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     assert_eq!(list["items"][0]["reason"], "تعمیرات ساختمان");
+    assert!(list["next_cursor"].is_null(), "{list}");
+    // The one page shape: a page at a time, never a cursor to an empty page.
+    let (_, first) = app.get(&format!("{closures}?limit=1"), Some(&admin)).await;
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let (_, second) = app.get(&format!("{closures}?limit=1&cursor={cursor}"), Some(&admin)).await;
+    assert_eq!((&first["items"][0], &second["items"][0]), (&list["items"][0], &list["items"][1]));
+    assert!(second["next_cursor"].is_null(), "{second}");
 
     // Reopening one shift.
     let (status, reopened) = delete(&app, &format!("{closures}/{SUNDAY}?shift=afternoon"), Some(&admin)).await;
@@ -375,6 +382,19 @@ db_test!(a_national_holiday_closes_every_office, |app| {
     let (status, list) = app.get(&format!("/api/v1/admin/holidays?from={MONDAY}&to={MONDAY}"), Some(&admin)).await;
     assert_eq!(status, 200);
     assert_eq!(list["items"], json!([{"date": MONDAY, "date_jalali": "1405-09-09", "name": "تعطیل رسمی"}]));
+    assert!(list["next_cursor"].is_null(), "{list}");
+    // Paged like every list: a second holiday is on the second page of one.
+    let (status, _) =
+        app.post("/api/v1/admin/holidays", Some(&admin), &json!({"date": "2026-12-02", "name": "دوم"})).await;
+    assert_eq!(status, 201);
+    let range = format!("/api/v1/admin/holidays?from={MONDAY}&to=2026-12-02&limit=1");
+    let (_, first) = app.get(&range, Some(&admin)).await;
+    assert_eq!(first["items"][0]["date"], MONDAY);
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let (_, second) = app.get(&format!("{range}&cursor={cursor}"), Some(&admin)).await;
+    assert_eq!((second["items"][0]["date"].as_str(), second["next_cursor"].as_str()), (Some("2026-12-02"), None));
+    let (status, p) = app.get(&format!("{range}&cursor=yesterday"), Some(&admin)).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("cursor")), "{p}");
 
     // A capacity change afterwards keeps the holiday closed.
     let path = format!("/api/v1/admin/offices/{MARAGHEH_OFFICE_ID}/capacity");

@@ -127,7 +127,7 @@ db_test!(availability_ranks_by_neighbourhood_then_free_percentage, |app| {
     let (status, body) =
         app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234"), None).await;
     assert_eq!(status, 200, "{body}");
-    let rows = body["rows"].as_array().unwrap();
+    let rows = body["items"].as_array().unwrap();
     assert!(rows.len() >= 4, "{body}");
     assert_eq!(body["filtered_by_special_needs"], false);
     // Nearest neighbourhood first, then by free percentage within it.
@@ -167,7 +167,7 @@ db_test!(availability_ranks_by_neighbourhood_then_free_percentage, |app| {
     assert_eq!(status, 200, "{held}");
     let (_, after) =
         app.get(&format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234"), None).await;
-    let after = after["rows"].as_array().unwrap();
+    let after = after["items"].as_array().unwrap();
     let position = after
         .iter()
         .position(|r| r["office"]["id"] == first_office.as_str() && r["shift"] == first_shift.as_str())
@@ -212,16 +212,16 @@ db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
         .unwrap();
     let (_, filtered) = ncr_tests::json(res).await;
     assert_eq!(filtered["filtered_by_special_needs"], true);
-    let n_all = all["rows"].as_array().unwrap().len();
-    let n_filtered = filtered["rows"].as_array().unwrap().len();
+    let n_all = all["items"].as_array().unwrap().len();
+    let n_filtered = filtered["items"].as_array().unwrap().len();
     assert!(n_filtered > 0 && n_filtered < n_all, "{n_filtered} of {n_all}");
     // An office without step-free access is refused for her.
-    let stairs_only = all["rows"]
+    let stairs_only = all["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["office"]["id"].as_str().unwrap().to_owned())
-        .find(|id| !filtered["rows"].as_array().unwrap().iter().any(|r| r["office"]["id"] == id.as_str()))
+        .find(|id| !filtered["items"].as_array().unwrap().iter().any(|r| r["office"]["id"] == id.as_str()))
         .expect("an office without step-free access");
     let (status, p) = app.hold(&token, &stairs_only, date, "morning").await;
     assert_eq!((status, p["code"].as_str()), (422, Some("office_unsuitable")));
@@ -243,7 +243,7 @@ db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
         .unwrap();
     let (_, home) = ncr_tests::json(res).await;
     assert_eq!(home["home_visit"], true);
-    assert!(home["rows"].as_array().unwrap().is_empty());
+    assert!(home["items"].as_array().unwrap().is_empty());
     let (status, p) = app.hold(&token, MARAGHEH, date, "morning").await;
     assert_eq!((status, p["code"].as_str()), (409, Some("home_visit_required")));
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
@@ -273,7 +273,7 @@ db_test!(dates_must_be_open_and_within_the_horizon, |app| {
         let (status, p) = app.hold(&token, MARAGHEH, holiday, "morning").await;
         assert_eq!((status, p["code"].as_str()), (409, Some("slot_closed")), "holiday {holiday}");
         let (_, list) = app.get(&format!("/api/v1/offices/availability?date={holiday}&city_code=041"), None).await;
-        assert!(list["rows"].as_array().unwrap().is_empty(), "{list}");
+        assert!(list["items"].as_array().unwrap().is_empty(), "{list}");
     }
 });
 
@@ -346,29 +346,34 @@ db_test!(availability_answers_pages_of_the_ranked_list, |app| {
     let base = format!("/api/v1/offices/availability?date={date}&city_code=021&phone=22711234");
     let (status, all) = app.get(&format!("{base}&limit=100"), None).await;
     assert_eq!(status, 200, "{all}");
-    let rows = all["rows"].as_array().unwrap().clone();
+    let rows = all["items"].as_array().unwrap().clone();
     assert!(rows.len() >= 4, "{all}");
     assert_eq!(all["total"].as_u64(), Some(rows.len() as u64));
-    assert!(all.get("next_offset").is_none(), "one page holds everything: no next page");
+    assert!(all["next_cursor"].is_null(), "one page holds everything: no next page: {all}");
     let key = |r: &serde_json::Value| (r["office"]["id"].to_string(), r["shift"].to_string());
-    // Page by page, two rows at a time, the same list in the same order.
+    // Page by page, two rows at a time, the same list in the same order (the one page shape).
     let mut paged = Vec::new();
-    let mut offset = Some(0u64);
-    while let Some(o) = offset {
-        let (status, page) = app.get(&format!("{base}&limit=2&offset={o}"), None).await;
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, page) = app.get(&format!("{base}&limit=2{after}"), None).await;
         assert_eq!(status, 200, "{page}");
-        assert_eq!((page["offset"].as_u64(), page["limit"].as_u64()), (Some(o), Some(2)));
         assert_eq!(page["total"], all["total"]);
-        paged.extend(page["rows"].as_array().unwrap().iter().map(key));
-        offset = page["next_offset"].as_u64();
+        let items = page["items"].as_array().unwrap();
+        assert!(!items.is_empty() && items.len() <= 2, "never a cursor to an empty page: {page}");
+        paged.extend(items.iter().map(key));
         assert!(paged.len() <= rows.len(), "paging ends");
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
     }
     assert_eq!(paged, rows.iter().map(key).collect::<Vec<_>>());
     // Without `limit`, the default page.
     let (_, first) = app.get(&base, None).await;
-    assert_eq!(first["limit"].as_u64(), Some(u64::from(api::routes::offices::DEFAULT_LIMIT)));
-    // Bad sizes are named.
-    for bad in ["limit=0", "limit=101", "offset=100001"] {
+    assert_eq!(first["items"].as_array().unwrap().len() as i64, (rows.len() as i64).min(api::page::DEFAULT_LIMIT));
+    // Bad sizes and cursors are named.
+    for bad in ["limit=0", "limit=501", "cursor=100001", "cursor=-1", "cursor=x"] {
         let (status, p) = app.get(&format!("{base}&{bad}"), None).await;
         let field = bad.split('=').next().unwrap();
         assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some(field)), "{bad}: {p}");

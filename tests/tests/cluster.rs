@@ -98,6 +98,17 @@ impl Drop for Cluster {
             let _ =
                 diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name)).execute(&mut admin);
         }
+        // The servers' own logs join the run's logs, so the personal-data scan reads them too.
+        if let Some(logs) = std::env::var_os("NCR_TEST_LOG_DIR").filter(|d| !d.is_empty()) {
+            let logs = PathBuf::from(logs);
+            let _ = std::fs::create_dir_all(&logs);
+            for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with("ncr") && name.ends_with(".log") {
+                    let _ = std::fs::copy(entry.path(), logs.join(format!("cluster-{}-{name}", std::process::id())));
+                }
+            }
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {

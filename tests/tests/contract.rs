@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
 use api::seed::population::SAMPLE;
 use base64::Engine;
+use ncr_tests::journey::Person;
 use ncr_tests::{TestApp, db_test};
 use serde_json::{Value, json};
 
@@ -192,6 +194,195 @@ fn errors_reference_one_problem_and_headers_are_documented() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The component a `$ref` names.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
+/// Problems with the one page shape: every list is `{items, next_cursor}` (`next_cursor`
+/// required, string or null) and takes `limit` and `cursor`; no bare arrays, no other
+/// paging fields.
+fn page_shape_problems(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut lists = 0;
+    for (method, path, op) in operations(doc) {
+        let Some(schema) = op["responses"]["200"]["content"]["application/json"].get("schema") else { continue };
+        let schema = resolve(doc, schema);
+        let at = format!("{method} {path}");
+        if schema["type"] == "array" {
+            problems.push(format!("{at}: a bare array"));
+            continue;
+        }
+        let props = &schema["properties"];
+        for other in ["rows", "offset", "next_offset", "page", "next_page"] {
+            if !props[other].is_null() {
+                problems.push(format!("{at}: `{other}` beside the one page shape"));
+            }
+        }
+        if props["items"].is_null() {
+            continue;
+        }
+        lists += 1;
+        let required: Vec<&str> =
+            schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        if props["items"]["type"] != "array" || !required.contains(&"items") {
+            problems.push(format!("{at}: `items` is not a required array"));
+        }
+        if props["next_cursor"]["type"] != json!(["string", "null"]) || !required.contains(&"next_cursor") {
+            problems.push(format!("{at}: `next_cursor` is not a required string-or-null"));
+        }
+        let params: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for want in ["limit", "cursor"] {
+            if !params.contains(&want) {
+                problems.push(format!("{at}: no `{want}` parameter"));
+            }
+        }
+    }
+    if lists < 12 {
+        problems.push(format!("only {lists} lists found"));
+    }
+    problems
+}
+
+/// Issue 22 item 7: one pagination shape on every list.
+#[test]
+fn every_list_has_the_one_page_shape() {
+    let problems = page_shape_problems(&doc());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The check fails on a bare array and on an offset page: shown on doctored copies.
+#[test]
+fn another_page_shape_is_caught() {
+    let mut doc = doc();
+    doc["paths"]["/api/v1/citizen/application/payments"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/PaymentView"}});
+    let problems = page_shape_problems(&doc);
+    assert!(problems.iter().any(|p| p.contains("payments: a bare array")), "{problems:?}");
+    let mut doc = self::doc();
+    doc["components"]["schemas"]["StaffPage"]["properties"]["next_offset"] = json!({"type": "integer"});
+    doc["components"]["schemas"]["StaffPage"]["required"] = json!(["items"]);
+    let problems = page_shape_problems(&doc);
+    assert!(problems.iter().any(|p| p.contains("staff: `next_offset`")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("staff: `next_cursor` is not")), "{problems:?}");
+}
+
+/// Whether a property shows a value: an example of its own, an enum, or a `$ref` (the
+/// component has its examples), also through `allOf`/`oneOf` and array items.
+fn shows_a_value(p: &Value) -> bool {
+    // `example: null` shows a value too (an optional field left out of the example).
+    if p.get("example").is_some() || !p["examples"].is_null() || !p["enum"].is_null() || !p["$ref"].is_null() {
+        return true;
+    }
+    if ["allOf", "oneOf", "anyOf"].iter().any(|k| p[*k].as_array().is_some_and(|v| v.iter().any(shows_a_value))) {
+        return true;
+    }
+    (p["type"] == "array" || p["type"] == json!(["array", "null"])) && shows_a_value(&p["items"])
+}
+
+static PROSE_ENUM: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^`[a-z_]+`(?: \([^)]*\))?(?:, `[a-z_]+`(?: \([^)]*\))?)* or `[a-z_]+`").unwrap()
+});
+
+static JALALI: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(r"^\d{4}-\d{2}-\d{2}$").unwrap());
+
+/// Problems with the values the document shows: a property without an example, a
+/// closed set listed in prose instead of an `enum`, a Jalali date not `YYYY-MM-DD`.
+fn example_problems(doc: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let walk = |at: String, props: &Value, problems: &mut Vec<String>| {
+        for (name, p) in props.as_object().into_iter().flatten() {
+            let at = format!("{at}.{name}");
+            if !shows_a_value(p) && p["properties"].is_null() {
+                problems.push(format!("{at}: no example"));
+            }
+            let description = p["description"].as_str().unwrap_or_default();
+            if p["enum"].is_null() && p["$ref"].is_null() && PROSE_ENUM.is_match(description) {
+                problems.push(format!("{at}: values listed in prose, not an enum: {description}"));
+            }
+            if let Some(e) = p["example"].as_str() {
+                let fits = match p["format"].as_str() {
+                    Some("date-time") => chrono::DateTime::parse_from_rfc3339(e).is_ok(),
+                    Some("date") => chrono::NaiveDate::parse_from_str(e, "%Y-%m-%d").is_ok(),
+                    _ => true,
+                };
+                if !fits {
+                    problems.push(format!("{at}: example {e:?} is not a {}", p["format"]));
+                }
+            }
+            if let (Some(values), false) = (p["enum"].as_array(), p["example"].is_null())
+                && !values.contains(&p["example"])
+            {
+                problems.push(format!("{at}: example {} is not one of {values:?}", p["example"]));
+            }
+            if name.ends_with("_jalali")
+                && let Some(e) = p["example"].as_str()
+                && !JALALI.is_match(e)
+            {
+                problems.push(format!("{at}: Jalali example {e:?} is not YYYY-MM-DD"));
+            }
+        }
+    };
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        walk(name.clone(), &schema["properties"], &mut problems);
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            walk(name.clone(), &part["properties"], &mut problems);
+        }
+    }
+    for (method, path, op) in operations(doc) {
+        for p in op["parameters"].as_array().into_iter().flatten().filter(|p| p["$ref"].is_null()) {
+            let at = format!("{method} {path} {}", p["name"].as_str().unwrap_or("?"));
+            let schema = &p["schema"];
+            if p["example"].is_null() && !shows_a_value(schema) {
+                problems.push(format!("{at}: no example"));
+            }
+            let description = p["description"].as_str().unwrap_or_default();
+            if schema["enum"].is_null() && schema["$ref"].is_null() && PROSE_ENUM.is_match(description) {
+                problems.push(format!("{at}: values listed in prose, not an enum: {description}"));
+            }
+        }
+    }
+    problems
+}
+
+/// Issue 22 item 8: an example on every field and parameter, enums for closed sets, one
+/// Jalali format.
+#[test]
+fn every_field_shows_a_value_and_closed_sets_are_enums() {
+    let problems = example_problems(&doc());
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// The check fails on a missing example, a prose enum and a slashed Jalali date.
+#[test]
+fn a_missing_example_or_a_prose_enum_is_caught() {
+    let mut doc = doc();
+    let view = &mut doc["components"]["schemas"]["ApplicationView"]["properties"];
+    view["created_at"].as_object_mut().unwrap().remove("example");
+    doc["components"]["schemas"]["PaymentView"]["properties"]["status"] =
+        json!({"type": "string", "description": "`created`, `verified` or `failed`.", "example": "created"});
+    doc["components"]["schemas"]["ReceiptView"]["properties"]["issued_at_jalali"]["example"] =
+        json!("1405/09/01 10:00");
+    let problems = example_problems(&doc);
+    for want in [
+        "ApplicationView.created_at: no example",
+        "PaymentView.status: values listed",
+        "ReceiptView.issued_at_jalali: Jalali",
+    ] {
+        assert!(problems.iter().any(|p| p.starts_with(want)), "{want}: {problems:?}");
+    }
+}
+
 // ---------------------------------------------------------------- behaviour
 
 fn header(res: &reqwest::Response, name: &str) -> String {
@@ -363,6 +554,86 @@ db_test!(created_answers_say_where_and_replayed_problems_keep_their_request_id, 
     assert_eq!((status2, &p2), (status, &p1), "the replay is the first answer, request id included");
 });
 
+// Issue 22 item 7: ETag and If-None-Match on the application and the public pages.
+db_test!(the_application_and_the_public_pages_answer_304_while_unchanged, |app| {
+    for path in ["/api/v1/public/process-info", "/api/v1/public/registration-conditions"] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let tag = header(&res, "etag");
+        assert!(tag.starts_with('"') && tag.len() > 2, "{path}: {tag:?}");
+        let res = app.http.get(app.url(path)).header("If-None-Match", &tag).send().await.unwrap();
+        assert_eq!((res.status().as_u16(), header(&res, "etag")), (304, tag.clone()), "{path}");
+        assert_eq!(header(&res, "cache-control"), "public, max-age=300", "{path}: caching headers kept");
+        assert!(res.bytes().await.unwrap().is_empty(), "{path}: a 304 has no body");
+        // Another language is another answer, with its own tag.
+        let en = app.http.get(app.url(path)).header("Accept-Language", "en").header("If-None-Match", &tag);
+        let en = en.send().await.unwrap();
+        assert_eq!(en.status(), 200, "{path}");
+        assert_ne!(header(&en, "etag"), tag);
+    }
+
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let get = |tag: String| {
+        app.http.get(app.url("/api/v1/citizen/application")).bearer_auth(&token).header("If-None-Match", tag).send()
+    };
+    let first = get("\"another\"".into()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "cache-control"), "no-store", "personal: never kept by a cache");
+    let tag = header(&first, "etag");
+    let same = get(tag.clone()).await.unwrap();
+    assert_eq!((same.status().as_u16(), header(&same, "etag")), (304, tag.clone()));
+    let weak = get(format!("W/{tag}")).await.unwrap();
+    assert_eq!(weak.status(), 304, "If-None-Match compares weakly");
+    // The application changes (a seat held): the old tag gets the new answer.
+    let date = app.open_date(MARAGHEH, 2).await;
+    assert_eq!(app.hold(&token, MARAGHEH, date, "morning").await.0, 200);
+    let changed = get(tag.clone()).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_ne!(header(&changed, "etag"), tag);
+    let (_, view) = ncr_tests::json(changed).await;
+    assert_eq!(view["appointment_status"], "held");
+});
+
+/// Every operation the contract says answers with an ETag does, and honours it.
+#[test]
+fn the_tagged_operations_are_documented() {
+    let doc = doc();
+    let mut tagged = 0;
+    for (method, path, op) in operations(&doc) {
+        let id = op["operationId"].as_str().unwrap();
+        let listed = api::etag::OPERATIONS.contains(&id);
+        let documented = !op["responses"]["304"].is_null();
+        assert_eq!(listed, documented, "{method} {path}");
+        if listed {
+            tagged += 1;
+            assert!(op["responses"]["200"]["headers"]["ETag"].is_object(), "{path}");
+            assert!(
+                op["parameters"].as_array().unwrap().iter().any(|p| p["$ref"] == "#/components/parameters/IfNoneMatch")
+            );
+        }
+    }
+    assert_eq!(tagged, api::etag::OPERATIONS.len());
+}
+
+// Issue 22 item 8: a kiosk gets the lunar birth-date options it must choose from.
+db_test!(a_kiosk_gets_the_lunar_birth_date_options, |app| {
+    let admin = app.admin_token().await;
+    let kiosk = app.machine_token(&admin, "kiosk-lunar", "kiosk").await;
+    let citizen = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    let path = "/api/v1/kiosk/hijri-birth-date-options?birth_date_jalali=1369-03-19";
+    let (status, options) = app.get(path, Some(&kiosk)).await;
+    assert_eq!(status, 200, "{options}");
+    assert_eq!(options["options"].as_array().unwrap().len(), 5);
+    let (_, citizens) =
+        app.get("/api/v1/citizen/hijri-birth-date-options?birth_date_jalali=1369-03-19", Some(&citizen)).await;
+    assert_eq!(options, citizens, "the same five options as the citizen's");
+    let (status, p) =
+        app.get("/api/v1/kiosk/hijri-birth-date-options?birth_date_jalali=1369-13-40", Some(&kiosk)).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("birth_date_jalali")), "{p}");
+    let (status, p) = app.get(path, Some(&citizen)).await;
+    assert_eq!((status, p["code"].as_str()), (403, Some("token_wrong_kind")), "{p}");
+});
+
 // ---------------------------------------------------------------- CORS
 
 const PORTAL: &str = "http://portal.example";
@@ -446,6 +717,12 @@ const out = {{}};
   try {{
     const info = await fetch(api + "/api/v1/public/process-info", {{headers: {{"Accept-Language": "en"}}}});
     out.info = info.status; out.info_request_id = info.headers.get("X-Request-Id");
+    const tag = info.headers.get("ETag");
+    const again = await fetch(api + "/api/v1/public/process-info",
+      {{headers: {{"Accept-Language": "en", "If-None-Match": tag || "none"}}, cache: "no-store"}});
+    out.info_tag = tag; out.info_again = again.status;
+    const cond = await fetch(api + "/api/v1/public/registration-conditions");
+    out.conditions = cond.status; out.conditions_sections = (await cond.json()).sections.length;
     const c = await fetch(api + "/api/v1/captcha");
     const captcha = await c.json();
     const s = await fetch(api + "/api/v1/citizen/sessions", {{method: "POST",
@@ -542,6 +819,11 @@ async fn a_browser_on_another_origin(backend: ncr_tests::Backend) {
     assert!(seen.get("error").is_none(), "{seen}");
     assert_eq!(seen["info"], 200, "{seen}");
     assert!(seen["info_request_id"].as_str().is_some_and(|id| !id.is_empty()), "X-Request-Id readable: {seen}");
+    // The public pages: the ETag is readable, and sent back it gets 304.
+    assert!(seen["info_tag"].as_str().is_some_and(|t| t.starts_with('"')), "ETag readable: {seen}");
+    assert_eq!(seen["info_again"], 304, "{seen}");
+    assert_eq!(seen["conditions"], 200, "{seen}");
+    assert!(seen["conditions_sections"].as_u64() > Some(0), "{seen}");
     assert_eq!((seen["session"].as_u64(), seen["location"].as_str()), (Some(201), Some("/api/v1/citizen/application")));
     // A GET with a bearer token (preflighted): the citizen has no application yet, and the
     // page can read why.

@@ -158,6 +158,25 @@ fn openapi_schema_names_are_unique() {
         let text = std::fs::read_to_string(&file).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
+            // Types declared by the schema-making macros (`page_type!`, `closed_set!`,
+            // `wire_enum!`): the name is the first word after the doc comments.
+            let t = line.trim_start();
+            if ["page_type!(", "closed_set!(", "wire_enum!("].iter().any(|m| t.ends_with(m))
+                && !t.starts_with("macro_rules!")
+            {
+                let name = lines[i + 1..]
+                    .iter()
+                    .map(|l| l.trim_start())
+                    .find(|l| !l.starts_with("///"))
+                    .and_then(|l| l.split(|c: char| !c.is_alphanumeric() && c != '_').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let place = format!("{}:{}", file.display(), i + 1);
+                if let Some(first) = seen.insert(name.clone(), place.clone()) {
+                    clashes.push(format!("{name}: {first} and {place}"));
+                }
+                continue;
+            }
             if !(line.trim_start().starts_with("#[derive(") && line.contains("ToSchema")) {
                 continue;
             }
@@ -173,7 +192,8 @@ fn openapi_schema_names_are_unique() {
                     .find_map(|k| l.strip_prefix(k))
                     .map(|rest| rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap().to_owned())
             });
-            let Some(name) = alias.or(item) else { continue };
+            // A macro's own `pub struct $name` is counted at each invocation instead.
+            let Some(name) = alias.or(item).filter(|n| !n.is_empty()) else { continue };
             let place = format!("{}:{}", file.display(), i + 1);
             if let Some(first) = seen.insert(name.clone(), place.clone()) {
                 clashes.push(format!("{name}: {first} and {place}"));

@@ -267,6 +267,9 @@ db_test!(admins_list_the_outbox_with_filters_and_without_recipients, |app| {
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
     assert_eq!(second["items"][0]["template"], "booking");
     assert!(second["next_cursor"].is_null());
+    // A page that ends the list exactly has no cursor (never one to an empty page).
+    let whole = list("?limit=3").await;
+    assert_eq!((whole["items"].as_array().unwrap().len(), whole["next_cursor"].is_null()), (3, true), "{whole}");
 
     // Bad filters are 422, listed per field; no token is 401.
     let (status, p) = app.get("/api/v1/admin/outbox?status=lost&channel=fax&limit=0", Some(&admin)).await;

@@ -146,7 +146,8 @@ db_test!(money_deducted_but_not_confirmed_is_refund_pending_and_still_payable, |
     assert_eq!(view["payment_status"], "refund_pending");
     assert_eq!(view["next_step"], "choose_appointment");
     let (_, payments) = app.get("/api/v1/citizen/application/payments", Some(&token)).await;
-    assert_eq!(payments[0]["status"], "refund_pending");
+    assert_eq!(payments["items"][0]["status"], "refund_pending");
+    assert!(payments["next_cursor"].is_null(), "{payments}");
     // Still payable: hold and pay again, successfully.
     app.hold(&token, MARAGHEH, date, "morning").await;
     let payment = app.start_payment(&token).await;

@@ -85,6 +85,7 @@ pub struct AppointmentView {
     pub date_jalali: String,
     pub shift: wire::Shift,
     /// While held: when the seat is released unless paid.
+    #[schema(example = "2026-11-22T06:45:00Z")]
     pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
@@ -111,18 +112,24 @@ pub struct ApplicationView {
     pub personal_info: PersonalInfoView,
     pub special_needs: Option<wire::SpecialNeeds>,
     /// The citizen cannot leave home: a home visit instead of an office seat.
+    #[schema(example = false)]
     pub home_visit: bool,
     pub family: Option<Family>,
     pub appointment: Option<AppointmentView>,
     /// Where the card will be handed over (defaults to the enrollment office).
     pub delivery_office: Option<OfficeSummary>,
     /// Last day of a no-show ban.
+    #[schema(example = "2026-12-22")]
     pub no_show_ban_until: Option<NaiveDate>,
     /// A paid citizen without a booking must book before this, or the application expires.
+    #[schema(example = "2026-12-07T20:29:59Z")]
     pub booking_deadline: Option<DateTime<Utc>>,
     /// The serial changed after production started: ask for a re-issue after delivery.
+    #[schema(example = false)]
     pub reissue_required: bool,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:45:00Z")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -159,6 +159,7 @@ pub struct ReceiptView {
     /// The chosen office, date and shift; absent for a home visit or while a lost seat is re-booked.
     pub enrollment: Option<ReceiptEnrollment>,
     /// The citizen cannot leave home: enrollment comes to them.
+    #[schema(example = false)]
     pub home_visit: bool,
     pub payment: ReceiptPayment,
     /// Where the card will be handed over (defaults to the enrollment office).
@@ -167,9 +168,12 @@ pub struct ReceiptView {
     pub prerequisites: Vec<Bilingual>,
     #[schema(example = "2026-11-22T06:30:00Z")]
     pub issued_at: DateTime<Utc>,
-    /// Tehran time, e.g. `1405/09/01 10:00`.
-    #[schema(example = "1405/09/01 10:00")]
+    /// The Tehran date of issue, Jalali `YYYY-MM-DD` like every `*_jalali` date.
+    #[schema(example = "1405-09-01")]
     pub issued_at_jalali: String,
+    /// The Tehran time of issue, `HH:MM`.
+    #[schema(example = "10:00")]
+    pub issued_at_tehran_time: String,
     /// Signed link an office opens (the QR code on the printout) to check this receipt; see
     /// `GET /api/v1/public/receipts/verify`.
     #[schema(
@@ -305,11 +309,8 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
 
     let issued_local = now.with_timezone(&tehran());
     let issued_on = tehran_date(now);
-    let issued_at_jalali = format!(
-        "{} {}",
-        JalaliDate::from_gregorian(issued_on).map(|d| slashed(&d.to_string())).unwrap_or_default(),
-        issued_local.format("%H:%M")
-    );
+    let issued_at_jalali = JalaliDate::from_gregorian(issued_on).map(|d| d.to_string()).unwrap_or_default();
+    let issued_at_tehran_time = issued_local.format("%H:%M").to_string();
     let verify_url = verify_url(state, &tracking_code, issued_on);
     let prerequisites = prerequisites(&state.config.public_url);
     let paid = app.payment == domain::application::PaymentStatus::Paid;
@@ -344,6 +345,7 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         prerequisites,
         issued_at: now,
         issued_at_jalali,
+        issued_at_tehran_time,
         verify_url,
     };
 
@@ -369,7 +371,7 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         delivery_office: view.delivery_office.as_ref().map_or(NONE_FA.into(), |o| o.name.clone()),
         prerequisites: view.prerequisites.iter().map(|p| p.fa.clone()).collect(),
         verify_url: view.verify_url.clone(),
-        issued_at: view.issued_at_jalali.clone(),
+        issued_at: format!("{} {}", slashed(&view.issued_at_jalali), view.issued_at_tehran_time),
     };
     Ok(Receipt { application_id: row.id, view, doc })
 }

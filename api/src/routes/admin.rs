@@ -12,9 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::AdminPrincipal;
 use crate::error::ApiError;
 use crate::journey::actor;
+use crate::page::{self, Page};
 use crate::routes::machine::hash_secret;
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
+use crate::wire;
 
 fn random_secret(state: &AppState, bytes: usize) -> String {
     use base64::Engine;
@@ -27,29 +29,32 @@ fn random_secret(state: &AppState, bytes: usize) -> String {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "operator.maragheh")]
     pub cursor: Option<String>,
-}
-
-fn limit_of(limit: Option<i64>) -> Result<i64, ApiError> {
-    let l = limit.unwrap_or(50);
-    if (1..=200).contains(&l) { Ok(l) } else { Err(ApiError::field("limit", "range")) }
 }
 
 // ---------------------------------------------------------------- staff
 
 #[derive(Serialize, ToSchema)]
 pub struct StaffView {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub id: String,
     #[schema(example = "operator.maragheh")]
     pub username: String,
-    /// `operator` or `admin`.
+    #[schema(value_type = wire::StaffRole, example = "operator")]
     pub role: String,
+    #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
+    #[schema(example = false)]
     pub disabled: bool,
+    /// Locked after failed sign-ins until then.
+    #[schema(example = "2026-11-22T07:00:00Z")]
     pub locked_until: Option<DateTime<Utc>>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -67,11 +72,12 @@ impl From<&StaffUser> for StaffView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct StaffPage {
-    pub items: Vec<StaffView>,
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Staff accounts, by username.
+    StaffPage,
+    StaffView,
+    "operator.maragheh"
+);
 
 /// Staff accounts, by username.
 #[utoipa::path(operation_id = "admin_list_staff", tag = "admin", security(("staff" = [])), params(PageQuery),
@@ -82,13 +88,11 @@ pub async fn list_staff(
     _admin: AdminPrincipal,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit_of(q.limit)?;
+    let limit = page::limit(q.limit)?;
     let cursor = q.cursor.clone();
-    let rows = state.run(move |conn| persistence::staff::list(conn, cursor.as_deref(), limit + 1)).await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<StaffView> = rows.iter().take(limit as usize).map(StaffView::from).collect();
-    let next_cursor = more.then(|| items.last().map(|u| u.username.clone())).flatten();
-    Ok(HttpResponse::Ok().json(StaffPage { items, next_cursor }))
+    let rows = state.run(move |conn| persistence::staff::list(conn, cursor.as_deref(), page::fetch(limit))).await?;
+    let page = Page::of(rows, limit, |u| u.username.clone()).map(|u| StaffView::from(&u));
+    Ok(HttpResponse::Ok().json(StaffPage::from(page)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,12 +100,13 @@ pub async fn list_staff(
 pub struct NewStaff {
     #[schema(example = "operator.maragheh")]
     pub username: String,
-    /// `operator` (needs `office_id`) or `admin`.
-    #[schema(example = "operator")]
+    /// `operator` needs `office_id`.
+    #[schema(value_type = wire::StaffRole, example = "operator")]
     pub role: String,
     #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
     /// At least 10 characters; if absent one is generated and shown once.
+    #[schema(example = "a-long-passphrase-42")]
     pub password: Option<String>,
 }
 
@@ -109,6 +114,7 @@ pub struct NewStaff {
 pub struct StaffCreated {
     pub staff: StaffView,
     /// Shown only when the password was generated (and only this once).
+    #[schema(example = "Xk3-pq9-Lm2-vr7")]
     pub generated_password: Option<String>,
 }
 
@@ -189,7 +195,7 @@ pub async fn create_staff(
 }
 
 /// Disables an account; its tokens stop working at once.
-#[utoipa::path(operation_id = "admin_disable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_disable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path, description = "Staff account id", example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")),
     responses((status = 204, description = "Disabled"), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/disable")]
 pub async fn disable_staff(
@@ -202,7 +208,7 @@ pub async fn disable_staff(
 }
 
 /// Enables a disabled account.
-#[utoipa::path(operation_id = "admin_enable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_enable_staff", tag = "admin", security(("staff" = [])), params(("id" = String, Path, description = "Staff account id", example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")),
     responses((status = 204, description = "Enabled"), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/enable")]
 pub async fn enable_staff(
@@ -244,11 +250,12 @@ async fn set_disabled(
 #[derive(Serialize, ToSchema)]
 pub struct PasswordReset {
     /// The new password, shown this once.
+    #[schema(example = "Xk3-pq9-Lm2-vr7")]
     pub password: String,
 }
 
 /// Resets a staff password to a generated one; the account's old tokens stop working.
-#[utoipa::path(operation_id = "admin_reset_staff_password", tag = "admin", security(("staff" = [])), params(("id" = String, Path)),
+#[utoipa::path(operation_id = "admin_reset_staff_password", tag = "admin", security(("staff" = [])), params(("id" = String, Path, description = "Staff account id", example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")),
     responses((status = 200, description = "The new password", body = PasswordReset), StaffWrite))]
 #[post("/api/v1/admin/staff/{id}/reset-password")]
 pub async fn reset_staff_password(
@@ -295,14 +302,18 @@ pub struct ClientView {
     pub client_id: String,
     #[schema(example = "دفتر خدمات اینترنتی پویا")]
     pub name: String,
-    /// `kiosk` or `production`.
+    #[schema(value_type = wire::ClientKind, example = "kiosk")]
     pub kind: String,
     #[schema(example = "kiosk:applications")]
     pub scopes: String,
+    #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
+    #[schema(example = false)]
     pub disabled: bool,
     /// Requests per minute this client may make.
+    #[schema(example = 120)]
     pub rate_per_minute: i32,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -321,11 +332,12 @@ impl From<&ClientRow> for ClientView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ClientsPage {
-    pub items: Vec<ClientView>,
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Machine clients, by client id.
+    ClientsPage,
+    ClientView,
+    "kiosk-tabriz-01"
+);
 
 /// Kiosk and production clients.
 #[utoipa::path(operation_id = "admin_list_machine_clients", tag = "admin", security(("staff" = [])), params(PageQuery),
@@ -336,14 +348,13 @@ pub async fn list_clients(
     _admin: AdminPrincipal,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = limit_of(q.limit)?;
+    let limit = page::limit(q.limit)?;
     let cursor = q.cursor.clone();
-    let rows =
-        state.run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), limit + 1)).await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<ClientView> = rows.iter().take(limit as usize).map(ClientView::from).collect();
-    let next_cursor = more.then(|| items.last().map(|c| c.client_id.clone())).flatten();
-    Ok(HttpResponse::Ok().json(ClientsPage { items, next_cursor }))
+    let rows = state
+        .run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), page::fetch(limit)))
+        .await?;
+    let page = Page::of(rows, limit, |c| c.client_id.clone()).map(|c| ClientView::from(&c));
+    Ok(HttpResponse::Ok().json(ClientsPage::from(page)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -353,12 +364,12 @@ pub struct NewClient {
     pub client_id: String,
     #[schema(example = "دفتر خدمات اینترنتی پویا")]
     pub name: String,
-    /// `kiosk` (scope `kiosk:applications`) or `production` (scope `production:events`).
-    #[schema(example = "kiosk")]
+    #[schema(value_type = wire::ClientKind, example = "kiosk")]
     pub kind: String,
+    #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
     /// Default 120.
-    #[schema(minimum = 1, maximum = 100000)]
+    #[schema(minimum = 1, maximum = 100000, example = 120)]
     pub rate_per_minute: Option<i32>,
 }
 
@@ -366,6 +377,7 @@ pub struct NewClient {
 pub struct ClientSecret {
     pub client: ClientView,
     /// Shown only now; store it safely. Rotate to get a new one.
+    #[schema(example = "q8V1cS3nT0yR5wE7uI9oP2aD4fG6hJ8k")]
     pub client_secret: String,
 }
 
@@ -478,7 +490,7 @@ async fn change_client(
 }
 
 /// A new secret for a client; the old one and every token issued with it stop working at once.
-#[utoipa::path(operation_id = "admin_rotate_machine_client_secret", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+#[utoipa::path(operation_id = "admin_rotate_machine_client_secret", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path, example = "kiosk-pouya-borujerd")),
     responses((status = 200, description = "The new secret", body = ClientSecret), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/rotate")]
 pub async fn rotate_client(
@@ -500,7 +512,7 @@ pub async fn rotate_client(
 }
 
 /// Disables a client: no new tokens, and its tokens already issued stop working at once.
-#[utoipa::path(operation_id = "admin_disable_machine_client", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path)),
+#[utoipa::path(operation_id = "admin_disable_machine_client", tag = "admin", security(("staff" = [])), params(("client_id" = String, Path, example = "kiosk-pouya-borujerd")),
     responses((status = 200, description = "Disabled", body = ClientView), StaffWrite))]
 #[post("/api/v1/admin/kiosk-clients/{client_id}/disable")]
 pub async fn disable_client(
@@ -522,8 +534,7 @@ pub async fn disable_client(
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeeLine {
-    /// `card`, `counter_enrollment` or `delivery`.
-    #[schema(example = "card")]
+    #[schema(value_type = wire::FeeKind, example = "card")]
     pub kind: String,
     /// Rials.
     #[schema(example = 200000, minimum = 0, maximum = 1_000_000_000_000_i64)]
@@ -621,7 +632,9 @@ pub struct RangeQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct DayCount {
+    #[schema(example = "2026-11-22")]
     pub date: NaiveDate,
+    #[schema(example = 42)]
     pub count: i64,
 }
 
@@ -629,26 +642,38 @@ pub struct DayCount {
 pub struct Utilisation {
     #[schema(example = "041")]
     pub city_code: String,
+    #[schema(value_type = wire::Shift, example = "morning")]
     pub shift: String,
+    #[schema(example = 40)]
     pub capacity: i64,
+    #[schema(example = 30)]
     pub taken: i64,
     /// `taken / capacity`, 0–1.
+    #[schema(example = 0.75)]
     pub rate: f64,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Stats {
+    #[schema(example = "2026-11-01")]
     pub from: NaiveDate,
+    #[schema(example = "2026-11-30")]
     pub to: NaiveDate,
     /// Applications that paid (registered), per day.
     pub registrations_per_day: Vec<DayCount>,
+    #[schema(example = 120)]
     pub payments_settled: i64,
+    #[schema(example = 114)]
     pub payments_verified: i64,
     /// verified / settled, 0–1 (null without payments).
+    #[schema(example = 0.95)]
     pub payment_success_rate: Option<f64>,
+    #[schema(example = 6)]
     pub appointments_missed: i64,
+    #[schema(example = 94)]
     pub appointments_attended: i64,
     /// missed / (missed + attended), 0–1.
+    #[schema(example = 0.06)]
     pub no_show_rate: Option<f64>,
     /// Seats taken over approved capacity, per city and shift.
     pub utilisation: Vec<Utilisation>,
@@ -757,40 +782,64 @@ pub async fn stats(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub application_id: Option<String>,
-    /// `citizen`, `kiosk`, `operator`, `admin`, `production` or `system`.
+    #[param(value_type = Option<wire::ActorKind>, example = "operator")]
     pub actor_kind: Option<String>,
+    #[param(example = "checked_in")]
     pub action: Option<String>,
+    #[param(example = "2026-11-22T00:00:00Z")]
     pub from: Option<DateTime<Utc>>,
+    #[param(example = "2026-11-23T00:00:00Z")]
     pub to: Option<DateTime<Utc>>,
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntry {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub id: String,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub at: DateTime<Utc>,
+    #[schema(value_type = wire::ActorKind, example = "operator")]
     pub actor_kind: String,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c")]
     pub actor_id: Option<String>,
     #[schema(example = "checked_in")]
     pub action: String,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub application_id: Option<String>,
+    #[schema(example = "0f9b6a9c-3f4e-4a7e-9a49-7f1f3c2b1d10")]
     pub request_id: Option<String>,
+    #[schema(schema_with = audit_details)]
     pub details: Option<serde_json::Value>,
     /// The caller's address (behind the load balancer, the client's own).
     #[schema(example = "198.51.100.7")]
     pub client_ip: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AuditPage {
-    pub items: Vec<AuditEntry>,
-    pub next_cursor: Option<String>,
+/// What the action recorded: a JSON object whose keys depend on the action, or `null`.
+fn audit_details() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::SchemaType;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some("What the action recorded: keys depend on the action."))
+        .examples([serde_json::json!({"office_id": "041-MRG-01"})])
+        .build()
 }
+
+crate::page_type!(
+    /// Audit entries, newest first.
+    AuditPage,
+    AuditEntry,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 /// The audit log (append-only), newest first.
 #[utoipa::path(operation_id = "admin_list_audit_log", tag = "admin", security(("staff" = [])), params(AuditQuery),
@@ -802,7 +851,7 @@ pub async fn audit_log(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = limit_of(q.limit)?;
+    let limit = page::limit(q.limit)?;
     let filter = persistence::audit::AuditFilter {
         application_id: q.application_id,
         actor_kind: q.actor_kind,
@@ -811,42 +860,22 @@ pub async fn audit_log(
         to: q.to.map(|t| t.naive_utc()),
         before_id: q.cursor,
     };
-    let rows = state.run(move |conn| persistence::audit::list(conn, &filter, limit + 1)).await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<AuditEntry> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|r| AuditEntry {
-            id: r.id,
-            at: r.at.and_utc(),
-            actor_kind: r.actor_kind,
-            actor_id: r.actor_id,
-            action: r.action,
-            application_id: r.application_id,
-            request_id: r.request_id,
-            details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
-            client_ip: r.client_ip,
-        })
-        .collect();
-    let next_cursor = more.then(|| items.last().map(|e| e.id.clone())).flatten();
-    Ok(HttpResponse::Ok().json(AuditPage { items, next_cursor }))
+    let rows = state.run(move |conn| persistence::audit::list(conn, &filter, page::fetch(limit))).await?;
+    let page = Page::of(rows, limit, |r| r.id.clone()).map(|r| AuditEntry {
+        id: r.id,
+        at: r.at.and_utc(),
+        actor_kind: r.actor_kind,
+        actor_id: r.actor_id,
+        action: r.action,
+        application_id: r.application_id,
+        request_id: r.request_id,
+        details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
+        client_ip: r.client_ip,
+    });
+    Ok(HttpResponse::Ok().json(AuditPage::from(page)))
 }
 
 // ---------------------------------------------------------------- payments
-
-/// Every payment status, for the listing's filter.
-const PAYMENT_STATUSES: [&str; 10] = [
-    "created",
-    "redirected",
-    "callback_received",
-    "unknown",
-    "verified",
-    "failed",
-    "expired",
-    "refund_pending",
-    "refunded",
-    "refund_failed",
-];
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -854,12 +883,13 @@ const PAYMENT_STATUSES: [&str; 10] = [
 pub struct PaymentsQuery {
     /// Only payments in this status, e.g. `refund_failed` (money the bank would not give
     /// back after every retry) or `refund_pending`.
-    #[param(example = "refund_failed")]
+    #[param(value_type = Option<wire::PaymentState>, example = "refund_failed")]
     pub status: Option<String>,
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub cursor: Option<String>,
 }
 
@@ -868,21 +898,23 @@ pub struct PaymentsQuery {
 pub struct AdminPayment {
     #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub payment_id: String,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c")]
     pub application_id: String,
-    #[schema(example = "sadad")]
+    #[schema(value_type = wire::Gateway, example = "sadad")]
     pub gateway: String,
     #[schema(example = 179_532_096_001_234_i64)]
     pub order_id: i64,
     /// Rials.
     #[schema(example = 200000)]
     pub amount: i64,
-    /// See `PaymentView.status`.
-    #[schema(example = "refund_failed")]
+    #[schema(value_type = wire::PaymentState, example = "refund_failed")]
     pub status: String,
     /// The bank's reference once verified.
+    #[schema(example = "700000810000002")]
     pub reference: Option<String>,
     /// Why the money is given back (`duplicate payment`, `amount or order mismatch`) or the
     /// last verification error.
+    #[schema(example = "duplicate payment")]
     pub last_error: Option<String>,
     /// Reversals the bank did not confirm.
     #[schema(example = 10)]
@@ -891,18 +923,20 @@ pub struct AdminPayment {
     #[schema(example = "parsian: ReversalRequest refused with Status -1: internal error")]
     pub reversal_error: Option<String>,
     /// When it is next checked with the bank (absent once settled).
+    #[schema(example = "2026-11-22T06:45:00Z")]
     pub next_check_at: Option<DateTime<Utc>>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:31:00Z")]
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AdminPaymentsPage {
-    /// Newest first.
-    pub items: Vec<AdminPayment>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Payments, newest first.
+    AdminPaymentsPage,
+    AdminPayment,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 /// Payments, newest first, optionally of one status: `?status=refund_failed` lists the
 /// money the bank did not give back after every retry, with the bank's reason.
@@ -915,35 +949,32 @@ pub async fn list_payments(
     q: web::Query<PaymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = limit_of(q.limit)?;
-    if q.status.as_deref().is_some_and(|s| !PAYMENT_STATUSES.contains(&s)) {
+    let limit = page::limit(q.limit)?;
+    let known = |s: &str| serde_json::from_value::<wire::PaymentState>(serde_json::Value::from(s)).is_ok();
+    if q.status.as_deref().is_some_and(|s| !known(s)) {
         return Err(ApiError::field("status", "invalid"));
     }
     let rows = state
-        .run(move |conn| persistence::payments::list(conn, q.status.as_deref(), q.cursor.as_deref(), limit + 1))
-        .await?;
-    let more = rows.len() as i64 > limit;
-    let items: Vec<AdminPayment> = rows
-        .into_iter()
-        .take(limit as usize)
-        .map(|p| AdminPayment {
-            payment_id: p.id,
-            application_id: p.application_id,
-            gateway: p.gateway,
-            order_id: p.order_id,
-            amount: p.amount,
-            status: p.status,
-            reference: p.reference,
-            last_error: p.last_error,
-            reversal_attempts: p.reversal_attempts,
-            reversal_error: p.reversal_error,
-            next_check_at: p.next_check_at.map(|t| t.and_utc()),
-            created_at: p.created_at.and_utc(),
-            updated_at: p.updated_at.and_utc(),
+        .run(move |conn| {
+            persistence::payments::list(conn, q.status.as_deref(), q.cursor.as_deref(), page::fetch(limit))
         })
-        .collect();
-    let next_cursor = more.then(|| items.last().map(|p| p.payment_id.clone())).flatten();
-    Ok(HttpResponse::Ok().json(AdminPaymentsPage { items, next_cursor }))
+        .await?;
+    let page = Page::of(rows, limit, |p| p.id.clone()).map(|p| AdminPayment {
+        payment_id: p.id,
+        application_id: p.application_id,
+        gateway: p.gateway,
+        order_id: p.order_id,
+        amount: p.amount,
+        status: p.status,
+        reference: p.reference,
+        last_error: p.last_error,
+        reversal_attempts: p.reversal_attempts,
+        reversal_error: p.reversal_error,
+        next_check_at: p.next_check_at.map(|t| t.and_utc()),
+        created_at: p.created_at.and_utc(),
+        updated_at: p.updated_at.and_utc(),
+    });
+    Ok(HttpResponse::Ok().json(AdminPaymentsPage::from(page)))
 }
 
 // ---------------------------------------------------------------- jobs
@@ -953,6 +984,7 @@ pub struct JobRun {
     #[schema(example = "release_expired_holds")]
     pub job: String,
     /// Rows the run processed.
+    #[schema(example = 3)]
     pub processed: usize,
 }
 

@@ -26,6 +26,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::AdminPrincipal;
 use crate::error::{ApiError, FieldErrors, message};
 use crate::journey::actor;
+use crate::page::{self, Page};
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -133,14 +134,12 @@ impl From<&OfficeRow> for AdminOffice {
     }
 }
 
-/// One page of offices, by code.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OfficePage {
-    pub items: Vec<AdminOffice>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[schema(example = "041-MRG-03")]
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Offices, by code.
+    OfficePage,
+    AdminOffice,
+    "041-MRG-03"
+);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -154,7 +153,7 @@ pub struct OfficeListQuery {
     pub active: Option<bool>,
     /// Page size, 1–500 (default 50).
     #[param(example = 50, minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
+    pub limit: Option<i64>,
     /// `next_cursor` of the previous page (the last code seen).
     #[param(example = "041-MRG-02")]
     pub cursor: Option<String>,
@@ -265,6 +264,12 @@ pub struct DateRangeQuery {
     /// Last date (default a year after `from`; at most two years after it).
     #[param(example = "2027-11-22")]
     pub to: Option<NaiveDate>,
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "2026-12-01.0")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -278,12 +283,12 @@ pub struct ClosureView {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ClosureList {
-    #[schema(example = "041-MRG-01")]
-    pub office_id: String,
-    pub items: Vec<ClosureView>,
-}
+crate::page_type!(
+    /// An office's closures, by date and shift.
+    ClosurePage,
+    ClosureView,
+    "2026-12-01.0"
+);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -349,10 +354,12 @@ pub struct HolidayView {
     pub name: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HolidayList {
-    pub items: Vec<HolidayView>,
-}
+crate::page_type!(
+    /// National holidays, by date.
+    HolidayPage,
+    HolidayView,
+    "2027-02-11"
+);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -561,16 +568,11 @@ pub async fn list_offices(
     let mut e = FieldErrors::default();
     let city_code = q.city_code.as_deref().and_then(|c| e.take("city_code", rules::city_code(c)));
     e.finish()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "range"));
-    }
+    let limit = page::limit(q.limit)?;
     let filter = offices::OfficeFilter { city_code, active: q.active, after_code: q.cursor };
-    let mut rows = state.run(move |conn| offices::list(conn, &filter, i64::from(limit) + 1)).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|o| o.code.clone()) } else { None };
-    Ok(HttpResponse::Ok().json(OfficePage { items: rows.iter().map(AdminOffice::from).collect(), next_cursor }))
+    let rows = state.run(move |conn| offices::list(conn, &filter, page::fetch(limit))).await?;
+    let page = Page::of(rows, limit, |o| o.code.clone()).map(|o| AdminOffice::from(&o));
+    Ok(HttpResponse::Ok().json(OfficePage::from(page)))
 }
 
 /// Creates an office (active, no capacity yet: set it with `PUT …/capacity`).
@@ -892,7 +894,7 @@ pub async fn post_override(
 /// An office's closures in a date range (default: from today, a year ahead).
 #[utoipa::path(operation_id = "admin_list_office_closures", tag = "admin", security(("staff" = [])), params(
         ("id" = String, Path, description = "Office id", example = "041-MRG-01"), DateRangeQuery),
-    responses((status = 200, description = "Closures, by date", body = ClosureList), StaffRead))]
+    responses((status = 200, description = "Closures, by date", body = ClosurePage), StaffRead))]
 #[get("/api/v1/admin/offices/{id}/closures")]
 pub async fn list_closures(
     state: web::Data<AppState>,
@@ -902,19 +904,21 @@ pub async fn list_closures(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let (from, to) = range_of(&query, today(&state))?;
-    let items = state
+    let limit = page::limit(query.limit)?;
+    let rows: Vec<(NaiveDate, Shift, String)> = state
         .run_api(move |conn| {
             load_office(conn, &id)?;
-            let items = offices::closures_between(conn, &id, from, to)?
+            Ok(offices::closures_between(conn, &id, from, to)?
                 .into_iter()
-                .filter_map(|(date, s, reason)| {
-                    Some(ClosureView { date, date_jalali: jalali(date), shift: Shift::parse(&s)?.into(), reason })
-                })
-                .collect();
-            Ok(ClosureList { office_id: id, items })
+                .filter_map(|(date, s, reason)| Some((date, Shift::parse(&s)?, reason)))
+                .collect())
         })
         .await?;
-    Ok(HttpResponse::Ok().json(items))
+    // A bounded range (at most two years of shifts), paged in memory by date and shift.
+    let cursor_of = |(date, shift, _): &(NaiveDate, Shift, String)| format!("{date}.{}", *shift as u8);
+    let page = Page::after(rows, page::Order::Ascending, query.cursor.as_deref(), limit, cursor_of)
+        .map(|(date, shift, reason)| ClosureView { date, date_jalali: jalali(date), shift: shift.into(), reason });
+    Ok(HttpResponse::Ok().json(ClosurePage::from(page)))
 }
 
 fn range_of(q: &DateRangeQuery, today: NaiveDate) -> Result<(NaiveDate, NaiveDate), ApiError> {
@@ -1054,7 +1058,7 @@ pub async fn delete_closure(
 
 /// National holidays in a date range (default: from today, a year ahead).
 #[utoipa::path(operation_id = "admin_list_holidays", tag = "admin", security(("staff" = [])), params(DateRangeQuery),
-    responses((status = 200, description = "Holidays, by date", body = HolidayList), StaffRead))]
+    responses((status = 200, description = "Holidays, by date", body = HolidayPage), StaffRead))]
 #[get("/api/v1/admin/holidays")]
 pub async fn list_holidays(
     state: web::Data<AppState>,
@@ -1062,10 +1066,20 @@ pub async fn list_holidays(
     query: web::Query<DateRangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = range_of(&query, today(&state))?;
-    let items = state.run(move |conn| offices::holidays_named(conn, from, to)).await?;
-    Ok(HttpResponse::Ok().json(HolidayList {
-        items: items.into_iter().map(|(date, name)| HolidayView { date, date_jalali: jalali(date), name }).collect(),
-    }))
+    let limit = page::limit(query.limit)?;
+    // From the day after the cursor's: a holiday is one date.
+    let after = match query.cursor.as_deref() {
+        Some(c) => Some(NaiveDate::parse_from_str(c, "%Y-%m-%d").map_err(|_| ApiError::field("cursor", "invalid"))?),
+        None => None,
+    };
+    let from = after.and_then(|d| d.succ_opt()).map_or(from, |d| d.max(from));
+    let rows = state.run(move |conn| offices::holidays_named(conn, from, to)).await?;
+    let page =
+        Page::of(rows.into_iter().take(usize::try_from(page::fetch(limit)).unwrap_or(0)).collect(), limit, |(d, _)| {
+            d.to_string()
+        })
+        .map(|(date, name)| HolidayView { date, date_jalali: jalali(date), name });
+    Ok(HttpResponse::Ok().json(HolidayPage::from(page)))
 }
 
 /// Declares a national holiday.

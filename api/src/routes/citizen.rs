@@ -33,7 +33,9 @@ pub struct CaptchaChallenge {
     #[schema(example = "حاصل عبارت تصویر را به عدد وارد کنید.")]
     pub question: String,
     /// The sum drawn as SVG strokes with noise.
+    #[schema(example = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"160\" height=\"50\">…</svg>")]
     pub image_svg: String,
+    #[schema(example = "2026-11-22T06:35:00Z")]
     pub expires_at: DateTime<Utc>,
     /// Only in sandbox mode (demos and tests): the answer. Never present in production.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,12 +86,15 @@ pub struct SessionRequest {
 #[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
     /// A short-lived citizen token for `Authorization: Bearer …`.
+    #[schema(example = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzIn0.c2lnbmF0dXJl")]
     pub token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    #[schema(example = "2026-11-22T07:00:00Z")]
     pub expires_at: DateTime<Utc>,
     /// Whether the civil registry confirmed the serial now (false while it is unreachable;
     /// the identity is then checked in the background).
+    #[schema(example = true)]
     pub identity_confirmed: bool,
     /// Where to send the citizen next (seed 001 §2.2).
     pub next_step: wire::NextStep,
@@ -154,6 +159,7 @@ async fn relang(state: &AppState, id: String, lang: RequestLang) -> Result<Appli
     responses((status = 200, description = "The application", body = ApplicationView), CitizenRead))]
 #[get("/api/v1/citizen/application")]
 pub async fn get_application(
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     citizen: CitizenPrincipal,
     lang: RequestLang,
@@ -163,7 +169,11 @@ pub async fn get_application(
         .run(move |conn| persistence::applications::current_for_citizen(conn, &id))
         .await?
         .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
-    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+    let view = build_view_lang(&state, row, lang.0).await?;
+    // Personal: never stored by a cache; an app keeps the tag and the view itself.
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    crate::etag::json(&req, builder, &view)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -182,6 +192,7 @@ pub struct HijriOption {
     #[schema(example = "15 ذیقعده 1410")]
     pub label_fa: String,
     /// The day computed from the solar date (the others are ±1 and ±2 days).
+    #[schema(example = true)]
     pub computed: bool,
 }
 
@@ -203,6 +214,11 @@ pub async fn hijri_options(
     _citizen: CitizenPrincipal,
     query: web::Query<HijriQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(lunar_options(&query)?))
+}
+
+/// The five options for a query (the citizen's and the kiosk's operation).
+pub fn lunar_options(query: &HijriQuery) -> Result<HijriOptions, ApiError> {
     let mut errors = FieldErrors::default();
     let date = errors.take("birth_date_jalali", JalaliDate::parse(&query.birth_date_jalali));
     errors.finish()?;
@@ -212,11 +228,7 @@ pub async fn hijri_options(
         .enumerate()
         .map(|(i, h)| HijriOption { date: h.to_string(), label_fa: h.label_fa(), computed: i == 2 })
         .collect();
-    Ok(HttpResponse::Ok().json(HijriOptions {
-        birth_date_jalali: date.to_string(),
-        birth_date: date.to_gregorian(),
-        options,
-    }))
+    Ok(HijriOptions { birth_date_jalali: date.to_string(), birth_date: date.to_gregorian(), options })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -344,12 +344,15 @@ pub struct EfolderLogin {
 #[derive(Serialize, ToSchema)]
 pub struct EfolderSession {
     /// An e-folder token (`aud=efolder`) for `Authorization: Bearer …`.
+    #[schema(example = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzIn0.c2lnbmF0dXJl")]
     pub token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    #[schema(example = "2026-11-22T07:00:00Z")]
     pub expires_at: DateTime<Utc>,
     /// While true, only `PUT /api/v1/efolder/password` is allowed (the generated
     /// password must be changed at the first login).
+    #[schema(example = false)]
     pub must_change_password: bool,
 }
 
@@ -487,11 +490,13 @@ async fn store_password(state: &AppState, account: AccountRow, password: String)
 
 #[derive(Serialize, ToSchema)]
 pub struct EfolderAccount {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub id: String,
     #[schema(example = "kpa7m3q9xz")]
     pub username: String,
     pub person_type: wire::PersonType,
     /// A legal person's national ID.
+    #[schema(example = "10102030405")]
     pub legal_id: Option<String>,
     #[schema(example = "2580200606")]
     pub national_id: String,
@@ -507,8 +512,11 @@ pub struct EfolderAccount {
     pub mobile: String,
     #[schema(example = "5518743111")]
     pub postal_code: String,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-23T08:00:00Z")]
     pub last_login_at: Option<DateTime<Utc>>,
+    #[schema(example = "2026-11-23T08:01:00Z")]
     pub password_changed_at: Option<DateTime<Utc>>,
 }
 

@@ -34,16 +34,16 @@ pub struct KioskApplication {
     /// The office, date and shift chosen with the citizen (absent for a home visit).
     pub appointment: Option<AppointmentRequest>,
     /// Gateway for the citizen's payment link (default: the first enabled one).
-    #[schema(example = "sandbox")]
+    #[schema(value_type = Option<wire::Gateway>, example = "sandbox")]
     pub gateway: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct KioskResult {
     pub application: ApplicationView,
-    /// The tracking code, or a note that it is issued once the payment succeeds.
-    #[schema(example = "issued after payment")]
-    pub tracking_code: String,
+    /// The tracking code; `null` until the payment succeeds (it is issued then).
+    #[schema(example = "4973201670", required = true)]
+    pub tracking_code: Option<String>,
     /// The link the citizen pays at (when payment is due).
     pub payment: Option<PaymentView>,
 }
@@ -62,7 +62,7 @@ async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiErr
 /// Requires `Idempotency-Key`: a retry with the same key and body gets the same answer and
 /// has no second effect; the same key with another body is 422; one still running is 409.
 #[utoipa::path(operation_id = "kiosk_register_application", tag = "kiosk", security(("machine" = ["kiosk:applications"])), request_body = KioskApplication,
-    params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", description = "Unique per registration attempt (≤ 255 printable characters), kept 48 hours")),
+    params(("Idempotency-Key" = String, Header, pattern = "^[!-~]{1,255}$", example = "kiosk-reg-2026-11-22-0001", description = "Unique per registration attempt (≤ 255 printable characters), kept 48 hours")),
     responses((status = 201, description = "Registered for payment", body = KioskResult), StaffWrite,
         (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/api/v1/kiosk/applications")]
@@ -204,7 +204,7 @@ async fn register(
         .await?
         .ok_or(ApiError::NotFound("not_found"))?;
     Ok(KioskResult {
-        tracking_code: latest.tracking_code.clone().unwrap_or_else(|| "issued after payment".into()),
+        tracking_code: latest.tracking_code.clone(),
         application: build_view(state, latest).await?,
         payment: payment.as_ref().map(PaymentView::from),
     })
@@ -220,12 +220,30 @@ fn prefix_fields(e: ApiError, prefix: &str) -> ApiError {
     }
 }
 
+/// The five Lunar Hijri birth-date options for a solar birth date, as the citizen's
+/// `/citizen/hijri-birth-date-options` answers them: the kiosk shows them and sends the
+/// one on the birth certificate as `personal_info.birth_date_hijri`.
+#[utoipa::path(operation_id = "kiosk_list_hijri_birth_date_options", tag = "kiosk", security(("machine" = ["kiosk:applications"])),
+    params(crate::routes::citizen::HijriQuery),
+    responses((status = 200, description = "Five options", body = crate::routes::citizen::HijriOptions), crate::routes::problems::StaffRead,
+        (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[get("/api/v1/kiosk/hijri-birth-date-options")]
+pub async fn hijri_options(
+    state: web::Data<AppState>,
+    KioskClient(client): KioskClient,
+    query: web::Query<crate::routes::citizen::HijriQuery>,
+) -> Result<HttpResponse, ApiError> {
+    admit(&state, &client).await?;
+    Ok(HttpResponse::Ok().json(crate::routes::citizen::lunar_options(&query)?))
+}
+
 /// An application this kiosk created, by id or tracking code.
-#[utoipa::path(operation_id = "kiosk_get_application", tag = "kiosk", security(("machine" = ["kiosk:applications"])), params(("id" = String, Path, description = "Application id or tracking code")),
+#[utoipa::path(operation_id = "kiosk_get_application", tag = "kiosk", security(("machine" = ["kiosk:applications"])), params(("id" = String, Path, description = "Application id or tracking code", example = "4973201670")),
     responses((status = 200, description = "The application", body = ApplicationView), crate::routes::problems::StaffRead,
         (status = 429, description = "Rate limited for this client", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/kiosk/applications/{id}")]
 pub async fn get(
+    req: HttpRequest,
     state: web::Data<AppState>,
     KioskClient(client): KioskClient,
     id: web::Path<String>,
@@ -240,5 +258,7 @@ pub async fn get(
         .await?
         .filter(|r| r.created_by_client.as_deref() == Some(client.client_id.as_str()))
         .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
-    Ok(HttpResponse::Ok().json(build_view(&state, row).await?))
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    crate::etag::json(&req, builder, &build_view(&state, row).await?)
 }

@@ -243,7 +243,9 @@ pub struct ProductionEventRequest {
     pub event_id: String,
     pub kind: ProductionEventKind,
     /// For `ready_for_delivery`: where the card is (defaults to the delivery office).
+    #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
+    #[schema(example = "batch 2026-48")]
     pub note: Option<String>,
 }
 

@@ -14,6 +14,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::journey::office::{self, Capture, Completion};
 use crate::journey::{actor, view::build_view_lang};
 use crate::observability::RequestLang;
+use crate::page::{self, Page};
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -25,10 +26,11 @@ pub struct AppointmentsQuery {
     #[param(example = "2026-11-25")]
     pub date: NaiveDate,
     pub shift: Option<wire::Shift>,
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub cursor: Option<String>,
 }
 
@@ -48,12 +50,12 @@ pub struct AppointmentRow {
     pub appointment_status: wire::AppointmentStatus,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AppointmentsPage {
-    pub items: Vec<AppointmentRow>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Appointments, by shift.
+    AppointmentsPage,
+    AppointmentRow,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 fn staff_actor(req: &HttpRequest, staff: &StaffPrincipal) -> Actor {
     let kind = match staff.role {
@@ -75,10 +77,7 @@ pub async fn appointments(
 ) -> Result<HttpResponse, ApiError> {
     let office_id = staff.office()?.to_owned();
     let q = query.into_inner();
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::field("limit", "range"));
-    }
+    let limit = page::limit(q.limit)?;
     let actor = staff_actor(&req, &staff.0);
     let pii = state.pii.clone();
     let now = state.now();
@@ -91,7 +90,7 @@ pub async fn appointments(
                 q.date,
                 shift.as_deref(),
                 q.cursor.as_deref(),
-                limit + 1,
+                page::fetch(limit),
             )?;
             for r in rows.iter().take(limit as usize) {
                 office::record_read(conn, &actor, &r.id, now)?;
@@ -99,10 +98,9 @@ pub async fn appointments(
             Ok(rows)
         })
         .await?;
-    let more = rows.len() as i64 > limit;
-    let page: Vec<_> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = more.then(|| page.last().map(|r| r.id.clone())).flatten();
+    let page = Page::of(rows, limit, |r| r.id.clone());
     let items = page
+        .items
         .iter()
         .map(|r| {
             let app = r.to_domain()?;
@@ -118,7 +116,7 @@ pub async fn appointments(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(AppointmentsPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(AppointmentsPage { items, next_cursor: page.next_cursor }))
 }
 
 /// One application of this office (its personal data; the read is audited).
@@ -188,10 +186,12 @@ pub struct CompletionRequest {
     #[schema(example = "04137221234")]
     pub landline: String,
     /// The birth certificate and national code were checked.
+    #[schema(example = true)]
     pub documents_checked: bool,
     pub fingerprints: CaptureOutcome,
     pub face: CaptureOutcome,
     /// Required when an exception was used.
+    #[schema(example = "انگشت سبابه راست قطع است")]
     pub exception_note: Option<String>,
     /// The capture system's reference (no raw biometrics are sent or kept).
     #[schema(example = "CAP-2026-000123")]
@@ -272,6 +272,7 @@ pub async fn no_show(
 #[serde(deny_unknown_fields)]
 pub struct DeliveryRequest {
     /// The citizen's fingerprint matched the one on the card's chip.
+    #[schema(example = true)]
     pub fingerprint_match: bool,
     /// Rials collected by a counter or post office (≤ 20,000).
     #[schema(example = 20000, minimum = 0, maximum = 20000)]

@@ -26,19 +26,16 @@ pub struct AvailabilityQuery {
     /// are used, to put nearby offices first; it is never stored.
     #[param(example = "11222265")]
     pub phone: Option<String>,
-    /// How many rows to answer, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100, example = 20)]
-    pub limit: Option<u32>,
-    /// How many rows of the ranked list to skip (default 0): give the last answer's
-    /// `next_offset` for the next page.
-    #[param(minimum = 0, maximum = 100000, example = 0)]
-    pub offset: Option<u32>,
+    /// How many rows to answer, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "50")]
+    pub cursor: Option<String>,
 }
 
-/// Rows answered when `limit` is not given.
-pub const DEFAULT_LIMIT: u32 = 20;
-const MAX_LIMIT: u32 = 100;
-const MAX_OFFSET: u32 = 100_000;
+/// The furthest a cursor may point into the ranked list.
+const MAX_OFFSET: usize = 100_000;
 
 #[derive(Serialize, ToSchema)]
 pub struct AvailabilityRow {
@@ -66,29 +63,25 @@ pub struct Availability {
     #[schema(example = "041")]
     pub city_code: String,
     /// Whether the citizen's special needs were applied (a citizen token was sent).
+    #[schema(example = true)]
     pub filtered_by_special_needs: bool,
     /// The citizen cannot leave home: no office is offered; a home visit is arranged instead.
+    #[schema(example = false)]
     pub home_visit: bool,
-    /// One row per office per shift: nearest neighbourhood first, then by free percentage;
-    /// the rows `offset..offset + limit` of that list.
-    pub rows: Vec<AvailabilityRow>,
     /// Rows in the whole list.
     #[schema(example = 57)]
     pub total: u32,
-    #[schema(example = 0)]
-    pub offset: u32,
-    #[schema(example = 20)]
-    pub limit: u32,
-    /// The `offset` of the next page; absent on the last page. Seats change between
+    /// One row per office per shift: nearest neighbourhood first, then by free percentage.
+    pub items: Vec<AvailabilityRow>,
+    /// Pass as `cursor` to get the next page; `null` on the last page. Seats change between
     /// requests, so a later page is ranked afresh.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = 20)]
-    pub next_offset: Option<u32>,
+    #[schema(example = "50", required = true)]
+    pub next_cursor: Option<String>,
 }
 
 /// Offices with free seats on a date in a city. With a citizen token the citizen's
 /// special needs filter the list; without one it is unfiltered. One page of the ranked
-/// list is answered (`limit`, `offset`); `total` tells how many rows the list has.
+/// list is answered (`limit`, `cursor`); `total` tells how many rows the list has.
 #[utoipa::path(operation_id = "offices_search_availability", tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
     responses((status = 200, description = "Offices and free seats", body = Availability), PublicRead,
         (status = 401, description = "An invalid citizen token was sent", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -108,22 +101,24 @@ pub async fn availability(
     errors.finish()?;
     let city_code = city_code.expect("checked");
     let city_code = if city_code.starts_with('0') { city_code } else { format!("0{city_code}") };
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    let offset = query.offset.unwrap_or(0);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::field("limit", "invalid"));
-    }
-    if offset > MAX_OFFSET {
-        return Err(ApiError::field("offset", "invalid"));
-    }
+    let limit = usize::try_from(crate::page::limit(query.limit)?).unwrap_or(0);
+    // The cursor is the position in the ranked list where the next page starts.
+    let offset = match query.cursor.as_deref() {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|o| *o <= MAX_OFFSET && c.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| ApiError::field("cursor", "invalid"))?,
+    };
     let page = crate::journey::booking::availability(
         &state,
         query.date,
         city_code.clone(),
         near,
         citizen.0.map(|c| c.citizen_id),
-        offset as usize,
-        limit as usize,
+        offset,
+        limit,
     )
     .await?;
     let total = u32::try_from(page.total).unwrap_or(u32::MAX);
@@ -137,10 +132,8 @@ pub async fn availability(
         filtered_by_special_needs: page.filtered_by_special_needs,
         home_visit: page.home_visit,
         total,
-        offset,
-        limit,
-        next_offset: (next < total).then_some(next),
-        rows: page
+        next_cursor: (next < page.total).then(|| next.to_string()),
+        items: page
             .rows
             .into_iter()
             .map(|r| AvailabilityRow {

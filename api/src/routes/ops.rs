@@ -9,10 +9,9 @@ use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    #[schema(example = "ok")]
+    #[schema(value_type = crate::wire::HealthStatus, example = "ok")]
     pub status: &'static str,
-    /// `sqlite` or `postgres`.
-    #[schema(example = "sqlite")]
+    #[schema(value_type = crate::wire::Database, example = "sqlite")]
     pub database: &'static str,
 }
 

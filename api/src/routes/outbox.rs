@@ -15,11 +15,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::AdminPrincipal;
 use crate::error::{ApiError, message};
 use crate::journey::actor;
+use crate::page::{self, Page};
 use crate::routes::problems::StaffRead;
 use crate::state::AppState;
-
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
+use crate::wire;
 
 /// Invalid query parameters, all reported at once.
 #[derive(Default)]
@@ -45,31 +44,19 @@ impl Invalid {
 }
 
 fn page_size(limit: Option<i64>, errors: &mut Invalid) -> i64 {
-    match limit {
-        None => DEFAULT_LIMIT,
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            errors.code("limit", "range");
-            DEFAULT_LIMIT
-        }
-    }
-}
-
-/// The cursor of the next page: the last item's id when the page is full.
-fn next_cursor<'a>(ids: impl DoubleEndedIterator<Item = &'a str> + ExactSizeIterator, limit: i64) -> Option<String> {
-    let full = ids.len() as i64 == limit;
-    ids.last().filter(|_| full).map(str::to_owned)
+    page::limit(limit).unwrap_or_else(|_| {
+        errors.code("limit", "range");
+        page::DEFAULT_LIMIT
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxQuery {
-    /// `queued`, `sending`, `sent`, `failed_temporary` or `failed_permanent`.
-    #[param(example = "failed_temporary")]
+    #[param(value_type = Option<wire::OutboxStatus>, example = "failed_temporary")]
     pub status: Option<String>,
-    /// `sms` or `email`.
-    #[param(example = "sms")]
+    #[param(value_type = Option<wire::Channel>, example = "sms")]
     pub channel: Option<String>,
     /// e.g. `registration`, `booking`, `reminder`, `receipt`.
     #[param(example = "booking")]
@@ -77,8 +64,8 @@ pub struct OutboxQuery {
     /// Only messages about this application.
     #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub application_id: Option<String>,
-    /// 1–200, default 50.
-    #[param(example = 50, minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(example = 50, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
@@ -90,22 +77,22 @@ pub struct OutboxQuery {
 pub struct OutboxItem {
     #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub id: String,
-    #[schema(example = "sms")]
+    #[schema(value_type = wire::Channel, example = "sms")]
     pub channel: String,
     /// The recipient, masked.
     #[schema(example = "0914***8136")]
     pub recipient_hint: String,
     #[schema(example = "booking")]
     pub template: String,
-    #[schema(example = "fa")]
+    #[schema(value_type = wire::Lang, example = "fa")]
     pub lang: String,
-    /// `queued`, `sending`, `sent`, `failed_temporary` or `failed_permanent`.
-    #[schema(example = "sent")]
+    #[schema(value_type = wire::OutboxStatus, example = "sent")]
     pub status: String,
     /// Attempts made so far.
     #[schema(example = 1)]
     pub attempts: i32,
     /// When the next attempt is due (or the current claim ends, while `sending`).
+    #[schema(example = "2026-11-22T06:31:00Z")]
     pub next_attempt_at: DateTime<Utc>,
     /// The provider's message id once sent.
     #[schema(example = "8792343")]
@@ -115,8 +102,11 @@ pub struct OutboxItem {
     pub last_error: Option<String>,
     #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub application_id: Option<String>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:30:02Z")]
     pub updated_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:30:02Z")]
     pub sent_at: Option<DateTime<Utc>>,
 }
 
@@ -141,14 +131,12 @@ impl From<OutboxRow> for OutboxItem {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct OutboxPage {
-    /// Newest first.
-    pub items: Vec<OutboxItem>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// Messages, newest first.
+    OutboxPage,
+    OutboxItem,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 /// The notification outbox, newest first: delivery status, attempts, last error and
 /// times of each message. Recipients are shown masked; parameters are never shown.
@@ -177,9 +165,9 @@ pub async fn list_outbox(
         application_id: q.application_id,
         before_id: q.cursor,
     };
-    let rows = state.run(move |conn| persistence::outbox::list(conn, &filter, limit)).await?;
-    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
-    Ok(HttpResponse::Ok().json(OutboxPage { items: rows.into_iter().map(OutboxItem::from).collect(), next_cursor }))
+    let rows = state.run(move |conn| persistence::outbox::list(conn, &filter, page::fetch(limit))).await?;
+    let page = Page::of(rows, limit, |r| r.id.clone()).map(OutboxItem::from);
+    Ok(HttpResponse::Ok().json(OutboxPage::from(page)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -189,8 +177,8 @@ pub struct SandboxQuery {
     /// Only messages to this mobile (any common form) or e-mail address.
     #[param(example = "09145128136")]
     pub to: Option<String>,
-    /// 1–200, default 50.
-    #[param(example = 50, minimum = 1, maximum = 200)]
+    /// 1–500, default 50.
+    #[param(example = 50, minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
@@ -207,16 +195,16 @@ pub struct SandboxSmsItem {
     pub to: String,
     #[schema(example = "یادآوری: نوبت کارت ملی فردا ۱۴۰۵/۰۹/۱۰ صبح، اداره ثبت احوال مراغه")]
     pub text: String,
+    #[schema(example = "2026-11-22T06:30:02Z")]
     pub received_at: DateTime<Utc>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SandboxSmsPage {
-    /// Newest first.
-    pub items: Vec<SandboxSmsItem>,
-    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// SMS, newest first.
+    SandboxSmsPage,
+    SandboxSmsItem,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 /// The sandbox phone: SMS "delivered" by the sandbox operator (`[sms] mode = "sandbox"`),
 /// newest first, in clear, so demos and tests can read what a citizen got. Reading it is
@@ -248,15 +236,17 @@ pub async fn list_sandbox_sms(
                 &pii,
                 to.as_ref().map(Mobile::as_str),
                 q.cursor.as_deref(),
-                limit,
+                page::fetch(limit),
             )?;
-            let details = serde_json::json!({"to": to.as_ref().map(|m| m.masked()), "count": rows.len()});
+            let count = rows.len().min(usize::try_from(limit).unwrap_or(0));
+            let details = serde_json::json!({"to": to.as_ref().map(|m| m.masked()), "count": count});
             persistence::audit::append(conn, &who, "sandbox_sms_read", None, Some(details), now)?;
             Ok(rows)
         })
         .await?;
-    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
-    let items = rows
+    let page = Page::of(rows, limit, |r| r.id.clone());
+    let items = page
+        .items
         .into_iter()
         .map(|r| {
             Ok(SandboxSmsItem {
@@ -267,7 +257,7 @@ pub async fn list_sandbox_sms(
             })
         })
         .collect::<Result<Vec<_>, persistence::DbError>>()?;
-    Ok(HttpResponse::Ok().json(SandboxSmsPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(SandboxSmsPage { items, next_cursor: page.next_cursor }))
 }
 
 /// An e-mail as the sandbox mailbox received it.
@@ -281,19 +271,20 @@ pub struct SandboxEmailItem {
     pub subject: String,
     #[schema(example = "کد رهگیری: ۴۹۷۳۲۰۱۶۷۵")]
     pub text: String,
+    #[schema(example = "<p>کد رهگیری: ۴۹۷۳۲۰۱۶۷۵</p>")]
     pub html: Option<String>,
     #[schema(example = json!(["receipt-4973201675.pdf"]))]
     pub attachments: Vec<String>,
+    #[schema(example = "2026-11-22T06:30:02Z")]
     pub received_at: DateTime<Utc>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SandboxEmailPage {
-    /// Newest first.
-    pub items: Vec<SandboxEmailItem>,
-    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
-    pub next_cursor: Option<String>,
-}
+crate::page_type!(
+    /// E-mails, newest first.
+    SandboxEmailPage,
+    SandboxEmailItem,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
 
 #[derive(Deserialize)]
 struct StoredBody {
@@ -324,15 +315,22 @@ pub async fn list_sandbox_emails(
     let who = actor(&req, "admin", &admin.0.staff_id);
     let rows = state
         .run(move |conn| {
-            let rows =
-                persistence::sandbox_messages::list_emails(conn, &pii, q.to.as_deref(), q.cursor.as_deref(), limit)?;
-            let details = serde_json::json!({"filtered": q.to.is_some(), "count": rows.len()});
+            let rows = persistence::sandbox_messages::list_emails(
+                conn,
+                &pii,
+                q.to.as_deref(),
+                q.cursor.as_deref(),
+                page::fetch(limit),
+            )?;
+            let count = rows.len().min(usize::try_from(limit).unwrap_or(0));
+            let details = serde_json::json!({"filtered": q.to.is_some(), "count": count});
             persistence::audit::append(conn, &who, "sandbox_emails_read", None, Some(details), now)?;
             Ok(rows)
         })
         .await?;
-    let next_cursor = next_cursor(rows.iter().map(|r| r.id.as_str()), limit);
-    let items = rows
+    let page = Page::of(rows, limit, |r| r.id.clone());
+    let items = page
+        .items
         .into_iter()
         .map(|r| {
             let body: StoredBody = serde_json::from_str(&state.pii.open(PiiKind::Secret, &r.body_enc)?)
@@ -348,5 +346,5 @@ pub async fn list_sandbox_emails(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(SandboxEmailPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(SandboxEmailPage { items, next_cursor: page.next_cursor }))
 }

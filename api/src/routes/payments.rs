@@ -12,12 +12,13 @@ use crate::journey::payment::{self, Outcome};
 use crate::journey::{Target, actor};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
 use crate::state::AppState;
+use crate::wire;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
-    /// `sandbox` (embedded default), `sadad` (Bank Melli) or `parsian`.
-    #[schema(example = "sandbox")]
+    /// One of the deployment's enabled gateways (`payments.gateways`).
+    #[schema(value_type = wire::Gateway, example = "sandbox")]
     pub gateway: String,
 }
 
@@ -25,24 +26,27 @@ pub struct PaymentRequest {
 pub struct PaymentView {
     #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub payment_id: String,
-    #[schema(example = "sandbox")]
+    #[schema(value_type = wire::Gateway, example = "sandbox")]
     pub gateway: String,
     #[schema(example = 179_532_096_001_234_i64)]
     pub order_id: i64,
     /// Rials.
     #[schema(example = 200000)]
     pub amount: i64,
-    /// `created`, `redirected`, `callback_received`, `verified`, `failed`, `expired`,
-    /// `unknown`, `refund_pending` (money to give back), `refunded` (the bank confirmed
-    /// the reversal) or `refund_failed` (it did not, after every retry: an administrator acts).
-    #[schema(example = "redirected")]
+    /// `refund_pending`: money to give back; `refunded`: the bank confirmed the reversal;
+    /// `refund_failed`: it did not, after every retry (an administrator acts).
+    #[schema(value_type = wire::PaymentState, example = "redirected")]
     pub status: String,
     /// Send the citizen's browser here.
+    #[schema(example = "http://127.0.0.1:8080/sandbox/bank/pay/Zq3xV8")]
     pub redirect_url: Option<String>,
     /// The bank's reference once verified.
+    #[schema(example = "SBX-482913")]
     pub reference: Option<String>,
     /// Pay before this (the seat is held until then).
+    #[schema(example = "2026-11-22T06:45:00Z")]
     pub expires_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -65,7 +69,7 @@ impl From<&persistence::payments::PaymentRow> for PaymentView {
 /// Starts paying the card fee: requires a held seat (or a home visit). The payment is
 /// recorded before the bank is called; send the browser to `redirect_url`.
 #[utoipa::path(operation_id = "citizen_start_payment", tag = "citizen", security(("citizen" = [])), request_body = PaymentRequest,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Optional: a retry with the same key returns the first answer instead of starting a second payment")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", example = "pay-2026-11-22-0001", description = "Optional: a retry with the same key returns the first answer instead of starting a second payment")),
     responses((status = 201, description = "Send the browser to `redirect_url`", body = PaymentView), CitizenWrite))]
 #[post("/api/v1/citizen/application/payments")]
 pub async fn start(
@@ -87,11 +91,36 @@ pub async fn start(
     .await
 }
 
+crate::page_type!(
+    /// Payments, newest first.
+    PaymentPage,
+    PaymentView,
+    "20261124T083000.000000_0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
+
+/// `limit` and `cursor` of a page.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsQuery {
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "20261124T083000.000000_0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
 /// The application's payments, newest first.
-#[utoipa::path(operation_id = "citizen_list_payments", tag = "citizen", security(("citizen" = [])),
-    responses((status = 200, description = "Payments", body = Vec<PaymentView>), CitizenRead))]
+#[utoipa::path(operation_id = "citizen_list_payments", tag = "citizen", security(("citizen" = [])), params(PaymentsQuery),
+    responses((status = 200, description = "A page of payments", body = PaymentPage), CitizenRead))]
 #[get("/api/v1/citizen/application/payments")]
-pub async fn list(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    query: web::Query<PaymentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = crate::page::limit(query.limit)?;
     let id = citizen.citizen_id;
     let rows = state
         .run_api(move |conn| {
@@ -100,14 +129,20 @@ pub async fn list(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Resu
             Ok(persistence::payments::for_application(conn, &app.id)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(PaymentView::from).collect::<Vec<_>>()))
+    // One application's payments: a short list, paged in memory.
+    let cursor_of =
+        |p: &persistence::payments::PaymentRow| format!("{}_{}", p.created_at.format("%Y%m%dT%H%M%S%.6f"), p.id);
+    let page =
+        crate::page::Page::after(rows, crate::page::Order::Descending, query.cursor.as_deref(), limit, cursor_of)
+            .map(|p| PaymentView::from(&p));
+    Ok(HttpResponse::Ok().json(PaymentPage::from(page)))
 }
 
 /// A payment gateway citizens may choose.
 #[derive(Serialize, ToSchema)]
 pub struct GatewayInfo {
     /// What `POST /api/v1/citizen/application/payments` takes as `gateway`.
-    #[schema(example = "sadad")]
+    #[schema(value_type = wire::Gateway, example = "sadad")]
     pub id: String,
     #[schema(example = "بانک ملی ایران (سداد)")]
     pub name_fa: String,
@@ -184,7 +219,7 @@ async fn handle_callback(state: &AppState, gateway: &str, fields: Vec<(String, S
 /// result page with `outcome` = `success`, `failed`, `cancelled`, `refund_pending`,
 /// `pending`, `received` (the database did not answer: the payment is confirmed later and
 /// the citizen told by SMS) or `invalid`.
-#[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
+#[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = wire::Gateway, Path, description = "The bank the callback comes from", example = "sandbox")),
     responses((status = 303, description = "Redirect to the result page"), PublicRead))]
 #[get("/api/v1/payments/{gateway}/callback")]
 pub async fn callback_get(
@@ -196,7 +231,7 @@ pub async fn callback_get(
 }
 
 /// The bank posts the browser back here (form fields). Handled like the GET callback.
-#[utoipa::path(operation_id = "payments_bank_callback_post", tag = "payments", params(("gateway" = String, Path, description = "`sandbox`, `sadad` or `parsian`")),
+#[utoipa::path(operation_id = "payments_bank_callback_post", tag = "payments", params(("gateway" = wire::Gateway, Path, description = "The bank the callback comes from", example = "sandbox")),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The bank's callback fields"),
     responses((status = 303, description = "Redirect to the result page"), PublicWrite))]
 #[post("/api/v1/payments/{gateway}/callback")]
@@ -211,9 +246,11 @@ pub async fn callback_post(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultQuery {
-    /// `success`, `failed`, `cancelled`, `refund_pending`, `pending`, `received` or `invalid`.
+    #[param(value_type = wire::PaymentOutcome, example = "success")]
     pub outcome: String,
+    #[param(example = "4973201670")]
     pub tracking_code: Option<String>,
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
     pub payment_id: Option<String>,
 }
 

@@ -72,6 +72,7 @@ pub struct PublicStatus {
     #[schema(example = "2026-11-27")]
     pub no_show_ban_until: Option<NaiveDate>,
     /// A paid citizen without a booking must book before this (seed 003: two months).
+    #[schema(example = "2026-12-07T20:29:59Z")]
     pub booking_deadline: Option<DateTime<Utc>>,
 }
 
@@ -160,7 +161,7 @@ pub struct RecoveryRequest {
 #[derive(Serialize, ToSchema)]
 pub struct RecoveryQueued {
     /// Always `queued`: the SMS leaves through the outbox, with retries.
-    #[schema(example = "queued")]
+    #[schema(value_type = crate::wire::Queued, example = "queued")]
     pub status: &'static str,
     /// The registered mobile, masked. The tracking code itself is only ever sent by SMS.
     #[schema(example = "0914***8136")]
@@ -252,11 +253,12 @@ pub struct Rules {
 /// «آگاهی از فرایند» (seed 001): one tab per process, each step explained briefly.
 #[derive(Serialize, ToSchema)]
 pub struct ProcessInfo {
-    /// `fa` or `en`, per `Accept-Language` (Persian by default).
-    #[schema(example = "fa")]
+    /// Per `Accept-Language` (Persian by default).
+    #[schema(value_type = crate::wire::Lang, example = "fa")]
     pub lang: &'static str,
     #[schema(example = "آگاهی از فرایند کارت هوشمند ملی")]
     pub title: String,
+    #[schema(example = "ثبت نام اینترنتی، پرداخت، مراجعه به دفتر و تحویل کارت")]
     pub summary: String,
     /// `registration`, `production`, `delivery`.
     pub tabs: Vec<Tab>,
@@ -269,10 +271,12 @@ pub struct ProcessInfo {
 /// «شرایط ثبت نام» (seed 001): what a citizen should know before registering.
 #[derive(Serialize, ToSchema)]
 pub struct RegistrationConditions {
-    #[schema(example = "fa")]
+    /// Per `Accept-Language` (Persian by default).
+    #[schema(value_type = crate::wire::Lang, example = "fa")]
     pub lang: &'static str,
     #[schema(example = "شرایط ثبت نام")]
     pub title: String,
+    #[schema(example = "چه کسانی می‌توانند ثبت نام کنند و چه مدارکی لازم است")]
     pub summary: String,
     /// `eligibility`, `fees`, `documents` (what to bring), `rules`, `follow_up`.
     pub sections: Vec<Section>,
@@ -335,18 +339,26 @@ fn cacheable() -> actix_web::HttpResponseBuilder {
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]
 #[get("/api/v1/public/process-info")]
-pub async fn process_info(state: web::Data<AppState>, lang: RequestLang) -> Result<HttpResponse, ApiError> {
+pub async fn process_info(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    lang: RequestLang,
+) -> Result<HttpResponse, ApiError> {
     let (values, fees, rules) = values(&state).await?;
     let text = public_info::process(lang.0, &values);
-    Ok(cacheable().json(ProcessInfo {
-        lang: lang_tag(lang.0),
-        title: text.title,
-        summary: text.summary,
-        tabs: text.tabs,
-        fees,
-        rules,
-        ussd_code: USSD_CODE,
-    }))
+    crate::etag::json(
+        &req,
+        cacheable(),
+        &ProcessInfo {
+            lang: lang_tag(lang.0),
+            title: text.title,
+            summary: text.summary,
+            tabs: text.tabs,
+            fees,
+            rules,
+            ussd_code: USSD_CODE,
+        },
+    )
 }
 
 /// «شرایط ثبت نام»: who may register, fees, documents to bring, booking rules and
@@ -356,16 +368,24 @@ pub async fn process_info(state: web::Data<AppState>, lang: RequestLang) -> Resu
         headers(("Cache-Control" = String, description = "`public, max-age=300`"), ("Vary" = String, description = "`Accept-Language`"))),
         PublicRead))]
 #[get("/api/v1/public/registration-conditions")]
-pub async fn registration_conditions(state: web::Data<AppState>, lang: RequestLang) -> Result<HttpResponse, ApiError> {
+pub async fn registration_conditions(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    lang: RequestLang,
+) -> Result<HttpResponse, ApiError> {
     let (values, fees, rules) = values(&state).await?;
     let text = public_info::conditions(lang.0, &values);
-    Ok(cacheable().json(RegistrationConditions {
-        lang: lang_tag(lang.0),
-        title: text.title,
-        summary: text.summary,
-        sections: text.sections,
-        fees,
-        rules,
-        ussd_code: USSD_CODE,
-    }))
+    crate::etag::json(
+        &req,
+        cacheable(),
+        &RegistrationConditions {
+            lang: lang_tag(lang.0),
+            title: text.title,
+            summary: text.summary,
+            sections: text.sections,
+            fees,
+            rules,
+            ussd_code: USSD_CODE,
+        },
+    )
 }

@@ -194,7 +194,7 @@ pub struct ReceiptEmailRequest {
 #[derive(Serialize, ToSchema)]
 pub struct ReceiptEmailQueued {
     /// Always `queued`: the outbox worker sends it, with retries.
-    #[schema(example = "queued")]
+    #[schema(value_type = crate::wire::Queued, example = "queued")]
     pub status: &'static str,
     /// The address, masked.
     #[schema(example = "m***@example.ir")]

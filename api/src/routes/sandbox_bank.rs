@@ -78,7 +78,7 @@ async fn load(state: &AppState, token: String) -> Result<SandboxBankRow, ApiErro
 const STYLE: &str = "body{font-family:Vazirmatn,Tahoma,sans-serif;background:#f3f5f8;margin:0;padding:2rem}main{max-width:28rem;margin:auto;background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 4px #0002}dt{color:#555}dd{margin:0 0 .8rem;font-weight:bold}button{font:inherit;padding:.6rem 1rem;margin:.3rem;border-radius:6px;border:1px solid #888;cursor:pointer}.ok{background:#0a7d3b;color:#fff}.no{background:#eee}.bad{background:#b3261e;color:#fff}";
 
 /// The bank's payment page.
-#[utoipa::path(operation_id = "payments_sandbox_bank_pay_page", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
+#[utoipa::path(operation_id = "payments_sandbox_bank_pay_page", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token", example = "Zq3xV8")),
     responses((status = 200, description = "The payment page", content_type = "text/html", body = String),
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/sandbox/bank/pay/{token}")]
@@ -134,7 +134,7 @@ impl BankOutcome {
 }
 
 /// The customer's choice; the browser is then sent back to the merchant's callback.
-#[utoipa::path(operation_id = "payments_sandbox_bank_pay_submit", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token")),
+#[utoipa::path(operation_id = "payments_sandbox_bank_pay_submit", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token", example = "Zq3xV8")),
     request_body(content = PayForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "An auto-submitting form back to the merchant's callback", content_type = "text/html", body = String),
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -22,14 +22,16 @@ pub struct StaffLogin {
 
 #[derive(Serialize, ToSchema)]
 pub struct StaffSession {
+    #[schema(example = "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIwMTkzIn0.c2lnbmF0dXJl")]
     pub token: String,
     #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    #[schema(example = "2026-11-22T14:30:00Z")]
     pub expires_at: DateTime<Utc>,
-    /// `operator` or `admin`.
-    #[schema(example = "operator")]
+    #[schema(value_type = crate::wire::StaffRole, example = "operator")]
     pub role: String,
     /// The operator's office.
+    #[schema(example = "041-MRG-01")]
     pub office_id: Option<String>,
 }
 

@@ -24,22 +24,24 @@ impl SandboxBankGateway {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxPaymentRequest {
-    #[schema(minimum = 1)]
+    #[schema(example = 179532096001234_i64, minimum = 1)]
     pub order_id: i64,
-    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
+    #[schema(example = 200000, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
     /// Ignored: the sandbox bank posts back only to this server's own callback
     /// (`<public_url>/api/v1/payments/sandbox/callback`), whatever it is given.
-    #[schema(max_length = 2000)]
+    #[schema(example = "http://127.0.0.1:8080/api/v1/payments/sandbox/callback", max_length = 2000)]
     pub callback_url: Option<String>,
     /// Ignored: the page shows the configured `payments.merchant_name`.
-    #[schema(max_length = 100)]
+    #[schema(example = "ncr-demo", max_length = 100)]
     pub merchant: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxPaymentToken {
+    #[schema(example = "Zq3xV8")]
     pub token: String,
+    #[schema(example = "http://127.0.0.1:8080/sandbox/bank/pay/Zq3xV8")]
     pub pay_url: String,
 }
 
@@ -47,6 +49,7 @@ pub struct SandboxPaymentToken {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxTokenRequest {
+    #[schema(example = "Zq3xV8")]
     pub token: String,
 }
 
@@ -65,8 +68,11 @@ pub enum SandboxStatus {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxVerifyResponse {
     pub status: SandboxStatus,
+    #[schema(example = 179532096001234_i64)]
     pub order_id: i64,
+    #[schema(example = 200000)]
     pub amount: i64,
+    #[schema(example = "SBX-482913")]
     pub reference: Option<String>,
 }
 
