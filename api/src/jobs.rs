@@ -58,6 +58,7 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         let national_id = NationalId::parse(&state.pii.open(PiiKind::NationalId, &row.nid_enc)?)?;
         let serial = state.pii.open(PiiKind::Serial, &row.serial_enc)?;
         let verdict = match state.registry.find(&national_id).await {
+            // Down, or its answer is still pending: ask again after the backoff.
             Err(_) => None,
             Ok(None) => Some((false, None)),
             Ok(Some(record)) => {
@@ -65,10 +66,16 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
                     birth_date: domain::calendar::JalaliDate::parse(&row.birth_date_jalali)?,
                     gender: domain::person::Gender::parse(&row.gender).ok_or_else(|| ApiError::internal("gender"))?,
                     lunar_birth_date: domain::calendar::HijriDate::parse(&row.birth_date_hijri)?,
+                    mother_name: domain::person::PersonName::parse(&row.mother_name)?,
                 };
                 let ok = record.serial == serial && record.alive && check_personal_info(&record, &claim).is_ok();
                 Some((ok, Some(record)))
             }
+        };
+        let verdict_label = match &verdict {
+            None => "identity_retry_later",
+            Some((true, _)) => "identity_verified",
+            Some((false, _)) => "identity_rejected",
         };
         let policy = state.policy.clone();
         let pii = state.pii.clone();
@@ -116,6 +123,9 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         .await?;
         if outcome.0 {
             settled += 1;
+        }
+        if outcome.0 || verdict_label == "identity_retry_later" {
+            state.metrics.event("registry", verdict_label);
         }
     }
     Ok(settled)

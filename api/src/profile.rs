@@ -3,7 +3,7 @@
 //! while any sandbox is active, with one error naming every offender and the setting that
 //! switches it off. A staging deployment keeps named sandboxes with `allow_sandboxes`.
 
-use crate::config::{CaptchaMode, Config, DemoData, EmailMode, OwnershipMode, Profile, SmsMode};
+use crate::config::{CaptchaMode, Config, DemoData, EmailMode, OwnershipMode, Profile, RegistryMode, SmsMode};
 
 /// A sandbox stand-in that must not reach production unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +60,8 @@ const REGISTRY_FIX: &str =
     "registry.mode = \"http\" with [registry.http] base_url and credentials (NCR_REGISTRY__MODE=http)";
 
 /// Whether the civil registry in use is the sandbox one.
-///
-/// HOOK for the registry over HTTP (issue 16 items 1–2): until `[registry] mode` exists
-/// the sandbox registry is always wired, so this is always true; that change makes it
-/// `config.registry.mode == RegistryMode::Sandbox`.
-pub fn registry_is_sandbox(_config: &Config) -> bool {
-    true
+pub fn registry_is_sandbox(config: &Config) -> bool {
+    config.registry.mode == RegistryMode::Sandbox
 }
 
 /// Whether the named sandbox is active under this configuration.
@@ -145,7 +141,11 @@ pub fn check(config: &Config) -> Result<(), String> {
 pub fn adapters(config: &Config) -> Vec<(&'static str, String)> {
     let host = |url: &str| reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned));
     let backend = if config.is_embedded() { "sqlite" } else { "postgres" };
-    let registry = if registry_is_sandbox(config) { "sandbox".to_owned() } else { "http".to_owned() };
+    let registry = match (config.registry.mode, &config.registry.http) {
+        (RegistryMode::Http, Some(h)) => format!("http ({})", host(&h.base_url).unwrap_or_default()),
+        (RegistryMode::Http, None) => "http".to_owned(),
+        (RegistryMode::Sandbox, _) => "sandbox".to_owned(),
+    };
     let ownership = match (config.ownership.mode, &config.ownership.http) {
         (OwnershipMode::Http, Some(h)) => format!("http ({})", host(&h.base_url).unwrap_or_default()),
         (OwnershipMode::Http, None) => "http".to_owned(),

@@ -28,6 +28,7 @@ pub mod load;
 pub mod parsian;
 pub mod pgproxy;
 pub mod pii;
+pub mod registry_stub;
 pub mod smtp;
 
 /// The instant every test starts at: Sunday 2026-11-22, 10:00 in Tehran.

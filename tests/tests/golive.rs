@@ -498,9 +498,9 @@ async fn production_starts_with_real_adapters(database_url: String) {
         ("NCR_OWNERSHIP__MODE", "http".into()),
         ("NCR_OWNERSHIP__HTTP__BASE_URL", bank.base.clone()),
         ("NCR_OWNERSHIP__HTTP__TOKEN", "ownership-test-token".into()),
-        // The registry over HTTP is another change (issue 16 items 1–2); until it lands
-        // the registry can only be the sandbox, which a deployment must name to keep.
-        ("NCR_ALLOW_SANDBOXES", r#"["registry"]"#.into()),
+        ("NCR_REGISTRY__MODE", "http".into()),
+        ("NCR_REGISTRY__HTTP__BASE_URL", format!("{}/registry", bank.base)),
+        ("NCR_REGISTRY__HTTP__TOKEN", "registry-test-token".into()),
         ("NCR_JOBS__ENABLED", "false".into()),
     ])
     .args(["--config", &config.display().to_string()])
@@ -520,12 +520,15 @@ async fn production_starts_with_real_adapters(database_url: String) {
         "sms=\"kavenegar\"",
         "email=\"smtp (127.0.0.1:",
         "ownership=\"http (127.0.0.1)\"",
-        "registry=\"sandbox\"",
+        "registry=\"http (127.0.0.1)\"",
         "demo_data=\"never\"",
     ] {
         assert!(line.contains(field), "{field} not in {line}");
     }
-    assert!(!text.contains("kavenegar-test-key") && !text.contains("ownership-test-token"), "no secrets in the log");
+    assert!(line.trim_end().ends_with("sandboxes="), "no sandbox is active: {line}");
+    for secret in ["kavenegar-test-key", "ownership-test-token", "registry-test-token"] {
+        assert!(!text.contains(secret), "no secrets in the log");
+    }
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(status(http.get(format!("{base}/sandbox/bank/pay/abc")).send().await.unwrap()), 404);
