@@ -4,7 +4,7 @@
 //! opened with a serial nobody could check; a new national code goes the asynchronous way
 //! of seed 002 (pending → settled by the job → SMS).
 
-use api::seed::population::{MALE, Persona, SAMPLE};
+use api::seed::population::{DECEASED, MALE, Persona, SAMPLE, SERIAL_CHANGED};
 use chrono::Duration;
 use ncr_tests::client::personal_info;
 use ncr_tests::registry_stub::{Answer, RegistryStub};
@@ -34,7 +34,7 @@ async fn with_stub(backend: Backend) -> Option<(TestApp, RegistryStub)> {
     let stub = RegistryStub::start().await;
     let config = stub.config();
     let app = ncr_tests::spawn_with(backend, Box::new(move |c| c.registry = config)).await?;
-    for p in [&SAMPLE, &MALE] {
+    for p in [&SAMPLE, &MALE, &DECEASED, &SERIAL_CHANGED] {
         stub.load(&app, p.national_id).await;
     }
     Some((app, stub))
@@ -302,4 +302,64 @@ registry_test!(a_made_up_serial_during_an_outage_is_rejected_later, |app, stub| 
     assert_eq!(api::jobs::settle_identities(&app.state).await.unwrap(), 1);
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
     assert_eq!(view["identity_status"], "rejected");
+});
+
+registry_test!(e_folder_registration_asks_the_registry_over_http, |app, stub| {
+    let form = |p: &Persona| {
+        json!({
+            "gender": p.gender.as_str(),
+            "national_id": p.national_id,
+            "first_name": p.first_name,
+            "last_name": p.last_name,
+            "father_name": p.father_name,
+            "mobile": p.mobile.unwrap(),
+            "postal_code": "5518743111",
+        })
+    };
+    // The stub is the authority: a father's name it does not hold is a mismatch.
+    stub.set_field(SAMPLE.national_id, "father_name", json!("حسن"));
+    let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(&SAMPLE)).await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("registry_data_mismatch")), "{p}");
+    stub.set_field(SAMPLE.national_id, "father_name", json!(SAMPLE.father_name));
+    // An outage (or a pending answer) is "try later".
+    for answer in [Answer::Down, Answer::Pending] {
+        stub.answer(answer);
+        let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(&SAMPLE)).await;
+        assert_eq!((status, p["code"].as_str()), (503, Some("registry_unavailable")), "{answer:?}: {p}");
+    }
+    assert_eq!(app.count_sql("SELECT count(*) AS n FROM efolder_accounts").await, 0);
+    stub.answer(Answer::Normal);
+    let (status, p) = app.post("/api/v1/efolder/registrations", None, &form(&SAMPLE)).await;
+    assert_eq!(status, 201, "{p}");
+});
+
+registry_test!(the_job_applies_the_entry_checks_a_citizen_let_in_during_an_outage_skipped, |app, stub| {
+    stub.answer(Answer::Down);
+    let dead = app.login(DECEASED.national_id, DECEASED.serial).await;
+    let changed = app.login(SERIAL_CHANGED.national_id, SERIAL_CHANGED.serial).await;
+    for token in [&dead, &changed] {
+        let persona = if token == &dead { &DECEASED } else { &SERIAL_CHANGED };
+        let (status, view) = app.put(PERSONAL_INFO, Some(token), &info(persona)).await;
+        assert_eq!(status, 201, "{view}");
+        assert_eq!(view["identity_status"], "pending");
+    }
+    stub.answer(Answer::Normal);
+    app.clock.advance(Duration::minutes(2));
+    // The deceased person's details match the registry, but nobody registers for them.
+    assert_eq!(api::jobs::settle_identities(&app.state).await.unwrap(), 1);
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&dead)).await;
+    assert_eq!(view["identity_status"], "rejected");
+    // A serial replaced ten hours ago is "not yet": still pending, asked again later…
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&changed)).await;
+    assert_eq!(view["identity_status"], "pending");
+    // …and verified once 48 working hours have passed (a week covers any weekend).
+    for _ in 0..(7 * 24) {
+        app.clock.advance(Duration::hours(1));
+        if api::jobs::settle_identities(&app.state).await.unwrap() == 1 {
+            break;
+        }
+    }
+    let changed = app.login(SERIAL_CHANGED.national_id, SERIAL_CHANGED.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&changed)).await;
+    assert_eq!(view["identity_status"], "verified", "{view}");
 });
