@@ -40,7 +40,8 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let body = body.into_inner();
-    if body.amount <= 0 || body.order_id <= 0 {
+    // The contract's bounds (SandboxPaymentRequest): 1 ≤ amount ≤ 10^12 Rials, order id ≥ 1.
+    if !(1..=1_000_000_000_000_i64).contains(&body.amount) || body.order_id <= 0 {
         return Err(ApiError::field("amount", "range"));
     }
     let callback = reqwest::Url::parse(&body.callback_url)
