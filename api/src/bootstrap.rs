@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use domain::ports::{Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
+use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, Pii};
 
 use crate::adapters::ownership_http::HttpOwnershipCheck;
-use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxSms};
+use crate::adapters::registry_http::HttpCivilRegistry;
+use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
 use crate::adapters::sms_http::KavenegarSms;
 use crate::adapters::smtp::SmtpEmail;
 use crate::auth::TokenService;
-use crate::config::{Config, DemoData, EmailMode, OwnershipMode, SmsMode};
+use crate::config::{Config, DemoData, EmailMode, OwnershipMode, RegistryMode, SmsMode};
 use crate::observability::Metrics;
 use crate::state::AppState;
 
@@ -53,17 +54,17 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
     }
     let keys = crate::secrets::load(&config)?;
     let tokens = TokenService::new(&config.auth.issuer, &keys.signing)?;
-    let sandbox_registry = Arc::new(crate::adapters::sandbox::SandboxRegistry::new(db.clone()));
+    let (registry, sandbox_registry) = registry(&config, &db)?;
     let pii = Arc::new(keys.pii);
     let messaging = messaging(&config, &db, &pii, &env.clock)?;
     let (ownership, sandbox_ownership) = ownership(&config, &db)?;
     let state = AppState {
-        registry: sandbox_registry.clone(),
+        registry,
         ownership,
         sms: messaging.sms,
         email: messaging.email,
         sandboxes: crate::state::Sandboxes {
-            registry: Some(sandbox_registry),
+            registry: sandbox_registry,
             bank: Default::default(),
             sms: messaging.sandbox_sms,
             email: messaging.sandbox_email,
@@ -127,6 +128,22 @@ fn messaging(config: &Config, db: &Db, pii: &Arc<Pii>, clock: &Arc<dyn Clock>) -
         EmailMode::Smtp => (Arc::new(SmtpEmail::new(&config.email)?), None),
     };
     Ok(Messaging { sms, email, sandbox_sms, sandbox_email })
+}
+
+type RegistryChoice = (Arc<dyn CivilRegistry>, Option<Arc<SandboxRegistry>>);
+
+/// The civil registry the configuration chooses, with the sandbox handle.
+fn registry(config: &Config, db: &Db) -> Result<RegistryChoice, String> {
+    Ok(match config.registry.mode {
+        RegistryMode::Sandbox => {
+            let s = Arc::new(SandboxRegistry::new(db.clone()));
+            (s.clone(), Some(s))
+        }
+        RegistryMode::Http => {
+            let c = config.registry.http.clone().ok_or("registry.mode is http but [registry.http] is missing")?;
+            (Arc::new(HttpCivilRegistry::new(c).map_err(|e| format!("registry.http: {e}"))?), None)
+        }
+    })
 }
 
 type OwnershipChoice = (Arc<dyn MobileOwnershipCheck>, Option<Arc<SandboxOwnership>>);

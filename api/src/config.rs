@@ -46,6 +46,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub keys: KeysConfig,
     pub ussd: UssdConfig,
+    pub registry: RegistryConfig,
     pub ownership: OwnershipConfig,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
@@ -77,6 +78,7 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             keys: KeysConfig::default(),
             ussd: UssdConfig::default(),
+            registry: RegistryConfig::default(),
             ownership: OwnershipConfig::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -445,6 +447,32 @@ impl PaymentsConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum RegistryMode {
+    /// The synthetic population in `registry_people`, loaded with the demo data.
+    Sandbox,
+    /// The civil registry's inquiry service over HTTP; needs `[registry.http]`.
+    Http,
+}
+
+/// The civil registry (ثبت احوال) every identity check asks: entry, personal information,
+/// the identity inquiry job and e-folder registration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub mode: RegistryMode,
+    /// `base_url`, `token` (or `username` + `password`) and `resilience` (timeout,
+    /// retries, circuit breaker).
+    pub http: Option<crate::adapters::registry_http::RegistryHttpConfig>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { mode: RegistryMode::Sandbox, http: None }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OwnershipMode {
     /// Pairs in `sandbox_mobile_owners`, loaded with the demo population.
     Sandbox,
@@ -719,6 +747,45 @@ mod tests {
             assert_eq!(c.ownership.mode, OwnershipMode::Http);
             assert_eq!(c.ownership.http.as_ref().map(|h| h.token.as_str()), Some("inquiry-secret"));
             assert!(!format!("{c:?}").contains("inquiry-secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_registry_is_sandbox_by_default_or_http_from_the_environment_alone() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.registry.mode, RegistryMode::Sandbox);
+            assert!(c.registry.http.is_none());
+            // Every documented setting works as an environment variable, without a file.
+            jail.set_env("NCR_REGISTRY__MODE", "http");
+            jail.set_env("NCR_REGISTRY__HTTP__BASE_URL", "https://registry.example.ir/v1");
+            jail.set_env("NCR_REGISTRY__HTTP__TOKEN", "registry-secret");
+            jail.set_env("NCR_REGISTRY__HTTP__RESILIENCE__TIMEOUT_MS", "1500");
+            jail.set_env("NCR_REGISTRY__HTTP__RESILIENCE__RETRIES", "1");
+            jail.set_env("NCR_REGISTRY__HTTP__RESILIENCE__BREAKER_FAILURES", "7");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.registry.mode, RegistryMode::Http);
+            let http = c.registry.http.clone().expect("[registry.http]");
+            assert_eq!(http.base_url, "https://registry.example.ir/v1");
+            assert_eq!(http.token.as_deref(), Some("registry-secret"));
+            assert_eq!((http.resilience.timeout_ms, http.resilience.retries), (1500, 1));
+            assert_eq!(http.resilience.breaker_failures, 7);
+            assert_eq!(http.resilience.backoff_base_ms, 100, "unset resilience settings keep their defaults");
+            assert!(!format!("{c:?}").contains("registry-secret"));
+            // Basic credentials from a file, the password from the environment.
+            jail.clear_env();
+            jail.create_file(
+                "ncr.toml",
+                "[registry]\nmode = \"http\"\n[registry.http]\nbase_url = \"https://r.example\"\nusername = \"ncr\"\n",
+            )?;
+            jail.set_env("NCR_REGISTRY__HTTP__PASSWORD", "basic-secret");
+            let c = Config::load(None).map_err(|e| *e)?;
+            let http = c.registry.http.clone().expect("[registry.http]");
+            assert_eq!((http.username.as_deref(), http.password.as_deref()), (Some("ncr"), Some("basic-secret")));
+            assert!(!format!("{c:?}").contains("basic-secret"));
+            jail.set_env("NCR_REGISTRY__MOD", "http");
+            assert!(Config::load(None).is_err(), "a misspelt setting is still refused");
             Ok(())
         });
     }

@@ -231,6 +231,18 @@ pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
     })
 }
 
+/// Takes back a guess that could not be judged (the service holding the secret did not
+/// answer): it spends no budget of the subject or the client, and the failures in a row
+/// before it still stand (a right guess [`release`]s them; an unjudged one must not).
+pub fn withdraw(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
+    write_tx(conn, |conn| {
+        attempts::uncount(conn, &attempt.client, attempt.window)?;
+        attempts::uncount(conn, &attempt.subject, attempt.window)?;
+        attempts::unreserve(conn, &attempt.pair, attempt.locks_until.is_some())?;
+        Ok(())
+    })
+}
+
 /// The start of the fixed window `now` falls in (windows are aligned to the Unix epoch;
 /// a day starts at Tehran midnight).
 pub fn window_start(now: DateTime<Utc>, window: Duration) -> NaiveDateTime {

@@ -42,9 +42,11 @@ pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> 
     Ok(released)
 }
 
-/// Settles identities left `pending` because the registry was unreachable: asks again
-/// with exponential backoff (1, 2, 4 … minutes, at most an hour apart, so well within
-/// the 24 hours of seed 002), and notifies the citizen of the result.
+/// Settles identities left `pending` because the registry was unreachable (or its answer
+/// was pending): asks again with exponential backoff (2, 4, 8 … minutes, at most 64 apart,
+/// so a registry back within the 24 hours of seed 002 settles it within the hour), and
+/// notifies the citizen of the result by SMS. `verified` needs the entry checks (serial,
+/// alive, age) and the personal information (birth date, gender, mother's name) to hold.
 pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let ids = state.run(move |conn| applications::identity_due(conn, now, 200)).await?;
@@ -58,17 +60,33 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         let national_id = NationalId::parse(&state.pii.open(PiiKind::NationalId, &row.nid_enc)?)?;
         let serial = state.pii.open(PiiKind::Serial, &row.serial_enc)?;
         let verdict = match state.registry.find(&national_id).await {
+            // Down, or its answer is still pending: ask again after the backoff.
             Err(_) => None,
             Ok(None) => Some((false, None)),
-            Ok(Some(record)) => {
+            Ok(Some(record)) => 'verdict: {
+                // The entry checks too (SPEC §3.4): a citizen let in while the registry was
+                // down never had them. A serial replaced less than 48 working hours ago is
+                // "not yet", not "no": asked again later.
+                let serial = domain::ids::BirthCertSerial::parse(&serial)?;
+                let holidays = state.run(move |conn| crate::journey::holidays_near(conn, now)).await?;
+                match domain::eligibility::check_entry(Some(&record), &serial, now, &state.policy, &holidays) {
+                    Ok(()) => {}
+                    Err(domain::DomainError::SerialRecentlyChanged) => break 'verdict None,
+                    Err(_) => break 'verdict Some((false, None)),
+                }
                 let claim = PersonalClaim {
                     birth_date: domain::calendar::JalaliDate::parse(&row.birth_date_jalali)?,
                     gender: domain::person::Gender::parse(&row.gender).ok_or_else(|| ApiError::internal("gender"))?,
                     lunar_birth_date: domain::calendar::HijriDate::parse(&row.birth_date_hijri)?,
+                    mother_name: domain::person::PersonName::parse(&row.mother_name)?,
                 };
-                let ok = record.serial == serial && record.alive && check_personal_info(&record, &claim).is_ok();
-                Some((ok, Some(record)))
+                Some((check_personal_info(&record, &claim).is_ok(), Some(record)))
             }
+        };
+        let verdict_label = match &verdict {
+            None => "identity_retry_later",
+            Some((true, _)) => "identity_verified",
+            Some((false, _)) => "identity_rejected",
         };
         let policy = state.policy.clone();
         let pii = state.pii.clone();
@@ -116,6 +134,9 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         .await?;
         if outcome.0 {
             settled += 1;
+        }
+        if outcome.0 || verdict_label == "identity_retry_later" {
+            state.metrics.event("registry", verdict_label);
         }
     }
     Ok(settled)

@@ -8,7 +8,7 @@ use crate::calendar::{
 };
 use crate::error::DomainError;
 use crate::ids::BirthCertSerial;
-use crate::person::Gender;
+use crate::person::{Gender, PersonName};
 use crate::policy::Policy;
 use crate::ports::RegistryRecord;
 
@@ -40,11 +40,13 @@ pub fn check_entry(
 }
 
 /// What the citizen states on the personal-information page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonalClaim {
     pub birth_date: JalaliDate,
     pub gender: Gender,
     pub lunar_birth_date: HijriDate,
+    /// The mother's first name alone (seed 001: «منظور صرفا نام مادر بدون نام خانوادگی است»).
+    pub mother_name: PersonName,
 }
 
 /// The lunar date must be one of the five options for the stated solar date. This
@@ -58,7 +60,9 @@ pub fn check_lunar_option(claim: &PersonalClaim) -> Result<(), DomainError> {
 }
 
 /// The personal information against the registry's record (seed 001 §2.4 item 2):
-/// the solar birth date and the gender must equal the registry's.
+/// the solar birth date, the gender and the mother's first name must equal the
+/// registry's (names compared as [`PersonName::matches`]: Arabic and Persian letter forms,
+/// spaces and ZWNJ do not count).
 pub fn check_personal_info(record: &RegistryRecord, claim: &PersonalClaim) -> Result<(), DomainError> {
     check_lunar_option(claim)?;
     if record.birth_date != claim.birth_date {
@@ -66,6 +70,9 @@ pub fn check_personal_info(record: &RegistryRecord, claim: &PersonalClaim) -> Re
     }
     if record.gender != claim.gender {
         return Err(DomainError::GenderMismatch);
+    }
+    if !record.mother_name.matches(&claim.mother_name) {
+        return Err(DomainError::MotherNameMismatch);
     }
     Ok(())
 }
@@ -75,7 +82,6 @@ mod tests {
     use super::*;
     use crate::calendar::tehran_instant;
     use crate::ids::NationalId;
-    use crate::person::PersonName;
     use chrono::Duration;
 
     fn sample() -> RegistryRecord {
@@ -155,12 +161,24 @@ mod tests {
             birth_date: r.birth_date,
             gender: Gender::Female,
             lunar_birth_date: HijriDate { year: 1410, month: 11, day: 15 },
+            mother_name: PersonName::parse("شهرزاد").unwrap(),
         };
         assert_eq!(check_personal_info(&r, &good), Ok(()));
         assert_eq!(
-            check_personal_info(&r, &PersonalClaim { gender: Gender::Male, ..good }),
+            check_personal_info(&r, &PersonalClaim { gender: Gender::Male, ..good.clone() }),
             Err(DomainError::GenderMismatch)
         );
+        assert_eq!(
+            check_personal_info(&r, &PersonalClaim { mother_name: PersonName::parse("مریم").unwrap(), ..good.clone() }),
+            Err(DomainError::MotherNameMismatch),
+            "seed 001 compares the mother's first name"
+        );
+        // Arabic letter forms, spaces and ZWNJ are not a different name.
+        let mut arabic = r.clone();
+        arabic.mother_name = PersonName::parse("فاطمه زهرا").unwrap();
+        let claim =
+            PersonalClaim { mother_name: PersonName::parse("فاطمه\u{200c}زهرا").unwrap(), ..good.clone() };
+        assert_eq!(check_personal_info(&arabic, &claim), Ok(()));
         let other_day = JalaliDate::parse("1369-03-20").unwrap();
         assert_eq!(
             check_personal_info(
@@ -168,7 +186,7 @@ mod tests {
                 &PersonalClaim {
                     birth_date: other_day,
                     lunar_birth_date: HijriDate { year: 1410, month: 11, day: 16 },
-                    ..good
+                    ..good.clone()
                 }
             ),
             Err(DomainError::BirthDateMismatch)

@@ -73,6 +73,8 @@ pub enum DomainError {
     BirthDateMismatch,
     #[error("gender_mismatch")]
     GenderMismatch,
+    #[error("mother_name_mismatch")]
+    MotherNameMismatch,
     #[error("lunar_date_not_offered")]
     LunarDateNotOffered,
 
@@ -194,6 +196,7 @@ impl DomainError {
             NotEligible => "not_eligible",
             BirthDateMismatch => "birth_date_mismatch",
             GenderMismatch => "gender_mismatch",
+            MotherNameMismatch => "mother_name_mismatch",
             LunarDateNotOffered => "lunar_date_not_offered",
             ApplicationNotFound => "application_not_found",
             ApplicationExists => "application_exists",
@@ -268,6 +271,7 @@ impl DomainError {
             | NotEligible
             | BirthDateMismatch
             | GenderMismatch
+            | MotherNameMismatch
             | LunarDateNotOffered
             | OfficeUnsuitable
             | AmountMismatch
@@ -315,6 +319,7 @@ impl DomainError {
             PasswordTooWeak => "new_password",
             BirthDateMismatch => "birth_date_jalali",
             GenderMismatch => "gender",
+            MotherNameMismatch => "mother_name",
             LunarDateNotOffered => "birth_date_hijri",
             OfficeCodeInvalid | OfficeCodeTaken => "code",
             OfficeKindInvalid => "kind",
@@ -382,6 +387,10 @@ impl DomainError {
             GenderMismatch => {
                 s("جنسیت وارد شده با اطلاعات ثبت احوال مطابقت ندارد.", "The gender does not match the civil registry.")
             }
+            MotherNameMismatch => s(
+                "نام مادر وارد شده با اطلاعات ثبت احوال مطابقت ندارد.",
+                "The mother's first name does not match the civil registry.",
+            ),
             LunarDateNotOffered => s(
                 "تاریخ تولد قمری باید یکی از گزینه‌های پیشنهادی باشد. اگر تاریخ درج شده در شناسنامه شما در فهرست نیست، برای اصلاح شناسنامه به اداره ثبت احوال مراجعه کنید و پس از اصلاح برای کارت هوشمند ملی اقدام نمایید.",
                 "The lunar birth date must be one of the offered options. If the date in your certificate is not offered, have the certificate corrected at a civil registry office first.",
@@ -582,6 +591,7 @@ mod tests {
             (PasswordTooWeak, Some("new_password")),
             (BirthDateMismatch, Some("birth_date_jalali")),
             (GenderMismatch, Some("gender")),
+            (MotherNameMismatch, Some("mother_name")),
             (LunarDateNotOffered, Some("birth_date_hijri")),
             (OfficeCodeInvalid, Some("code")),
             (OfficeCodeTaken, Some("code")),

@@ -80,6 +80,17 @@ pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Takes back a guess [`reserve`] counted that was never judged (the secret could not be
+/// compared): one failure fewer in the row, and the lock it set (if it set one) lifted.
+/// Unlike [`clear`], the failures before it still stand.
+pub fn unreserve(conn: &mut DbConn, key: &str, lift_lock: bool) -> Result<(), DbError> {
+    diesel::update(l::table.find(key).filter(l::failures.gt(0))).set(l::failures.eq(l::failures - 1)).execute(conn)?;
+    if lift_lock {
+        diesel::update(l::table.find(key)).set(l::locked_until.eq(None::<NaiveDateTime>)).execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Counts one hit for `key` in the window starting at `window_start`; returns the
 /// window's count, this one included. One atomic upsert.
 pub fn count(conn: &mut DbConn, key: &str, window_start: NaiveDateTime, now: NaiveDateTime) -> Result<i32, DbError> {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::{DbConn, single_write, write_tx};
 use crate::error::DbError;
-use crate::schema::{captcha_uses, citizens};
+use crate::schema::{applications, captcha_uses, citizens, sessions};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = citizens)]
@@ -72,6 +72,111 @@ fn try_upsert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
         diesel::insert_into(citizens::table).values(&row).execute(conn)?;
         Ok(row)
     })
+}
+
+/// The citizen with this national code (any of its lookup values), if any entered before.
+pub fn find_by_nid(conn: &mut DbConn, hashes: &[String]) -> Result<Option<CitizenRow>, DbError> {
+    citizens::table
+        .filter(citizens::nid_hash.eq_any(hashes))
+        .select(CitizenRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// What [`enter_unchecked`] decided.
+#[derive(Debug, Clone)]
+pub enum UncheckedEntry {
+    /// Nobody else's data can be reached: the citizen (new, or without an application,
+    /// a live session or a different checked serial) may enter.
+    Entered(CitizenRow),
+    /// The national code has an application, a live citizen session, or a checked serial
+    /// other than this one: nothing was written.
+    Refused,
+}
+
+/// An entry whose serial the civil registry could not check (it was unreachable). In one
+/// write transaction: refused when the national code already has an application (in any
+/// cycle), a live citizen session, or a serial the registry confirmed that is not this
+/// one (`same_serial` opens and compares a sealed serial); otherwise the citizen is
+/// recorded as with [`upsert`], the serial unverified (a confirmed serial that equals
+/// this one stays confirmed).
+pub fn enter_unchecked(
+    conn: &mut DbConn,
+    entry: &Entry<'_>,
+    same_serial: &dyn Fn(&str) -> bool,
+    now: DateTime<Utc>,
+) -> Result<UncheckedEntry, DbError> {
+    let attempt = |conn: &mut DbConn| {
+        write_tx(conn, |conn| {
+            let has_application: i64 =
+                applications::table.filter(applications::nid_hash.eq_any(entry.hashes)).count().get_result(conn)?;
+            if has_application > 0 {
+                return Ok(UncheckedEntry::Refused);
+            }
+            let Some(mut row) = find_by_nid(conn, entry.hashes)? else {
+                let row = CitizenRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    nid_hash: entry.hashes[0].clone(),
+                    nid_enc: entry.nid_enc.clone(),
+                    serial_enc: entry.serial_enc.clone(),
+                    serial_verified: false,
+                    created_at: now.naive_utc(),
+                    last_entry_at: now.naive_utc(),
+                };
+                diesel::insert_into(citizens::table).values(&row).execute(conn)?;
+                return Ok(UncheckedEntry::Entered(row));
+            };
+            let live_sessions: i64 = sessions::table
+                .filter(sessions::audience.eq("citizen"))
+                .filter(sessions::subject.eq(&row.id))
+                .filter(sessions::ended_at.is_null())
+                .filter(sessions::expires_at.gt(now.naive_utc()))
+                .count()
+                .get_result(conn)?;
+            let same = same_serial(&row.serial_enc);
+            if live_sessions > 0 || (row.serial_verified && !same) {
+                return Ok(UncheckedEntry::Refused);
+            }
+            row.last_entry_at = now.naive_utc();
+            if !same {
+                row.serial_enc = entry.serial_enc.clone();
+                row.serial_verified = false;
+            }
+            diesel::update(citizens::table.find(&row.id))
+                .set((
+                    citizens::last_entry_at.eq(row.last_entry_at),
+                    citizens::serial_enc.eq(&row.serial_enc),
+                    citizens::serial_verified.eq(row.serial_verified),
+                ))
+                .execute(conn)?;
+            Ok(UncheckedEntry::Entered(row))
+        })
+    };
+    match attempt(conn) {
+        // Two first entries raced; the other one created the row.
+        Err(DbError::Duplicate(_)) => attempt(conn),
+        other => other,
+    }
+}
+
+/// Ends every live session of a citizen but `keep` (a confirmed serial replaced one the
+/// registry never checked: whoever entered with that one is out). Returns how many ended.
+pub fn end_other_sessions(
+    conn: &mut DbConn,
+    citizen_id: &str,
+    keep: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<usize, DbError> {
+    let mut query = diesel::update(sessions::table)
+        .filter(sessions::audience.eq("citizen"))
+        .filter(sessions::subject.eq(citizen_id))
+        .filter(sessions::ended_at.is_null())
+        .into_boxed();
+    if let Some(keep) = keep {
+        query = query.filter(sessions::id.ne(keep));
+    }
+    query.set(sessions::ended_at.eq(now.naive_utc())).execute(conn).map_err(DbError::from)
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<CitizenRow>, DbError> {

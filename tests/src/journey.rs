@@ -214,6 +214,18 @@ impl TestApp {
         (token, location)
     }
 
+    /// Runs one SQL statement (test set-up, such as a registry record to match).
+    pub async fn exec_sql(&self, sql: &str) -> usize {
+        let db = self.state.db.clone();
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use diesel::prelude::*;
+            diesel::sql_query(sql).execute(&mut db.get().expect("conn")).expect("statement")
+        })
+        .await
+        .expect("join")
+    }
+
     /// Counts of a table's rows matching a condition, for invariant checks.
     pub async fn count_sql(&self, sql: &str) -> i64 {
         let db = self.state.db.clone();

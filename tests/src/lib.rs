@@ -27,6 +27,7 @@ pub mod journey;
 pub mod load;
 pub mod pgproxy;
 pub mod pii;
+pub mod registry_stub;
 pub mod smtp;
 
 /// The instant every test starts at: Sunday 2026-11-22, 10:00 in Tehran.

@@ -1,10 +1,10 @@
 //! [`CivilRegistry`] over HTTP: the civil registry (ثبت احوال) inquiry service.
 //!
-//! # Protocol
+//! # Protocol (the wire contract; the README's "Civil registry over HTTP" repeats it)
 //!
 //! ```text
 //! GET {base_url}/persons/{national_id}
-//! Authorization: Bearer {api_key}
+//! Authorization: Bearer {token}            (or Basic base64(username:password))
 //! Accept: application/json
 //! ```
 //!
@@ -15,14 +15,22 @@
 //!     "gender": "female", "birth_date_jalali": "1369-03-19", "alive": true,
 //!     "serial_changed_at": "2021-05-01T08:00:00Z" }
 //!   ```
-//!   `gender` is `female` or `male`; `serial` is six digits; `serial_changed_at` is RFC 3339
-//!   or `null`. Every field is validated with the domain types; a record that does not parse,
-//!   or that is about another national code, is [`PortError::Protocol`].
+//!   `gender` is `female` or `male`; `serial` is six digits; `birth_date_jalali` is the
+//!   solar (Jalali) date `YYYY-MM-DD`; `mother_name` is her first name alone;
+//!   `serial_changed_at` is RFC 3339 or `null`. Every field is validated with the domain
+//!   types; a record that does not parse, or that is about another national code, is
+//!   [`PortError::Protocol`]. Unknown extra fields are ignored.
 //! * `404`: no such person → `Ok(None)`.
+//! * `202`: the registry accepted the inquiry but has no answer yet (its own queue is
+//!   behind) → [`PortError::Unavailable`] `"answer pending"`: like an outage, the answer is
+//!   unknown, so the identity stays `pending` and the inquiry job asks again later.
 //! * Timeouts, transport errors, `5xx`, `429` (after the configured retries) and an open
 //!   breaker → [`PortError::Unavailable`].
 //! * Any other status (`401`, `403`, `400`, …) is a contract or configuration problem, not an
 //!   outage → [`PortError::Protocol`].
+//!
+//! Callers treat both errors as "could not be checked": never as a match, never as a
+//! mismatch.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,26 +42,65 @@ use domain::ids::NationalId;
 use domain::person::{Gender, PersonName};
 use domain::ports::{CivilRegistry, PortError, RegistryRecord};
 use reqwest::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::resilience::{BuildError, Resilience, ResilienceConfig, http_client, parse_base_url};
 
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[registry.http]`: where the registry is and how to authenticate. Exactly one of
+/// `token` (bearer) or `username` + `password` (HTTP basic) must be set.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RegistryHttpConfig {
     pub base_url: String,
-    pub api_key: String,
-    #[serde(default)]
+    /// Bearer token (`Authorization: Bearer …`).
+    pub token: Option<String>,
+    /// HTTP basic authentication, instead of a token.
+    pub username: Option<String>,
+    pub password: Option<String>,
     pub resilience: ResilienceConfig,
 }
 
 impl fmt::Debug for RegistryHttpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
         f.debug_struct("RegistryHttpConfig")
             .field("base_url", &self.base_url)
-            .field("api_key", &"<redacted>")
+            .field("token", &hidden(&self.token))
+            .field("username", &self.username)
+            .field("password", &hidden(&self.password))
             .field("resilience", &self.resilience)
             .finish()
+    }
+}
+
+/// How requests authenticate.
+#[derive(Clone)]
+enum Credentials {
+    Bearer(String),
+    Basic { username: String, password: String },
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+        }
+    }
+}
+
+impl RegistryHttpConfig {
+    fn credentials(&self) -> Result<Credentials, BuildError> {
+        let set = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+        match (set(&self.token), set(&self.username), set(&self.password)) {
+            (Some(token), None, None) => Ok(Credentials::Bearer(token)),
+            (None, Some(username), Some(password)) => Ok(Credentials::Basic { username, password }),
+            (Some(_), _, _) => Err(BuildError::Credentials("set either token or username and password, not both")),
+            (None, Some(_), None) | (None, None, Some(_)) => {
+                Err(BuildError::Credentials("basic authentication needs both username and password"))
+            }
+            (None, None, None) => Err(BuildError::Credentials("token (or username and password) is missing")),
+        }
     }
 }
 
@@ -61,7 +108,7 @@ impl fmt::Debug for RegistryHttpConfig {
 pub struct HttpCivilRegistry {
     client: reqwest::Client,
     base_url: reqwest::Url,
-    config: RegistryHttpConfig,
+    credentials: Credentials,
     policy: Arc<Resilience>,
 }
 
@@ -76,7 +123,7 @@ impl HttpCivilRegistry {
         Ok(Self {
             client: http_client(&config.resilience)?,
             base_url: parse_base_url(&config.base_url)?,
-            config,
+            credentials: config.credentials()?,
             policy,
         })
     }
@@ -148,10 +195,11 @@ impl CivilRegistry for HttpCivilRegistry {
         let outcome = self
             .policy
             .execute(|| {
-                self.client
-                    .get(url.clone())
-                    .bearer_auth(&self.config.api_key)
-                    .header(reqwest::header::ACCEPT, "application/json")
+                let request = self.client.get(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+                match &self.credentials {
+                    Credentials::Bearer(token) => request.bearer_auth(token),
+                    Credentials::Basic { username, password } => request.basic_auth(username, Some(password)),
+                }
             })
             .await;
         let reply = match outcome {
@@ -164,6 +212,10 @@ impl CivilRegistry for HttpCivilRegistry {
         let result = match reply.status {
             StatusCode::OK => parse_record(&reply.body, id).map(Some),
             StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::ACCEPTED => {
+                tracing::info!(national_id = %domain::mask::national_id(id.as_str()), "civil registry answer pending");
+                return Err(PortError::Unavailable("answer pending".to_owned()));
+            }
             other => Err(PortError::Protocol(format!("unexpected http status {}", other.as_u16()))),
         };
         if let Err(e) = &result {
@@ -190,8 +242,13 @@ mod tests {
     }
 
     fn registry(server: &MockServer, resilience: ResilienceConfig) -> HttpCivilRegistry {
-        HttpCivilRegistry::new(RegistryHttpConfig { base_url: server.uri(), api_key: "secret-key".into(), resilience })
-            .unwrap()
+        HttpCivilRegistry::new(RegistryHttpConfig {
+            base_url: server.uri(),
+            token: Some("secret-key".into()),
+            resilience,
+            ..Default::default()
+        })
+        .unwrap()
     }
 
     fn id() -> NationalId {
@@ -234,6 +291,77 @@ mod tests {
         assert_eq!(record.birth_date, JalaliDate::new(1369, 3, 19).unwrap());
         assert!(record.alive);
         assert_eq!(record.serial_changed_at, Some("2021-05-01T08:00:00Z".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_and_the_mother_name_travel() {
+        let server = MockServer::start().await;
+        // base64("ncr:pa55") = bmNyOnBhNTU=
+        Mock::given(method("GET"))
+            .and(path(format!("/persons/{ID}")))
+            .and(header("authorization", "Basic bmNyOnBhNTU="))
+            .and(header("accept", "application/json"))
+            .respond_with(ResponseTemplate::new(200).set_body_json({
+                let mut p = person();
+                p["issued_at_office"] = json!("ignored extra field");
+                p
+            }))
+            .mount(&server)
+            .await;
+        let registry = HttpCivilRegistry::new(RegistryHttpConfig {
+            base_url: server.uri(),
+            username: Some("ncr".into()),
+            password: Some("pa55".into()),
+            resilience: resilience(0, 5, 30_000),
+            ..Default::default()
+        })
+        .unwrap();
+        let record = registry.find(&id()).await.unwrap().unwrap();
+        assert_eq!(record.mother_name.as_str(), "مریم");
+        assert_eq!(record.father_name.as_str(), "علی");
+        assert_eq!(record.last_name.as_str(), "کریمی");
+    }
+
+    #[tokio::test]
+    async fn accepted_means_the_answer_is_pending() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).respond_with(ResponseTemplate::new(202)).mount(&server).await;
+        let outcome = registry(&server, resilience(2, 10, 30_000)).find(&id()).await;
+        assert_eq!(outcome, Err(PortError::Unavailable("answer pending".into())));
+        assert_eq!(requests(&server).await, 1, "a queued inquiry is asked again by the job, not at once");
+    }
+
+    #[test]
+    fn credentials_are_one_of_token_or_basic() {
+        let base = || RegistryHttpConfig { base_url: "https://registry.example".into(), ..Default::default() };
+        let refused = |c: RegistryHttpConfig| matches!(HttpCivilRegistry::new(c), Err(BuildError::Credentials(_)));
+        assert!(refused(base()), "no credentials");
+        assert!(refused(RegistryHttpConfig { token: Some(String::new()), ..base() }), "an empty token");
+        assert!(refused(RegistryHttpConfig { username: Some("u".into()), ..base() }), "a user without password");
+        assert!(refused(RegistryHttpConfig { password: Some("p".into()), ..base() }), "a password without user");
+        assert!(refused(RegistryHttpConfig {
+            token: Some("t".into()),
+            username: Some("u".into()),
+            password: Some("p".into()),
+            ..base()
+        }));
+        assert!(HttpCivilRegistry::new(RegistryHttpConfig { token: Some("t".into()), ..base() }).is_ok());
+        assert!(
+            HttpCivilRegistry::new(RegistryHttpConfig {
+                username: Some("u".into()),
+                password: Some("p".into()),
+                ..base()
+            })
+            .is_ok()
+        );
+        assert!(matches!(
+            HttpCivilRegistry::new(RegistryHttpConfig {
+                base_url: "ftp://x".into(),
+                token: Some("t".into()),
+                ..Default::default()
+            }),
+            Err(BuildError::BaseUrl(_))
+        ));
     }
 
     #[tokio::test]
@@ -341,19 +469,27 @@ mod tests {
     fn debug_redacts_the_key() {
         let config = RegistryHttpConfig {
             base_url: "https://registry.example".into(),
-            api_key: "secret-key".into(),
-            resilience: ResilienceConfig::default(),
+            token: Some("secret-key".into()),
+            ..Default::default()
         };
         assert!(!format!("{config:?}").contains("secret-key"));
         assert!(!format!("{:?}", HttpCivilRegistry::new(config).unwrap()).contains("secret-key"));
+        let basic = RegistryHttpConfig {
+            base_url: "https://registry.example".into(),
+            username: Some("ncr".into()),
+            password: Some("basic-secret".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{basic:?}").contains("basic-secret"));
+        assert!(!format!("{:?}", HttpCivilRegistry::new(basic).unwrap()).contains("basic-secret"));
     }
 
     #[test]
     fn urls_keep_a_base_path() {
         let config = RegistryHttpConfig {
             base_url: "https://gw.example/registry/v2/".into(),
-            api_key: "k".into(),
-            resilience: ResilienceConfig::default(),
+            token: Some("k".into()),
+            ..Default::default()
         };
         let registry = HttpCivilRegistry::new(config).unwrap();
         assert_eq!(registry.person_url(&id()).as_str(), "https://gw.example/registry/v2/persons/2580200606");

@@ -60,6 +60,8 @@ pub enum BuildError {
     BaseUrl(String),
     #[error("cannot build the http client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("credentials: {0}")]
+    Credentials(&'static str),
 }
 
 /// Parses a base URL that path segments can be appended to.

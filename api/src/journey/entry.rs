@@ -92,10 +92,12 @@ pub async fn enter(
                 return Err(other.into());
             }
         },
-        // The registry is down: let the citizen in; the identity stays pending and is
-        // settled by the inquiry job (SPEC §3.4).
-        Err(_) => {
+        // The registry could not check the serial. Only a national code with nothing to
+        // open may come in on it (its identity then stays pending and the inquiry job
+        // settles it, SPEC §3.4, seed 002); see the closure below.
+        Err(error) => {
             state.metrics.event("registry", "unavailable_at_entry");
+            tracing::warn!(national_id = %domain::mask::national_id(national_id.as_str()), %error, "entry with a serial the registry could not check");
             false
         }
     };
@@ -114,9 +116,32 @@ pub async fn enter(
                 serial_enc: serial_enc.clone(),
                 serial_verified: confirmed,
             };
-            // A right serial, or one the registry could not judge, spends no failure budget.
-            guard::release(conn, &attempt)?;
-            let citizen = citizens::upsert(conn, &entry, now)?;
+            let citizen = if confirmed {
+                // A right serial spends no failure budget and clears the failures in a row.
+                guard::release(conn, &attempt)?;
+                let before = citizens::find_by_nid(conn, &entry_hashes)?;
+                let citizen = citizens::upsert(conn, &entry, now)?;
+                // A confirmed serial replacing one the registry never checked (or another
+                // one) ends the sessions opened with it.
+                if before.is_some_and(|b| {
+                    !b.serial_verified
+                        || pii.open(PiiKind::Serial, &b.serial_enc).ok().as_deref() != Some(serial.number())
+                }) {
+                    citizens::end_other_sessions(conn, &citizen.id, None, now)?;
+                }
+                citizen
+            } else {
+                // Unjudged: counted against nobody, neither the citizen's entry lock nor
+                // the client's budget.
+                guard::withdraw(conn, &attempt)?;
+                let same = |sealed: &str| pii.open(PiiKind::Serial, sealed).ok().as_deref() == Some(serial.number());
+                match citizens::enter_unchecked(conn, &entry, &same, now)? {
+                    citizens::UncheckedEntry::Entered(citizen) => citizen,
+                    // An application (or a live session, or a confirmed other serial) must
+                    // never be opened with a serial nobody checked: try again later.
+                    citizens::UncheckedEntry::Refused => return Err(DomainError::RegistryUnavailable.into()),
+                }
+            };
             let mut row = applications::current_for_citizen(conn, &citizen.id)?;
             // A confirmed new serial replaces the application's; after production started
             // the citizen is told to ask for a re-issue after delivery (seed 001 §3.2).
@@ -170,6 +195,11 @@ pub async fn wrong_serial(attempt: &Attempt, now: DateTime<Utc>) -> ApiError {
             .await;
     }
     ApiError::Domain(DomainError::IdentityMismatch)
+}
+
+/// Takes back a guess the registry could not judge (it counts against nobody).
+pub async fn withdraw(state: &AppState, attempt: Attempt) -> Result<(), ApiError> {
+    state.run_api(move |conn| guard::withdraw(conn, &attempt)).await
 }
 
 /// Gives back a guess that turned out right.

@@ -37,16 +37,20 @@ enum Inquiry {
     Pending,
 }
 
-/// Checks personal information against the registry: lunar option always; the solar
-/// birth date, gender and serial when the registry answers.
+/// Checks personal information against the registry: lunar option always; the serial,
+/// solar birth date, gender and mother's first name when the registry answers.
 async fn inquire(
     state: &AppState,
     national_id: &NationalId,
     serial: &str,
     info: &PersonalInfo,
 ) -> Result<Inquiry, ApiError> {
-    let claim =
-        PersonalClaim { birth_date: info.birth_date, gender: info.gender, lunar_birth_date: info.birth_date_hijri };
+    let claim = PersonalClaim {
+        birth_date: info.birth_date,
+        gender: info.gender,
+        lunar_birth_date: info.birth_date_hijri,
+        mother_name: info.mother_name.clone(),
+    };
     check_lunar_option(&claim)?;
     match state.registry.find(national_id).await {
         Ok(Some(record)) => {

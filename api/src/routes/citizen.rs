@@ -17,7 +17,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view_lang, build_view_with};
 use crate::journey::{self, Target, actor};
 use crate::observability::RequestLang;
-use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
+use crate::routes::problems::{CitizenEntry, CitizenRead, CitizenWrite, PublicRead};
 use crate::state::AppState;
 use crate::wire;
 
@@ -92,8 +92,9 @@ pub struct SessionResponse {
     pub token_type: &'static str,
     #[schema(example = "2026-11-22T07:00:00Z")]
     pub expires_at: DateTime<Utc>,
-    /// Whether the civil registry confirmed the serial now (false while it is unreachable;
-    /// the identity is then checked in the background).
+    /// Whether the civil registry confirmed the serial now. `false` only for a national
+    /// code without an application while the registry is unreachable: the identity is then
+    /// `pending` and checked in the background (seed 002).
     #[schema(example = true)]
     pub identity_confirmed: bool,
     /// Where to send the citizen next (seed 001 §2.2).
@@ -110,8 +111,15 @@ pub struct SessionResponse {
 /// the same `identity_mismatch`; `person_not_alive`, `underage` and
 /// `serial_recently_changed` (come back after 48 working hours) are told only after the
 /// serial matched. Repeated wrong serials are slowed down, then locked (429 `entry_locked`).
+///
+/// When the registry cannot check the serial (outage, or its answer is pending): a
+/// national code that already has an application (or a live session, or another confirmed
+/// serial) gets 503 `registry_unavailable` with `Retry-After` — nothing is opened, written
+/// or counted against the entry lock; a new national code is let in with
+/// `identity_confirmed: false` and its identity stays `pending` until the inquiry job
+/// settles it.
 #[utoipa::path(operation_id = "citizen_sign_in", tag = "citizen", request_body = SessionRequest,
-    responses((status = 201, description = "Signed in", body = SessionResponse), PublicWrite))]
+    responses((status = 201, description = "Signed in", body = SessionResponse), CitizenEntry))]
 #[post("/api/v1/citizen/sessions")]
 pub async fn create_session(
     req: HttpRequest,
@@ -272,8 +280,12 @@ impl PersonalInfoRequest {
 
 /// Saves personal information. The first save creates the application (`draft`, "first
 /// page registered", 201); later saves are edits (200), limited in number and refused
-/// once enrollment has started. The solar birth date and gender are checked against the
-/// civil registry; if it cannot be reached the identity is `pending` and settled later.
+/// once enrollment has started. The serial, solar birth date, gender and mother's first
+/// name are checked against the civil registry (422 `identity_mismatch`,
+/// `birth_date_mismatch`, `gender_mismatch`, `mother_name_mismatch`); if it cannot be
+/// reached the application is saved with identity `pending` (booking answers 409
+/// `identity_not_verified` until the inquiry job verifies it) and the citizen is told the
+/// result by SMS.
 #[utoipa::path(operation_id = "citizen_set_personal_info", tag = "citizen", security(("citizen" = [])), request_body = PersonalInfoRequest,
     responses(
         (status = 200, description = "Edited", body = ApplicationView),

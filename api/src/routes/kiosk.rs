@@ -131,7 +131,7 @@ async fn register(
         .await?;
     state.metrics.event("guess_checked", "entry");
     let Ok(record) = state.registry.find(&national_id).await else {
-        journey::entry::release(state, attempt).await?;
+        journey::entry::withdraw(state, attempt).await?;
         return Err(DomainError::RegistryUnavailable.into());
     };
     match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {

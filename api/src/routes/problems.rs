@@ -77,6 +77,18 @@ problems!(
 );
 
 problems!(
+    /// Errors of citizen entry.
+    CitizenEntry {
+        BadRequest = 400: "The body is not JSON or not an object (`malformed_json`)",
+        TooLarge = 413: "Body too large (`payload_too_large`)",
+        MediaType = 415: "Body is not application/json (`unsupported_media_type`)",
+        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field), a wrong captcha (`captcha_invalid`), or a rule said no (`identity_mismatch`, `person_not_alive`, `underage`)",
+        TooMany = 429: "Rate limited, or locked after wrong serials (`entry_locked`), or `serial_recently_changed`; see `Retry-After`",
+        Unavailable = 503: "`registry_unavailable`: the civil registry could not check the serial and the national code already has an application, a live session or another confirmed serial — no session is opened, nothing is written or counted; try again after `Retry-After`. Also: database unavailable",
+    }
+);
+
+problems!(
     /// Errors of staff and machine operations.
     StaffWrite {
         BadRequest = 400: "The body is not JSON or not an object (`malformed_json`), or the query cannot be read",
