@@ -190,7 +190,7 @@ closed_set!(
     PaymentState {
         Created, Redirected, CallbackReceived,
         Verified, Failed, Expired, Unknown,
-        Reversed, RefundPending,
+        RefundPending, Refunded, RefundFailed,
     }
 );
 closed_set!(
