@@ -28,7 +28,7 @@ use crate::state::AppState;
         description = "Pre-registration for the smart national ID card (CRS) and self-registration for the national e-folder.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code`; messages are Persian unless `Accept-Language` prefers English. Dates are ISO-8601 (Gregorian) with Jalali forms where a citizen reads or types a date; amounts are integer rials.",
         license(name = "MIT OR Apache-2.0")
     ),
-    components(schemas(Problem, FieldError, crate::wire::PaymentOutcome)),
+    components(schemas(Problem, FieldError)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "citizen", description = "The citizen's journey: entry, application, booking, payment, receipt"),

@@ -232,10 +232,3 @@ closed_set!(
     /// The server's health.
     HealthStatus { Ok, Ready }
 );
-closed_set!(
-    /// How a payment ended, as the result page is told.
-    PaymentOutcome {
-        Success, Failed, Cancelled, RefundPending,
-        Pending, Received, Invalid,
-    }
-);

@@ -275,3 +275,17 @@ db_test!(paying_needs_a_live_hold_and_a_known_gateway, |app| {
         app.post("/api/v1/citizen/application/payments", Some(&token), &json!({"gateway": "sandbox"})).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("no_active_hold")), "the hold has expired");
 });
+
+// The sandbox bank keeps its contract's bounds (contract fuzzing found 10^12 + 1 Rials taken).
+db_test!(the_sandbox_bank_refuses_amounts_out_of_its_bounds, |app| {
+    let body = |amount: i64| {
+        json!({"order_id": 179_532_096_001_234_i64, "amount": amount, "merchant": "ncr-demo",
+               "callback_url": app.url("/api/v1/payments/sandbox/callback")})
+    };
+    for amount in [0, 1_000_000_000_001] {
+        let (status, p) = app.post("/sandbox/bank/api/payments", None, &body(amount)).await;
+        assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("amount")), "{amount}: {p}");
+    }
+    let (status, token) = app.post("/sandbox/bank/api/payments", None, &body(1_000_000_000_000)).await;
+    assert_eq!(status, 201, "{token}");
+});

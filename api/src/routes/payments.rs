@@ -113,7 +113,9 @@ pub struct PaymentsQuery {
 
 /// The application's payments, newest first.
 #[utoipa::path(operation_id = "citizen_list_payments", tag = "citizen", security(("citizen" = [])), params(PaymentsQuery),
-    responses((status = 200, description = "A page of payments", body = PaymentPage), CitizenRead))]
+    responses((status = 200, description = "A page of payments", body = PaymentPage), CitizenRead,
+        (status = 400, description = "An unreadable query (`malformed_query`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range or an unknown parameter (`validation_failed`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/api/v1/citizen/application/payments")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -219,7 +221,7 @@ async fn handle_callback(state: &AppState, gateway: &str, fields: Vec<(String, S
 /// result page with `outcome` = `success`, `failed`, `cancelled`, `refund_pending`,
 /// `pending`, `received` (the database did not answer: the payment is confirmed later and
 /// the citizen told by SMS) or `invalid`.
-#[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = wire::Gateway, Path, description = "The bank the callback comes from", example = "sandbox")),
+#[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = String, Path, description = "The bank the callback comes from: a `Gateway` value; any other name ends on the failure page", example = "sandbox")),
     responses((status = 303, description = "Redirect to the result page"), PublicRead))]
 #[get("/api/v1/payments/{gateway}/callback")]
 pub async fn callback_get(
@@ -231,7 +233,7 @@ pub async fn callback_get(
 }
 
 /// The bank posts the browser back here (form fields). Handled like the GET callback.
-#[utoipa::path(operation_id = "payments_bank_callback_post", tag = "payments", params(("gateway" = wire::Gateway, Path, description = "The bank the callback comes from", example = "sandbox")),
+#[utoipa::path(operation_id = "payments_bank_callback_post", tag = "payments", params(("gateway" = String, Path, description = "The bank the callback comes from: a `Gateway` value; any other name ends on the failure page", example = "sandbox")),
     request_body(content = Object, content_type = "application/x-www-form-urlencoded", description = "The bank's callback fields"),
     responses((status = 303, description = "Redirect to the result page"), PublicWrite))]
 #[post("/api/v1/payments/{gateway}/callback")]
@@ -246,7 +248,9 @@ pub async fn callback_post(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultQuery {
-    #[param(value_type = wire::PaymentOutcome, example = "success")]
+    /// How the payment ended: `success`, `failed`, `cancelled`, `refund_pending`, `pending` or
+    /// `received` (anything else shows the failure page).
+    #[param(example = "success")]
     pub outcome: String,
     #[param(example = "4973201670")]
     pub tracking_code: Option<String>,
