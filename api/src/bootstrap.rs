@@ -30,7 +30,8 @@ impl Default for Environment {
 
 /// Opens the database, applies migrations, loads keys, creates the bootstrap admin and
 /// — for an empty embedded database — the demo data.
-pub fn build_state(config: Config, env: Environment) -> Result<AppState, String> {
+pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, String> {
+    config.settle_public_url(None);
     // A mistyped gateway address must stop the start, not silently lock the gateway out.
     config.ussd.networks()?;
     let trusted_proxies = crate::client_addr::TrustedProxies::parse(&config.trusted_proxies)?;
@@ -98,7 +99,28 @@ pub fn build_state(config: Config, env: Environment) -> Result<AppState, String>
         let summary = crate::seed::seed_demo(&state).map_err(|e| e.to_string())?;
         tracing::info!(%summary, "demo data loaded");
     }
+    log_adapters(&state.config);
     Ok(state)
+}
+
+/// One start-up line naming the profile and the adapter behind every port.
+fn log_adapters(config: &Config) {
+    let adapters = crate::profile::adapters(config);
+    let get = |port: &str| adapters.iter().find(|(p, _)| *p == port).map(|(_, a)| a.as_str()).unwrap_or_default();
+    tracing::info!(
+        profile = config.profile().as_str(),
+        database = get("database"),
+        registry = get("registry"),
+        ownership = get("ownership"),
+        sms = get("sms"),
+        email = get("email"),
+        captcha = get("captcha"),
+        payments = get("payments"),
+        rate_limits = get("rate_limits"),
+        demo_data = get("demo_data"),
+        sandboxes = %crate::profile::active(config).iter().map(|s| s.name).collect::<Vec<_>>().join(","),
+        "adapters in use"
+    );
 }
 
 /// The SMS and e-mail senders the configuration chooses, with the sandbox handles.

@@ -19,7 +19,16 @@ pub struct Config {
     /// Folder for the embedded database and generated development keys.
     pub data_dir: PathBuf,
     /// The URL citizens' browsers and banks reach this server at (callbacks, QR codes).
+    /// Empty (the default): `http://<the bound address>` — right for a server on this
+    /// machine only; a deployment sets it (the production profile requires it).
     pub public_url: String,
+    /// `development` or `production`. Unset: `production` with a non-embedded database
+    /// (PostgreSQL), `development` with the embedded one. In production the server refuses
+    /// to start while any sandbox is active (see [`crate::profile`]).
+    pub profile: Option<Profile>,
+    /// Sandboxes a production-profile deployment (a staging one) may keep: any of
+    /// `captcha`, `bank`, `sms`, `email`, `registry`, `ownership`, `demo_data`.
+    pub allow_sandboxes: Vec<String>,
     /// Load demo data into an empty embedded database at start-up: `auto`, `always` or `never`.
     pub demo_data: DemoData,
     /// `text` or `json`.
@@ -59,7 +68,9 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/ncr.db".into(),
             data_dir: PathBuf::from("data"),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: String::new(),
+            profile: None,
+            allow_sandboxes: Vec::new(),
             demo_data: DemoData::Auto,
             log_format: LogFormat::Text,
             log_level: "info".into(),
@@ -93,6 +104,23 @@ pub enum DemoData {
     Auto,
     Always,
     Never,
+}
+
+/// What the deployment is: a developer's or demo machine, or the real service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Production => "production",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,6 +453,12 @@ pub struct PaymentsConfig {
     pub merchant_name: String,
     pub sadad: Option<crate::adapters::payments::sadad::SadadConfig>,
     pub parsian: Option<crate::adapters::payments::parsian::ParsianConfig>,
+    /// Reversals (money given back: duplicates, mismatches) the bank may leave
+    /// unconfirmed before the payment becomes `refund_failed` for an administrator.
+    pub reversal_max_attempts: u32,
+    /// Minutes before the first retry of an unconfirmed reversal; each later retry waits
+    /// twice as long (at most six hours).
+    pub reversal_retry_minutes: u32,
 }
 
 impl Default for PaymentsConfig {
@@ -435,6 +469,8 @@ impl Default for PaymentsConfig {
             merchant_name: "سازمان ثبت احوال کشور".into(),
             sadad: None,
             parsian: None,
+            reversal_max_attempts: 10,
+            reversal_retry_minutes: 2,
         }
     }
 }
@@ -671,6 +707,35 @@ impl Config {
     pub fn is_embedded(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+
+    /// The profile in force: the configured one, else `production` for a non-embedded
+    /// database and `development` for the embedded one.
+    pub fn profile(&self) -> Profile {
+        self.profile.unwrap_or(if self.is_embedded() { Profile::Development } else { Profile::Production })
+    }
+
+    /// Fills an empty `public_url` with `http://<address>`: the address the server is
+    /// listening on when known (`bound`), else `bind` as configured. An unspecified
+    /// address (`0.0.0.0`, `[::]`) becomes the loopback one, which a browser can reach.
+    pub fn settle_public_url(&mut self, bound: Option<std::net::SocketAddr>) {
+        if !self.public_url.trim().is_empty() {
+            return;
+        }
+        let addr = bound.or_else(|| self.bind.parse::<std::net::SocketAddr>().ok());
+        self.public_url = match addr {
+            Some(mut a) => {
+                if a.ip().is_unspecified() {
+                    a.set_ip(if a.is_ipv4() {
+                        std::net::Ipv4Addr::LOCALHOST.into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                format!("http://{a}")
+            }
+            None => format!("http://{}", self.bind),
+        };
+    }
 }
 
 #[cfg(test)]
@@ -688,6 +753,7 @@ mod tests {
             assert_eq!(c.bind, "127.0.0.1:8080");
             assert_eq!(c.database_url, "sqlite://data/ncr.db");
             assert_eq!(c.captcha.mode, CaptchaMode::Sandbox);
+            assert_eq!(c.profile(), Profile::Development);
             Ok(())
         });
     }
@@ -802,6 +868,39 @@ mod tests {
         assert!(UssdConfig { secret: None, allowed_ips: vec!["10.0.0.0/33".into()] }.networks().is_err());
         assert!(UssdConfig { secret: None, allowed_ips: vec!["gateway".into()] }.networks().is_err());
         assert!(UssdConfig { secret: None, allowed_ips: vec!["0.0.0.0/0".into()] }.allows(ip("8.8.8.8")));
+    }
+
+    #[test]
+    fn a_non_embedded_database_means_production_unless_development_is_set() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgres://postgres@127.0.0.1/ncr");
+            assert_eq!(Config::load(None).map_err(|e| *e)?.profile(), Profile::Production);
+            jail.set_env("NCR_PROFILE", "development");
+            jail.set_env("NCR_ALLOW_SANDBOXES", "[\"bank\", \"sms\"]");
+            let c = Config::load(None).map_err(|e| *e)?;
+            assert_eq!(c.profile(), Profile::Development);
+            assert_eq!(c.allow_sandboxes, ["bank", "sms"]);
+            jail.set_env("DATABASE_URL", "sqlite://data/x.db");
+            jail.set_env("NCR_PROFILE", "production");
+            assert_eq!(Config::load(None).map_err(|e| *e)?.profile(), Profile::Production);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bound_address() {
+        let mut c = Config { bind: "0.0.0.0:9123".into(), ..Config::default() };
+        c.settle_public_url(None);
+        assert_eq!(c.public_url, "http://127.0.0.1:9123");
+        let mut c = Config { bind: "127.0.0.1:0".into(), ..Config::default() };
+        c.settle_public_url(Some("127.0.0.1:40555".parse().unwrap()));
+        assert_eq!(c.public_url, "http://127.0.0.1:40555", "the port actually bound");
+        let mut c = Config { bind: "[::]:9000".into(), ..Config::default() };
+        c.settle_public_url(None);
+        assert_eq!(c.public_url, "http://[::1]:9000");
+        let mut c = Config { public_url: "https://ncr.example.ir".into(), ..Config::default() };
+        c.settle_public_url(Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(c.public_url, "https://ncr.example.ir", "a configured URL is kept");
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod notify;
 pub mod observability;
 pub mod page;
 pub mod passwords;
+pub mod profile;
 pub mod public_info;
 pub mod receipt;
 pub mod routes;

@@ -147,9 +147,15 @@ fn toml_keys() -> String {
     text.replace("[[signing]]", "[[keys.signing]]").replace("[[pii]]", "[[keys.pii]]")
 }
 
-fn serve(config: Config) {
+fn serve(mut config: Config) {
     let started = std::time::Instant::now();
+    // The production profile refuses sandboxes before anything is opened or listened on.
+    api::profile::check(&config).unwrap_or_else(|e| fail(e));
     let bind = config.bind.clone();
+    let listener = TcpListener::bind(&bind).unwrap_or_else(|e| fail(format!("cannot listen on {bind}: {e}")));
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
+    // Without a configured public_url, callbacks and links use the address actually bound.
+    config.settle_public_url(listener.local_addr().ok());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| fail(e));
     let state = runtime
         .block_on(async {
@@ -157,8 +163,6 @@ fn serve(config: Config) {
         })
         .unwrap_or_else(|e| fail(e))
         .unwrap_or_else(|e| fail(e));
-    let listener = TcpListener::bind(&bind).unwrap_or_else(|e| fail(format!("cannot listen on {bind}: {e}")));
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
     let metrics_listener = state.config.metrics.bind.clone().map(|bind| {
         TcpListener::bind(&bind).unwrap_or_else(|e| fail(format!("cannot listen on {bind} (metrics.bind): {e}")))
     });

@@ -190,7 +190,7 @@ closed_set!(
     PaymentState {
         Created, Redirected, CallbackReceived,
         Verified, Failed, Expired, Unknown,
-        Reversed, RefundPending,
+        RefundPending, Refunded, RefundFailed,
     }
 );
 closed_set!(
@@ -236,6 +236,6 @@ closed_set!(
     /// How a payment ended, as the result page is told.
     PaymentOutcome {
         Success, Failed, Cancelled, RefundPending,
-        Pending, Invalid,
+        Pending, Received, Invalid,
     }
 );

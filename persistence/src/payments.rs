@@ -17,8 +17,8 @@ pub struct PaymentRow {
     pub application_id: String,
     pub gateway: String,
     pub amount: i64,
-    /// `created → redirected → callback_received → verified | failed | expired | unknown →
-    /// reversed | refund_pending`
+    /// `created → redirected → callback_received → verified | failed | expired | unknown`;
+    /// money to give back: `refund_pending → refunded | refund_failed`
     pub status: String,
     pub token: Option<String>,
     pub redirect_url: Option<String>,
@@ -33,6 +33,10 @@ pub struct PaymentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub settled_at: Option<NaiveDateTime>,
+    /// Reversals the bank did not confirm so far.
+    pub reversal_attempts: i32,
+    /// The bank's reason for the last reversal it did not confirm.
+    pub reversal_error: Option<String>,
 }
 
 /// Statuses that still wait for an answer from the bank.
@@ -116,6 +120,24 @@ pub fn due_reversals(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Resul
         .select(PaymentRow::as_select())
         .load(conn)
         .map_err(DbError::from)
+}
+
+/// Payments newest first (ids are time-ordered), optionally of one status, before the
+/// cursor id: the administrators' listing.
+pub fn list(
+    conn: &mut DbConn,
+    status: Option<&str>,
+    before_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PaymentRow>, DbError> {
+    let mut q = payments::table.select(PaymentRow::as_select()).into_boxed();
+    if let Some(s) = status {
+        q = q.filter(payments::status.eq(s.to_owned()));
+    }
+    if let Some(c) = before_id {
+        q = q.filter(payments::id.lt(c.to_owned()));
+    }
+    q.order(payments::id.desc()).limit(limit).load(conn).map_err(DbError::from)
 }
 
 // ---------------------------------------------------------------- fees

@@ -233,6 +233,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         settled_at -> Nullable<Timestamp>,
+        reversal_attempts -> Integer,
+        reversal_error -> Nullable<Text>,
     }
 }
 

@@ -25,6 +25,7 @@ pub mod client;
 pub mod fingerprint;
 pub mod journey;
 pub mod load;
+pub mod parsian;
 pub mod pgproxy;
 pub mod pii;
 pub mod registry_stub;
@@ -88,6 +89,8 @@ pub fn test_keys() -> KeysConfig {
 pub fn test_config(database_url: String) -> Config {
     Config {
         database_url,
+        // Tests run with the sandboxes on both databases; the production profile has its own tests.
+        profile: Some(api::config::Profile::Development),
         data_dir: std::env::temp_dir().join("ncr-test-data"),
         demo_data: DemoData::Never,
         workers: 1,

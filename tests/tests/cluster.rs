@@ -152,6 +152,7 @@ impl Cluster {
             .env("DATABASE_URL", &self.db_url)
             .env("NCR_PUBLIC_URL", self.base())
             .env("NCR_DEMO_DATA", "never")
+            .env("NCR_PROFILE", "development")
             .env("NCR_LOG_LEVEL", "warn")
             .env("NCR_WORKERS", "2")
             .env("NCR_DB__MAX_CONNECTIONS", "6")

@@ -244,7 +244,7 @@ db_test!(an_amount_mismatch_is_reversed_and_the_application_stays_payable, |app|
     assert!(location.contains("outcome=refund_pending"), "{location}");
     let id = payment["payment_id"].as_str().unwrap();
     assert_eq!(
-        app.count_sql(&format!("SELECT COUNT(*) AS n FROM payments WHERE id = '{id}' AND status = 'reversed'")).await,
+        app.count_sql(&format!("SELECT COUNT(*) AS n FROM payments WHERE id = '{id}' AND status = 'refunded'")).await,
         1
     );
     assert_eq!(

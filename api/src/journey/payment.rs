@@ -32,6 +32,9 @@ pub enum Outcome {
     RefundPending,
     /// The bank did not answer the verification yet; reconciliation will settle it.
     Pending,
+    /// The callback arrived but could not be recorded (the database did not answer):
+    /// the payment is confirmed later by reconciliation and the citizen told by SMS.
+    Received,
     Invalid,
 }
 
@@ -43,6 +46,7 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::RefundPending => "refund_pending",
             Outcome::Pending => "pending",
+            Outcome::Received => "received",
             Outcome::Invalid => "invalid",
         }
     }
@@ -107,6 +111,8 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                         created_at: now.naive_utc(),
                         updated_at: now.naive_utc(),
                         settled_at: None,
+                        reversal_attempts: 0,
+                        reversal_error: None,
                     };
                     payments::insert(conn, &p)?;
                     Ok::<_, ApiError>(p)
@@ -191,7 +197,16 @@ pub async fn callback(
         return (Outcome::Invalid, None);
     };
     let order = data.order_id;
-    let found = state.run(move |conn| payments::find_by_order(conn, order)).await.ok().flatten();
+    let found = match state.run(move |conn| payments::find_by_order(conn, order)).await {
+        Ok(found) => found,
+        // The database did not answer: the citizen may well have paid. Reconciliation
+        // verifies every open payment with its bank later and the citizen gets an SMS.
+        Err(e) => {
+            tracing::warn!(error = %e, "payment callback while the database is unavailable; reconciliation will settle it");
+            state.metrics.event("payment_callback", "database_unavailable");
+            return (Outcome::Received, None);
+        }
+    };
     let Some(payment) = found.filter(|p| p.gateway == gateway_name) else {
         state.metrics.event("payment_callback", "unknown_order");
         return (Outcome::Invalid, None);
@@ -226,8 +241,10 @@ pub async fn callback(
 /// Asks the bank about a payment and applies the answer exactly once.
 pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, Option<PaymentRow>) {
     let id = payment_id.to_owned();
-    let Ok(Some(payment)) = state.run(move |conn| payments::find(conn, &id)).await else {
-        return (Outcome::Invalid, None);
+    let payment = match state.run(move |conn| payments::find(conn, &id)).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return (Outcome::Invalid, None),
+        Err(_) => return (Outcome::Received, None),
     };
     if !payment.is_open() {
         return (settled_outcome(&payment), Some(payment));
@@ -249,7 +266,7 @@ pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, O
 fn settled_outcome(p: &PaymentRow) -> Outcome {
     match p.status.as_str() {
         "verified" => Outcome::Success,
-        "refund_pending" | "reversed" => Outcome::RefundPending,
+        "refund_pending" | "refunded" | "refund_failed" => Outcome::RefundPending,
         "expired" | "failed" if p.bank_code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("cancelled")) => {
             Outcome::Cancelled
         }
@@ -339,7 +356,9 @@ async fn apply(
         }
         Err(e) => {
             tracing::warn!(payment_id = %payment.id, error = %e, "payment could not be applied now; reconciliation will retry");
-            (Outcome::Pending, Some(payment.clone()))
+            // The bank answered but its answer could not be recorded: the citizen is told
+            // it is being confirmed (and gets an SMS when it is), never that it failed.
+            (Outcome::Received, Some(payment.clone()))
         }
     }
 }
@@ -524,44 +543,88 @@ fn unique_tracking_code(conn: &mut DbConn, seed: u64) -> Result<TrackingCode, Ap
     Err(ApiError::internal("no free tracking code"))
 }
 
-/// Gives money back through the bank; on success the payment is `reversed` and the
-/// application's refund settled.
+/// How long after `failures` unconfirmed reversals the next one is tried: doubling from
+/// `payments.reversal_retry_minutes`, at most six hours apart.
+pub fn reversal_backoff(base_minutes: u32, failures: i32) -> Duration {
+    let doubled = i64::from(base_minutes.max(1)).saturating_mul(1i64 << failures.clamp(1, 20).saturating_sub(1));
+    Duration::minutes(doubled.min(6 * 60))
+}
+
+/// Gives money back through the bank. Only when the bank confirms is the payment
+/// `refunded` (and the application's refund settled); an unconfirmed reversal is tried
+/// again with backoff, and past `payments.reversal_max_attempts` the payment becomes
+/// `refund_failed`, listed for administrators with the bank's reason.
 async fn reverse(state: &AppState, p: &PaymentRow) {
     let Ok(gw) = gateway(state, &p.gateway) else { return };
     let Some(token) = p.token.clone() else { return };
-    match gw.reverse(&order_of(state, p), &token).await {
-        Ok(()) => {
-            let id = p.id.clone();
-            let now = state.now();
-            let policy = state.policy.clone();
-            let _ = state
-                .run_api(move |conn| {
-                    write_tx(conn, |conn| {
-                        let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                        if p.status != "refund_pending" {
-                            return Ok(());
+    let answer = gw.reverse(&order_of(state, p), &token).await;
+    let id = p.id.clone();
+    let now = state.now();
+    let policy = state.policy.clone();
+    let max_attempts = i32::try_from(state.config.payments.reversal_max_attempts).unwrap_or(i32::MAX).max(1);
+    let base_minutes = state.config.payments.reversal_retry_minutes;
+    let failure = answer.as_ref().err().map(|e| e.to_string().chars().take(300).collect::<String>());
+    let recorded = state
+        .run_api(move |conn| {
+            write_tx(conn, |conn| {
+                let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
+                if p.status != "refund_pending" {
+                    return Ok(p.status);
+                }
+                let action = match &failure {
+                    None => {
+                        p.status = "refunded".into();
+                        p.next_check_at = None;
+                        p.reversal_error = None;
+                        "payment_refunded"
+                    }
+                    Some(reason) => {
+                        p.reversal_attempts += 1;
+                        p.reversal_error = Some(reason.clone());
+                        if p.reversal_attempts >= max_attempts {
+                            p.status = "refund_failed".into();
+                            p.next_check_at = None;
+                            "payment_refund_failed"
+                        } else {
+                            p.next_check_at = Some((now + reversal_backoff(base_minutes, p.reversal_attempts)).naive_utc());
+                            "payment_reversal_retry"
                         }
-                        p.status = "reversed".into();
-                        payments::update(conn, &mut p, now)?;
-                        let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
-                        if let Ok(next) = transition(&row.to_domain()?, Event::RefundSettled, now, &policy) {
-                            row.set_domain(&next);
-                            applications::update(conn, &mut row, now)?;
-                        }
-                        audit::append(
-                            conn,
-                            &Actor::system(),
-                            "payment_reversed",
-                            Some(&row.id),
-                            Some(serde_json::json!({"payment_id": p.id})),
-                            now,
-                        )?;
-                        Ok::<_, ApiError>(())
-                    })
-                })
-                .await;
+                    }
+                };
+                payments::update(conn, &mut p, now)?;
+                let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
+                if p.status == "refunded"
+                    && let Ok(next) = transition(&row.to_domain()?, Event::RefundSettled, now, &policy)
+                {
+                    row.set_domain(&next);
+                    applications::update(conn, &mut row, now)?;
+                }
+                audit::append(
+                    conn,
+                    &Actor::system(),
+                    action,
+                    Some(&row.id),
+                    Some(serde_json::json!({"payment_id": p.id, "attempts": p.reversal_attempts, "reason": p.reversal_error})),
+                    now,
+                )?;
+                Ok::<_, ApiError>(p.status)
+            })
+        })
+        .await;
+    match (recorded, answer) {
+        (Ok(status), _) if status == "refund_failed" => {
+            tracing::error!(payment_id = %p.id, "ALERT: the bank did not confirm a reversal after every retry; listed as refund_failed");
+            state.metrics.event("payment_reversal", "refund_failed");
         }
-        Err(e) => tracing::warn!(payment_id = %p.id, error = %e, "reversal failed; will retry"),
+        (Ok(status), Ok(())) if status == "refunded" => state.metrics.event("payment_reversal", "refunded"),
+        (Ok(_), Err(e)) => {
+            tracing::warn!(payment_id = %p.id, error = %e, "reversal not confirmed; will retry");
+            state.metrics.event("payment_reversal", "retry");
+        }
+        (Ok(_), Ok(())) => {}
+        // The bank's answer could not be recorded: the payment stays due and is tried again
+        // (banks treat a repeated reversal of the same token as already reversed).
+        (Err(e), _) => tracing::warn!(payment_id = %p.id, error = %e, "reversal outcome not recorded; will retry"),
     }
 }
 

@@ -875,6 +875,108 @@ pub async fn audit_log(
     Ok(HttpResponse::Ok().json(AuditPage::from(page)))
 }
 
+// ---------------------------------------------------------------- payments
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsQuery {
+    /// Only payments in this status, e.g. `refund_failed` (money the bank would not give
+    /// back after every retry) or `refund_pending`.
+    #[param(value_type = Option<wire::PaymentState>, example = "refund_failed")]
+    pub status: Option<String>,
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
+/// A payment as administrators see it (no card number beyond the bank's mask).
+#[derive(Serialize, ToSchema)]
+pub struct AdminPayment {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub payment_id: String,
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5c")]
+    pub application_id: String,
+    #[schema(value_type = wire::Gateway, example = "sadad")]
+    pub gateway: String,
+    #[schema(example = 179_532_096_001_234_i64)]
+    pub order_id: i64,
+    /// Rials.
+    #[schema(example = 200000)]
+    pub amount: i64,
+    #[schema(value_type = wire::PaymentState, example = "refund_failed")]
+    pub status: String,
+    /// The bank's reference once verified.
+    #[schema(example = "700000810000002")]
+    pub reference: Option<String>,
+    /// Why the money is given back (`duplicate payment`, `amount or order mismatch`) or the
+    /// last verification error.
+    #[schema(example = "duplicate payment")]
+    pub last_error: Option<String>,
+    /// Reversals the bank did not confirm.
+    #[schema(example = 10)]
+    pub reversal_attempts: i32,
+    /// The bank's reason for the last reversal it did not confirm.
+    #[schema(example = "parsian: ReversalRequest refused with Status -1: internal error")]
+    pub reversal_error: Option<String>,
+    /// When it is next checked with the bank (absent once settled).
+    #[schema(example = "2026-11-22T06:45:00Z")]
+    pub next_check_at: Option<DateTime<Utc>>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
+    pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-11-22T06:31:00Z")]
+    pub updated_at: DateTime<Utc>,
+}
+
+crate::page_type!(
+    /// Payments, newest first.
+    AdminPaymentsPage,
+    AdminPayment,
+    "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
+
+/// Payments, newest first, optionally of one status: `?status=refund_failed` lists the
+/// money the bank did not give back after every retry, with the bank's reason.
+#[utoipa::path(operation_id = "admin_list_payments", tag = "admin", security(("staff" = [])), params(PaymentsQuery),
+    responses((status = 200, description = "A page of payments", body = AdminPaymentsPage), StaffRead))]
+#[get("/api/v1/admin/payments")]
+pub async fn list_payments(
+    state: web::Data<AppState>,
+    _admin: AdminPrincipal,
+    q: web::Query<PaymentsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = page::limit(q.limit)?;
+    let known = |s: &str| serde_json::from_value::<wire::PaymentState>(serde_json::Value::from(s)).is_ok();
+    if q.status.as_deref().is_some_and(|s| !known(s)) {
+        return Err(ApiError::field("status", "invalid"));
+    }
+    let rows = state
+        .run(move |conn| {
+            persistence::payments::list(conn, q.status.as_deref(), q.cursor.as_deref(), page::fetch(limit))
+        })
+        .await?;
+    let page = Page::of(rows, limit, |p| p.id.clone()).map(|p| AdminPayment {
+        payment_id: p.id,
+        application_id: p.application_id,
+        gateway: p.gateway,
+        order_id: p.order_id,
+        amount: p.amount,
+        status: p.status,
+        reference: p.reference,
+        last_error: p.last_error,
+        reversal_attempts: p.reversal_attempts,
+        reversal_error: p.reversal_error,
+        next_check_at: p.next_check_at.map(|t| t.and_utc()),
+        created_at: p.created_at.and_utc(),
+        updated_at: p.updated_at.and_utc(),
+    });
+    Ok(HttpResponse::Ok().json(AdminPaymentsPage::from(page)))
+}
+
 // ---------------------------------------------------------------- jobs
 
 #[derive(Serialize, ToSchema)]

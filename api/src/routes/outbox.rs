@@ -208,7 +208,7 @@ crate::page_type!(
 
 /// The sandbox phone: SMS "delivered" by the sandbox operator (`[sms] mode = "sandbox"`),
 /// newest first, in clear, so demos and tests can read what a citizen got. Reading it is
-/// recorded in the audit log.
+/// recorded in the audit log. 404 when the SMS sandbox is off.
 #[utoipa::path(operation_id = "admin_list_sandbox_sms", tag = "admin", params(SandboxQuery), security(("staff" = [])),
     responses((status = 200, description = "A page of SMS", body = SandboxSmsPage), StaffRead))]
 #[get("/api/v1/admin/sandbox/sms")]
@@ -218,6 +218,10 @@ pub async fn list_sandbox_sms(
     admin: AdminPrincipal,
     query: web::Query<SandboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    // A sandbox that is off has no routes.
+    if state.sandboxes.sms.is_none() {
+        return Err(ApiError::NotFound("route_not_found"));
+    }
     let q = query.into_inner();
     let mut errors = Invalid::default();
     let limit = page_size(q.limit, &mut errors);
@@ -289,7 +293,8 @@ struct StoredBody {
 }
 
 /// The sandbox mailbox: e-mails "delivered" by the sandbox mail server
-/// (`[email] mode = "sandbox"`), newest first, in clear. Reading it is audited.
+/// (`[email] mode = "sandbox"`), newest first, in clear. Reading it is audited. 404 when
+/// the e-mail sandbox is off.
 #[utoipa::path(operation_id = "admin_list_sandbox_emails", tag = "admin", params(SandboxQuery), security(("staff" = [])),
     responses((status = 200, description = "A page of e-mails", body = SandboxEmailPage), StaffRead))]
 #[get("/api/v1/admin/sandbox/emails")]
@@ -299,6 +304,9 @@ pub async fn list_sandbox_emails(
     admin: AdminPrincipal,
     query: web::Query<SandboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    if state.sandboxes.email.is_none() {
+        return Err(ApiError::NotFound("route_not_found"));
+    }
     let q = query.into_inner();
     let mut errors = Invalid::default();
     let limit = page_size(q.limit, &mut errors);

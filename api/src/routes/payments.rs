@@ -33,6 +33,8 @@ pub struct PaymentView {
     /// Rials.
     #[schema(example = 200000)]
     pub amount: i64,
+    /// `refund_pending`: money to give back; `refunded`: the bank confirmed the reversal;
+    /// `refund_failed`: it did not, after every retry (an administrator acts).
     #[schema(value_type = wire::PaymentState, example = "redirected")]
     pub status: String,
     /// Send the citizen's browser here.
@@ -136,6 +138,43 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(PaymentPage::from(page)))
 }
 
+/// A payment gateway citizens may choose.
+#[derive(Serialize, ToSchema)]
+pub struct GatewayInfo {
+    /// What `POST /api/v1/citizen/application/payments` takes as `gateway`.
+    #[schema(value_type = wire::Gateway, example = "sadad")]
+    pub id: String,
+    #[schema(example = "بانک ملی ایران (سداد)")]
+    pub name_fa: String,
+    #[schema(example = "Bank Melli Iran (Sadad)")]
+    pub name_en: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GatewayList {
+    /// In the configured order (`payments.gateways`).
+    pub gateways: Vec<GatewayInfo>,
+}
+
+/// The payment gateways this deployment accepts, for clients to offer.
+#[utoipa::path(operation_id = "payments_list_gateways", tag = "payments",
+    responses((status = 200, description = "The active gateways", body = GatewayList), PublicRead))]
+#[get("/api/v1/payments/gateways")]
+pub async fn gateways(state: web::Data<AppState>) -> HttpResponse {
+    let gateways = state
+        .config
+        .payments
+        .gateways
+        .iter()
+        .filter(|id| state.gateways.contains_key(id.as_str()))
+        .map(|id| {
+            let (fa, en) = crate::adapters::payments::display_names(id);
+            GatewayInfo { id: id.clone(), name_fa: fa.to_owned(), name_en: en.to_owned() }
+        })
+        .collect();
+    HttpResponse::Ok().json(GatewayList { gateways })
+}
+
 fn result_location(
     state: &AppState,
     outcome: Outcome,
@@ -178,7 +217,8 @@ async fn handle_callback(state: &AppState, gateway: &str, fields: Vec<(String, S
 /// The bank sends the browser back here (query string). Nothing in it is trusted: the
 /// payment is verified server to server, then the browser is redirected (303) to the
 /// result page with `outcome` = `success`, `failed`, `cancelled`, `refund_pending`,
-/// `pending` or `invalid`.
+/// `pending`, `received` (the database did not answer: the payment is confirmed later and
+/// the citizen told by SMS) or `invalid`.
 #[utoipa::path(operation_id = "payments_bank_callback_get", tag = "payments", params(("gateway" = wire::Gateway, Path, description = "The bank the callback comes from", example = "sandbox")),
     responses((status = 303, description = "Redirect to the result page"), PublicRead))]
 #[get("/api/v1/payments/{gateway}/callback")]
@@ -231,6 +271,9 @@ pub async fn result_page(query: web::Query<ResultQuery>) -> HttpResponse {
         ),
         "pending" => {
             ("در حال بررسی", "نتیجه پرداخت هنوز از بانک دریافت نشده است؛ چند دقیقه بعد وضعیت درخواست را بررسی کنید.")
+        }
+        "received" => {
+            ("پرداخت دریافت شد", "پرداخت شما دریافت شد و در حال تایید است؛ نتیجه با پیامک به شما اطلاع داده می‌شود.")
         }
         "invalid" => ("نامعتبر", "اطلاعات بازگشتی از بانک معتبر نبود."),
         _ => ("پرداخت ناموفق", "پرداخت انجام نشد؛ نوبت شما آزاد شد. برای ادامه دوباره وارد شوید و نوبت بگیرید."),

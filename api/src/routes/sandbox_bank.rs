@@ -3,7 +3,8 @@
 //! whose buttons are `success`, `cancel` and `failed_after_debit`; after the choice it
 //! sends the browser back to the merchant's callback with an auto-submitting form, as
 //! real banks do. Its API (request, verify, reverse) is what `SandboxBankGateway` calls.
-//! All of it answers 404 unless the `sandbox` gateway is enabled.
+//! All of it answers 404 unless the `sandbox` gateway is enabled. It posts back only to
+//! this server's own callback path and shows only the configured merchant name.
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::Duration;
@@ -43,14 +44,11 @@ pub async fn register(
     if body.amount <= 0 || body.order_id <= 0 {
         return Err(ApiError::field("amount", "range"));
     }
-    let callback = reqwest::Url::parse(&body.callback_url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| ApiError::field("callback_url", "invalid"))?;
-    let merchant = body.merchant.trim();
-    if merchant.is_empty() || merchant.chars().count() > 100 {
-        return Err(ApiError::field("merchant", "length"));
-    }
+    // Whatever callback and merchant it is given, the sandbox bank posts back only to this
+    // server's own callback and shows the configured merchant: it cannot be used to put a
+    // bank-looking page on this address that sends a browser (and its form) elsewhere.
+    let callback = crate::journey::payment::callback_url(&state, "sandbox");
+    let merchant = state.config.payments.merchant_name.trim();
     let now = state.now();
     let token = random_token(&state);
     let row = SandboxBankRow {
@@ -58,7 +56,7 @@ pub async fn register(
         order_id: body.order_id,
         amount: body.amount,
         merchant: merchant.to_owned(),
-        callback_url: callback.to_string(),
+        callback_url: callback,
         outcome: None,
         reference: None,
         verified: false,

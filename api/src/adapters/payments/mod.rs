@@ -10,6 +10,16 @@ pub mod sadad;
 use domain::ports::PortError;
 use reqwest::StatusCode;
 
+/// A gateway's names for clients to offer: (Persian, English).
+pub fn display_names(id: &str) -> (&'static str, &'static str) {
+    match id {
+        "sadad" => ("بانک ملی ایران (سداد)", "Bank Melli Iran (Sadad)"),
+        "parsian" => ("بانک پارسیان", "Parsian Bank"),
+        "sandbox" => ("درگاه آزمایشی", "Sandbox bank (test payments)"),
+        _ => ("درگاه پرداخت", "Payment gateway"),
+    }
+}
+
 /// Classifies a transport failure. Everything except a malformed request we built is
 /// "unknown answer": the bank may or may not have acted on it.
 pub(crate) fn transport_error(bank: &str, error: reqwest::Error) -> PortError {

@@ -28,14 +28,13 @@ pub struct SandboxPaymentRequest {
     pub order_id: i64,
     #[schema(example = 200000, minimum = 1, maximum = 1_000_000_000_000_i64)]
     pub amount: i64,
-    #[schema(
-        example = "http://127.0.0.1:8080/api/v1/payments/sandbox/callback",
-        min_length = 8,
-        pattern = "^https?://"
-    )]
-    pub callback_url: String,
-    #[schema(example = "ncr-demo", min_length = 1, max_length = 100)]
-    pub merchant: String,
+    /// Ignored: the sandbox bank posts back only to this server's own callback
+    /// (`<public_url>/api/v1/payments/sandbox/callback`), whatever it is given.
+    #[schema(example = "http://127.0.0.1:8080/api/v1/payments/sandbox/callback", max_length = 2000)]
+    pub callback_url: Option<String>,
+    /// Ignored: the page shows the configured `payments.merchant_name`.
+    #[schema(example = "ncr-demo", max_length = 100)]
+    pub merchant: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -91,8 +90,8 @@ impl PaymentGateway for SandboxBankGateway {
         let body = SandboxPaymentRequest {
             order_id: order.order_id,
             amount: order.amount.value(),
-            callback_url: order.callback_url.clone(),
-            merchant: self.merchant.clone(),
+            callback_url: Some(order.callback_url.clone()),
+            merchant: Some(self.merchant.clone()),
         };
         let res = self
             .http
