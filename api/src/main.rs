@@ -112,6 +112,7 @@ fn main() {
             let mut config = load(cli.config.as_ref(), database_url, None);
             config.demo_data = api::config::DemoData::Never;
             api::observability::init_logging(&config);
+            api::profile::check_demo_seed(&config).unwrap_or_else(|e| fail(e));
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::seed_demo(&state).unwrap_or_else(|e| fail(e));
             println!("{summary}");

@@ -137,6 +137,19 @@ pub fn check(config: &Config) -> Result<(), String> {
     ))
 }
 
+/// `ncr seed-demo` in the production profile: demo data (offices, a synthetic population,
+/// sandbox pairs) must not land in a real database unless a staging deployment allows it.
+pub fn check_demo_seed(config: &Config) -> Result<(), String> {
+    if config.profile() == Profile::Production && !config.allow_sandboxes.iter().any(|a| a == "demo_data") {
+        return Err("refusing to load demo data in the production profile: it would add demo offices and a \
+                    synthetic population to this database. A staging deployment allows it with \
+                    allow_sandboxes = [\"demo_data\"]; profile = \"development\" (NCR_PROFILE=development) \
+                    for a development database"
+            .into());
+    }
+    Ok(())
+}
+
 /// The adapter behind every port, as the start-up log lists them.
 pub fn adapters(config: &Config) -> Vec<(&'static str, String)> {
     let host = |url: &str| reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned));

@@ -359,6 +359,13 @@ db_test!(a_sandbox_that_is_off_has_no_routes, tweak = no_sandboxes, |app| {
 
 /// Runs `ncr serve` with only these settings (none of the test runner's `NCR_*`).
 fn ncr(env: &[(&str, String)]) -> Command {
+    let mut cmd = ncr_without_command(env);
+    cmd.arg("serve");
+    cmd
+}
+
+/// The `ncr` binary with only these settings, for a command of the caller's choice.
+fn ncr_without_command(env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(ncr_tests::ncr_binary());
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("NCR_") || k == "DATABASE_URL") {
         cmd.env_remove(k);
@@ -367,7 +374,6 @@ fn ncr(env: &[(&str, String)]) -> Command {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.arg("serve");
     cmd
 }
 
@@ -435,6 +441,14 @@ fn the_production_profile_refuses_every_sandbox_in_one_error() {
     .output()
     .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown sandboxes [\"bnak\"]"));
+    // Loading demo data into a production database is refused the same way.
+    let mut seed =
+        ncr_without_command(&[("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ncr_never_opened".into())]);
+    let out = seed.arg("seed-demo").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refusing to load demo data in the production profile"), "{stderr}");
+    assert!(stderr.contains("allow_sandboxes = [\"demo_data\"]"), "{stderr}");
 }
 
 /// A server process that is killed when dropped.
