@@ -320,6 +320,12 @@ db_test!(the_sandbox_bank_posts_back_only_to_this_servers_callback, |app| {
     // Without a callback or merchant at all, the same.
     let (status, _) = app.post("/sandbox/bank/api/payments", None, &json!({"order_id": 424243, "amount": 5000})).await;
     assert_eq!(status, 201);
+    // Ignored fields still keep their documented bounds.
+    let long = "م".repeat(101);
+    let (status, problem) = app
+        .post("/sandbox/bank/api/payments", None, &json!({"order_id": 424244, "amount": 5000, "merchant": long}))
+        .await;
+    assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("merchant")), "{problem}");
 });
 
 // ---------------------------------------------------------------- sandboxes off: no routes

@@ -41,12 +41,22 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let body = body.into_inner();
-    if body.amount <= 0 || body.order_id <= 0 {
+    if body.amount <= 0 || body.amount > 1_000_000_000_000 {
         return Err(ApiError::field("amount", "range"));
+    }
+    if body.order_id <= 0 {
+        return Err(ApiError::field("order_id", "range"));
     }
     // Whatever callback and merchant it is given, the sandbox bank posts back only to this
     // server's own callback and shows the configured merchant: it cannot be used to put a
     // bank-looking page on this address that sends a browser (and its form) elsewhere.
+    // Ignored, but held to the documented bounds like any input.
+    if body.callback_url.as_deref().is_some_and(|u| u.chars().count() > 2000) {
+        return Err(ApiError::field("callback_url", "length"));
+    }
+    if body.merchant.as_deref().is_some_and(|m| m.chars().count() > 100) {
+        return Err(ApiError::field("merchant", "length"));
+    }
     let callback = crate::journey::payment::callback_url(&state, "sandbox");
     let merchant = state.config.payments.merchant_name.trim();
     let now = state.now();
