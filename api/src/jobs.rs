@@ -42,6 +42,9 @@ pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> 
     Ok(released)
 }
 
+/// The hours within which seed 002 promises the identity inquiry's answer.
+pub const IDENTITY_WINDOW_HOURS: i64 = 24;
+
 /// Settles identities left `pending` because the registry was unreachable (or its answer
 /// was pending): asks again with exponential backoff (2, 4, 8 … minutes, at most 64 apart,
 /// so a registry back within the 24 hours of seed 002 settles it within the hour), and
@@ -91,6 +94,8 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         };
         let policy = state.policy.clone();
         let pii = state.pii.clone();
+        let overdue = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let overdue_seen = overdue.clone();
         let outcome = mutate(state, Target::Id(id), move |conn, row, app, now| {
             if app.identity != IdentityStatus::Pending {
                 return Ok(false);
@@ -100,12 +105,24 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
                     row.identity_attempts += 1;
                     let minutes = 1i64 << row.identity_attempts.clamp(0, 6);
                     row.identity_next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
+                    // Seed 002 promises an answer within 24 hours; past that, someone must
+                    // look at the registry link (an outage is still never a refusal).
+                    let since = *row.identity_pending_since.get_or_insert(now.naive_utc());
+                    if now.naive_utc() - since > Duration::hours(IDENTITY_WINDOW_HOURS) {
+                        tracing::error!(
+                            application = %row.id,
+                            pending_hours = (now.naive_utc() - since).num_hours(),
+                            "identity inquiry overdue: the civil registry has not answered within the window"
+                        );
+                        overdue.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Ok(false)
                 }
                 Some((verified, record)) => {
                     let next = transition(app, Event::IdentitySettled { verified: *verified }, now, &policy)?;
                     row.set_domain(&next);
                     row.identity_next_check_at = None;
+                    row.identity_pending_since = None;
                     if let Some(r) = record.as_ref().filter(|_| *verified) {
                         let mut p = row.personal(&pii)?;
                         p.first_name = Some(r.first_name.as_str().into());
@@ -140,6 +157,9 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
         }
         if outcome.0 || verdict_label == "identity_retry_later" {
             state.metrics.event("registry", verdict_label);
+        }
+        if overdue_seen.load(std::sync::atomic::Ordering::Relaxed) {
+            state.metrics.event("registry", "identity_overdue");
         }
     }
     Ok(settled)

@@ -76,6 +76,8 @@ pub struct ApplicationRow {
     pub family_enc: Option<String>,
     pub identity_attempts: i32,
     pub identity_next_check_at: Option<NaiveDateTime>,
+    /// Since when the identity has been `pending` (unset once settled).
+    pub identity_pending_since: Option<NaiveDateTime>,
     pub created_by_client: Option<String>,
     pub version: i32,
     pub created_at: NaiveDateTime,

@@ -92,6 +92,7 @@ diesel::table! {
         family_enc -> Nullable<Text>,
         identity_attempts -> Integer,
         identity_next_check_at -> Nullable<Timestamp>,
+        identity_pending_since -> Nullable<Timestamp>,
         created_by_client -> Nullable<Text>,
         version -> Integer,
         created_at -> Timestamp,

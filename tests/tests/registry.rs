@@ -239,10 +239,29 @@ registry_test!(an_outage_for_a_new_national_code_is_pending_then_verified_with_a
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
     assert_eq!(view["identity_status"], "pending");
 
-    // Recovery: settled well within the 24 hours of seed 002.
+    // Still down past seed 002's 24 hours: never a refusal, but an alarm for the operators.
+    let overdue = |app: &TestApp| {
+        app.state
+            .metrics
+            .render()
+            .lines()
+            .any(|l| l.starts_with("ncr_events_total{") && l.contains("identity_overdue") && !l.ends_with(" 0"))
+    };
+    assert!(!overdue(&app));
+    stub.answer(Answer::Down);
+    app.clock.advance(Duration::hours(25));
+    assert_eq!(api::jobs::settle_identities(&app.state).await.unwrap(), 0);
+    assert!(overdue(&app), "an identity pending past 24 hours is reported");
+    assert_eq!(app.count_sql("SELECT count(*) AS n FROM applications WHERE identity_status = 'pending'").await, 1);
+    // (The citizen's token expired meanwhile; entering again waits for the registry.)
+    let (status, p) = app.enter(SAMPLE.national_id, SAMPLE.serial).await;
+    assert_eq!((status, p["code"].as_str()), (503, Some("registry_unavailable")), "{p}");
+
+    // Recovery: settled at the next inquiry (at most 64 minutes apart).
     stub.answer(Answer::Normal);
-    app.clock.advance(Duration::minutes(10));
+    app.clock.advance(Duration::minutes(65));
     assert_eq!(api::jobs::settle_identities(&app.state).await.unwrap(), 1);
+    let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
     assert_eq!(view["identity_status"], "verified", "{view}");
     assert_eq!(view["next_step"], "choose_appointment", "{view}");
@@ -251,6 +270,7 @@ registry_test!(an_outage_for_a_new_national_code_is_pending_then_verified_with_a
         ["هویت شما تایید شد؛ ثبت‌نام کارت ملی را ادامه دهید."],
         "the citizen is told by SMS"
     );
+    let date = app.open_date(office, 2).await;
     let (status, body) = app.hold(&token, office, date, "morning").await;
     assert_eq!(status, 200, "booking opens once verified: {body}");
     // Settled once: the job has nothing more to do.

@@ -197,10 +197,12 @@ impl PiiOnly {
                 personal.last_name = Some(record.last_name.as_str().into());
                 row.identity_attempts = 0;
                 row.identity_next_check_at = None;
+                row.identity_pending_since = None;
             }
             Inquiry::Pending => {
                 row.identity_attempts = 0;
                 row.identity_next_check_at = Some((now + Duration::minutes(1)).naive_utc());
+                row.identity_pending_since = Some(now.naive_utc());
             }
         }
         row.set_personal(&self.0, &personal);
@@ -246,6 +248,7 @@ fn blank_row(
         family_enc: None,
         identity_attempts: 0,
         identity_next_check_at: None,
+        identity_pending_since: None,
         created_by_client: None,
         version: 0,
         created_at: now.naive_utc(),
