@@ -75,7 +75,8 @@ db_test!(the_office_and_the_citizen_get_a_signed_enrollment_receipt_at_completio
     // The appointment day: check-in and completion.
     app.clock.set(domain::calendar::tehran_instant(date, 9, 30));
     let op = app.staff_token("op.maragheh", "operator-password-1").await;
-    let (status, v) = app.post(&format!("/api/v1/office/applications/{tracking}/check-in"), Some(&op), &json!({})).await;
+    let (status, v) =
+        app.post(&format!("/api/v1/office/applications/{tracking}/check-in"), Some(&op), &json!({})).await;
     assert_eq!(status, 200, "{v}");
     let (status, problem) = app.get(&office_path, Some(&op)).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("enrollment_not_completed")), "checked in only");
@@ -132,7 +133,10 @@ db_test!(the_office_and_the_citizen_get_a_signed_enrollment_receipt_at_completio
     let res = fetch(&app, CITIZEN_PATH, &token, "application/pdf").await;
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(header(&res, "content-type"), "application/pdf");
-    assert_eq!(header(&res, "content-disposition"), format!("attachment; filename=\"enrollment-receipt-{tracking}.pdf\""));
+    assert_eq!(
+        header(&res, "content-disposition"),
+        format!("attachment; filename=\"enrollment-receipt-{tracking}.pdf\"")
+    );
     let pdf = res.bytes().await.unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
     let text = tokio::task::spawn_blocking(move || pdf_text(&pdf)).await.unwrap();
@@ -167,9 +171,8 @@ db_test!(the_office_and_the_citizen_get_a_signed_enrollment_receipt_at_completio
     assert_eq!(status, 422);
 
     // The delivery office may still change before production; the receipt follows it.
-    let (status, v) = app
-        .put("/api/v1/citizen/application/delivery-office", Some(&token), &json!({"office_id": "041-TBZ-01"}))
-        .await;
+    let (status, v) =
+        app.put("/api/v1/citizen/application/delivery-office", Some(&token), &json!({"office_id": "041-TBZ-01"})).await;
     assert_eq!(status, 200, "{v}");
     let (_, mine) = app.get(CITIZEN_PATH, Some(&token)).await;
     assert_eq!(mine["delivery_office"]["id"], "041-TBZ-01");

@@ -156,10 +156,11 @@ where
 }
 
 fn load(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Result<Sources, ApiError> {
-    let enrollment = back_office::enrollment(conn, &row.id)?
-        .ok_or(ApiError::Domain(DomainError::EnrollmentNotCompleted))?;
-    let ids: Vec<String> =
-        std::iter::once(enrollment.office_id.clone()).chain(app.effective_delivery_office().map(str::to_owned)).collect();
+    let enrollment =
+        back_office::enrollment(conn, &row.id)?.ok_or(ApiError::Domain(DomainError::EnrollmentNotCompleted))?;
+    let ids: Vec<String> = std::iter::once(enrollment.office_id.clone())
+        .chain(app.effective_delivery_office().map(str::to_owned))
+        .collect();
     let offices = offices::find_many(conn, &ids)?;
     Ok(Sources { row, app, enrollment, offices })
 }
@@ -274,7 +275,11 @@ pub fn sheet(v: &EnrollmentReceiptView) -> Sheet {
                 heading: "تکمیل ثبت نام".into(),
                 fields: vec![
                     f("enrollment-office", "محل تکمیل ثبت نام", &enrollment_place).wide(),
-                    f("enrolled-at", "تاریخ تکمیل ثبت نام", &format!("{} {enrolled_time}", slashed(&v.enrolled_on_jalali))),
+                    f(
+                        "enrolled-at",
+                        "تاریخ تکمیل ثبت نام",
+                        &format!("{} {enrolled_time}", slashed(&v.enrolled_on_jalali)),
+                    ),
                     f("capture-reference", "شماره مرجع اخذ اثر انگشت و تصویر", &v.capture_reference),
                 ],
             },

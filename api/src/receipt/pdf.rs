@@ -673,7 +673,8 @@ mod tests {
     #[test]
     fn wide_fields_take_a_line_and_the_others_pair_up() {
         let f = |id, wide| SheetField { id, label: id.to_owned(), value: "v".into(), wide };
-        let rows = pair_rows(&[f("a", true), f("b", false), f("c", false), f("d", false), f("e", true), f("g", false)]);
+        let fields = [f("a", true), f("b", false), f("c", false), f("d", false), f("e", true), f("g", false)];
+        let rows = pair_rows(&fields);
         let ids: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(|(l, _)| *l).collect()).collect();
         assert_eq!(ids, vec![vec!["a"], vec!["b", "c"], vec!["d"], vec!["e"], vec!["g"]]);
     }
