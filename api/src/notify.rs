@@ -23,10 +23,12 @@ pub enum Template {
     EfolderCredentials,
     /// E-folder: a one-time password-reset code.
     EfolderResetCode,
+    /// A home-visit office scheduled the visit (issue 19): date, shift, office.
+    HomeVisitScheduled,
 }
 
 impl Template {
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 11] = [
         Template::Registration,
         Template::PaymentResult,
         Template::Booking,
@@ -37,6 +39,7 @@ impl Template {
         Template::TrackingCodeRecovery,
         Template::EfolderCredentials,
         Template::EfolderResetCode,
+        Template::HomeVisitScheduled,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +53,7 @@ impl Template {
             Template::TrackingCodeRecovery => "tracking_code_recovery",
             Template::EfolderCredentials => "efolder_credentials",
             Template::EfolderResetCode => "efolder_reset_code",
+            Template::HomeVisitScheduled => "home_visit_scheduled",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -7,7 +7,7 @@
 //! characters; longer content is split into pages: `0` shows more, `00` goes back.
 
 use domain::Lang;
-use domain::application::{Application, AppointmentStatus, State, next_step};
+use domain::application::{Application, AppointmentStatus, State};
 use domain::calendar::{JalaliDate, tehran_date};
 use domain::text::persian_digits;
 
@@ -84,7 +84,7 @@ pub fn entry(facts: &Facts<'_>, now: chrono::DateTime<chrono::Utc>, policy: &dom
     }
 
     let mut lines = vec![label.clone(), format!("{} {}", t(lang, "وضعیت:", "Status:"), app.state.describe(lang))];
-    lines.push(next_step(Some(app), now).describe(lang).to_owned());
+    lines.push(domain::application::next_step_text(Some(app), now, lang));
     if let Some(slot) = &app.slot {
         let shift = match lang {
             Lang::Fa => slot.shift.label_fa(),

@@ -47,16 +47,23 @@ wire_enum!(
     /// Operations a citizen may ask for now (seed 001 §2.6–2.7).
     Operation = domain::application::Operation {
         PrintReceipt, SaveReceiptFile, EmailReceipt, EditPersonalInfo, ChangeMobile, ChangeAppointment,
-        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, PrintEnrollmentReceipt
+        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, PrintEnrollmentReceipt,
+        SetHomeVisitAddress, RequestReissue
     }
 );
 wire_enum!(
     /// Where to send the citizen next (seed 001 §2.2), so clients need no routing logic.
     NextStep = domain::application::NextStep {
         EnterPersonalInfo, WaitForIdentityCheck, CorrectPersonalInfo, VisitRegistryOffice, AnswerSpecialNeeds,
-        ChooseAppointment, WaitForBanToEnd, Pay, CompletePayment, WaitForHomeVisit, AttendEnrollment,
-        EnrollmentInProgress, WaitForCard, CollectCard, RequestReissue, Done, ApplicationClosed
+        ChooseAppointment, WaitForBanToEnd, Pay, CompletePayment, EnterHomeVisitAddress, WaitForHomeVisit,
+        HomeVisitScheduled, AttendEnrollment, EnrollmentInProgress, WaitForCard, CollectCard, RequestReissue, Done,
+        ApplicationClosed
     }
+);
+wire_enum!(
+    /// Why a delivered card is issued again: the birth-certificate serial changed after
+    /// production (seed 001 §3.2), lost, damaged, or the holder's data changed.
+    ReissueReason = domain::application::ReissueReason { SerialChanged, Lost, Damaged, DataChanged }
 );
 wire_enum!(Shift = domain::offices::Shift { Morning, Afternoon });
 wire_enum!(
@@ -207,7 +214,7 @@ closed_set!(
 );
 closed_set!(
     /// A fee of the schedule.
-    FeeKind { Card, CounterEnrollment, Delivery }
+    FeeKind { Card, CounterEnrollment, Delivery, Reissue }
 );
 closed_set!(
     /// The database this server runs on.

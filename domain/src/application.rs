@@ -140,6 +140,24 @@ pub enum AppointmentStatus {
 }
 str_enum!(AppointmentStatus { None => "none", Held => "held", Booked => "booked", Missed => "missed", Used => "used" });
 
+/// Why a card is issued again after delivery (issue 19; seed 001 §3.2 for a changed serial).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReissueReason {
+    /// The birth-certificate serial changed after production started (seed 001 §3.2).
+    SerialChanged,
+    Lost,
+    Damaged,
+    /// The holder's recorded data changed (a name, a corrected birth date…).
+    DataChanged,
+}
+str_enum!(ReissueReason {
+    SerialChanged => "serial_changed",
+    Lost => "lost",
+    Damaged => "damaged",
+    DataChanged => "data_changed",
+});
+
 /// An office, date and shift.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Slot {
@@ -167,6 +185,10 @@ pub struct Application {
     pub delivery_office_id: Option<String>,
     /// The serial changed after production started: re-issue after delivery (seed 001 §3.2).
     pub reissue_required: bool,
+    /// A citizen who cannot leave home has given the address to visit (needed before paying).
+    pub home_visit_address: bool,
+    /// This card cycle re-issues a delivered card, for this reason (its fee is the re-issue fee).
+    pub reissue: Option<ReissueReason>,
 }
 
 impl Application {
@@ -186,7 +208,14 @@ impl Application {
             paid_at: None,
             delivery_office_id: None,
             reissue_required: false,
+            home_visit_address: false,
+            reissue: None,
         }
+    }
+
+    /// The tariff line this application pays: the card fee, or the re-issue fee.
+    pub fn fee_kind(&self) -> crate::fees::FeeKind {
+        if self.reissue.is_some() { crate::fees::FeeKind::Reissue } else { crate::fees::FeeKind::Card }
     }
 
     pub fn home_visit(&self) -> bool {
@@ -240,6 +269,10 @@ pub enum Operation {
     Pay,
     /// Print or save the enrollment receipt (seed 002: given at completion, kept until delivery).
     PrintEnrollmentReceipt,
+    /// Give or change the address a home visit goes to (seed 001: "no" to leaving home).
+    SetHomeVisitAddress,
+    /// Ask for a new card after delivery (seed 001 §3.2; lost, damaged, data changed).
+    RequestReissue,
 }
 str_enum!(Operation {
     PrintReceipt => "print_receipt",
@@ -253,6 +286,8 @@ str_enum!(Operation {
     EditFamily => "edit_family",
     Pay => "pay",
     PrintEnrollmentReceipt => "print_enrollment_receipt",
+    SetHomeVisitAddress => "set_home_visit_address",
+    RequestReissue => "request_reissue",
 });
 
 /// Whether an operation is allowed now, and if not, the error that says why.
@@ -308,6 +343,19 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
             }
             Ok(())
         }
+        SetHomeVisitAddress => {
+            before_enrollment()?;
+            if !app.home_visit() {
+                return Err(DomainError::HomeVisitNotRequired);
+            }
+            // Until the office has scheduled the visit; not while the citizen is at the bank.
+            let unscheduled = matches!(app.appointment, AppointmentStatus::None | AppointmentStatus::Missed);
+            if matches!(app.state, State::Draft | State::Registered) && unscheduled {
+                Ok(())
+            } else {
+                Err(DomainError::InvalidTransition { from: app.state.as_str(), event: "set_home_visit_address" })
+            }
+        }
         AnswerSpecialNeeds => {
             before_enrollment()?;
             let no_seat = matches!(app.appointment, AppointmentStatus::None | AppointmentStatus::Missed);
@@ -315,6 +363,13 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
                 Ok(())
             } else {
                 Err(DomainError::InvalidTransition { from: app.state.as_str(), event: "answer_special_needs" })
+            }
+        }
+        RequestReissue => {
+            if app.state == State::Delivered {
+                Ok(())
+            } else {
+                Err(DomainError::ReissueNotAllowed)
             }
         }
         PrintEnrollmentReceipt => {
@@ -329,11 +384,15 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
                 return Err(DomainError::AlreadyPaid);
             }
             match app.state {
-                // A home visit needs no seat: the citizen pays once identity is verified.
-                State::Draft | State::PaymentPending if app.home_visit() => ready_to_book(app).or_else(|e| match e {
-                    DomainError::HomeVisitRequired => Ok(()),
-                    e => Err(e),
-                }),
+                // A home visit needs no seat: the citizen pays once identity is verified and
+                // the address to visit is given.
+                State::Draft | State::PaymentPending if app.home_visit() => {
+                    ready_to_book(app).or_else(|e| match e {
+                        DomainError::HomeVisitRequired => Ok(()),
+                        e => Err(e),
+                    })?;
+                    if app.home_visit_address { Ok(()) } else { Err(DomainError::HomeVisitAddressRequired) }
+                }
                 State::AppointmentHeld | State::PaymentPending => {
                     if app.hold_expires_at.is_some_and(|at| now < at) {
                         Ok(())
@@ -346,6 +405,22 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
             }
         }
     }
+}
+
+/// A new card cycle re-issuing the delivered card of `current` (issue 19): a draft with the
+/// same identity and special-needs answers, linked by `reason`, paying the re-issue fee. The
+/// caller stores it as the citizen's next cycle; `current` stays as it is, in the history.
+pub fn start_reissue(
+    current: &Application,
+    reason: ReissueReason,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Application, DomainError> {
+    check(current, Operation::RequestReissue, now, policy)?;
+    let mut next = Application::new_draft(policy, current.identity);
+    next.special_needs = current.special_needs;
+    next.reissue = Some(reason);
+    Ok(next)
 }
 
 /// Identity verified, special needs answered, not a home visit.
@@ -381,7 +456,9 @@ pub enum NextStep {
     WaitForBanToEnd,
     Pay,
     CompletePayment,
+    EnterHomeVisitAddress,
     WaitForHomeVisit,
+    HomeVisitScheduled,
     AttendEnrollment,
     EnrollmentInProgress,
     WaitForCard,
@@ -400,7 +477,9 @@ str_enum!(NextStep {
     WaitForBanToEnd => "wait_for_ban_to_end",
     Pay => "pay",
     CompletePayment => "complete_payment",
+    EnterHomeVisitAddress => "enter_home_visit_address",
     WaitForHomeVisit => "wait_for_home_visit",
+    HomeVisitScheduled => "home_visit_scheduled",
     AttendEnrollment => "attend_enrollment",
     EnrollmentInProgress => "enrollment_in_progress",
     WaitForCard => "wait_for_card",
@@ -434,9 +513,18 @@ impl NextStep {
             }
             Pay => ("هزینه ثبت نام را پرداخت کنید.", "Pay the registration fee."),
             CompletePayment => ("پرداخت در حال انجام است.", "Your payment is being processed."),
-            WaitForHomeVisit => {
-                ("برای تکمیل ثبت نام در منزل با شما تماس گرفته می‌شود.", "You will be contacted for a home visit.")
-            }
+            EnterHomeVisitAddress => (
+                "نشانی منزل را برای مراجعه مأمور تکمیل ثبت نام وارد کنید.",
+                "Enter your home address for the enrollment visit.",
+            ),
+            WaitForHomeVisit => (
+                "برای تکمیل ثبت نام به منزل شما مراجعه می‌کنیم؛ زمان مراجعه پیامک می‌شود.",
+                "We will visit you at home to complete your enrollment; the date will be sent by SMS.",
+            ),
+            HomeVisitScheduled => (
+                "برای تکمیل ثبت نام در زمان تعیین شده به منزل شما مراجعه می‌کنیم.",
+                "We will visit you at home on the scheduled date to complete your enrollment.",
+            ),
             AttendEnrollment => (
                 "در تاریخ نوبت با شناسنامه به دفتر مراجعه کنید.",
                 "Go to the office on your appointment date with your birth certificate.",
@@ -476,12 +564,15 @@ pub fn next_step(app: Option<&Application>, now: DateTime<Utc>) -> NextStep {
     }
     match app.state {
         State::Draft if app.special_needs.is_none() => NextStep::AnswerSpecialNeeds,
+        State::Draft if app.home_visit() && !app.home_visit_address => NextStep::EnterHomeVisitAddress,
         State::Draft if app.home_visit() => NextStep::Pay,
         State::Draft => NextStep::ChooseAppointment,
         State::AppointmentHeld => NextStep::Pay,
         State::PaymentPending => NextStep::CompletePayment,
         State::Registered => match app.appointment {
+            AppointmentStatus::Booked if app.home_visit() => NextStep::HomeVisitScheduled,
             AppointmentStatus::Booked => NextStep::AttendEnrollment,
+            _ if app.home_visit() && !app.home_visit_address => NextStep::EnterHomeVisitAddress,
             _ if app.home_visit() => NextStep::WaitForHomeVisit,
             _ if app.ban_active(tehran_date(now)).is_some() => NextStep::WaitForBanToEnd,
             _ => NextStep::ChooseAppointment,
@@ -492,6 +583,32 @@ pub fn next_step(app: Option<&Application>, now: DateTime<Utc>) -> NextStep {
         State::Delivered if app.reissue_required => NextStep::RequestReissue,
         State::Delivered => NextStep::Done,
         State::Cancelled => NextStep::ApplicationClosed,
+    }
+}
+
+/// The next step in plain words for this application: [`NextStep::describe`], with the date
+/// and shift of a scheduled home visit written in (Jalali, Persian digits in Persian).
+pub fn next_step_text(app: Option<&Application>, now: DateTime<Utc>, lang: crate::Lang) -> String {
+    let step = next_step(app, now);
+    match (step, app.and_then(|a| a.slot.as_ref())) {
+        (NextStep::HomeVisitScheduled, Some(slot)) => {
+            let date = crate::calendar::JalaliDate::from_gregorian(slot.date)
+                .map(|d| d.to_string().replace('-', "/"))
+                .unwrap_or_default();
+            match lang {
+                crate::Lang::Fa => format!(
+                    "در تاریخ {} ({}) برای تکمیل ثبت نام به منزل شما مراجعه می‌کنیم.",
+                    crate::text::persian_digits(&date),
+                    slot.shift.label_fa()
+                ),
+                crate::Lang::En => format!(
+                    "We will visit you at home on {date} ({}, {}) to complete your enrollment.",
+                    slot.date,
+                    slot.shift.as_str()
+                ),
+            }
+        }
+        _ => step.describe(lang).to_owned(),
     }
 }
 
@@ -553,6 +670,12 @@ pub enum Event {
     SerialChanged,
     /// The two-month window to book after paying has passed.
     Expire,
+    /// The citizen gave (or changed) the address a home visit goes to.
+    SetHomeVisitAddress,
+    /// A home-visit office scheduled the visit: a seat of its own capacity on a date and shift.
+    ScheduleHomeVisit {
+        slot: Slot,
+    },
 }
 
 impl Event {
@@ -581,6 +704,8 @@ impl Event {
             Event::Deliver { .. } => "deliver",
             Event::SerialChanged => "serial_changed",
             Event::Expire => "expire",
+            Event::SetHomeVisitAddress => "set_home_visit_address",
+            Event::ScheduleHomeVisit { .. } => "schedule_home_visit",
         }
     }
 
@@ -594,6 +719,7 @@ impl Event {
             Event::TakeSlot { .. } => Operation::ChangeAppointment,
             Event::StartPayment => Operation::Pay,
             Event::ChangeDeliveryOffice { .. } => Operation::ChangeDeliveryOffice,
+            Event::SetHomeVisitAddress => Operation::SetHomeVisitAddress,
             _ => return None,
         })
     }
@@ -759,6 +885,31 @@ pub fn transition(
                 return Err(invalid());
             }
             next.state = State::Cancelled;
+        }
+        Event::SetHomeVisitAddress => next.home_visit_address = true,
+        Event::ScheduleHomeVisit { slot } => {
+            if !app.home_visit() {
+                return Err(DomainError::HomeVisitNotRequired);
+            }
+            // Paid, the address given, and not yet visited (a scheduled visit may move, a
+            // missed one is scheduled again).
+            let open = matches!(
+                app.appointment,
+                AppointmentStatus::None | AppointmentStatus::Missed | AppointmentStatus::Booked
+            );
+            if app.state != State::Registered || !open {
+                return Err(invalid());
+            }
+            if !app.home_visit_address {
+                return Err(DomainError::HomeVisitAddressRequired);
+            }
+            let (first, last) = booking_window(now, policy);
+            if slot.date < first || slot.date > last {
+                return Err(DomainError::DateOutsideBookingWindow { first, last });
+            }
+            next.slot = Some(slot.clone());
+            next.appointment = AppointmentStatus::Booked;
+            next.hold_expires_at = None;
         }
     }
     Ok(next)

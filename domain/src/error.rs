@@ -93,12 +93,18 @@ pub enum DomainError {
     ProductionStarted,
     #[error("enrollment_not_completed")]
     EnrollmentNotCompleted,
+    #[error("reissue_not_allowed")]
+    ReissueNotAllowed,
     #[error("identity_not_verified")]
     IdentityNotVerified { pending: bool },
     #[error("special_needs_required")]
     SpecialNeedsRequired,
     #[error("home_visit_required")]
     HomeVisitRequired,
+    #[error("home_visit_not_required")]
+    HomeVisitNotRequired,
+    #[error("home_visit_address_required")]
+    HomeVisitAddressRequired,
     #[error("no_show_ban_active")]
     NoShowBanActive { until: NaiveDate },
     #[error("no_active_hold")]
@@ -207,9 +213,12 @@ impl DomainError {
             EnrollmentStarted => "enrollment_started",
             ProductionStarted => "production_started",
             EnrollmentNotCompleted => "enrollment_not_completed",
+            ReissueNotAllowed => "reissue_not_allowed",
             IdentityNotVerified { .. } => "identity_not_verified",
             SpecialNeedsRequired => "special_needs_required",
             HomeVisitRequired => "home_visit_required",
+            HomeVisitNotRequired => "home_visit_not_required",
+            HomeVisitAddressRequired => "home_visit_address_required",
             NoShowBanActive { .. } => "no_show_ban_active",
             NoActiveHold => "no_active_hold",
             PaymentInProgress => "payment_in_progress",
@@ -291,9 +300,12 @@ impl DomainError {
             | EnrollmentStarted
             | ProductionStarted
             | EnrollmentNotCompleted
+            | ReissueNotAllowed
             | IdentityNotVerified { .. }
             | SpecialNeedsRequired
             | HomeVisitRequired
+            | HomeVisitNotRequired
+            | HomeVisitAddressRequired
             | NoShowBanActive { .. }
             | NoActiveHold
             | PaymentInProgress
@@ -420,6 +432,10 @@ impl DomainError {
                 "رسید تکمیل ثبت نام پس از پایان تکمیل ثبت نام در دفتر صادر می‌شود.",
                 "The enrollment receipt is issued once the office has completed your enrollment.",
             ),
+            ReissueNotAllowed => s(
+                "درخواست صدور مجدد کارت پس از تحویل کارت امکان‌پذیر است.",
+                "A new card can be requested once the current one has been delivered.",
+            ),
             IdentityNotVerified { pending: true } => s(
                 "استعلام اطلاعات هویتی شما در حال انجام است (حداکثر ۲۴ ساعت). لطفا بعدا وضعیت درخواست را بررسی کنید.",
                 "Your identity inquiry is under way (up to 24 hours). Please check your status later.",
@@ -434,6 +450,14 @@ impl DomainError {
             HomeVisitRequired => s(
                 "با توجه به پاسخ شما، تکمیل ثبت نام در منزل انجام می‌شود و نیازی به انتخاب دفتر نیست.",
                 "You are in the home-visit queue; no office appointment is needed.",
+            ),
+            HomeVisitNotRequired => s(
+                "مراجعه در منزل برای کسانی است که به پرسش «آیا سلامتی کافی برای خروج از خانه دارید؟» پاسخ خیر داده‌اند.",
+                "Home visits are for those who answered \"no\" to \"can you leave home?\".",
+            ),
+            HomeVisitAddressRequired => s(
+                "ابتدا نشانی منزل را برای مراجعه مأمور تکمیل ثبت نام وارد کنید.",
+                "Enter your home address for the enrollment visit first.",
             ),
             NoShowBanActive { until } => (
                 format!(

@@ -16,15 +16,19 @@ pub enum FeeKind {
     CounterEnrollment,
     /// Collected by a counter or post office when it hands the card over (20,000 rials).
     Delivery,
+    /// Paid online for a new card cycle after delivery (re-issue: lost, damaged, serial or
+    /// data changed). The tariff's default is 300,000 rials; admins set it in `/admin/fees`.
+    Reissue,
 }
 
 impl FeeKind {
-    pub const ALL: [FeeKind; 3] = [FeeKind::Card, FeeKind::CounterEnrollment, FeeKind::Delivery];
+    pub const ALL: [FeeKind; 4] = [FeeKind::Card, FeeKind::CounterEnrollment, FeeKind::Delivery, FeeKind::Reissue];
     pub fn as_str(self) -> &'static str {
         match self {
             FeeKind::Card => "card",
             FeeKind::CounterEnrollment => "counter_enrollment",
             FeeKind::Delivery => "delivery",
+            FeeKind::Reissue => "reissue",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -36,13 +40,14 @@ impl FeeKind {
             FeeKind::Card => 200_000,
             FeeKind::CounterEnrollment => 90_000,
             FeeKind::Delivery => 20_000,
+            FeeKind::Reissue => 300_000,
         })
         .expect("non-negative")
     }
     /// The legal ceiling, where there is one: charging more is an offence (seed 003).
     pub fn maximum(self) -> Option<Rials> {
         match self {
-            FeeKind::Card => None,
+            FeeKind::Card | FeeKind::Reissue => None,
             FeeKind::CounterEnrollment => Some(Rials::new(90_000).expect("non-negative")),
             FeeKind::Delivery => Some(Rials::new(20_000).expect("non-negative")),
         }
@@ -98,6 +103,7 @@ mod tests {
         assert_eq!(fee_on(&rates, FeeKind::Card, d("2026-11-22")).value(), 1_000);
         assert_eq!(fee_on(&rates, FeeKind::Card, d("2027-01-01")).value(), 300_000);
         assert_eq!(fee_on(&rates, FeeKind::Delivery, d("2027-01-01")).value(), 20_000);
+        assert_eq!(fee_on(&rates, FeeKind::Reissue, d("2027-01-01")).value(), 300_000, "a rate of its own");
     }
 
     #[test]

@@ -223,6 +223,36 @@ impl PostalCode {
     }
 }
 
+// ---------------------------------------------------------------- landline
+
+/// An Iranian landline with its area code: 11 digits, `0` + a two-digit area code + eight
+/// digits (e.g. `04137221234`, `02122712345`). A mobile (`09…`) is not a landline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Landline(String);
+string_newtype!(Landline);
+
+impl Landline {
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        let mut digits = digits_only(input.trim().trim_start_matches('+')).ok_or(DomainError::PhoneInvalid)?;
+        if let Some(rest) = digits.strip_prefix("0098").or_else(|| digits.strip_prefix("98")).filter(|r| r.len() == 10)
+        {
+            digits = format!("0{rest}");
+        }
+        let ok = digits.len() == 11
+            && digits.starts_with('0')
+            && !digits.starts_with("09")
+            && !digits.starts_with("00")
+            && !all_same(&digits[3..]);
+        if ok { Ok(Self(digits)) } else { Err(DomainError::PhoneInvalid) }
+    }
+
+    /// The city's phone code, as offices are filed under it (`041`).
+    pub fn city_code(&self) -> &str {
+        &self.0[..3]
+    }
+}
+
 // ---------------------------------------------------------------- birth certificate serial
 
 /// The serial of a birth certificate (سریال شناسنامه): the six-digit number a citizen
@@ -396,6 +426,17 @@ mod verhoeff {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn landlines_carry_their_city_code() {
+        let l = Landline::parse("041-3722 1234").unwrap();
+        assert_eq!((l.as_str(), l.city_code()), ("04137221234", "041"));
+        assert_eq!(Landline::parse("۰۲۱۲۲۷۱۲۳۴۵").unwrap().city_code(), "021");
+        assert_eq!(Landline::parse("+982122712345").unwrap().as_str(), "02122712345");
+        for bad in ["09145128136", "0413722123", "041372212345", "04100000000", "00137221234", "tel"] {
+            assert_eq!(Landline::parse(bad), Err(DomainError::PhoneInvalid), "{bad}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

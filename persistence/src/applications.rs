@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, Slot, State};
+use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, ReissueReason, Slot, State};
 use domain::ids::TrackingCode;
 use domain::offices::{Shift, SpecialNeeds};
 
@@ -66,6 +66,12 @@ pub struct ApplicationRow {
     pub paid_at: Option<NaiveDateTime>,
     pub delivery_office_id: Option<String>,
     pub reissue_required: bool,
+    /// A home visit's address is given (the address itself is in `home_visits`, sealed).
+    pub home_visit_address: bool,
+    /// A re-issue cycle: why (`serial_changed`, `lost`, `damaged`, `data_changed`).
+    pub reissue_reason: Option<String>,
+    /// A re-issue cycle: the application whose delivered card it replaces.
+    pub previous_application_id: Option<String>,
     pub nid_hash: String,
     pub nid_enc: String,
     pub serial_enc: String,
@@ -142,6 +148,12 @@ impl ApplicationRow {
             paid_at: self.paid_at.map(utc),
             delivery_office_id: self.delivery_office_id.clone(),
             reissue_required: self.reissue_required,
+            home_visit_address: self.home_visit_address,
+            reissue: self
+                .reissue_reason
+                .as_deref()
+                .map(|r| ReissueReason::parse(r).ok_or_else(|| bad("reissue_reason", r)))
+                .transpose()?,
         })
     }
 
@@ -165,6 +177,8 @@ impl ApplicationRow {
         self.paid_at = app.paid_at.map(|t| t.naive_utc());
         self.delivery_office_id = app.delivery_office_id.clone();
         self.reissue_required = app.reissue_required;
+        self.home_visit_address = app.home_visit_address;
+        self.reissue_reason = app.reissue.map(|r| r.as_str().to_owned());
     }
 }
 
@@ -176,6 +190,16 @@ pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &str) -> Result<Option
         .select(ApplicationRow::as_select())
         .first(conn)
         .optional()
+        .map_err(DbError::from)
+}
+
+/// Every card cycle of a citizen, the first first.
+pub fn cycles_of(conn: &mut DbConn, citizen_id: &str) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::citizen_id.eq(citizen_id))
+        .order(applications::cycle.asc())
+        .select(ApplicationRow::as_select())
+        .load(conn)
         .map_err(DbError::from)
 }
 

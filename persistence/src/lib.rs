@@ -14,6 +14,7 @@ pub mod citizens;
 pub mod db;
 pub mod efolder;
 pub mod error;
+pub mod home_visits;
 pub mod offices;
 pub mod outbox;
 pub mod payments;

@@ -73,6 +73,8 @@ pub enum Kind {
     Secret,
     /// An application's personal facts (birth dates, gender, religion, names), sealed together.
     Personal,
+    /// A home visit's address, postal code, landline and notes, sealed together.
+    HomeVisit,
 }
 
 impl Kind {
@@ -85,6 +87,7 @@ impl Kind {
             Kind::Email => b"email",
             Kind::Secret => b"secret",
             Kind::Personal => b"personal",
+            Kind::HomeVisit => b"home_visit",
         }
     }
 }

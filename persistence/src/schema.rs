@@ -83,6 +83,9 @@ diesel::table! {
         paid_at -> Nullable<Timestamp>,
         delivery_office_id -> Nullable<Text>,
         reissue_required -> Bool,
+        home_visit_address -> Bool,
+        reissue_reason -> Nullable<Text>,
+        previous_application_id -> Nullable<Text>,
         nid_hash -> Text,
         nid_enc -> Text,
         serial_enc -> Text,
@@ -281,6 +284,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    home_visits (application_id) {
+        application_id -> Text,
+        city_code -> Text,
+        details_enc -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        scheduled_by -> Nullable<Text>,
+        scheduled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     production_events (event_id) {
         event_id -> Text,
         application_id -> Text,
@@ -439,6 +454,7 @@ diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
 diesel::joinable!(payments -> applications (application_id));
+diesel::joinable!(home_visits -> applications (application_id));
 
 diesel::joinable!(efolder_reset_codes -> efolder_accounts (account_id));
 
@@ -463,6 +479,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sandbox_bank_payments,
     fee_rates,
     enrollments,
+    home_visits,
     production_events,
     clients,
     idempotency_keys,

@@ -172,11 +172,13 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("PUT", "/api/v1/citizen/application/delivery-office", Citizen),
         ("GET", "/api/v1/citizen/application/enrollment-receipt", Citizen),
         ("PUT", "/api/v1/citizen/application/family", Citizen),
+        ("PUT", "/api/v1/citizen/application/home-visit", Citizen),
         ("PUT", "/api/v1/citizen/application/mobile", Citizen),
         ("GET", "/api/v1/citizen/application/payments", Citizen),
         ("POST", "/api/v1/citizen/application/payments", Citizen),
         ("PUT", "/api/v1/citizen/application/personal-info", Citizen),
         ("GET", "/api/v1/citizen/application/receipt", Citizen),
+        ("POST", "/api/v1/citizen/application/reissue", Citizen),
         ("GET", "/api/v1/citizen/application/receipt.html", Citizen),
         ("GET", "/api/v1/citizen/application/receipt.pdf", Citizen),
         ("POST", "/api/v1/citizen/application/receipt/email", Citizen),
@@ -202,6 +204,8 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/office/applications/{tracking_code}/enrollment-receipt", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/no-show", OfficeApplication),
         ("GET", "/api/v1/office/appointments", OfficeList),
+        ("GET", "/api/v1/office/home-visits", OfficeList),
+        ("POST", "/api/v1/office/home-visits/{tracking_code}/schedule", OfficeApplication),
         ("GET", "/api/v1/offices/availability", PublicOrCitizen),
         ("GET", "/api/v1/openapi.json", Public),
         ("GET", "/api/v1/payments/gateways", Public),
@@ -344,6 +348,12 @@ struct World {
     drafts: [String; 2],
     /// Two enrolled citizens (for the enrollment receipt).
     enrolled: [String; 2],
+    /// Two citizens who cannot leave home, with a draft (for the home-visit address).
+    home_drafts: [String; 2],
+    /// A home visit office X scheduled (office X may move it).
+    home_visit: String,
+    /// Two citizens whose cards were delivered (for the re-issue).
+    delivered: [String; 2],
     kiosk_registration: String,
     victim_staff: String,
     efolder: Account,
@@ -514,10 +524,16 @@ async fn world(app: &TestApp) -> World {
         app.set_slot(OFFICE_X, date, "morning", 200).await;
     }
 
-    let people = eligible_people(app, 14).await;
+    let people = eligible_people(app, 19).await;
     let (office_people, rest) = people.split_at(5);
+    let (delivered_people, rest) = rest.split_at(2);
     let (holder_people, rest) = rest.split_at(2);
-    let (draft_people, kiosk_people) = rest.split_at(2);
+    let (draft_people, rest) = rest.split_at(2);
+    let (home_people, kiosk_people) = rest.split_at(3);
+    // Offices X and Y (one city) make home visits.
+    let flagged =
+        app.exec_sql(&format!("UPDATE offices SET home_visits = TRUE WHERE id IN ('{OFFICE_X}', '{OFFICE_Y}')")).await;
+    assert_eq!(flagged, 2);
     let citizen_a = book_and_pay(app, &Person::from(&SAMPLE), OFFICE_X, later).await;
     book_and_pay(app, &Person::from(&MALE), OFFICE_X, later).await;
     let tracking_a = tracking_code(app, &citizen_a).await;
@@ -525,6 +541,11 @@ async fn world(app: &TestApp) -> World {
     assert_eq!(status, 200, "{receipt}");
     let verify_query = receipt["verify_url"].as_str().expect("verify_url").split_once('?').expect("query").1.to_owned();
     let mut office_tracking = HashMap::new();
+    let mut delivered_tracking = Vec::new();
+    for p in delivered_people {
+        let token = book_and_pay(app, p, OFFICE_X, today).await;
+        delivered_tracking.push(tracking_code(app, &token).await);
+    }
     for (key, p) in ["check-in", "completion", "delivery", "no-show", "production"].into_iter().zip(office_people) {
         let token = book_and_pay(app, p, OFFICE_X, today).await;
         office_tracking.insert(key, tracking_code(app, &token).await);
@@ -590,11 +611,52 @@ async fn world(app: &TestApp) -> World {
         ok(app, &factory, &events, json!({"event_id": format!("matrix-ready-{i}"), "kind": kind}), 201).await;
     }
 
+    // Two citizens whose cards were delivered.
+    let mut delivered = Vec::new();
+    for (tc, p) in delivered_tracking.iter().zip(delivered_people) {
+        ok(app, &op, &format!("/api/v1/office/applications/{tc}/check-in"), json!({}), 200).await;
+        ok(app, &op, &format!("/api/v1/office/applications/{tc}/completion"), completion_body(), 200).await;
+        let events = format!("/api/v1/production/applications/{tc}/events");
+        for (i, kind) in ["production_started", "ready_for_delivery"].into_iter().enumerate() {
+            ok(app, &factory, &events, json!({"event_id": format!("matrix-{tc}-{i}"), "kind": kind}), 201).await;
+        }
+        ok(app, &op, &format!("/api/v1/office/applications/{tc}/delivery"), json!({"fingerprint_match": true}), 200)
+            .await;
+        delivered.push(app.login(&p.national_id, &p.serial).await);
+    }
+
     // Two enrolled citizens (the office operations' "delivery" and "production" people).
     let mut enrolled = Vec::new();
     for p in [&office_people[2], &office_people[4]] {
         enrolled.push(app.login(&p.national_id, &p.serial).await);
     }
+
+    // Two home-visit drafts, and a home visit paid and scheduled by office X.
+    let mut home_drafts = Vec::new();
+    for p in &home_people[..2] {
+        home_drafts.push(home_visit_draft(app, p).await);
+    }
+    let home = home_visit_draft(app, &home_people[2]).await;
+    let (status, body) = app
+        .put(
+            "/api/v1/citizen/application/home-visit",
+            Some(&home),
+            &json!({"address": "مراغه، خیابان دوم، پلاک ۳", "postal_code": "5518743111", "landline": "04137221234"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let payment = app.start_payment(&home).await;
+    let (action, fields) = app.bank_choose(payment["redirect_url"].as_str().unwrap(), "success").await;
+    app.post_callback(&action, &fields).await;
+    let home_visit = tracking_code(app, &home).await;
+    ok(
+        app,
+        &tokens[&OperatorX],
+        &format!("/api/v1/office/home-visits/{home_visit}/schedule"),
+        json!({"date": later, "shift": "morning"}),
+        200,
+    )
+    .await;
 
     // Two citizens holding a seat (not paid).
     let mut holders = Vec::new();
@@ -626,6 +688,9 @@ async fn world(app: &TestApp) -> World {
         holders: holders.try_into().expect("two holders"),
         drafts: drafts.try_into().expect("two drafts"),
         enrolled: enrolled.try_into().expect("two enrolled"),
+        home_drafts: home_drafts.try_into().expect("two home drafts"),
+        home_visit,
+        delivered: delivered.try_into().expect("two delivered"),
         kiosk_registration,
         victim_staff,
         efolder,
@@ -635,6 +700,18 @@ async fn world(app: &TestApp) -> World {
         bank_token: bank["token"].as_str().unwrap().to_owned(),
         calls: 0,
     }
+}
+
+/// Entry, personal information and "cannot leave home" (seed 001's first question); the token.
+async fn home_visit_draft(app: &TestApp, p: &Person) -> String {
+    let token = app.login(&p.national_id, &p.serial).await;
+    let (status, body) = app.put("/api/v1/citizen/application/personal-info", Some(&token), &p.personal_info()).await;
+    assert_eq!(status, 201, "{body}");
+    let needs =
+        json!({"can_leave_home": false, "can_climb_stairs": true, "pupils_visible": true, "fingers_intact": true});
+    let (status, body) = app.put("/api/v1/citizen/application/special-needs", Some(&token), &needs).await;
+    assert_eq!(status, 200, "{body}");
+    token
 }
 
 fn kiosk_body(p: &Person, date: NaiveDate) -> Value {
@@ -748,10 +825,14 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
             "mother": {"first_name": "شهرزاد", "last_name": "کریمی", "national_id": null},
             "spouses": [], "children": []})),
         ("PUT", "/api/v1/citizen/application/mobile") => Call::to(template).json(json!({"mobile": "09359998877"})),
+        ("PUT", "/api/v1/citizen/application/home-visit") => Call::to(template).json(json!({
+            "address": "مراغه، خیابان اول، پلاک ۵", "postal_code": "5518743111", "landline": "04137221234",
+            "notes": "طبقه دوم"})),
         ("POST", "/api/v1/citizen/application/payments") => Call::to(template).json(json!({"gateway": "sandbox"})),
         // The caller's own information again (not an edit); set in `run` per citizen.
         ("PUT", "/api/v1/citizen/application/personal-info") => Call::to(template),
         ("POST", "/api/v1/citizen/application/receipt/email") => Call::to(template).json(json!({"email": "matrix@example.com"})),
+        ("POST", "/api/v1/citizen/application/reissue") => Call::to(template).json(json!({"reason": "lost"})),
         ("PUT", "/api/v1/citizen/application/special-needs") => Call::to(template).json(ncr_tests::client::typical_needs()),
         ("GET", "/api/v1/citizen/hijri-birth-date-options" | "/api/v1/kiosk/hijri-birth-date-options") => {
             Call::to(format!("{template}?birth_date_jalali=1369-03-19"))
@@ -820,6 +901,11 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
             }
         }
         ("GET", "/api/v1/office/appointments") => Call::to(format!("{template}?date={}", world.today)),
+        ("GET", "/api/v1/office/home-visits") => Call::to(format!("{template}?status=waiting&limit=5")),
+        ("POST", "/api/v1/office/home-visits/{tracking_code}/schedule") => {
+            Call::to(format!("/api/v1/office/home-visits/{}/schedule", world.home_visit))
+                .json(json!({"date": world.later + chrono::Duration::days(7), "shift": "morning"}))
+        }
         ("GET", "/api/v1/offices/availability") => Call::to(format!("{template}?date={}&city_code=041", world.later)),
         // ---------------------------------------------------------------- payments and public
         ("GET", "/api/v1/payments/{gateway}/callback") => Call::to("/api/v1/payments/sandbox/callback?token=none"),
@@ -869,6 +955,8 @@ async fn send(
         ("POST", "/api/v1/citizen/application/payments") => Some(&world.holders),
         ("PUT", "/api/v1/citizen/application/special-needs") => Some(&world.drafts),
         ("GET", "/api/v1/citizen/application/enrollment-receipt") => Some(&world.enrolled),
+        ("PUT", "/api/v1/citizen/application/home-visit") => Some(&world.home_drafts),
+        ("POST", "/api/v1/citizen/application/reissue") => Some(&world.delivered),
         _ => None,
     };
     let token = match (caller, stand_ins) {

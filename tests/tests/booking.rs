@@ -247,7 +247,11 @@ db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
     let (status, p) = app.hold(&token, MARAGHEH, date, "morning").await;
     assert_eq!((status, p["code"].as_str()), (409, Some("home_visit_required")));
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
-    assert_eq!((view["home_visit"].as_bool(), view["next_step"].as_str()), (Some(true), Some("pay")));
+    // Issue 19: the address to visit comes before the payment.
+    assert_eq!(
+        (view["home_visit"].as_bool(), view["next_step"].as_str()),
+        (Some(true), Some("enter_home_visit_address"))
+    );
 });
 
 db_test!(dates_must_be_open_and_within_the_horizon, |app| {

@@ -286,7 +286,11 @@ db_test!(the_information_pages_come_in_persian_and_english_with_todays_fees, |ap
     let tabs: Vec<&str> = fa["tabs"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(tabs, ["registration", "production", "delivery"]);
     assert!(fa["tabs"].as_array().unwrap().iter().all(|t| !t["steps"].as_array().unwrap().is_empty()));
-    assert_eq!(fa["fees"], json!({"card_fee": 200000, "counter_fee_max": 90000, "delivery_fee": 20000}), "{fa}");
+    assert_eq!(
+        fa["fees"],
+        json!({"card_fee": 200000, "counter_fee_max": 90000, "delivery_fee": 20000, "reissue_fee": 300000}),
+        "{fa}"
+    );
     assert_eq!(fa["ussd_code"], "*4*6090#");
     let text = fa.to_string();
     assert!(text.contains("۲۰۰٬۰۰۰ ریال") && text.contains("۹۰٬۰۰۰") && !text.contains("{card_fee}"), "{text}");

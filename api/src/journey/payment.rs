@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Operation, check, transition};
-use domain::fees::{FeeKind, fee_on};
+use domain::fees::fee_on;
 use domain::ids::TrackingCode;
 use domain::ports::{PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
 use persistence::applications::{self, ApplicationRow};
@@ -89,7 +89,8 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                     let app = row.to_domain()?;
                     check(&app, Operation::Pay, now, &policy)?;
                     let tariff = payments::tariff(conn)?;
-                    let amount = fee_on(&tariff, FeeKind::Card, domain::calendar::tehran_date(now));
+                    // The card fee, or the re-issue fee for a re-issue cycle (issue 19).
+                    let amount = fee_on(&tariff, app.fee_kind(), domain::calendar::tehran_date(now));
                     let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
                     let p = PaymentRow {
                         id: uuid::Uuid::now_v7().to_string(),

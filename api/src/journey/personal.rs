@@ -209,7 +209,7 @@ impl PiiOnly {
     }
 }
 
-fn blank_row(
+pub(crate) fn blank_row(
     citizen_id: &str,
     cycle: i32,
     nid_hash: &str,
@@ -239,6 +239,9 @@ fn blank_row(
         paid_at: None,
         delivery_office_id: None,
         reissue_required: false,
+        home_visit_address: false,
+        reissue_reason: None,
+        previous_application_id: None,
         nid_hash: nid_hash.to_owned(),
         nid_enc: nid_enc.to_owned(),
         serial_enc: serial_enc.to_owned(),

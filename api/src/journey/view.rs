@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Lang;
-use domain::application::{allowed_operations, next_step};
+use domain::application::{allowed_operations, next_step, next_step_text};
 use persistence::applications::ApplicationRow;
 use persistence::{DbConn, PiiKind};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,48 @@ pub struct AppointmentView {
     pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
+/// Where a home visit goes, as the citizen gave it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HomeVisitView {
+    #[schema(example = "تهران - تجریش - خیابان شهید دربندی - کوچه ۵ - پلاک ۱۲ - طبقه دوم")]
+    pub address: String,
+    #[schema(example = "1964713811")]
+    pub postal_code: String,
+    #[schema(example = "02122712345")]
+    pub landline: String,
+    #[schema(example = "زنگ دوم؛ لطفا قبل از مراجعه تماس بگیرید.")]
+    pub notes: Option<String>,
+    /// The city whose home-visit offices see the request (the landline's area code).
+    #[schema(example = "021")]
+    pub city_code: String,
+}
+
+/// An earlier card cycle of the same citizen (issue 19: the history of cycles).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CycleView {
+    /// 1 for the first application, then one more for each new cycle.
+    #[schema(example = 1)]
+    pub cycle: i32,
+    pub state: wire::State,
+    #[schema(example = "4973201670")]
+    pub tracking_code: Option<String>,
+    /// Set when that cycle was itself a re-issue.
+    pub reissue_reason: Option<wire::ReissueReason>,
+    #[schema(example = "2026-11-22T06:30:00Z")]
+    pub created_at: DateTime<Utc>,
+    #[schema(example = "2026-12-20T08:10:00Z")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A re-issue cycle: why, and the card it replaces.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReissueView {
+    pub reason: wire::ReissueReason,
+    /// The tracking code of the cycle whose delivered card this one replaces.
+    #[schema(example = "4973201670")]
+    pub previous_tracking_code: Option<String>,
+}
+
 /// An application, with what the citizen may do now and where to go next.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ApplicationView {
@@ -107,6 +149,13 @@ pub struct ApplicationView {
     /// Issued when the payment succeeds.
     #[schema(example = "4973201670")]
     pub tracking_code: Option<String>,
+    /// The card cycle: 1, then one more after a cancelled application or a re-issue.
+    #[schema(example = 1)]
+    pub cycle: i32,
+    /// This cycle re-issues a delivered card (`POST /api/v1/citizen/application/reissue`).
+    pub reissue: Option<ReissueView>,
+    /// The citizen's earlier cycles, the latest first (empty for a first application).
+    pub history: Vec<CycleView>,
     #[schema(example = 3)]
     pub edits_left: u8,
     pub personal_info: PersonalInfoView,
@@ -114,6 +163,8 @@ pub struct ApplicationView {
     /// The citizen cannot leave home: a home visit instead of an office seat.
     #[schema(example = false)]
     pub home_visit: bool,
+    /// The address of the home visit, once given (`PUT /api/v1/citizen/application/home-visit`).
+    pub home_visit_address: Option<HomeVisitView>,
     pub family: Option<Family>,
     pub appointment: Option<AppointmentView>,
     /// Where the card will be handed over (defaults to the enrollment office).
@@ -157,17 +208,27 @@ pub async fn build_view_with(
         .cloned()
         .collect();
     ids.dedup();
-    if !ids.is_empty() {
+    let wants_visit = row.can_leave_home == Some(false) && row.home_visit_address;
+    let wants_history = row.cycle > 1;
+    let mut visit = None;
+    let mut history = Vec::new();
+    if !ids.is_empty() || wants_visit || wants_history {
         let db_state = state.db.clone();
-        offices.extend(
-            actix_web::web::block(move || {
-                let mut conn = db_state.get()?;
-                persistence::offices::find_many(&mut conn, &ids)
-            })
-            .await??,
-        );
+        let (id, citizen_id) = (row.id.clone(), row.citizen_id.clone());
+        let (found, v, h) = actix_web::web::block(move || {
+            let mut conn = db_state.get()?;
+            let found = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(&mut conn, &ids)? };
+            let v = if wants_visit { persistence::home_visits::find(&mut conn, &id)? } else { None };
+            let h =
+                if wants_history { persistence::applications::cycles_of(&mut conn, &citizen_id)? } else { Vec::new() };
+            Ok::<_, persistence::DbError>((found, v, h))
+        })
+        .await??;
+        offices.extend(found);
+        visit = v;
+        history = h;
     }
-    view_from(state, &row, &offices, lang)
+    view_from(state, &row, &offices, visit, &history, lang)
 }
 
 /// Builds the view inside a transaction that already holds a connection.
@@ -179,13 +240,17 @@ pub fn build_view_in(
 ) -> Result<ApplicationView, ApiError> {
     let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
     let offices = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(conn, &ids)? };
-    view_from(state, row, &offices, lang)
+    let visit = super::home_visit::find(conn, row)?;
+    let history = if row.cycle > 1 { persistence::applications::cycles_of(conn, &row.citizen_id)? } else { Vec::new() };
+    view_from(state, row, &offices, visit, &history, lang)
 }
 
 fn view_from(
     state: &AppState,
     row: &ApplicationRow,
     offices: &[persistence::offices::OfficeRow],
+    visit: Option<persistence::home_visits::HomeVisitRow>,
+    cycles: &[ApplicationRow],
     lang: Lang,
 ) -> Result<ApplicationView, ApiError> {
     let now = state.now();
@@ -214,6 +279,43 @@ fn view_from(
     let p = row.personal(&state.pii)?;
     let hijri = domain::calendar::HijriDate::parse(&p.birth_date_hijri)?;
     let step = next_step(Some(&app), now);
+    let mut history = cycles
+        .iter()
+        .filter(|c| c.cycle < row.cycle)
+        .map(|c| {
+            let a = c.to_domain()?;
+            Ok(CycleView {
+                cycle: c.cycle,
+                state: a.state.into(),
+                tracking_code: c.tracking_code.clone(),
+                reissue_reason: a.reissue.map(Into::into),
+                created_at: c.created_at.and_utc(),
+                updated_at: c.updated_at.and_utc(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    history.sort_by_key(|c| std::cmp::Reverse(c.cycle));
+    let reissue = app.reissue.map(|reason| ReissueView {
+        reason: reason.into(),
+        previous_tracking_code: row
+            .previous_application_id
+            .as_deref()
+            .and_then(|id| cycles.iter().find(|c| c.id == id))
+            .and_then(|c| c.tracking_code.clone()),
+    });
+    let home_visit_address = match visit.filter(|_| app.home_visit()) {
+        Some(v) => {
+            let d = v.details(&state.pii)?;
+            Some(HomeVisitView {
+                address: d.address,
+                postal_code: d.postal_code,
+                landline: d.landline,
+                notes: d.notes,
+                city_code: v.city_code,
+            })
+        }
+        None => None,
+    };
     Ok(ApplicationView {
         id: row.id.clone(),
         state: app.state.into(),
@@ -222,8 +324,11 @@ fn view_from(
         appointment_status: app.appointment.into(),
         allowed_operations: allowed_operations(&app, now, &state.policy).into_iter().map(Into::into).collect(),
         next_step: step.into(),
-        next_step_text: step.describe(lang).to_owned(),
+        next_step_text: next_step_text(Some(&app), now, lang),
         tracking_code: row.tracking_code.clone(),
+        cycle: row.cycle,
+        reissue,
+        history,
         edits_left: app.edits_left,
         personal_info: PersonalInfoView {
             birth_date: p.birth_date,
@@ -239,6 +344,7 @@ fn view_from(
         },
         special_needs: app.special_needs.map(Into::into),
         home_visit: app.home_visit(),
+        home_visit_address,
         family,
         appointment,
         delivery_office: app.effective_delivery_office().and_then(office),

@@ -141,6 +141,15 @@ fn fa(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             vec![format!("کارپوشه ملی\nنام کاربری: {user}\nکلمه عبور: {password}")]
         }
         Template::EfolderResetCode => vec![format!("کد بازیابی کلمه عبور کارپوشه: {}", p.need("code")?)],
+        Template::HomeVisitScheduled => {
+            let when = p.when().ok_or(p.missing("date_jalali"))?;
+            let mut v = Vec::new();
+            if let Some(tc) = p.opt_tracking_code() {
+                v.push(format!("کارت ملی: {when} به منزلتان می‌آییم. رهگیری {tc}"));
+            }
+            v.push(format!("کارت ملی: {when} برای تکمیل ثبت‌نام به منزلتان می‌آییم."));
+            v
+        }
     })
 }
 
@@ -211,6 +220,17 @@ fn en(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             vec![format!("National e-folder\nUsername: {user}\nPassword: {password}")]
         }
         Template::EfolderResetCode => vec![format!("National e-folder password reset code: {}", p.need("code")?)],
+        Template::HomeVisitScheduled => {
+            let when = p.when().ok_or(p.missing("date_jalali"))?;
+            match p.opt_tracking_code() {
+                Some(tc) => vec![format!(
+                    "Smart ID card: we will visit you at home on {when} to complete your enrollment. Tracking code: {tc}"
+                )],
+                None => {
+                    vec![format!("Smart ID card: we will visit you at home on {when} to complete your enrollment.")]
+                }
+            }
+        }
     })
 }
 
@@ -289,7 +309,7 @@ mod tests {
             "tracking_code": "4973201675",
         });
         match t {
-            Template::Registration | Template::Booking | Template::Reminder => booking,
+            Template::Registration | Template::Booking | Template::Reminder | Template::HomeVisitScheduled => booking,
             Template::PaymentResult => json!({"success": false, "refund": true}),
             Template::NoShow => json!({"ban_until_jalali": "1405-09-14"}),
             Template::IdentityResult => json!({"verified": true}),
@@ -367,6 +387,14 @@ mod tests {
         );
         assert!(render(Template::Booking, Lang::Fa, &json!({"office": "x"})).is_err());
         assert!(render(Template::EfolderCredentials, Lang::Fa, &json!({"username": "u"})).is_err());
+    }
+
+    #[test]
+    fn a_scheduled_home_visit_says_we_will_visit_on_the_date() {
+        let r = render(Template::HomeVisitScheduled, Lang::Fa, &typical(Template::HomeVisitScheduled)).unwrap();
+        assert_eq!(r.text, "کارت ملی: ۱۴۰۵/۰۹/۱۰ صبح به منزلتان می‌آییم. رهگیری ۴۹۷۳۲۰۱۶۷۵");
+        let r = render(Template::HomeVisitScheduled, Lang::En, &typical(Template::HomeVisitScheduled)).unwrap();
+        assert!(r.text.contains("we will visit you at home on 1405/09/10 morning"), "{}", r.text);
     }
 
     #[test]

@@ -259,6 +259,9 @@ pub struct ReceiptView {
     /// The citizen cannot leave home: enrollment comes to them.
     #[schema(example = false)]
     pub home_visit: bool,
+    /// Where a home visit goes (absent for an office appointment).
+    #[schema(example = "تهران - تجریش - خیابان شهید دربندی - کوچه ۵ - پلاک ۱۲")]
+    pub home_visit_address: Option<String>,
     pub payment: ReceiptPayment,
     /// Where the card will be handed over (defaults to the enrollment office).
     pub delivery_office: Option<OfficeSummary>,
@@ -301,6 +304,7 @@ struct Sources {
     app: Application,
     payment: Option<PaymentRow>,
     offices: Vec<OfficeRow>,
+    visit: Option<persistence::home_visits::HomeVisitRow>,
 }
 
 /// The citizen's receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
@@ -330,7 +334,8 @@ fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Res
         .chain(app.effective_delivery_office().map(str::to_owned))
         .collect();
     let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
-    Ok(Sources { row, app, payment, offices })
+    let visit = crate::journey::home_visit::find(conn, &row)?;
+    Ok(Sources { row, app, payment, offices, visit })
 }
 
 /// The signed verification link of a registration receipt issued on `issued_on`.
@@ -389,7 +394,7 @@ pub(crate) fn slashed(jalali: &str) -> String {
 pub(crate) const NONE_FA: &str = "—";
 
 fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, ApiError> {
-    let Sources { row, app, payment, offices } = s;
+    let Sources { row, app, payment, offices, visit } = s;
     let tracking_code = row.tracking_code.clone().ok_or(ApiError::Domain(DomainError::PaymentRequired))?;
     let office = |id: &str| offices.iter().find(|o| o.id == id);
 
@@ -421,7 +426,19 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
     let issued_at_jalali = JalaliDate::from_gregorian(issued_on).map(|d| d.to_string()).unwrap_or_default();
     let issued_at_tehran_time = issued_local.format("%H:%M").to_string();
     let verify_url = verify_url(state, &tracking_code, issued_on);
-    let prerequisites = prerequisites(&state.config.public_url);
+    let mut prerequisites = prerequisites(&state.config.public_url);
+    let home_address = match visit.filter(|_| app.home_visit()) {
+        Some(v) => Some(v.details(&state.pii)?.address),
+        None => None,
+    };
+    if app.home_visit() {
+        prerequisites[0] = Bilingual {
+            fa: "برای تکمیل ثبت نام به منزل شما مراجعه می‌کنیم؛ در زمان مراجعه با شناسنامه و شماره ملی در منزل باشید."
+                .into(),
+            en: "We will visit you at home to complete the enrollment; be at home with your birth certificate and national code at the visit."
+                .into(),
+        };
+    }
     let paid = app.payment == domain::application::PaymentStatus::Paid;
 
     let view = ReceiptView {
@@ -442,6 +459,7 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         mobile,
         enrollment,
         home_visit: app.home_visit(),
+        home_visit_address: home_address,
         payment: ReceiptPayment {
             status: app.payment.into(),
             status_label: if paid { "موفق" } else { "ناموفق" }.to_owned(),
@@ -470,11 +488,30 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         religion: view.religion_label.clone(),
         mother_name: view.mother_name.clone(),
         mobile: view.mobile.clone(),
-        office_heading: "دفتر تکمیل ثبت نام منتخب".into(),
-        office_label: "دفتر تکمیل ثبت نام".into(),
-        address_label: "نشانی دفتر تکمیل ثبت نام".into(),
+        office_heading: if view.home_visit {
+            "تکمیل ثبت نام در منزل"
+        } else {
+            "دفتر تکمیل ثبت نام منتخب"
+        }
+        .into(),
+        office_label: if view.home_visit {
+            "دفتر مراجعه کننده"
+        } else {
+            "دفتر تکمیل ثبت نام"
+        }
+        .into(),
+        address_label: if view.home_visit {
+            "نشانی محل مراجعه"
+        } else {
+            "نشانی دفتر تکمیل ثبت نام"
+        }
+        .into(),
         office_name: e.map_or_else(|| enrollment_placeholder(&view), |e| e.office.name.clone()),
-        office_address: e.map_or(NONE_FA.into(), |e| e.office.address.clone()),
+        office_address: match (&view.home_visit_address, e) {
+            (Some(home), _) => home.clone(),
+            (None, Some(e)) if !view.home_visit => e.office.address.clone(),
+            _ => NONE_FA.into(),
+        },
         office_phone: e.map_or(NONE_FA.into(), |e| e.office.phone.clone()),
         shift: e.map_or(NONE_FA.into(), |e| e.shift_label.clone()),
         appointment_date_jalali: e.map_or(NONE_FA.into(), |e| slashed(&e.date_jalali)),
@@ -490,7 +527,7 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
 
 fn enrollment_placeholder(view: &ReceiptView) -> String {
     if view.home_visit {
-        "مراجعه در منزل (زمان آن اطلاع داده می‌شود)".into()
+        "مراجعه در منزل (زمان مراجعه پیامک می‌شود)".into()
     } else {
         "تعیین نشده؛ زمان و مکان تکمیل ثبت نام را انتخاب کنید".into()
     }

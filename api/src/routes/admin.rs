@@ -551,7 +551,8 @@ pub struct Fees {
     pub schedule: Vec<FeeLine>,
 }
 
-/// The tariff: the card fee paid online, the counter enrollment and delivery fees.
+/// The tariff: the card fee paid online, the counter enrollment and delivery fees, and the
+/// re-issue fee (`reissue`, paid online by a new card cycle after delivery).
 #[utoipa::path(operation_id = "admin_list_fees", tag = "admin", security(("staff" = [])),
     responses((status = 200, description = "Fees", body = Fees), StaffRead))]
 #[get("/api/v1/admin/fees")]

@@ -159,7 +159,10 @@ pub async fn create_session(
         expires_at: outcome.expires_at,
         identity_confirmed: outcome.identity_confirmed,
         next_step: outcome.next_step.into(),
-        next_step_text: outcome.next_step.describe(lang.0).into(),
+        next_step_text: application
+            .as_ref()
+            .filter(|a| a.next_step == outcome.next_step.into())
+            .map_or_else(|| outcome.next_step.describe(lang.0).into(), |a| a.next_step_text.clone()),
         application,
     }))
 }
@@ -343,6 +346,109 @@ pub async fn put_special_needs(
     )
     .await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+/// Where a home visit goes (seed 001: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟»).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HomeVisitRequest {
+    /// The full address to visit (5–300 characters).
+    #[schema(example = "تهران - تجریش - خیابان شهید دربندی - کوچه ۵ - پلاک ۱۲ - طبقه دوم")]
+    pub address: String,
+    #[schema(example = "1964713811")]
+    pub postal_code: String,
+    /// The home's landline with its area code (`0` + two digits + eight digits); the area
+    /// code decides which city's home-visit offices see the request.
+    #[schema(example = "02122712345")]
+    pub landline: String,
+    /// Anything the visiting officer should know (how to reach the door, a companion's phone); up to 500 characters.
+    #[schema(example = "زنگ دوم؛ لطفا قبل از مراجعه تماس بگیرید.")]
+    pub notes: Option<String>,
+}
+
+impl HomeVisitRequest {
+    fn parse(self) -> Result<journey::home_visit::Address, ApiError> {
+        let mut e = FieldErrors::default();
+        let postal = e.take("postal_code", domain::ids::PostalCode::parse(&self.postal_code));
+        let landline = e.take("landline", domain::ids::Landline::parse(&self.landline));
+        let address = domain::text::normalize_name(&self.address);
+        match address.chars().count() {
+            0..5 => e.push("address", domain::DomainError::Required),
+            301.. => e.push("address", domain::DomainError::TooLong { max: 300 }),
+            _ => {}
+        }
+        let notes = self.notes.map(|n| domain::text::normalize_name(&n)).filter(|n| !n.is_empty());
+        if notes.as_ref().is_some_and(|n| n.chars().count() > 500) {
+            e.push("notes", domain::DomainError::TooLong { max: 500 });
+        }
+        e.finish()?;
+        Ok(journey::home_visit::Address {
+            address,
+            postal_code: postal.expect("checked"),
+            landline: landline.expect("checked"),
+            notes,
+        })
+    }
+}
+
+/// The address of a home visit, for a citizen who answered "no" to the first special-needs
+/// question: required before paying (409 `home_visit_address_required` otherwise), and may
+/// change until the visit is scheduled. The landline's area code files the request under a
+/// city; that city's home-visit offices see it in their queue once the fee is paid. The
+/// address, postal code, landline and notes are sealed at rest. Anyone else: 409
+/// `home_visit_not_required`.
+#[utoipa::path(operation_id = "citizen_set_home_visit", tag = "citizen", security(("citizen" = [])), request_body = HomeVisitRequest,
+    responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
+#[put("/api/v1/citizen/application/home-visit")]
+pub async fn put_home_visit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<HomeVisitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let address = body.into_inner().parse()?;
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let row = journey::home_visit::set_address(&state, Target::Citizen(citizen.citizen_id), address, actor).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueRequest {
+    pub reason: wire::ReissueReason,
+}
+
+/// Asks for a new card after delivery (seed 001 §3.2: a serial changed after production
+/// started; also a lost or damaged card, or changed data): starts the next card cycle,
+/// linked to the delivered one, with the same identity and special-needs answers. It books
+/// an office and pays the **re-issue fee** of the tariff (`reissue` in `/admin/fees`), then
+/// goes the usual way to a new card; `history` lists the earlier cycles. Allowed only once
+/// the card is delivered (`request_reissue` in `allowed_operations`; otherwise 409
+/// `reissue_not_allowed`). The same request again answers 200 with the cycle it started.
+#[utoipa::path(operation_id = "citizen_request_reissue", tag = "citizen", security(("citizen" = [])), request_body = ReissueRequest,
+    responses(
+        (status = 201, description = "The new card cycle", body = ApplicationView,
+            headers(("Location" = String, description = "`/api/v1/citizen/application`"))),
+        (status = 200, description = "Already started by the same request", body = ApplicationView),
+        CitizenWrite))]
+#[post("/api/v1/citizen/application/reissue")]
+pub async fn request_reissue(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+    lang: RequestLang,
+    body: crate::extract::Json<ReissueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let (row, created) =
+        journey::reissue::request(&state, &citizen.citizen_id, body.into_inner().reason.into(), actor).await?;
+    let view = build_view_lang(&state, row, lang.0).await?;
+    Ok(if created {
+        HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }
 
 /// Father, mother, spouses and children (seed 002); national codes are validated.

@@ -343,3 +343,210 @@ pub async fn enrollment_receipt(
     .await?;
     crate::routes::receipt::send_enrollment_receipt(receipt, format).await
 }
+
+// ---------------------------------------------------------------- home visits
+
+/// The parts of the home-visit queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HomeVisitStatus {
+    /// Paid, address given, no visit scheduled (or the last one missed): all home-visit offices of the city.
+    Waiting,
+    /// Visits this office scheduled and has not made yet.
+    Scheduled,
+    /// Visits this office made (enrollment started or completed at the home).
+    Done,
+}
+
+impl From<HomeVisitStatus> for persistence::home_visits::QueueStatus {
+    fn from(s: HomeVisitStatus) -> Self {
+        use persistence::home_visits::QueueStatus as Q;
+        match s {
+            HomeVisitStatus::Waiting => Q::Waiting,
+            HomeVisitStatus::Scheduled => Q::Scheduled,
+            HomeVisitStatus::Done => Q::Done,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HomeVisitsQuery {
+    /// `waiting` (default), `scheduled` or `done`.
+    #[param(example = "waiting")]
+    pub status: Option<HomeVisitStatus>,
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "1795330920000000.0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
+/// The scheduled visit.
+#[derive(Serialize, ToSchema)]
+pub struct HomeVisitSlot {
+    #[schema(example = "2026-11-25")]
+    pub date: NaiveDate,
+    #[schema(example = "1405-09-04")]
+    pub date_jalali: String,
+    pub shift: wire::Shift,
+    #[schema(example = "021-TEH-01")]
+    pub office_id: String,
+}
+
+/// One citizen of the queue: who, where, since when.
+#[derive(Serialize, ToSchema)]
+pub struct HomeVisitRow {
+    #[schema(example = "4973201670")]
+    pub tracking_code: Option<String>,
+    #[schema(example = "مریم")]
+    pub first_name: Option<String>,
+    #[schema(example = "احمدی")]
+    pub last_name: Option<String>,
+    /// Masked: `258****606`.
+    #[schema(example = "258****606")]
+    pub national_id_masked: String,
+    /// To call before the visit.
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+    #[schema(example = "تهران - تجریش - خیابان شهید دربندی - کوچه ۵ - پلاک ۱۲ - طبقه دوم")]
+    pub address: String,
+    #[schema(example = "1964713811")]
+    pub postal_code: String,
+    #[schema(example = "02122712345")]
+    pub landline: String,
+    #[schema(example = "زنگ دوم؛ لطفا قبل از مراجعه تماس بگیرید.")]
+    pub notes: Option<String>,
+    #[schema(example = "021")]
+    pub city_code: String,
+    /// When the fee was paid: the queue runs oldest first.
+    #[schema(example = "2026-11-22T06:35:00Z")]
+    pub waiting_since: Option<chrono::DateTime<chrono::Utc>>,
+    pub status: HomeVisitStatus,
+    pub state: wire::State,
+    pub appointment_status: wire::AppointmentStatus,
+    /// The visit, once scheduled (also a missed one, until it is scheduled again).
+    pub visit: Option<HomeVisitSlot>,
+}
+
+crate::page_type!(
+    /// Home visits, oldest payment first.
+    HomeVisitsPage,
+    HomeVisitRow,
+    "1795330920000000.0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
+
+/// The home-visit queue of the operator's office (seed 001: citizens who cannot leave home
+/// wait longer, with no office seat): `waiting` — the paid citizens of the office's city
+/// (by their landline's area code) with no visit scheduled, seen by every home-visit office
+/// of the city; `scheduled` and `done` — this office's visits. Oldest payment first, paged
+/// `{items, next_cursor}`. Each row shown is an audited read of personal data. An office
+/// that does not make home visits (`home_visits = false`): 409 `office_no_home_visits`.
+#[utoipa::path(operation_id = "office_list_home_visits", tag = "office", security(("staff" = [])), params(HomeVisitsQuery),
+    responses(
+        (status = 200, description = "A page of the queue", body = HomeVisitsPage),
+        (status = 409, description = "This office makes no home visits (`office_no_home_visits`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        StaffRead))]
+#[get("/api/v1/office/home-visits")]
+pub async fn home_visits(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    query: web::Query<HomeVisitsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let q = query.into_inner();
+    let limit = page::limit(q.limit)?;
+    let status = q.status.unwrap_or(HomeVisitStatus::Waiting);
+    let actor = staff_actor(&req, &staff.0);
+    let now = state.now();
+    let (_, rows) = crate::journey::home_visit::queue(
+        &state,
+        &office_id,
+        status.into(),
+        q.cursor,
+        page::fetch(limit),
+        move |conn, app| Ok(office::record_read(conn, &actor, &app.id, now)?),
+    )
+    .await?;
+    let page = Page::of(rows, limit, crate::journey::home_visit::cursor_of);
+    let pii = state.pii.clone();
+    let items = page
+        .items
+        .iter()
+        .map(|(visit, r)| {
+            let app = r.to_domain()?;
+            let details = visit.details(&pii)?;
+            let personal = r.personal(&pii)?;
+            let nid = pii.open(persistence::PiiKind::NationalId, &r.nid_enc)?;
+            Ok(HomeVisitRow {
+                tracking_code: r.tracking_code.clone(),
+                first_name: personal.first_name,
+                last_name: personal.last_name,
+                national_id_masked: domain::mask::national_id(&nid),
+                mobile: pii.open(persistence::PiiKind::Mobile, &r.mobile_enc)?,
+                address: details.address,
+                postal_code: details.postal_code,
+                landline: details.landline,
+                notes: details.notes,
+                city_code: visit.city_code.clone(),
+                waiting_since: crate::journey::home_visit::waiting_since(r),
+                status,
+                state: app.state.into(),
+                appointment_status: app.appointment.into(),
+                visit: app.slot.as_ref().map(|s| HomeVisitSlot {
+                    date: s.date,
+                    date_jalali: domain::calendar::JalaliDate::from_gregorian(s.date)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default(),
+                    shift: s.shift.into(),
+                    office_id: s.office_id.clone(),
+                }),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(HomeVisitsPage { items, next_cursor: page.next_cursor }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleHomeVisitRequest {
+    /// From tomorrow to the booking horizon (60 days).
+    #[schema(example = "2026-11-25")]
+    pub date: NaiveDate,
+    pub shift: wire::Shift,
+}
+
+/// Schedules a home visit (or moves one this office scheduled): takes a seat of this
+/// office's capacity on that date and shift (409 `slot_full` / `slot_closed` otherwise),
+/// tells the citizen by SMS, and from then on the citizen's `next_step` is
+/// `home_visit_scheduled` with the date. On the day, check-in and completion work as at
+/// the office. Only a home-visit office of the citizen's city sees a waiting visit; a
+/// scheduled visit belongs to its office (any other office: 404).
+#[utoipa::path(operation_id = "office_schedule_home_visit", tag = "office", security(("staff" = [])),
+    params(("tracking_code" = String, Path, example = "4973201670")), request_body = ScheduleHomeVisitRequest,
+    responses((status = 200, description = "Scheduled", body = crate::journey::view::ApplicationView), StaffWrite))]
+#[post("/api/v1/office/home-visits/{tracking_code}/schedule")]
+pub async fn schedule_home_visit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    tracking_code: web::Path<String>,
+    body: crate::extract::Json<ScheduleHomeVisitRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let b = body.into_inner();
+    let (row, _) = crate::journey::home_visit::schedule(
+        &state,
+        &office_id,
+        &tracking_code,
+        b.date,
+        b.shift.into(),
+        staff_actor(&req, &staff.0),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}

@@ -134,7 +134,7 @@ pub async fn status(
         payment_status: app.payment.into(),
         appointment_status: app.appointment.into(),
         next_step: step.into(),
-        next_step_text: step.describe(lang.0).into(),
+        next_step_text: domain::application::next_step_text(Some(&app), now, lang.0),
         appointment,
         delivery_office: app.effective_delivery_office().filter(|_| app.state.card_under_way()).and_then(office),
         no_show_ban_until: app.no_show_ban_until.filter(|until| *until >= tehran_date(now)),
@@ -230,6 +230,9 @@ pub struct FeesToday {
     /// What those offices charge for handing the card over.
     #[schema(example = 20000)]
     pub delivery_fee: i64,
+    /// Paid online for a new card after delivery (lost, damaged, serial or data changed).
+    #[schema(example = 300000)]
+    pub reissue_fee: i64,
 }
 
 /// The configured numbers of the rules (seeds 001, 003, 004).
@@ -294,6 +297,7 @@ async fn values(state: &AppState) -> Result<(public_info::Values, FeesToday, Rul
         card_fee: fee(FeeKind::Card),
         counter_fee_max: fee(FeeKind::CounterEnrollment),
         delivery_fee: fee(FeeKind::Delivery),
+        reissue_fee: fee(FeeKind::Reissue),
     };
     let p = &state.policy;
     let rules = Rules {

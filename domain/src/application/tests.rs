@@ -235,6 +235,67 @@ fn a_serial_change_after_production_asks_for_a_reissue_after_delivery() {
     assert!(!before.reissue_required);
 }
 
+/// Issue 19: after delivery (seed 001 §3.2 for a changed serial; also lost, damaged, data
+/// changed) a re-issue starts a new card cycle that pays the re-issue fee; never before.
+#[test]
+fn a_reissue_starts_a_new_cycle_after_delivery_only() {
+    let reg = registered();
+    assert_eq!(start_reissue(&reg, ReissueReason::Lost, now(), &policy()), Err(DomainError::ReissueNotAllowed));
+    assert!(!allowed_operations(&reg, now(), &policy()).contains(&Operation::RequestReissue));
+    assert_eq!(reg.fee_kind(), crate::fees::FeeKind::Card);
+    let t = tehran_instant(reg.slot.as_ref().unwrap().date, 9, 0);
+    let mut a = reg;
+    for e in [
+        Event::CheckIn { office_id: "maragheh".into() },
+        Event::CompleteEnrollment,
+        Event::ProductionStarted,
+        Event::SerialChanged,
+        Event::ReadyForDelivery { office_id: "maragheh".into() },
+    ] {
+        a = transition(&a, e, t, &policy()).unwrap();
+        assert_eq!(check(&a, Operation::RequestReissue, t, &policy()), Err(DomainError::ReissueNotAllowed));
+    }
+    let delivered = transition(&a, Event::Deliver { office_id: "maragheh".into() }, t, &policy()).unwrap();
+    assert_eq!(next_step(Some(&delivered), t), NextStep::RequestReissue);
+    assert!(allowed_operations(&delivered, t, &policy()).contains(&Operation::RequestReissue));
+
+    let next = start_reissue(&delivered, ReissueReason::SerialChanged, t, &policy()).unwrap();
+    assert_eq!(
+        (next.state, next.payment, next.appointment),
+        (State::Draft, PaymentStatus::Unpaid, AppointmentStatus::None)
+    );
+    assert_eq!((next.reissue, next.tracking_code.clone()), (Some(ReissueReason::SerialChanged), None));
+    assert_eq!((next.special_needs, next.identity), (delivered.special_needs, IdentityStatus::Verified));
+    assert_eq!(next.edits_left, policy().personal_info_edits);
+    assert!(!next.reissue_required && next.delivery_office_id.is_none());
+    assert_eq!(next.fee_kind(), crate::fees::FeeKind::Reissue);
+    assert_eq!(next_step(Some(&next), t), NextStep::ChooseAppointment);
+    // The new cycle walks the usual path and keeps its kind.
+    let seat = Slot { date: tehran_date(t) + Duration::days(3), ..slot(3) };
+    let held =
+        transition(&next, Event::TakeSlot { slot: seat, expires_at: t + policy().hold_ttl }, t, &policy()).unwrap();
+    let paying = transition(&held, Event::StartPayment, t, &policy()).unwrap();
+    let paid = transition(
+        &paying,
+        Event::PaymentSucceeded { tracking_code: TrackingCode::from_random(111_222_333), seat_held: true },
+        t,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!((paid.state, paid.fee_kind()), (State::Registered, crate::fees::FeeKind::Reissue));
+    // A plain delivered card may be re-issued too (lost, damaged, data changed).
+    let mut plain = delivered;
+    plain.reissue_required = false;
+    assert_eq!(next_step(Some(&plain), t), NextStep::Done);
+    for reason in [ReissueReason::Lost, ReissueReason::Damaged, ReissueReason::DataChanged] {
+        assert_eq!(start_reissue(&plain, reason, t, &policy()).unwrap().reissue, Some(reason));
+        assert_eq!(ReissueReason::parse(reason.as_str()), Some(reason));
+    }
+    let mut closed = plain;
+    closed.state = State::Cancelled;
+    assert_eq!(start_reissue(&closed, ReissueReason::Lost, t, &policy()), Err(DomainError::ApplicationCancelled));
+}
+
 #[test]
 fn check_in_only_on_the_appointment_day_at_the_booked_office() {
     let app = registered();
@@ -337,10 +398,127 @@ fn booking_needs_verified_identity_and_answered_questions() {
     );
 }
 
+fn home_needs() -> SpecialNeeds {
+    SpecialNeeds { can_leave_home: false, ..SpecialNeeds::TYPICAL }
+}
+
+/// A home-visit citizen, paid, waiting for the office to schedule the visit.
+fn home_waiting() -> Application {
+    let app = Application::new_draft(&policy(), IdentityStatus::Verified);
+    let home = apply(&app, Event::AnswerSpecialNeeds(home_needs()));
+    let home = apply(&home, Event::SetHomeVisitAddress);
+    let paying = apply(&home, Event::StartPayment);
+    apply(&paying, Event::PaymentSucceeded { tracking_code: tc(), seat_held: false })
+}
+
+/// Seed 001: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟» — the address to visit is
+/// asked before payment; a citizen who can leave home has none to give.
+#[test]
+fn a_home_visit_needs_its_address_before_payment() {
+    let app = Application::new_draft(&policy(), IdentityStatus::Verified);
+    let home = apply(&app, Event::AnswerSpecialNeeds(home_needs()));
+    assert_eq!(next_step(Some(&home), now()), NextStep::EnterHomeVisitAddress);
+    assert_eq!(check(&home, Operation::Pay, now(), &policy()), Err(DomainError::HomeVisitAddressRequired));
+    assert!(allowed_operations(&home, now(), &policy()).contains(&Operation::SetHomeVisitAddress));
+    let given = apply(&home, Event::SetHomeVisitAddress);
+    assert!(given.home_visit_address);
+    assert_eq!(next_step(Some(&given), now()), NextStep::Pay);
+    assert_eq!(check(&given, Operation::Pay, now(), &policy()), Ok(()));
+    assert_eq!(
+        check(&draft(), Operation::SetHomeVisitAddress, now(), &policy()),
+        Err(DomainError::HomeVisitNotRequired),
+        "an office citizen has no home visit"
+    );
+    // While at the bank the address stays as it is; after payment it may change until scheduled.
+    let paying = apply(&given, Event::StartPayment);
+    assert!(check(&paying, Operation::SetHomeVisitAddress, now(), &policy()).is_err());
+    let waiting = home_waiting();
+    assert_eq!(check(&waiting, Operation::SetHomeVisitAddress, now(), &policy()), Ok(()));
+}
+
+/// Issue 19: a home-visit office schedules the visit (a seat on a date and shift); the
+/// citizen is told "we will visit you" with the date; check-in and completion follow as at
+/// an office; a missed visit is scheduled again.
+#[test]
+fn the_office_schedules_the_visit_and_enrolls_at_home() {
+    let waiting = home_waiting();
+    assert_eq!(next_step(Some(&waiting), now()), NextStep::WaitForHomeVisit);
+    let visit = Slot { office_id: "tehran".into(), ..slot(3) };
+    assert!(matches!(
+        transition(&waiting, Event::ScheduleHomeVisit { slot: slot(0) }, now(), &policy()),
+        Err(DomainError::DateOutsideBookingWindow { .. })
+    ));
+    let scheduled = apply(&waiting, Event::ScheduleHomeVisit { slot: visit.clone() });
+    assert_eq!((scheduled.appointment, scheduled.slot.clone()), (AppointmentStatus::Booked, Some(visit.clone())));
+    assert_eq!(next_step(Some(&scheduled), now()), NextStep::HomeVisitScheduled);
+    let text = next_step_text(Some(&scheduled), now(), crate::Lang::Fa);
+    let jalali = crate::calendar::JalaliDate::from_gregorian(visit.date).unwrap().to_string().replace('-', "/");
+    assert!(text.contains(&crate::text::persian_digits(&jalali)) && text.contains("به منزل شما مراجعه"), "{text}");
+    assert!(next_step_text(Some(&scheduled), now(), crate::Lang::En).contains(&visit.date.to_string()));
+    // The citizen cannot move it (the office does), nor change the address now.
+    assert_eq!(check(&scheduled, Operation::ChangeAppointment, now(), &policy()), Err(DomainError::HomeVisitRequired));
+    assert!(check(&scheduled, Operation::SetHomeVisitAddress, now(), &policy()).is_err());
+    // The office moves it.
+    let moved = apply(&scheduled, Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), ..slot(5) } });
+    assert_eq!(moved.slot.as_ref().map(|s| s.date), Some(slot(5).date));
+    // A missed visit goes back to the queue and is scheduled again.
+    let day = tehran_instant(visit.date, 20, 0);
+    let missed = transition(&scheduled, Event::MarkNoShow, day, &policy()).unwrap();
+    assert_eq!(next_step(Some(&missed), day), NextStep::WaitForHomeVisit);
+    let again = transition(
+        &missed,
+        Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), ..slot(6) } },
+        day,
+        &policy(),
+    )
+    .unwrap();
+    assert_eq!(again.appointment, AppointmentStatus::Booked);
+    // On the day: check-in at the home by the scheduling office, completion.
+    let t = tehran_instant(visit.date, 9, 0);
+    let started = transition(&scheduled, Event::CheckIn { office_id: "tehran".into() }, t, &policy()).unwrap();
+    let enrolled = transition(&started, Event::CompleteEnrollment, t, &policy()).unwrap();
+    assert_eq!(enrolled.effective_delivery_office(), Some("tehran"));
+    // Only home visits, only paid, only with an address.
+    assert_eq!(
+        transition(&registered(), Event::ScheduleHomeVisit { slot: slot(3) }, now(), &policy()),
+        Err(DomainError::HomeVisitNotRequired)
+    );
+    let unpaid = apply(
+        &apply(&Application::new_draft(&policy(), IdentityStatus::Verified), Event::AnswerSpecialNeeds(home_needs())),
+        Event::SetHomeVisitAddress,
+    );
+    assert!(matches!(
+        transition(&unpaid, Event::ScheduleHomeVisit { slot: slot(3) }, now(), &policy()),
+        Err(DomainError::InvalidTransition { .. })
+    ));
+    let mut no_address = home_waiting();
+    no_address.home_visit_address = false;
+    assert_eq!(next_step(Some(&no_address), now()), NextStep::EnterHomeVisitAddress);
+    assert_eq!(
+        transition(&no_address, Event::ScheduleHomeVisit { slot: slot(3) }, now(), &policy()),
+        Err(DomainError::HomeVisitAddressRequired)
+    );
+}
+
+/// Issue 19: changing the first answer back to "yes" returns a waiting citizen to the office path.
+#[test]
+fn answering_yes_again_returns_to_the_office_path() {
+    let waiting = home_waiting();
+    let office = apply(&waiting, Event::AnswerSpecialNeeds(SpecialNeeds::TYPICAL));
+    assert!(!office.home_visit());
+    assert_eq!(next_step(Some(&office), now()), NextStep::ChooseAppointment);
+    assert_eq!(check(&office, Operation::ChangeAppointment, now(), &policy()), Ok(()));
+    assert!(office.booking_deadline(&policy()).is_some(), "the two-month booking window applies again");
+    // A scheduled visit keeps the answers until the office's visit (or a missed one).
+    let scheduled = apply(&waiting, Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), ..slot(3) } });
+    assert!(check(&scheduled, Operation::AnswerSpecialNeeds, now(), &policy()).is_err());
+}
+
 #[test]
 fn a_citizen_who_cannot_leave_home_pays_without_a_seat_and_waits_for_a_visit() {
     let app = Application::new_draft(&policy(), IdentityStatus::Verified);
     let home = apply(&app, Event::AnswerSpecialNeeds(SpecialNeeds { can_leave_home: false, ..SpecialNeeds::TYPICAL }));
+    let home = apply(&home, Event::SetHomeVisitAddress);
     assert_eq!(check(&home, Operation::ChangeAppointment, now(), &policy()), Err(DomainError::HomeVisitRequired));
     assert_eq!(next_step(Some(&home), now()), NextStep::Pay);
     assert!(check(&home, Operation::Pay, now(), &policy()).is_ok());
@@ -406,6 +584,14 @@ fn arb_event() -> impl Strategy<Value = Event> {
         office.prop_map(|office_id| Event::Deliver { office_id }),
         Just(Event::SerialChanged),
         Just(Event::Expire),
+        Just(Event::SetHomeVisitAddress),
+        (1i64..8).prop_map(|d| Event::ScheduleHomeVisit {
+            slot: Slot {
+                office_id: "tehran".into(),
+                date: tehran_date(now()) + Duration::days(d),
+                shift: Shift::Morning
+            },
+        }),
     ]
 }
 
@@ -439,6 +625,8 @@ proptest! {
                 prop_assert!(!has(Operation::EditPersonalInfo) && !has(Operation::ChangeAppointment));
             }
             if has(Operation::EditPersonalInfo) { prop_assert!(app.edits_left > 0); }
+            // Re-issue: exactly after delivery.
+            prop_assert_eq!(has(Operation::RequestReissue), app.state == State::Delivered);
             // Enrollment receipt: exactly those whose enrollment was completed.
             prop_assert_eq!(has(Operation::PrintEnrollmentReceipt), app.state.enrollment_completed());
             // Mobile: everyone with an application that is not closed.
@@ -447,6 +635,9 @@ proptest! {
             if matches!(app.state, State::InProduction | State::ReadyForDelivery | State::Delivered) {
                 prop_assert!(!has(Operation::ChangeDeliveryOffice));
             }
+            // Home visits: paying needs the address; a scheduled visit is a home visit, paid.
+            if app.home_visit() && has(Operation::Pay) { prop_assert!(app.home_visit_address); }
+            if has(Operation::SetHomeVisitAddress) { prop_assert!(app.home_visit()); }
             // The no-show ban is honoured.
             if app.no_show_ban_until.is_some_and(|u| tehran_date(t) <= u) {
                 prop_assert!(!has(Operation::ChangeAppointment));

@@ -1,0 +1,2 @@
+DROP TABLE home_visits;
+ALTER TABLE applications DROP COLUMN home_visit_address;
