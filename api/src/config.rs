@@ -192,6 +192,8 @@ pub struct PolicyConfig {
     pub booking_window_months: u32,
     pub hold_minutes: i64,
     pub booking_horizon_days: u32,
+    /// Days a seat offered after a closure is kept for the displaced citizen.
+    pub closure_offer_days: u32,
 }
 
 impl Default for PolicyConfig {
@@ -204,6 +206,7 @@ impl Default for PolicyConfig {
             booking_window_months: p.booking_window_months,
             hold_minutes: p.hold_ttl.num_minutes(),
             booking_horizon_days: p.booking_horizon_days,
+            closure_offer_days: p.closure_offer_days,
         }
     }
 }
@@ -217,6 +220,7 @@ impl PolicyConfig {
             booking_window_months: self.booking_window_months,
             hold_ttl: chrono::Duration::minutes(self.hold_minutes),
             booking_horizon_days: self.booking_horizon_days,
+            closure_offer_days: self.closure_offer_days,
             ..domain::Policy::default()
         }
     }
@@ -304,6 +308,9 @@ pub struct LimitsConfig {
     /// E-folder registrations that reach the inquiries from one client address per hour,
     /// all national codes together (each costs two outside inquiries).
     pub efolder_registrations_per_client_per_hour: i32,
+    /// E-folder credentials recoveries one national code may ask for per Tehran day
+    /// (each resets the password and sends an SMS).
+    pub efolder_credential_recoveries_per_day: i32,
     /// Captcha challenges one client address may fetch per minute. Unset: a tenth of
     /// `per_ip_per_minute` (60 by default), so raising that for a load test raises this too.
     pub captchas_per_ip_per_minute: Option<u32>,
@@ -332,6 +339,7 @@ impl Default for LimitsConfig {
             client_failures_per_window: 50,
             efolder_registrations_per_day: 5,
             efolder_registrations_per_client_per_hour: 10,
+            efolder_credential_recoveries_per_day: 3,
             captchas_per_ip_per_minute: None,
         }
     }

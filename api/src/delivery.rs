@@ -144,11 +144,43 @@ async fn attempt(
         tracing::warn!(id = %row.id, template = %row.template, error = ?error, "message given up");
     }
     let done = Delivered { status: next.status, attempts: next.attempts, retry_at: next.retry_at, provider_id, error };
-    let kept = state.run(move |conn| outbox::finish(conn, &row, &done, now)).await?;
+    // E-folder credentials that will never arrive: the account is marked, so the next
+    // registration attempt points to credentials recovery (issue 19 item 6).
+    let undelivered = (next.status == Status::FailedPermanent).then(|| credentials_account(&row)).flatten();
+    if undelivered.is_some() {
+        state.metrics.event("efolder_credentials", "undelivered");
+    }
+    let kept = state
+        .run(move |conn| {
+            outbox::finish_then(conn, &row, &done, now, |conn| match &undelivered {
+                Some((id, version)) => {
+                    persistence::efolder::mark_credentials_undelivered(conn, id, *version, now.naive_utc()).map(|_| ())
+                }
+                None => Ok(()),
+            })
+        })
+        .await?;
     if !kept {
         tracing::warn!("an outbox claim ran out during a send; the outcome was not recorded");
     }
     Ok(true)
+}
+
+/// The e-folder account a credentials SMS was for, and the account's token version the
+/// credentials belong to: its dedupe key is `efolder-credentials:<account>` (registration,
+/// version 0) or `efolder-credentials:<account>:recovery:<version>`.
+fn credentials_account(row: &OutboxRow) -> Option<(String, i32)> {
+    if row.template != crate::notify::Template::EfolderCredentials.as_str() {
+        return None;
+    }
+    let mut parts = row.dedupe_key.as_deref()?.strip_prefix("efolder-credentials:")?.split(':');
+    let id = parts.next().filter(|id| !id.is_empty())?.to_owned();
+    let version = match (parts.next(), parts.next()) {
+        (None, _) => 0,
+        (Some("recovery"), Some(v)) => v.parse().ok()?,
+        _ => return None,
+    };
+    Some((id, version))
 }
 
 /// Renders and hands one message to its provider.

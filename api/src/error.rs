@@ -454,6 +454,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             "ثبت نام به دفعات مجاز تلاش شده است؛ بعدا دوباره تلاش کنید.",
             "Registration was tried as often as allowed; try again later.",
         ),
+        "efolder_recovery_limit" => (
+            "بازیابی نام کاربری و کلمه عبور برای این کد ملی امروز به دفعات مجاز درخواست شده است؛ فردا دوباره تلاش کنید.",
+            "Credentials recovery was asked for this national code as often as allowed today; try again tomorrow.",
+        ),
         "guesses_limited" => (
             "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
             "Too many wrong attempts from this address; try again later.",

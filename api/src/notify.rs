@@ -23,10 +23,17 @@ pub enum Template {
     EfolderCredentials,
     /// E-folder: a one-time password-reset code.
     EfolderResetCode,
+    /// The office will not receive the citizen on their day (closure, holiday, out of
+    /// service): no ban, the fee kept, a seat offered (issue 19).
+    OfficeClosed,
+    /// The citizen withdrew; a paid fee is refunded (issue 19).
+    Withdrawal,
+    /// A withdrawn fee is back with the citizen.
+    RefundSettled,
 }
 
 impl Template {
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 13] = [
         Template::Registration,
         Template::PaymentResult,
         Template::Booking,
@@ -37,6 +44,9 @@ impl Template {
         Template::TrackingCodeRecovery,
         Template::EfolderCredentials,
         Template::EfolderResetCode,
+        Template::OfficeClosed,
+        Template::Withdrawal,
+        Template::RefundSettled,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +60,9 @@ impl Template {
             Template::TrackingCodeRecovery => "tracking_code_recovery",
             Template::EfolderCredentials => "efolder_credentials",
             Template::EfolderResetCode => "efolder_reset_code",
+            Template::OfficeClosed => "office_closed",
+            Template::Withdrawal => "withdrawal",
+            Template::RefundSettled => "refund_settled",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {

@@ -130,6 +130,18 @@ pub enum DomainError {
     #[error("fee_exceeds_maximum")]
     FeeExceedsMaximum { max: i64 },
 
+    // ---- withdrawal and refunds (issue 19)
+    #[error("iban_invalid")]
+    IbanInvalid,
+    #[error("iban_required")]
+    IbanRequired,
+    #[error("refund_not_found")]
+    RefundNotFound,
+    #[error("refund_already_settled")]
+    RefundAlreadySettled,
+    #[error("refund_reversal_in_progress")]
+    RefundReversalInProgress,
+
     // ---- outside systems
     #[error("registry_unavailable")]
     RegistryUnavailable,
@@ -147,6 +159,8 @@ pub enum DomainError {
     RegistryDataMismatch,
     #[error("representative_required")]
     RepresentativeRequired,
+    #[error("efolder_credentials_undelivered")]
+    EfolderCredentialsUndelivered,
 
     // ---- office administration
     #[error("office_code_invalid")]
@@ -221,6 +235,11 @@ impl DomainError {
             AppointmentNotToday => "appointment_not_today",
             AmountMismatch => "amount_mismatch",
             FeeExceedsMaximum { .. } => "fee_exceeds_maximum",
+            IbanInvalid => "iban_invalid",
+            IbanRequired => "iban_required",
+            RefundNotFound => "refund_not_found",
+            RefundAlreadySettled => "refund_already_settled",
+            RefundReversalInProgress => "refund_reversal_in_progress",
             RegistryUnavailable => "registry_unavailable",
             MobileCheckUnavailable => "mobile_check_unavailable",
             GatewayUnavailable => "gateway_unavailable",
@@ -228,6 +247,7 @@ impl DomainError {
             MobileNotOwned => "mobile_not_owned",
             RegistryDataMismatch => "registry_data_mismatch",
             RepresentativeRequired => "representative_required",
+            EfolderCredentialsUndelivered => "efolder_credentials_undelivered",
             OfficeCodeInvalid => "office_code_invalid",
             OfficeKindInvalid => "office_kind_invalid",
             CityCodeInvalid => "city_code_invalid",
@@ -264,7 +284,9 @@ impl DomainError {
             | TooLong { .. }
             | FlagInvalid
             | CapacityInvalid { .. }
-            | CapacityRuleDuplicate => ErrorKind::Invalid,
+            | CapacityRuleDuplicate
+            | IbanInvalid
+            | IbanRequired => ErrorKind::Invalid,
             IdentityMismatch
             | PersonNotAlive
             | Underage { .. }
@@ -280,7 +302,7 @@ impl DomainError {
             | RegistryDataMismatch
             | DateOutsideBookingWindow { .. } => ErrorKind::Rejected,
             SerialRecentlyChanged => ErrorKind::TooMany,
-            ApplicationNotFound | OfficeNotFound | ClosureNotFound => ErrorKind::NotFound,
+            ApplicationNotFound | OfficeNotFound | ClosureNotFound | RefundNotFound => ErrorKind::NotFound,
             RegistryUnavailable | MobileCheckUnavailable | GatewayUnavailable => ErrorKind::Unavailable,
             ApplicationExists
             | ApplicationCancelled
@@ -301,7 +323,10 @@ impl DomainError {
             | AppointmentNotToday
             | EfolderAlreadyRegistered
             | OfficeCodeTaken
-            | CapacityBelowBookings { .. } => ErrorKind::Conflict,
+            | CapacityBelowBookings { .. }
+            | RefundAlreadySettled
+            | RefundReversalInProgress
+            | EfolderCredentialsUndelivered => ErrorKind::Conflict,
         }
     }
 
@@ -325,6 +350,7 @@ impl DomainError {
             OfficeKindInvalid => "kind",
             CityCodeInvalid => "city_code",
             CapacityInvalid { .. } | CapacityBelowBookings { .. } => "capacity",
+            IbanInvalid | IbanRequired => "iban",
             _ => return None,
         })
     }
@@ -542,6 +568,24 @@ impl DomainError {
             ClosureNotFound => {
                 s("تعطیلی‌ای برای این دفتر در این تاریخ ثبت نشده است.", "This office has no closure on that date.")
             }
+            IbanInvalid => s(
+                "شماره شبا معتبر نیست؛ IR و ۲۴ رقم پس از آن را بدون اشتباه وارد کنید.",
+                "The Sheba number (IBAN) is not valid: enter IR followed by its 24 digits.",
+            ),
+            IbanRequired => s(
+                "هزینه ثبت نام پرداخت شده است؛ برای بازگرداندن آن شماره شبای حساب بانکی خود را وارد کنید.",
+                "The fee was paid: give the Sheba number (IBAN) of your bank account to have it refunded.",
+            ),
+            RefundNotFound => s("درخواست بازگرداندن وجهی یافت نشد.", "No such refund."),
+            RefundAlreadySettled => s("این مبلغ قبلا بازگردانده شده است.", "This refund has already been settled."),
+            RefundReversalInProgress => s(
+                "بازگرداندن این مبلغ از طریق درگاه بانک در حال انجام است؛ پس از پایان آن دوباره بررسی کنید.",
+                "The bank gateway is still reversing this payment; check again when it has answered.",
+            ),
+            EfolderCredentialsUndelivered => s(
+                "اطلاعات شما قبلاً در سیستم وارد شده است. پیامک نام کاربری و کلمه عبور به شما نرسید؛ از «بازیابی نام کاربری و کلمه عبور» با کد ملی و شماره تلفن همراه خود استفاده کنید.",
+                "Your details are already registered in the system. The SMS with your username and password did not reach you: use credentials recovery with your national code and mobile number.",
+            ),
         }
     }
 }
@@ -574,6 +618,17 @@ mod tests {
             DomainError::RegistryDataMismatch.message(Lang::Fa),
             "اطلاعات وارد شده با اطلاعات موجود در ثبت احوال همخوانی ندارد. لطفا اطلاعات خود را مجددا بررسی فرمایید."
         );
+    }
+
+    /// Issue 19: the registration answer for credentials that never arrived starts with
+    /// seed 000's text, then says where to go.
+    #[test]
+    fn undelivered_credentials_keep_the_seed_text_and_point_to_recovery() {
+        let fa = DomainError::EfolderCredentialsUndelivered.message(Lang::Fa);
+        assert!(fa.starts_with("اطلاعات شما قبلاً در سیستم وارد شده است.") && fa.contains("بازیابی"), "{fa}");
+        assert_eq!(DomainError::EfolderCredentialsUndelivered.kind(), ErrorKind::Conflict);
+        assert_eq!((DomainError::IbanInvalid.field(), DomainError::IbanRequired.field()), (Some("iban"), Some("iban")));
+        assert_eq!(DomainError::RefundNotFound.kind(), ErrorKind::NotFound);
     }
 
     /// Each field error names the request field a client highlights.

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod payments;
 pub mod pii;
 pub mod public_lookups;
+pub mod refunds;
 pub mod registry;
 pub mod sandbox_messages;
 pub mod schema;

@@ -513,6 +513,27 @@ pub fn slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -
         .map_err(DbError::from)
 }
 
+/// Open slots with a free seat at some offices between two dates, earliest first (at most
+/// `limit`): the candidates for a seat offered after a closure.
+pub fn free_slots(
+    conn: &mut DbConn,
+    office_ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: i64,
+) -> Result<Vec<SlotRow>, DbError> {
+    slots::table
+        .filter(slots::office_id.eq_any(office_ids))
+        .filter(slots::date.between(from, to))
+        .filter(slots::closed.eq(false))
+        .filter(slots::taken.lt(slots::capacity))
+        .order((slots::date.asc(), slots::shift.desc(), slots::office_id.asc()))
+        .limit(limit)
+        .select(SlotRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
 /// Takes one seat, or says why not. Safe under any concurrency on both databases: the
 /// condition and the increment are one statement.
 pub fn take_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {

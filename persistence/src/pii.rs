@@ -73,6 +73,8 @@ pub enum Kind {
     Secret,
     /// An application's personal facts (birth dates, gender, religion, names), sealed together.
     Personal,
+    /// A bank account's Sheba number (a refund's destination).
+    Iban,
 }
 
 impl Kind {
@@ -85,6 +87,7 @@ impl Kind {
             Kind::Email => b"email",
             Kind::Secret => b"secret",
             Kind::Personal => b"personal",
+            Kind::Iban => b"iban",
         }
     }
 }

@@ -97,6 +97,8 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        displaced_at -> Nullable<Timestamp>,
+        withdrawal_reason_enc -> Nullable<Text>,
     }
 }
 
@@ -395,6 +397,7 @@ diesel::table! {
         password_changed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        credentials_undelivered_at -> Nullable<Timestamp>,
     }
 }
 
@@ -435,10 +438,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        application_id -> Text,
+        payment_id -> Text,
+        amount -> BigInt,
+        iban_enc -> Text,
+        iban_hint -> Text,
+        status -> Text,
+        method -> Nullable<Text>,
+        bank_reference -> Nullable<Text>,
+        reversal_error -> Nullable<Text>,
+        requested_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+        settled_by -> Nullable<Text>,
+        version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
 diesel::joinable!(payments -> applications (application_id));
+diesel::joinable!(refunds -> applications (application_id));
 
 diesel::joinable!(efolder_reset_codes -> efolder_accounts (account_id));
 
@@ -473,4 +497,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     attempt_counts,
     sessions,
     unsealed_values,
+    refunds,
 );

@@ -158,6 +158,8 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/admin/offices/{id}/deactivate", Admin),
         ("GET", "/api/v1/admin/outbox", Admin),
         ("GET", "/api/v1/admin/payments", Admin),
+        ("GET", "/api/v1/admin/refunds", Admin),
+        ("POST", "/api/v1/admin/refunds/{id}/settle", Admin),
         ("GET", "/api/v1/admin/sandbox/emails", Admin),
         ("GET", "/api/v1/admin/sandbox/sms", Admin),
         ("GET", "/api/v1/admin/staff", Admin),
@@ -180,9 +182,11 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/citizen/application/receipt.pdf", Citizen),
         ("POST", "/api/v1/citizen/application/receipt/email", Citizen),
         ("PUT", "/api/v1/citizen/application/special-needs", Citizen),
+        ("POST", "/api/v1/citizen/application/withdrawal", Citizen),
         ("GET", "/api/v1/citizen/hijri-birth-date-options", Citizen),
         ("POST", "/api/v1/citizen/sessions", Public),
         ("DELETE", "/api/v1/citizen/sessions/current", Citizen),
+        ("POST", "/api/v1/efolder/credentials-recovery", Public),
         ("GET", "/api/v1/efolder/me", Efolder),
         ("PUT", "/api/v1/efolder/password", Efolder),
         ("POST", "/api/v1/efolder/password-reset", Public),
@@ -340,6 +344,10 @@ struct World {
     holders: [String; 2],
     /// Two citizens with a draft (for the special-needs questions).
     drafts: [String; 2],
+    /// Two citizens with a draft, to withdraw (A and B keep their applications).
+    withdrawers: [String; 2],
+    /// A withdrawn fee waiting for an administrator's transfer.
+    refund_id: String,
     kiosk_registration: String,
     victim_staff: String,
     efolder: Account,
@@ -510,13 +518,17 @@ async fn world(app: &TestApp) -> World {
         app.set_slot(OFFICE_X, date, "morning", 200).await;
     }
 
-    let people = eligible_people(app, 14).await;
+    let people = eligible_people(app, 17).await;
     let (office_people, rest) = people.split_at(5);
     let (holder_people, rest) = rest.split_at(2);
-    let (draft_people, kiosk_people) = rest.split_at(2);
+    let (draft_people, rest) = rest.split_at(2);
+    let (withdrawer_people, rest) = rest.split_at(2);
+    let (refund_person, kiosk_people) = rest.split_at(1);
     let citizen_a = book_and_pay(app, &Person::from(&SAMPLE), OFFICE_X, later).await;
     book_and_pay(app, &Person::from(&MALE), OFFICE_X, later).await;
     let tracking_a = tracking_code(app, &citizen_a).await;
+    // A citizen who paid and withdraws on a later day: a refund for the administrator.
+    book_and_pay(app, &refund_person[0], OFFICE_X, later).await;
     let (status, receipt) = app.get("/api/v1/citizen/application/receipt", Some(&citizen_a)).await;
     assert_eq!(status, 200, "{receipt}");
     let verify_query = receipt["verify_url"].as_str().expect("verify_url").split_once('?').expect("query").1.to_owned();
@@ -600,6 +612,21 @@ async fn world(app: &TestApp) -> World {
     for p in draft_people {
         drafts.push(app.draft(p).await);
     }
+    let mut withdrawers = Vec::new();
+    for p in withdrawer_people {
+        withdrawers.push(app.draft(p).await);
+    }
+    // The paid citizen withdraws after the day of the payment: a transfer to make.
+    let token = app.login(&refund_person[0].national_id, &refund_person[0].serial).await;
+    let (status, out) = app
+        .post(
+            "/api/v1/citizen/application/withdrawal",
+            Some(&token),
+            &json!({"reason": "matrix", "iban": "IR062960000000100324200001"}),
+        )
+        .await;
+    assert_eq!((status, out["refund"]["status"].as_str()), (200, Some("requested")), "{out}");
+    let refund_id = out["refund"]["refund_id"].as_str().unwrap().to_owned();
 
     // A payment the sandbox bank knows.
     let (status, bank) = app.post("/sandbox/bank/api/payments", None, &sandbox_payment(app)).await;
@@ -615,6 +642,8 @@ async fn world(app: &TestApp) -> World {
         office_tracking,
         holders: holders.try_into().expect("two holders"),
         drafts: drafts.try_into().expect("two drafts"),
+        withdrawers: withdrawers.try_into().expect("two withdrawers"),
+        refund_id,
         kiosk_registration,
         victim_staff,
         efolder,
@@ -687,6 +716,8 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("GET", "/api/v1/admin/holidays") => Call::to(format!("/api/v1/admin/holidays?from={}&to={}", world.today, world.later)),
         ("POST", "/api/v1/admin/holidays") => Call::to(template).json(json!({"date": spare_day + chrono::Duration::days(30), "name": "تعطیل ماتریس"})),
         ("POST", "/api/v1/admin/jobs/{name}") => Call::to("/api/v1/admin/jobs/release_expired_holds"),
+        ("POST", "/api/v1/admin/refunds/{id}/settle") => Call::to(format!("/api/v1/admin/refunds/{}/settle", world.refund_id))
+            .json(json!({"bank_reference": format!("matrix-{n}")})),
         ("POST", "/api/v1/admin/kiosk-clients") => {
             Call::to(template).json(json!({"client_id": format!("matrix-new-{n}"), "name": "new", "kind": "kiosk"}))
         }
@@ -742,6 +773,7 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("PUT", "/api/v1/citizen/application/personal-info") => Call::to(template),
         ("POST", "/api/v1/citizen/application/receipt/email") => Call::to(template).json(json!({"email": "matrix@example.com"})),
         ("PUT", "/api/v1/citizen/application/special-needs") => Call::to(template).json(ncr_tests::client::typical_needs()),
+        ("POST", "/api/v1/citizen/application/withdrawal") => Call::to(template).json(json!({"reason": "matrix"})),
         ("GET", "/api/v1/citizen/hijri-birth-date-options" | "/api/v1/kiosk/hijri-birth-date-options") => {
             Call::to(format!("{template}?birth_date_jalali=1369-03-19"))
         }
@@ -767,6 +799,11 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
                 "000000".into()
             };
             Call::to(template).json(json!({"username": account.username, "code": code, "new_password": format!("matrix reset {n}")}))
+        }
+        // A national code of its own per call (each has a daily budget); the answer is the
+        // same whether or not it has an account.
+        ("POST", "/api/v1/efolder/credentials-recovery") => {
+            Call::to(template).json(json!({"national_id": national_code(n), "mobile": "09121234567"}))
         }
         ("POST", "/api/v1/efolder/registrations") => {
             let p = if fresh { world.efolder_people.pop().expect("an e-folder person per call") } else { world.efolder_people[0].clone() };
@@ -832,6 +869,16 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
     }
 }
 
+/// A valid national code made from `n` (the mod-11 check digit of SPEC §3.2).
+fn national_code(n: u64) -> String {
+    let body = format!("{:09}", 100_000_000 + (n * 7_919) % 800_000_000);
+    let sum: u32 = body.bytes().zip((2..=10).rev()).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let r = sum % 11;
+    let code = format!("{body}{}", if r < 2 { r } else { 11 - r });
+    assert!(domain::ids::NationalId::parse(&code).is_ok(), "{code}");
+    code
+}
+
 fn office_body(code: &str, city_code: &str) -> Value {
     json!({"code": code, "name": "دفتر پیشخوان دولت ماتریس", "kind": "government_counter", "province": "تهران",
            "city": "تهران", "city_code": city_code, "phone": "22711234", "address": "تهران - خیابان اول - پلاک ۵",
@@ -853,6 +900,7 @@ async fn send(
     let stand_ins = match (method, call.path.as_str()) {
         ("POST", "/api/v1/citizen/application/payments") => Some(&world.holders),
         ("PUT", "/api/v1/citizen/application/special-needs") => Some(&world.drafts),
+        ("POST", "/api/v1/citizen/application/withdrawal") => Some(&world.withdrawers),
         _ => None,
     };
     let token = match (caller, stand_ins) {

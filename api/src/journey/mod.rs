@@ -3,6 +3,7 @@
 //! `domain::application::transition` or another domain function.
 
 pub mod booking;
+pub mod closures;
 pub mod entry;
 pub mod full_slots;
 pub mod lookup;
@@ -10,6 +11,7 @@ pub mod office;
 pub mod payment;
 pub mod personal;
 pub mod view;
+pub mod withdrawal;
 
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};

@@ -253,6 +253,8 @@ fn blank_row(
         version: 0,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        displaced_at: None,
+        withdrawal_reason_enc: None,
     }
 }
 
