@@ -192,6 +192,7 @@ pub struct PolicyConfig {
     pub booking_window_months: u32,
     pub hold_minutes: i64,
     pub booking_horizon_days: u32,
+    pub card_ready_days: u32,
 }
 
 impl Default for PolicyConfig {
@@ -204,6 +205,7 @@ impl Default for PolicyConfig {
             booking_window_months: p.booking_window_months,
             hold_minutes: p.hold_ttl.num_minutes(),
             booking_horizon_days: p.booking_horizon_days,
+            card_ready_days: p.card_ready_days,
         }
     }
 }
@@ -217,6 +219,7 @@ impl PolicyConfig {
             booking_window_months: self.booking_window_months,
             hold_ttl: chrono::Duration::minutes(self.hold_minutes),
             booking_horizon_days: self.booking_horizon_days,
+            card_ready_days: self.card_ready_days,
             ..domain::Policy::default()
         }
     }
