@@ -22,6 +22,9 @@ pub struct Policy {
     /// Days a seat offered to a citizen whose booked day was closed is kept for them
     /// (docs/domain/booking.md, "Closures").
     pub closure_offer_days: u32,
+    /// Days from enrollment until the card is expected at the delivery office (seed 002:
+    /// "about 20 days"); printed on the enrollment receipt.
+    pub card_ready_days: u32,
 }
 
 impl Default for Policy {
@@ -35,6 +38,7 @@ impl Default for Policy {
             booking_horizon_days: 60,
             serial_change_wait_hours: 48,
             closure_offer_days: 3,
+            card_ready_days: 20,
         }
     }
 }

@@ -172,6 +172,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/citizen/application", Citizen),
         ("PUT", "/api/v1/citizen/application/appointment", Citizen),
         ("PUT", "/api/v1/citizen/application/delivery-office", Citizen),
+        ("GET", "/api/v1/citizen/application/enrollment-receipt", Citizen),
         ("PUT", "/api/v1/citizen/application/family", Citizen),
         ("PUT", "/api/v1/citizen/application/mobile", Citizen),
         ("GET", "/api/v1/citizen/application/payments", Citizen),
@@ -202,6 +203,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/completion", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/delivery", OfficeApplication),
+        ("GET", "/api/v1/office/applications/{tracking_code}/enrollment-receipt", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/no-show", OfficeApplication),
         ("GET", "/api/v1/office/appointments", OfficeList),
         ("GET", "/api/v1/offices/availability", PublicOrCitizen),
@@ -348,6 +350,8 @@ struct World {
     withdrawers: [String; 2],
     /// A withdrawn fee waiting for an administrator's transfer.
     refund_id: String,
+    /// Two enrolled citizens (for the enrollment receipt).
+    enrolled: [String; 2],
     kiosk_registration: String,
     victim_staff: String,
     efolder: Account,
@@ -598,6 +602,12 @@ async fn world(app: &TestApp) -> World {
         ok(app, &factory, &events, json!({"event_id": format!("matrix-ready-{i}"), "kind": kind}), 201).await;
     }
 
+    // Two enrolled citizens (the office operations' "delivery" and "production" people).
+    let mut enrolled = Vec::new();
+    for p in [&office_people[2], &office_people[4]] {
+        enrolled.push(app.login(&p.national_id, &p.serial).await);
+    }
+
     // Two citizens holding a seat (not paid).
     let mut holders = Vec::new();
     for p in holder_people {
@@ -644,6 +654,7 @@ async fn world(app: &TestApp) -> World {
         drafts: drafts.try_into().expect("two drafts"),
         withdrawers: withdrawers.try_into().expect("two withdrawers"),
         refund_id,
+        enrolled: enrolled.try_into().expect("two enrolled"),
         kiosk_registration,
         victim_staff,
         efolder,
@@ -832,6 +843,10 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("GET", "/api/v1/office/applications/{tracking_code}") => {
             Call::to(format!("/api/v1/office/applications/{}", world.office_tracking["check-in"]))
         }
+        ("GET", "/api/v1/office/applications/{tracking_code}/enrollment-receipt") => Call::to(format!(
+            "/api/v1/office/applications/{}/enrollment-receipt",
+            world.office_tracking["production"]
+        )),
         ("POST", p) if p.starts_with("/api/v1/office/applications/{tracking_code}/") => {
             let step = p.rsplit('/').next().unwrap();
             let call = Call::to(p.replace("{tracking_code}", &world.office_tracking[step]));
@@ -901,6 +916,7 @@ async fn send(
         ("POST", "/api/v1/citizen/application/payments") => Some(&world.holders),
         ("PUT", "/api/v1/citizen/application/special-needs") => Some(&world.drafts),
         ("POST", "/api/v1/citizen/application/withdrawal") => Some(&world.withdrawers),
+        ("GET", "/api/v1/citizen/application/enrollment-receipt") => Some(&world.enrolled),
         _ => None,
     };
     let token = match (caller, stand_ins) {
