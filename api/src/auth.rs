@@ -178,18 +178,28 @@ impl TokenService {
     /// without padding (86 characters). The public keys are in `/.well-known/jwks.json`,
     /// so an office can check a printed receipt offline.
     pub fn sign_receipt(&self, tracking_code: &str, issued_on: &str) -> String {
+        self.sign_receipt_of(ReceiptKind::Registration, tracking_code, issued_on)
+    }
+
+    /// Signs a receipt of the given kind (see [`ReceiptKind::message`]).
+    pub fn sign_receipt_of(&self, kind: ReceiptKind, tracking_code: &str, issued_on: &str) -> String {
         use ed25519_dalek::Signer;
-        let signature = self.keys[0].signer.sign(receipt_message(tracking_code, issued_on).as_bytes());
+        let signature = self.keys[0].signer.sign(kind.message(tracking_code, issued_on).as_bytes());
         URL_SAFE_NO_PAD.encode(signature.to_bytes())
     }
 
-    /// Whether `signature` is a receipt signature by any of our keys (old keys keep
-    /// verifying receipts printed before a rotation).
+    /// Whether `signature` is a registration-receipt signature by any of our keys (old keys
+    /// keep verifying receipts printed before a rotation).
     pub fn verify_receipt(&self, tracking_code: &str, issued_on: &str, signature: &str) -> bool {
+        self.verify_receipt_of(ReceiptKind::Registration, tracking_code, issued_on, signature)
+    }
+
+    /// Whether `signature` is a signature of a receipt of this kind by any of our keys.
+    pub fn verify_receipt_of(&self, kind: ReceiptKind, tracking_code: &str, issued_on: &str, signature: &str) -> bool {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(signature.trim()) else { return false };
         let Ok(bytes) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
         let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        let message = receipt_message(tracking_code, issued_on);
+        let message = kind.message(tracking_code, issued_on);
         self.keys.iter().any(|k| k.signer.verifying_key().verify_strict(message.as_bytes(), &signature).is_ok())
     }
 
@@ -206,9 +216,30 @@ impl TokenService {
     }
 }
 
-/// The exact bytes a receipt signature covers: `ncr-receipt:v1:<tracking code>:<issued on>`.
+/// The exact bytes a registration-receipt signature covers: `ncr-receipt:v1:<tracking code>:<issued on>`.
 pub fn receipt_message(tracking_code: &str, issued_on: &str) -> String {
     format!("ncr-receipt:v1:{tracking_code}:{issued_on}")
+}
+
+/// Which receipt a signature is for. Each kind signs its own text, so the signature of one
+/// receipt never passes for another kind's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptKind {
+    /// «نتیجه ثبت نام» after payment.
+    Registration,
+    /// «رسید تکمیل ثبت نام» at the office's completion (seed 002).
+    Enrollment,
+}
+
+impl ReceiptKind {
+    /// The signed text: [`receipt_message`] for a registration receipt,
+    /// `ncr-enrollment-receipt:v1:<tracking code>:<issued on>` for an enrollment receipt.
+    pub fn message(self, tracking_code: &str, issued_on: &str) -> String {
+        match self {
+            ReceiptKind::Registration => receipt_message(tracking_code, issued_on),
+            ReceiptKind::Enrollment => format!("ncr-enrollment-receipt:v1:{tracking_code}:{issued_on}"),
+        }
+    }
 }
 
 /// The bearer token of a request, if any.
@@ -599,6 +630,17 @@ mod tests {
         ));
         let future = s.issue(&s.claims(Audience::Citizen, "c1", now + Duration::hours(1), 30)).unwrap();
         assert!(s.verify(&future, Audience::Citizen, now).is_err(), "nbf in the future");
+    }
+
+    #[test]
+    fn a_receipt_signature_does_not_pass_for_the_other_kind() {
+        let s = service();
+        let reg = s.sign_receipt("4973201670", "2026-11-22");
+        let enr = s.sign_receipt_of(ReceiptKind::Enrollment, "4973201670", "2026-11-22");
+        assert_ne!(reg, enr);
+        assert!(s.verify_receipt_of(ReceiptKind::Enrollment, "4973201670", "2026-11-22", &enr));
+        assert!(!s.verify_receipt_of(ReceiptKind::Enrollment, "4973201670", "2026-11-22", &reg));
+        assert!(!s.verify_receipt("4973201670", "2026-11-22", &enr));
     }
 
     #[test]

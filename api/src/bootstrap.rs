@@ -56,6 +56,7 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
     if applied > 0 {
         tracing::info!(applied, backend = db.backend().as_str(), "migrations applied");
     }
+    crate::profile::check_database(&config, &mut *db.get().map_err(|e| e.to_string())?)?;
     let keys = crate::secrets::load(&config)?;
     seal_waiting(&db, &keys.pii)?;
     let tokens = TokenService::new(&config.auth.issuer, &keys.signing)?;

@@ -194,6 +194,7 @@ pub struct PolicyConfig {
     pub booking_window_months: u32,
     pub hold_minutes: i64,
     pub booking_horizon_days: u32,
+    pub card_ready_days: u32,
 }
 
 impl Default for PolicyConfig {
@@ -206,6 +207,7 @@ impl Default for PolicyConfig {
             booking_window_months: p.booking_window_months,
             hold_minutes: p.hold_ttl.num_minutes(),
             booking_horizon_days: p.booking_horizon_days,
+            card_ready_days: p.card_ready_days,
         }
     }
 }
@@ -219,6 +221,7 @@ impl PolicyConfig {
             booking_window_months: self.booking_window_months,
             hold_ttl: chrono::Duration::minutes(self.hold_minutes),
             booking_horizon_days: self.booking_horizon_days,
+            card_ready_days: self.card_ready_days,
             ..domain::Policy::default()
         }
     }
@@ -704,9 +707,11 @@ impl KeysConfig {
     }
 }
 
-/// Variables of the scripts, not of the server (`k` is lower-case, without `NCR_`).
+/// Variables that are not settings (`k` without `NCR_`): the scripts' own, and
+/// `NCR_CONFIG`, the command line's `--config` (which file to read, not a value in it).
 fn is_tooling_variable(k: &str) -> bool {
-    ["test_", "fuzz_", "skip_", "bench_"].iter().any(|p| k.to_ascii_lowercase().starts_with(p))
+    let k = k.to_ascii_lowercase();
+    k == "config" || ["test_", "fuzz_", "skip_", "bench_"].iter().any(|p| k.starts_with(p))
 }
 
 impl Config {
@@ -720,7 +725,8 @@ impl Config {
         figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
             // `NCR_TEST_*`, `NCR_FUZZ_*`, `NCR_SKIP_*` and `NCR_BENCH_*` belong to the test
-            // and benchmark scripts; every other `NCR_` variable must be a setting.
+            // and benchmark scripts, `NCR_CONFIG` to the command line; every other `NCR_`
+            // variable must be a setting.
             .merge(Env::prefixed("NCR_").filter(|k| !is_tooling_variable(k.as_str())).split("__"))
             .extract()
             .map_err(Box::new)
@@ -781,6 +787,8 @@ mod tests {
             // The scripts' own variables are not settings and never stop a start.
             jail.set_env("NCR_SKIP_FUZZ", "1");
             jail.set_env("NCR_TEST_LOG_DIR", "/tmp/logs");
+            // Nor does the command line's NCR_CONFIG (which file to read).
+            jail.set_env("NCR_CONFIG", "elsewhere.toml");
             let c = Config::load(None).map_err(|e| *e)?;
             assert_eq!(c.bind, "127.0.0.1:8080");
             assert_eq!(c.database_url, "sqlite://data/ncr.db");

@@ -249,6 +249,14 @@ pub async fn request_middleware(
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %mask_text(&path), client = %client_text);
 
     let limited = match (&app_state, client) {
+        // Shutting down: a safe request (GET, HEAD) is refused unprocessed, so the proxy
+        // sends it to another instance and counts this one failed (`proxy_next_upstream
+        // http_503`, `max_fails`), which stops new connections to it well before it
+        // closes its listener (README, "Rolling restarts"). Requests that change
+        // something are still served.
+        (Some(s), _) if s.is_draining() && draining_refuses(req.method(), &path) => {
+            Some(crate::error::ApiError::Unavailable("draining: shutting down".into()))
+        }
         (Some(s), Some(ip)) => rate_limit(s, ip, &path).await,
         _ => None,
     };
@@ -302,6 +310,13 @@ pub async fn request_middleware(
         tracing::info!(status, route = %route, latency_us = elapsed.as_micros() as u64, "request");
     });
     Ok(res)
+}
+
+/// Whether a draining instance refuses this request: safe methods, except liveness and
+/// metrics (the process is still alive and still counts).
+fn draining_refuses(method: &actix_web::http::Method, path: &str) -> bool {
+    use actix_web::http::Method;
+    (method == Method::GET || method == Method::HEAD) && path != "/health/live" && path != "/metrics"
 }
 
 /// The Content-Security-Policy of Swagger UI at `/docs/`.

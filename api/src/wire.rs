@@ -47,7 +47,7 @@ wire_enum!(
     /// Operations a citizen may ask for now (seed 001 §2.6–2.7).
     Operation = domain::application::Operation {
         PrintReceipt, SaveReceiptFile, EmailReceipt, EditPersonalInfo, ChangeMobile, ChangeAppointment,
-        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay
+        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, PrintEnrollmentReceipt
     }
 );
 wire_enum!(

@@ -89,6 +89,11 @@ impl State {
         }
     }
 
+    /// The office has completed the enrollment (the enrollment receipt exists).
+    pub fn enrollment_completed(self) -> bool {
+        matches!(self, State::Enrolled | State::InProduction | State::ReadyForDelivery | State::Delivered)
+    }
+
     /// The card is on its way or handed over: where it is delivered matters to the citizen.
     pub fn card_under_way(self) -> bool {
         !self.before_enrollment() && self != State::Cancelled
@@ -205,6 +210,12 @@ impl Application {
     }
 }
 
+/// The day a card enrolled on `enrolled_on` is expected at the delivery office: seed 002,
+/// «فرآیند صدور کارت بطور متوسط حدود 20 روز به طول خواهد انجامید» (`policy.card_ready_days`).
+pub fn expected_ready_on(enrolled_on: NaiveDate, policy: &Policy) -> NaiveDate {
+    enrolled_on + Duration::days(i64::from(policy.card_ready_days))
+}
+
 /// The dates a seat may be booked for: from tomorrow (Tehran) to the horizon.
 pub fn booking_window(now: DateTime<Utc>, policy: &Policy) -> (NaiveDate, NaiveDate) {
     let today = tehran_date(now);
@@ -227,6 +238,8 @@ pub enum Operation {
     AnswerSpecialNeeds,
     EditFamily,
     Pay,
+    /// Print or save the enrollment receipt (seed 002: given at completion, kept until delivery).
+    PrintEnrollmentReceipt,
 }
 str_enum!(Operation {
     PrintReceipt => "print_receipt",
@@ -239,6 +252,7 @@ str_enum!(Operation {
     AnswerSpecialNeeds => "answer_special_needs",
     EditFamily => "edit_family",
     Pay => "pay",
+    PrintEnrollmentReceipt => "print_enrollment_receipt",
 });
 
 /// Whether an operation is allowed now, and if not, the error that says why.
@@ -301,6 +315,13 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
                 Ok(())
             } else {
                 Err(DomainError::InvalidTransition { from: app.state.as_str(), event: "answer_special_needs" })
+            }
+        }
+        PrintEnrollmentReceipt => {
+            if app.state.enrollment_completed() {
+                Ok(())
+            } else {
+                Err(DomainError::EnrollmentNotCompleted)
             }
         }
         Pay => {

@@ -102,6 +102,8 @@ pub enum DomainError {
     EnrollmentStarted,
     #[error("production_started")]
     ProductionStarted,
+    #[error("enrollment_not_completed")]
+    EnrollmentNotCompleted,
     #[error("identity_not_verified")]
     IdentityNotVerified { pending: bool },
     #[error("special_needs_required")]
@@ -218,6 +220,7 @@ impl DomainError {
             EditLimitReached => "edit_limit_reached",
             EnrollmentStarted => "enrollment_started",
             ProductionStarted => "production_started",
+            EnrollmentNotCompleted => "enrollment_not_completed",
             IdentityNotVerified { .. } => "identity_not_verified",
             SpecialNeedsRequired => "special_needs_required",
             HomeVisitRequired => "home_visit_required",
@@ -304,6 +307,7 @@ impl DomainError {
             | EditLimitReached
             | EnrollmentStarted
             | ProductionStarted
+            | EnrollmentNotCompleted
             | IdentityNotVerified { .. }
             | SpecialNeedsRequired
             | HomeVisitRequired
@@ -441,6 +445,10 @@ impl DomainError {
             ProductionStarted => s(
                 "تولید کارت شما آغاز شده است و این عملیات دیگر مجاز نیست.",
                 "Production of your card has started; this operation is no longer allowed.",
+            ),
+            EnrollmentNotCompleted => s(
+                "رسید تکمیل ثبت نام پس از پایان تکمیل ثبت نام در دفتر صادر می‌شود.",
+                "The enrollment receipt is issued once the office has completed your enrollment.",
             ),
             IdentityNotVerified { pending: true } => s(
                 "استعلام اطلاعات هویتی شما در حال انجام است (حداکثر ۲۴ ساعت). لطفا بعدا وضعیت درخواست را بررسی کنید.",

@@ -172,6 +172,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("PUT", "/api/v1/citizen/application/appointment", Citizen),
         ("GET", "/api/v1/citizen/application/appointment.ics", Citizen),
         ("PUT", "/api/v1/citizen/application/delivery-office", Citizen),
+        ("GET", "/api/v1/citizen/application/enrollment-receipt", Citizen),
         ("PUT", "/api/v1/citizen/application/family", Citizen),
         ("PUT", "/api/v1/citizen/application/mobile", Citizen),
         ("GET", "/api/v1/citizen/application/payments", Citizen),
@@ -201,6 +202,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/completion", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/delivery", OfficeApplication),
+        ("GET", "/api/v1/office/applications/{tracking_code}/enrollment-receipt", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/no-show", OfficeApplication),
         ("GET", "/api/v1/office/appointments", OfficeList),
         ("GET", "/api/v1/offices/availability", PublicOrCitizen),
@@ -347,6 +349,8 @@ struct World {
     holders: [String; 2],
     /// Two citizens with a draft (for the special-needs questions).
     drafts: [String; 2],
+    /// Two enrolled citizens (for the enrollment receipt).
+    enrolled: [String; 2],
     kiosk_registration: String,
     victim_staff: String,
     efolder: Account,
@@ -593,6 +597,12 @@ async fn world(app: &TestApp) -> World {
         ok(app, &factory, &events, json!({"event_id": format!("matrix-ready-{i}"), "kind": kind}), 201).await;
     }
 
+    // Two enrolled citizens (the office operations' "delivery" and "production" people).
+    let mut enrolled = Vec::new();
+    for p in [&office_people[2], &office_people[4]] {
+        enrolled.push(app.login(&p.national_id, &p.serial).await);
+    }
+
     // Two citizens holding a seat (not paid).
     let mut holders = Vec::new();
     for p in holder_people {
@@ -623,6 +633,7 @@ async fn world(app: &TestApp) -> World {
         office_national_id: office_people[0].national_id.clone(),
         holders: holders.try_into().expect("two holders"),
         drafts: drafts.try_into().expect("two drafts"),
+        enrolled: enrolled.try_into().expect("two enrolled"),
         kiosk_registration,
         victim_staff,
         efolder,
@@ -816,6 +827,10 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("GET", "/api/v1/office/applications/{tracking_code}") => {
             Call::to(format!("/api/v1/office/applications/{}", world.office_tracking["check-in"]))
         }
+        ("GET", "/api/v1/office/applications/{tracking_code}/enrollment-receipt") => Call::to(format!(
+            "/api/v1/office/applications/{}/enrollment-receipt",
+            world.office_tracking["production"]
+        )),
         ("POST", p) if p.starts_with("/api/v1/office/applications/{tracking_code}/") => {
             let step = p.rsplit('/').next().unwrap();
             let call = Call::to(p.replace("{tracking_code}", &world.office_tracking[step]));
@@ -882,6 +897,7 @@ async fn send(
     let stand_ins = match (method, call.path.as_str()) {
         ("POST", "/api/v1/citizen/application/payments") => Some(&world.holders),
         ("PUT", "/api/v1/citizen/application/special-needs") => Some(&world.drafts),
+        ("GET", "/api/v1/citizen/application/enrollment-receipt") => Some(&world.enrolled),
         _ => None,
     };
     let token = match (caller, stand_ins) {

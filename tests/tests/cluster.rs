@@ -236,13 +236,13 @@ impl Cluster {
              events {{ worker_connections 1024; }}\n\
              http {{\n    access_log off;\n    client_body_temp_path {d}/nginx-body;\n    proxy_temp_path {d}/nginx-proxy;\n\
                  fastcgi_temp_path {d}/nginx-fcgi;\n    uwsgi_temp_path {d}/nginx-uwsgi;\n    scgi_temp_path {d}/nginx-scgi;\n\
-                 upstream ncr {{\n        least_conn;\n{servers}        keepalive 32;\n        keepalive_timeout 1s;\n    }}\n\
+                 upstream ncr {{\n        least_conn;\n        zone ncr 64k;\n{servers}        keepalive 32;\n        keepalive_timeout 1s;\n    }}\n\
                  server {{\n        listen 127.0.0.1:{port};\n        client_max_body_size 1m;\n\
                      location = /metrics {{ return 404; }}\n\
                      location / {{\n            proxy_pass http://ncr;\n            proxy_http_version 1.1;\n\
                          proxy_set_header Connection \"\";\n            proxy_set_header Host $http_host;\n\
                          proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-                         proxy_set_header X-Request-Id $request_id;\n            proxy_next_upstream error timeout;\n\
+                         proxy_set_header X-Request-Id $request_id;\n            proxy_next_upstream error timeout http_503;\n\
                          proxy_next_upstream_tries 3;\n            proxy_connect_timeout 2s;\n        }}\n    }}\n}}\n",
             user = if is_root() { "user root;\n" } else { "" },
             port = self.nginx_port,

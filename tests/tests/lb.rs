@@ -255,16 +255,31 @@ db_test!(metrics_on_their_own_address_are_not_on_the_api_address, tweak = metric
     handle.stop(false).await;
 });
 
-db_test!(a_draining_instance_is_not_ready_and_closes_every_connection, |app| {
+// README, "Rolling restarts": a draining instance is not ready, refuses safe requests
+// unprocessed with 503 (nginx retries them elsewhere and counts the instance failed, so it
+// stops sending new connections before the listener closes), still serves requests that
+// change something, and closes every connection after its answer.
+db_test!(a_draining_instance_is_not_ready_refuses_gets_and_closes_every_connection, |app| {
     let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert_ne!(res.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    let res = app.http.get(app.url("/api/v1/public/process-info")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     app.state.draining.store(true, std::sync::atomic::Ordering::SeqCst);
     let res = app.http.get(app.url("/health/ready")).send().await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["connection"], "close");
     let res = app.http.get(app.url("/api/v1/public/process-info")).send().await.unwrap();
-    assert_eq!(res.status(), 200, "still answering during the drain");
+    assert_eq!(res.status(), 503, "a GET is refused during the drain, for the proxy to retry elsewhere");
+    assert_eq!(res.headers()["connection"], "close");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = app.http.head(app.url("/api/v1/public/process-info")).send().await.unwrap();
+    assert_eq!(res.status(), 503, "HEAD too");
+    let res = app.http.get(app.url("/health/live")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "still alive while draining");
+    let res = app.http.post(app.url("/api/v1/citizen/sessions")).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(res.status(), 422, "a POST is still served (and answered on its merits) during the drain");
     assert_eq!(res.headers()["connection"], "close");
     assert_eq!(api::jobs::deliver_outbox(&app.state).await.unwrap(), 0, "no new outbox work");
 });

@@ -8,7 +8,7 @@ use domain::text::persian_digits;
 use qrcode::{Color, EcLevel, QrCode};
 use unicode_bidi::{BidiClass, bidi_class};
 
-use super::ReceiptDoc;
+use super::{ReceiptDoc, Sheet, SheetField};
 use crate::html::escape;
 
 /// How the page is put together.
@@ -50,36 +50,25 @@ footer a{color:inherit}
 }
 "#;
 
-/// The whole page.
+/// The whole page of the registration receipt.
 pub fn render(doc: &ReceiptDoc, opts: &Options<'_>) -> String {
+    render_sheet(&doc.sheet(), opts)
+}
+
+/// The whole page of any receipt.
+pub fn render_sheet(sheet: &Sheet, opts: &Options<'_>) -> String {
     let base = escape(opts.asset_base);
     let fonts = format!(
         "@font-face{{font-family:Vazirmatn;src:url({base}/assets/fonts/Vazirmatn-Regular.ttf) format(\"truetype\");font-weight:400;font-display:swap}}\
          @font-face{{font-family:Vazirmatn;src:url({base}/assets/fonts/Vazirmatn-Bold.ttf) format(\"truetype\");font-weight:700;font-display:swap}}"
     );
-    let qr = qr_svg(&doc.verify_url).unwrap_or_default();
-    let personal = fields(&[
-        ("national-id", "شماره ملی", &doc.national_id, false),
-        ("tracking-code", "شماره پیگیری", &doc.tracking_code, false),
-        ("birth-date-jalali", "تاریخ تولد شمسی", &doc.birth_date_jalali, false),
-        ("serial", "سریال شناسنامه", &doc.serial, false),
-        ("birth-date-hijri", "تاریخ تولد قمری", &doc.birth_date_hijri, false),
-        ("religion", "دین", &doc.religion, false),
-        ("gender", "جنسیت", &doc.gender, false),
-        ("mother-name", "نام مادر", &doc.mother_name, false),
-        ("mobile", "شماره تلفن همراه", &doc.mobile, false),
-    ]);
-    let office = fields(&[
-        ("office-name", "دفتر تکمیل ثبت نام", &doc.office_name, true),
-        ("office-address", "نشانی دفتر تکمیل ثبت نام", &doc.office_address, true),
-        ("office-phone", "تلفن دفتر تکمیل ثبت نام", &doc.office_phone, false),
-        ("shift", "شیفت کاری", &doc.shift, false),
-        ("appointment-date", "تاریخ تکمیل ثبت نام", &doc.appointment_date_jalali, false),
-        ("payment-status", "وضعیت پرداخت", &doc.payment_status, false),
-        ("payment-reference", "شماره مرجع پرداخت", &doc.payment_reference, false),
-        ("delivery-office", "دفتر تحویل کارت", &doc.delivery_office, false),
-    ]);
-    let prerequisites: String = doc.prerequisites.iter().map(|p| format!("<li>{}</li>", text(p))).collect();
+    let qr = qr_svg(&sheet.verify_url).unwrap_or_default();
+    let sections: String = sheet
+        .sections
+        .iter()
+        .map(|s| format!("<section><h2>{}</h2>{}</section>\n", escape(&s.heading), fields(&s.fields)))
+        .collect();
+    let list: String = sheet.list.iter().map(|p| format!("<li>{}</li>", text(p))).collect();
     let (button, script) = match opts.nonce {
         Some(n) => (
             r#"<p class="actions"><button type="button" id="print">چاپ رسید</button></p>"#.to_owned(),
@@ -90,71 +79,54 @@ pub fn render(doc: &ReceiptDoc, opts: &Options<'_>) -> String {
         ),
         None => (String::new(), String::new()),
     };
-    let url = escape(&doc.verify_url);
+    let url = escape(&sheet.verify_url);
     format!(
         r#"<!doctype html>
 <html lang="fa" dir="rtl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - {tracking}</title>
+<title>{title} - {code}</title>
 <style>{fonts}{STYLE}</style></head>
 <body><main>
 <header><div><h1>{title}</h1><p>تاریخ صدور رسید: <bdi dir="ltr" id="issued-at">{issued}</bdi></p>
 <p class="hint">برای بررسی اصالت این رسید، کد QR کنار را با تلفن همراه بخوانید.</p></div>
 <div class="qr" id="qr">{qr}</div></header>
-<section><h2>مشخصات فردی</h2>{personal}</section>
-<section><h2>دفتر تکمیل ثبت نام منتخب</h2>{office}</section>
-<section><h2>پیش نیاز تکمیل ثبت نام</h2><ol id="prerequisites">{prerequisites}</ol></section>
+{sections}<section><h2>{list_heading}</h2><ol id="prerequisites">{list}</ol></section>
 <footer>نشانی بررسی اصالت رسید: <a dir="ltr" id="verify-url" href="{url}">{url}</a></footer>
 {button}</main>{script}</body></html>
 "#,
-        title = escape(&doc.title),
-        tracking = escape(&persian_digits(&doc.tracking_code)),
-        issued = escape(&persian_digits(&doc.issued_at)),
+        title = escape(&sheet.title),
+        code = escape(&persian_digits(&sheet.code)),
+        issued = escape(&persian_digits(&sheet.issued_at)),
+        list_heading = escape(&sheet.list_heading),
     )
 }
 
 /// The plain-text part of the e-mail: the same fields, one a line.
 pub fn plain_text(doc: &ReceiptDoc) -> String {
+    let sheet = doc.sheet();
     let p = persian_digits;
-    let mut out = format!("{}\n\n", doc.title);
-    for (label, value) in [
-        ("شماره ملی", &doc.national_id),
-        ("شماره پیگیری", &doc.tracking_code),
-        ("سریال شناسنامه", &doc.serial),
-        ("تاریخ تولد شمسی", &doc.birth_date_jalali),
-        ("تاریخ تولد قمری", &doc.birth_date_hijri),
-        ("جنسیت", &doc.gender),
-        ("دین", &doc.religion),
-        ("نام مادر", &doc.mother_name),
-        ("شماره تلفن همراه", &doc.mobile),
-        ("دفتر تکمیل ثبت نام", &doc.office_name),
-        ("نشانی دفتر تکمیل ثبت نام", &doc.office_address),
-        ("تلفن دفتر تکمیل ثبت نام", &doc.office_phone),
-        ("شیفت کاری", &doc.shift),
-        ("تاریخ تکمیل ثبت نام", &doc.appointment_date_jalali),
-        ("وضعیت پرداخت", &doc.payment_status),
-        ("شماره مرجع پرداخت", &doc.payment_reference),
-        ("دفتر تحویل کارت", &doc.delivery_office),
-        ("تاریخ صدور رسید", &doc.issued_at),
-    ] {
-        out.push_str(&format!("{label}: {}\n", p(value)));
+    let mut out = format!("{}\n\n", sheet.title);
+    for field in sheet.sections.iter().flat_map(|s| &s.fields) {
+        out.push_str(&format!("{}: {}\n", field.label, p(&field.value)));
     }
-    out.push_str("\nپیش نیاز تکمیل ثبت نام:\n");
-    for (i, item) in doc.prerequisites.iter().enumerate() {
+    out.push_str(&format!("تاریخ صدور رسید: {}\n", p(&sheet.issued_at)));
+    out.push_str(&format!("\n{}:\n", sheet.list_heading));
+    for (i, item) in sheet.list.iter().enumerate() {
         out.push_str(&format!("{}- {}\n", p(&(i + 1).to_string()), p(item)));
     }
-    out.push_str(&format!("\nنشانی بررسی اصالت رسید:\n{}\n", doc.verify_url));
+    out.push_str(&format!("\nنشانی بررسی اصالت رسید:\n{}\n", sheet.verify_url));
     out
 }
 
 /// A definition list; codes and dates keep their left-to-right order inside the page.
-fn fields(rows: &[(&str, &str, &str, bool)]) -> String {
+fn fields(rows: &[SheetField]) -> String {
     let mut out = String::from("<dl>");
-    for (id, label, value, wide) in rows {
+    for f in rows {
         out.push_str(&format!(
             r#"<div{class}><dt>{label}</dt><dd id="{id}">{value}</dd></div>"#,
-            class = if *wide { r#" class="wide""# } else { "" },
-            label = escape(label),
-            value = text(value),
+            class = if f.wide { r#" class="wide""# } else { "" },
+            id = f.id,
+            label = escape(&f.label),
+            value = text(&f.value),
         ));
     }
     out.push_str("</dl>");
@@ -220,6 +192,9 @@ mod tests {
             religion: "اسلام".into(),
             mother_name: "شهر'زاد <b>".into(),
             mobile: "09145128136".into(),
+            office_heading: "دفتر تکمیل ثبت نام منتخب".into(),
+            office_label: "دفتر تکمیل ثبت نام".into(),
+            address_label: "نشانی دفتر تکمیل ثبت نام".into(),
             office_name: "اداره ثبت احوال مراغه".into(),
             office_address: "مراغه - خ پاسداران - اداره ثبت احوال مراغه".into(),
             office_phone: "11222226".into(),

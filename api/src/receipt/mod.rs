@@ -7,6 +7,7 @@
 //! printed receipt: `…/api/v1/public/receipts/verify?t=<tracking code>&d=<issued on>&s=<signature>`,
 //! the signature being Ed25519 by the server's active signing key (see `auth::receipt_message`).
 
+pub mod enrollment;
 pub mod html;
 pub mod pdf;
 
@@ -21,6 +22,7 @@ use persistence::{DbConn, PiiKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use crate::auth::ReceiptKind;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::{self, OfficeSummary};
@@ -61,7 +63,13 @@ pub struct ReceiptDoc {
     pub religion: String,
     pub mother_name: String,
     pub mobile: String,
+    /// «دفتر تکمیل ثبت نام منتخب», or the home visit's heading.
+    pub office_heading: String,
+    /// «دفتر تکمیل ثبت نام»
+    pub office_label: String,
     pub office_name: String,
+    /// «نشانی دفتر تکمیل ثبت نام», or «نشانی محل مراجعه» for a home visit.
+    pub address_label: String,
     /// e.g. «مراغه - خ پاسداران - اداره ثبت احوال مراغه»
     pub office_address: String,
     pub office_phone: String,
@@ -79,6 +87,96 @@ pub struct ReceiptDoc {
     pub verify_url: String,
     /// e.g. `1405/09/01 10:00`
     pub issued_at: String,
+}
+
+impl ReceiptDoc {
+    /// The registration receipt laid out as a [`Sheet`]: personal details, the chosen
+    /// office, the prerequisites.
+    pub fn sheet(&self) -> Sheet {
+        let f = SheetField::new;
+        Sheet {
+            title: self.title.clone(),
+            code: self.tracking_code.clone(),
+            issued_at: self.issued_at.clone(),
+            sections: vec![
+                SheetSection {
+                    heading: "مشخصات فردی".into(),
+                    fields: vec![
+                        f("national-id", "شماره ملی", &self.national_id),
+                        f("tracking-code", "شماره پیگیری", &self.tracking_code),
+                        f("birth-date-jalali", "تاریخ تولد شمسی", &self.birth_date_jalali),
+                        f("serial", "سریال شناسنامه", &self.serial),
+                        f("birth-date-hijri", "تاریخ تولد قمری", &self.birth_date_hijri),
+                        f("religion", "دین", &self.religion),
+                        f("gender", "جنسیت", &self.gender),
+                        f("mother-name", "نام مادر", &self.mother_name),
+                        f("mobile", "شماره تلفن همراه", &self.mobile),
+                    ],
+                },
+                SheetSection {
+                    heading: self.office_heading.clone(),
+                    fields: vec![
+                        f("office-name", &self.office_label, &self.office_name).wide(),
+                        f("office-address", &self.address_label, &self.office_address).wide(),
+                        f("office-phone", "تلفن دفتر تکمیل ثبت نام", &self.office_phone),
+                        f("shift", "شیفت کاری", &self.shift),
+                        f("appointment-date", "تاریخ تکمیل ثبت نام", &self.appointment_date_jalali),
+                        f("payment-status", "وضعیت پرداخت", &self.payment_status),
+                        f("payment-reference", "شماره مرجع پرداخت", &self.payment_reference),
+                        f("delivery-office", "دفتر تحویل کارت", &self.delivery_office),
+                    ],
+                },
+            ],
+            list_heading: "پیش نیاز تکمیل ثبت نام".into(),
+            list: self.prerequisites.clone(),
+            verify_url: self.verify_url.clone(),
+        }
+    }
+}
+
+/// One labelled value on a printed receipt; `id` is its element id on the HTML page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetField {
+    pub id: &'static str,
+    pub label: String,
+    pub value: String,
+    /// Takes a whole line (long values such as addresses); others go two to a line.
+    pub wide: bool,
+}
+
+impl SheetField {
+    pub fn new(id: &'static str, label: &str, value: &str) -> Self {
+        SheetField { id, label: label.to_owned(), value: value.to_owned(), wide: false }
+    }
+
+    pub fn wide(mut self) -> Self {
+        self.wide = true;
+        self
+    }
+}
+
+/// A headed group of values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetSection {
+    pub heading: String,
+    pub fields: Vec<SheetField>,
+}
+
+/// A printed receipt's layout, whatever the receipt (registration, enrollment): a title and
+/// the time of issue beside the QR code of the signed verification link, headed sections of
+/// labelled values, a numbered list, and the link in full. The HTML page and the PDF are
+/// both drawn from one of these, so every receipt looks and verifies the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sheet {
+    pub title: String,
+    /// The code the page's `<title>` shows after the title (the tracking code).
+    pub code: String,
+    /// e.g. `1405/09/01 10:00`
+    pub issued_at: String,
+    pub sections: Vec<SheetSection>,
+    pub list_heading: String,
+    pub list: Vec<String>,
+    pub verify_url: String,
 }
 
 /// A text in Persian and English.
@@ -237,12 +335,22 @@ fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Res
     Ok(Sources { row, app, payment, offices })
 }
 
-/// The signed verification link of a receipt issued on `issued_on`.
+/// The signed verification link of a registration receipt issued on `issued_on`.
 pub fn verify_url(state: &AppState, tracking_code: &str, issued_on: NaiveDate) -> String {
+    verify_url_of(state, ReceiptKind::Registration, tracking_code, issued_on)
+}
+
+/// The signed verification link of a receipt of `kind`: an enrollment receipt's link adds
+/// `k=enrollment` and carries that kind's signature.
+pub fn verify_url_of(state: &AppState, kind: ReceiptKind, tracking_code: &str, issued_on: NaiveDate) -> String {
     let d = issued_on.format("%Y-%m-%d").to_string();
-    let s = state.tokens.sign_receipt(tracking_code, &d);
+    let s = state.tokens.sign_receipt_of(kind, tracking_code, &d);
+    let k = match kind {
+        ReceiptKind::Registration => "",
+        ReceiptKind::Enrollment => "&k=enrollment",
+    };
     format!(
-        "{}/api/v1/public/receipts/verify?t={tracking_code}&d={d}&s={s}",
+        "{}/api/v1/public/receipts/verify?t={tracking_code}&d={d}{k}&s={s}",
         state.config.public_url.trim_end_matches('/')
     )
 }
@@ -276,11 +384,11 @@ pub fn prerequisites(public_url: &str) -> Vec<Bilingual> {
 }
 
 /// `1369-03-19` → `1369/03/19`, as the seed's receipt writes dates.
-fn slashed(jalali: &str) -> String {
+pub(crate) fn slashed(jalali: &str) -> String {
     jalali.replace('-', "/")
 }
 
-const NONE_FA: &str = "—";
+pub(crate) const NONE_FA: &str = "—";
 
 fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, ApiError> {
     let Sources { row, app, payment, offices } = s;
@@ -364,6 +472,9 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         religion: view.religion_label.clone(),
         mother_name: view.mother_name.clone(),
         mobile: view.mobile.clone(),
+        office_heading: "دفتر تکمیل ثبت نام منتخب".into(),
+        office_label: "دفتر تکمیل ثبت نام".into(),
+        address_label: "نشانی دفتر تکمیل ثبت نام".into(),
         office_name: e.map_or_else(|| enrollment_placeholder(&view), |e| e.office.name.clone()),
         office_address: e.map_or(NONE_FA.into(), |e| e.office.address.clone()),
         office_phone: e.map_or(NONE_FA.into(), |e| e.office.phone.clone()),
@@ -442,13 +553,20 @@ pub struct Verified {
     pub row: ApplicationRow,
     pub app: Application,
     pub office: Option<OfficeRow>,
+    pub delivery_office: Option<OfficeRow>,
 }
 
 /// Checks a receipt's signature, then looks its application up. A signature that does not
-/// verify (any of `t`, `d`, `s` altered) is 422 `receipt_signature_invalid`.
-pub async fn verify(state: &AppState, t: &str, d: &str, s: &str) -> Result<(Verified, NaiveDate), ApiError> {
+/// verify (any of `t`, `d`, `k`, `s` altered) is 422 `receipt_signature_invalid`.
+pub async fn verify(
+    state: &AppState,
+    kind: ReceiptKind,
+    t: &str,
+    d: &str,
+    s: &str,
+) -> Result<(Verified, NaiveDate), ApiError> {
     let invalid = || ApiError::Unprocessable { code: "receipt_signature_invalid" };
-    if !state.tokens.verify_receipt(t, d, s) {
+    if !state.tokens.verify_receipt_of(kind, t, d, s) {
         return Err(invalid());
     }
     let issued_on = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| invalid())?;
@@ -461,7 +579,11 @@ pub async fn verify(state: &AppState, t: &str, d: &str, s: &str) -> Result<(Veri
                 Some(slot) => offices::find(conn, &slot.office_id)?,
                 None => None,
             };
-            Ok(Verified { row, app, office })
+            let delivery_office = match app.effective_delivery_office() {
+                Some(id) => offices::find(conn, id)?,
+                None => None,
+            };
+            Ok(Verified { row, app, office, delivery_office })
         })
         .await?;
     Ok((verified, issued_on))

@@ -22,7 +22,7 @@ use krilla::text::{Font, GlyphId, KrillaGlyph};
 use qrcode::{Color, EcLevel, QrCode};
 use unicode_bidi::{BidiClass, BidiInfo, Level, bidi_class};
 
-use super::{BOLD_TTF, REGULAR_TTF, ReceiptDoc};
+use super::{BOLD_TTF, REGULAR_TTF, ReceiptDoc, Sheet, SheetField};
 
 /// A4 in PostScript points.
 const PAGE_W: f32 = 595.28;
@@ -47,11 +47,16 @@ const QR_QUIET_MODULES: usize = 4;
 const ISOLATE_LTR: char = '\u{2066}';
 const POP_ISOLATE: char = '\u{2069}';
 
-/// Renders the receipt as a PDF document (A4, right to left).
+/// Renders the registration receipt as a PDF document (A4, right to left).
 pub fn render_pdf(doc: &ReceiptDoc) -> Result<Vec<u8>, String> {
+    render_sheet_pdf(&doc.sheet())
+}
+
+/// Renders any receipt as a PDF document (A4, right to left).
+pub fn render_sheet_pdf(sheet: &Sheet) -> Result<Vec<u8>, String> {
     let fonts = Fonts::load()?;
-    let pages = lay_out(doc, &fonts)?;
-    draw(doc, &fonts, pages)
+    let pages = lay_out(sheet, &fonts)?;
+    draw(sheet, &fonts, pages)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,19 +410,39 @@ fn qr_code(pages: &mut Pages, url: &str, left: f32, top: f32) -> Result<f32, Str
     Ok((width + QR_QUIET_MODULES) as f32 * module)
 }
 
-fn lay_out(doc: &ReceiptDoc, fonts: &Fonts) -> Result<Vec<Vec<Op>>, String> {
+/// A section's fields as lines of the PDF: a wide field alone, the others two by two.
+fn pair_rows(fields: &[SheetField]) -> Vec<Vec<(&str, &str)>> {
+    let mut rows: Vec<Vec<(&str, &str)>> = Vec::new();
+    let mut open = false;
+    for f in fields {
+        let cell = (f.label.as_str(), f.value.as_str());
+        if f.wide {
+            rows.push(vec![cell]);
+            open = false;
+        } else if open && let Some(last) = rows.last_mut() {
+            last.push(cell);
+            open = false;
+        } else {
+            rows.push(vec![cell]);
+            open = true;
+        }
+    }
+    rows
+}
+
+fn lay_out(sheet: &Sheet, fonts: &Fonts) -> Result<Vec<Vec<Op>>, String> {
     let mut pages = Pages::new();
 
     // Header: the QR code at the top left, the title and issue date to its right.
-    let qr_side = qr_code(&mut pages, &doc.verify_url, MARGIN, MARGIN)?;
+    let qr_side = qr_code(&mut pages, &sheet.verify_url, MARGIN, MARGIN)?;
     let header_w = CONTENT_W - qr_side - COLUMN_GAP;
     let mut top = MARGIN + 8.0;
-    for line in fonts.wrap(Weight::Bold, TITLE_SIZE, &persian_text(&doc.title), header_w, true) {
+    for line in fonts.wrap(Weight::Bold, TITLE_SIZE, &persian_text(&sheet.title), header_w, true) {
         pages.text(fonts, line, TITLE_SIZE, top, RIGHT, None);
         top += TITLE_SIZE * LEADING;
     }
     pages.y = top + 4.0;
-    let issued = [("تاریخ صدور رسید", doc.issued_at.as_str())];
+    let issued = [("تاریخ صدور رسید", sheet.issued_at.as_str())];
     field_rows(&mut pages, fonts, &[&issued]);
     let hint = "برای بررسی اصالت این رسید، کد QR کنار را با تلفن همراه بخوانید.";
     for line in fonts.wrap(Weight::Regular, SMALL_SIZE, &persian_text(hint), header_w, true) {
@@ -429,36 +454,17 @@ fn lay_out(doc: &ReceiptDoc, fonts: &Fonts) -> Result<Vec<Vec<Op>>, String> {
     pages.rect(MARGIN, pages.y, CONTENT_W, 0.8, 90)?;
     pages.y += 4.0;
 
-    section_heading(&mut pages, fonts, "مشخصات فردی")?;
-    field_rows(
-        &mut pages,
-        fonts,
-        &[
-            &[("شماره ملی", &doc.national_id), ("شماره پیگیری", &doc.tracking_code)],
-            &[("تاریخ تولد شمسی", &doc.birth_date_jalali), ("سریال شناسنامه", &doc.serial)],
-            &[("تاریخ تولد قمری", &doc.birth_date_hijri), ("دین", &doc.religion)],
-            &[("جنسیت", &doc.gender), ("نام مادر", &doc.mother_name)],
-            &[("شماره تلفن همراه", &doc.mobile)],
-        ],
-    );
+    for section in &sheet.sections {
+        section_heading(&mut pages, fonts, &section.heading)?;
+        let rows = pair_rows(&section.fields);
+        let rows: Vec<&[(&str, &str)]> = rows.iter().map(Vec::as_slice).collect();
+        field_rows(&mut pages, fonts, &rows);
+    }
 
-    section_heading(&mut pages, fonts, "دفتر تکمیل ثبت نام منتخب")?;
-    field_rows(
-        &mut pages,
-        fonts,
-        &[
-            &[("دفتر تکمیل ثبت نام", &doc.office_name)],
-            &[("نشانی دفتر تکمیل ثبت نام", &doc.office_address)],
-            &[("تلفن دفتر تکمیل ثبت نام", &doc.office_phone), ("شیفت کاری", &doc.shift)],
-            &[("تاریخ تکمیل ثبت نام", &doc.appointment_date_jalali), ("وضعیت پرداخت", &doc.payment_status)],
-            &[("شماره مرجع پرداخت", &doc.payment_reference), ("دفتر تحویل کارت", &doc.delivery_office)],
-        ],
-    );
-
-    if !doc.prerequisites.is_empty() {
-        section_heading(&mut pages, fonts, "پیش نیاز تکمیل ثبت نام")?;
+    if !sheet.list.is_empty() {
+        section_heading(&mut pages, fonts, &sheet.list_heading)?;
         let line_height = BODY_SIZE * LEADING;
-        for (i, item) in doc.prerequisites.iter().enumerate() {
+        for (i, item) in sheet.list.iter().enumerate() {
             // The number hangs at the right; wrapped lines align with the text after it.
             let number = fonts.shape_line(Weight::Bold, &persian_text(&format!("{}-", i + 1)), true);
             let indent = BODY_SIZE * 1.8;
@@ -478,7 +484,7 @@ fn lay_out(doc: &ReceiptDoc, fonts: &Fonts) -> Result<Vec<Vec<Op>>, String> {
 
     // Footer: the verification address in full, left to right, under a rule.
     let label = fonts.shape_line(Weight::Regular, &persian_text("نشانی بررسی اصالت رسید:"), true);
-    let url_lines = fonts.wrap(Weight::Regular, SMALL_SIZE, &doc.verify_url, CONTENT_W, false);
+    let url_lines = fonts.wrap(Weight::Regular, SMALL_SIZE, &sheet.verify_url, CONTENT_W, false);
     let small_line = SMALL_SIZE * LEADING;
     pages.reserve(10.0 + small_line * (1 + url_lines.len()) as f32);
     pages.y += 10.0;
@@ -498,11 +504,11 @@ fn lay_out(doc: &ReceiptDoc, fonts: &Fonts) -> Result<Vec<Vec<Op>>, String> {
 // ---------------------------------------------------------------------------------------
 // Drawing
 
-fn draw(doc: &ReceiptDoc, fonts: &Fonts, pages: Vec<Vec<Op>>) -> Result<Vec<u8>, String> {
+fn draw(sheet: &Sheet, fonts: &Fonts, pages: Vec<Vec<Op>>) -> Result<Vec<u8>, String> {
     let mut document = Document::new();
     document.set_metadata(
         Metadata::new()
-            .title(doc.title.clone())
+            .title(sheet.title.clone())
             .language("fa-IR".to_owned())
             .text_direction(TextDirection::RightToLeft)
             .creator("ncr".to_owned()),
@@ -563,6 +569,9 @@ mod tests {
             religion: "اسلام".to_owned(),
             mother_name: "شهرزاد".to_owned(),
             mobile: "09145128136".to_owned(),
+            office_heading: "دفتر تکمیل ثبت نام منتخب".to_owned(),
+            office_label: "دفتر تکمیل ثبت نام".to_owned(),
+            address_label: "نشانی دفتر تکمیل ثبت نام".to_owned(),
             office_name: "اداره ثبت احوال مراغه".to_owned(),
             office_address: "مراغه - خ پاسداران - اداره ثبت احوال مراغه".to_owned(),
             office_phone: "11222226".to_owned(),
@@ -662,11 +671,20 @@ mod tests {
     }
 
     #[test]
+    fn wide_fields_take_a_line_and_the_others_pair_up() {
+        let f = |id, wide| SheetField { id, label: id.to_owned(), value: "v".into(), wide };
+        let fields = [f("a", true), f("b", false), f("c", false), f("d", false), f("e", true), f("g", false)];
+        let rows = pair_rows(&fields);
+        let ids: Vec<Vec<&str>> = rows.iter().map(|r| r.iter().map(|(l, _)| *l).collect()).collect();
+        assert_eq!(ids, vec![vec!["a"], vec!["b", "c"], vec!["d"], vec!["e"], vec!["g"]]);
+    }
+
+    #[test]
     fn a_long_receipt_continues_on_more_pages() {
         let fonts = Fonts::load().expect("fonts");
         let mut doc = seed_receipt();
         doc.prerequisites = doc.prerequisites.iter().cycle().take(60).cloned().collect();
-        let pages = lay_out(&doc, &fonts).expect("layout");
+        let pages = lay_out(&doc.sheet(), &fonts).expect("layout");
         assert!(pages.len() > 1);
         assert!(render_pdf(&doc).expect("render").starts_with(b"%PDF-"));
     }

@@ -365,3 +365,37 @@ pub async fn delivery(
     .await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
+
+/// The enrollment receipt of an application this office enrolled or delivers (seed 002: the
+/// office hands it over at completion): the delivery office and the day the card is
+/// expected there. The same content negotiation as the citizen's copy — JSON, `text/html`
+/// for the printable page, `application/pdf` for the file; before completion 409
+/// `enrollment_not_completed`; another office's application 404. The read is audited.
+#[utoipa::path(operation_id = "office_get_enrollment_receipt", tag = "office", security(("staff" = [])),
+    params(("tracking_code" = String, Path, example = "4973201670")),
+    responses(
+        (status = 200, description = "The enrollment receipt in the negotiated format", content(
+            (crate::receipt::enrollment::EnrollmentReceiptView = "application/json"),
+            (String = "text/html"),
+            (crate::routes::receipt::BinaryFile = "application/pdf"))),
+        (status = 406, description = "None of the `Accept`ed formats can be produced (`not_acceptable`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The enrollment is not completed yet (`enrollment_not_completed`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        StaffRead))]
+#[get("/api/v1/office/applications/{tracking_code}/enrollment-receipt")]
+pub async fn enrollment_receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    tracking_code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let format = crate::routes::receipt::accepted_format(&req)?;
+    let office_id = staff.office()?.to_owned();
+    let actor = staff_actor(&req, &staff.0);
+    let now = state.now();
+    let receipt = crate::receipt::enrollment::for_office(&state, &office_id, &tracking_code, move |conn, row| {
+        office::record_read(conn, &actor, &row.id, now)?;
+        Ok(())
+    })
+    .await?;
+    crate::routes::receipt::send_enrollment_receipt(receipt, format).await
+}

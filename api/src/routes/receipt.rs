@@ -16,7 +16,8 @@ use validator::Validate;
 use crate::auth::CitizenPrincipal;
 use crate::error::{ApiError, Problem};
 use crate::journey::actor;
-use crate::receipt::{self, Receipt, ReceiptView};
+use crate::receipt::enrollment::{EnrollmentReceipt, EnrollmentReceiptView};
+use crate::receipt::{self, Receipt, ReceiptKind, ReceiptView};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead};
 use crate::state::AppState;
 use crate::wire;
@@ -200,6 +201,72 @@ pub async fn get_appointment_ics(
         .body(ics))
 }
 
+// ---------------------------------------------------------------- enrollment receipt
+
+/// The format an `Accept` header asks for (406 when none can be produced).
+pub fn accepted_format(req: &HttpRequest) -> Result<ReceiptFormat, ApiError> {
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    negotiate(accept).ok_or(ApiError::NotAcceptable)
+}
+
+/// An enrollment receipt in a format: JSON, the printable page, or the PDF as a file.
+pub async fn send_enrollment_receipt(
+    receipt: EnrollmentReceipt,
+    format: ReceiptFormat,
+) -> Result<HttpResponse, ApiError> {
+    let mut response = match format {
+        ReceiptFormat::Json => HttpResponse::Ok().json(receipt.view),
+        ReceiptFormat::Html => {
+            let nonce = crate::html::nonce();
+            let body = receipt::html::render_sheet(
+                &receipt.sheet,
+                &receipt::html::Options { nonce: Some(&nonce), asset_base: "" },
+            );
+            crate::html::page(body, &nonce, "'none'")
+        }
+        ReceiptFormat::Pdf => {
+            let filename = receipt.pdf_filename();
+            let sheet = receipt.sheet;
+            let pdf = web::block(move || receipt::pdf::render_sheet_pdf(&sheet)).await?.map_err(ApiError::internal)?;
+            HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, "application/pdf"))
+                .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(pdf)
+        }
+    };
+    response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    Ok(response)
+}
+
+/// The enrollment receipt (seed 002: given when the office completes the enrollment, to be
+/// kept until the card is handed over), with the delivery office and the day the card is
+/// expected there (`policy.card_ready_days` after enrollment). Allowed once the enrollment
+/// is completed (`print_enrollment_receipt` in `allowed_operations`); before that 409
+/// `enrollment_not_completed`. Content negotiation by `Accept` as for the registration
+/// receipt: JSON by default, `text/html` for the printable page, `application/pdf` for the
+/// file `enrollment-receipt-<tracking code>.pdf`. Its `verify_url` (the QR code) is checked
+/// by `GET /api/v1/public/receipts/verify`.
+#[utoipa::path(operation_id = "citizen_get_enrollment_receipt", tag = "citizen", security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The enrollment receipt in the negotiated format", content(
+            (EnrollmentReceiptView = "application/json"),
+            (String = "text/html"),
+            (BinaryFile = "application/pdf"))),
+        (status = 406, description = "None of the `Accept`ed formats can be produced (`not_acceptable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The office has not completed the enrollment yet (`enrollment_not_completed`), or the application is cancelled", body = Problem, content_type = "application/problem+json"),
+        CitizenRead))]
+#[get("/api/v1/citizen/application/enrollment-receipt")]
+pub async fn get_enrollment_receipt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+) -> Result<HttpResponse, ApiError> {
+    let format = accepted_format(&req)?;
+    let receipt = receipt::enrollment::for_citizen(&state, &citizen.citizen_id).await?;
+    send_enrollment_receipt(receipt, format).await
+}
+
 // ---------------------------------------------------------------- e-mail
 
 /// E-mails sent per application per day, so the endpoint cannot be used to flood a mailbox.
@@ -309,10 +376,33 @@ pub struct VerifyQuery {
     /// The day the receipt was issued (Tehran), ISO-8601.
     #[param(example = "2026-11-22")]
     pub d: String,
+    /// The kind of receipt: absent for the registration receipt, `enrollment` for the
+    /// enrollment receipt (whose signature covers `ncr-enrollment-receipt:v1:<t>:<d>`).
+    #[param(example = "enrollment")]
+    pub k: Option<VerifyKind>,
     /// Ed25519 signature by the server's signing key over `ncr-receipt:v1:<t>:<d>` (UTF-8),
     /// base64url without padding. The public keys are at `/.well-known/jwks.json`.
     #[param(example = "uN3dY1dSg0a6Jm6L5Pj0k3Jq2cVZ7W0o2s9k3ZcQm8u1f0oBq6Yc5d8mN7J1kQ2gVQ4xR0hX9sQ1yK5a3bC2dA")]
     pub s: String,
+}
+
+/// The kind of a receipt in its verification link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyKind {
+    /// «نتیجه ثبت نام», after payment.
+    Registration,
+    /// «رسید تکمیل ثبت نام», at enrollment.
+    Enrollment,
+}
+
+impl From<VerifyKind> for ReceiptKind {
+    fn from(k: VerifyKind) -> Self {
+        match k {
+            VerifyKind::Registration => ReceiptKind::Registration,
+            VerifyKind::Enrollment => ReceiptKind::Enrollment,
+        }
+    }
 }
 
 /// A genuine receipt: where its application stands now. Nothing personal.
@@ -321,6 +411,8 @@ pub struct ReceiptVerification {
     /// Always `true` (a forged or altered receipt gets 422).
     #[schema(example = true)]
     pub valid: bool,
+    /// Which receipt was checked.
+    pub kind: VerifyKind,
     #[schema(example = "4973201670")]
     pub tracking_code: String,
     #[schema(example = "2026-11-22")]
@@ -335,6 +427,9 @@ pub struct ReceiptVerification {
     pub appointment_date_jalali: Option<String>,
     pub shift: Option<wire::Shift>,
     pub appointment_status: wire::AppointmentStatus,
+    /// Where the card is to be handed over now.
+    #[schema(example = "اداره ثبت احوال مراغه")]
+    pub delivery_office_name: Option<String>,
     #[schema(example = "2026-11-22T06:30:00Z")]
     pub checked_at: DateTime<Utc>,
 }
@@ -353,10 +448,12 @@ pub async fn verify_receipt(
     state: web::Data<AppState>,
     query: web::Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (v, issued_on) = receipt::verify(&state, &query.t, &query.d, &query.s).await?;
+    let kind = query.k.unwrap_or(VerifyKind::Registration);
+    let (v, issued_on) = receipt::verify(&state, kind.into(), &query.t, &query.d, &query.s).await?;
     let slot = v.app.slot.as_ref();
     Ok(HttpResponse::Ok().json(ReceiptVerification {
         valid: true,
+        kind,
         tracking_code: v.row.tracking_code.clone().unwrap_or_default(),
         issued_on,
         state: v.app.state.into(),
@@ -367,6 +464,7 @@ pub async fn verify_receipt(
             .map(|d| d.to_string()),
         shift: slot.map(|s| s.shift.into()),
         appointment_status: v.app.appointment.into(),
+        delivery_office_name: v.delivery_office.map(|o| o.name),
         checked_at: state.now(),
     }))
 }

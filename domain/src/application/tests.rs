@@ -259,6 +259,42 @@ fn receipt_operations_need_a_successful_payment() {
     }
 }
 
+/// Seed 002 «تکمیل ثبت نام»: "after enrollment a receipt is given to the applicant, to be
+/// kept until the card is handed over" — from completion on, never before.
+#[test]
+fn the_enrollment_receipt_exists_from_completion_until_delivery() {
+    let reg = registered();
+    let op = Operation::PrintEnrollmentReceipt;
+    assert_eq!(check(&held(), op, now(), &policy()), Err(DomainError::EnrollmentNotCompleted));
+    assert_eq!(check(&reg, op, now(), &policy()), Err(DomainError::EnrollmentNotCompleted));
+    let t = tehran_instant(reg.slot.as_ref().unwrap().date, 9, 0);
+    let mut a = transition(&reg, Event::CheckIn { office_id: "maragheh".into() }, t, &policy()).unwrap();
+    assert_eq!(check(&a, op, t, &policy()), Err(DomainError::EnrollmentNotCompleted), "checked in, not completed");
+    assert!(!allowed_operations(&a, t, &policy()).contains(&op));
+    for e in [
+        Event::CompleteEnrollment,
+        Event::ProductionStarted,
+        Event::ReadyForDelivery { office_id: "maragheh".into() },
+        Event::Deliver { office_id: "maragheh".into() },
+    ] {
+        a = transition(&a, e, t, &policy()).unwrap();
+        assert_eq!(check(&a, op, t, &policy()), Ok(()), "{:?}", a.state);
+        assert!(allowed_operations(&a, t, &policy()).contains(&op));
+    }
+    let mut closed = a;
+    closed.state = State::Cancelled;
+    assert_eq!(check(&closed, op, t, &policy()), Err(DomainError::ApplicationCancelled));
+}
+
+/// Seed 002 «صدور کارت»: "about 20 days" from enrollment.
+#[test]
+fn the_card_is_expected_twenty_days_after_enrollment() {
+    let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    assert_eq!(expected_ready_on(d, &policy()), NaiveDate::from_ymd_opt(2026, 12, 15).unwrap());
+    let quick = Policy { card_ready_days: 7, ..policy() };
+    assert_eq!(expected_ready_on(d, &quick), NaiveDate::from_ymd_opt(2026, 12, 2).unwrap());
+}
+
 #[test]
 fn edits_stop_at_enrollment_and_after_the_limit() {
     let mut app = draft();
@@ -403,6 +439,8 @@ proptest! {
                 prop_assert!(!has(Operation::EditPersonalInfo) && !has(Operation::ChangeAppointment));
             }
             if has(Operation::EditPersonalInfo) { prop_assert!(app.edits_left > 0); }
+            // Enrollment receipt: exactly those whose enrollment was completed.
+            prop_assert_eq!(has(Operation::PrintEnrollmentReceipt), app.state.enrollment_completed());
             // Mobile: everyone with an application that is not closed.
             prop_assert_eq!(has(Operation::ChangeMobile), app.state != State::Cancelled);
             // Delivery office: never once production started.
