@@ -18,6 +18,8 @@ pub enum Template {
     NoShow,
     IdentityResult,
     CardReady,
+    /// The card has waited 30 days at its delivery office (issue 20).
+    CardUncollected,
     TrackingCodeRecovery,
     /// E-folder: the generated username and password (seed 000).
     EfolderCredentials,
@@ -33,7 +35,7 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 13] = [
+    pub const ALL: [Template; 14] = [
         Template::Registration,
         Template::PaymentResult,
         Template::Booking,
@@ -41,6 +43,7 @@ impl Template {
         Template::NoShow,
         Template::IdentityResult,
         Template::CardReady,
+        Template::CardUncollected,
         Template::TrackingCodeRecovery,
         Template::EfolderCredentials,
         Template::EfolderResetCode,
@@ -57,6 +60,7 @@ impl Template {
             Template::NoShow => "no_show",
             Template::IdentityResult => "identity_result",
             Template::CardReady => "card_ready",
+            Template::CardUncollected => "card_uncollected",
             Template::TrackingCodeRecovery => "tracking_code_recovery",
             Template::EfolderCredentials => "efolder_credentials",
             Template::EfolderResetCode => "efolder_reset_code",

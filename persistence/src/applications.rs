@@ -359,6 +359,15 @@ pub fn booked_on(
     q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
 }
 
+/// Applications by id (any order).
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::id.eq_any(ids))
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = diesel::sql_types::Text)]

@@ -6,10 +6,12 @@ pub mod booking;
 pub mod closures;
 pub mod entry;
 pub mod full_slots;
+pub mod legacy;
 pub mod lookup;
 pub mod office;
 pub mod payment;
 pub mod personal;
+pub mod production;
 pub mod view;
 pub mod withdrawal;
 
