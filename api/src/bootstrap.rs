@@ -48,6 +48,9 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
         }
     };
     config.cors.validate()?;
+    if !(1..=24 * 60).contains(&config.production.lease_minutes) {
+        return Err("production.lease_minutes must be 1 to 1440".into());
+    }
     let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
     let applied = db.migrate().map_err(|e| e.to_string())?;
     if applied > 0 {

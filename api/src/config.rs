@@ -60,6 +60,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub cors: CorsConfig,
+    pub production: ProductionConfig,
 }
 
 impl Default for Config {
@@ -94,6 +95,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             cors: CorsConfig::default(),
+            production: ProductionConfig::default(),
         }
     }
 }
@@ -337,6 +339,21 @@ impl Default for LimitsConfig {
             efolder_registrations_per_client_per_hour: 10,
             captchas_per_ip_per_minute: None,
         }
+    }
+}
+
+/// The card production line's queue (`GET /api/v1/production/applications`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductionConfig {
+    /// How long an application handed to one production client is kept from the others
+    /// (until its `production_started` event, or until the lease ends).
+    pub lease_minutes: i64,
+}
+
+impl Default for ProductionConfig {
+    fn default() -> Self {
+        Self { lease_minutes: 10 }
     }
 }
 

@@ -387,6 +387,15 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "range" => ("مقدار وارد شده خارج از محدوده مجاز است.", "The value is out of range."),
         "email" => ("نشانی رایانامه معتبر نیست.", "The e-mail address is not valid."),
         "invalid" => ("مقدار وارد شده معتبر نیست.", "The value is not valid."),
+        "exclusive" => (
+            "فقط یکی از سریال شناسنامه، کد رهگیری یا تاریخ تولد را وارد کنید.",
+            "Give only one of serial, tracking_code and birth_date_jalali.",
+        ),
+        "province_unknown" => ("در این استان دفتری وجود ندارد.", "No office lies in this province."),
+        "dates_disagree" => (
+            "تاریخ شمسی و میلادی داده شده یک روز نیستند.",
+            "The Jalali and the Gregorian date given are not the same day.",
+        ),
         "malformed_json" => ("بدنه درخواست JSON معتبر نیست.", "The request body is not valid JSON for this operation."),
         "malformed_query" => ("پارامترهای درخواست معتبر نیست.", "The query parameters are not valid."),
         "malformed_path" => ("نشانی درخواست معتبر نیست.", "The path parameters are not valid."),
@@ -525,6 +534,26 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "ussd_address_forbidden" => {
             ("این نشانی مجاز به فراخوانی سرویس USSD نیست.", "This address is not on the USSD gateway allow-list.")
         }
+        "legacy_state_invalid" => (
+            "وضعیت باید draft (پرداخت‌نشده) یا registered (پرداخت‌شده) باشد.",
+            "The state must be draft (unpaid) or registered (paid).",
+        ),
+        "not_for_draft" => (
+            "درخواست پرداخت‌نشده (draft) کد رهگیری یا نوبت ندارد؛ این خانه باید خالی باشد.",
+            "An unpaid (draft) application has no tracking code or appointment: leave this cell empty.",
+        ),
+        "legacy_id_duplicate" => ("این شناسه در فایل دو بار آمده است.", "This legacy id appears twice in the file."),
+        "legacy_changed" => (
+            "این درخواست پیش‌تر با داده‌های دیگری منتقل شده است و دوباره منتقل نمی‌شود.",
+            "This application was imported before with other data; it is not imported again.",
+        ),
+        "tracking_code_taken" => {
+            ("این کد رهگیری به درخواست دیگری تعلق دارد.", "This tracking code belongs to another application.")
+        }
+        "no_booked_appointment" => (
+            "هنوز نوبتی برای شما قطعی نشده است؛ پس از پرداخت، نوبت قطعی می‌شود.",
+            "No appointment is booked yet: a seat is booked once the fee is paid.",
+        ),
         "concurrent_update" => {
             ("اطلاعات همزمان تغییر کرد؛ دوباره تلاش کنید.", "The data changed at the same time; try again.")
         }

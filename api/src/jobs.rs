@@ -233,7 +233,7 @@ pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Forgets used captchas that expired, the public lookup counters of past days, guess
-/// counters two days old, and expired sessions.
+/// counters two days old, expired sessions, and production-queue leases ended a day ago.
 pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let yesterday = domain::calendar::tehran_date(now) - Duration::days(1);
@@ -242,7 +242,8 @@ pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
             Ok(persistence::citizens::purge_captchas(conn, now)?
                 + persistence::public_lookups::purge_before(conn, yesterday)?
                 + persistence::attempts::purge(conn, (now - Duration::days(2)).naive_utc())?
-                + persistence::sessions::purge(conn, now.naive_utc())?)
+                + persistence::sessions::purge(conn, now.naive_utc())?
+                + persistence::production::purge(conn, (now - Duration::days(1)).naive_utc())?)
         })
         .await
 }
@@ -268,6 +269,12 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
     crate::delivery::queue_reminders(state).await
 }
 
+/// Queues the reminders of cards waiting 30 days uncollected (see
+/// [`crate::delivery::queue_uncollected`]).
+pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
+    crate::delivery::queue_uncollected(state).await
+}
+
 /// One named job, for the scheduler and the admin "run now" endpoint.
 pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
     match name {
@@ -280,6 +287,7 @@ pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
         "expire_unbooked" => expire_unbooked(state).await,
         "deliver_outbox" => deliver_outbox(state).await,
         "queue_reminders" => queue_reminders(state).await,
+        "queue_uncollected" => queue_uncollected(state).await,
         _ => Err(ApiError::NotFound("not_found")),
     }
 }
@@ -294,6 +302,7 @@ pub const SCHEDULE: &[(&str, u64)] = &[
     ("expire_unbooked", 360),
     ("purge_captchas", 60),
     ("queue_reminders", 720),
+    ("queue_uncollected", 720),
     ("materialize_slots", 720),
 ];
 

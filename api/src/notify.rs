@@ -18,6 +18,8 @@ pub enum Template {
     NoShow,
     IdentityResult,
     CardReady,
+    /// The card has waited 30 days at its delivery office (issue 20).
+    CardUncollected,
     TrackingCodeRecovery,
     /// E-folder: the generated username and password (seed 000).
     EfolderCredentials,
@@ -26,7 +28,7 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 11] = [
         Template::Registration,
         Template::PaymentResult,
         Template::Booking,
@@ -34,6 +36,7 @@ impl Template {
         Template::NoShow,
         Template::IdentityResult,
         Template::CardReady,
+        Template::CardUncollected,
         Template::TrackingCodeRecovery,
         Template::EfolderCredentials,
         Template::EfolderResetCode,
@@ -47,6 +50,7 @@ impl Template {
             Template::NoShow => "no_show",
             Template::IdentityResult => "identity_result",
             Template::CardReady => "card_ready",
+            Template::CardUncollected => "card_uncollected",
             Template::TrackingCodeRecovery => "tracking_code_recovery",
             Template::EfolderCredentials => "efolder_credentials",
             Template::EfolderResetCode => "efolder_reset_code",

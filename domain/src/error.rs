@@ -67,6 +67,17 @@ pub enum DomainError {
     SerialRecentlyChanged,
     #[error("not_eligible")]
     NotEligible,
+    /// Entry by tracking code (seeds 003/004): no application of this national code has it.
+    #[error("tracking_code_mismatch")]
+    TrackingCodeMismatch,
+    /// Entry by birth date (seed 003, «ویرایش ثبت نام قبلی»): no unpaid registration of
+    /// this national code has it.
+    #[error("draft_not_found")]
+    DraftNotFound,
+    /// Entry by birth date of a registration that is paid: the tracking code (or the
+    /// serial) opens it.
+    #[error("tracking_code_required")]
+    TrackingCodeRequired,
 
     // ---- personal information against the registry
     #[error("birth_date_mismatch")]
@@ -196,6 +207,9 @@ impl DomainError {
             Underage { .. } => "underage",
             SerialRecentlyChanged => "serial_recently_changed",
             NotEligible => "not_eligible",
+            TrackingCodeMismatch => "tracking_code_mismatch",
+            DraftNotFound => "draft_not_found",
+            TrackingCodeRequired => "tracking_code_required",
             BirthDateMismatch => "birth_date_mismatch",
             GenderMismatch => "gender_mismatch",
             MotherNameMismatch => "mother_name_mismatch",
@@ -272,6 +286,8 @@ impl DomainError {
             | PersonNotAlive
             | Underage { .. }
             | NotEligible
+            | TrackingCodeMismatch
+            | DraftNotFound
             | BirthDateMismatch
             | GenderMismatch
             | MotherNameMismatch
@@ -286,6 +302,7 @@ impl DomainError {
             ApplicationNotFound | OfficeNotFound | ClosureNotFound => ErrorKind::NotFound,
             RegistryUnavailable | MobileCheckUnavailable | GatewayUnavailable => ErrorKind::Unavailable,
             ApplicationExists
+            | TrackingCodeRequired
             | ApplicationCancelled
             | EditLimitReached
             | EnrollmentStarted
@@ -318,7 +335,8 @@ impl DomainError {
             MobileInvalid => "mobile",
             PostalCodeInvalid => "postal_code",
             SerialInvalid => "serial",
-            TrackingCodeInvalid => "tracking_code",
+            TrackingCodeInvalid | TrackingCodeMismatch => "tracking_code",
+            DraftNotFound => "birth_date_jalali",
             PhoneInvalid => "phone",
             PasswordTooWeak => "new_password",
             BirthDateMismatch => "birth_date_jalali",
@@ -368,6 +386,18 @@ impl DomainError {
             IdentityMismatch => s(
                 "شماره ملی و سریال شناسنامه با یکدیگر مطابقت ندارند.",
                 "The national code and the birth certificate serial do not match.",
+            ),
+            TrackingCodeMismatch => s(
+                "شماره ملی و کد رهگیری با یکدیگر مطابقت ندارند.",
+                "The national code and the tracking code do not match.",
+            ),
+            DraftNotFound => s(
+                "ثبت نام پرداخت‌نشده‌ای با این شماره ملی و تاریخ تولد یافت نشد.",
+                "No unpaid registration matches this national code and birth date.",
+            ),
+            TrackingCodeRequired => s(
+                "هزینه ثبت نام شما پرداخت شده است؛ با شماره ملی و کد رهگیری وارد شوید.",
+                "Your registration is paid: enter with your national code and tracking code.",
             ),
             PersonNotAlive | NotEligible => s(
                 "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید.",
@@ -596,6 +626,8 @@ mod tests {
             (SerialInvalid, Some("serial")),
             (TrackingCodeInvalid, Some("tracking_code")),
             (PhoneInvalid, Some("phone")),
+            (TrackingCodeMismatch, Some("tracking_code")),
+            (DraftNotFound, Some("birth_date_jalali")),
             (PasswordTooWeak, Some("new_password")),
             (BirthDateMismatch, Some("birth_date_jalali")),
             (GenderMismatch, Some("gender")),

@@ -340,3 +340,12 @@ pub fn booked_on(
     }
     q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
 }
+
+/// Applications by id (any order).
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::id.eq_any(ids))
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}

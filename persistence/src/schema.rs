@@ -277,6 +277,24 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         delivery_office_id -> Nullable<Text>,
         delivery_fee -> Nullable<BigInt>,
+        latin_names_enc -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    legacy_imports (legacy_id) {
+        legacy_id -> Text,
+        application_id -> Text,
+        row_digest -> Text,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    production_leases (application_id) {
+        application_id -> Text,
+        client_id -> Text,
+        leased_until -> Timestamp,
     }
 }
 
@@ -464,6 +482,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     fee_rates,
     enrollments,
     production_events,
+    production_leases,
+    legacy_imports,
     clients,
     idempotency_keys,
     sandbox_sms,

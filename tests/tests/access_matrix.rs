@@ -141,6 +141,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/admin/jobs/{name}", Admin),
         ("GET", "/api/v1/admin/kiosk-clients", Admin),
         ("POST", "/api/v1/admin/kiosk-clients", Admin),
+        ("POST", "/api/v1/admin/legacy-applications", Admin),
         ("POST", "/api/v1/admin/kiosk-clients/{client_id}/disable", Admin),
         ("POST", "/api/v1/admin/kiosk-clients/{client_id}/rotate", Admin),
         ("GET", "/api/v1/admin/offices", Admin),
@@ -169,6 +170,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/captcha", Public),
         ("GET", "/api/v1/citizen/application", Citizen),
         ("PUT", "/api/v1/citizen/application/appointment", Citizen),
+        ("GET", "/api/v1/citizen/application/appointment.ics", Citizen),
         ("PUT", "/api/v1/citizen/application/delivery-office", Citizen),
         ("GET", "/api/v1/citizen/application/enrollment-receipt", Citizen),
         ("PUT", "/api/v1/citizen/application/family", Citizen),
@@ -195,6 +197,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/kiosk/applications/{id}", KioskRead),
         ("GET", "/api/v1/kiosk/hijri-birth-date-options", KioskCreate),
         ("POST", "/api/v1/oauth/token", ClientCredentials),
+        ("GET", "/api/v1/office/applications", OfficeApplication),
         ("GET", "/api/v1/office/applications/{tracking_code}", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/completion", OfficeApplication),
@@ -207,8 +210,10 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/payments/gateways", Public),
         ("GET", "/api/v1/payments/{gateway}/callback", Public),
         ("POST", "/api/v1/payments/{gateway}/callback", Public),
+        ("GET", "/api/v1/production/applications", Production),
         ("POST", "/api/v1/production/applications/{tracking_code}/events", Production),
         ("GET", "/api/v1/public/process-info", Public),
+        ("GET", "/api/v1/public/regions", Public),
         ("GET", "/api/v1/public/receipts/verify", Public),
         ("GET", "/api/v1/public/registration-conditions", Public),
         ("GET", "/api/v1/public/status", Public),
@@ -338,6 +343,8 @@ struct World {
     verify_query: String,
     /// Applications at office X in the state each office operation needs.
     office_tracking: HashMap<&'static str, String>,
+    /// The national code of the one checked in (an operator's search finds it).
+    office_national_id: String,
     /// Two citizens holding a seat, not yet paid (for starting a payment).
     holders: [String; 2],
     /// Two citizens with a draft (for the special-needs questions).
@@ -623,6 +630,7 @@ async fn world(app: &TestApp) -> World {
         tracking_a,
         verify_query,
         office_tracking,
+        office_national_id: office_people[0].national_id.clone(),
         holders: holders.try_into().expect("two holders"),
         drafts: drafts.try_into().expect("two drafts"),
         enrolled: enrolled.try_into().expect("two enrolled"),
@@ -716,6 +724,16 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
             );
             Call { path: template.into(), body: Body::Text("text/csv", csv), headers: Vec::new() }
         }
+        ("POST", "/api/v1/admin/legacy-applications") => {
+            // An unpaid application of the old Portal; the same file again is "unchanged".
+            let csv = format!(
+                "legacy_id,national_id,serial,birth_date_jalali,gender,religion,mother_name,mobile,state,tracking_code\n\
+                 matrix-{n},{},123456,1370-01-01,female,islam,زهرا,0912{:07},draft,\n",
+                national_code(950_000_000 + n),
+                n
+            );
+            Call { path: template.into(), body: Body::Text("text/csv", csv), headers: Vec::new() }
+        }
         ("PUT", "/api/v1/admin/offices/{id}") => {
             let (_, current) = app.get(&offices(""), Some(&admin)).await;
             let mut body = office_body(OFFICE_SPARE, "021");
@@ -803,6 +821,9 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ))
         .json(json!({"event_id": format!("matrix-event-{n}"), "kind": "production_started"})),
         // ---------------------------------------------------------------- offices
+        ("GET", "/api/v1/office/applications") => {
+            Call::to(format!("{template}?national_id={}", world.office_national_id))
+        }
         ("GET", "/api/v1/office/applications/{tracking_code}") => {
             Call::to(format!("/api/v1/office/applications/{}", world.office_tracking["check-in"]))
         }
@@ -845,6 +866,14 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         // Everything else needs no body and no ids.
         _ => Call::to(template),
     }
+}
+
+/// A valid national code made from nine digits.
+fn national_code(body: u64) -> String {
+    let digits: Vec<u64> = format!("{body:09}").bytes().map(|b| u64::from(b - b'0')).collect();
+    let sum: u64 = digits.iter().enumerate().map(|(i, d)| d * (10 - i as u64)).sum();
+    let check = if sum % 11 < 2 { sum % 11 } else { 11 - sum % 11 };
+    format!("{body:09}{check}")
 }
 
 fn office_body(code: &str, city_code: &str) -> Value {

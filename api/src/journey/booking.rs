@@ -41,14 +41,15 @@ pub struct AvailabilityPage {
     pub home_visit: bool,
 }
 
-/// Offices of a city with seats on a date, filtered by the citizen's special needs (when a
-/// citizen is given), nearest neighbourhood first and then by free percentage (seed 001);
-/// the rows `offset..offset + limit` of that list. One pooled connection: the citizen's
-/// needs, every shift of the city (only what ranking needs), then the page's offices.
+/// Offices of a city, a province or both (of one kind, if given) with seats on a date,
+/// filtered by the citizen's special needs (when a citizen is given), nearest
+/// neighbourhood first and then by free percentage (seed 001); the rows
+/// `offset..offset + limit` of that list. One pooled connection: the citizen's needs,
+/// every shift of the scope (only what ranking needs), then the page's offices.
 pub async fn availability(
     state: &AppState,
     date: NaiveDate,
-    city_code: String,
+    scope: offices::SeatScope,
     near: Option<NeighbourhoodPrefix>,
     citizen: Option<String>,
     offset: usize,
@@ -60,6 +61,12 @@ pub async fn availability(
     }
     state
         .run_api(move |conn| {
+            // A province no office lies in is a wrong value, not an empty list (issue 20).
+            if let Some(p) = &scope.province
+                && !offices::province_exists(conn, p)?
+            {
+                return Err(ApiError::field("province", "province_unknown"));
+            }
             let needs: Option<Option<SpecialNeeds>> = match citizen {
                 Some(id) => {
                     let row = persistence::applications::current_for_citizen(conn, &id)?;
@@ -77,7 +84,7 @@ pub async fn availability(
                     home_visit: true,
                 });
             }
-            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &city_code, date)?
+            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &scope, date)?
                 .into_iter()
                 .filter_map(|s| {
                     let shift = Shift::parse(&s.shift)?;

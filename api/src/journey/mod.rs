@@ -5,10 +5,12 @@
 pub mod booking;
 pub mod entry;
 pub mod full_slots;
+pub mod legacy;
 pub mod lookup;
 pub mod office;
 pub mod payment;
 pub mod personal;
+pub mod production;
 pub mod view;
 
 use actix_web::HttpRequest;

@@ -209,7 +209,8 @@ impl PiiOnly {
     }
 }
 
-fn blank_row(
+/// An application row with only its owner and identifiers set (the caller fills the rest).
+pub(crate) fn blank_row(
     citizen_id: &str,
     cycle: i32,
     nid_hash: &str,

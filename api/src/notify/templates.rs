@@ -135,6 +135,15 @@ fn fa(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             v.push("کارت هوشمند ملی شما آماده تحویل است.".into());
             v
         }
+        Template::CardUncollected => {
+            let days = p.count("days").unwrap_or_else(|| p.digits("30"));
+            let mut v = Vec::new();
+            if let Some(office) = p.str("office") {
+                v.push(format!("کارت ملی شما {days} روز است در {office} منتظر دریافت است."));
+            }
+            v.push(format!("کارت هوشمند ملی شما {days} روز است آماده تحویل است؛ آن را دریافت کنید."));
+            v
+        }
         Template::TrackingCodeRecovery => vec![format!("کد رهگیری کارت هوشمند ملی شما: {}", p.tracking_code()?)],
         Template::EfolderCredentials => {
             let (user, password) = (p.need("username")?, p.need("password")?);
@@ -203,6 +212,15 @@ fn en(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             Some(office) => vec![format!("Your smart ID card is ready for collection at {office}.")],
             None => vec!["Your smart ID card is ready for collection.".into()],
         },
+        Template::CardUncollected => {
+            let days = p.count("days").unwrap_or_else(|| "30".into());
+            let mut v = Vec::new();
+            if let Some(office) = p.str("office") {
+                v.push(format!("Your smart ID card has waited {days} days for collection at {office}."));
+            }
+            v.push(format!("Your smart ID card has waited {days} days for collection."));
+            v
+        }
         Template::TrackingCodeRecovery => {
             vec![format!("Your smart ID card tracking code: {}", p.tracking_code()?)]
         }
@@ -232,6 +250,11 @@ impl Params<'_> {
 
     fn need(&self, key: &'static str) -> Result<&str, RenderError> {
         self.str(key).ok_or(self.missing(key))
+    }
+
+    /// A whole number, in the language's digits.
+    fn count(&self, key: &str) -> Option<String> {
+        self.value.get(key).and_then(Value::as_i64).map(|n| self.digits(&n.to_string()))
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -294,6 +317,7 @@ mod tests {
             Template::NoShow => json!({"ban_until_jalali": "1405-09-14"}),
             Template::IdentityResult => json!({"verified": true}),
             Template::CardReady => json!({"office": "اداره ثبت احوال مراغه", "tracking_code": "4973201675"}),
+            Template::CardUncollected => json!({"office": "اداره ثبت احوال مراغه", "days": 30}),
             Template::TrackingCodeRecovery => json!({"tracking_code": "4973201675"}),
             Template::EfolderCredentials => json!({"username": "u4973201675", "password": "Xk7#pQ2m9Lr4"}),
             Template::EfolderResetCode => json!({"code": "482915"}),

@@ -425,7 +425,7 @@ fn slot_range(now: DateTime<Utc>, state: &AppState) -> (NaiveDate, NaiveDate) {
     (first, last + Duration::days(1))
 }
 
-fn admin_actor(req: &HttpRequest, admin: &AdminPrincipal) -> Actor {
+pub(crate) fn admin_actor(req: &HttpRequest, admin: &AdminPrincipal) -> Actor {
     actor(req, "admin", &admin.0.staff_id)
 }
 
@@ -1386,7 +1386,7 @@ fn sorted(mut rules: Vec<(i32, Shift, i32)>) -> Vec<(i32, String, i32)> {
 }
 
 /// Reads the body up to a limit (this endpoint takes far more than the JSON limit).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest { code: "malformed_body", detail: e.to_string() })?;
@@ -1434,6 +1434,50 @@ pub async fn import_offices(
     let result =
         state.run_api(move |conn| write_tx(conn, |conn| apply_import(conn, &rows, &actor, now, range))).await?;
     // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Carries applications over from the old Portal (seed 001 §2.5) from a CSV file: the
+/// same import as `ncr import-legacy FILE`.
+///
+/// The body is `text/csv`, UTF-8, with a header row (columns in
+/// `docs/domain/legacy-import.md`: `legacy_id,national_id,serial,birth_date_jalali,
+/// birth_date_hijri,gender,religion,mother_name,mobile,first_name,last_name,state,
+/// tracking_code,appointment_office,appointment_date_jalali,appointment_shift,
+/// delivery_office,can_leave_home,can_climb_stairs,pupils_visible,fingers_intact`; the
+/// optional ones may be left out). `state` is `draft` (unpaid) or `registered` (paid, with
+/// its tracking code and, if booked, its appointment). All or nothing: if any cell is bad —
+/// in the file, or against the database (a national code that already has an application,
+/// a tracking code in use, a full or closed slot, an unknown office) — the answer is 422
+/// with every bad cell in `errors[]` (`field` = `row 3: mobile`) and nothing is imported.
+/// Idempotent: a row imported before, unchanged, is counted as `unchanged`; changed, it is
+/// a bad cell (`legacy_changed`). Personal data is sealed like every other application's.
+#[utoipa::path(operation_id = "admin_import_legacy_applications", tag = "admin", security(("staff" = [])),
+    request_body(content = String, content_type = "text/csv", description = "The old applications, UTF-8, with a header row",
+        example = "legacy_id,national_id,serial,birth_date_jalali,gender,religion,mother_name,mobile,state,tracking_code,appointment_office,appointment_date_jalali,appointment_shift\nP-000123,2580200606,883810,1369-03-19,female,islam,شهرزاد,09145128136,registered,4973201670,041-MRG-01,1405-09-10,morning\n"),
+    responses((status = 200, description = "Imported (or nothing to do)", body = crate::journey::legacy::LegacyResult), StaffWrite))]
+#[post("/api/v1/admin/legacy-applications")]
+pub async fn import_legacy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let is_csv = actix_web::HttpMessage::mime_type(&req)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.type_() == "text" && m.subtype() == "csv");
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_body(payload, crate::journey::legacy::MAX_BYTES).await?;
+    let actor = admin_actor(&req, &admin);
+    let now = state.now();
+    let (pii, policy) = (state.pii.clone(), state.policy.clone());
+    let result =
+        state.run_api(move |conn| crate::journey::legacy::import(conn, &pii, &policy, &body, &actor, now)).await?;
+    // Seats were taken: a slot remembered as full is still full, but be exact.
     state.full_slots.clear();
     Ok(HttpResponse::Ok().json(result))
 }
