@@ -861,3 +861,85 @@ db_test!(a_thousand_old_applications_carry_over_once_and_their_citizens_go_on, |
     assert_eq!(entry["application"]["identity_status"], "verified", "{entry}");
     assert_eq!(entry["next_step"], "choose_appointment", "{entry}");
 });
+
+/// Runs `ncr --config <file with the test keys> import-legacy <csv>` on the test server's
+/// database; (exit code, stdout, stderr).
+async fn ncr_import_legacy(app: &TestApp, csv: &str) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("ncr-legacy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let keys = toml::to_string(&ncr_tests::test_keys())
+        .unwrap()
+        .replace("[[signing]]", "[[keys.signing]]")
+        .replace("[[pii]]", "[[keys.pii]]");
+    std::fs::write(dir.join("ncr.toml"), format!("[keys]\n{keys}")).unwrap();
+    std::fs::write(dir.join("old.csv"), csv).unwrap();
+    let database_url = app.state.config.database_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(ncr_tests::ncr_binary());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("NCR_") || k == "DATABASE_URL") {
+            cmd.env_remove(k);
+        }
+        let out = cmd
+            .env("NCR_DATABASE_URL", database_url)
+            .env("NCR_PROFILE", "development")
+            .env("NCR_DEMO_DATA", "never")
+            .env("NCR_DATA_DIR", dir.display().to_string())
+            .env("NCR_LOG_LEVEL", "error")
+            .arg("--config")
+            .arg(dir.join("ncr.toml"))
+            .arg("import-legacy")
+            .arg(dir.join("old.csv"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ncr import-legacy");
+        let _ = std::fs::remove_dir_all(&dir);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+db_test!(the_command_line_imports_legacy_files_all_or_nothing, |app| {
+    // The command runs on the machine's own clock: rows without an appointment, so the
+    // test does not depend on today's date.
+    let person = &eligible_people(&app, 1).await[0];
+    let code = tracking(814_000_001);
+    let csv = format!(
+        "{LEGACY_HEADER}\n\
+         C-1,{},{},{},,{},islam,{},{},,,registered,{code},,,,{MARAGHEH},true,true,true,true\n\
+         C-2,{},123456,1370-01-01,,female,islam,زهرا,09121112233,,,draft,,,,,,,,,\n",
+        person.national_id,
+        person.serial,
+        person.birth_date,
+        person.gender,
+        person.mother_name,
+        person.mobile,
+        national_code(940_000_001),
+    );
+    let (status, out, err) = ncr_import_legacy(&app, &csv).await;
+    assert_eq!(status, 0, "{out}\n{err}");
+    assert_eq!(out.lines().last(), Some("2 created, 0 unchanged, 0 seats taken"), "{out}\n{err}");
+    let (status, out, err) = ncr_import_legacy(&app, &csv).await;
+    assert_eq!((status, out.lines().last()), (0, Some("0 created, 2 unchanged, 0 seats taken")), "{out}\n{err}");
+    // A bad file: every bad cell on standard error, nothing imported, exit code 1.
+    let bad = format!("{LEGACY_HEADER}\nC-3,1234567890,123456,1370-01-01,,female,islam,زهرا,0912,,,draft,,,,,,,,,\n");
+    let (status, out, err) = ncr_import_legacy(&app, &bad).await;
+    assert_eq!(status, 1, "{out}\n{err}");
+    assert!(
+        err.contains("row 2: national_id: national_id_invalid") && err.contains("row 2: mobile: mobile_invalid"),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(!err.contains("1234567890") && !err.contains(&person.national_id), "no national code printed: {err}");
+    // Sealed with the server's keys: the citizen enters and finds her application.
+    let (status, entry) = enter_with(&app, json!({"national_id": person.national_id, "tracking_code": code})).await;
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["application"]["delivery_office"]["id"], MARAGHEH, "{entry}");
+    let token = app.login(&person.national_id, &person.serial).await;
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["personal_info"]["mobile"], person.mobile.as_str());
+});
