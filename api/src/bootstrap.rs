@@ -48,11 +48,15 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
         }
     };
     config.cors.validate()?;
+    if !(1..=24 * 60).contains(&config.production.lease_minutes) {
+        return Err("production.lease_minutes must be 1 to 1440".into());
+    }
     let db = Db::connect(&config.db_settings()).map_err(|e| e.to_string())?;
     let applied = db.migrate().map_err(|e| e.to_string())?;
     if applied > 0 {
         tracing::info!(applied, backend = db.backend().as_str(), "migrations applied");
     }
+    crate::profile::check_database(&config, &mut *db.get().map_err(|e| e.to_string())?)?;
     let keys = crate::secrets::load(&config)?;
     seal_waiting(&db, &keys.pii)?;
     let tokens = TokenService::new(&config.auth.issuer, &keys.signing)?;

@@ -60,6 +60,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
     pub cors: CorsConfig,
+    pub production: ProductionConfig,
 }
 
 impl Default for Config {
@@ -94,6 +95,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
             cors: CorsConfig::default(),
+            production: ProductionConfig::default(),
         }
     }
 }
@@ -192,6 +194,8 @@ pub struct PolicyConfig {
     pub booking_window_months: u32,
     pub hold_minutes: i64,
     pub booking_horizon_days: u32,
+    /// Days a seat offered after a closure is kept for the displaced citizen.
+    pub closure_offer_days: u32,
     pub card_ready_days: u32,
 }
 
@@ -205,6 +209,7 @@ impl Default for PolicyConfig {
             booking_window_months: p.booking_window_months,
             hold_minutes: p.hold_ttl.num_minutes(),
             booking_horizon_days: p.booking_horizon_days,
+            closure_offer_days: p.closure_offer_days,
             card_ready_days: p.card_ready_days,
         }
     }
@@ -219,6 +224,7 @@ impl PolicyConfig {
             booking_window_months: self.booking_window_months,
             hold_ttl: chrono::Duration::minutes(self.hold_minutes),
             booking_horizon_days: self.booking_horizon_days,
+            closure_offer_days: self.closure_offer_days,
             card_ready_days: self.card_ready_days,
             ..domain::Policy::default()
         }
@@ -307,6 +313,9 @@ pub struct LimitsConfig {
     /// E-folder registrations that reach the inquiries from one client address per hour,
     /// all national codes together (each costs two outside inquiries).
     pub efolder_registrations_per_client_per_hour: i32,
+    /// E-folder credentials recoveries one national code may ask for per Tehran day
+    /// (each resets the password and sends an SMS).
+    pub efolder_credential_recoveries_per_day: i32,
     /// Captcha challenges one client address may fetch per minute. Unset: a tenth of
     /// `per_ip_per_minute` (60 by default), so raising that for a load test raises this too.
     pub captchas_per_ip_per_minute: Option<u32>,
@@ -335,8 +344,24 @@ impl Default for LimitsConfig {
             client_failures_per_window: 50,
             efolder_registrations_per_day: 5,
             efolder_registrations_per_client_per_hour: 10,
+            efolder_credential_recoveries_per_day: 3,
             captchas_per_ip_per_minute: None,
         }
+    }
+}
+
+/// The card production line's queue (`GET /api/v1/production/applications`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProductionConfig {
+    /// How long an application handed to one production client is kept from the others
+    /// (until its `production_started` event, or until the lease ends).
+    pub lease_minutes: i64,
+}
+
+impl Default for ProductionConfig {
+    fn default() -> Self {
+        Self { lease_minutes: 10 }
     }
 }
 
@@ -690,9 +715,11 @@ impl KeysConfig {
     }
 }
 
-/// Variables of the scripts, not of the server (`k` is lower-case, without `NCR_`).
+/// Variables that are not settings (`k` without `NCR_`): the scripts' own, and
+/// `NCR_CONFIG`, the command line's `--config` (which file to read, not a value in it).
 fn is_tooling_variable(k: &str) -> bool {
-    ["test_", "fuzz_", "skip_", "bench_"].iter().any(|p| k.to_ascii_lowercase().starts_with(p))
+    let k = k.to_ascii_lowercase();
+    k == "config" || ["test_", "fuzz_", "skip_", "bench_"].iter().any(|p| k.starts_with(p))
 }
 
 impl Config {
@@ -706,7 +733,8 @@ impl Config {
         figment
             .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database_url".into()))
             // `NCR_TEST_*`, `NCR_FUZZ_*`, `NCR_SKIP_*` and `NCR_BENCH_*` belong to the test
-            // and benchmark scripts; every other `NCR_` variable must be a setting.
+            // and benchmark scripts, `NCR_CONFIG` to the command line; every other `NCR_`
+            // variable must be a setting.
             .merge(Env::prefixed("NCR_").filter(|k| !is_tooling_variable(k.as_str())).split("__"))
             .extract()
             .map_err(Box::new)
@@ -767,6 +795,8 @@ mod tests {
             // The scripts' own variables are not settings and never stop a start.
             jail.set_env("NCR_SKIP_FUZZ", "1");
             jail.set_env("NCR_TEST_LOG_DIR", "/tmp/logs");
+            // Nor does the command line's NCR_CONFIG (which file to read).
+            jail.set_env("NCR_CONFIG", "elsewhere.toml");
             let c = Config::load(None).map_err(|e| *e)?;
             assert_eq!(c.bind, "127.0.0.1:8080");
             assert_eq!(c.database_url, "sqlite://data/ncr.db");

@@ -272,7 +272,15 @@ pub fn example_problem(status: u16, description: &str, path: &str) -> Value {
         403 => ApiError::Forbidden(leak(&code)),
         404 => ApiError::NotFound(leak(&code)),
         409 => ApiError::Conflict { code: leak(&code), retry_after: None },
-        422 if code == "validation_failed" => ApiError::field("national_id", "national_id_invalid"),
+        422 if code == "validation_failed" => {
+            let e = domain::DomainError::NationalIdInvalid;
+            ApiError::Fields(vec![(
+                "national_id".into(),
+                e.code().into(),
+                e.message(domain::Lang::Fa),
+                e.message(domain::Lang::En),
+            )])
+        }
         422 => ApiError::Unprocessable { code: leak(&code) },
         429 => ApiError::TooManyRequests { code: leak(&code), retry_after: 30 },
         503 => ApiError::Unavailable(String::new()),

@@ -123,13 +123,15 @@ async fn attempt(
     }
     let timeout = SEND_TIMEOUT.to_std().unwrap_or(StdDuration::from_secs(20));
     let (outcome, expired) = if domain::delivery::expired(&row.template, row.created_at.and_utc(), state.now()) {
-        (Err(SendError::Permanent("expired before delivery".into())), true)
+        (Err(SendError::Permanent("expired before delivery".into())), "expired")
+    } else if !still_wanted(state, &row).await? {
+        (Err(SendError::Permanent("withdrawn: the appointment was moved or cancelled".into())), "withdrawn")
     } else {
         let outcome = match tokio::time::timeout(timeout, send(state, &row)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(SendError::Temporary("provider timed out".into())),
         };
-        (outcome, false)
+        (outcome, "")
     };
     let now = state.now();
     let (kind, provider_id, error) = match outcome {
@@ -138,17 +140,72 @@ async fn attempt(
         Err(SendError::Permanent(e)) => (Attempt::Permanent, None, Some(e)),
     };
     let next = after_attempt(row.attempts, kind, now);
-    let outcome_label = if expired { "expired" } else { next.status.as_str() };
+    let outcome_label = if expired.is_empty() { next.status.as_str() } else { expired };
     state.metrics.event(&format!("outbox_{}", row.channel), outcome_label);
     if next.status == Status::FailedPermanent {
         tracing::warn!(id = %row.id, template = %row.template, error = ?error, "message given up");
     }
     let done = Delivered { status: next.status, attempts: next.attempts, retry_at: next.retry_at, provider_id, error };
-    let kept = state.run(move |conn| outbox::finish(conn, &row, &done, now)).await?;
+    // E-folder credentials that will never arrive: the account is marked, so the next
+    // registration attempt points to credentials recovery (issue 19 item 6).
+    let undelivered = (next.status == Status::FailedPermanent).then(|| credentials_account(&row)).flatten();
+    if undelivered.is_some() {
+        state.metrics.event("efolder_credentials", "undelivered");
+    }
+    let kept = state
+        .run(move |conn| {
+            outbox::finish_then(conn, &row, &done, now, |conn| match &undelivered {
+                Some((id, version)) => {
+                    persistence::efolder::mark_credentials_undelivered(conn, id, *version, now.naive_utc()).map(|_| ())
+                }
+                None => Ok(()),
+            })
+        })
+        .await?;
     if !kept {
         tracing::warn!("an outbox claim ran out during a send; the outcome was not recorded");
     }
     Ok(true)
+}
+
+/// The e-folder account a credentials SMS was for, and the account's token version the
+/// credentials belong to: its dedupe key is `efolder-credentials:<account>` (registration,
+/// version 0) or `efolder-credentials:<account>:recovery:<version>`.
+fn credentials_account(row: &OutboxRow) -> Option<(String, i32)> {
+    if row.template != crate::notify::Template::EfolderCredentials.as_str() {
+        return None;
+    }
+    let mut parts = row.dedupe_key.as_deref()?.strip_prefix("efolder-credentials:")?.split(':');
+    let id = parts.next().filter(|id| !id.is_empty())?.to_owned();
+    let version = match (parts.next(), parts.next()) {
+        (None, _) => 0,
+        (Some("recovery"), Some(v)) => v.parse().ok()?,
+        _ => return None,
+    };
+    Some((id, version))
+}
+
+/// Whether a message still says something true: an appointment reminder only while its
+/// application is still booked on the very seat it names (a moved or cancelled booking's
+/// reminder is withdrawn, never sent). Other messages always are.
+async fn still_wanted(state: &AppState, row: &OutboxRow) -> Result<bool, ApiError> {
+    if row.template != Template::Reminder.as_str() {
+        return Ok(true);
+    }
+    let Some(application_id) = row.application_id.clone() else { return Ok(true) };
+    let params = state.pii.open(PiiKind::Secret, &row.params_enc)?;
+    let Some(booked) = serde_json::from_str::<serde_json::Value>(&params).ok().map(|p| p["slot"].clone()) else {
+        return Ok(true);
+    };
+    let application = state.run(move |conn| persistence::applications::find(conn, &application_id)).await?;
+    let Some(app) = application.map(|r| r.to_domain()).transpose()? else { return Ok(false) };
+    Ok(app.appointment == domain::application::AppointmentStatus::Booked
+        && app.slot.as_ref().is_some_and(|s| booked == slot_param(s)))
+}
+
+/// A seat as a reminder's parameters name it.
+fn slot_param(slot: &domain::application::Slot) -> serde_json::Value {
+    serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()})
 }
 
 /// Renders and hands one message to its provider.
@@ -215,9 +272,11 @@ fn prerendered(to: String, params: serde_json::Value) -> Result<EmailMessage, Se
     Ok(EmailMessage { to, subject: p.subject, text: p.text, html: p.html, attachments })
 }
 
-/// Queues a `reminder` SMS for every appointment booked for tomorrow (Tehran), from
-/// 09:00 on the day before. Safe to run often and on several instances: the dedupe key
-/// `reminder:<application>:<date>` queues one reminder per appointment day.
+/// Queues a `reminder` SMS for every appointment booked for tomorrow (Tehran), on the
+/// evening before (18:00–23:00, [`domain::delivery::reminder_day`]). Safe to run often and
+/// on several instances: the dedupe key `reminder:<application>:<date>:<shift>:<office>`
+/// queues one reminder per booking. A booking moved or cancelled after its reminder was
+/// queued has it withdrawn at delivery ([`still_wanted`]).
 pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let Some(day) = domain::delivery::reminder_day(now) else { return Ok(0) };
@@ -236,8 +295,9 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
                     for row in &rows {
                         let Some(slot) = row.to_domain()?.slot else { continue };
                         let Some(office) = offices.iter().find(|o| o.id == slot.office_id) else { continue };
-                        let params = crate::journey::booking::booking_params(office, &slot, row);
-                        let key = format!("reminder:{}:{}", row.id, day);
+                        let mut params = crate::journey::booking::booking_params(office, &slot, row);
+                        params["slot"] = slot_param(&slot);
+                        let key = format!("reminder:{}:{}:{}:{}", row.id, day, slot.shift.as_str(), slot.office_id);
                         let sent = crate::notify::sms_to_applicant(
                             conn,
                             &pii,
@@ -259,6 +319,64 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
             break;
         }
         after = last;
+    }
+    Ok(queued)
+}
+
+/// Queues one `card_uncollected` SMS for each card that has waited
+/// [`domain::delivery::UNCOLLECTED_AFTER_DAYS`] (30) days at its delivery office since
+/// `ready_for_delivery`, in the daytime (Tehran). Once per application (dedupe key
+/// `card_uncollected:<application>`); a card handed over meanwhile is no longer ready.
+pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
+    let now = state.now();
+    if !domain::delivery::daytime(now) {
+        return Ok(0);
+    }
+    let ready_before = (now - chrono::Duration::days(domain::delivery::UNCOLLECTED_AFTER_DAYS)).naive_utc();
+    let mut queued = 0;
+    loop {
+        let pii = state.pii.clone();
+        let (n, page) = state
+            .run_api(move |conn| {
+                let waiting = persistence::production::uncollected(conn, ready_before, 200)?;
+                let ids: Vec<String> = waiting.iter().map(|(id, _)| id.clone()).collect();
+                let rows = persistence::applications::find_many(conn, &ids)?;
+                let office_ids: Vec<String> = rows.iter().filter_map(|r| r.delivery_office_id.clone()).collect();
+                let offices = persistence::offices::find_many(conn, &office_ids)?;
+                let queued = persistence::write_tx(conn, |conn| {
+                    let mut queued = 0;
+                    for row in &rows {
+                        let Some((_, ready_at)) = waiting.iter().find(|(id, _)| *id == row.id) else { continue };
+                        let office =
+                            row.delivery_office_id.as_ref().and_then(|id| offices.iter().find(|o| o.id == *id));
+                        let days = (now.naive_utc() - *ready_at).num_days();
+                        let params = serde_json::json!({
+                            "office": office.map(|o| o.name.clone()),
+                            "address": office.map(|o| o.address.clone()),
+                            "days": days,
+                            "tracking_code": row.tracking_code,
+                        });
+                        let key = format!("card_uncollected:{}", row.id);
+                        let sent = crate::notify::sms_to_applicant(
+                            conn,
+                            &pii,
+                            row,
+                            Template::CardUncollected,
+                            params,
+                            Some(key),
+                            now,
+                        )?;
+                        queued += usize::from(sent);
+                    }
+                    Ok::<_, ApiError>(queued)
+                })?;
+                Ok((queued, waiting.len()))
+            })
+            .await?;
+        queued += n;
+        if page < 200 || n == 0 {
+            break;
+        }
     }
     Ok(queued)
 }

@@ -387,6 +387,15 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "range" => ("مقدار وارد شده خارج از محدوده مجاز است.", "The value is out of range."),
         "email" => ("نشانی رایانامه معتبر نیست.", "The e-mail address is not valid."),
         "invalid" => ("مقدار وارد شده معتبر نیست.", "The value is not valid."),
+        "exclusive" => (
+            "فقط یکی از سریال شناسنامه، کد رهگیری یا تاریخ تولد را وارد کنید.",
+            "Give only one of serial, tracking_code and birth_date_jalali.",
+        ),
+        "province_unknown" => ("در این استان دفتری وجود ندارد.", "No office lies in this province."),
+        "dates_disagree" => (
+            "تاریخ شمسی و میلادی داده شده یک روز نیستند.",
+            "The Jalali and the Gregorian date given are not the same day.",
+        ),
         "malformed_json" => ("بدنه درخواست JSON معتبر نیست.", "The request body is not valid JSON for this operation."),
         "malformed_query" => ("پارامترهای درخواست معتبر نیست.", "The query parameters are not valid."),
         "malformed_path" => ("نشانی درخواست معتبر نیست.", "The path parameters are not valid."),
@@ -453,6 +462,10 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             // not tell which was spent.
             "ثبت نام به دفعات مجاز تلاش شده است؛ بعدا دوباره تلاش کنید.",
             "Registration was tried as often as allowed; try again later.",
+        ),
+        "efolder_recovery_limit" => (
+            "بازیابی نام کاربری و کلمه عبور برای این کد ملی امروز به دفعات مجاز درخواست شده است؛ فردا دوباره تلاش کنید.",
+            "Credentials recovery was asked for this national code as often as allowed today; try again tomorrow.",
         ),
         "guesses_limited" => (
             "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
@@ -525,6 +538,26 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
         "ussd_address_forbidden" => {
             ("این نشانی مجاز به فراخوانی سرویس USSD نیست.", "This address is not on the USSD gateway allow-list.")
         }
+        "legacy_state_invalid" => (
+            "وضعیت باید draft (پرداخت‌نشده) یا registered (پرداخت‌شده) باشد.",
+            "The state must be draft (unpaid) or registered (paid).",
+        ),
+        "not_for_draft" => (
+            "درخواست پرداخت‌نشده (draft) کد رهگیری یا نوبت ندارد؛ این خانه باید خالی باشد.",
+            "An unpaid (draft) application has no tracking code or appointment: leave this cell empty.",
+        ),
+        "legacy_id_duplicate" => ("این شناسه در فایل دو بار آمده است.", "This legacy id appears twice in the file."),
+        "legacy_changed" => (
+            "این درخواست پیش‌تر با داده‌های دیگری منتقل شده است و دوباره منتقل نمی‌شود.",
+            "This application was imported before with other data; it is not imported again.",
+        ),
+        "tracking_code_taken" => {
+            ("این کد رهگیری به درخواست دیگری تعلق دارد.", "This tracking code belongs to another application.")
+        }
+        "no_booked_appointment" => (
+            "هنوز نوبتی برای شما قطعی نشده است؛ پس از پرداخت، نوبت قطعی می‌شود.",
+            "No appointment is booked yet: a seat is booked once the fee is paid.",
+        ),
         "concurrent_update" => {
             ("اطلاعات همزمان تغییر کرد؛ دوباره تلاش کنید.", "The data changed at the same time; try again.")
         }
@@ -536,9 +569,35 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
             "خطای داخلی رخ داد؛ شناسه درخواست را هنگام پیگیری اعلام کنید.",
             "An internal error occurred; quote the request id when reporting it.",
         ),
-        _ => ("درخواست قابل انجام نیست.", "The request cannot be processed."),
+        "username_taken" => ("این نام کاربری قبلا ثبت شده است.", "This username is already taken."),
+        "client_id_taken" => ("این شناسه سرویس‌گیرنده قبلا ثبت شده است.", "This client id is already registered."),
+        "fee_exists_for_date" => (
+            "برای این نوع هزینه از این تاریخ قبلا تعرفه‌ای ثبت شده است.",
+            "A fee of this kind is already set from this date.",
+        ),
+        "fee_not_applicable" => {
+            ("این دفتر چنین هزینه‌ای دریافت نمی‌کند.", "This kind of office does not collect this fee.")
+        }
+        "documents_not_checked" => (
+            "پیش از تکمیل ثبت نام، بررسی مدارک باید تایید شود.",
+            "Confirm that the documents were checked before completing the enrollment.",
+        ),
+        "fingerprint_mismatch" => (
+            "اثر انگشت با اثر ثبت شده روی کارت مطابقت ندارد؛ کارت تحویل نشد.",
+            "The fingerprint does not match the card's; the card was not handed over.",
+        ),
+        "office_no_home_visits" => ("این دفتر مراجعه در منزل انجام نمی‌دهد.", "This office does not make home visits."),
+        "event_id_reused" => (
+            "این شناسه رویداد قبلا برای رویداد دیگری به کار رفته است.",
+            "This event id was already used for a different event.",
+        ),
+        _ => FALLBACK,
     }
 }
+
+/// What an API code without its own message would say: never reached by a code the API
+/// answers with (tests/tests/foundation.rs walks the source for them).
+const FALLBACK: (&str, &str) = ("درخواست قابل انجام نیست.", "The request cannot be processed.");
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! `ETag` and `If-None-Match` (RFC 9110 §8.8.3, §13.1.2) on the documents clients poll:
-//! the application (citizen and kiosk) and the public pages. The tag is a hash of the JSON
-//! answer, so it changes exactly when the answer does (state, language, fees); a request
-//! whose `If-None-Match` names it gets `304 Not Modified` without a body.
+//! the application (citizen and kiosk), the public pages and the region list. The tag is
+//! a hash of the JSON answer, so it changes exactly when the answer does (state, language,
+//! fees, offices); a request whose `If-None-Match` names it gets `304 Not Modified`
+//! without a body.
 //!
 //! [`OPERATIONS`] lists them; `contract::finish` documents the parameter, the header and
 //! the 304 on each, and `tests/tests/contract.rs` holds every one of them to it.
@@ -14,11 +15,12 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 
 /// The operations answering with an `ETag` and honouring `If-None-Match`.
-pub const OPERATIONS: [&str; 4] = [
+pub const OPERATIONS: [&str; 5] = [
     "citizen_get_application",
     "kiosk_get_application",
     "public_get_process_info",
     "public_get_registration_conditions",
+    "public_list_regions",
 ];
 
 /// A strong entity tag of a body: `"` + 32 hex digits of its SHA-256 + `"`.

@@ -166,24 +166,41 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Marks booked appointments as missed once their shift is over (seed 003: a no-show may
-/// not book again for N days) and tells the citizen.
+/// not book again for N days) and tells the citizen. Never on a closed day (issue 19): a
+/// booking there is the closure's, moved by [`displace_closed_bookings`] without a ban.
 pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let today = domain::calendar::tehran_date(now);
     let candidates = state.run(move |conn| applications::booked_until(conn, today, 500)).await?;
     let mut marked = 0;
     for row in candidates {
-        let over = match (row.slot_date, row.slot_shift.as_deref().and_then(domain::offices::Shift::parse)) {
-            (Some(date), Some(shift)) => domain::calendar::tehran_instant(date, shift.ends_at_hour(), 0) <= now,
-            _ => false,
+        let slot = match (
+            &row.slot_office_id,
+            row.slot_date,
+            row.slot_shift.as_deref().and_then(domain::offices::Shift::parse),
+        ) {
+            (Some(office), Some(date), Some(shift)) => (office.clone(), date, shift),
+            _ => continue,
         };
-        if !over {
+        if domain::calendar::tehran_instant(slot.1, slot.2.ends_at_hour(), 0) > now {
+            continue;
+        }
+        let s = slot.clone();
+        let closed =
+            state.run(move |conn| persistence::offices::slot(conn, &s.0, s.1, s.2)).await?.is_some_and(|s| s.closed);
+        if closed {
             continue;
         }
         let policy = state.policy.clone();
         let pii = state.pii.clone();
         let (did, _) = mutate(state, Target::Id(row.id.clone()), move |conn, row, app, now| {
             if app.appointment != domain::application::AppointmentStatus::Booked {
+                return Ok(false);
+            }
+            // Closed since it was read: the closure's, not a no-show.
+            if let Some(s) = &app.slot
+                && persistence::offices::slot(conn, &s.office_id, s.date, s.shift)?.is_some_and(|s| s.closed)
+            {
                 return Ok(false);
             }
             let next = transition(app, Event::MarkNoShow, now, &policy)?;
@@ -232,8 +249,16 @@ pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
     Ok(expired)
 }
 
+/// Moves citizens booked on a day their office will not receive them (closed, a holiday,
+/// out of service) back to choosing, with a seat offered and an SMS, without a no-show
+/// (issue 19; see [`crate::journey::closures`]). The administrators' actions do this at
+/// once; the job catches what they did not reach.
+pub async fn displace_closed_bookings(state: &AppState) -> Result<usize, ApiError> {
+    crate::journey::closures::displace_everywhere(state).await
+}
+
 /// Forgets used captchas that expired, the public lookup counters of past days, guess
-/// counters two days old, and expired sessions.
+/// counters two days old, expired sessions, and production-queue leases ended a day ago.
 pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let yesterday = domain::calendar::tehran_date(now) - Duration::days(1);
@@ -242,7 +267,8 @@ pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
             Ok(persistence::citizens::purge_captchas(conn, now)?
                 + persistence::public_lookups::purge_before(conn, yesterday)?
                 + persistence::attempts::purge(conn, (now - Duration::days(2)).naive_utc())?
-                + persistence::sessions::purge(conn, now.naive_utc())?)
+                + persistence::sessions::purge(conn, now.naive_utc())?
+                + persistence::production::purge(conn, (now - Duration::days(1)).naive_utc())?)
         })
         .await
 }
@@ -268,6 +294,12 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
     crate::delivery::queue_reminders(state).await
 }
 
+/// Queues the reminders of cards waiting 30 days uncollected (see
+/// [`crate::delivery::queue_uncollected`]).
+pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
+    crate::delivery::queue_uncollected(state).await
+}
+
 /// One named job, for the scheduler and the admin "run now" endpoint.
 pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
     match name {
@@ -280,6 +312,8 @@ pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
         "expire_unbooked" => expire_unbooked(state).await,
         "deliver_outbox" => deliver_outbox(state).await,
         "queue_reminders" => queue_reminders(state).await,
+        "displace_closed_bookings" => displace_closed_bookings(state).await,
+        "queue_uncollected" => queue_uncollected(state).await,
         _ => Err(ApiError::NotFound("not_found")),
     }
 }
@@ -290,10 +324,12 @@ pub const SCHEDULE: &[(&str, u64)] = &[
     ("deliver_outbox", 1),
     ("reconcile_payments", 6),
     ("settle_identities", 6),
+    ("displace_closed_bookings", 6),
     ("mark_no_shows", 60),
     ("expire_unbooked", 360),
     ("purge_captchas", 60),
     ("queue_reminders", 720),
+    ("queue_uncollected", 720),
     ("materialize_slots", 720),
 ];
 

@@ -15,6 +15,7 @@ pub mod etag;
 pub mod extract;
 pub mod guard;
 pub mod html;
+pub mod ics;
 pub mod idempotency;
 pub mod input_rules;
 pub mod jobs;

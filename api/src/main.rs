@@ -66,6 +66,15 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Carry applications over from the old Portal: a CSV file, all or nothing, idempotent
+    /// (columns in docs/domain/legacy-import.md; the same import as
+    /// `POST /api/v1/admin/legacy-applications`). Every bad cell is printed as `row N: column`.
+    ImportLegacy {
+        /// The CSV file (UTF-8, header row).
+        file: PathBuf,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Print the OpenAPI document as YAML.
     Openapi,
     /// Print a fresh set of keys for the [keys] section of ncr.toml.
@@ -141,6 +150,23 @@ fn main() {
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::loadtest::generate(&state, offices, days, citizens).unwrap_or_else(|e| fail(e));
             println!("{summary}");
+        }
+        Command::ImportLegacy { file, database_url } => {
+            let mut config = load(cli.config.as_ref(), database_url, None);
+            config.demo_data = api::config::DemoData::Never;
+            api::observability::init_logging(&config);
+            let bytes = std::fs::read(&file).unwrap_or_else(|e| fail(format!("cannot read {}: {e}", file.display())));
+            let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
+            match api::journey::legacy::import_now(&state, &bytes) {
+                Ok(r) => println!("{} created, {} unchanged, {} seats taken", r.created, r.unchanged, r.seats_taken),
+                Err(api::error::ApiError::Fields(cells)) => {
+                    for (field, code, _, en) in &cells {
+                        eprintln!("{field}: {code} ({en})");
+                    }
+                    fail(format!("nothing imported: {} bad cell(s)", cells.len()));
+                }
+                Err(e) => fail(format!("nothing imported: {} ({e})", e.code())),
+            }
         }
         Command::Serve { bind, database_url } => {
             let config = load(cli.config.as_ref(), database_url, bind);

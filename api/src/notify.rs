@@ -18,17 +18,26 @@ pub enum Template {
     NoShow,
     IdentityResult,
     CardReady,
+    /// The card has waited 30 days at its delivery office (issue 20).
+    CardUncollected,
     TrackingCodeRecovery,
     /// E-folder: the generated username and password (seed 000).
     EfolderCredentials,
     /// E-folder: a one-time password-reset code.
     EfolderResetCode,
+    /// The office will not receive the citizen on their day (closure, holiday, out of
+    /// service): no ban, the fee kept, a seat offered (issue 19).
+    OfficeClosed,
+    /// The citizen withdrew; a paid fee is refunded (issue 19).
+    Withdrawal,
+    /// A withdrawn fee is back with the citizen.
+    RefundSettled,
     /// A home-visit office scheduled the visit (issue 19): date, shift, office.
     HomeVisitScheduled,
 }
 
 impl Template {
-    pub const ALL: [Template; 11] = [
+    pub const ALL: [Template; 15] = [
         Template::Registration,
         Template::PaymentResult,
         Template::Booking,
@@ -36,9 +45,13 @@ impl Template {
         Template::NoShow,
         Template::IdentityResult,
         Template::CardReady,
+        Template::CardUncollected,
         Template::TrackingCodeRecovery,
         Template::EfolderCredentials,
         Template::EfolderResetCode,
+        Template::OfficeClosed,
+        Template::Withdrawal,
+        Template::RefundSettled,
         Template::HomeVisitScheduled,
     ];
     pub fn as_str(self) -> &'static str {
@@ -50,9 +63,13 @@ impl Template {
             Template::NoShow => "no_show",
             Template::IdentityResult => "identity_result",
             Template::CardReady => "card_ready",
+            Template::CardUncollected => "card_uncollected",
             Template::TrackingCodeRecovery => "tracking_code_recovery",
             Template::EfolderCredentials => "efolder_credentials",
             Template::EfolderResetCode => "efolder_reset_code",
+            Template::OfficeClosed => "office_closed",
+            Template::Withdrawal => "withdrawal",
+            Template::RefundSettled => "refund_settled",
             Template::HomeVisitScheduled => "home_visit_scheduled",
         }
     }

@@ -150,6 +150,30 @@ pub fn check_demo_seed(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The production profile on a database that already holds demo data (loaded by a
+/// development run): demo offices would take real bookings and the synthetic population
+/// would pass as citizens. Refused unless a staging deployment allows `demo_data`.
+pub fn check_database(config: &Config, conn: &mut persistence::DbConn) -> Result<(), String> {
+    if config.profile() != Profile::Production || config.allow_sandboxes.iter().any(|a| a == "demo_data") {
+        return Ok(());
+    }
+    let codes: Vec<String> = crate::seed::offices::OFFICES.iter().map(|o| o.code.to_owned()).collect();
+    let offices = persistence::offices::find_by_codes(conn, &codes).map_err(|e| e.to_string())?.len();
+    // The sandbox registry's table holds only synthetic people; with the real registry
+    // connected, anything in it came from the demo data.
+    let people =
+        if registry_is_sandbox(config) { 0 } else { persistence::registry::count(conn).map_err(|e| e.to_string())? };
+    if offices == 0 && people == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to start in the production profile: demo data is in this database ({offices} demo offices, \
+         {people} synthetic people of the sandbox registry). Fix: a database without demo data (demo data is \
+         loaded by a development run or `ncr seed-demo`); a staging deployment may keep it with \
+         allow_sandboxes = [\"demo_data\"]"
+    ))
+}
+
 /// The adapter behind every port, as the start-up log lists them.
 pub fn adapters(config: &Config) -> Vec<(&'static str, String)> {
     let host = |url: &str| reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned));

@@ -94,10 +94,17 @@ pub fn entry(facts: &Facts<'_>, now: chrono::DateTime<chrono::Utc>, policy: &dom
         match app.appointment {
             AppointmentStatus::Held | AppointmentStatus::Booked => lines.push(when),
             AppointmentStatus::Missed => lines.push(format!("{when} {}", t(lang, "(مراجعه نشد)", "(missed)"))),
+            // Kept after a closure until the citizen books it (issue 19).
+            AppointmentStatus::Offered => lines.push(format!("{when} {}", t(lang, "(پیشنهادی)", "(offered)"))),
             AppointmentStatus::None | AppointmentStatus::Used => {}
         }
-        if matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked | AppointmentStatus::Missed)
-            && let Some(office) = facts.slot_office
+        if matches!(
+            app.appointment,
+            AppointmentStatus::Held
+                | AppointmentStatus::Booked
+                | AppointmentStatus::Missed
+                | AppointmentStatus::Offered
+        ) && let Some(office) = facts.slot_office
         {
             lines.push(format!("{} {office}", t(lang, "دفتر:", "Office:")));
         }

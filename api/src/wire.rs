@@ -42,12 +42,16 @@ wire_enum!(
 wire_enum!(
     PaymentStatus = domain::application::PaymentStatus { Unpaid, Pending, Paid, Failed, RefundPending, Refunded }
 );
-wire_enum!(AppointmentStatus = domain::application::AppointmentStatus { None, Held, Booked, Missed, Used });
+wire_enum!(
+    /// `offered`: a seat kept for a citizen whose booked day was closed, until
+    /// `hold_expires_at`; booking it makes it theirs.
+    AppointmentStatus = domain::application::AppointmentStatus { None, Held, Booked, Missed, Used, Offered }
+);
 wire_enum!(
     /// Operations a citizen may ask for now (seed 001 §2.6–2.7).
     Operation = domain::application::Operation {
         PrintReceipt, SaveReceiptFile, EmailReceipt, EditPersonalInfo, ChangeMobile, ChangeAppointment,
-        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, PrintEnrollmentReceipt,
+        ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, Withdraw, PrintEnrollmentReceipt,
         SetHomeVisitAddress, RequestReissue
     }
 );
@@ -198,7 +202,18 @@ closed_set!(
         Created, Redirected, CallbackReceived,
         Verified, Failed, Expired, Unknown,
         RefundPending, Refunded, RefundFailed,
+        RefundRequested,
     }
+);
+closed_set!(
+    /// Where a withdrawn fee's refund is: the gateway reversing it on the payment's day
+    /// (`reversing`), waiting for a transfer to the Sheba number (`requested`), or back with
+    /// the citizen (`settled`).
+    RefundStatus { Reversing, Requested, Settled }
+);
+closed_set!(
+    /// How a refund went back: the gateway reversed the payment, or a bank transfer.
+    RefundMethod { Reversal, Transfer }
 );
 closed_set!(
     /// A payment gateway: `sandbox` (the embedded default), `sadad` (Bank Melli) or `parsian`.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::tehran_date;
 use crate::error::DomainError;
+use crate::iban::Iban;
 use crate::ids::TrackingCode;
 use crate::offices::{Shift, SpecialNeeds};
 use crate::policy::Policy;
@@ -137,8 +138,25 @@ pub enum AppointmentStatus {
     Booked,
     Missed,
     Used,
+    /// A seat kept for a paid citizen whose booked day was closed: theirs if they book it
+    /// before `hold_expires_at` (docs/domain/booking.md, "Closures").
+    Offered,
 }
-str_enum!(AppointmentStatus { None => "none", Held => "held", Booked => "booked", Missed => "missed", Used => "used" });
+str_enum!(AppointmentStatus {
+    None => "none",
+    Held => "held",
+    Booked => "booked",
+    Missed => "missed",
+    Used => "used",
+    Offered => "offered",
+});
+
+impl AppointmentStatus {
+    /// The application holds a seat of its slot (counted in the slot's `taken`).
+    pub fn holds_seat(self) -> bool {
+        matches!(self, AppointmentStatus::Held | AppointmentStatus::Booked | AppointmentStatus::Offered)
+    }
+}
 
 /// Why a card is issued again after delivery (issue 19; seed 001 §3.2 for a changed serial).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -189,6 +207,9 @@ pub struct Application {
     pub home_visit_address: bool,
     /// This card cycle re-issues a delivered card, for this reason (its fee is the re-issue fee).
     pub reissue: Option<ReissueReason>,
+    /// When the office closed on the citizen's booked day (or left service): they book
+    /// again without a ban, and the booking deadline counts from then.
+    pub displaced_at: Option<DateTime<Utc>>,
 }
 
 impl Application {
@@ -210,6 +231,7 @@ impl Application {
             reissue_required: false,
             home_visit_address: false,
             reissue: None,
+            displaced_at: None,
         }
     }
 
@@ -227,11 +249,13 @@ impl Application {
         self.delivery_office_id.as_deref().or(self.slot.as_ref().map(|s| s.office_id.as_str()))
     }
 
-    /// The last day a paid citizen without a booking may book on (seed 003: two months).
+    /// The last day a paid citizen without a booking may book on (seed 003: two months),
+    /// counted from the payment — or from the closure that took their booking away.
     pub fn booking_deadline(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        let since = self.paid_at?.max(self.displaced_at.unwrap_or(DateTime::<Utc>::MIN_UTC));
         (self.state == State::Registered && self.appointment == AppointmentStatus::None && !self.home_visit())
-            .then_some(self.paid_at?)
-            .and_then(|paid| paid.checked_add_months(Months::new(policy.booking_window_months)))
+            .then_some(since)
+            .and_then(|since| since.checked_add_months(Months::new(policy.booking_window_months)))
     }
 
     fn ban_active(&self, today: NaiveDate) -> Option<NaiveDate> {
@@ -251,6 +275,24 @@ pub fn booking_window(now: DateTime<Utc>, policy: &Policy) -> (NaiveDate, NaiveD
     (today + Duration::days(1), today + Duration::days(i64::from(policy.booking_horizon_days)))
 }
 
+// ---------------------------------------------------------------- closures
+
+/// The seat offered to a citizen whose booked day was closed, among `free` seats (each
+/// from tomorrow to the horizon, at an office that suits them): the earliest at the office
+/// they had booked — their shift first on a day — and only if it has none, the earliest
+/// elsewhere, their shift first. The rule is documented in docs/domain/booking.md
+/// ("Closures").
+pub fn pick_offer<'a>(lost: &Slot, free: &'a [Slot]) -> Option<&'a Slot> {
+    free.iter().min_by_key(|s| (s.office_id != lost.office_id, s.date, s.shift != lost.shift, s.office_id.as_str()))
+}
+
+/// Until when an offered seat is kept: `policy.closure_offer_days` from now, but never past
+/// the start (Tehran) of the offered day itself — a seat must be confirmed before its day.
+pub fn offer_until(now: DateTime<Utc>, offered: NaiveDate, policy: &Policy) -> DateTime<Utc> {
+    let kept = now + Duration::days(i64::from(policy.closure_offer_days));
+    kept.min(crate::calendar::tehran_instant(offered, 0, 0))
+}
+
 // ---------------------------------------------------------------- permissions
 
 /// Operations a citizen can ask for (seed 001 §2.6, plus the journey's own steps).
@@ -267,6 +309,8 @@ pub enum Operation {
     AnswerSpecialNeeds,
     EditFamily,
     Pay,
+    /// Give up the application before enrollment (a paid fee is refunded).
+    Withdraw,
     /// Print or save the enrollment receipt (seed 002: given at completion, kept until delivery).
     PrintEnrollmentReceipt,
     /// Give or change the address a home visit goes to (seed 001: "no" to leaving home).
@@ -285,6 +329,7 @@ str_enum!(Operation {
     AnswerSpecialNeeds => "answer_special_needs",
     EditFamily => "edit_family",
     Pay => "pay",
+    Withdraw => "withdraw",
     PrintEnrollmentReceipt => "print_enrollment_receipt",
     SetHomeVisitAddress => "set_home_visit_address",
     RequestReissue => "request_reissue",
@@ -300,6 +345,7 @@ str_enum!(Operation {
 /// | change mobile | everyone who has saved the first page, paid or not |
 /// | change office/time | everyone who has not started enrollment, even after a missed date (subject to the no-show ban) |
 /// | change delivery office | everyone whose card production has not started |
+/// | withdraw | everyone who has not started enrollment and is not at the bank right now |
 pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Policy) -> Result<(), DomainError> {
     use Operation::*;
     if app.state == State::Cancelled {
@@ -403,6 +449,12 @@ pub fn check(app: &Application, op: Operation, now: DateTime<Utc>, policy: &Poli
                 State::Draft => Err(DomainError::NoActiveHold),
                 _ => Err(DomainError::InvalidTransition { from: app.state.as_str(), event: "pay" }),
             }
+        }
+        Withdraw => {
+            before_enrollment()?;
+            // At the bank the outcome is unknown: wait for it (minutes) rather than cancel
+            // an application a payment may be about to register.
+            if app.state == State::PaymentPending { Err(DomainError::PaymentInProgress) } else { Ok(()) }
         }
     }
 }
@@ -676,6 +728,17 @@ pub enum Event {
     ScheduleHomeVisit {
         slot: Slot,
     },
+    /// The citizen gives the application up before enrollment. A paid fee goes back to
+    /// `iban`, which a paid application must give.
+    Withdraw {
+        iban: Option<Iban>,
+    },
+    /// The office will not receive the citizen on their booked (or offered) day: closed,
+    /// a holiday, or out of service. The seat is gone, without a no-show; `offer` is a seat
+    /// kept for them until its time (docs/domain/booking.md, "Closures").
+    OfficeClosed {
+        offer: Option<(Slot, DateTime<Utc>)>,
+    },
 }
 
 impl Event {
@@ -706,6 +769,8 @@ impl Event {
             Event::Expire => "expire",
             Event::SetHomeVisitAddress => "set_home_visit_address",
             Event::ScheduleHomeVisit { .. } => "schedule_home_visit",
+            Event::Withdraw { .. } => "withdraw",
+            Event::OfficeClosed { .. } => "office_closed",
         }
     }
 
@@ -720,6 +785,7 @@ impl Event {
             Event::StartPayment => Operation::Pay,
             Event::ChangeDeliveryOffice { .. } => Operation::ChangeDeliveryOffice,
             Event::SetHomeVisitAddress => Operation::SetHomeVisitAddress,
+            Event::Withdraw { .. } => Operation::Withdraw,
             _ => return None,
         })
     }
@@ -766,10 +832,12 @@ pub fn transition(
             }
         }
         Event::ReleaseHold => {
-            if app.appointment != AppointmentStatus::Held {
-                return Err(invalid());
+            match app.appointment {
+                AppointmentStatus::Held => next.state = State::Draft,
+                // An offered seat lapses; the paid citizen chooses another.
+                AppointmentStatus::Offered => {}
+                _ => return Err(invalid()),
             }
-            next.state = State::Draft;
             next.appointment = AppointmentStatus::None;
             next.slot = None;
             next.hold_expires_at = None;
@@ -910,6 +978,39 @@ pub fn transition(
             next.slot = Some(slot.clone());
             next.appointment = AppointmentStatus::Booked;
             next.hold_expires_at = None;
+        }
+        Event::Withdraw { iban } => {
+            if app.payment == PaymentStatus::Paid {
+                if iban.is_none() {
+                    return Err(DomainError::IbanRequired);
+                }
+                next.payment = PaymentStatus::RefundPending;
+            }
+            next.state = State::Cancelled;
+            if app.appointment.holds_seat() {
+                next.appointment = AppointmentStatus::None;
+                next.slot = None;
+            }
+            next.hold_expires_at = None;
+        }
+        Event::OfficeClosed { offer } => {
+            let seated = matches!(app.appointment, AppointmentStatus::Booked | AppointmentStatus::Offered);
+            if app.state != State::Registered || !seated {
+                return Err(invalid());
+            }
+            match offer {
+                Some((slot, until)) => {
+                    next.appointment = AppointmentStatus::Offered;
+                    next.slot = Some(slot.clone());
+                    next.hold_expires_at = Some(*until);
+                }
+                None => {
+                    next.appointment = AppointmentStatus::None;
+                    next.slot = None;
+                    next.hold_expires_at = None;
+                }
+            }
+            next.displaced_at = Some(now);
         }
     }
     Ok(next)

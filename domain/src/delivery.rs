@@ -113,15 +113,25 @@ pub fn after_attempt(attempts_before: i32, attempt: Attempt, now: DateTime<Utc>)
     AfterAttempt { status, attempts, retry_at }
 }
 
-/// Reminders go out from this hour (Tehran time) of the day before the appointment, so
-/// nobody is woken by one just after midnight.
-pub const REMINDER_FROM_HOUR: u32 = 9;
+/// Appointment reminders go out the evening before (issue 20), from this hour Tehran time…
+pub const REMINDER_FROM_HOUR: u32 = 18;
+/// …until this one, so nobody is woken by one late at night.
+pub const REMINDER_UNTIL_HOUR: u32 = 23;
 
-/// The appointment day whose reminders are due now (tomorrow, in Tehran), or `None`
-/// before [`REMINDER_FROM_HOUR`].
+/// The appointment day whose reminders are due now — tomorrow, in Tehran, on the evening
+/// before ([`REMINDER_FROM_HOUR`]–[`REMINDER_UNTIL_HOUR`]) — or `None` at other hours.
 pub fn reminder_day(now: DateTime<Utc>) -> Option<NaiveDate> {
     let hour = now.with_timezone(&tehran()).hour();
-    (hour >= REMINDER_FROM_HOUR).then(|| tehran_date(now) + Duration::days(1))
+    (REMINDER_FROM_HOUR..REMINDER_UNTIL_HOUR).contains(&hour).then(|| tehran_date(now) + Duration::days(1))
+}
+
+/// A card ready for delivery that has waited this many days uncollected gets one reminder.
+pub const UNCOLLECTED_AFTER_DAYS: i64 = 30;
+
+/// Whether reminders that can wait (an uncollected card) may be sent now: daytime in
+/// Tehran, 09:00–21:00.
+pub fn daytime(now: DateTime<Utc>) -> bool {
+    (9..21).contains(&now.with_timezone(&tehran()).hour())
 }
 
 #[cfg(test)]
@@ -159,12 +169,15 @@ mod tests {
     }
 
     #[test]
-    fn reminders_are_for_tomorrow_in_tehran_and_not_at_night() {
+    fn reminders_are_for_tomorrow_in_tehran_on_the_evening_before() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        let at = |h| crate::calendar::tehran_instant(day, h, 30);
-        assert_eq!(reminder_day(at(8)), None);
-        assert_eq!(reminder_day(at(9)), Some(day + Duration::days(1)));
-        assert_eq!(reminder_day(at(23)), Some(day + Duration::days(1)));
+        let at = |h, m| crate::calendar::tehran_instant(day, h, m);
+        assert_eq!(reminder_day(at(9, 30)), None);
+        assert_eq!(reminder_day(at(17, 59)), None);
+        assert_eq!(reminder_day(at(18, 0)), Some(day + Duration::days(1)));
+        assert_eq!(reminder_day(at(22, 59)), Some(day + Duration::days(1)));
+        assert_eq!(reminder_day(at(23, 0)), None);
+        assert!(!daytime(at(8, 59)) && daytime(at(9, 0)) && daytime(at(20, 59)) && !daytime(at(21, 0)));
     }
 
     #[test]

@@ -67,6 +67,17 @@ pub enum DomainError {
     SerialRecentlyChanged,
     #[error("not_eligible")]
     NotEligible,
+    /// Entry by tracking code (seeds 003/004): no application of this national code has it.
+    #[error("tracking_code_mismatch")]
+    TrackingCodeMismatch,
+    /// Entry by birth date (seed 003, «ویرایش ثبت نام قبلی»): no unpaid registration of
+    /// this national code has it.
+    #[error("draft_not_found")]
+    DraftNotFound,
+    /// Entry by birth date of a registration that is paid: the tracking code (or the
+    /// serial) opens it.
+    #[error("tracking_code_required")]
+    TrackingCodeRequired,
 
     // ---- personal information against the registry
     #[error("birth_date_mismatch")]
@@ -138,6 +149,18 @@ pub enum DomainError {
     #[error("fee_exceeds_maximum")]
     FeeExceedsMaximum { max: i64 },
 
+    // ---- withdrawal and refunds (issue 19)
+    #[error("iban_invalid")]
+    IbanInvalid,
+    #[error("iban_required")]
+    IbanRequired,
+    #[error("refund_not_found")]
+    RefundNotFound,
+    #[error("refund_already_settled")]
+    RefundAlreadySettled,
+    #[error("refund_reversal_in_progress")]
+    RefundReversalInProgress,
+
     // ---- outside systems
     #[error("registry_unavailable")]
     RegistryUnavailable,
@@ -155,6 +178,8 @@ pub enum DomainError {
     RegistryDataMismatch,
     #[error("representative_required")]
     RepresentativeRequired,
+    #[error("efolder_credentials_undelivered")]
+    EfolderCredentialsUndelivered,
 
     // ---- office administration
     #[error("office_code_invalid")]
@@ -202,6 +227,9 @@ impl DomainError {
             Underage { .. } => "underage",
             SerialRecentlyChanged => "serial_recently_changed",
             NotEligible => "not_eligible",
+            TrackingCodeMismatch => "tracking_code_mismatch",
+            DraftNotFound => "draft_not_found",
+            TrackingCodeRequired => "tracking_code_required",
             BirthDateMismatch => "birth_date_mismatch",
             GenderMismatch => "gender_mismatch",
             MotherNameMismatch => "mother_name_mismatch",
@@ -233,6 +261,11 @@ impl DomainError {
             AppointmentNotToday => "appointment_not_today",
             AmountMismatch => "amount_mismatch",
             FeeExceedsMaximum { .. } => "fee_exceeds_maximum",
+            IbanInvalid => "iban_invalid",
+            IbanRequired => "iban_required",
+            RefundNotFound => "refund_not_found",
+            RefundAlreadySettled => "refund_already_settled",
+            RefundReversalInProgress => "refund_reversal_in_progress",
             RegistryUnavailable => "registry_unavailable",
             MobileCheckUnavailable => "mobile_check_unavailable",
             GatewayUnavailable => "gateway_unavailable",
@@ -240,6 +273,7 @@ impl DomainError {
             MobileNotOwned => "mobile_not_owned",
             RegistryDataMismatch => "registry_data_mismatch",
             RepresentativeRequired => "representative_required",
+            EfolderCredentialsUndelivered => "efolder_credentials_undelivered",
             OfficeCodeInvalid => "office_code_invalid",
             OfficeKindInvalid => "office_kind_invalid",
             CityCodeInvalid => "city_code_invalid",
@@ -276,11 +310,15 @@ impl DomainError {
             | TooLong { .. }
             | FlagInvalid
             | CapacityInvalid { .. }
-            | CapacityRuleDuplicate => ErrorKind::Invalid,
+            | CapacityRuleDuplicate
+            | IbanInvalid
+            | IbanRequired => ErrorKind::Invalid,
             IdentityMismatch
             | PersonNotAlive
             | Underage { .. }
             | NotEligible
+            | TrackingCodeMismatch
+            | DraftNotFound
             | BirthDateMismatch
             | GenderMismatch
             | MotherNameMismatch
@@ -292,9 +330,10 @@ impl DomainError {
             | RegistryDataMismatch
             | DateOutsideBookingWindow { .. } => ErrorKind::Rejected,
             SerialRecentlyChanged => ErrorKind::TooMany,
-            ApplicationNotFound | OfficeNotFound | ClosureNotFound => ErrorKind::NotFound,
+            ApplicationNotFound | OfficeNotFound | ClosureNotFound | RefundNotFound => ErrorKind::NotFound,
             RegistryUnavailable | MobileCheckUnavailable | GatewayUnavailable => ErrorKind::Unavailable,
             ApplicationExists
+            | TrackingCodeRequired
             | ApplicationCancelled
             | EditLimitReached
             | EnrollmentStarted
@@ -317,7 +356,10 @@ impl DomainError {
             | AppointmentNotToday
             | EfolderAlreadyRegistered
             | OfficeCodeTaken
-            | CapacityBelowBookings { .. } => ErrorKind::Conflict,
+            | CapacityBelowBookings { .. }
+            | RefundAlreadySettled
+            | RefundReversalInProgress
+            | EfolderCredentialsUndelivered => ErrorKind::Conflict,
         }
     }
 
@@ -330,7 +372,8 @@ impl DomainError {
             MobileInvalid => "mobile",
             PostalCodeInvalid => "postal_code",
             SerialInvalid => "serial",
-            TrackingCodeInvalid => "tracking_code",
+            TrackingCodeInvalid | TrackingCodeMismatch => "tracking_code",
+            DraftNotFound => "birth_date_jalali",
             PhoneInvalid => "phone",
             PasswordTooWeak => "new_password",
             BirthDateMismatch => "birth_date_jalali",
@@ -341,6 +384,7 @@ impl DomainError {
             OfficeKindInvalid => "kind",
             CityCodeInvalid => "city_code",
             CapacityInvalid { .. } | CapacityBelowBookings { .. } => "capacity",
+            IbanInvalid | IbanRequired => "iban",
             _ => return None,
         })
     }
@@ -380,6 +424,18 @@ impl DomainError {
             IdentityMismatch => s(
                 "شماره ملی و سریال شناسنامه با یکدیگر مطابقت ندارند.",
                 "The national code and the birth certificate serial do not match.",
+            ),
+            TrackingCodeMismatch => s(
+                "شماره ملی و کد رهگیری با یکدیگر مطابقت ندارند.",
+                "The national code and the tracking code do not match.",
+            ),
+            DraftNotFound => s(
+                "ثبت نام پرداخت‌نشده‌ای با این شماره ملی و تاریخ تولد یافت نشد.",
+                "No unpaid registration matches this national code and birth date.",
+            ),
+            TrackingCodeRequired => s(
+                "هزینه ثبت نام شما پرداخت شده است؛ با شماره ملی و کد رهگیری وارد شوید.",
+                "Your registration is paid: enter with your national code and tracking code.",
             ),
             PersonNotAlive | NotEligible => s(
                 "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید.",
@@ -574,6 +630,24 @@ impl DomainError {
             ClosureNotFound => {
                 s("تعطیلی‌ای برای این دفتر در این تاریخ ثبت نشده است.", "This office has no closure on that date.")
             }
+            IbanInvalid => s(
+                "شماره شبا معتبر نیست؛ IR و ۲۴ رقم پس از آن را بدون اشتباه وارد کنید.",
+                "The Sheba number (IBAN) is not valid: enter IR followed by its 24 digits.",
+            ),
+            IbanRequired => s(
+                "هزینه ثبت نام پرداخت شده است؛ برای بازگرداندن آن شماره شبای حساب بانکی خود را وارد کنید.",
+                "The fee was paid: give the Sheba number (IBAN) of your bank account to have it refunded.",
+            ),
+            RefundNotFound => s("درخواست بازگرداندن وجهی یافت نشد.", "No such refund."),
+            RefundAlreadySettled => s("این مبلغ قبلا بازگردانده شده است.", "This refund has already been settled."),
+            RefundReversalInProgress => s(
+                "بازگرداندن این مبلغ از طریق درگاه بانک در حال انجام است؛ پس از پایان آن دوباره بررسی کنید.",
+                "The bank gateway is still reversing this payment; check again when it has answered.",
+            ),
+            EfolderCredentialsUndelivered => s(
+                "اطلاعات شما قبلاً در سیستم وارد شده است. پیامک نام کاربری و کلمه عبور به شما نرسید؛ از «بازیابی نام کاربری و کلمه عبور» با کد ملی و شماره تلفن همراه خود استفاده کنید.",
+                "Your details are already registered in the system. The SMS with your username and password did not reach you: use credentials recovery with your national code and mobile number.",
+            ),
         }
     }
 }
@@ -608,6 +682,17 @@ mod tests {
         );
     }
 
+    /// Issue 19: the registration answer for credentials that never arrived starts with
+    /// seed 000's text, then says where to go.
+    #[test]
+    fn undelivered_credentials_keep_the_seed_text_and_point_to_recovery() {
+        let fa = DomainError::EfolderCredentialsUndelivered.message(Lang::Fa);
+        assert!(fa.starts_with("اطلاعات شما قبلاً در سیستم وارد شده است.") && fa.contains("بازیابی"), "{fa}");
+        assert_eq!(DomainError::EfolderCredentialsUndelivered.kind(), ErrorKind::Conflict);
+        assert_eq!((DomainError::IbanInvalid.field(), DomainError::IbanRequired.field()), (Some("iban"), Some("iban")));
+        assert_eq!(DomainError::RefundNotFound.kind(), ErrorKind::NotFound);
+    }
+
     /// Each field error names the request field a client highlights.
     #[test]
     fn field_errors_name_their_field() {
@@ -620,6 +705,8 @@ mod tests {
             (SerialInvalid, Some("serial")),
             (TrackingCodeInvalid, Some("tracking_code")),
             (PhoneInvalid, Some("phone")),
+            (TrackingCodeMismatch, Some("tracking_code")),
+            (DraftNotFound, Some("birth_date_jalali")),
             (PasswordTooWeak, Some("new_password")),
             (BirthDateMismatch, Some("birth_date_jalali")),
             (GenderMismatch, Some("gender")),

@@ -13,6 +13,7 @@ pub mod efolder;
 pub mod eligibility;
 pub mod error;
 pub mod fees;
+pub mod iban;
 pub mod ids;
 pub mod mask;
 pub mod money;

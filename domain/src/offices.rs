@@ -35,6 +35,13 @@ impl Shift {
             Shift::Afternoon => "عصر",
         }
     }
+    /// Tehran wall-clock hour at which the shift opens.
+    pub fn starts_at_hour(self) -> u32 {
+        match self {
+            Shift::Morning => 8,
+            Shift::Afternoon => 14,
+        }
+    }
     /// Tehran wall-clock hour at which the shift is over (after which a no-show is certain).
     pub fn ends_at_hour(self) -> u32 {
         match self {

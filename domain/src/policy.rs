@@ -19,6 +19,9 @@ pub struct Policy {
     pub booking_horizon_days: u32,
     /// Working hours after a serial change before the new serial is accepted (seed 001 §3.2).
     pub serial_change_wait_hours: i64,
+    /// Days a seat offered to a citizen whose booked day was closed is kept for them
+    /// (docs/domain/booking.md, "Closures").
+    pub closure_offer_days: u32,
     /// Days from enrollment until the card is expected at the delivery office (seed 002:
     /// "about 20 days"); printed on the enrollment receipt.
     pub card_ready_days: u32,
@@ -34,6 +37,7 @@ impl Default for Policy {
             hold_ttl: Duration::minutes(15),
             booking_horizon_days: 60,
             serial_change_wait_hours: 48,
+            closure_offer_days: 3,
             card_ready_days: 20,
         }
     }

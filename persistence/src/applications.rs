@@ -88,6 +88,10 @@ pub struct ApplicationRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When a closure took the booked day away (the domain's `displaced_at`).
+    pub displaced_at: Option<NaiveDateTime>,
+    /// Why the citizen withdrew, sealed (`Kind::Personal`).
+    pub withdrawal_reason_enc: Option<String>,
 }
 
 fn bad(column: &str, value: &str) -> DbError {
@@ -154,6 +158,7 @@ impl ApplicationRow {
                 .as_deref()
                 .map(|r| ReissueReason::parse(r).ok_or_else(|| bad("reissue_reason", r)))
                 .transpose()?,
+            displaced_at: self.displaced_at.map(utc),
         })
     }
 
@@ -179,6 +184,7 @@ impl ApplicationRow {
         self.reissue_required = app.reissue_required;
         self.home_visit_address = app.home_visit_address;
         self.reissue_reason = app.reissue.map(|r| r.as_str().to_owned());
+        self.displaced_at = app.displaced_at.map(|t| t.naive_utc());
     }
 }
 
@@ -299,16 +305,26 @@ pub fn at_office(
     q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
 }
 
-/// Ids of held seats whose hold has expired.
+/// Ids of held seats whose hold has expired, then of seats offered after a closure whose
+/// offer has (one query each, so each uses its partial index).
 pub fn expired_holds(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
-    applications::table
-        .filter(applications::appointment_status.eq("held"))
-        .filter(applications::hold_expires_at.lt(now.naive_utc()))
-        .order(applications::hold_expires_at.asc())
-        .limit(limit)
-        .select(applications::id)
-        .load(conn)
-        .map_err(DbError::from)
+    let mut ids = Vec::new();
+    for status in ["held", "offered"] {
+        let left = limit - ids.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        ids.extend(
+            applications::table
+                .filter(applications::appointment_status.eq(status))
+                .filter(applications::hold_expires_at.lt(now.naive_utc()))
+                .order(applications::hold_expires_at.asc())
+                .limit(left)
+                .select(applications::id)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(ids)
 }
 
 /// Ids of applications whose identity inquiry is due.
@@ -335,12 +351,14 @@ pub fn booked_until(conn: &mut DbConn, date: NaiveDate, limit: i64) -> Result<Ve
         .map_err(DbError::from)
 }
 
-/// Paid applications without a booking, paid before `before` (candidates for expiry).
+/// Paid applications without a booking, paid (and not displaced by a closure) before
+/// `before` (candidates for expiry).
 pub fn unbooked_paid_before(conn: &mut DbConn, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
     applications::table
         .filter(applications::state.eq("registered"))
         .filter(applications::appointment_status.eq("none"))
         .filter(applications::paid_at.lt(before.naive_utc()))
+        .filter(applications::displaced_at.is_null().or(applications::displaced_at.lt(before.naive_utc())))
         .limit(limit)
         .select(applications::id)
         .load(conn)
@@ -363,4 +381,71 @@ pub fn booked_on(
         q = q.filter(applications::id.gt(id.to_owned()));
     }
     q.order(applications::id.asc()).limit(limit).load(conn).map_err(DbError::from)
+}
+
+/// Applications by id (any order).
+pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+    applications::table
+        .filter(applications::id.eq_any(ids))
+        .select(ApplicationRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// Which seats a closure sweep looks at: one office on some dates, or every office.
+#[derive(Debug, Clone, Default)]
+pub struct DisplacedScope {
+    pub office_id: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+/// Ids of applications whose booked (or offered) seat the office will not honour: its slot
+/// is closed (a closure or a holiday), or the office is out of service and the day is
+/// `today` or later. Driven from the slots that still count seats (`taken > 0`): closed
+/// ones through their partial index, inactive offices' from the few inactive offices.
+pub fn displaced(
+    conn: &mut DbConn,
+    scope: &DisplacedScope,
+    today: NaiveDate,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    use diesel::sql_types::{BigInt, Date, Nullable, Text};
+    let scoped = "($2::TEXT IS NULL OR s.office_id = $2) AND ($3::DATE IS NULL OR s.date >= $3) \
+                  AND ($4::DATE IS NULL OR s.date <= $4)";
+    let seated = "a.slot_office_id = s.office_id AND a.slot_date = s.date AND a.slot_shift = s.shift \
+                  AND a.appointment_status IN ('booked', 'offered')";
+    let closed = format!(
+        "SELECT a.id FROM slots s JOIN applications a ON {seated} \
+         WHERE s.closed AND s.taken > 0 AND $1 = $1 AND {scoped} ORDER BY a.id LIMIT $5"
+    );
+    let inactive = format!(
+        "SELECT a.id FROM offices o JOIN slots s ON s.office_id = o.id JOIN applications a ON {seated} \
+         WHERE NOT o.active AND s.date >= $1 AND s.taken > 0 AND {scoped} ORDER BY a.id LIMIT $5"
+    );
+    let mut ids = Vec::new();
+    for sql in [closed, inactive] {
+        // SQLite has no `::TYPE` casts: they are only PostgreSQL's way to type a NULL.
+        let sql = match conn {
+            DbConn::Pg(_) => sql,
+            DbConn::Sqlite(_) => sql.replace("::TEXT", "").replace("::DATE", ""),
+        };
+        let rows: Vec<IdRow> = diesel::sql_query(sql)
+            .bind::<Date, _>(today)
+            .bind::<Nullable<Text>, _>(scope.office_id.as_deref())
+            .bind::<Nullable<Date>, _>(scope.from)
+            .bind::<Nullable<Date>, _>(scope.to)
+            .bind::<BigInt, _>(limit)
+            .load(conn)?;
+        ids.extend(rows.into_iter().map(|r| r.id));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }

@@ -34,6 +34,9 @@ pub struct EnrollmentRow {
     pub delivered_at: Option<NaiveDateTime>,
     pub delivery_office_id: Option<String>,
     pub delivery_fee: Option<i64>,
+    /// The names in Latin letters as the office entered them, sealed (`Kind::Personal`):
+    /// `{"first_name": …, "last_name": …}`.
+    pub latin_names_enc: Option<String>,
 }
 
 pub fn insert_enrollment(conn: &mut DbConn, row: &EnrollmentRow) -> Result<(), DbError> {
@@ -243,4 +246,31 @@ pub fn purge_keys(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, DbErro
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.lt(now.naive_utc())))
         .execute(conn)
         .map_err(DbError::from)
+}
+
+/// Enrollments of these applications (any order).
+pub fn enrollments(conn: &mut DbConn, application_ids: &[String]) -> Result<Vec<EnrollmentRow>, DbError> {
+    enrollments::table
+        .filter(enrollments::application_id.eq_any(application_ids))
+        .select(EnrollmentRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// The names in Latin letters an office entered at completion.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct LatinNames {
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl LatinNames {
+    pub fn seal(&self, pii: &crate::Pii) -> String {
+        pii.seal(crate::PiiKind::Personal, &serde_json::to_string(self).expect("plain fields serialise"))
+    }
+
+    pub fn open(pii: &crate::Pii, sealed: &str) -> Result<Self, DbError> {
+        serde_json::from_str(&pii.open(crate::PiiKind::Personal, sealed)?)
+            .map_err(|e| DbError::Internal(format!("an enrollment's Latin names do not parse: {e}")))
+    }
 }

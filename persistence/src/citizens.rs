@@ -74,6 +74,25 @@ fn try_upsert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
     })
 }
 
+/// The citizen with this national code, or a new one from `entry`, in the caller's
+/// transaction (an import writes many in one). An existing citizen is left as it is.
+pub fn find_or_insert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Result<CitizenRow, DbError> {
+    if let Some(row) = find_by_nid(conn, entry.hashes)? {
+        return Ok(row);
+    }
+    let row = CitizenRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        nid_hash: entry.hashes[0].clone(),
+        nid_enc: entry.nid_enc.clone(),
+        serial_enc: entry.serial_enc.clone(),
+        serial_verified: entry.serial_verified,
+        created_at: now.naive_utc(),
+        last_entry_at: now.naive_utc(),
+    };
+    diesel::insert_into(citizens::table).values(&row).execute(conn)?;
+    Ok(row)
+}
+
 /// The citizen with this national code (any of its lookup values), if any entered before.
 pub fn find_by_nid(conn: &mut DbConn, hashes: &[String]) -> Result<Option<CitizenRow>, DbError> {
     citizens::table

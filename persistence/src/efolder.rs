@@ -37,6 +37,8 @@ pub struct AccountRow {
     pub password_changed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the credentials SMS was given up for good (cleared by a recovery).
+    pub credentials_undelivered_at: Option<NaiveDateTime>,
 }
 
 /// What [`insert`] did.
@@ -194,4 +196,67 @@ pub fn take_reset_attempt(
 pub fn delete_reset_code(conn: &mut DbConn, account_id: &str) -> Result<(), DbError> {
     diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
     Ok(())
+}
+
+// ---------------------------------------------------------------- credentials recovery
+
+/// Whether the subject's account never got its credentials (`None`: no account). Such a
+/// person is told to use recovery when registering again (issue 19 item 6).
+pub fn credentials_undelivered(conn: &mut DbConn, subject_hash: &str) -> Result<Option<bool>, DbError> {
+    let found: Option<Option<NaiveDateTime>> = efolder_accounts::table
+        .filter(efolder_accounts::subject_hash.eq(subject_hash))
+        .select(efolder_accounts::credentials_undelivered_at)
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|at| at.is_some()))
+}
+
+/// Marks an account whose credentials SMS was given up (inside the outbox worker's
+/// transaction) — only if those credentials are still the account's: the same token
+/// version (`version`), not yet changed at a first login.
+pub fn mark_credentials_undelivered(
+    conn: &mut DbConn,
+    id: &str,
+    version: i32,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    diesel::update(
+        efolder_accounts::table
+            .find(id)
+            .filter(efolder_accounts::must_change_password.eq(true))
+            .filter(efolder_accounts::token_version.eq(version)),
+    )
+    .set((efolder_accounts::credentials_undelivered_at.eq(Some(now)), efolder_accounts::updated_at.eq(now)))
+    .execute(conn)
+    .map_err(DbError::from)
+}
+
+/// Fresh generated credentials after a recovery: the new password hash, a forced change at
+/// the next login, every older token and reset code void, the lock cleared, the delivery
+/// `sms` again (no longer undelivered). Inside the caller's transaction (which queues the SMS); `false` when the
+/// account changed since it was read (`expected_version`).
+pub fn reset_credentials(
+    conn: &mut DbConn,
+    id: &str,
+    expected_version: i32,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let changed =
+        diesel::update(efolder_accounts::table.find(id).filter(efolder_accounts::token_version.eq(expected_version)))
+            .set((
+                efolder_accounts::password_hash.eq(password_hash),
+                efolder_accounts::must_change_password.eq(true),
+                efolder_accounts::token_version.eq(expected_version + 1),
+                efolder_accounts::failed_logins.eq(0),
+                efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
+                efolder_accounts::credentials_delivery.eq("sms"),
+                efolder_accounts::credentials_undelivered_at.eq(None::<NaiveDateTime>),
+                efolder_accounts::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    if changed == 1 {
+        diesel::delete(efolder_reset_codes::table.find(id)).execute(conn)?;
+    }
+    Ok(changed == 1)
 }

@@ -513,6 +513,27 @@ pub fn slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -
         .map_err(DbError::from)
 }
 
+/// Open slots with a free seat at some offices between two dates, earliest first (at most
+/// `limit`): the candidates for a seat offered after a closure.
+pub fn free_slots(
+    conn: &mut DbConn,
+    office_ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: i64,
+) -> Result<Vec<SlotRow>, DbError> {
+    slots::table
+        .filter(slots::office_id.eq_any(office_ids))
+        .filter(slots::date.between(from, to))
+        .filter(slots::closed.eq(false))
+        .filter(slots::taken.lt(slots::capacity))
+        .order((slots::date.asc(), slots::shift.desc(), slots::office_id.asc()))
+        .limit(limit)
+        .select(SlotRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
+}
+
 /// Takes one seat, or says why not. Safe under any concurrency on both databases: the
 /// condition and the increment are one statement.
 pub fn take_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
@@ -554,42 +575,100 @@ pub fn release_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: 
     }
 }
 
-/// The active offices of a city with their slots on a date (one row per office and shift).
-pub fn availability(conn: &mut DbConn, city_code: &str, date: NaiveDate) -> Result<Vec<SeatRow>, DbError> {
-    // Two range reads, no per-office lookups: the city's active offices (with what ranking
-    // needs) from the `offices_city` index, and the city's slots of the date from
-    // `slots_by_city`, joined here.
-    let offices: HashMap<String, (String, Facilities)> = offices::table
-        .filter(offices::city_code.eq(city_code))
+/// Where a seat search looks: a city (by phone code), a province, or both, optionally one
+/// kind of office. At least one of `city_code` and `province` is given by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeatScope {
+    pub city_code: Option<String>,
+    pub province: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// The places the active offices are in: (province, city, city code, office kind), each
+/// once, ordered. The region lists are derived from it.
+pub fn regions(conn: &mut DbConn) -> Result<Vec<(String, String, String, String)>, DbError> {
+    offices::table
         .filter(offices::active.eq(true))
+        .select((offices::province, offices::city, offices::city_code, offices::kind))
+        .distinct()
+        .order((offices::province.asc(), offices::city.asc(), offices::city_code.asc(), offices::kind.asc()))
+        .load(conn)
+        .map_err(DbError::from)
+}
+
+/// Whether an active office lies in this province.
+pub fn province_exists(conn: &mut DbConn, province: &str) -> Result<bool, DbError> {
+    let n: i64 = offices::table
+        .filter(offices::active.eq(true))
+        .filter(offices::province.eq(province))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// The active offices of a scope with their slots on a date (one row per office and shift).
+pub fn availability(conn: &mut DbConn, scope: &SeatScope, date: NaiveDate) -> Result<Vec<SeatRow>, DbError> {
+    // Two range reads, no per-office lookups: the scope's active offices (with what ranking
+    // needs) — by the `offices_city` index when a city is given — and their cities' slots of
+    // the date from `slots_by_city`, joined here.
+    let mut q = offices::table.filter(offices::active.eq(true)).into_boxed();
+    if let Some(c) = &scope.city_code {
+        q = q.filter(offices::city_code.eq(c.clone()));
+    }
+    if let Some(p) = &scope.province {
+        q = q.filter(offices::province.eq(p.clone()));
+    }
+    if let Some(k) = &scope.kind {
+        q = q.filter(offices::kind.eq(k.clone()));
+    }
+    let offices: HashMap<String, (String, String, Facilities)> = q
         .select((
             offices::id,
+            offices::city_code,
             offices::phone,
             offices::step_free_access,
             offices::eye_exception_capture,
             offices::fingerprint_exception_capture,
             offices::home_visits,
         ))
-        .load::<(String, String, bool, bool, bool, bool)>(conn)?
+        .load::<(String, String, String, bool, bool, bool, bool)>(conn)?
         .into_iter()
-        .map(|(id, phone, step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits)| {
-            let facilities =
-                Facilities { step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits };
-            (id, (phone, facilities))
-        })
+        .map(
+            |(
+                id,
+                city_code,
+                phone,
+                step_free_access,
+                eye_exception_capture,
+                fingerprint_exception_capture,
+                home_visits,
+            )| {
+                let facilities =
+                    Facilities { step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits };
+                (id, (city_code, phone, facilities))
+            },
+        )
         .collect();
     if offices.is_empty() {
         return Ok(Vec::new());
     }
-    let seats = slots::table
-        .filter(slots::date.eq(date))
-        .filter(slots::city_code.eq(city_code))
-        .select((slots::office_id, slots::shift, slots::capacity, slots::taken, slots::closed))
-        .load::<(String, String, i32, i32, bool)>(conn)?;
+    let mut cities: Vec<String> = offices.values().map(|(c, _, _)| c.clone()).collect();
+    cities.sort_unstable();
+    cities.dedup();
+    let mut seats = Vec::new();
+    for chunk in cities.chunks(IDS_PER_QUERY) {
+        seats.extend(
+            slots::table
+                .filter(slots::date.eq(date))
+                .filter(slots::city_code.eq_any(chunk))
+                .select((slots::office_id, slots::shift, slots::capacity, slots::taken, slots::closed))
+                .load::<(String, String, i32, i32, bool)>(conn)?,
+        );
+    }
     Ok(seats
         .into_iter()
         .filter_map(|(office_id, shift, capacity, taken, closed)| {
-            let (phone, facilities) = offices.get(&office_id)?.clone();
+            let (_, phone, facilities) = offices.get(&office_id)?.clone();
             Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
         })
         .collect())

@@ -204,6 +204,19 @@ pub struct Delivered {
 /// Records the attempt on a message this worker still owns. Returns `false` when the claim
 /// was lost (it ran out and another worker took the message over): then nothing changes.
 pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<Utc>) -> Result<bool, DbError> {
+    finish_then(conn, row, d, now, |_| Ok(()))
+}
+
+/// [`finish`], with `then` run in the same transaction when the outcome was recorded: what
+/// a message's fate changes elsewhere (an e-folder account whose credentials never
+/// arrived) is written with it or not at all.
+pub fn finish_then(
+    conn: &mut DbConn,
+    row: &OutboxRow,
+    d: &Delivered,
+    now: DateTime<Utc>,
+    then: impl FnOnce(&mut DbConn) -> Result<(), DbError>,
+) -> Result<bool, DbError> {
     let now_naive = now.naive_utc();
     let next = d.retry_at.map_or(now_naive, |t| t.naive_utc());
     let sent_at = (d.status == Status::Sent).then_some(now_naive);
@@ -234,6 +247,9 @@ pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<U
             diesel::update(outbox::table.filter(outbox::id.eq(&row.id)))
                 .set(outbox::params_enc.eq(""))
                 .execute(conn)?;
+        }
+        if changed == 1 {
+            then(conn)?;
         }
         Ok(changed == 1)
     })

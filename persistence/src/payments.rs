@@ -18,7 +18,8 @@ pub struct PaymentRow {
     pub gateway: String,
     pub amount: i64,
     /// `created → redirected → callback_received → verified | failed | expired | unknown`;
-    /// money to give back: `refund_pending → refunded | refund_failed`
+    /// money to give back: `refund_pending → refunded | refund_failed`; a verified fee
+    /// withdrawn by the citizen: `verified → refund_requested → refunded`
     pub status: String,
     pub token: Option<String>,
     pub redirect_url: Option<String>,
@@ -110,11 +111,15 @@ pub fn due_for_reconciliation(conn: &mut DbConn, now: DateTime<Utc>, limit: i64)
         .map_err(DbError::from)
 }
 
-/// Payments to give back (duplicates, mismatches) whose reversal is due.
+/// Payments to give back whose reversal is due: duplicates and mismatches
+/// (`refund_pending`), and withdrawn fees the bank may still reverse (`refund_requested`
+/// with a check planned).
 pub fn due_reversals(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<PaymentRow>, DbError> {
     payments::table
-        .filter(payments::status.eq("refund_pending"))
-        .filter(payments::last_error.is_not_null())
+        .filter(
+            (payments::status.eq("refund_pending").and(payments::last_error.is_not_null()))
+                .or(payments::status.eq("refund_requested")),
+        )
         .filter(payments::next_check_at.le(now.naive_utc()))
         .limit(limit)
         .select(PaymentRow::as_select())

@@ -75,6 +75,8 @@ pub enum Kind {
     Personal,
     /// A home visit's address, postal code, landline and notes, sealed together.
     HomeVisit,
+    /// A bank account's Sheba number (a refund's destination).
+    Iban,
 }
 
 impl Kind {
@@ -88,6 +90,7 @@ impl Kind {
             Kind::Secret => b"secret",
             Kind::Personal => b"personal",
             Kind::HomeVisit => b"home_visit",
+            Kind::Iban => b"iban",
         }
     }
 }

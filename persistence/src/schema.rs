@@ -100,6 +100,8 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        displaced_at -> Nullable<Timestamp>,
+        withdrawal_reason_enc -> Nullable<Text>,
     }
 }
 
@@ -280,6 +282,24 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         delivery_office_id -> Nullable<Text>,
         delivery_fee -> Nullable<BigInt>,
+        latin_names_enc -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    legacy_imports (legacy_id) {
+        legacy_id -> Text,
+        application_id -> Text,
+        row_digest -> Text,
+        imported_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    production_leases (application_id) {
+        application_id -> Text,
+        client_id -> Text,
+        leased_until -> Timestamp,
     }
 }
 
@@ -410,6 +430,7 @@ diesel::table! {
         password_changed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        credentials_undelivered_at -> Nullable<Timestamp>,
     }
 }
 
@@ -450,11 +471,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        application_id -> Text,
+        payment_id -> Text,
+        amount -> BigInt,
+        iban_enc -> Text,
+        iban_hint -> Text,
+        status -> Text,
+        method -> Nullable<Text>,
+        bank_reference -> Nullable<Text>,
+        reversal_error -> Nullable<Text>,
+        requested_at -> Timestamp,
+        settled_at -> Nullable<Timestamp>,
+        settled_by -> Nullable<Text>,
+        version -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> citizens (citizen_id));
 diesel::joinable!(slots -> offices (office_id));
 diesel::joinable!(office_capacity -> offices (office_id));
 diesel::joinable!(payments -> applications (application_id));
 diesel::joinable!(home_visits -> applications (application_id));
+diesel::joinable!(refunds -> applications (application_id));
 
 diesel::joinable!(efolder_reset_codes -> efolder_accounts (account_id));
 
@@ -481,6 +523,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     enrollments,
     home_visits,
     production_events,
+    production_leases,
+    legacy_imports,
     clients,
     idempotency_keys,
     sandbox_sms,
@@ -490,4 +534,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     attempt_counts,
     sessions,
     unsealed_values,
+    refunds,
 );

@@ -141,6 +141,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/admin/jobs/{name}", Admin),
         ("GET", "/api/v1/admin/kiosk-clients", Admin),
         ("POST", "/api/v1/admin/kiosk-clients", Admin),
+        ("POST", "/api/v1/admin/legacy-applications", Admin),
         ("POST", "/api/v1/admin/kiosk-clients/{client_id}/disable", Admin),
         ("POST", "/api/v1/admin/kiosk-clients/{client_id}/rotate", Admin),
         ("GET", "/api/v1/admin/offices", Admin),
@@ -158,6 +159,8 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("POST", "/api/v1/admin/offices/{id}/deactivate", Admin),
         ("GET", "/api/v1/admin/outbox", Admin),
         ("GET", "/api/v1/admin/payments", Admin),
+        ("GET", "/api/v1/admin/refunds", Admin),
+        ("POST", "/api/v1/admin/refunds/{id}/settle", Admin),
         ("GET", "/api/v1/admin/sandbox/emails", Admin),
         ("GET", "/api/v1/admin/sandbox/sms", Admin),
         ("GET", "/api/v1/admin/staff", Admin),
@@ -169,6 +172,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/captcha", Public),
         ("GET", "/api/v1/citizen/application", Citizen),
         ("PUT", "/api/v1/citizen/application/appointment", Citizen),
+        ("GET", "/api/v1/citizen/application/appointment.ics", Citizen),
         ("PUT", "/api/v1/citizen/application/delivery-office", Citizen),
         ("GET", "/api/v1/citizen/application/enrollment-receipt", Citizen),
         ("PUT", "/api/v1/citizen/application/family", Citizen),
@@ -183,9 +187,11 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/citizen/application/receipt.pdf", Citizen),
         ("POST", "/api/v1/citizen/application/receipt/email", Citizen),
         ("PUT", "/api/v1/citizen/application/special-needs", Citizen),
+        ("POST", "/api/v1/citizen/application/withdrawal", Citizen),
         ("GET", "/api/v1/citizen/hijri-birth-date-options", Citizen),
         ("POST", "/api/v1/citizen/sessions", Public),
         ("DELETE", "/api/v1/citizen/sessions/current", Citizen),
+        ("POST", "/api/v1/efolder/credentials-recovery", Public),
         ("GET", "/api/v1/efolder/me", Efolder),
         ("PUT", "/api/v1/efolder/password", Efolder),
         ("POST", "/api/v1/efolder/password-reset", Public),
@@ -197,6 +203,7 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/kiosk/applications/{id}", KioskRead),
         ("GET", "/api/v1/kiosk/hijri-birth-date-options", KioskCreate),
         ("POST", "/api/v1/oauth/token", ClientCredentials),
+        ("GET", "/api/v1/office/applications", OfficeApplication),
         ("GET", "/api/v1/office/applications/{tracking_code}", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/check-in", OfficeApplication),
         ("POST", "/api/v1/office/applications/{tracking_code}/completion", OfficeApplication),
@@ -211,8 +218,10 @@ const OPERATIONS: &[(&str, &str, Policy)] = {
         ("GET", "/api/v1/payments/gateways", Public),
         ("GET", "/api/v1/payments/{gateway}/callback", Public),
         ("POST", "/api/v1/payments/{gateway}/callback", Public),
+        ("GET", "/api/v1/production/applications", Production),
         ("POST", "/api/v1/production/applications/{tracking_code}/events", Production),
         ("GET", "/api/v1/public/process-info", Public),
+        ("GET", "/api/v1/public/regions", Public),
         ("GET", "/api/v1/public/receipts/verify", Public),
         ("GET", "/api/v1/public/registration-conditions", Public),
         ("GET", "/api/v1/public/status", Public),
@@ -342,10 +351,16 @@ struct World {
     verify_query: String,
     /// Applications at office X in the state each office operation needs.
     office_tracking: HashMap<&'static str, String>,
+    /// The national code of the one checked in (an operator's search finds it).
+    office_national_id: String,
     /// Two citizens holding a seat, not yet paid (for starting a payment).
     holders: [String; 2],
     /// Two citizens with a draft (for the special-needs questions).
     drafts: [String; 2],
+    /// Two citizens with a draft, to withdraw (A and B keep their applications).
+    withdrawers: [String; 2],
+    /// A withdrawn fee waiting for an administrator's transfer.
+    refund_id: String,
     /// Two enrolled citizens (for the enrollment receipt).
     enrolled: [String; 2],
     /// Two citizens who cannot leave home, with a draft (for the home-visit address).
@@ -524,11 +539,13 @@ async fn world(app: &TestApp) -> World {
         app.set_slot(OFFICE_X, date, "morning", 200).await;
     }
 
-    let people = eligible_people(app, 19).await;
+    let people = eligible_people(app, 22).await;
     let (office_people, rest) = people.split_at(5);
     let (delivered_people, rest) = rest.split_at(2);
     let (holder_people, rest) = rest.split_at(2);
     let (draft_people, rest) = rest.split_at(2);
+    let (withdrawer_people, rest) = rest.split_at(2);
+    let (refund_person, rest) = rest.split_at(1);
     let (home_people, kiosk_people) = rest.split_at(3);
     // Offices X and Y (one city) make home visits.
     let flagged =
@@ -537,6 +554,8 @@ async fn world(app: &TestApp) -> World {
     let citizen_a = book_and_pay(app, &Person::from(&SAMPLE), OFFICE_X, later).await;
     book_and_pay(app, &Person::from(&MALE), OFFICE_X, later).await;
     let tracking_a = tracking_code(app, &citizen_a).await;
+    // A citizen who paid and withdraws on a later day: a refund for the administrator.
+    book_and_pay(app, &refund_person[0], OFFICE_X, later).await;
     let (status, receipt) = app.get("/api/v1/citizen/application/receipt", Some(&citizen_a)).await;
     assert_eq!(status, 200, "{receipt}");
     let verify_query = receipt["verify_url"].as_str().expect("verify_url").split_once('?').expect("query").1.to_owned();
@@ -672,6 +691,21 @@ async fn world(app: &TestApp) -> World {
     for p in draft_people {
         drafts.push(app.draft(p).await);
     }
+    let mut withdrawers = Vec::new();
+    for p in withdrawer_people {
+        withdrawers.push(app.draft(p).await);
+    }
+    // The paid citizen withdraws after the day of the payment: a transfer to make.
+    let token = app.login(&refund_person[0].national_id, &refund_person[0].serial).await;
+    let (status, out) = app
+        .post(
+            "/api/v1/citizen/application/withdrawal",
+            Some(&token),
+            &json!({"reason": "matrix", "iban": "IR062960000000100324200001"}),
+        )
+        .await;
+    assert_eq!((status, out["refund"]["status"].as_str()), (200, Some("requested")), "{out}");
+    let refund_id = out["refund"]["refund_id"].as_str().unwrap().to_owned();
 
     // A payment the sandbox bank knows.
     let (status, bank) = app.post("/sandbox/bank/api/payments", None, &sandbox_payment(app)).await;
@@ -685,8 +719,11 @@ async fn world(app: &TestApp) -> World {
         tracking_a,
         verify_query,
         office_tracking,
+        office_national_id: office_people[0].national_id.clone(),
         holders: holders.try_into().expect("two holders"),
         drafts: drafts.try_into().expect("two drafts"),
+        withdrawers: withdrawers.try_into().expect("two withdrawers"),
+        refund_id,
         enrolled: enrolled.try_into().expect("two enrolled"),
         home_drafts: home_drafts.try_into().expect("two home drafts"),
         home_visit,
@@ -775,6 +812,8 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("GET", "/api/v1/admin/holidays") => Call::to(format!("/api/v1/admin/holidays?from={}&to={}", world.today, world.later)),
         ("POST", "/api/v1/admin/holidays") => Call::to(template).json(json!({"date": spare_day + chrono::Duration::days(30), "name": "تعطیل ماتریس"})),
         ("POST", "/api/v1/admin/jobs/{name}") => Call::to("/api/v1/admin/jobs/release_expired_holds"),
+        ("POST", "/api/v1/admin/refunds/{id}/settle") => Call::to(format!("/api/v1/admin/refunds/{}/settle", world.refund_id))
+            .json(json!({"bank_reference": format!("matrix-{n}")})),
         ("POST", "/api/v1/admin/kiosk-clients") => {
             Call::to(template).json(json!({"client_id": format!("matrix-new-{n}"), "name": "new", "kind": "kiosk"}))
         }
@@ -790,6 +829,16 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
                 "code,name,kind,province,city,city_code,phone,address,step_free_access,eye_exception_capture,fingerprint_exception_capture,home_visits,morning_capacity,afternoon_capacity\n\
                  021-CSV-{:02},دفتر پیشخوان ماتریس,government_counter,تهران,تهران,021,22711234,تهران - خیابان اول,true,false,false,false,10,10\n",
                 n % 100
+            );
+            Call { path: template.into(), body: Body::Text("text/csv", csv), headers: Vec::new() }
+        }
+        ("POST", "/api/v1/admin/legacy-applications") => {
+            // An unpaid application of the old Portal; the same file again is "unchanged".
+            let csv = format!(
+                "legacy_id,national_id,serial,birth_date_jalali,gender,religion,mother_name,mobile,state,tracking_code\n\
+                 matrix-{n},{},123456,1370-01-01,female,islam,زهرا,0912{:07},draft,\n",
+                national_code(950_000_000 + n),
+                n
             );
             Call { path: template.into(), body: Body::Text("text/csv", csv), headers: Vec::new() }
         }
@@ -834,6 +883,7 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ("POST", "/api/v1/citizen/application/receipt/email") => Call::to(template).json(json!({"email": "matrix@example.com"})),
         ("POST", "/api/v1/citizen/application/reissue") => Call::to(template).json(json!({"reason": "lost"})),
         ("PUT", "/api/v1/citizen/application/special-needs") => Call::to(template).json(ncr_tests::client::typical_needs()),
+        ("POST", "/api/v1/citizen/application/withdrawal") => Call::to(template).json(json!({"reason": "matrix"})),
         ("GET", "/api/v1/citizen/hijri-birth-date-options" | "/api/v1/kiosk/hijri-birth-date-options") => {
             Call::to(format!("{template}?birth_date_jalali=1369-03-19"))
         }
@@ -860,6 +910,11 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
             };
             Call::to(template).json(json!({"username": account.username, "code": code, "new_password": format!("matrix reset {n}")}))
         }
+        // A national code of its own per call (each has a daily budget); the answer is the
+        // same whether or not it has an account.
+        ("POST", "/api/v1/efolder/credentials-recovery") => {
+            Call::to(template).json(json!({"national_id": recovery_national_code(n), "mobile": "09121234567"}))
+        }
         ("POST", "/api/v1/efolder/registrations") => {
             let p = if fresh { world.efolder_people.pop().expect("an e-folder person per call") } else { world.efolder_people[0].clone() };
             Call::to(template).json(p.form())
@@ -884,6 +939,9 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
         ))
         .json(json!({"event_id": format!("matrix-event-{n}"), "kind": "production_started"})),
         // ---------------------------------------------------------------- offices
+        ("GET", "/api/v1/office/applications") => {
+            Call::to(format!("{template}?national_id={}", world.office_national_id))
+        }
         ("GET", "/api/v1/office/applications/{tracking_code}") => {
             Call::to(format!("/api/v1/office/applications/{}", world.office_tracking["check-in"]))
         }
@@ -933,6 +991,19 @@ async fn request(app: &TestApp, world: &mut World, method: &str, template: &str,
     }
 }
 
+/// A valid national code made from nine digits.
+fn national_code(body: u64) -> String {
+    let digits: Vec<u64> = format!("{body:09}").bytes().map(|b| u64::from(b - b'0')).collect();
+    let sum: u64 = digits.iter().enumerate().map(|(i, d)| d * (10 - i as u64)).sum();
+    let check = if sum % 11 < 2 { sum % 11 } else { 11 - sum % 11 };
+    format!("{body:09}{check}")
+}
+
+/// A valid national code made from `n`, one per call.
+fn recovery_national_code(n: u64) -> String {
+    national_code(100_000_000 + (n * 7_919) % 800_000_000)
+}
+
 fn office_body(code: &str, city_code: &str) -> Value {
     json!({"code": code, "name": "دفتر پیشخوان دولت ماتریس", "kind": "government_counter", "province": "تهران",
            "city": "تهران", "city_code": city_code, "phone": "22711234", "address": "تهران - خیابان اول - پلاک ۵",
@@ -954,6 +1025,7 @@ async fn send(
     let stand_ins = match (method, call.path.as_str()) {
         ("POST", "/api/v1/citizen/application/payments") => Some(&world.holders),
         ("PUT", "/api/v1/citizen/application/special-needs") => Some(&world.drafts),
+        ("POST", "/api/v1/citizen/application/withdrawal") => Some(&world.withdrawers),
         ("GET", "/api/v1/citizen/application/enrollment-receipt") => Some(&world.enrolled),
         ("PUT", "/api/v1/citizen/application/home-visit") => Some(&world.home_drafts),
         ("POST", "/api/v1/citizen/application/reissue") => Some(&world.delivered),

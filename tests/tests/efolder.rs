@@ -453,3 +453,130 @@ db_test!(the_clear_password_never_reaches_the_database_or_the_logs, tweak = info
         assert!(!contains(&log, secret), "{secret} is in the log");
     }
 });
+
+// ---------------------------------------------------------------- credentials recovery (issue 19 item 6)
+
+/// The recovery answer's text: the same whether or not the details matched an account.
+const RECOVERY_SENT: &str = "در صورت درستی مشخصات، نام کاربری و کلمه عبور تازه به تلفن همراه ثبت شده پیامک می‌شود؛ کلمه عبور را در نخستین ورود تغییر دهید.";
+
+async fn recover(app: &TestApp, national_id: &str, mobile: &str) -> (u16, Value) {
+    app.post("/api/v1/efolder/credentials-recovery", None, &json!({"national_id": national_id, "mobile": mobile})).await
+}
+
+// Issue 19: "registrations promised an SMS just before the provider went down never get
+// their username and password" — seed 000 promises them within 24 hours. When that SMS
+// fails for good the account is marked; registering again says to use recovery instead of
+// «اطلاعات شما قبلاً در سیستم وارد شده است.» alone; recovery sends fresh credentials that
+// must be changed at the first login.
+db_test!(credentials_recovery_after_the_credentials_sms_failed_for_good, tweak = info_logs, |app| {
+    let mobile = SAMPLE.mobile.unwrap();
+    let (status, body) = register(&app, &form(&SAMPLE)).await;
+    assert_eq!((status, body["credentials_delivery"].as_str()), (201, Some("sms")), "{body}");
+    assert_eq!(body["message"], SUCCESS_SMS, "seed 000: the SMS was promised");
+    // The provider goes down just after; the SMS is retried, then given up once the 24
+    // hours of seed 000 are over.
+    let sms = app.state.sandboxes.sms.clone().unwrap();
+    sms.set_available(false);
+    deliver(&app).await;
+    let (status, again) = register(&app, &form(&SAMPLE)).await;
+    assert_eq!((status, again["detail"].as_str()), (409, Some(ALREADY_REGISTERED)), "still under way: {again}");
+    app.clock.advance(Duration::hours(25));
+    deliver(&app).await;
+    assert_eq!(
+        app.count_sql(
+            "SELECT count(*) AS n FROM outbox WHERE template = 'efolder_credentials' AND status = 'failed_permanent'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count_sql("SELECT count(*) AS n FROM efolder_accounts WHERE credentials_undelivered_at IS NOT NULL").await,
+        1,
+        "the account is marked in the same transaction"
+    );
+    sms.set_available(true);
+    assert!(phone(&app, mobile).await.is_empty(), "nothing reached the phone");
+
+    // Registering again: still "already registered" (seed 000), and now where to go.
+    let (status, p) = register(&app, &form(&SAMPLE)).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("efolder_credentials_undelivered")), "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.starts_with(ALREADY_REGISTERED) && detail.contains("بازیابی نام کاربری و کلمه عبور"), "{detail}");
+
+    // Recovery with a mobile that is not the account's: the same answer, nothing sent.
+    let (status, wrong) = recover(&app, SAMPLE.national_id, "09121112233").await;
+    assert_eq!((status, wrong["message"].as_str()), (202, Some(RECOVERY_SENT)), "{wrong}");
+    deliver(&app).await;
+    assert!(phone(&app, mobile).await.is_empty());
+    // A national code without an account: the same answer.
+    let (status, none) = recover(&app, "0013542419", mobile).await;
+    assert_eq!((status, &none), (202, &wrong));
+
+    // The right pair: fresh credentials by SMS (Persian digits typed are fine).
+    let (status, right) = recover(&app, "۲۵۸۰۲۰۰۶۰۶", "۰۹۱۴ ۵۱۲ ۸۱۳۶").await;
+    assert_eq!((status, &right), (202, &wrong), "the same answer either way");
+    assert_eq!(deliver(&app).await, 1);
+    let texts = phone(&app, mobile).await;
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    let (username, password) = (field(&texts[0], "نام کاربری:"), field(&texts[0], "کلمه عبور:"));
+    let (status, session) = login(&app, &username, &password).await;
+    assert_eq!((status, session["must_change_password"].as_bool()), (201, Some(true)), "{session}");
+    let token = session["token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/efolder/me", Some(token)).await.0, 403, "the change comes first");
+    let (status, changed) = change_password(&app, token, &password, "my own passphrase 2026").await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(login(&app, &username, "my own passphrase 2026").await.0, 201);
+    // Delivered now: registering again is plain "already registered".
+    let (status, p) = register(&app, &form(&SAMPLE)).await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("efolder_already_registered")), "{p}");
+    assert_eq!(p["detail"], ALREADY_REGISTERED);
+});
+
+// A recovery replaces the password and ends every session; a national code may ask three
+// times a day (counted whether or not anything matched); bad input is a 422 naming the field.
+db_test!(credentials_recovery_is_capped_per_national_code_and_ends_old_sessions, tweak = info_logs, |app| {
+    let (username, password) = registered_by_sms(&app).await;
+    let (_, session) = login(&app, &username, &password).await;
+    let old_token = session["token"].as_str().unwrap().to_owned();
+    let mobile = SAMPLE.mobile.unwrap();
+    for _ in 0..3 {
+        assert_eq!(recover(&app, SAMPLE.national_id, mobile).await.0, 202);
+    }
+    let res = app
+        .http
+        .post(app.url("/api/v1/efolder/credentials-recovery"))
+        .json(&json!({"national_id": SAMPLE.national_id, "mobile": mobile}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("retry-after").is_some());
+    let (_, p) = ncr_tests::json(res).await;
+    assert_eq!(p["code"], "efolder_recovery_limit");
+    // Another national code has its own budget; wrong mobiles count too.
+    for _ in 0..3 {
+        assert_eq!(recover(&app, MALE.national_id, "09121112233").await.0, 202);
+    }
+    assert_eq!(recover(&app, MALE.national_id, MALE.mobile.unwrap()).await.0, 429);
+    // Tomorrow (Tehran) the budget is new.
+    app.clock.advance(Duration::days(1));
+    assert_eq!(recover(&app, SAMPLE.national_id, mobile).await.0, 202);
+
+    // Each recovery made a new password: the first one and the old session are void.
+    assert_eq!(login(&app, &username, &password).await.0, 401);
+    assert_eq!(app.get("/api/v1/efolder/me", Some(&old_token)).await.0, 401);
+    deliver(&app).await;
+    let texts = phone(&app, mobile).await;
+    let newest = texts.iter().find(|t| t.contains("کلمه عبور:")).unwrap();
+    assert_eq!(field(newest, "نام کاربری:"), username);
+    assert_eq!(login(&app, &username, &field(newest, "کلمه عبور:")).await.0, 201, "the newest password works");
+
+    // Bad input: 422 naming each field, in the problem+json envelope.
+    let (status, p) = recover(&app, "1234567890", "0912").await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("validation_failed")), "{p}");
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["national_id", "mobile"]);
+    let (status, p) =
+        app.post("/api/v1/efolder/credentials-recovery", None, &json!({"national_id": SAMPLE.national_id})).await;
+    assert_eq!(status, 422, "{p}");
+});

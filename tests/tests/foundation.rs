@@ -140,18 +140,7 @@ fn openapi_yaml_is_up_to_date() {
 /// type deriving `ToSchema` in `api` must have its own name (or an `as = …` alias).
 #[test]
 fn openapi_schema_names_are_unique() {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src"), &mut files);
+    let files = api_sources();
     let mut seen: std::collections::HashMap<String, String> = Default::default();
     let mut clashes = Vec::new();
     for file in files {
@@ -202,4 +191,63 @@ fn openapi_schema_names_are_unique() {
     }
     assert!(seen.len() > 50, "the scan found the schemas ({})", seen.len());
     assert!(clashes.is_empty(), "schema names used twice:\n{}", clashes.join("\n"));
+}
+
+/// Every Rust file of the `api` crate.
+fn api_sources() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src"), &mut files);
+    assert!(files.len() > 20, "the api's sources are found");
+    files
+}
+
+/// Every code the API's own errors are built with (`Conflict`, `NotFound`, the field
+/// helper, …), read from the source: a new code without a message in `api::error::message`
+/// fails this test instead of reaching citizens as «درخواست قابل انجام نیست.».
+#[test]
+fn every_code_the_api_answers_with_has_its_own_message() {
+    let literal = |rest: &str| rest.split('"').next().map(str::to_owned);
+    let mut codes = Vec::new();
+    for file in api_sources() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let name = file.display().to_string();
+        for prefix in [
+            "Conflict { code: \"",
+            "NotFound(\"",
+            "TooManyRequests { code: \"",
+            "Unprocessable { code: \"",
+            "NotConfigured(\"",
+        ] {
+            for (i, _) in text.match_indices(prefix) {
+                codes.extend(literal(&text[i + prefix.len()..]).map(|c| (c, name.clone())));
+            }
+        }
+        // The field helper: its second string is the code.
+        for (i, _) in text.match_indices("ApiError::field(") {
+            let args = &text[i..text[i..].find(')').map_or(text.len(), |e| i + e)];
+            if let Some(code) = args.split('"').nth(3) {
+                codes.push((code.to_owned(), name.clone()));
+            }
+        }
+    }
+    assert!(codes.iter().any(|(c, _)| c == "username_taken"), "the walk finds codes: {codes:?}");
+    assert!(codes.iter().any(|(c, _)| c == "fee_not_applicable"), "and field codes");
+    let fallback = api::error::message("no_such_code");
+    let missing: Vec<_> = codes.iter().filter(|(c, _)| api::error::message(c) == fallback).collect();
+    assert!(missing.is_empty(), "codes without a message in api::error::message: {missing:?}");
+    for (code, _) in &codes {
+        let (fa, en) = api::error::message(code);
+        assert!(fa.chars().any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)), "{code}: Persian text");
+        assert!(en.is_ascii() && en.ends_with('.'), "{code}: an English sentence");
+    }
 }

@@ -495,8 +495,8 @@ async fn production_starts_with_real_adapters(database_url: String) {
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.join("server.log");
     let out = std::fs::File::create(&log).unwrap();
-    let child = ncr(&[
-        ("DATABASE_URL", database_url),
+    let env = [
+        ("DATABASE_URL", database_url.clone()),
         ("NCR_PROFILE", "production".into()),
         ("NCR_DATA_DIR", dir.display().to_string()),
         ("NCR_BIND", format!("127.0.0.1:{port}")),
@@ -522,13 +522,14 @@ async fn production_starts_with_real_adapters(database_url: String) {
         ("NCR_REGISTRY__HTTP__BASE_URL", format!("{}/registry", bank.base)),
         ("NCR_REGISTRY__HTTP__TOKEN", "registry-test-token".into()),
         ("NCR_JOBS__ENABLED", "false".into()),
-    ])
-    .args(["--config", &config.display().to_string()])
-    .stdin(Stdio::null())
-    .stdout(out.try_clone().unwrap())
-    .stderr(out)
-    .spawn()
-    .expect("start ncr");
+    ];
+    let child = ncr(&env)
+        .args(["--config", &config.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("start ncr");
     let mut server = Server(child, log.clone());
     wait_ready(&base, &mut server).await;
     let text = std::fs::read_to_string(&log).unwrap();
@@ -579,6 +580,35 @@ async fn production_starts_with_real_adapters(database_url: String) {
         ncr_tests::json(http.get(format!("{base}/api/v1/payments/gateways")).send().await.unwrap()).await;
     assert_eq!(gateways["gateways"], json!([{"id": "parsian", "name_fa": "بانک پارسیان", "name_en": "Parsian Bank"}]));
     drop(server);
+
+    // Demo data loaded into this database by a development run: production refuses to start.
+    let out = ncr_without_command(&[("DATABASE_URL", database_url.clone()), ("NCR_PROFILE", "development".into())])
+        .args(["--config", &config.display().to_string(), "seed-demo"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "seed-demo in development: {}", String::from_utf8_lossy(&out.stderr));
+    let refused = dir.join("refused.log");
+    let child = ncr(&env)
+        .args(["--config", &config.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&refused).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child, refused.clone());
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "production started on a database holding demo data");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    };
+    drop(server);
+    let stderr = std::fs::read_to_string(&refused).unwrap();
+    assert_eq!(status.code(), Some(1), "refused: {stderr}");
+    assert!(stderr.contains("demo data is in this database"), "{stderr}");
+    assert!(stderr.contains("demo offices") && stderr.contains("allow_sandboxes = [\"demo_data\"]"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

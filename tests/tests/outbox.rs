@@ -308,9 +308,12 @@ db_test!(reminders_are_queued_the_day_before_once, |app| {
     .await
     .unwrap();
 
+    // The evening before (issue 20): nothing at 10:00, the reminder from 18:00, once.
+    assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0, "not in the morning");
+    app.clock.advance(Duration::hours(8));
     assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 1);
-    assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0, "one reminder per appointment day");
-    app.clock.advance(Duration::hours(5));
+    assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0, "one reminder per booking");
+    app.clock.advance(Duration::hours(3));
     assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0);
     assert_eq!(deliver(&app).await, 1);
     let admin = app.admin_token().await;
@@ -319,10 +322,19 @@ db_test!(reminders_are_queued_the_day_before_once, |app| {
     let rows = outbox(&app).await;
     assert_eq!(
         rows[0].dedupe_key.as_deref(),
-        Some(format!("reminder:{}:2026-11-23", view["id"].as_str().unwrap()).as_str())
+        Some(
+            format!(
+                "reminder:{}:2026-11-23:morning:{}",
+                view["id"].as_str().unwrap(),
+                api::seed::offices::MARAGHEH_OFFICE_ID
+            )
+            .as_str()
+        )
     );
 
-    // On the appointment day itself, nothing more; at night, nothing either.
+    // At night, and on the appointment day itself, nothing more.
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0);
     app.clock.advance(Duration::hours(12));
     assert_eq!(api::jobs::queue_reminders(&app.state).await.unwrap(), 0);
 });

@@ -397,7 +397,11 @@ db_test!(the_receipt_is_e_mailed_through_the_outbox_with_the_pdf_attached, |app|
     assert!(html.contains(r#"dir="rtl""#) && html.contains(&persian(&tracking)) && !html.contains("<script"));
     assert!(html.contains(&format!("url({}/assets/fonts/Vazirmatn-Regular.ttf)", app.base)));
     let attachments = params["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 1);
+    assert_eq!(attachments.len(), 2, "the PDF and the appointment's calendar file");
+    assert_eq!(
+        (attachments[1]["filename"].as_str(), attachments[1]["content_type"].as_str()),
+        (Some("appointment.ics"), Some("text/calendar; charset=utf-8"))
+    );
     assert_eq!(attachments[0]["filename"], format!("receipt-{tracking}.pdf"));
     assert_eq!(attachments[0]["content_type"], "application/pdf");
     let pdf = base64::engine::general_purpose::STANDARD.decode(attachments[0]["base64"].as_str().unwrap()).unwrap();

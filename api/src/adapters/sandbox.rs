@@ -94,6 +94,7 @@ impl MobileOwnershipCheck for SandboxOwnership {
 pub struct SandboxBankControl {
     verify_unavailable: AtomicBool,
     amount_delta: AtomicI64,
+    reverse_unavailable: AtomicBool,
 }
 
 impl SandboxBankControl {
@@ -110,6 +111,13 @@ impl SandboxBankControl {
     }
     pub fn amount_delta(&self) -> i64 {
         self.amount_delta.load(Ordering::SeqCst)
+    }
+    /// The bank's reversal service does not answer (503) while `true`.
+    pub fn set_reverse_unavailable(&self, on: bool) {
+        self.reverse_unavailable.store(on, Ordering::SeqCst);
+    }
+    pub fn reverse_unavailable(&self) -> bool {
+        self.reverse_unavailable.load(Ordering::SeqCst)
     }
 }
 

@@ -41,14 +41,15 @@ pub struct AvailabilityPage {
     pub home_visit: bool,
 }
 
-/// Offices of a city with seats on a date, filtered by the citizen's special needs (when a
-/// citizen is given), nearest neighbourhood first and then by free percentage (seed 001);
-/// the rows `offset..offset + limit` of that list. One pooled connection: the citizen's
-/// needs, every shift of the city (only what ranking needs), then the page's offices.
+/// Offices of a city, a province or both (of one kind, if given) with seats on a date,
+/// filtered by the citizen's special needs (when a citizen is given), nearest
+/// neighbourhood first and then by free percentage (seed 001); the rows
+/// `offset..offset + limit` of that list. One pooled connection: the citizen's needs,
+/// every shift of the scope (only what ranking needs), then the page's offices.
 pub async fn availability(
     state: &AppState,
     date: NaiveDate,
-    city_code: String,
+    scope: offices::SeatScope,
     near: Option<NeighbourhoodPrefix>,
     citizen: Option<String>,
     offset: usize,
@@ -60,6 +61,12 @@ pub async fn availability(
     }
     state
         .run_api(move |conn| {
+            // A province no office lies in is a wrong value, not an empty list (issue 20).
+            if let Some(p) = &scope.province
+                && !offices::province_exists(conn, p)?
+            {
+                return Err(ApiError::field("province", "province_unknown"));
+            }
             let needs: Option<Option<SpecialNeeds>> = match citizen {
                 Some(id) => {
                     let row = persistence::applications::current_for_citizen(conn, &id)?;
@@ -77,7 +84,7 @@ pub async fn availability(
                     home_visit: true,
                 });
             }
-            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &city_code, date)?
+            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &scope, date)?
                 .into_iter()
                 .filter_map(|s| {
                     let shift = Shift::parse(&s.shift)?;
@@ -143,8 +150,7 @@ pub async fn take_slot(
         if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
             return Err(DomainError::OfficeUnsuitable.into());
         }
-        let same_seat = app.slot.as_ref() == Some(&slot)
-            && matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked);
+        let same_seat = app.slot.as_ref() == Some(&slot) && app.appointment.holds_seat();
         // A slot the database refused as full a moment ago is refused again without its
         // contested row — but never to the citizen whose application holds one of its
         // seats: that is read from the application itself, the same on every instance.
@@ -154,7 +160,7 @@ pub async fn take_slot(
         }
         let mut next =
             transition(app, Event::TakeSlot { slot: slot.clone(), expires_at: now + policy.hold_ttl }, now, &policy)?;
-        if same_seat {
+        if same_seat && app.appointment == AppointmentStatus::Held {
             // Asking again for the seat one holds keeps it, without extending the hold.
             next.hold_expires_at = app.hold_expires_at;
         }
@@ -169,7 +175,9 @@ pub async fn take_slot(
             Some(serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()})),
             now,
         )?;
-        if next.appointment == AppointmentStatus::Booked && !same_seat {
+        // A new booking, or the seat offered after a closure now confirmed.
+        let confirmed_offer = app.appointment == AppointmentStatus::Offered;
+        if next.appointment == AppointmentStatus::Booked && (!same_seat || confirmed_offer) {
             notify::sms_to_applicant(
                 conn,
                 &pii,
@@ -184,11 +192,7 @@ pub async fn take_slot(
         // lock is held only for the application's update and the commit.
         let mut released = None;
         if !same_seat {
-            if let Some(old) = app
-                .slot
-                .as_ref()
-                .filter(|_| matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Booked))
-            {
+            if let Some(old) = app.slot.as_ref().filter(|_| app.appointment.holds_seat()) {
                 offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
                 released = Some(old.clone());
             }
@@ -241,7 +245,9 @@ pub fn release_expired_hold(
                   row: &mut ApplicationRow,
                   app: &domain::application::Application,
                   now: DateTime<Utc>| {
-        let expired = app.appointment == AppointmentStatus::Held && app.hold_expires_at.is_some_and(|t| t <= now);
+        // A hold not paid in time, or a seat offered after a closure and not booked in time.
+        let kept = matches!(app.appointment, AppointmentStatus::Held | AppointmentStatus::Offered);
+        let expired = kept && app.hold_expires_at.is_some_and(|t| t <= now);
         if !expired {
             return Ok(false);
         }
@@ -249,7 +255,8 @@ pub fn release_expired_hold(
         let next = transition(app, Event::ReleaseHold, now, policy)?;
         offices::release_seat(conn, &slot.office_id, slot.date, slot.shift)?;
         row.set_domain(&next);
-        audit::append(conn, &Actor::system(), "hold_expired", Some(&row.id), None, now)?;
+        let action = if app.appointment == AppointmentStatus::Offered { "offer_expired" } else { "hold_expired" };
+        audit::append(conn, &Actor::system(), action, Some(&row.id), None, now)?;
         Ok(true)
     };
     super::mutate_in(conn, &target, now, &change).map(|(released, _)| released)

@@ -5,10 +5,10 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{Event, transition};
-use domain::ids::{BirthCertSerial, NationalId};
+use domain::ids::{BirthCertSerial, NationalId, TrackingCode};
 use persistence::audit::Actor;
 use persistence::{PiiKind, applications, citizens, write_tx};
 
@@ -177,6 +177,93 @@ pub async fn enter(
         expires_at: now + Duration::minutes(minutes),
         identity_confirmed: confirmed,
         application: view,
+        next_step,
+    })
+}
+
+/// What a returning applicant proves besides the national code instead of the serial
+/// (seeds 003/004): the tracking code of a registration, or the birth date of an unpaid one.
+#[derive(Debug, Clone)]
+pub enum Proof {
+    TrackingCode(TrackingCode),
+    BirthDate(NaiveDate),
+}
+
+/// Entry by national code and tracking code (the booking page of seeds 003/004), or by
+/// national code and birth date (an unpaid registration, seed 003 «ویرایش ثبت نام
+/// قبلی»): the same captcha, and the same guess counting and lock as the serial
+/// ([`crate::guard`], [`Rule::entry`] — a wrong tracking code or birth date counts against
+/// the national code's entry lock like a wrong serial). The civil registry is not asked:
+/// the application's identity was checked when it was made. The token opens the citizen's
+/// current application, as an entry by serial does.
+pub async fn enter_with_proof(
+    state: &AppState,
+    national_id: NationalId,
+    proof: Proof,
+    captcha: (&str, &str),
+    client: Client,
+) -> Result<EntryOutcome, ApiError> {
+    let captcha = check_captcha(state, captcha.0, captcha.1)?;
+    let now = state.now();
+    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
+    let (pii, rule) = (state.pii.clone(), Rule::entry(&state.config));
+    let minutes = state.config.auth.citizen_token_minutes;
+    let by_tracking_code = matches!(proof, Proof::TrackingCode(_));
+    let found = state
+        .run_api(move |conn| {
+            if !citizens::use_captcha(conn, &captcha.nonce, captcha.expires_at)? || !captcha.right {
+                return Err(captcha_refused());
+            }
+            let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
+            let rows = applications::find_by_nid(conn, &hashes)?;
+            let matched = match &proof {
+                Proof::TrackingCode(code) => {
+                    rows.into_iter().find(|r| r.tracking_code.as_deref() == Some(code.as_str()))
+                }
+                // Only the current card cycle: an older one was paid and delivered.
+                Proof::BirthDate(date) => {
+                    rows.into_iter().next().filter(|r| r.personal(&pii).is_ok_and(|p| p.birth_date == *date))
+                }
+            };
+            let Some(row) = matched else { return Ok(Err(attempt)) };
+            // The right proof: it spends no failure budget and clears the failures in a row.
+            guard::release(conn, &attempt)?;
+            if matches!(proof, Proof::BirthDate(_)) && row.tracking_code.is_some() {
+                return Err(DomainError::TrackingCodeRequired.into());
+            }
+            let current = applications::current_for_citizen(conn, &row.citizen_id)?.unwrap_or(row);
+            let sid = crate::auth::open_session(conn, Audience::Citizen, &current.citizen_id, now, minutes)?;
+            Ok(Ok((current, sid)))
+        })
+        .await?;
+    state.metrics.event("guess_checked", "entry");
+    let (row, sid) = match found {
+        Ok(found) => found,
+        Err(attempt) => {
+            let refused = wrong_serial(&attempt, now).await;
+            return Err(match refused {
+                ApiError::Domain(DomainError::IdentityMismatch) => ApiError::Domain(if by_tracking_code {
+                    DomainError::TrackingCodeMismatch
+                } else {
+                    DomainError::DraftNotFound
+                }),
+                locked => locked,
+            });
+        }
+    };
+    let citizen_id = row.citizen_id.clone();
+    let mut claims = state.tokens.claims(Audience::Citizen, &citizen_id, now, minutes);
+    claims.sid = Some(sid);
+    let token = state.tokens.issue(&claims)?;
+    let view = build_view(state, row).await?;
+    let identity_confirmed = view.identity_status == crate::wire::IdentityStatus::Verified;
+    let next_step = view.next_step.into();
+    Ok(EntryOutcome {
+        citizen_id,
+        token,
+        expires_at: now + Duration::minutes(minutes),
+        identity_confirmed,
+        application: Some(view),
         next_step,
     })
 }

@@ -79,7 +79,7 @@ pub fn cursor_of(row: &QueueRow) -> String {
 }
 
 fn parse_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
-    let bad = || ApiError::field("cursor", "cursor_invalid");
+    let bad = || ApiError::field("cursor", "invalid");
     let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
     let at = micros.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
     Ok((at.naive_utc(), id.to_owned()))

@@ -3,15 +3,19 @@
 //! `domain::application::transition` or another domain function.
 
 pub mod booking;
+pub mod closures;
 pub mod entry;
 pub mod full_slots;
 pub mod home_visit;
+pub mod legacy;
 pub mod lookup;
 pub mod office;
 pub mod payment;
 pub mod personal;
+pub mod production;
 pub mod reissue;
 pub mod view;
+pub mod withdrawal;
 
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};

@@ -22,6 +22,39 @@ fn not_found() -> ApiError {
     ApiError::Domain(DomainError::ApplicationNotFound)
 }
 
+/// Whether an application is this office's: booked there, or handed over there.
+pub fn at_office(row: &persistence::applications::ApplicationRow, office_id: &str) -> bool {
+    row.slot_office_id.as_deref() == Some(office_id)
+        || row.to_domain().ok().and_then(|a| a.effective_delivery_office().map(str::to_owned)).as_deref()
+            == Some(office_id)
+}
+
+/// The newest application of a national code that is this office's ([`at_office`]); 404
+/// `application_not_found` for an unknown code and another office's citizen alike. The
+/// find is audited as `personal_data_viewed`, a miss as `application_search_missed`.
+pub async fn find_by_national_id(
+    state: &AppState,
+    office_id: &str,
+    national_id: &domain::ids::NationalId,
+    actor: Actor,
+) -> Result<persistence::applications::ApplicationRow, ApiError> {
+    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
+    let office = office_id.to_owned();
+    let now = state.now();
+    state
+        .run_api(move |conn| {
+            let found =
+                persistence::applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| at_office(r, &office));
+            let details = Some(serde_json::json!({"by": "national_id"}));
+            persistence::single_write(conn, |conn| match &found {
+                Some(row) => audit::append(conn, &actor, "personal_data_viewed", Some(&row.id), details, now),
+                None => audit::append(conn, &actor, "application_search_missed", None, details, now),
+            })?;
+            found.ok_or_else(not_found)
+        })
+        .await
+}
+
 /// Checks the citizen in: enrollment starts; edits and rescheduling stop.
 pub async fn check_in(
     state: &AppState,
@@ -81,6 +114,8 @@ pub struct Completion {
     pub exception_note: Option<String>,
     pub capture_reference: String,
     pub counter_fee: Option<Rials>,
+    /// The names in Latin letters, when the office entered them.
+    pub latin: Option<persistence::back_office::LatinNames>,
 }
 
 /// Completes the enrollment: contact details, documents, biometric outcomes (never raw
@@ -136,6 +171,7 @@ pub async fn complete(
                 delivered_at: None,
                 delivery_office_id: None,
                 delivery_fee: None,
+                latin_names_enc: c.latin.as_ref().map(|l| l.seal(&pii)),
             },
         )?;
         audit::append(
@@ -317,6 +353,10 @@ pub async fn production_event(
             },
         )?;
         audit::append(conn, &actor, kind.as_str(), Some(&row.id), Some(serde_json::json!({"event_id": eid})), now)?;
+        if kind == ProductionKind::ProductionStarted {
+            // Out of the production queue: its lease is of no further use.
+            persistence::production::release(conn, &row.id)?;
+        }
         if kind == ProductionKind::ReadyForDelivery
             && let Some(o) = next.delivery_office_id.as_deref().map(|id| offices::find(conn, id)).transpose()?.flatten()
         {

@@ -56,7 +56,7 @@ pub fn gateway(state: &AppState, name: &str) -> Result<Arc<dyn PaymentGateway>, 
     state.gateways.get(name).cloned().ok_or(ApiError::field("gateway", "invalid"))
 }
 
-fn order_of(state: &AppState, p: &PaymentRow) -> PaymentOrder {
+pub(crate) fn order_of(state: &AppState, p: &PaymentRow) -> PaymentOrder {
     PaymentOrder {
         order_id: p.order_id,
         amount: domain::Rials::new(p.amount).unwrap_or(domain::Rials::ZERO),
@@ -267,7 +267,7 @@ pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, O
 fn settled_outcome(p: &PaymentRow) -> Outcome {
     match p.status.as_str() {
         "verified" => Outcome::Success,
-        "refund_pending" | "refunded" | "refund_failed" => Outcome::RefundPending,
+        "refund_pending" | "refund_requested" | "refunded" | "refund_failed" => Outcome::RefundPending,
         "expired" | "failed" if p.bank_code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("cancelled")) => {
             Outcome::Cancelled
         }
@@ -556,6 +556,10 @@ pub fn reversal_backoff(base_minutes: u32, failures: i32) -> Duration {
 /// again with backoff, and past `payments.reversal_max_attempts` the payment becomes
 /// `refund_failed`, listed for administrators with the bank's reason.
 async fn reverse(state: &AppState, p: &PaymentRow) {
+    // A fee the citizen withdrew: reversed only on its own day, else transferred.
+    if p.status == "refund_requested" {
+        return super::withdrawal::reverse(state, p).await;
+    }
     let Ok(gw) = gateway(state, &p.gateway) else { return };
     let Some(token) = p.token.clone() else { return };
     let answer = gw.reverse(&order_of(state, p), &token).await;

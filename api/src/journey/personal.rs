@@ -209,6 +209,7 @@ impl PiiOnly {
     }
 }
 
+/// An application row with only its owner and identifiers set (the caller fills the rest).
 pub(crate) fn blank_row(
     citizen_id: &str,
     cycle: i32,
@@ -256,6 +257,8 @@ pub(crate) fn blank_row(
         version: 0,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
+        displaced_at: None,
+        withdrawal_reason_enc: None,
     }
 }
 

@@ -135,6 +135,15 @@ fn fa(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             v.push("کارت هوشمند ملی شما آماده تحویل است.".into());
             v
         }
+        Template::CardUncollected => {
+            let days = p.count("days").unwrap_or_else(|| p.digits("30"));
+            let mut v = Vec::new();
+            if let Some(office) = p.str("office") {
+                v.push(format!("کارت ملی شما {days} روز است در {office} منتظر دریافت است."));
+            }
+            v.push(format!("کارت هوشمند ملی شما {days} روز است آماده تحویل است؛ آن را دریافت کنید."));
+            v
+        }
         Template::TrackingCodeRecovery => vec![format!("کد رهگیری کارت هوشمند ملی شما: {}", p.tracking_code()?)],
         Template::EfolderCredentials => {
             let (user, password) = (p.need("username")?, p.need("password")?);
@@ -150,6 +159,29 @@ fn fa(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             v.push(format!("کارت ملی: {when} برای تکمیل ثبت‌نام به منزلتان می‌آییم."));
             v
         }
+        Template::OfficeClosed => {
+            let mut v = Vec::new();
+            if let (Some(when), Some(until)) = (p.when(), p.date("until_jalali")) {
+                v.push(format!("دفتر تعطیل شد؛ نوبت {when} تا {until} برایتان نگه داشته شد"));
+            }
+            v.push("دفتر روز نوبت کارت ملی تعطیل است؛ بدون محرومیت نوبت تازه بگیرید.".into());
+            v
+        }
+        Template::Withdrawal => {
+            if p.flag("refund") {
+                vec!["انصراف ثبت شد؛ هزینه کارت ملی به حساب شبای شما بازگردانده می‌شود.".into()]
+            } else {
+                vec!["انصراف شما ثبت شد و درخواست کارت ملی بسته شد.".into()]
+            }
+        }
+        Template::RefundSettled => match (p.str("method"), p.str("bank_reference")) {
+            (Some("transfer"), Some(reference)) => vec![
+                format!("هزینه کارت ملی به حساب شبای شما واریز شد. پیگیری: {reference}"),
+                "هزینه کارت ملی به حساب شبای شما واریز شد.".into(),
+            ],
+            (Some("transfer"), None) => vec!["هزینه کارت ملی به حساب شبای شما واریز شد.".into()],
+            _ => vec!["هزینه کارت ملی به کارت پرداخت‌کننده بازگشت.".into()],
+        },
     })
 }
 
@@ -212,6 +244,15 @@ fn en(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
             Some(office) => vec![format!("Your smart ID card is ready for collection at {office}.")],
             None => vec!["Your smart ID card is ready for collection.".into()],
         },
+        Template::CardUncollected => {
+            let days = p.count("days").unwrap_or_else(|| "30".into());
+            let mut v = Vec::new();
+            if let Some(office) = p.str("office") {
+                v.push(format!("Your smart ID card has waited {days} days for collection at {office}."));
+            }
+            v.push(format!("Your smart ID card has waited {days} days for collection."));
+            v
+        }
         Template::TrackingCodeRecovery => {
             vec![format!("Your smart ID card tracking code: {}", p.tracking_code()?)]
         }
@@ -231,6 +272,28 @@ fn en(template: Template, p: &Params<'_>) -> Result<Vec<String>, RenderError> {
                 }
             }
         }
+        Template::OfficeClosed => match (p.when(), p.date("until_jalali")) {
+            (Some(when), Some(until)) => vec![format!(
+                "The office is closed on your smart ID card appointment day; {when} is kept for you until {until}. No ban applies."
+            )],
+            _ => vec![
+                "The office is closed on your smart ID card appointment day; book another one. No ban applies.".into(),
+            ],
+        },
+        Template::Withdrawal => {
+            if p.flag("refund") {
+                vec!["Withdrawal recorded; the smart ID card fee will be refunded to your Sheba account.".into()]
+            } else {
+                vec!["Withdrawal recorded; your smart ID card application is closed.".into()]
+            }
+        }
+        Template::RefundSettled => match (p.str("method"), p.str("bank_reference")) {
+            (Some("transfer"), Some(reference)) => {
+                vec![format!("The smart ID card fee was transferred to your Sheba account. Reference: {reference}")]
+            }
+            (Some("transfer"), None) => vec!["The smart ID card fee was transferred to your Sheba account.".into()],
+            _ => vec!["The smart ID card fee was returned to the card that paid it.".into()],
+        },
     })
 }
 
@@ -252,6 +315,11 @@ impl Params<'_> {
 
     fn need(&self, key: &'static str) -> Result<&str, RenderError> {
         self.str(key).ok_or(self.missing(key))
+    }
+
+    /// A whole number, in the language's digits.
+    fn count(&self, key: &str) -> Option<String> {
+        self.value.get(key).and_then(Value::as_i64).map(|n| self.digits(&n.to_string()))
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -314,9 +382,18 @@ mod tests {
             Template::NoShow => json!({"ban_until_jalali": "1405-09-14"}),
             Template::IdentityResult => json!({"verified": true}),
             Template::CardReady => json!({"office": "اداره ثبت احوال مراغه", "tracking_code": "4973201675"}),
+            Template::CardUncollected => json!({"office": "اداره ثبت احوال مراغه", "days": 30}),
             Template::TrackingCodeRecovery => json!({"tracking_code": "4973201675"}),
             Template::EfolderCredentials => json!({"username": "u4973201675", "password": "Xk7#pQ2m9Lr4"}),
             Template::EfolderResetCode => json!({"code": "482915"}),
+            Template::OfficeClosed => json!({
+                "office": "اداره ثبت احوال مراغه", "date_jalali": "1405-09-10", "shift": "afternoon",
+                "until_jalali": "1405-09-07", "tracking_code": "4973201675",
+            }),
+            Template::Withdrawal => json!({"refund": true}),
+            Template::RefundSettled => {
+                json!({"method": "transfer", "bank_reference": "700000810000002", "amount": 200000})
+            }
         }
     }
 
@@ -387,6 +464,31 @@ mod tests {
         );
         assert!(render(Template::Booking, Lang::Fa, &json!({"office": "x"})).is_err());
         assert!(render(Template::EfolderCredentials, Lang::Fa, &json!({"username": "u"})).is_err());
+    }
+
+    /// Issue 19: the closure, withdrawal and refund texts say what happened and what the
+    /// citizen keeps; each fits one SMS in every variant it may choose.
+    #[test]
+    fn closure_withdrawal_and_refund_texts() {
+        let r = render(Template::OfficeClosed, Lang::Fa, &typical(Template::OfficeClosed)).unwrap();
+        assert!(r.text.contains("۱۴۰۵/۰۹/۱۰ عصر") && r.text.contains("تا ۱۴۰۵/۰۹/۰۷"), "{}", r.text);
+        let r = render(Template::OfficeClosed, Lang::Fa, &json!({})).unwrap();
+        assert_eq!(r.text, "دفتر روز نوبت کارت ملی تعطیل است؛ بدون محرومیت نوبت تازه بگیرید.");
+        assert!(sms_units(&r.text) <= UCS2_SEGMENT);
+        let r = render(Template::Withdrawal, Lang::Fa, &json!({"refund": false})).unwrap();
+        assert_eq!(r.text, "انصراف شما ثبت شد و درخواست کارت ملی بسته شد.");
+        let r = render(Template::RefundSettled, Lang::Fa, &typical(Template::RefundSettled)).unwrap();
+        assert!(r.text.ends_with("700000810000002"), "{}", r.text);
+        let r = render(Template::RefundSettled, Lang::Fa, &json!({"method": "reversal"})).unwrap();
+        assert_eq!(r.text, "هزینه کارت ملی به کارت پرداخت‌کننده بازگشت.");
+        for (t, params) in [
+            (Template::Withdrawal, json!({"refund": true})),
+            (Template::RefundSettled, json!({"method": "transfer", "bank_reference": "R".repeat(40)})),
+            (Template::RefundSettled, json!({"method": "transfer"})),
+        ] {
+            let r = render(t, Lang::Fa, &params).unwrap();
+            assert!(sms_units(&r.text) <= UCS2_SEGMENT, "{t:?}: {}", r.text);
+        }
     }
 
     #[test]

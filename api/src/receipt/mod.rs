@@ -289,6 +289,8 @@ pub struct Receipt {
     pub application_id: String,
     pub view: ReceiptView,
     pub doc: ReceiptDoc,
+    /// The booked appointment as an iCalendar file (attached to the e-mail), if booked.
+    pub ics: Option<String>,
 }
 
 impl Receipt {
@@ -522,7 +524,56 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         verify_url: view.verify_url.clone(),
         issued_at: format!("{} {}", slashed(&view.issued_at_jalali), view.issued_at_tehran_time),
     };
-    Ok(Receipt { application_id: row.id, view, doc })
+    let ics = app
+        .slot
+        .as_ref()
+        .filter(|_| app.appointment == domain::application::AppointmentStatus::Booked)
+        .and_then(|slot| Some((slot, office(&slot.office_id)?)))
+        .map(|(slot, o)| appointment_ics(state, &row.id, &tracking_code, slot, o, now));
+    Ok(Receipt { application_id: row.id, view, doc, ics })
+}
+
+/// The `.ics` of a booked appointment (see [`crate::ics`]).
+fn appointment_ics(
+    state: &AppState,
+    application_id: &str,
+    tracking_code: &str,
+    slot: &domain::application::Slot,
+    office: &OfficeRow,
+    now: DateTime<Utc>,
+) -> String {
+    let url = state.config.public_url.as_str();
+    let host = url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', ':']).next().unwrap_or("ncr");
+    crate::ics::appointment(&crate::ics::Appointment {
+        application_id,
+        tracking_code,
+        slot,
+        office,
+        now,
+        host: if host.is_empty() { "ncr" } else { host },
+    })
+}
+
+/// The citizen's booked appointment as an iCalendar file: 409 `no_booked_appointment`
+/// when the application has no booked seat (none, held for payment, missed or used).
+pub async fn appointment_file(state: &AppState, citizen_id: &str) -> Result<String, ApiError> {
+    let id = citizen_id.to_owned();
+    let now = state.now();
+    let (row, slot, office) = state
+        .run_api(move |conn| {
+            let row = applications::current_for_citizen(conn, &id)?
+                .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            let app = row.to_domain()?;
+            let slot = app
+                .slot
+                .filter(|_| app.appointment == domain::application::AppointmentStatus::Booked)
+                .ok_or(ApiError::Conflict { code: "no_booked_appointment", retry_after: None })?;
+            let office = offices::find(conn, &slot.office_id)?.ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
+            Ok((row, slot, office))
+        })
+        .await?;
+    let tracking_code = row.tracking_code.clone().unwrap_or_default();
+    Ok(appointment_ics(state, &row.id, &tracking_code, &slot, &office, now))
 }
 
 fn enrollment_placeholder(view: &ReceiptView) -> String {
@@ -595,15 +646,23 @@ pub fn email_params(state: &AppState, receipt: &Receipt, pdf: &[u8]) -> serde_js
     let subject = format!("رسید ثبت نام کارت هوشمند ملی - کد پیگیری {tracking_fa}");
     let html =
         html::render(doc, &html::Options { nonce: None, asset_base: state.config.public_url.trim_end_matches('/') });
+    let mut attachments = vec![serde_json::json!({
+        "filename": receipt.pdf_filename(),
+        "content_type": "application/pdf",
+        "base64": base64::engine::general_purpose::STANDARD.encode(pdf),
+    })];
+    if let Some(ics) = &receipt.ics {
+        attachments.push(serde_json::json!({
+            "filename": "appointment.ics",
+            "content_type": crate::ics::CONTENT_TYPE,
+            "base64": base64::engine::general_purpose::STANDARD.encode(ics.as_bytes()),
+        }));
+    }
     serde_json::json!({
         "subject": subject,
         "text": html::plain_text(doc),
         "html": html,
-        "attachments": [{
-            "filename": receipt.pdf_filename(),
-            "content_type": "application/pdf",
-            "base64": base64::engine::general_purpose::STANDARD.encode(pdf),
-        }],
+        "attachments": attachments,
     })
 }
 

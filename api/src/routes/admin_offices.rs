@@ -17,6 +17,7 @@ use domain::offices::{
     planning_date,
 };
 use futures_util::StreamExt;
+use persistence::applications::DisplacedScope;
 use persistence::audit::{self, Actor};
 use persistence::offices::{self, OfficeRow, SeatsQuery};
 use persistence::{DbConn, DbError, write_tx};
@@ -159,17 +160,20 @@ pub struct OfficeListQuery {
     pub cursor: Option<String>,
 }
 
-/// An office opened or closed for booking, with the appointments it still has.
+/// An office opened or closed for booking, with the appointments it had.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OfficeStatusChange {
     pub office: AdminOffice,
-    /// Paid bookings from today on: these citizens keep their appointments and must be told
-    /// if the office will not receive them.
+    /// Paid bookings from today on when the change was made.
     #[schema(example = 12)]
     pub future_bookings: i64,
     /// Unpaid holds from today on (they lapse when their payment window closes).
     #[schema(example = 1)]
     pub future_holds: i64,
+    /// Taken out of service: the citizens booked there from today on who were moved back to
+    /// choosing (fee kept, no ban, the nearest free seat offered) and told by SMS.
+    #[schema(example = 12)]
+    pub notified: usize,
 }
 
 /// Approved seats of one shift on one weekday.
@@ -304,8 +308,8 @@ pub struct ClosureRequest {
     pub reason: String,
 }
 
-/// A closure declared. Existing appointments stay in place: the citizens listed by these
-/// counts must be told (nothing is sent automatically).
+/// A closure declared. The citizens booked on the closed shifts are moved back to choosing
+/// (fee kept, no ban, the nearest free seat offered for a few days) and told by SMS.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClosureResult {
     #[schema(example = "041-MRG-01")]
@@ -321,9 +325,12 @@ pub struct ClosureResult {
     /// Paid bookings on the closed shifts.
     #[schema(example = 4)]
     pub affected_bookings: i64,
-    /// Unpaid holds on the closed shifts.
+    /// Unpaid holds on the closed shifts (they lapse when their payment window closes).
     #[schema(example = 1)]
     pub affected_holds: i64,
+    /// Citizens moved off the closed shifts and told by SMS.
+    #[schema(example = 4)]
+    pub notified: usize,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -371,7 +378,8 @@ pub struct HolidayRequest {
     pub name: String,
 }
 
-/// A national holiday declared: every office is closed that day; appointments stay.
+/// A national holiday declared: every office is closed that day; the citizens booked on it
+/// are moved back to choosing (fee kept, no ban, a seat offered) and told by SMS.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HolidayResult {
     #[schema(example = "2027-02-11")]
@@ -383,12 +391,15 @@ pub struct HolidayResult {
     /// Slots (office and shift) that were open and are now closed.
     #[schema(example = 38)]
     pub slots_closed: usize,
-    /// Paid bookings that day, in every office: these citizens must be told.
+    /// Paid bookings that day, in every office.
     #[schema(example = 120)]
     pub affected_bookings: i64,
     /// Unpaid holds that day.
     #[schema(example = 3)]
     pub affected_holds: i64,
+    /// Citizens moved off that day and told by SMS.
+    #[schema(example = 120)]
+    pub notified: usize,
 }
 
 /// What a CSV import did.
@@ -425,7 +436,7 @@ fn slot_range(now: DateTime<Utc>, state: &AppState) -> (NaiveDate, NaiveDate) {
     (first, last + Duration::days(1))
 }
 
-fn admin_actor(req: &HttpRequest, admin: &AdminPrincipal) -> Actor {
+pub(crate) fn admin_actor(req: &HttpRequest, admin: &AdminPrincipal) -> Actor {
     actor(req, "admin", &admin.0.staff_id)
 }
 
@@ -711,17 +722,25 @@ async fn set_active(
         .await?;
     // Seats may have been added: forget the slots refused as full.
     state.full_slots.clear();
+    let notified = if row.active {
+        0
+    } else {
+        let scope = DisplacedScope { office_id: Some(row.id.clone()), from: Some(today), to: None };
+        crate::journey::closures::displace(&state, scope).await?
+    };
     Ok(HttpResponse::Ok().json(OfficeStatusChange {
         office: AdminOffice::from(&row),
         future_bookings: seats.booked,
         future_holds: seats.held,
+        notified,
     }))
 }
 
 /// Takes an office out of service.
 ///
-/// It disappears from availability and takes no new bookings. Existing appointments stay;
-/// the answer counts them so their citizens can be told.
+/// It disappears from availability and takes no new bookings. The citizens booked there from
+/// today on are moved back to choosing — fee kept, no no-show, the nearest free seat in the
+/// city kept for them for a few days — and told by SMS; `notified` counts them.
 #[utoipa::path(operation_id = "admin_deactivate_office", tag = "admin", security(("staff" = [])),
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 200, description = "Deactivated (or already inactive)", body = OfficeStatusChange), StaffWrite))]
@@ -931,8 +950,10 @@ fn range_of(q: &DateRangeQuery, today: NaiveDate) -> Result<(NaiveDate, NaiveDat
 
 /// Closes an office on a date (one shift, or both).
 ///
-/// Its slots close at once; appointments already there stay, and the answer counts them so
-/// their citizens can be told (nothing is sent automatically).
+/// Its slots close at once. Each citizen booked there is moved back to choosing an
+/// appointment — no no-show, no ban, the fee kept — with the nearest free seat (this office
+/// first) kept for them for a few days, and told by SMS; `notified` counts them. The no-show
+/// job never marks a booking on a closed day.
 #[utoipa::path(operation_id = "admin_close_office", tag = "admin", security(("staff" = [])), request_body = ClosureRequest,
     params(("id" = String, Path, description = "Office id", example = "041-MRG-01")),
     responses((status = 201, description = "Closed", body = ClosureResult), StaffWrite))]
@@ -990,10 +1011,13 @@ pub async fn post_closure(
                     reason,
                     affected_bookings: seats.booked,
                     affected_holds: seats.held,
+                    notified: 0,
                 })
             })
         })
         .await?;
+    let scope = DisplacedScope { office_id: Some(result.office_id.clone()), from: Some(date), to: Some(date) };
+    let result = ClosureResult { notified: crate::journey::closures::displace(&state, scope).await?, ..result };
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
@@ -1084,8 +1108,8 @@ pub async fn list_holidays(
 
 /// Declares a national holiday.
 ///
-/// Every office's slots that day close at once. Appointments already there stay; the answer
-/// counts them so their citizens can be told.
+/// Every office's slots that day close at once. The citizens booked that day are moved back
+/// to choosing (fee kept, no ban, a seat offered) and told by SMS; `notified` counts them.
 #[utoipa::path(operation_id = "admin_declare_holiday", tag = "admin", security(("staff" = [])), request_body = HolidayRequest,
     responses((status = 201, description = "Declared", body = HolidayResult), StaffWrite))]
 #[post("/api/v1/admin/holidays")]
@@ -1130,10 +1154,13 @@ pub async fn post_holiday(
                     slots_closed,
                     affected_bookings: seats.booked,
                     affected_holds: seats.held,
+                    notified: 0,
                 })
             })
         })
         .await?;
+    let scope = DisplacedScope { office_id: None, from: Some(date), to: Some(date) };
+    let result = HolidayResult { notified: crate::journey::closures::displace(&state, scope).await?, ..result };
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/admin/holidays?from={}&to={}", result.date, result.date)))
         .json(result))
@@ -1386,7 +1413,7 @@ fn sorted(mut rules: Vec<(i32, Shift, i32)>) -> Vec<(i32, String, i32)> {
 }
 
 /// Reads the body up to a limit (this endpoint takes far more than the JSON limit).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest { code: "malformed_body", detail: e.to_string() })?;
@@ -1434,6 +1461,50 @@ pub async fn import_offices(
     let result =
         state.run_api(move |conn| write_tx(conn, |conn| apply_import(conn, &rows, &actor, now, range))).await?;
     // Seats may have been added: forget the slots refused as full.
+    state.full_slots.clear();
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Carries applications over from the old Portal (seed 001 §2.5) from a CSV file: the
+/// same import as `ncr import-legacy FILE`.
+///
+/// The body is `text/csv`, UTF-8, with a header row (columns in
+/// `docs/domain/legacy-import.md`: `legacy_id,national_id,serial,birth_date_jalali,
+/// birth_date_hijri,gender,religion,mother_name,mobile,first_name,last_name,state,
+/// tracking_code,appointment_office,appointment_date_jalali,appointment_shift,
+/// delivery_office,can_leave_home,can_climb_stairs,pupils_visible,fingers_intact`; the
+/// optional ones may be left out). `state` is `draft` (unpaid) or `registered` (paid, with
+/// its tracking code and, if booked, its appointment). All or nothing: if any cell is bad —
+/// in the file, or against the database (a national code that already has an application,
+/// a tracking code in use, a full or closed slot, an unknown office) — the answer is 422
+/// with every bad cell in `errors[]` (`field` = `row 3: mobile`) and nothing is imported.
+/// Idempotent: a row imported before, unchanged, is counted as `unchanged`; changed, it is
+/// a bad cell (`legacy_changed`). Personal data is sealed like every other application's.
+#[utoipa::path(operation_id = "admin_import_legacy_applications", tag = "admin", security(("staff" = [])),
+    request_body(content = String, content_type = "text/csv", description = "The old applications, UTF-8, with a header row",
+        example = "legacy_id,national_id,serial,birth_date_jalali,gender,religion,mother_name,mobile,state,tracking_code,appointment_office,appointment_date_jalali,appointment_shift\nP-000123,2580200606,883810,1369-03-19,female,islam,شهرزاد,09145128136,registered,4973201670,041-MRG-01,1405-09-10,morning\n"),
+    responses((status = 200, description = "Imported (or nothing to do)", body = crate::journey::legacy::LegacyResult), StaffWrite))]
+#[post("/api/v1/admin/legacy-applications")]
+pub async fn import_legacy(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let is_csv = actix_web::HttpMessage::mime_type(&req)
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.type_() == "text" && m.subtype() == "csv");
+    if !is_csv {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_body(payload, crate::journey::legacy::MAX_BYTES).await?;
+    let actor = admin_actor(&req, &admin);
+    let now = state.now();
+    let (pii, policy) = (state.pii.clone(), state.policy.clone());
+    let result =
+        state.run_api(move |conn| crate::journey::legacy::import(conn, &pii, &policy, &body, &actor, now)).await?;
+    // Seats were taken: a slot remembered as full is still full, but be exact.
     state.full_slots.clear();
     Ok(HttpResponse::Ok().json(result))
 }

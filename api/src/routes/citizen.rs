@@ -86,9 +86,18 @@ pub struct SessionRequest {
     /// The 10-digit national code; Persian digits, spaces and dashes are fine.
     #[schema(example = "2580200606")]
     pub national_id: String,
-    /// The six-digit number of the birth-certificate serial (optionally with its letter series).
+    /// The six-digit number of the birth-certificate serial (optionally with its letter
+    /// series). Give exactly one of `serial`, `tracking_code` and `birth_date_jalali`.
     #[schema(example = "883810")]
-    pub serial: String,
+    pub serial: Option<String>,
+    /// Instead of the serial: the tracking code of a paid registration (the booking page of
+    /// seeds 003/004).
+    #[schema(example = "4973201670")]
+    pub tracking_code: Option<String>,
+    /// Instead of the serial: the solar birth date of an unpaid registration, to continue
+    /// its draft (seed 003, «ویرایش ثبت نام قبلی»).
+    #[schema(example = "1369-03-19")]
+    pub birth_date_jalali: Option<String>,
     #[schema(example = "v1.Jx0d9Pq1b8s3rW1cQ2aZ1A.1795330920.Ywq1T0b8aCk7Zx1N.oP2x8b1Q0aT9cV3eR7uW1g")]
     pub captcha_id: String,
     #[schema(example = "12")]
@@ -106,7 +115,8 @@ pub struct SessionResponse {
     pub expires_at: DateTime<Utc>,
     /// Whether the civil registry confirmed the serial now. `false` only for a national
     /// code without an application while the registry is unreachable: the identity is then
-    /// `pending` and checked in the background (seed 002).
+    /// `pending` and checked in the background (seed 002). An entry by tracking code or
+    /// birth date asks no registry: whether the application's identity is `verified`.
     #[schema(example = true)]
     pub identity_confirmed: bool,
     /// Where to send the citizen next (seed 001 §2.2).
@@ -117,7 +127,17 @@ pub struct SessionResponse {
     pub application: Option<ApplicationView>,
 }
 
-/// Entry: national code + serial + captcha → citizen token and where to go next.
+/// Entry: national code + serial (or tracking code, or birth date) + captcha → citizen
+/// token and where to go next.
+///
+/// Three ways in, with the same captcha and the same lock: the **serial** (anyone; the
+/// civil registry checks it), the **tracking code** of a paid registration (seeds 003/004:
+/// `tracking_code_mismatch` when no application of the national code has it), or the
+/// **birth date** of an unpaid registration (seed 003: `draft_not_found` when no unpaid
+/// registration of the national code has it; a paid one answers 409
+/// `tracking_code_required`). Wrong tracking codes and birth dates count against the
+/// national code's entry lock like wrong serials (429 `entry_locked`). Each token opens the
+/// citizen's current application with its `next_step`.
 ///
 /// The SPEC §3.4 checks run in order. "No such person" and "serial does not match" give
 /// the same `identity_mismatch`; `person_not_alive`, `underage` and
@@ -142,15 +162,53 @@ pub async fn create_session(
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
     let national_id = errors.take("national_id", NationalId::parse(&body.national_id));
-    let serial = errors.take("serial", BirthCertSerial::parse(&body.serial));
+    let given: Vec<&str> = [
+        ("serial", body.serial.is_some()),
+        ("tracking_code", body.tracking_code.is_some()),
+        ("birth_date_jalali", body.birth_date_jalali.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect();
+    if given.is_empty() {
+        errors.push("serial", DomainError::Required);
+    }
+    if let Some(second) = given.get(1) {
+        errors.finish()?;
+        return Err(ApiError::field(second, "exclusive"));
+    }
+    let serial = body.serial.as_deref().and_then(|s| errors.take("serial", BirthCertSerial::parse(s)));
+    let tracking_code =
+        body.tracking_code.as_deref().and_then(|t| errors.take("tracking_code", domain::ids::TrackingCode::parse(t)));
+    let birth_date = body.birth_date_jalali.as_deref().and_then(|d| {
+        errors.take("birth_date_jalali", JalaliDate::parse(d).map(domain::calendar::JalaliDate::to_gregorian))
+    });
     errors.finish()?;
-    let (national_id, serial) = (national_id.expect("checked"), serial.expect("checked"));
-    let actor = actor(&req, "citizen", "entry");
+    let national_id = national_id.expect("checked");
     let challenge = (body.captcha_id.as_str(), body.captcha_answer.as_str());
-    let outcome =
-        journey::entry::enter(&state, national_id, serial, challenge, crate::guard::Client::of(&req), actor).await?;
+    let client = crate::guard::Client::of(&req);
+    let proof = match (serial, tracking_code, birth_date) {
+        (Some(serial), _, _) => {
+            let actor = actor(&req, "citizen", "entry");
+            let outcome = journey::entry::enter(&state, national_id, serial, challenge, client, actor).await?;
+            return session_created(&state, lang, outcome).await;
+        }
+        (_, Some(code), _) => journey::entry::Proof::TrackingCode(code),
+        (_, _, Some(date)) => journey::entry::Proof::BirthDate(date),
+        (None, None, None) => return Err(ApiError::field("serial", "required")),
+    };
+    let outcome = journey::entry::enter_with_proof(&state, national_id, proof, challenge, client).await?;
+    session_created(&state, lang, outcome).await
+}
+
+/// The 201 of an entry, its application in the request's language.
+async fn session_created(
+    state: &AppState,
+    lang: RequestLang,
+    outcome: journey::entry::EntryOutcome,
+) -> Result<HttpResponse, ApiError> {
     let application = match outcome.application {
-        Some(v) => Some(relang(&state, v.id.clone(), lang).await?),
+        Some(v) => Some(relang(state, v.id.clone(), lang).await?),
         None => None,
     };
     Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(SessionResponse {

@@ -125,10 +125,13 @@ pub async fn register(
         None => state.pii.lookup(PiiKind::NationalId, form.national_id.as_str()),
     };
 
-    // 1. Already registered — before any outside inquiry.
+    // 1. Already registered — before any outside inquiry. If the credentials SMS never
+    // arrived, the person is sent to credentials recovery instead (issue 19 item 6).
     let s = subject.clone();
-    if state.run(move |conn| persistence::efolder::subject_exists(conn, &s)).await? {
-        return Err(DomainError::EfolderAlreadyRegistered.into());
+    match state.run(move |conn| persistence::efolder::credentials_undelivered(conn, &s)).await? {
+        Some(true) => return Err(DomainError::EfolderCredentialsUndelivered.into()),
+        Some(false) => return Err(DomainError::EfolderAlreadyRegistered.into()),
+        None => {}
     }
     // Each attempt past this point costs a mobile-ownership and a registry inquiry: it
     // takes a place in the national code's and the client's budgets first.
@@ -337,6 +340,7 @@ fn account_row(
         password_changed_at: None,
         created_at: now,
         updated_at: now,
+        credentials_undelivered_at: None,
     }
 }
 
@@ -767,4 +771,123 @@ pub async fn end_efolder_session(state: web::Data<AppState>, who: EfolderPrincip
     let (sid, now) = (who.session_id, state.now().naive_utc());
     state.run(move |conn| persistence::sessions::end(conn, &sid, now)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+// ---------------------------------------------------------------- credentials recovery
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsRecoveryRequest {
+    /// The national code the account was registered with (a legal person's representative's).
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    /// The mobile registered with the account.
+    #[schema(example = "09145128136")]
+    pub mobile: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CredentialsRecoveryRequested {
+    /// The same text whether or not the details matched an account.
+    #[schema(
+        example = "در صورت درستی مشخصات، نام کاربری و کلمه عبور تازه به تلفن همراه ثبت شده پیامک می‌شود؛ کلمه عبور را در نخستین ورود تغییر دهید."
+    )]
+    pub message: String,
+}
+
+/// Credentials recovery: a forgotten username, or credentials whose SMS never arrived.
+///
+/// When the national code and mobile match a registered account, a fresh generated
+/// password and the username go by SMS to that mobile; the old password and every session
+/// stop working, and the new password must be changed at the first login. The answer is the
+/// same (202) whether or not they match, and takes the same work. Each national code may
+/// ask `limits.efolder_credential_recoveries_per_day` times a Tehran day (429
+/// `efolder_recovery_limit` with `Retry-After`), counted before anything is looked up.
+#[utoipa::path(operation_id = "efolder_recover_credentials", tag = "efolder", request_body = CredentialsRecoveryRequest,
+    responses((status = 202, description = "If the details match, new credentials were sent", body = CredentialsRecoveryRequested), PublicWrite))]
+#[post("/api/v1/efolder/credentials-recovery")]
+pub async fn recover_credentials(
+    state: web::Data<AppState>,
+    lang: RequestLang,
+    body: crate::extract::Json<CredentialsRecoveryRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let national_id = errors.take("national_id", NationalId::parse(&body.national_id));
+    let mobile = errors.take("mobile", Mobile::parse(&body.mobile));
+    errors.finish()?;
+    let (national_id, mobile) = (national_id.expect("checked"), mobile.expect("checked"));
+
+    // The day's budget of this national code, spent before anything is looked up.
+    let now = state.now();
+    let nid_hash = state.pii.lookup(PiiKind::NationalId, national_id.as_str());
+    let key = format!(
+        "efolder_recovery:{}",
+        state.pii.lookup(PiiKind::Secret, &format!("efolder-recovery|{}", national_id.as_str()))
+    );
+    let day = crate::guard::window_start(now, Duration::days(1));
+    let cap = state.config.limits.efolder_credential_recoveries_per_day;
+    let (k, at) = (key.clone(), now.naive_utc());
+    let accounts = state
+        .run_api(move |conn| {
+            let hits = persistence::db::write_tx(conn, |conn| persistence::attempts::count(conn, &k, day, at))?;
+            if hits > cap {
+                return Err(ApiError::TooManyRequests {
+                    code: "efolder_recovery_limit",
+                    retry_after: ((day + Duration::days(1)) - at).num_seconds().max(1) as u64,
+                });
+            }
+            Ok(persistence::efolder::find_by_nid_hash(conn, &nid_hash)?)
+        })
+        .await?;
+    let mut matching = Vec::new();
+    for a in accounts {
+        if state.pii.open(PiiKind::Mobile, &a.mobile_enc)? == mobile.as_str() {
+            matching.push(a);
+        }
+    }
+    if matching.is_empty() {
+        // The same work as a match: one password hashed.
+        let dummy = efolder::generate_password(state.random.as_ref());
+        web::block(move || crate::passwords::hash(&dummy)).await?;
+    }
+    for account in matching {
+        let password = efolder::generate_password(state.random.as_ref());
+        let to_hash = password.clone();
+        let hash = web::block(move || crate::passwords::hash(&to_hash)).await?;
+        let pii = state.pii.clone();
+        let (id, version, username, to) =
+            (account.id.clone(), account.token_version, account.username.clone(), mobile.as_str().to_owned());
+        let sent = state
+            .run(move |conn| {
+                persistence::db::write_tx(conn, |conn| {
+                    if !persistence::efolder::reset_credentials(conn, &id, version, &hash, now.naive_utc())? {
+                        return Ok::<_, DbError>(false);
+                    }
+                    let dedupe = Some(format!("efolder-credentials:{id}:recovery:{}", version + 1));
+                    crate::notify::sms_to(
+                        conn,
+                        &pii,
+                        &to,
+                        None,
+                        Template::EfolderCredentials,
+                        json!({"username": username, "password": password}),
+                        dedupe,
+                        now,
+                    )
+                })
+            })
+            .await?;
+        tracing::info!(account = %account.id, sent, "e-folder credentials recovered");
+        state.metrics.event("efolder_recovery", if sent { "sent" } else { "raced" });
+    }
+    let message = match lang.0 {
+        domain::Lang::Fa => {
+            "در صورت درستی مشخصات، نام کاربری و کلمه عبور تازه به تلفن همراه ثبت شده پیامک می‌شود؛ کلمه عبور را در نخستین ورود تغییر دهید."
+        }
+        domain::Lang::En => {
+            "If the details match an account, its username and a new password are sent by SMS to the registered mobile; change the password at the first login."
+        }
+    };
+    Ok(HttpResponse::Accepted().json(CredentialsRecoveryRequested { message: message.into() }))
 }

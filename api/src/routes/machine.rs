@@ -1,15 +1,16 @@
 //! Machine clients: OAuth2 client-credentials tokens, and the card production line's events.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Audience, ProductionClient};
 use crate::error::ApiError;
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
-use crate::routes::problems::StaffWrite;
+use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 
 /// SHA-256 of a client secret (secrets are 256-bit random, so a fast hash is enough).
@@ -288,4 +289,177 @@ pub async fn production_event(
     } else {
         HttpResponse::Ok().json(view)
     })
+}
+
+// ---------------------------------------------------------------- the production queue
+
+/// The queue's one state: applications whose enrollment is complete.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    Enrolled,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    /// Which applications: `enrolled` (the default), ready to produce.
+    #[param(inline, example = "enrolled")]
+    pub state: Option<QueueState>,
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "2026-11-30T08:15:00.000000000~0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub cursor: Option<String>,
+}
+
+/// The citizen's names in Latin letters, as the enrollment office entered them.
+#[derive(Serialize, ToSchema)]
+pub struct LatinName {
+    #[schema(example = "Maryam")]
+    pub first_name: String,
+    #[schema(example = "Ahmadi")]
+    pub last_name: String,
+}
+
+/// An office as the production line needs it: where to send the card.
+#[derive(Serialize, ToSchema)]
+pub struct ProductionOffice {
+    #[schema(example = "041-MRG-01")]
+    pub id: String,
+    #[schema(example = "041-MRG-01")]
+    pub code: String,
+    #[schema(example = "اداره ثبت احوال مراغه")]
+    pub name: String,
+    #[schema(example = "مراغه")]
+    pub city: String,
+    #[schema(example = "مراغه - خ پاسداران - اداره ثبت احوال مراغه")]
+    pub address: String,
+}
+
+impl From<&persistence::offices::OfficeRow> for ProductionOffice {
+    fn from(o: &persistence::offices::OfficeRow) -> Self {
+        Self {
+            id: o.id.clone(),
+            code: o.code.clone(),
+            name: o.name.clone(),
+            city: o.city.clone(),
+            address: o.address.clone(),
+        }
+    }
+}
+
+/// An enrolled application to produce a card for.
+#[derive(Serialize, ToSchema)]
+pub struct ProductionItem {
+    #[schema(example = "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b")]
+    pub application_id: String,
+    /// Report progress at `POST /api/v1/production/applications/{tracking_code}/events`.
+    #[schema(example = "4973201670")]
+    pub tracking_code: String,
+    #[schema(example = "2580200606")]
+    pub national_id: String,
+    /// The birth certificate's serial (its six-digit number).
+    #[schema(example = "883810")]
+    pub serial: String,
+    /// The names in Persian, from the civil registry; `null` until the registry confirmed
+    /// the identity (then the application is not enrolled yet either).
+    #[schema(example = "مریم", required = true)]
+    pub first_name: Option<String>,
+    #[schema(example = "احمدی", required = true)]
+    pub last_name: Option<String>,
+    /// The names in Latin letters as the enrollment office entered them; `null` when it
+    /// entered none.
+    #[schema(required = true)]
+    pub latin_name: Option<LatinName>,
+    #[schema(example = "1990-06-09")]
+    pub birth_date: NaiveDate,
+    #[schema(example = "1369-03-19")]
+    pub birth_date_jalali: String,
+    pub gender: crate::wire::Gender,
+    /// Where the citizen enrolled.
+    pub enrollment_office: ProductionOffice,
+    /// Where the card goes (the enrollment office unless the citizen chose another).
+    pub delivery_office: ProductionOffice,
+    #[schema(example = "2026-11-30T08:15:00Z")]
+    pub enrolled_at: DateTime<Utc>,
+    /// The capture system's record of the photo and fingerprints (no raw biometrics here).
+    #[schema(example = "CAP-2026-000123")]
+    pub capture_reference: String,
+    pub fingerprints: crate::routes::office::CaptureOutcome,
+    pub face: crate::routes::office::CaptureOutcome,
+    /// Until then no other production client is handed this application; report
+    /// `production_started` before it ends.
+    #[schema(example = "2026-11-30T08:25:00Z")]
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+crate::page_type!(
+    /// Enrolled applications to produce, oldest enrollment first.
+    ProductionQueuePage,
+    ProductionItem,
+    "2026-11-30T08:15:00.000000000~0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
+);
+
+impl TryFrom<crate::journey::production::QueueEntry> for ProductionItem {
+    type Error = ApiError;
+
+    fn try_from(e: crate::journey::production::QueueEntry) -> Result<Self, ApiError> {
+        let gender = domain::person::Gender::parse(&e.gender).ok_or_else(|| ApiError::internal("gender"))?;
+        let capture = |c: &str| match c {
+            "exception" => crate::routes::office::CaptureOutcome::Exception,
+            _ => crate::routes::office::CaptureOutcome::Captured,
+        };
+        Ok(ProductionItem {
+            application_id: e.application_id,
+            tracking_code: e.tracking_code,
+            national_id: e.national_id,
+            serial: e.serial,
+            first_name: e.first_name,
+            last_name: e.last_name,
+            latin_name: e.latin.map(|l| LatinName { first_name: l.first_name, last_name: l.last_name }),
+            birth_date: e.birth_date,
+            birth_date_jalali: e.birth_date_jalali,
+            gender: gender.into(),
+            enrollment_office: (&e.enrollment_office).into(),
+            delivery_office: (&e.delivery_office).into(),
+            enrolled_at: e.enrollment.completed_at.and_utc(),
+            capture_reference: e.enrollment.capture_reference.clone(),
+            fingerprints: capture(&e.enrollment.fingerprints),
+            face: capture(&e.enrollment.face),
+            lease_expires_at: e.lease_expires_at,
+        })
+    }
+}
+
+/// The production line's queue: enrolled applications, oldest enrollment first, with what
+/// the card needs (names in Persian and in Latin letters, birth date, national code,
+/// serial, enrollment and delivery offices, the capture record's reference).
+///
+/// Each page is **leased** to the client that polled it for `production.lease_minutes`
+/// (10): no other production client is handed those applications before the lease ends,
+/// so several clients can drain the queue at once without producing a card twice. Report
+/// `production_started` for each (`POST …/{tracking_code}/events`) to take it out of the
+/// queue; an application not started before its lease ends is handed out again. The same
+/// client polling again from the start gets its own leased applications again (renewed).
+/// Under concurrent polling a page may hold fewer than `limit` items; walk `next_cursor`
+/// until it is `null`.
+#[utoipa::path(operation_id = "production_list_applications", tag = "production", security(("machine" = ["production:events"])),
+    params(QueueQuery),
+    responses((status = 200, description = "A page of the queue, now leased to the caller", body = ProductionQueuePage), StaffRead))]
+#[get("/api/v1/production/applications")]
+pub async fn production_queue(
+    state: web::Data<AppState>,
+    ProductionClient(client): ProductionClient,
+    query: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = crate::page::limit(q.limit)?;
+    let page = crate::journey::production::poll(&state, &client.client_id, q.cursor.as_deref(), limit).await?;
+    let items = page.entries.into_iter().map(ProductionItem::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ProductionQueuePage { items, next_cursor: page.next_cursor }))
 }

@@ -18,3 +18,4 @@ pub mod receipt;
 pub mod sandbox_bank;
 pub mod staff;
 pub mod ussd;
+pub mod withdrawal;

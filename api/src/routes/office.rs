@@ -120,6 +120,41 @@ pub async fn appointments(
     Ok(HttpResponse::Ok().json(AppointmentsPage { items, next_cursor: page.next_cursor }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationSearch {
+    /// The citizen's 10-digit national code (Persian digits, spaces and dashes are fine).
+    #[param(example = "2580200606")]
+    pub national_id: String,
+}
+
+/// Finds this office's application of a citizen by national code, for a citizen who forgot
+/// the tracking code (issue 20): the newest card cycle booked at or delivered by the
+/// operator's office. Another office's citizen and an unknown national code answer the
+/// same 404 `application_not_found`, as for tracking codes. Every search is audited: a
+/// find as `personal_data_viewed` of the application, a miss as `application_search_missed`
+/// (no national code is written to the log).
+#[utoipa::path(operation_id = "office_find_application", tag = "office", security(("staff" = [])), params(ApplicationSearch),
+    responses((status = 200, description = "The application", body = crate::journey::view::ApplicationView), StaffRead))]
+#[get("/api/v1/office/applications")]
+pub async fn find_application(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: OperatorPrincipal,
+    lang: RequestLang,
+    query: web::Query<ApplicationSearch>,
+) -> Result<HttpResponse, ApiError> {
+    let office_id = staff.office()?.to_owned();
+    let mut errors = FieldErrors::default();
+    let national_id = errors.take("national_id", domain::ids::NationalId::parse(&query.national_id));
+    errors.finish()?;
+    let national_id = national_id.expect("checked");
+    let actor = staff_actor(&req, &staff.0);
+    let row = office::find_by_national_id(&state, &office_id, &national_id, actor).await?;
+    Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
+}
+
 /// One application of this office (its personal data; the read is audited).
 #[utoipa::path(operation_id = "office_get_application", tag = "office", security(("staff" = [])), params(("tracking_code" = String, Path, example = "4973201670")),
     responses((status = 200, description = "The application", body = crate::journey::view::ApplicationView), StaffRead))]
@@ -138,11 +173,7 @@ pub async fn application(
     let row = state
         .run_api(move |conn| {
             let row = persistence::applications::find_by_tracking_code(conn, &code)?
-                .filter(|r| {
-                    r.slot_office_id.as_deref() == Some(office_id.as_str())
-                        || r.to_domain().ok().and_then(|a| a.effective_delivery_office().map(str::to_owned)).as_deref()
-                            == Some(office_id.as_str())
-                })
+                .filter(|r| office::at_office(r, &office_id))
                 .ok_or(ApiError::Domain(domain::DomainError::ApplicationNotFound))?;
             office::record_read(conn, &actor, &row.id, now)?;
             Ok(row)
@@ -168,7 +199,7 @@ pub async fn check_in(
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureOutcome {
     Captured,
@@ -200,6 +231,21 @@ pub struct CompletionRequest {
     /// Rials collected by a counter or post office (≤ 90,000).
     #[schema(example = 90000, minimum = 0, maximum = 90000)]
     pub counter_fee: Option<i64>,
+    /// The citizen's first name in Latin letters as on her documents, for the card (with
+    /// `last_name_latin`, or neither): letters, spaces, `-` and `'`, at most 60.
+    #[schema(example = "Maryam", max_length = 60)]
+    pub first_name_latin: Option<String>,
+    #[schema(example = "Ahmadi", max_length = 60)]
+    pub last_name_latin: Option<String>,
+}
+
+/// A name in Latin letters: ASCII letters, with single spaces, `-` or `'` between them.
+fn latin_name(field: &str, given: &str) -> Result<String, ApiError> {
+    let name = given.split_whitespace().collect::<Vec<_>>().join(" ");
+    let ok = (1..=60).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphabetic() || b" -'".contains(&b))
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+    if ok { Ok(name) } else { Err(ApiError::field(field, "invalid")) }
 }
 
 /// Completes the enrollment: postal code, address, landline, documents, biometric
@@ -234,6 +280,15 @@ pub async fn completion(
     if b.capture_reference.trim().is_empty() || b.capture_reference.len() > 100 {
         return Err(ApiError::field("capture_reference", "length"));
     }
+    let latin = match (b.first_name_latin.as_deref(), b.last_name_latin.as_deref()) {
+        (Some(first), Some(last)) => Some(persistence::back_office::LatinNames {
+            first_name: latin_name("first_name_latin", first)?,
+            last_name: latin_name("last_name_latin", last)?,
+        }),
+        (None, None) => None,
+        (Some(_), None) => return Err(ApiError::field("last_name_latin", "required")),
+        (None, Some(_)) => return Err(ApiError::field("first_name_latin", "required")),
+    };
     let capture = |c: CaptureOutcome| match c {
         CaptureOutcome::Captured => Capture::Captured,
         CaptureOutcome::Exception => Capture::Exception,
@@ -248,6 +303,7 @@ pub async fn completion(
         exception_note: b.exception_note.map(|n| n.chars().take(500).collect()),
         capture_reference: b.capture_reference.trim().to_owned(),
         counter_fee: fee.flatten(),
+        latin,
     };
     let row = office::complete(&state, &office_id, &tracking_code, completion, staff_actor(&req, &staff.0)).await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))

@@ -16,12 +16,24 @@ use crate::wire::{self, OfficeSummary};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityQuery {
-    /// Desired date (Gregorian, ISO-8601), from tomorrow to the booking horizon.
+    /// Desired date (Gregorian, ISO-8601), from tomorrow to the booking horizon. Give this
+    /// or `date_jalali` (or both: then they must be the same day).
     #[param(example = "2026-11-25")]
-    pub date: NaiveDate,
-    /// The city's phone code, e.g. `041` for Tabriz and Maragheh.
+    pub date: Option<NaiveDate>,
+    /// The desired date in the solar (Jalali) calendar, `YYYY-MM-DD` (Persian digits are fine).
+    #[param(example = "1405-09-04")]
+    pub date_jalali: Option<String>,
+    /// The city's phone code, e.g. `041` for Tabriz and Maragheh (see
+    /// `GET /api/v1/public/regions`). Give this or `province` (or both).
     #[param(example = "041")]
-    pub city_code: String,
+    pub city_code: Option<String>,
+    /// A province, as `GET /api/v1/public/regions` names it: every city of it is searched
+    /// (only the given city's offices when `city_code` is given too).
+    #[param(example = "آذربایجان شرقی")]
+    pub province: Option<String>,
+    /// Only offices of this kind.
+    #[param(value_type = Option<wire::OfficeKind>, example = "civil_registry")]
+    pub office_kind: Option<String>,
     /// A landline of the neighbourhood (without the city code). Only its first four digits
     /// are used, to put nearby offices first; it is never stored.
     #[param(example = "11222265")]
@@ -60,8 +72,15 @@ pub struct Availability {
     pub date: NaiveDate,
     #[schema(example = "1405-09-04")]
     pub date_jalali: String,
-    #[schema(example = "041")]
-    pub city_code: String,
+    /// The city searched; `null` when a whole province was.
+    #[schema(example = "041", required = true)]
+    pub city_code: Option<String>,
+    /// The province searched, if one was given.
+    #[schema(example = "آذربایجان شرقی", required = true)]
+    pub province: Option<String>,
+    /// The kind of office searched, if one was given.
+    #[schema(required = true)]
+    pub office_kind: Option<wire::OfficeKind>,
     /// Whether the citizen's special needs were applied (a citizen token was sent).
     #[schema(example = true)]
     pub filtered_by_special_needs: bool,
@@ -79,9 +98,13 @@ pub struct Availability {
     pub next_cursor: Option<String>,
 }
 
-/// Offices with free seats on a date in a city. With a citizen token the citizen's
-/// special needs filter the list; without one it is unfiltered. One page of the ranked
-/// list is answered (`limit`, `cursor`); `total` tells how many rows the list has.
+/// Offices with free seats on a date in a city, a province, or a city of a province,
+/// optionally of one kind of office. The date is Gregorian (`date`) or Jalali
+/// (`date_jalali`); both may be given when they are the same day. With a citizen token
+/// the citizen's special needs filter the list; without one it is unfiltered. One page of
+/// the ranked list is answered (`limit`, `cursor`); `total` tells how many rows the list
+/// has. A bad value, a province no office lies in (`province_unknown`) or two dates that
+/// disagree (`dates_disagree`) answer 422 naming the field.
 #[utoipa::path(operation_id = "offices_search_availability", tag = "offices", params(AvailabilityQuery), security((), ("citizen" = [])),
     responses((status = 200, description = "Offices and free seats", body = Availability), PublicRead,
         (status = 401, description = "An invalid citizen token was sent", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -94,13 +117,36 @@ pub async fn availability(
     let query = query.into_inner();
     let mut errors = FieldErrors::default();
     let near = query.phone.as_deref().and_then(|p| errors.take("phone", NeighbourhoodPrefix::from_phone(p)));
-    let city_code = domain::text::digits_only(&query.city_code).filter(|c| (2..=4).contains(&c.len()));
-    if city_code.is_none() {
-        errors.push("city_code", domain::DomainError::PhoneInvalid);
+    let city_code = query.city_code.as_deref().and_then(|c| {
+        let code = domain::text::digits_only(c).filter(|c| (2..=4).contains(&c.len()));
+        if code.is_none() {
+            errors.push("city_code", domain::DomainError::PhoneInvalid);
+        }
+        code
+    });
+    let province = query.province.as_deref().and_then(|p| errors.take("province", domain::offices::text(p)));
+    let office_kind = query.office_kind.as_deref().and_then(|k| {
+        let kind = domain::offices::OfficeKind::parse(k.trim());
+        if kind.is_none() {
+            errors.push("office_kind", domain::DomainError::OfficeKindInvalid);
+        }
+        kind
+    });
+    let jalali =
+        query.date_jalali.as_deref().and_then(|d| errors.take("date_jalali", domain::calendar::JalaliDate::parse(d)));
+    if query.city_code.is_none() && query.province.is_none() {
+        errors.push("city_code", domain::DomainError::Required);
+    }
+    if query.date.is_none() && query.date_jalali.is_none() {
+        errors.push("date", domain::DomainError::Required);
     }
     errors.finish()?;
-    let city_code = city_code.expect("checked");
-    let city_code = if city_code.starts_with('0') { city_code } else { format!("0{city_code}") };
+    let date = match (query.date, jalali.map(domain::calendar::JalaliDate::to_gregorian)) {
+        (Some(g), Some(j)) if g != j => return Err(ApiError::field("date_jalali", "dates_disagree")),
+        (Some(d), _) | (None, Some(d)) => d,
+        (None, None) => return Err(ApiError::field("date", "required")),
+    };
+    let city_code = city_code.map(|c| if c.starts_with('0') { c } else { format!("0{c}") });
     let limit = usize::try_from(crate::page::limit(query.limit)?).unwrap_or(0);
     // The cursor is the position in the ranked list where the next page starts.
     let offset = match query.cursor.as_deref() {
@@ -111,10 +157,15 @@ pub async fn availability(
             .filter(|o| *o <= MAX_OFFSET && c.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| ApiError::field("cursor", "invalid"))?,
     };
+    let scope = persistence::offices::SeatScope {
+        city_code: city_code.clone(),
+        province: province.clone(),
+        kind: office_kind.map(|k| k.as_str().to_owned()),
+    };
     let page = crate::journey::booking::availability(
         &state,
-        query.date,
-        city_code.clone(),
+        date,
+        scope,
         near,
         citizen.0.map(|c| c.citizen_id),
         offset,
@@ -124,11 +175,11 @@ pub async fn availability(
     let total = u32::try_from(page.total).unwrap_or(u32::MAX);
     let next = offset.saturating_add(limit);
     Ok(HttpResponse::Ok().json(Availability {
-        date: query.date,
-        date_jalali: domain::calendar::JalaliDate::from_gregorian(query.date)
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
+        date,
+        date_jalali: domain::calendar::JalaliDate::from_gregorian(date).map(|d| d.to_string()).unwrap_or_default(),
         city_code,
+        province,
+        office_kind: office_kind.map(Into::into),
         filtered_by_special_needs: page.filtered_by_special_needs,
         home_visit: page.home_visit,
         total,

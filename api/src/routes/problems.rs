@@ -82,8 +82,9 @@ problems!(
         BadRequest = 400: "The body is not JSON or not an object (`malformed_json`)",
         TooLarge = 413: "Body too large (`payload_too_large`)",
         MediaType = 415: "Body is not application/json (`unsupported_media_type`)",
-        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field), a wrong captcha (`captcha_invalid`), or a rule said no (`identity_mismatch`, `person_not_alive`, `underage`)",
-        TooMany = 429: "Rate limited, or locked after wrong serials (`entry_locked`), or `serial_recently_changed`; see `Retry-After`",
+        Conflict = 409: "`tracking_code_required`: the registration entered by birth date is paid; enter with the tracking code",
+        Invalid = 422: "A missing, unknown or mistyped field or an invalid value (`validation_failed`; `errors[]` names each field; two of serial, tracking code and birth date: `exclusive`), a wrong captcha (`captcha_invalid`), or a rule said no (`identity_mismatch`, `tracking_code_mismatch`, `draft_not_found`, `person_not_alive`, `underage`)",
+        TooMany = 429: "Rate limited, or locked after wrong serials, tracking codes or birth dates (`entry_locked`), or `serial_recently_changed`; see `Retry-After`",
         Unavailable = 503: "`registry_unavailable`: the civil registry could not check the serial and the national code already has an application, a live session or another confirmed serial — no session is opened, nothing is written or counted; try again after `Retry-After`. Also: database unavailable",
     }
 );

@@ -393,3 +393,85 @@ pub async fn registration_conditions(
         },
     )
 }
+
+// ---------------------------------------------------------------- regions
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsQuery {
+    /// Provinces to answer, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "آذربایجان شرقی")]
+    pub cursor: Option<String>,
+}
+
+/// A city with at least one active office.
+#[derive(Serialize, ToSchema)]
+pub struct RegionCity {
+    #[schema(example = "مراغه")]
+    pub city: String,
+    /// The city's phone code: what `GET /api/v1/offices/availability` takes as `city_code`.
+    #[schema(example = "041")]
+    pub city_code: String,
+    /// The kinds of office the city has (for `office_kind`).
+    pub office_kinds: Vec<wire::OfficeKind>,
+}
+
+/// A province and its cities, each once.
+#[derive(Serialize, ToSchema)]
+pub struct Region {
+    /// What `GET /api/v1/offices/availability` takes as `province`.
+    #[schema(example = "آذربایجان شرقی")]
+    pub province: String,
+    pub cities: Vec<RegionCity>,
+}
+
+crate::page_type!(
+    /// Provinces, in alphabetical order, with their cities.
+    RegionPage,
+    Region,
+    "آذربایجان شرقی"
+);
+
+/// The provinces and cities that have an active enrollment office, with the cities' phone
+/// codes and office kinds: what a portal's office picker offers (seed 003: choose
+/// province, city, office type), derived from the offices table. Cacheable: five minutes,
+/// `ETag` and `If-None-Match`.
+#[utoipa::path(operation_id = "public_list_regions", tag = "public", params(RegionsQuery),
+    responses((status = 200, description = "A page of provinces with their cities", body = RegionPage,
+        headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        PublicRead))]
+#[get("/api/v1/public/regions")]
+pub async fn regions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<RegionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = crate::page::limit(q.limit)?;
+    let mut places = state.run(persistence::offices::regions).await?;
+    // One order on both databases (their collations differ): by code point.
+    places.sort_unstable();
+    let mut provinces: Vec<Region> = Vec::new();
+    for (province, city, city_code, kind) in places {
+        let Some(kind) = domain::offices::OfficeKind::parse(&kind) else { continue };
+        if provinces.last().is_none_or(|r| r.province != province) {
+            provinces.push(Region { province: province.clone(), cities: Vec::new() });
+        }
+        let region = provinces.last_mut().expect("pushed");
+        match region.cities.last_mut() {
+            Some(c) if c.city == city && c.city_code == city_code => c.office_kinds.push(kind.into()),
+            _ => region.cities.push(RegionCity { city, city_code, office_kinds: vec![kind.into()] }),
+        }
+    }
+    let page =
+        crate::page::Page::after(provinces, crate::page::Order::Ascending, q.cursor.as_deref(), limit, |r: &Region| {
+            r.province.clone()
+        });
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((header::CACHE_CONTROL, "public, max-age=300"));
+    crate::etag::json(&req, builder, &RegionPage::from(page))
+}

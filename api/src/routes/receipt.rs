@@ -178,6 +178,29 @@ pub async fn get_receipt_pdf(state: web::Data<AppState>, citizen: CitizenPrincip
     respond(&state, &citizen, ReceiptFormat::Pdf).await
 }
 
+/// The booked appointment as an iCalendar file (RFC 5545) for the citizen's calendar: the
+/// shift at the office (UTC times), its address and the tracking code, and an alarm the
+/// evening before. The receipt e-mail carries the same file. 409 `no_booked_appointment`
+/// until a seat is booked (paid).
+#[utoipa::path(operation_id = "citizen_get_appointment_ics", tag = "citizen", security(("citizen" = [])),
+    responses(
+        (status = 200, description = "The calendar file, as an attachment", content_type = "text/calendar", body = String,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"appointment.ics\"`"))),
+        (status = 409, description = "No booked appointment (`no_booked_appointment`)", body = Problem, content_type = "application/problem+json"),
+        CitizenRead))]
+#[get("/api/v1/citizen/application/appointment.ics")]
+pub async fn get_appointment_ics(
+    state: web::Data<AppState>,
+    citizen: CitizenPrincipal,
+) -> Result<HttpResponse, ApiError> {
+    let ics = receipt::appointment_file(&state, &citizen.citizen_id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, crate::ics::CONTENT_TYPE))
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"appointment.ics\""))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(ics))
+}
+
 // ---------------------------------------------------------------- enrollment receipt
 
 /// The format an `Accept` header asks for (406 when none can be produced).

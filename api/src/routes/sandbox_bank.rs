@@ -236,6 +236,9 @@ pub async fn reverse(
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
+    if state.sandboxes.bank.reverse_unavailable() {
+        return Err(ApiError::Unavailable("sandbox bank reverse outage".into()));
+    }
     let row = load(&state, body.into_inner().token).await?;
     state.run(move |conn| payments::sandbox_mark(conn, &row.token, None, Some(true))).await?;
     Ok(HttpResponse::NoContent().finish())

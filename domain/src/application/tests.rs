@@ -581,7 +581,7 @@ fn arb_event() -> impl Strategy<Value = Event> {
         Just(Event::CardProduced),
         office.clone().prop_map(|office_id| Event::ReadyForDelivery { office_id }),
         Just(Event::ProductionFailed),
-        office.prop_map(|office_id| Event::Deliver { office_id }),
+        office.clone().prop_map(|office_id| Event::Deliver { office_id }),
         Just(Event::SerialChanged),
         Just(Event::Expire),
         Just(Event::SetHomeVisitAddress),
@@ -591,6 +591,13 @@ fn arb_event() -> impl Strategy<Value = Event> {
                 date: tehran_date(now()) + Duration::days(d),
                 shift: Shift::Morning
             },
+        }),
+        any::<bool>().prop_map(|given| Event::Withdraw { iban: given.then(iban) }),
+        (proptest::option::of(1i64..8), office).prop_map(|(days, office_id)| Event::OfficeClosed {
+            offer: days.map(|d| (
+                Slot { office_id, date: tehran_date(now()) + Duration::days(d), shift: Shift::Afternoon },
+                now() + Duration::days(3),
+            )),
         }),
     ]
 }
@@ -650,6 +657,23 @@ proptest! {
             }
             if app.state == State::AppointmentHeld || (app.state == State::PaymentPending && !app.home_visit()) {
                 prop_assert_eq!(app.appointment, AppointmentStatus::Held);
+            }
+            // A seat offered after a closure is a paid citizen's, before enrollment.
+            if app.appointment == AppointmentStatus::Offered {
+                prop_assert!(app.state == State::Registered && app.payment == PaymentStatus::Paid);
+                prop_assert!(app.slot.is_some() && app.hold_expires_at.is_some());
+            }
+            // Withdrawal: only before enrollment, never at the bank, never twice.
+            if has(Operation::Withdraw) {
+                prop_assert!(app.state.before_enrollment() && app.state != State::PaymentPending);
+            }
+            // A withdrawn paid fee is owed back.
+            if app.state == State::Cancelled && before.state != State::Cancelled && app.payment != before.payment {
+                prop_assert_eq!(app.payment, PaymentStatus::RefundPending, "a withdrawn paid fee is owed back");
+            }
+            // A closed application holds no seat.
+            if app.state == State::Cancelled {
+                prop_assert!(!app.appointment.holds_seat());
             }
         }
     }
@@ -732,4 +756,169 @@ fn next_step_follows_identity_payment_and_edits() {
     assert_eq!(next_step(Some(&delivered), now()), NextStep::Done);
     delivered.reissue_required = true;
     assert_eq!(next_step(Some(&delivered), now()), NextStep::RequestReissue);
+}
+
+// ---------------------------------------------------------------- withdrawal (issue 19 item 3)
+
+fn iban() -> crate::iban::Iban {
+    crate::iban::Iban::parse("IR710570029971601460641001").unwrap()
+}
+
+/// Issue 19: "before enrollment starts: seat freed, application `cancelled`. Unpaid →
+/// done."
+#[test]
+fn an_unpaid_citizen_withdraws_and_the_hold_is_given_up() {
+    for app in [draft(), held()] {
+        assert!(allowed_operations(&app, now(), &policy()).contains(&Operation::Withdraw));
+        let out = apply(&app, Event::Withdraw { iban: None });
+        assert_eq!((out.state, out.appointment, out.slot.clone()), (State::Cancelled, AppointmentStatus::None, None));
+        assert_eq!(out.payment, app.payment, "nothing to refund");
+        assert_eq!(out.hold_expires_at, None);
+        assert_eq!(next_step(Some(&out), now()), NextStep::ApplicationClosed);
+        assert!(allowed_operations(&out, now(), &policy()).is_empty(), "a closed application allows nothing");
+        assert_eq!(
+            transition(&out, Event::Withdraw { iban: None }, now(), &policy()),
+            Err(DomainError::ApplicationCancelled),
+            "not twice"
+        );
+    }
+}
+
+/// Issue 19: "Paid → the citizen gives a Sheba number …, the payment becomes
+/// `refund_requested`" — the application's payment fact is owed back until settled.
+#[test]
+fn a_paid_citizen_withdraws_only_with_a_sheba_number_and_the_fee_is_owed_back() {
+    let app = registered();
+    assert_eq!(transition(&app, Event::Withdraw { iban: None }, now(), &policy()), Err(DomainError::IbanRequired));
+    let out = apply(&app, Event::Withdraw { iban: Some(iban()) });
+    assert_eq!((out.state, out.payment), (State::Cancelled, PaymentStatus::RefundPending));
+    assert_eq!((out.appointment, out.slot.clone()), (AppointmentStatus::None, None), "the booked seat is freed");
+    assert_eq!(out.tracking_code, app.tracking_code, "the tracking code still finds it");
+    let settled = apply(&out, Event::RefundSettled);
+    assert_eq!((settled.state, settled.payment), (State::Cancelled, PaymentStatus::Refunded));
+}
+
+#[test]
+fn no_withdrawal_at_the_bank_or_once_enrollment_started() {
+    let paying = apply(&held(), Event::StartPayment);
+    assert_eq!(
+        transition(&paying, Event::Withdraw { iban: None }, now(), &policy()),
+        Err(DomainError::PaymentInProgress)
+    );
+    let mut app = registered();
+    app.slot = Some(slot(0));
+    let started = apply(&app, Event::CheckIn { office_id: "maragheh".into() });
+    assert_eq!(
+        transition(&started, Event::Withdraw { iban: Some(iban()) }, now(), &policy()),
+        Err(DomainError::EnrollmentStarted)
+    );
+    assert!(!allowed_operations(&started, now(), &policy()).contains(&Operation::Withdraw));
+    // A missed appointment (and its ban) does not stop a withdrawal.
+    let missed = transition(&registered(), Event::MarkNoShow, at(3), &policy()).unwrap();
+    assert!(check(&missed, Operation::Withdraw, at(3), &policy()).is_ok());
+}
+
+// ---------------------------------------------------------------- closures (issue 19 item 2)
+
+fn other_office(days: i64, shift: Shift) -> Slot {
+    Slot { office_id: "tabriz".into(), date: tehran_date(now()) + Duration::days(days), shift }
+}
+
+/// Issue 19: closing a booked day "moves each affected application to 'choose another
+/// appointment' without a no-show, keeps its payment" and offers the nearest seat.
+#[test]
+fn a_closed_day_moves_the_citizen_back_to_choosing_without_a_ban() {
+    let booked = registered();
+    let offer = (other_office(4, Shift::Morning), now() + Duration::days(3));
+    let moved = apply(&booked, Event::OfficeClosed { offer: Some(offer.clone()) });
+    assert_eq!((moved.state, moved.payment), (State::Registered, PaymentStatus::Paid));
+    assert_eq!((moved.appointment, moved.slot.clone()), (AppointmentStatus::Offered, Some(offer.0.clone())));
+    assert_eq!(moved.hold_expires_at, Some(offer.1));
+    assert_eq!(moved.no_show_ban_until, None, "no ban");
+    assert_eq!(moved.displaced_at, Some(now()));
+    assert_eq!(next_step(Some(&moved), now()), NextStep::ChooseAppointment);
+    assert!(allowed_operations(&moved, now(), &policy()).contains(&Operation::ChangeAppointment));
+    // The day of the lost appointment passes: never a no-show, never a check-in.
+    assert!(transition(&moved, Event::MarkNoShow, at(5), &policy()).is_err());
+    assert!(transition(&moved, Event::CheckIn { office_id: "tabriz".into() }, at(4), &policy()).is_err());
+    // Booking the offered seat makes it the appointment.
+    let confirmed = apply(&moved, Event::TakeSlot { slot: offer.0.clone(), expires_at: now() });
+    assert_eq!((confirmed.appointment, confirmed.hold_expires_at), (AppointmentStatus::Booked, None));
+    // Unconfirmed, the offer lapses and the citizen still chooses (paid, registered).
+    let lapsed = apply(&moved, Event::ReleaseHold);
+    assert_eq!((lapsed.state, lapsed.appointment, lapsed.slot), (State::Registered, AppointmentStatus::None, None));
+    // No seat to offer: straight back to choosing.
+    let bare = apply(&booked, Event::OfficeClosed { offer: None });
+    assert_eq!((bare.appointment, bare.slot.clone()), (AppointmentStatus::None, None));
+    assert_eq!(next_step(Some(&bare), now()), NextStep::ChooseAppointment);
+}
+
+#[test]
+fn only_a_booked_or_offered_seat_is_displaced() {
+    for app in [draft(), held(), apply(&held(), Event::StartPayment)] {
+        assert!(transition(&app, Event::OfficeClosed { offer: None }, now(), &policy()).is_err(), "{:?}", app.state);
+    }
+    let missed = transition(&registered(), Event::MarkNoShow, at(3), &policy()).unwrap();
+    assert!(transition(&missed, Event::OfficeClosed { offer: None }, at(3), &policy()).is_err());
+    // An offered seat whose day closes too is displaced again.
+    let offered = apply(&registered(), Event::OfficeClosed { offer: Some((slot(5), at(3))) });
+    assert!(transition(&offered, Event::OfficeClosed { offer: None }, now(), &policy()).is_ok());
+}
+
+/// The booking deadline (two months) counts from the closure, not from the payment: a
+/// citizen who paid long ago is not expired because their office closed.
+#[test]
+fn the_booking_deadline_restarts_at_the_closure() {
+    let p = policy();
+    let booked = registered();
+    let late = at(59);
+    let moved = transition(&booked, Event::OfficeClosed { offer: None }, late, &p).unwrap();
+    let deadline = moved.booking_deadline(&p).unwrap();
+    assert_eq!(deadline, late.checked_add_months(Months::new(2)).unwrap());
+    assert!(transition(&moved, Event::Expire, at(70), &p).is_err(), "not expired ten days after the closure");
+    assert!(check(&moved, Operation::ChangeAppointment, at(70), &p).is_ok());
+    assert!(transition(&moved, Event::Expire, deadline + Duration::seconds(1), &p).is_ok());
+}
+
+/// The offer: the lost office's earliest free seat (its shift first on a day); another
+/// office's only when the lost office has none.
+#[test]
+fn the_offer_is_the_nearest_seat_at_the_same_office_first() {
+    let lost = slot(2);
+    let same_later = Slot { date: lost.date + Duration::days(3), ..lost.clone() };
+    let same_later_afternoon = Slot { shift: Shift::Afternoon, ..same_later.clone() };
+    let same_sooner_afternoon = Slot { date: lost.date + Duration::days(1), shift: Shift::Afternoon, ..lost.clone() };
+    let elsewhere_sooner = other_office(1, Shift::Morning);
+    let free = [elsewhere_sooner.clone(), same_later_afternoon.clone(), same_later.clone()];
+    assert_eq!(
+        pick_offer(&lost, &free),
+        Some(&same_later),
+        "same office, then its shift, before an earlier day elsewhere"
+    );
+    let free = [same_later.clone(), same_sooner_afternoon.clone()];
+    assert_eq!(pick_offer(&lost, &free), Some(&same_sooner_afternoon), "the nearest day beats the shift");
+    let free = [other_office(6, Shift::Afternoon), other_office(6, Shift::Morning), other_office(9, Shift::Morning)];
+    assert_eq!(pick_offer(&lost, &free), Some(&free[1]));
+    assert_eq!(pick_offer(&lost, &[]), None);
+}
+
+#[test]
+fn an_offer_is_kept_for_three_days_but_not_into_its_own_day() {
+    let p = policy();
+    let far = tehran_date(now()) + Duration::days(10);
+    assert_eq!(offer_until(now(), far, &p), now() + Duration::days(3));
+    let tomorrow = tehran_date(now()) + Duration::days(1);
+    assert_eq!(offer_until(now(), tomorrow, &p), tehran_instant(tomorrow, 0, 0));
+}
+
+#[test]
+fn the_new_events_and_operation_have_their_names() {
+    assert_eq!(Event::Withdraw { iban: None }.name(), "withdraw");
+    assert_eq!(Event::Withdraw { iban: None }.operation(), Some(Operation::Withdraw));
+    assert_eq!(Event::OfficeClosed { offer: None }.name(), "office_closed");
+    assert_eq!(Event::OfficeClosed { offer: None }.operation(), None);
+    assert_eq!(Operation::parse("withdraw"), Some(Operation::Withdraw));
+    assert_eq!(AppointmentStatus::parse("offered"), Some(AppointmentStatus::Offered));
+    assert!(AppointmentStatus::Offered.holds_seat() && AppointmentStatus::Booked.holds_seat());
+    assert!(!AppointmentStatus::Missed.holds_seat() && !AppointmentStatus::None.holds_seat());
 }

@@ -1,0 +1,1 @@
+ALTER TABLE efolder_accounts DROP COLUMN credentials_undelivered_at;

@@ -1,0 +1,95 @@
+//! Fees owed back after a withdrawal (issue 19; docs/domain/payments.md, "Withdrawal and
+//! refunds"): one row per refunded payment, with the citizen's Sheba number sealed
+//! (`Kind::Iban`) and only its masked form in clear. Status moves are versioned so a
+//! reversal and an administrator can never both settle one refund.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::error::DbError;
+use crate::schema::refunds;
+
+/// `reversing`: the bank gateway is asked to reverse the payment (its same day);
+/// `requested`: waiting for a transfer to the Sheba number; `settled`: the money is back.
+pub const REVERSING: &str = "reversing";
+pub const REQUESTED: &str = "requested";
+pub const SETTLED: &str = "settled";
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = refunds, treat_none_as_null = true)]
+pub struct RefundRow {
+    pub id: String,
+    pub application_id: String,
+    pub payment_id: String,
+    /// Rials: the payment's amount.
+    pub amount: i64,
+    /// The Sheba number, sealed.
+    pub iban_enc: String,
+    /// `IR` and its last four digits.
+    pub iban_hint: String,
+    pub status: String,
+    /// `reversal` (through the gateway) or `transfer` (to the Sheba number) once settled.
+    pub method: Option<String>,
+    /// The bank's reference of the transfer (or the gateway's of the reversal).
+    pub bank_reference: Option<String>,
+    /// Why the gateway did not reverse it (the refund then waits for a transfer).
+    pub reversal_error: Option<String>,
+    pub requested_at: NaiveDateTime,
+    pub settled_at: Option<NaiveDateTime>,
+    /// The administrator who recorded the transfer.
+    pub settled_by: Option<String>,
+    pub version: i32,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut DbConn, row: &RefundRow) -> Result<(), DbError> {
+    diesel::insert_into(refunds::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<RefundRow>, DbError> {
+    refunds::table.find(id).select(RefundRow::as_select()).first(conn).optional().map_err(DbError::from)
+}
+
+pub fn find_by_payment(conn: &mut DbConn, payment_id: &str) -> Result<Option<RefundRow>, DbError> {
+    refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .select(RefundRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
+}
+
+/// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
+pub fn update(conn: &mut DbConn, row: &mut RefundRow, now: DateTime<Utc>) -> Result<(), DbError> {
+    let read = row.version;
+    row.version += 1;
+    row.updated_at = now.naive_utc();
+    let n = diesel::update(refunds::table.filter(refunds::id.eq(&row.id)).filter(refunds::version.eq(read)))
+        .set(&*row)
+        .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        row.version = read;
+        Err(DbError::Stale)
+    }
+}
+
+/// Refunds oldest first (ids are time-ordered), optionally of one status, after the
+/// cursor id: the administrators' work list.
+pub fn list(
+    conn: &mut DbConn,
+    status: Option<&str>,
+    after_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<RefundRow>, DbError> {
+    let mut q = refunds::table.select(RefundRow::as_select()).into_boxed();
+    if let Some(s) = status {
+        q = q.filter(refunds::status.eq(s.to_owned()));
+    }
+    if let Some(c) = after_id {
+        q = q.filter(refunds::id.gt(c.to_owned()));
+    }
+    q.order(refunds::id.asc()).limit(limit).load(conn).map_err(DbError::from)
+}
