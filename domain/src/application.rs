@@ -959,11 +959,14 @@ pub fn transition(
             if !app.home_visit() {
                 return Err(DomainError::HomeVisitNotRequired);
             }
-            // Paid, the address given, and not yet visited (a scheduled visit may move, a
-            // missed one is scheduled again).
+            // Paid, the address given, and not yet visited (a scheduled visit may move; a
+            // missed one, or one whose day the office closed, is scheduled again).
             let open = matches!(
                 app.appointment,
-                AppointmentStatus::None | AppointmentStatus::Missed | AppointmentStatus::Booked
+                AppointmentStatus::None
+                    | AppointmentStatus::Missed
+                    | AppointmentStatus::Booked
+                    | AppointmentStatus::Offered
             );
             if app.state != State::Registered || !open {
                 return Err(invalid());

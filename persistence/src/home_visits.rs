@@ -144,7 +144,7 @@ pub fn queue(
     q = match status {
         QueueStatus::Waiting => q
             .filter(applications::state.eq("registered"))
-            .filter(applications::appointment_status.eq_any(["none", "missed"])),
+            .filter(applications::appointment_status.eq_any(["none", "missed", "offered"])),
         QueueStatus::Scheduled => q
             .filter(applications::state.eq("registered"))
             .filter(applications::appointment_status.eq("booked"))

@@ -321,3 +321,48 @@ db_test!(answering_yes_again_returns_a_waiting_citizen_to_the_office_path, |app|
         .await;
     assert_eq!(status, 404, "no longer a home visit: {problem}");
 });
+
+db_test!(a_visit_on_a_day_the_office_closes_goes_back_to_the_queue, |app| {
+    let admin = app.admin_token().await;
+    app.create_operator(&admin, "op.home", HOME_OFFICE).await;
+    let p = eligible_people(&app, 1).await.remove(0);
+    let token = home_draft(&app, &p).await;
+    let (status, _) = app.put("/api/v1/citizen/application/home-visit", Some(&token), &home_address()).await;
+    assert_eq!(status, 200);
+    let tracking = pay(&app, &token).await["tracking_code"].as_str().unwrap().to_owned();
+    let op = app.staff_token("op.home", "operator-password-1").await;
+    let day = app.open_date(HOME_OFFICE, 3).await;
+    let schedule = format!("/api/v1/office/home-visits/{tracking}/schedule");
+    let (status, view) = app.post(&schedule, Some(&op), &json!({"date": day, "shift": "morning"})).await;
+    assert_eq!(status, 200, "{view}");
+
+    // The office closes that day: no no-show, and the visit waits in the queue again.
+    let (status, closed) = app
+        .post(
+            &format!("/api/v1/admin/offices/{HOME_OFFICE}/closures"),
+            Some(&admin),
+            &json!({"date": day, "reason": "تعمیرات"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["next_step"], "wait_for_home_visit", "{view}");
+    assert!(view["no_show_ban_until"].is_null());
+    let (_, waiting) = queue(&app, &op, "waiting").await;
+    assert!(has(&waiting, &tracking), "{waiting}");
+    let (_, scheduled) = queue(&app, &op, "scheduled").await;
+    assert!(!has(&scheduled, &tracking));
+
+    // Scheduled again on another day; every seat is accounted for.
+    let next = app.open_date(HOME_OFFICE, (day - domain::calendar::tehran_date(app.clock_now())).num_days() + 1).await;
+    let before = app.slot_counts(HOME_OFFICE, next, "morning").await.1;
+    let (status, view) = app.post(&schedule, Some(&op), &json!({"date": next, "shift": "morning"})).await;
+    assert_eq!((status, view["next_step"].as_str()), (200, Some("home_visit_scheduled")), "{view}");
+    assert_eq!(app.slot_counts(HOME_OFFICE, next, "morning").await.1, before + 1);
+    let held = app
+        .count_sql(&format!(
+            "SELECT COUNT(*) AS n FROM applications WHERE tracking_code = '{tracking}' AND appointment_status = 'booked'"
+        ))
+        .await;
+    assert_eq!(held, 1);
+});

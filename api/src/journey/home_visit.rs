@@ -161,7 +161,8 @@ pub async fn schedule(
                 now,
             )?;
             // The seat counters last, as in booking: the contested row is locked briefly.
-            if let Some(old) = app.slot.as_ref().filter(|_| app.appointment == AppointmentStatus::Booked) {
+            // A booked visit, or the seat offered after its office closed, is given back.
+            if let Some(old) = app.slot.as_ref().filter(|_| app.appointment.holds_seat()) {
                 offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
             }
             offices::take_seat(conn, &slot.office_id, slot.date, slot.shift)?;

@@ -473,6 +473,15 @@ fn the_office_schedules_the_visit_and_enrolls_at_home() {
     )
     .unwrap();
     assert_eq!(again.appointment, AppointmentStatus::Booked);
+    // The office closed on the visit's day: the displaced visit is scheduled again.
+    let displaced = apply(&scheduled, Event::OfficeClosed { offer: None });
+    assert_eq!(next_step(Some(&displaced), now()), NextStep::WaitForHomeVisit);
+    let offered =
+        apply(&scheduled, Event::OfficeClosed { offer: Some((Slot { office_id: "tehran".into(), ..slot(4) }, at(2))) });
+    for d in [displaced, offered] {
+        let again = apply(&d, Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), ..slot(7) } });
+        assert_eq!((again.appointment, again.slot.map(|s| s.date)), (AppointmentStatus::Booked, Some(slot(7).date)));
+    }
     // On the day: check-in at the home by the scheduling office, completion.
     let t = tehran_instant(visit.date, 9, 0);
     let started = transition(&scheduled, Event::CheckIn { office_id: "tehran".into() }, t, &policy()).unwrap();
