@@ -595,6 +595,50 @@ pub fn message(code: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// Bad cells of an uploaded CSV file (the office import, the legacy import), each named
+/// `row N: column`, answered as one 422 listing at most [`RowErrors::MAX`] of them.
+#[derive(Default)]
+pub struct RowErrors(pub Vec<(String, String, String, String)>);
+
+impl RowErrors {
+    /// Problem documents list at most this many bad cells (then `csv_too_many_errors`).
+    pub const MAX: usize = 1000;
+
+    /// A domain refusal of one cell (`column` empty: the whole row).
+    pub fn domain(&mut self, row: usize, column: &str, e: &DomainError) {
+        let field = if column.is_empty() { format!("row {row}") } else { format!("row {row}: {column}") };
+        self.0.push((field, e.code().to_owned(), e.message(Lang::Fa), e.message(Lang::En)));
+    }
+
+    /// An API code against a field of the caller's naming.
+    pub fn code(&mut self, field: String, code: &str) {
+        let (fa, en) = message(code);
+        self.0.push((field, code.to_owned(), fa.to_owned(), en.to_owned()));
+    }
+
+    /// The parsed value, or its error recorded against `row: column`.
+    pub fn take<T>(&mut self, row: usize, column: &str, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.domain(row, column, &e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        if self.0.len() > Self::MAX {
+            self.0.truncate(Self::MAX);
+            self.code("file".into(), "csv_too_many_errors");
+        }
+        Err(ApiError::Fields(self.0))
+    }
+}
+
 /// What an API code without its own message would say: never reached by a code the API
 /// answers with (tests/tests/foundation.rs walks the source for them).
 const FALLBACK: (&str, &str) = ("درخواست قابل انجام نیست.", "The request cannot be processed.");

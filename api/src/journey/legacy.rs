@@ -25,14 +25,12 @@ use persistence::applications::Personal;
 use persistence::audit::{self, Actor};
 use persistence::{DbConn, DbError, Pii, PiiKind, write_tx};
 
-use crate::error::{ApiError, message};
+use crate::error::{ApiError, RowErrors as Errors};
 
 /// The most data rows one file may carry.
 pub const MAX_ROWS: usize = 50_000;
 /// The largest file the HTTP endpoint takes.
 pub const MAX_BYTES: usize = 32 * 1024 * 1024;
-/// Problem documents list at most this many bad cells.
-const MAX_ERRORS: usize = 1000;
 
 /// The file's columns, in the documented order (any order is accepted; the optional ones
 /// may be left out of the header).
@@ -110,42 +108,8 @@ struct Row {
     canonical: String,
 }
 
-/// Bad cells, each named `row N: column`.
-#[derive(Default)]
-struct Errors(Vec<(String, String, String, String)>);
-
-impl Errors {
-    fn domain(&mut self, row: usize, column: &str, e: &DomainError) {
-        let field = if column.is_empty() { format!("row {row}") } else { format!("row {row}: {column}") };
-        self.0.push((field, e.code().to_owned(), e.message(domain::Lang::Fa), e.message(domain::Lang::En)));
-    }
-
-    fn code(&mut self, field: String, code: &str) {
-        let (fa, en) = message(code);
-        self.0.push((field, code.to_owned(), fa.to_owned(), en.to_owned()));
-    }
-
-    fn finish(mut self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        if self.0.len() > MAX_ERRORS {
-            self.0.truncate(MAX_ERRORS);
-            self.code("file".into(), "csv_too_many_errors");
-        }
-        Err(ApiError::Fields(self.0))
-    }
-}
-
-/// A parsed cell, or its error recorded against `row: column`.
 fn take<T>(errors: &mut Errors, row: usize, column: &str, result: Result<T, DomainError>) -> Option<T> {
-    match result {
-        Ok(v) => Some(v),
-        Err(e) => {
-            errors.domain(row, column, &e);
-            None
-        }
-    }
+    errors.take(row, column, result)
 }
 
 /// Reads, checks and imports a whole file in one write transaction: if any cell is bad

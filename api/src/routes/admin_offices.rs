@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminPrincipal;
-use crate::error::{ApiError, FieldErrors, message};
+use crate::error::{ApiError, FieldErrors, RowErrors};
 use crate::journey::actor;
 use crate::page::{self, Page};
 use crate::routes::problems::{StaffRead, StaffWrite};
@@ -1172,8 +1172,6 @@ pub async fn post_holiday(
 pub const IMPORT_MAX_ROWS: usize = 10_000;
 /// The largest import body (10,000 rows of long Persian addresses fit easily).
 const IMPORT_MAX_BYTES: usize = 16 * 1024 * 1024;
-/// Problem documents list at most this many bad cells.
-const IMPORT_MAX_ERRORS: usize = 1000;
 
 /// The import file's columns, in the documented order (any order is accepted).
 pub const IMPORT_COLUMNS: [&str; 14] = [
@@ -1201,33 +1199,6 @@ struct ImportRow {
     details: OfficeDetails,
     facilities: Facilities,
     week: WeeklyCapacity,
-}
-
-/// Bad cells of an import, each named `row N: column`.
-#[derive(Default)]
-struct RowErrors(Vec<(String, String, String, String)>);
-
-impl RowErrors {
-    fn domain(&mut self, row: usize, column: &str, e: &DomainError) {
-        let field = if column.is_empty() { format!("row {row}") } else { format!("row {row}: {column}") };
-        self.0.push((field, e.code().to_owned(), e.message(domain::Lang::Fa), e.message(domain::Lang::En)));
-    }
-
-    fn code(&mut self, field: String, code: &str) {
-        let (fa, en) = message(code);
-        self.0.push((field, code.to_owned(), fa.to_owned(), en.to_owned()));
-    }
-
-    fn finish(mut self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        if self.0.len() > IMPORT_MAX_ERRORS {
-            self.0.truncate(IMPORT_MAX_ERRORS);
-            self.code("file".into(), "csv_too_many_errors");
-        }
-        Err(ApiError::Fields(self.0))
-    }
 }
 
 /// Reads and checks a whole import file; any bad cell fails the file, listing them all.
