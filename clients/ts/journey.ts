@@ -63,8 +63,11 @@ if (!needs.data) fail("special needs", needs.error, needs.response.status);
 
 // 3. The first day with a free seat in the city, and the appointment.
 let seat: { office_id: string; date: string; shift: components["schemas"]["Shift"] } | undefined;
+// Days are Tehran's (the booking window starts tomorrow in Tehran, UTC+03:30): a UTC date
+// is still "today" there between 20:30 and 24:00 UTC.
+const tehranDay = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Tehran" });
 for (let ahead = 1; ahead <= 30 && !seat; ahead++) {
-  const date = new Date(Date.now() + ahead * 86_400_000).toISOString().slice(0, 10);
+  const date = tehranDay.format(new Date(Date.now() + ahead * 86_400_000));
   const page = await api.GET("/api/v1/offices/availability", {
     params: { query: { date, city_code: "041" } },
     headers: auth,
