@@ -639,6 +639,39 @@ impl RowErrors {
     }
 }
 
+/// Reads an uploaded CSV file's header row: the column positions by lower-case name (a
+/// byte-order mark ignored), or one 422 naming every unknown, repeated or missing column
+/// as `row 1: column`.
+pub fn csv_header<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    known: &[&str],
+    required: &[&str],
+) -> Result<std::collections::HashMap<String, usize>, ApiError> {
+    let mut errors = RowErrors::default();
+    let Ok(header) = reader.headers() else {
+        errors.code("row 1".into(), "csv_row_malformed");
+        return Err(errors.finish().expect_err("one error"));
+    };
+    let header: Vec<String> =
+        header.iter().map(|c| c.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect();
+    let mut at = std::collections::HashMap::new();
+    for (i, name) in header.into_iter().enumerate() {
+        if !known.contains(&name.as_str()) {
+            errors.code(format!("row 1: {name}"), "csv_column_unknown");
+        } else if let std::collections::hash_map::Entry::Vacant(e) = at.entry(name.clone()) {
+            e.insert(i);
+        } else {
+            errors.code(format!("row 1: {name}"), "csv_column_duplicate");
+        }
+    }
+    for column in required {
+        if !at.contains_key(*column) {
+            errors.code(format!("row 1: {column}"), "csv_column_missing");
+        }
+    }
+    errors.finish().map(|()| at)
+}
+
 /// What an API code without its own message would say: never reached by a code the API
 /// answers with (tests/tests/foundation.rs walks the source for them).
 const FALLBACK: (&str, &str) = ("درخواست قابل انجام نیست.", "The request cannot be processed.");

@@ -1204,28 +1204,7 @@ struct ImportRow {
 /// Reads and checks a whole import file; any bad cell fails the file, listing them all.
 fn parse_import(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(bytes);
-    let mut errors = RowErrors::default();
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|c| c.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect(),
-        Err(_) => {
-            errors.code("row 1".into(), "csv_row_malformed");
-            return errors.finish().map(|()| Vec::new());
-        }
-    };
-    let mut at = HashMap::new();
-    for (i, name) in header.iter().enumerate() {
-        if !IMPORT_COLUMNS.contains(&name.as_str()) {
-            errors.code(format!("row 1: {name}"), "csv_column_unknown");
-        } else if at.insert(name.as_str(), i).is_some() {
-            errors.code(format!("row 1: {name}"), "csv_column_duplicate");
-        }
-    }
-    for column in IMPORT_COLUMNS {
-        if !at.contains_key(column) {
-            errors.code(format!("row 1: {column}"), "csv_column_missing");
-        }
-    }
-    errors.finish()?;
+    let at = crate::error::csv_header(&mut reader, &IMPORT_COLUMNS, &IMPORT_COLUMNS)?;
 
     let mut rows = Vec::new();
     let mut codes = HashSet::new();
@@ -1236,7 +1215,7 @@ fn parse_import(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
             return Err(ApiError::Unprocessable { code: "csv_too_many_rows" });
         }
         let record = match record {
-            Ok(r) if r.len() == header.len() => r,
+            Ok(r) if r.len() == at.len() => r,
             _ => {
                 errors.code(format!("row {row}"), "csv_row_malformed");
                 continue;
