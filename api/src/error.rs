@@ -681,6 +681,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_csv_header_names_every_unknown_repeated_and_missing_column() {
+        let read = |text: &str| {
+            let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
+            csv_header(&mut reader, &["code", "name", "city"], &["code", "name"])
+        };
+        let at = read("\u{feff}Code, NAME\nx,y\n").expect("a good header");
+        assert_eq!((at["code"], at["name"]), (0, 1));
+        let Err(ApiError::Fields(errors)) = read("code,colour,code\n") else { panic!("refused") };
+        let named: Vec<(&str, &str)> = errors.iter().map(|(f, c, _, _)| (f.as_str(), c.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                ("row 1: colour", "csv_column_unknown"),
+                ("row 1: code", "csv_column_duplicate"),
+                ("row 1: name", "csv_column_missing")
+            ]
+        );
+    }
+
+    #[test]
     fn accept_language_picks_english_only_when_preferred() {
         let h = |s: &'static str| HeaderValue::from_static(s);
         assert_eq!(lang_from_header(None), Lang::Fa);
