@@ -227,7 +227,7 @@ pub fn receipt_message(tracking_code: &str, issued_on: &str) -> String {
 pub enum ReceiptKind {
     /// «نتیجه ثبت نام» after payment.
     Registration,
-    /// «رسید تکمیل ثبت نام» at the office's completion (seed 002).
+    /// «رسید تکمیل ثبت نام» at the office's completion (docs/domain/eligibility.md).
     Enrollment,
 }
 

@@ -1,4 +1,4 @@
-//! A self-hosted arithmetic captcha like the seed's «۴+۸=»: the sum is drawn into a
+//! A self-hosted arithmetic captcha like the original guide's «۴+۸=»: the sum is drawn into a
 //! raster image — every challenge with its own glyph shapes (each control point moved),
 //! size, slant, position, a wave through the whole picture, crossing strokes and noise —
 //! so its text cannot be recovered from the markup by string or path comparison (issue

@@ -1,4 +1,4 @@
-//! The outbox worker (SPEC §3.13): claims due messages, renders them, hands them to the
+//! The outbox worker (docs/domain/notifications.md): claims due messages, renders them, hands them to the
 //! SMS or e-mail provider outside any transaction, and records the outcome with the
 //! retry rule of `domain::delivery`. Requests only ever queue messages, so a slow or
 //! failing provider slows this worker alone.

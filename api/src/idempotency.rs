@@ -1,4 +1,4 @@
-//! `Idempotency-Key` for POSTs that create something (SPEC §6): the same key and body
+//! `Idempotency-Key` for POSTs that create something (docs/architecture.md): the same key and body
 //! replay the first answer (status and body); the same key with a different body is 422;
 //! a request still in progress with that key is 409 with `Retry-After`; keys are scoped
 //! per client and kept 48 hours. A request that failed with a server error had no effect

@@ -19,7 +19,7 @@ use crate::journey::{Target, mutate};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
-/// Releases holds whose payment time ran out (SPEC §3.6: "Payment failure or timeout
+/// Releases holds whose payment time ran out (docs/domain/application.md: "Payment failure or timeout
 /// releases the held slot").
 pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
@@ -42,12 +42,12 @@ pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> 
     Ok(released)
 }
 
-/// The hours within which seed 002 promises the identity inquiry's answer.
+/// The hours within which the identity inquiry's answer is promised (docs/domain/eligibility.md).
 pub const IDENTITY_WINDOW_HOURS: i64 = 24;
 
 /// Settles identities left `pending` because the registry was unreachable (or its answer
 /// was pending): asks again with exponential backoff (2, 4, 8 … minutes, at most 64 apart,
-/// so a registry back within the 24 hours of seed 002 settles it within the hour), and
+/// so a registry back within the promised 24 hours (docs/domain/eligibility.md) settles it within the hour), and
 /// notifies the citizen of the result by SMS. `verified` needs the entry checks (serial,
 /// alive, age) and the personal information (birth date, gender, mother's name) to hold.
 pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
@@ -67,7 +67,7 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
             Err(_) => None,
             Ok(None) => Some((false, None)),
             Ok(Some(record)) => 'verdict: {
-                // The entry checks too (SPEC §3.4): a citizen let in while the registry was
+                // The entry checks too (docs/domain/eligibility.md): a citizen let in while the registry was
                 // down never had them. A serial replaced less than 48 working hours ago is
                 // "not yet", not "no": asked again later.
                 let serial = domain::ids::BirthCertSerial::parse(&serial)?;
@@ -105,7 +105,7 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
                     row.identity_attempts += 1;
                     let minutes = 1i64 << row.identity_attempts.clamp(0, 6);
                     row.identity_next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
-                    // Seed 002 promises an answer within 24 hours; past that, someone must
+                    // The identity answer is promised within 24 hours (docs/domain/eligibility.md); past that, someone must
                     // look at the registry link (an outage is still never a refusal).
                     let since = *row.identity_pending_since.get_or_insert(now.naive_utc());
                     if now.naive_utc() - since > Duration::hours(IDENTITY_WINDOW_HOURS) {
@@ -165,7 +165,7 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
     Ok(settled)
 }
 
-/// Marks booked appointments as missed once their shift is over (seed 003: a no-show may
+/// Marks booked appointments as missed once their shift is over (docs/domain/booking.md: a no-show may
 /// not book again for N days) and tells the citizen. Never on a closed day (issue 19): a
 /// booking there is the closure's, moved by [`displace_closed_bookings`] without a ban.
 pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
@@ -226,7 +226,7 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
     Ok(marked)
 }
 
-/// Closes paid applications that never booked within the window (seed 003: two months).
+/// Closes paid applications that never booked within the window (docs/domain/booking.md: two months).
 pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let months = chrono::Months::new(state.policy.booking_window_months);

@@ -1,5 +1,5 @@
 //! Queuing citizen notifications in the outbox, inside the caller's transaction
-//! (SPEC §3.13). Rendering ([`templates`]) and delivery belong to the outbox worker.
+//! (docs/domain/notifications.md). Rendering ([`templates`]) and delivery belong to the outbox worker.
 
 pub mod templates;
 
@@ -21,7 +21,7 @@ pub enum Template {
     /// The card has waited 30 days at its delivery office (issue 20).
     CardUncollected,
     TrackingCodeRecovery,
-    /// E-folder: the generated username and password (seed 000).
+    /// E-folder: the generated username and password (docs/domain/notifications.md).
     EfolderCredentials,
     /// E-folder: a one-time password-reset code.
     EfolderResetCode,

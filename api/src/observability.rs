@@ -322,7 +322,7 @@ fn draining_refuses(method: &actix_web::http::Method, path: &str) -> bool {
 /// The Content-Security-Policy of Swagger UI at `/docs/`.
 pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Paths limited per client address (public and citizen endpoints, SPEC §6).
+/// Paths limited per client address (public and citizen endpoints, docs/architecture.md).
 fn rate_limited_path(path: &str) -> bool {
     [
         "/api/v1/citizen",

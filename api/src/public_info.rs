@@ -1,4 +1,4 @@
-//! The public information pages (seed 001 «آگاهی از فرایند» and «شرایط ثبت نام»): the
+//! The public information pages (docs/domain/public.md «آگاهی از فرایند» and «شرایط ثبت نام»): the
 //! texts live in `api/data/public/*.json`, in Persian and English, and are parsed once.
 //! Numbers that configuration or the tariff decide are placeholders (`{card_fee}`, …)
 //! filled at request time, so the texts never disagree with the rules applied.
@@ -9,7 +9,7 @@ use domain::Lang;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The USSD service code citizens dial (seed 001 §1.2).
+/// The USSD service code citizens dial (docs/domain/public.md).
 pub const USSD_CODE: &str = "*4*6090#";
 
 /// One step of a process, explained briefly.

@@ -1,4 +1,4 @@
-//! The `*4*6090#` USSD menu (seed 001 §1.2, SPEC §3.12) as pure functions: applications
+//! The `*4*6090#` USSD menu (docs/domain/public.md) as pure functions: applications
 //! registered with the caller's mobile, then the chosen one's status, next step,
 //! appointment and delivery. Stateless: the gateway resends everything typed so far
 //! (`text = "2*0"`), so the position is replayed from it on every request.

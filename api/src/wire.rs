@@ -29,7 +29,7 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// Where an application is in its life (SPEC §3.6).
+    /// Where an application is in its life (docs/domain/application.md).
     State = domain::application::State {
         Draft, AppointmentHeld, PaymentPending, Registered, EnrollmentStarted, Enrolled, InProduction,
         ReadyForDelivery, Delivered, Cancelled
@@ -48,7 +48,7 @@ wire_enum!(
     AppointmentStatus = domain::application::AppointmentStatus { None, Held, Booked, Missed, Used, Offered }
 );
 wire_enum!(
-    /// Operations a citizen may ask for now (seed 001 §2.6–2.7).
+    /// Operations a citizen may ask for now (docs/domain/application.md).
     Operation = domain::application::Operation {
         PrintReceipt, SaveReceiptFile, EmailReceipt, EditPersonalInfo, ChangeMobile, ChangeAppointment,
         ChangeDeliveryOffice, AnswerSpecialNeeds, EditFamily, Pay, Withdraw, PrintEnrollmentReceipt,
@@ -56,7 +56,7 @@ wire_enum!(
     }
 );
 wire_enum!(
-    /// Where to send the citizen next (seed 001 §2.2), so clients need no routing logic.
+    /// Where to send the citizen next (docs/domain/application.md), so clients need no routing logic.
     NextStep = domain::application::NextStep {
         EnterPersonalInfo, WaitForIdentityCheck, CorrectPersonalInfo, VisitRegistryOffice, AnswerSpecialNeeds,
         ChooseAppointment, WaitForBanToEnd, Pay, CompletePayment, EnterHomeVisitAddress, WaitForHomeVisit,
@@ -66,7 +66,7 @@ wire_enum!(
 );
 wire_enum!(
     /// Why a delivered card is issued again: the birth-certificate serial changed after
-    /// production (seed 001 §3.2), lost, damaged, or the holder's data changed.
+    /// production (docs/domain/application.md), lost, damaged, or the holder's data changed.
     ReissueReason = domain::application::ReissueReason { SerialChanged, Lost, Damaged, DataChanged }
 );
 wire_enum!(Shift = domain::offices::Shift { Morning, Afternoon });
@@ -85,7 +85,7 @@ wire_enum!(
     OfficeKind = domain::offices::OfficeKind { CivilRegistry, GovernmentCounter, PostOffice }
 );
 
-/// The four special-needs answers (seed 001 «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»).
+/// The four special-needs answers (docs/domain/application.md «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpecialNeeds {

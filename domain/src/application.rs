@@ -1,6 +1,6 @@
-//! The application: its states and orthogonal facts (SPEC §3.6), the one transition
-//! function, and the permission table (SPEC §3.7, seed 001 §2.7) with `next_step`
-//! (seed 001 §2.2). Handlers ask these functions; they never re-derive a rule.
+//! The application: its states and orthogonal facts (docs/domain/application.md), the one transition
+//! function, and the permission table (docs/domain/application.md) with `next_step`
+//! (docs/domain/application.md). Handlers ask these functions; they never re-derive a rule.
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ macro_rules! str_enum {
     };
 }
 
-/// Where an application is in its life (SPEC §3.6).
+/// Where an application is in its life (docs/domain/application.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -158,11 +158,11 @@ impl AppointmentStatus {
     }
 }
 
-/// Why a card is issued again after delivery (issue 19; seed 001 §3.2 for a changed serial).
+/// Why a card is issued again after delivery (issue 19; docs/domain/application.md for a changed serial).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReissueReason {
-    /// The birth-certificate serial changed after production started (seed 001 §3.2).
+    /// The birth-certificate serial changed after production started (docs/domain/application.md).
     SerialChanged,
     Lost,
     Damaged,
@@ -201,7 +201,7 @@ pub struct Application {
     pub tracking_code: Option<TrackingCode>,
     pub paid_at: Option<DateTime<Utc>>,
     pub delivery_office_id: Option<String>,
-    /// The serial changed after production started: re-issue after delivery (seed 001 §3.2).
+    /// The serial changed after production started: re-issue after delivery (docs/domain/application.md).
     pub reissue_required: bool,
     /// A citizen who cannot leave home has given the address to visit (needed before paying).
     pub home_visit_address: bool,
@@ -249,7 +249,7 @@ impl Application {
         self.delivery_office_id.as_deref().or(self.slot.as_ref().map(|s| s.office_id.as_str()))
     }
 
-    /// The last day a paid citizen without a booking may book on (seed 003: two months),
+    /// The last day a paid citizen without a booking may book on (docs/domain/booking.md: two months),
     /// counted from the payment — or from the closure that took their booking away.
     pub fn booking_deadline(&self, policy: &Policy) -> Option<DateTime<Utc>> {
         let since = self.paid_at?.max(self.displaced_at.unwrap_or(DateTime::<Utc>::MIN_UTC));
@@ -263,7 +263,7 @@ impl Application {
     }
 }
 
-/// The day a card enrolled on `enrolled_on` is expected at the delivery office: seed 002,
+/// The day a card enrolled on `enrolled_on` is expected at the delivery office (docs/domain/back-office.md),
 /// «فرآیند صدور کارت بطور متوسط حدود 20 روز به طول خواهد انجامید» (`policy.card_ready_days`).
 pub fn expected_ready_on(enrolled_on: NaiveDate, policy: &Policy) -> NaiveDate {
     enrolled_on + Duration::days(i64::from(policy.card_ready_days))
@@ -295,7 +295,7 @@ pub fn offer_until(now: DateTime<Utc>, offered: NaiveDate, policy: &Policy) -> D
 
 // ---------------------------------------------------------------- permissions
 
-/// Operations a citizen can ask for (seed 001 §2.6, plus the journey's own steps).
+/// Operations a citizen can ask for (docs/domain/application.md, plus the journey's own steps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
@@ -311,11 +311,11 @@ pub enum Operation {
     Pay,
     /// Give up the application before enrollment (a paid fee is refunded).
     Withdraw,
-    /// Print or save the enrollment receipt (seed 002: given at completion, kept until delivery).
+    /// Print or save the enrollment receipt (docs/domain/back-office.md: given at completion, kept until delivery).
     PrintEnrollmentReceipt,
-    /// Give or change the address a home visit goes to (seed 001: "no" to leaving home).
+    /// Give or change the address a home visit goes to (docs/domain/application.md: "no" to leaving home).
     SetHomeVisitAddress,
-    /// Ask for a new card after delivery (seed 001 §3.2; lost, damaged, data changed).
+    /// Ask for a new card after delivery (docs/domain/application.md; lost, damaged, data changed).
     RequestReissue,
 }
 str_enum!(Operation {
@@ -336,7 +336,7 @@ str_enum!(Operation {
 });
 
 /// Whether an operation is allowed now, and if not, the error that says why.
-/// This is the permission table of SPEC §3.7 as code:
+/// This is the permission table of docs/domain/application.md as code:
 ///
 /// | operation | allowed for |
 /// |---|---|

@@ -1,5 +1,5 @@
 //! Solar Hijri (Jalali), Lunar Hijri and Gregorian dates, ages and "today" in Tehran
-//! (SPEC §3.3). Calendar arithmetic is done by `icu_calendar`; nothing here hand-rolls it.
+//! (docs/domain/identifiers.md). Calendar arithmetic is done by `icu_calendar`; nothing here hand-rolls it.
 
 use std::fmt;
 
@@ -208,7 +208,7 @@ impl HijriDate {
         HIJRI_MONTHS_FA[usize::from(self.month - 1)]
     }
 
-    /// `15 ذیقعده 1410`, as the seed's receipt writes it.
+    /// `15 ذیقعده 1410`, as the original guide's receipt writes it.
     pub fn label_fa(&self) -> String {
         format!("{} {} {}", self.day, self.month_name_fa(), self.year)
     }
@@ -221,7 +221,7 @@ impl fmt::Display for HijriDate {
 }
 
 /// The five Lunar Hijri birth-date options for a solar birth date: the computed day
-/// and the two days before and after it (seed 001, «تاریخ تولد قمری»).
+/// and the two days before and after it (docs/domain/identifiers.md, «تاریخ تولد قمری»).
 pub fn lunar_birth_options(birth: JalaliDate) -> Vec<HijriDate> {
     let g = birth.to_gregorian();
     (-2..=2).filter_map(|offset| HijriDate::from_gregorian(g + Duration::days(offset)).ok()).collect()

@@ -1,4 +1,4 @@
-//! Delivering notifications (SPEC §3.13): a queued message's states and what one attempt
+//! Delivering notifications (docs/domain/notifications.md): a queued message's states and what one attempt
 //! to hand it to a provider leads to. The outbox worker asks; it never decides itself.
 //!
 //! ```text

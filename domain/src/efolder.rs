@@ -1,4 +1,4 @@
-//! The national e-folder (کارپوشه ملی) self-registration rules (SPEC §4, seed 000).
+//! The national e-folder (کارپوشه ملی) self-registration rules (docs/domain/efolder.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -7,10 +7,10 @@ use crate::ids::{LegalId, Mobile, NationalId, PostalCode};
 use crate::person::{Gender, PersonName};
 use crate::ports::{Ownership, RegistryRecord};
 
-/// Seed 000: the text shown when registration succeeded and the SMS was accepted.
+/// docs/domain/efolder.md: the text shown when registration succeeded and the SMS was accepted.
 pub const SUCCESS_MESSAGE_FA: &str = "ثبت نام شما در سامانه کارپوشه ملی ایرانیان با موفقیت انجام شد. نام کاربری و کلمه عبور طی 24 ساعت آینده برای شما پیامک خواهد شد.";
 pub const SUCCESS_MESSAGE_EN: &str = "You are registered in the Iranian national e-folder. Your username and password will be sent to you by SMS within the next 24 hours.";
-/// Seed 000 §5: the heading shown with the credentials when no SMS could be sent.
+/// docs/domain/efolder.md: the heading shown with the credentials when no SMS could be sent.
 pub const SUCCESS_SHOWN_MESSAGE_FA: &str = "ثبت نام در سامانه کارپوشه ملی ایرانیان با موفقیت انجام شد.";
 pub const SUCCESS_SHOWN_MESSAGE_EN: &str = "You are registered in the Iranian national e-folder.";
 
@@ -63,7 +63,7 @@ impl Registration {
     }
 }
 
-/// The checks of seed 000 in its order: already registered; mobile not owned by this
+/// The checks of docs/domain/efolder.md in their order: already registered; mobile not owned by this
 /// national code (an unanswered inquiry is "try later", never "not yours"); the data
 /// does not match the civil registry (names by their normalised key, father's name, gender).
 pub fn check_registration(

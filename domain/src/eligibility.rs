@@ -1,4 +1,4 @@
-//! Who may register (SPEC §3.4, seed 001 §2.4): the ordered checks at entry and the
+//! Who may register (docs/domain/eligibility.md): the ordered checks at entry and the
 //! checks of the personal information against the civil registry.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,7 +12,7 @@ use crate::person::{Gender, PersonName};
 use crate::policy::Policy;
 use crate::ports::RegistryRecord;
 
-/// The entry checks after the formats were parsed, in the SPEC's order:
+/// The entry checks after the formats were parsed, in the order of docs/domain/eligibility.md:
 /// a record exists and the serial belongs to it (one answer for both, so nobody can
 /// learn which national codes exist); the person is alive; at least `min_age` full years;
 /// the serial did not change less than 48 working hours ago.
@@ -45,7 +45,7 @@ pub struct PersonalClaim {
     pub birth_date: JalaliDate,
     pub gender: Gender,
     pub lunar_birth_date: HijriDate,
-    /// The mother's first name alone (seed 001: «منظور صرفا نام مادر بدون نام خانوادگی است»).
+    /// The mother's first name alone (docs/domain/eligibility.md: «منظور صرفا نام مادر بدون نام خانوادگی است»).
     pub mother_name: PersonName,
 }
 
@@ -59,7 +59,7 @@ pub fn check_lunar_option(claim: &PersonalClaim) -> Result<(), DomainError> {
     }
 }
 
-/// The personal information against the registry's record (seed 001 §2.4 item 2):
+/// The personal information against the registry's record (docs/domain/eligibility.md item 2):
 /// the solar birth date, the gender and the mother's first name must equal the
 /// registry's (names compared as [`PersonName::matches`]: Arabic and Persian letter forms,
 /// spaces and ZWNJ do not count).
@@ -171,7 +171,7 @@ mod tests {
         assert_eq!(
             check_personal_info(&r, &PersonalClaim { mother_name: PersonName::parse("مریم").unwrap(), ..good.clone() }),
             Err(DomainError::MotherNameMismatch),
-            "seed 001 compares the mother's first name"
+            "the mother's first name is compared (docs/domain/eligibility.md)"
         );
         // Arabic letter forms, spaces and ZWNJ are not a different name.
         let mut arabic = r.clone();

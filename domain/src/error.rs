@@ -56,7 +56,7 @@ pub enum DomainError {
     #[error("password_too_weak")]
     PasswordTooWeak,
 
-    // ---- eligibility at entry (SPEC §3.4), in the order they are checked
+    // ---- eligibility at entry (docs/domain/eligibility.md), in the order they are checked
     #[error("identity_mismatch")]
     IdentityMismatch,
     #[error("person_not_alive")]
@@ -67,10 +67,10 @@ pub enum DomainError {
     SerialRecentlyChanged,
     #[error("not_eligible")]
     NotEligible,
-    /// Entry by tracking code (seeds 003/004): no application of this national code has it.
+    /// Entry by tracking code (docs/domain/eligibility.md): no application of this national code has it.
     #[error("tracking_code_mismatch")]
     TrackingCodeMismatch,
-    /// Entry by birth date (seed 003, «ویرایش ثبت نام قبلی»): no unpaid registration of
+    /// Entry by birth date (docs/domain/eligibility.md, «ویرایش ثبت نام قبلی»): no unpaid registration of
     /// this national code has it.
     #[error("draft_not_found")]
     DraftNotFound,
@@ -89,7 +89,7 @@ pub enum DomainError {
     #[error("lunar_date_not_offered")]
     LunarDateNotOffered,
 
-    // ---- the application's state (SPEC §3.6, §3.7)
+    // ---- the application's state (docs/domain/application.md, §3.7)
     #[error("application_not_found")]
     ApplicationNotFound,
     #[error("application_exists")]
@@ -129,7 +129,7 @@ pub enum DomainError {
     #[error("invalid_transition")]
     InvalidTransition { from: &'static str, event: &'static str },
 
-    // ---- booking (SPEC §3.8)
+    // ---- booking (docs/domain/booking.md)
     #[error("office_not_found")]
     OfficeNotFound,
     #[error("office_unsuitable")]
@@ -143,7 +143,7 @@ pub enum DomainError {
     #[error("appointment_not_today")]
     AppointmentNotToday,
 
-    // ---- payment (SPEC §3.9)
+    // ---- payment (docs/domain/payments.md)
     #[error("amount_mismatch")]
     AmountMismatch,
     #[error("fee_exceeds_maximum")]
@@ -169,7 +169,7 @@ pub enum DomainError {
     #[error("gateway_unavailable")]
     GatewayUnavailable,
 
-    // ---- e-folder (SPEC §4, seed 000)
+    // ---- e-folder (docs/domain/efolder.md)
     #[error("efolder_already_registered")]
     EfolderAlreadyRegistered,
     #[error("mobile_not_owned")]
@@ -664,12 +664,12 @@ mod tests {
 
     #[test]
     fn seed_messages_are_verbatim() {
-        // seed 004 / SPEC §3.4
+        // docs/domain/eligibility.md
         assert_eq!(
             DomainError::NotEligible.message(Lang::Fa),
             "شهروند گرامی در حال حاضر شما واجد شرایط ثبت نام کارت هوشمند ملی نمی‌باشید."
         );
-        // seed 000 / SPEC §4
+        // docs/domain/efolder.md
         assert_eq!(DomainError::EfolderAlreadyRegistered.message(Lang::Fa), "اطلاعات شما قبلاً در سیستم وارد شده است.");
         assert!(
             DomainError::MobileNotOwned
@@ -683,7 +683,7 @@ mod tests {
     }
 
     /// Issue 19: the registration answer for credentials that never arrived starts with
-    /// seed 000's text, then says where to go.
+    /// the text of docs/domain/efolder.md, then says where to go.
     #[test]
     fn undelivered_credentials_keep_the_seed_text_and_point_to_recovery() {
         let fa = DomainError::EfolderCredentialsUndelivered.message(Lang::Fa);

@@ -1,4 +1,4 @@
-//! Fees (SPEC §3.9, seed 003): the card fee paid online, and the fees counter and post
+//! Fees (docs/domain/payments.md): the card fee paid online, and the fees counter and post
 //! offices collect themselves. Amounts are rials.
 
 use chrono::NaiveDate;
@@ -44,7 +44,7 @@ impl FeeKind {
         })
         .expect("non-negative")
     }
-    /// The legal ceiling, where there is one: charging more is an offence (seed 003).
+    /// The legal ceiling, where there is one: charging more is an offence (docs/domain/payments.md).
     pub fn maximum(self) -> Option<Rials> {
         match self {
             FeeKind::Card | FeeKind::Reissue => None,

@@ -1,5 +1,5 @@
 //! Identifier newtypes. Each is built only by parsing what a person typed, and
-//! holds the canonical ASCII form (SPEC §3.2). Once a value exists it is valid.
+//! holds the canonical ASCII form (docs/domain/identifiers.md). Once a value exists it is valid.
 
 use std::fmt;
 

@@ -1,5 +1,5 @@
 //! Enrollment offices, shifts, special needs and the ranking of free seats
-//! (SPEC §3.8, seed 001 «انتخاب زمان و مکان تکمیل ثبت نام»).
+//! (docs/domain/booking.md «انتخاب زمان و مکان تکمیل ثبت نام»).
 
 use std::cmp::Ordering;
 
@@ -74,7 +74,7 @@ impl OfficeKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
-    /// Counter and post offices collect their own enrollment and delivery fees (seed 003).
+    /// Counter and post offices collect their own enrollment and delivery fees (docs/domain/payments.md).
     pub fn collects_office_fees(self) -> bool {
         !matches!(self, OfficeKind::CivilRegistry)
     }
@@ -117,7 +117,7 @@ impl SpecialNeeds {
 }
 
 /// The first four digits of a landline number: the neighbourhood (exchange) it belongs to.
-/// Only used to sort offices; never stored as part of a citizen's data (seed 001).
+/// Only used to sort offices; never stored as part of a citizen's data (docs/domain/booking.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeighbourhoodPrefix(String);
 

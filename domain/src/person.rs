@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::DomainError;
 use crate::text::{name_key, normalize_name};
 
-/// A normalised personal name (SPEC §3.1) — letters, spaces, ZWNJ and `.-'` only, 1–60 characters.
+/// A normalised personal name (docs/domain/identifiers.md) — letters, spaces, ZWNJ and `.-'` only, 1–60 characters.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PersonName(String);
@@ -98,7 +98,7 @@ impl Gender {
     }
 }
 
-/// Religion as recorded on the receipt (seed 001: «دین»).
+/// Religion as recorded on the receipt (docs/domain/identifiers.md: «دین»).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Religion {

@@ -1,4 +1,4 @@
-//! Ports: the traits through which the rules reach outside systems (SPEC §5), and the
+//! Ports: the traits through which the rules reach outside systems (docs/architecture.md), and the
 //! types they exchange. Every outcome keeps "no / mismatch" apart from "the service
 //! did not answer", so an outage is never reported to a citizen as a refusal.
 

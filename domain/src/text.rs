@@ -1,5 +1,5 @@
 //! Normalising what people type: Persian and Arabic-Indic digits, separators,
-//! and Persian names (SPEC §3.1).
+//! and Persian names (docs/domain/identifiers.md).
 
 use unicode_normalization::UnicodeNormalization;
 

@@ -1,4 +1,4 @@
-//! National e-folder accounts and their password-reset codes (SPEC §4, seed 000).
+//! National e-folder accounts and their password-reset codes (docs/domain/efolder.md).
 //! Personal values arrive sealed and keyed-hashed from the caller; this module never
 //! sees a password or a reset code in clear, only their hashes.
 

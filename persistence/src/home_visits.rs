@@ -1,4 +1,4 @@
-//! Home visits (seed 001: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟»): the address to
+//! Home visits (docs/domain/booking.md: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟»): the address to
 //! visit, sealed, and the queue a home-visit office reads — the paid citizens of its city
 //! waiting for a visit, the visits it scheduled, the ones it made — oldest payment first.
 

@@ -1,4 +1,4 @@
-//! Personal identifiers at rest (SPEC §7). A national code or mobile is stored as
+//! Personal identifiers at rest (docs/operating.md). A national code or mobile is stored as
 //! two values:
 //! - a keyed HMAC-SHA256 (`lookup`), for equality lookups and uniqueness — an unkeyed hash
 //!   of a 10-digit code would be brute-forced in seconds;

@@ -1,4 +1,4 @@
-//! The access-control matrix (issue 12, SPEC §2 roles and §6): every operation of the
+//! The access-control matrix (issue 12, docs/architecture.md roles and §6): every operation of the
 //! OpenAPI document, called as each kind of caller, against the policy table below.
 //!
 //! The table lists every operation explicitly — no rule by path prefix — so a new
@@ -739,7 +739,7 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
-/// Entry, personal information and "cannot leave home" (seed 001's first question); the token.
+/// Entry, personal information and "cannot leave home" (docs/domain/application.md first question); the token.
 async fn home_visit_draft(app: &TestApp, p: &Person) -> String {
     let token = app.login(&p.national_id, &p.serial).await;
     let (status, body) = app.put("/api/v1/citizen/application/personal-info", Some(&token), &p.personal_info()).await;
@@ -1067,7 +1067,7 @@ fn with_ussd_secret(c: &mut api::config::Config) {
 
 db_test!(every_operation_answers_every_caller_as_the_policy_says, tweak = with_ussd_secret, |app| {
     let mut world = world(&app).await;
-    // Unknown fields on every JSON write body are refused (SPEC §6) with a 422 naming the
+    // Unknown fields on every JSON write body are refused (docs/architecture.md) with a 422 naming the
     // field, asked as a caller the policy lets in, so the answer is about the body. (First:
     // nothing is changed by a refused body, while the logouts below end sessions.)
     let mut lenient = Vec::new();

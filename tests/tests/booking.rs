@@ -1,4 +1,4 @@
-//! Offices, availability, holds and bookings that never oversell (SPEC §3.6–3.8),
+//! Offices, availability, holds and bookings that never oversell (docs/domain/application.md),
 //! black-box on SQLite and PostgreSQL.
 
 use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
@@ -320,7 +320,7 @@ db_test!(a_no_show_waits_four_days_then_books_again, |app| {
     let later = app.open_date(MARAGHEH, 3).await;
     let (status, p) = app.hold(&token, MARAGHEH, later, "morning").await;
     assert_eq!((status, p["code"].as_str()), (409, Some("no_show_ban_active")));
-    // After the ban — even though the date passed without showing up — booking is allowed (SPEC §3.7).
+    // After the ban — even though the date passed without showing up — booking is allowed (docs/domain/application.md).
     app.clock.set(domain::calendar::tehran_instant(until + Duration::days(1), 9, 0));
     let token = app.login(SAMPLE.national_id, SAMPLE.serial).await;
     let next = app.open_date(MARAGHEH, 2).await;

@@ -42,7 +42,7 @@ db_test!(the_sample_citizen_walks_the_first_page, |app| {
     let (status, body) = app.get("/api/v1/citizen/application", Some(&token)).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("application_not_found")));
 
-    // The five lunar options for 1369-03-19 include 15 ذیقعده 1410 (seed 001).
+    // The five lunar options for 1369-03-19 include 15 ذیقعده 1410 (docs/domain/application.md).
     let (status, options) =
         app.get("/api/v1/citizen/hijri-birth-date-options?birth_date_jalali=1369-03-19", Some(&token)).await;
     assert_eq!(status, 200);

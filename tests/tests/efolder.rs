@@ -1,5 +1,5 @@
-//! The national e-folder (issue 10, SPEC §4, seed 000), black-box over HTTP, on SQLite and
-//! PostgreSQL: each registration outcome with the seed's exact Persian text, credentials by
+//! The national e-folder (issue 10, docs/domain/efolder.md), black-box over HTTP, on SQLite and
+//! PostgreSQL: each registration outcome with the original guide's exact Persian text, credentials by
 //! SMS (or shown when SMS is down), login, the forced first change, lockout, reset codes,
 //! and the clear password never reaching the database or the logs.
 
@@ -8,7 +8,7 @@ use chrono::Duration;
 use ncr_tests::{TestApp, db_test};
 use serde_json::{Value, json};
 
-/// SPEC §4, quoted: the four texts of seed 000.
+/// The four texts of the e-folder registration, quoted (docs/domain/efolder.md).
 const ALREADY_REGISTERED: &str = "اطلاعات شما قبلاً در سیستم وارد شده است.";
 const MOBILE_NOT_OWNED: &str = "کاربر گرامی شماره تلفن وارد شده مربوط به این کد ملی نمی باشد لطفا شماره تلفن همراه دیگری را که با این کد ملی ثبت شده است، وارد نمایید.";
 const REGISTRY_MISMATCH: &str =
@@ -119,7 +119,7 @@ db_test!(each_outcome_of_seed_000_has_its_exact_text_in_the_seed_order, tweak = 
     registry.set_available(true);
     assert_eq!(app.count_sql("SELECT count(*) AS n FROM efolder_accounts").await, 0, "no failure wrote an account");
 
-    // Success with SMS: the seed's text, nothing secret in the answer, never cached.
+    // Success with SMS: the original guide's text, nothing secret in the answer, never cached.
     // Arabic Yeh and Kaf in the names match the registry's Persian letters.
     let mut arabic = form(&SAMPLE);
     arabic["first_name"] = json!("مريم");
@@ -231,7 +231,7 @@ db_test!(with_the_sms_provider_down_the_credentials_are_shown_once_and_work, twe
     assert_eq!(body["credentials_delivery"], "shown");
     let username = body["credentials"]["username"].as_str().unwrap().to_owned();
     let password = body["credentials"]["password"].as_str().unwrap().to_owned();
-    // Seed 000 §5, laid out as the seed shows it.
+    // Laid out as the original guide shows it (docs/domain/efolder.md).
     assert_eq!(body["message"], format!("{SUCCESS_SHOWN}\nنام کاربری: {username}\nکلمه عبور: {password}"));
     assert_eq!(efolder_sms_count(&app).await, 0, "shown, so not also sent");
     sms.set_available(true);
@@ -464,7 +464,7 @@ async fn recover(app: &TestApp, national_id: &str, mobile: &str) -> (u16, Value)
 }
 
 // Issue 19: "registrations promised an SMS just before the provider went down never get
-// their username and password" — seed 000 promises them within 24 hours. When that SMS
+// their username and password" — they are promised (docs/domain/efolder.md) within 24 hours. When that SMS
 // fails for good the account is marked; registering again says to use recovery instead of
 // «اطلاعات شما قبلاً در سیستم وارد شده است.» alone; recovery sends fresh credentials that
 // must be changed at the first login.
@@ -474,7 +474,7 @@ db_test!(credentials_recovery_after_the_credentials_sms_failed_for_good, tweak =
     assert_eq!((status, body["credentials_delivery"].as_str()), (201, Some("sms")), "{body}");
     assert_eq!(body["message"], SUCCESS_SMS, "seed 000: the SMS was promised");
     // The provider goes down just after; the SMS is retried, then given up once the 24
-    // hours of seed 000 are over.
+    // promised hours (docs/domain/efolder.md) are over.
     let sms = app.state.sandboxes.sms.clone().unwrap();
     sms.set_available(false);
     deliver(&app).await;
@@ -497,7 +497,7 @@ db_test!(credentials_recovery_after_the_credentials_sms_failed_for_good, tweak =
     sms.set_available(true);
     assert!(phone(&app, mobile).await.is_empty(), "nothing reached the phone");
 
-    // Registering again: still "already registered" (seed 000), and now where to go.
+    // Registering again: still "already registered" (docs/domain/efolder.md), and now where to go.
     let (status, p) = register(&app, &form(&SAMPLE)).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("efolder_credentials_undelivered")), "{p}");
     let detail = p["detail"].as_str().unwrap();

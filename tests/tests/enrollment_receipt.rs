@@ -1,9 +1,9 @@
-//! The enrollment receipt (issue 19 item 5). Seed 002 «تکمیل ثبت نام»: «پس از پایان ثبت نام
+//! The enrollment receipt (issue 19 item 5). docs/domain/back-office.md, «تکمیل ثبت نام»: «پس از پایان ثبت نام
 //! رسیدی در اختیار متقاضی قرار خواهد گرفت که می بایست آن را تا زمان تحویل کارت نزد خود نگاه
 //! دارد» — after enrollment the applicant gets a receipt to keep until the card is handed
 //! over; «فرآیند صدور کارت بطور متوسط حدود 20 روز به طول خواهد انجامید». The office and the
 //! citizen get it as JSON, a printable page and a PDF, signed and verifiable like the
-//! registration receipt (SPEC §3.10), with the delivery office and the expected ready date.
+//! registration receipt (docs/domain/payments.md), with the delivery office and the expected ready date.
 
 use std::process::Command;
 
@@ -101,7 +101,7 @@ db_test!(the_office_and_the_citizen_get_a_signed_enrollment_receipt_at_completio
     assert_eq!(r["delivery_office"]["name"], OFFICE_NAME);
     assert_eq!(r["capture_reference"], "CAP-77");
     assert_eq!(r["enrolled_on_jalali"], domain::calendar::JalaliDate::from_gregorian(date).unwrap().to_string());
-    // «حدود 20 روز» (seed 002): the expected ready date is 20 days after enrollment.
+    // «حدود 20 روز» (docs/domain/back-office.md): the expected ready date is 20 days after enrollment.
     let ready = date + chrono::Duration::days(20);
     assert_eq!(r["expected_ready_on"], ready.to_string());
     let notes: Vec<&str> = r["notes"].as_array().unwrap().iter().map(|n| n["fa"].as_str().unwrap()).collect();

@@ -1,7 +1,7 @@
-//! Home visits (issue 19 item 1). Seed 001 «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»:
+//! Home visits (issue 19 item 1). docs/domain/booking.md, «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»:
 //! «شهروندانی که به پرسش نخست پاسخ خیر می دهند ناگزیر خواهند بود زمان بیشتری در نوبت
 //! بمانند» — a citizen who answers "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟» is
-//! enrolled at home (SPEC §3.8: "'No' to the first puts the citizen in the home-visit queue").
+//! enrolled at home (docs/domain/booking.md: "'No' to the first puts the citizen in the home-visit queue").
 //! The address is given before payment; the home-visit offices of the city see the queue and
 //! schedule the visit on their own capacity; then check-in, completion, production and
 //! delivery as usual — on both databases.

@@ -1,4 +1,4 @@
-//! The notification outbox and its senders (SPEC §3.13, §5), on SQLite and PostgreSQL:
+//! The notification outbox and its senders (docs/domain/notifications.md, §5), on SQLite and PostgreSQL:
 //! the worker delivers queued SMS to the sandbox phone and e-mail to an SMTP server, backs
 //! off while a provider is down, never sends a message twice (not even with two workers
 //! racing), and admins see the outbox without recipients or contents.

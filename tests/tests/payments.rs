@@ -1,4 +1,4 @@
-//! Paying through the sandbox bank (seed 001 «پرداخت», §3.5–3.6; SPEC §3.9), every seed
+//! Paying through the sandbox bank (docs/domain/payments.md «پرداخت»), every seed
 //! scenario, on SQLite and PostgreSQL.
 
 use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;

@@ -1,4 +1,4 @@
-//! The registration receipt (seed 001 «نتیجه ثبت نام کارت هوشمند ملی», SPEC §3.10): JSON,
+//! The registration receipt (docs/domain/payments.md «نتیجه ثبت نام کارت هوشمند ملی», docs/domain/payments.md): JSON,
 //! the printable page, the PDF, the e-mail, and the signed verification link — checked
 //! end to end, down to a real browser's rendering of the page and a QR decoder reading it.
 
@@ -451,7 +451,7 @@ db_test!(a_browser_prints_the_page_and_its_qr_code_verifies, |app| {
     let page = fetch(&app, "/api/v1/citizen/application/receipt.html", &token, None).await.text().await.unwrap();
 
     // The page needs the citizen's token, which a browser cannot send from the command line:
-    // save it as the citizen would ("Save as…", seed 001 §3.8), with the font pointing at
+    // save it as the citizen would ("Save as…", docs/domain/payments.md), with the font pointing at
     // the test server by absolute URL.
     let dir = TempDir::new("receipt-browser");
     let html_path = dir.0.join("receipt.html");

@@ -2,7 +2,7 @@
 //! personal information, the inquiry job — asks the configured registry, here a stub
 //! speaking the wire contract on its own port. Outage semantics: an application is never
 //! opened with a serial nobody could check; a new national code goes the asynchronous way
-//! of seed 002 (pending → settled by the job → SMS).
+//! (docs/domain/eligibility.md: pending → settled by the job → SMS).
 
 use api::seed::population::{DECEASED, MALE, Persona, SAMPLE, SERIAL_CHANGED};
 use chrono::Duration;
@@ -105,7 +105,7 @@ registry_test!(each_mismatch_is_told_and_nothing_is_created, |app, stub| {
         ),
         ("gender", json!("male"), "gender_mismatch", "جنسیت وارد شده با اطلاعات ثبت احوال مطابقت ندارد."),
         ("birth_date_hijri", json!("1410-11-25"), "lunar_date_not_offered", "تاریخ تولد قمری"),
-        // Seed 001: «نام مادر: شهرزاد»; «مریم» is someone else's mother.
+        // The original guide's example: «نام مادر: شهرزاد»; «مریم» is someone else's mother.
         ("mother_name", json!("مریم"), "mother_name_mismatch", "نام مادر وارد شده با اطلاعات ثبت احوال مطابقت ندارد."),
     ];
     for (field, value, code, message) in cases {
@@ -239,7 +239,7 @@ registry_test!(an_outage_for_a_new_national_code_is_pending_then_verified_with_a
     let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
     assert_eq!(view["identity_status"], "pending");
 
-    // Still down past seed 002's 24 hours: never a refusal, but an alarm for the operators.
+    // Still down past the promised 24 hours (docs/domain/eligibility.md): never a refusal, but an alarm for the operators.
     let overdue = |app: &TestApp| {
         app.state
             .metrics

@@ -1,6 +1,6 @@
-//! Re-issue (issue 19 item 4). Seed 001 §3.2: «در صورتی که تا پیش از تغییر سریال مرحله ی
+//! Re-issue (issue 19 item 4). docs/domain/application.md: «در صورتی که تا پیش از تغییر سریال مرحله ی
 //! تولید کارت آغاز شده باشد پس از تحویل کارت تولید شده در دفتر تکمیل ثبت نام نسبت به ثبت
-//! درخواست صدور مجدد اقدام نموده و کارت جدید دریافت خواهد کرد» — SPEC §3.6: "Serial changed
+//! درخواست صدور مجدد اقدام نموده و کارت جدید دریافت خواهد کرد» — docs/domain/application.md: "Serial changed
 //! after production started: the citizen must apply for a re-issue after delivery (a new card
 //! cycle)". The new cycle is linked to the delivered one and pays the re-issue fee of the
 //! tariff; on both databases.

@@ -170,7 +170,7 @@ db_test!(inputs_that_abuse_the_parser_never_cause_a_500, |app| {
     body["mother_name"] = json!("شهرزاد'; DROP TABLE applications; --");
     assert_eq!(app.put("/api/v1/citizen/application/personal-info", Some(&token), &body).await.0, 422);
     // A name with an apostrophe is a name: read and compared with the registry's (safely)
-    // — it is just not this citizen's mother's (seed 001 compares the mother's name).
+    // — it is just not this citizen's mother's (only the mother's first name is compared, docs/domain/eligibility.md).
     body["mother_name"] = json!("O'Hara");
     let (status, p) = app.put("/api/v1/citizen/application/personal-info", Some(&token), &body).await;
     assert_eq!((status, p["code"].as_str()), (422, Some("mother_name_mismatch")), "{p}");

@@ -214,7 +214,7 @@ fn another_tracking_code(not: &str) -> String {
 }
 
 db_test!(the_booking_page_by_tracking_code_and_the_draft_by_birth_date, |app| {
-    // A paid citizen enters the booking page with her tracking code (seeds 003/004).
+    // A paid citizen enters the booking page with her tracking code (docs/domain/eligibility.md).
     let token = app.register_and_pay(&SAMPLE).await;
     let (_, by_serial) = app.enter(SAMPLE.national_id, SAMPLE.serial).await;
     let (_, mine) = app.get("/api/v1/citizen/application", Some(&token)).await;
@@ -232,7 +232,7 @@ db_test!(the_booking_page_by_tracking_code_and_the_draft_by_birth_date, |app| {
         enter_with(&app, json!({"national_id": SAMPLE.national_id, "birth_date_jalali": SAMPLE.birth_date})).await;
     assert_eq!((status, paid["code"].as_str()), (409, Some("tracking_code_required")), "{paid}");
 
-    // An unpaid applicant continues her draft with national code and birth date (seed 003).
+    // An unpaid applicant continues her draft with national code and birth date (docs/domain/eligibility.md).
     let person = &eligible_people(&app, 1).await[0];
     let draft = app.draft(person).await;
     let (_, before) = app.get("/api/v1/citizen/application", Some(&draft)).await;

@@ -1,4 +1,4 @@
-//! Office, date and shift (seed 001 «انتخاب زمان و مکان», SPEC §3.8): availability,
+//! Office, date and shift (docs/domain/booking.md «انتخاب زمان و مکان», docs/domain/booking.md): availability,
 //! holding a seat while the citizen pays, booking and rescheduling in one transaction,
 //! releasing expired holds, and the delivery office.
 
@@ -43,7 +43,7 @@ pub struct AvailabilityPage {
 
 /// Offices of a city, a province or both (of one kind, if given) with seats on a date,
 /// filtered by the citizen's special needs (when a citizen is given), nearest
-/// neighbourhood first and then by free percentage (seed 001); the rows
+/// neighbourhood first and then by free percentage (docs/domain/booking.md); the rows
 /// `offset..offset + limit` of that list. One pooled connection: the citizen's needs,
 /// every shift of the scope (only what ranking needs), then the page's offices.
 pub async fn availability(

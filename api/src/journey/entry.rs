@@ -1,4 +1,4 @@
-//! Entry (seed 001 §2.2–2.4): national code + serial + captcha. The SPEC §3.4 checks run
+//! Entry (docs/domain/eligibility.md): national code + serial + captcha. The docs/domain/eligibility.md checks run
 //! in order; "no such person" and "serial does not match" give the same answer; alive,
 //! age and the 48-hour rule are told only once the serial matched. Repeated wrong serials
 //! for one national code are slowed down, then locked for a while.
@@ -50,7 +50,7 @@ fn check_captcha(state: &AppState, id: &str, answer: &str) -> Result<crate::capt
 /// Verifies who is entering and issues a citizen token. The captcha (id, answer) is
 /// checked first and spent; then the guess is counted against the national code and the
 /// client ([`crate::guard`]) before the civil registry compares the serial, so parallel
-/// wrong serials are bounded; then the SPEC §3.4 rules. The database is visited twice:
+/// wrong serials are bounded; then the docs/domain/eligibility.md rules. The database is visited twice:
 /// before the registry is asked (captcha, guess, holidays) and after it (the citizen and
 /// the application).
 pub async fn enter(
@@ -94,7 +94,7 @@ pub async fn enter(
         },
         // The registry could not check the serial. Only a national code with nothing to
         // open may come in on it (its identity then stays pending and the inquiry job
-        // settles it, SPEC §3.4, seed 002); see the closure below.
+        // settles it, docs/domain/eligibility.md); see the closure below.
         Err(error) => {
             state.metrics.event("registry", "unavailable_at_entry");
             tracing::warn!(national_id = %domain::mask::national_id(national_id.as_str()), %error, "entry with a serial the registry could not check");
@@ -144,7 +144,7 @@ pub async fn enter(
             };
             let mut row = applications::current_for_citizen(conn, &citizen.id)?;
             // A confirmed new serial replaces the application's; after production started
-            // the citizen is told to ask for a re-issue after delivery (seed 001 §3.2).
+            // the citizen is told to ask for a re-issue after delivery (docs/domain/application.md).
             if let Some(r) = row.as_mut().filter(|r| {
                 confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
             }) {
@@ -182,15 +182,15 @@ pub async fn enter(
 }
 
 /// What a returning applicant proves besides the national code instead of the serial
-/// (seeds 003/004): the tracking code of a registration, or the birth date of an unpaid one.
+/// (docs/domain/eligibility.md): the tracking code of a registration, or the birth date of an unpaid one.
 #[derive(Debug, Clone)]
 pub enum Proof {
     TrackingCode(TrackingCode),
     BirthDate(NaiveDate),
 }
 
-/// Entry by national code and tracking code (the booking page of seeds 003/004), or by
-/// national code and birth date (an unpaid registration, seed 003 «ویرایش ثبت نام
+/// Entry by national code and tracking code (docs/domain/eligibility.md), or by
+/// national code and birth date (an unpaid registration, docs/domain/eligibility.md «ویرایش ثبت نام
 /// قبلی»): the same captcha, and the same guess counting and lock as the serial
 /// ([`crate::guard`], [`Rule::entry`] — a wrong tracking code or birth date counts against
 /// the national code's entry lock like a wrong serial). The civil registry is not asked:

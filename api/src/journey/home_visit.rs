@@ -1,4 +1,4 @@
-//! Home visits (seed 001 «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»: «شهروندانی که به
+//! Home visits (docs/domain/booking.md «شناسایی شهروندان نیازمند به تکمیل ثبت نام خاص»: «شهروندانی که به
 //! پرسش نخست پاسخ خیر می دهند ناگزیر خواهند بود زمان بیشتری در نوبت بمانند»). A citizen who
 //! cannot leave home gives the address to visit before paying; the home-visit offices of
 //! their city see them in a queue once paid, and one schedules the visit on a date and shift

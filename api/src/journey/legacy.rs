@@ -1,4 +1,4 @@
-//! Carrying applications over from the old Portal (seed 001 §2.5: «اطلاعات درخواست همه‌ی
+//! Carrying applications over from the old Portal (docs/domain/legacy-import.md: «اطلاعات درخواست همه‌ی
 //! شهروندانی که در سامانه‌ی Portal مشخصات خویش را ثبت کرده‌اند … به سامانه ثبت نام جدید
 //! منتقل شده است»), issue 20: a CSV file, all or nothing, idempotent on re-run, every bad
 //! cell named `row N: column` (the header is row 1). The CLI (`ncr import-legacy FILE`)

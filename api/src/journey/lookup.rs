@@ -1,4 +1,4 @@
-//! Public lookups without a login (SPEC §3.11, seeds 003 and 004): the status of an
+//! Public lookups without a login (docs/domain/public.md): the status of an
 //! application by national code plus tracking code or birth date, and tracking-code
 //! recovery by SMS. A wrong second factor is treated exactly like an unknown national
 //! code, and both are counted as failed guesses before anything is compared

@@ -1,4 +1,4 @@
-//! The enrollment office's side (seed 002 «تکمیل ثبت نام», «تحویل کارت»): the day's
+//! The enrollment office's side (docs/domain/back-office.md «تکمیل ثبت نام», «تحویل کارت»): the day's
 //! appointments, check-in, completion, no-show and card delivery — each scoped to the
 //! operator's office (another office's application is "not found"), each a domain
 //! transition — and the card production line's events.
@@ -224,7 +224,7 @@ pub async fn no_show(
 }
 
 /// Hands the card over — only at the delivery office, only when the card is ready there
-/// and the fingerprint matched the card chip (seed 002 «تحویل کارت»).
+/// and the fingerprint matched the card chip (docs/domain/back-office.md «تحویل کارت»).
 pub async fn deliver(
     state: &AppState,
     office_id: &str,

@@ -1,4 +1,4 @@
-//! Paying the card fee (seed 001 «پرداخت», §3.5–3.6; SPEC §3.9). A payment row is written
+//! Paying the card fee (docs/domain/payments.md «پرداخت»). A payment row is written
 //! before the bank is called; the callback is never trusted — the payment is verified
 //! server to server, amount and order checked, and applied exactly once, however many
 //! callbacks, retries and reconciliation jobs race (versioned updates plus a unique index
@@ -349,7 +349,7 @@ async fn apply(
                 state.full_slots.clear();
             }
             // Money we settled but must not keep goes back now; a debit the bank never
-            // settled is returned by the bank itself (within 72 hours, seed 001 §3.5).
+            // settled is returned by the bank itself (within 72 hours, docs/domain/payments.md).
             if p.status == "refund_pending" && p.token.is_some() && p.last_error.is_some() {
                 reverse(state, &p).await;
             }

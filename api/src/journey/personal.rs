@@ -1,5 +1,5 @@
 //! The first page and its neighbours: personal information (creates the application),
-//! special needs, family, mobile (seed 001 §2.3–2.4, seed 002, SPEC §3.4–3.5).
+//! special needs, family, mobile (docs/domain/eligibility.md, docs/domain/application.md, docs/domain/eligibility.md).
 
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainError;
@@ -19,7 +19,7 @@ use super::{Target, mutate};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Parsed personal information (seed 001: «مشخصات فردی»).
+/// Parsed personal information (docs/domain/eligibility.md: «مشخصات فردی»).
 #[derive(Debug, Clone)]
 pub struct PersonalInfo {
     pub birth_date: JalaliDate,
@@ -349,7 +349,7 @@ pub fn validate_family(family: &Family) -> Result<Family, ApiError> {
     }
 }
 
-/// Father, mother, spouses and children (seed 002); allowed until enrollment starts.
+/// Father, mother, spouses and children (docs/domain/application.md); allowed until enrollment starts.
 pub async fn save_family(
     state: &AppState,
     target: Target,
@@ -370,7 +370,7 @@ pub async fn save_family(
     .map(|((), row)| row)
 }
 
-/// A new mobile; allowed to everyone who saved the first page (seed 001 §3.4).
+/// A new mobile; allowed to everyone who saved the first page (docs/domain/application.md).
 pub async fn change_mobile(
     state: &AppState,
     target: Target,

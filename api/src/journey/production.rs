@@ -1,4 +1,4 @@
-//! The card production line's queue (issue 20; seed 002 «صدور کارت»): what it has to
+//! The card production line's queue (issue 20; docs/domain/back-office.md «صدور کارت»): what it has to
 //! produce — enrolled applications, oldest enrollment first — with what the card needs,
 //! each handed to one production client at a time under a lease
 //! ([`persistence::production`]). The `production_started` event takes an application
@@ -97,7 +97,7 @@ fn entry(
     let app = row.to_domain()?;
     let enrollment_office =
         offices.get(&enrollment.office_id).cloned().ok_or_else(|| ApiError::internal("enrollment office"))?;
-    // The delivery office defaults to the enrollment office (SPEC §3.6).
+    // The delivery office defaults to the enrollment office (docs/domain/application.md).
     let delivery_office = app
         .effective_delivery_office()
         .and_then(|id| offices.get(id).cloned())

@@ -1,4 +1,4 @@
-//! Re-issue (issue 19; seed 001 §3.2: «در صورتی که تا پیش از تغییر سریال مرحله ی تولید کارت
+//! Re-issue (issue 19; docs/domain/application.md: «در صورتی که تا پیش از تغییر سریال مرحله ی تولید کارت
 //! آغاز شده باشد پس از تحویل کارت تولید شده در دفتر تکمیل ثبت نام نسبت به ثبت درخواست صدور
 //! مجدد اقدام نموده و کارت جدید دریافت خواهد کرد»): after delivery — the serial changed after
 //! production, or the card was lost or damaged, or the holder's data changed — the citizen

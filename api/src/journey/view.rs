@@ -1,5 +1,5 @@
 //! The application as every API answer about it shows it: state, facts, the operations
-//! allowed now and the next step (SPEC §3.7).
+//! allowed now and the next step (docs/domain/application.md).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Lang;
@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::wire::{self, OfficeSummary};
 
-/// A family member (seed 002: father, mother, spouses).
+/// A family member (docs/domain/application.md: father, mother, spouses).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyMember {
@@ -26,7 +26,7 @@ pub struct FamilyMember {
     pub national_id: Option<String>,
 }
 
-/// A child (seed 002), with a Jalali birth date.
+/// A child (docs/domain/application.md), with a Jalali birth date.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Child {
@@ -140,7 +140,7 @@ pub struct ApplicationView {
     pub identity_status: wire::IdentityStatus,
     pub payment_status: wire::PaymentStatus,
     pub appointment_status: wire::AppointmentStatus,
-    /// The operations allowed now (the permission table of SPEC §3.7).
+    /// The operations allowed now (the permission table of docs/domain/application.md).
     pub allowed_operations: Vec<wire::Operation>,
     pub next_step: wire::NextStep,
     /// The next step in plain words, in the request's language.

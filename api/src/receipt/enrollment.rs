@@ -1,4 +1,4 @@
-//! The enrollment receipt (seed 002 «تکمیل ثبت نام»: «پس از پایان ثبت نام رسیدی در اختیار
+//! The enrollment receipt (docs/domain/back-office.md «تکمیل ثبت نام»: «پس از پایان ثبت نام رسیدی در اختیار
 //! متقاضی قرار خواهد گرفت که می بایست آن را تا زمان تحویل کارت نزد خود نگاه دارد»): issued
 //! once the office has completed the enrollment, to the office and to the citizen, with the
 //! office the card will be handed over at and the day it is expected there.
@@ -26,7 +26,7 @@ use crate::wire::{self, OfficeSummary};
 /// «رسید تکمیل ثبت نام کارت هوشمند ملی»
 pub const TITLE: &str = "رسید تکمیل ثبت نام کارت هوشمند ملی";
 
-/// The enrollment receipt (seed 002). Codes hold ASCII digits; the printable page and the
+/// The enrollment receipt (docs/domain/back-office.md). Codes hold ASCII digits; the printable page and the
 /// PDF show them with Persian digits.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EnrollmentReceiptView {
@@ -59,7 +59,7 @@ pub struct EnrollmentReceiptView {
     /// Where the card will be handed over (it can still change until production starts).
     pub delivery_office: Option<OfficeSummary>,
     /// When the card is expected at the delivery office: the enrollment day plus
-    /// `policy.card_ready_days` (seed 002: about 20 days; it may be sooner or later).
+    /// `policy.card_ready_days` (docs/domain/back-office.md: about 20 days; it may be sooner or later).
     #[schema(example = "2026-12-15")]
     pub expected_ready_on: NaiveDate,
     #[schema(example = "1405-09-24")]
@@ -165,7 +165,7 @@ fn load(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Result<Sour
     Ok(Sources { row, app, enrollment, offices })
 }
 
-/// The notes of the receipt, in the seed's words (seed 002 «تکمیل ثبت نام», «صدور کارت», «تحویل کارت»).
+/// The notes of the receipt, in the original guide's words (docs/domain/back-office.md «تکمیل ثبت نام», «صدور کارت», «تحویل کارت»).
 pub fn notes(public_url: &str, ready_days: u32) -> Vec<Bilingual> {
     let site = public_url.split_once("://").map_or(public_url, |(_, rest)| rest).trim_end_matches('/');
     let days_fa = domain::text::persian_digits(&ready_days.to_string());

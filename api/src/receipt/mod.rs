@@ -1,4 +1,4 @@
-//! The registration receipt (seed 001 «نتیجه ثبت نام کارت هوشمند ملی», SPEC §3.10): JSON,
+//! The registration receipt (docs/domain/payments.md «نتیجه ثبت نام کارت هوشمند ملی», docs/domain/payments.md): JSON,
 //! a printable right-to-left HTML page, a PDF, and an e-mail carrying both.
 //!
 //! Everything is built from one [`Receipt`]: the application row, its verified payment and
@@ -207,7 +207,7 @@ pub struct ReceiptEnrollment {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReceiptPayment {
     pub status: wire::PaymentStatus,
-    /// «موفق» once paid (seed 001 «وضعیت پرداخت»).
+    /// «موفق» once paid (docs/domain/payments.md «وضعیت پرداخت»).
     #[schema(example = "موفق")]
     pub status_label: String,
     /// The bank's reference number.
@@ -222,7 +222,7 @@ pub struct ReceiptPayment {
     pub paid_at: Option<DateTime<Utc>>,
 }
 
-/// The registration receipt (seed 001 «نتیجه ثبت نام کارت هوشمند ملی»). Codes hold ASCII
+/// The registration receipt (docs/domain/payments.md «نتیجه ثبت نام کارت هوشمند ملی»). Codes hold ASCII
 /// digits; the printable page and the PDF show them with Persian digits.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ReceiptView {
@@ -360,7 +360,7 @@ pub fn verify_url_of(state: &AppState, kind: ReceiptKind, tracking_code: &str, i
     )
 }
 
-/// The prerequisites list of seed 001's receipt; the last item names this service's site.
+/// The prerequisites list of the registration receipt (docs/domain/payments.md); the last item names this service's site.
 pub fn prerequisites(public_url: &str) -> Vec<Bilingual> {
     let site = public_url.split_once("://").map_or(public_url, |(_, rest)| rest).trim_end_matches('/');
     let item = |fa: String, en: String| Bilingual { fa, en };
@@ -388,7 +388,7 @@ pub fn prerequisites(public_url: &str) -> Vec<Bilingual> {
     ]
 }
 
-/// `1369-03-19` → `1369/03/19`, as the seed's receipt writes dates.
+/// `1369-03-19` → `1369/03/19`, as the original guide's receipt writes dates.
 pub(crate) fn slashed(jalali: &str) -> String {
     jalali.replace('-', "/")
 }

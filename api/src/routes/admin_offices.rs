@@ -1415,7 +1415,7 @@ pub async fn import_offices(
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Carries applications over from the old Portal (seed 001 §2.5) from a CSV file: the
+/// Carries applications over from the old Portal (docs/domain/legacy-import.md) from a CSV file: the
 /// same import as `ncr import-legacy FILE`.
 ///
 /// The body is `text/csv`, UTF-8, with a header row (columns in

@@ -1,4 +1,4 @@
-//! The citizen's journey over HTTP (seed 001 §2, SPEC §6a): captcha, entry, the
+//! The citizen's journey over HTTP (docs/domain/application.md, docs/architecture.md): captcha, entry, the
 //! application and its first-page sections, appointment and delivery office.
 
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
@@ -23,7 +23,7 @@ use crate::wire;
 
 // ---------------------------------------------------------------- captcha
 
-/// An arithmetic challenge (seed 001: «۴+۸=»).
+/// An arithmetic challenge (docs/domain/application.md: «۴+۸=»).
 #[derive(Serialize, ToSchema)]
 pub struct CaptchaChallenge {
     /// Send back as `captcha_id`.
@@ -91,11 +91,11 @@ pub struct SessionRequest {
     #[schema(example = "883810")]
     pub serial: Option<String>,
     /// Instead of the serial: the tracking code of a paid registration (the booking page of
-    /// seeds 003/004).
+    /// docs/domain/eligibility.md).
     #[schema(example = "4973201670")]
     pub tracking_code: Option<String>,
     /// Instead of the serial: the solar birth date of an unpaid registration, to continue
-    /// its draft (seed 003, «ویرایش ثبت نام قبلی»).
+    /// its draft (docs/domain/eligibility.md, «ویرایش ثبت نام قبلی»).
     #[schema(example = "1369-03-19")]
     pub birth_date_jalali: Option<String>,
     #[schema(example = "v1.Jx0d9Pq1b8s3rW1cQ2aZ1A.1795330920.Ywq1T0b8aCk7Zx1N.oP2x8b1Q0aT9cV3eR7uW1g")]
@@ -115,11 +115,11 @@ pub struct SessionResponse {
     pub expires_at: DateTime<Utc>,
     /// Whether the civil registry confirmed the serial now. `false` only for a national
     /// code without an application while the registry is unreachable: the identity is then
-    /// `pending` and checked in the background (seed 002). An entry by tracking code or
+    /// `pending` and checked in the background (docs/domain/eligibility.md). An entry by tracking code or
     /// birth date asks no registry: whether the application's identity is `verified`.
     #[schema(example = true)]
     pub identity_confirmed: bool,
-    /// Where to send the citizen next (seed 001 §2.2).
+    /// Where to send the citizen next (docs/domain/application.md).
     pub next_step: wire::NextStep,
     #[schema(example = "مشخصات فردی خود را وارد کنید.")]
     pub next_step_text: String,
@@ -131,15 +131,15 @@ pub struct SessionResponse {
 /// token and where to go next.
 ///
 /// Three ways in, with the same captcha and the same lock: the **serial** (anyone; the
-/// civil registry checks it), the **tracking code** of a paid registration (seeds 003/004:
+/// civil registry checks it), the **tracking code** of a paid registration (docs/domain/eligibility.md:
 /// `tracking_code_mismatch` when no application of the national code has it), or the
-/// **birth date** of an unpaid registration (seed 003: `draft_not_found` when no unpaid
+/// **birth date** of an unpaid registration (docs/domain/eligibility.md: `draft_not_found` when no unpaid
 /// registration of the national code has it; a paid one answers 409
 /// `tracking_code_required`). Wrong tracking codes and birth dates count against the
 /// national code's entry lock like wrong serials (429 `entry_locked`). Each token opens the
 /// citizen's current application with its `next_step`.
 ///
-/// The SPEC §3.4 checks run in order. "No such person" and "serial does not match" give
+/// The docs/domain/eligibility.md checks run in order. "No such person" and "serial does not match" give
 /// the same `identity_mismatch`; `person_not_alive`, `underage` and
 /// `serial_recently_changed` (come back after 48 working hours) are told only after the
 /// serial matched. Repeated wrong serials are slowed down, then locked (429 `entry_locked`).
@@ -287,7 +287,7 @@ pub struct HijriOptions {
     pub options: Vec<HijriOption>,
 }
 
-/// The five Lunar Hijri birth-date options for a solar birth date (seed 001).
+/// The five Lunar Hijri birth-date options for a solar birth date (docs/domain/application.md).
 #[utoipa::path(operation_id = "citizen_list_hijri_birth_date_options", tag = "citizen", security(("citizen" = [])), params(HijriQuery),
     responses((status = 200, description = "Five options", body = HijriOptions), CitizenRead, PublicRead))]
 #[get("/api/v1/citizen/hijri-birth-date-options")]
@@ -324,7 +324,7 @@ pub struct PersonalInfoRequest {
     /// Must equal the civil registry's.
     pub gender: wire::Gender,
     pub religion: wire::Religion,
-    /// The mother's first name only (seed 001).
+    /// The mother's first name only (docs/domain/application.md).
     #[schema(example = "شهرزاد")]
     pub mother_name: String,
     /// Every notification goes to this number; USSD works best from it.
@@ -406,7 +406,7 @@ pub async fn put_special_needs(
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
-/// Where a home visit goes (seed 001: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟»).
+/// Where a home visit goes (docs/domain/application.md: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟»).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HomeVisitRequest {
@@ -477,7 +477,7 @@ pub struct ReissueRequest {
     pub reason: wire::ReissueReason,
 }
 
-/// Asks for a new card after delivery (seed 001 §3.2: a serial changed after production
+/// Asks for a new card after delivery (docs/domain/application.md: a serial changed after production
 /// started; also a lost or damaged card, or changed data): starts the next card cycle,
 /// linked to the delivered one, with the same identity and special-needs answers. It books
 /// an office and pays the **re-issue fee** of the tariff (`reissue` in `/admin/fees`), then
@@ -509,7 +509,7 @@ pub async fn request_reissue(
     })
 }
 
-/// Father, mother, spouses and children (seed 002); national codes are validated.
+/// Father, mother, spouses and children (docs/domain/application.md); national codes are validated.
 #[utoipa::path(operation_id = "citizen_set_family", tag = "citizen", security(("citizen" = [])), request_body = Family,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/family")]
@@ -533,7 +533,7 @@ pub struct MobileRequest {
     pub mobile: String,
 }
 
-/// A new mobile number; allowed any time after the first page (seed 001 §3.4).
+/// A new mobile number; allowed any time after the first page (docs/domain/application.md).
 #[utoipa::path(operation_id = "citizen_set_mobile", tag = "citizen", security(("citizen" = [])), request_body = MobileRequest,
     responses((status = 200, description = "Saved", body = ApplicationView), CitizenWrite))]
 #[put("/api/v1/citizen/application/mobile")]

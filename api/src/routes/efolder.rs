@@ -1,4 +1,4 @@
-//! The national e-folder (کارپوشه ملی) over HTTP (SPEC §4, seed 000): self-registration
+//! The national e-folder (کارپوشه ملی) over HTTP (docs/domain/efolder.md): self-registration
 //! with generated credentials sent by SMS, login, the forced first password change, the
 //! account, and password reset with a one-time SMS code.
 //!
@@ -35,7 +35,7 @@ const RESET_RESEND_SECONDS: i64 = 60;
 
 // ---------------------------------------------------------------- registration
 
-/// The registration form of seed 000. For a legal person, `legal_id` is the
+/// The registration form (docs/domain/efolder.md). For a legal person, `legal_id` is the
 /// organisation's 11-digit national ID and the other fields are its representative's.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ pub struct RegistrationRequest {
 pub enum CredentialsDelivery {
     /// Queued as an SMS to the registered mobile.
     Sms,
-    /// No SMS could be sent: shown once, in this response (seed 000 §5).
+    /// No SMS could be sent: shown once, in this response (docs/domain/efolder.md).
     Shown,
 }
 
@@ -95,7 +95,7 @@ pub struct RegistrationResponse {
     pub credentials: Option<Credentials>,
 }
 
-/// Self-registration (seed 000). Checks in the seed's order, each with its exact text:
+/// Self-registration (docs/domain/efolder.md). Checks in the original guide's order, each with its exact text:
 /// already registered (409 `efolder_already_registered`); the mobile does not belong to
 /// this national code (422 `mobile_not_owned`; an unanswered inquiry is 503
 /// `mobile_check_unavailable`, never "not yours"); the data does not match the civil
@@ -360,7 +360,7 @@ fn registered(lang: domain::Lang, delivery: CredentialsDelivery, username: Strin
             credentials: None,
         },
         CredentialsDelivery::Shown => RegistrationResponse {
-            // Seed 000 §5: the heading, then «نام کاربری: …» and «کلمه عبور: …».
+            // docs/domain/efolder.md: the heading, then «نام کاربری: …» and «کلمه عبور: …».
             message: if en {
                 format!("{}\nUsername: {username}\nPassword: {password}", efolder::SUCCESS_SHOWN_MESSAGE_EN)
             } else {

@@ -366,7 +366,7 @@ pub async fn delivery(
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
-/// The enrollment receipt of an application this office enrolled or delivers (seed 002: the
+/// The enrollment receipt of an application this office enrolled or delivers (docs/domain/back-office.md: the
 /// office hands it over at completion): the delivery office and the day the card is
 /// expected there. The same content negotiation as the citizen's copy — JSON, `text/html`
 /// for the printable page, `application/pdf` for the file; before completion 409
@@ -494,7 +494,7 @@ crate::page_type!(
     "1795330920000000.0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b"
 );
 
-/// The home-visit queue of the operator's office (seed 001: citizens who cannot leave home
+/// The home-visit queue of the operator's office (docs/domain/back-office.md: citizens who cannot leave home
 /// wait longer, with no office seat): `waiting` — the paid citizens of the office's city
 /// (by their landline's area code) with no visit scheduled, seen by every home-visit office
 /// of the city; `scheduled` and `done` — this office's visits. Oldest payment first, paged

@@ -1,4 +1,4 @@
-//! Enrollment offices and their free seats (seed 001 «انتخاب زمان و دفتر تکمیل ثبت نام»).
+//! Enrollment offices and their free seats (docs/domain/booking.md «انتخاب زمان و دفتر تکمیل ثبت نام»).
 
 use actix_web::{HttpResponse, get, web};
 use chrono::NaiveDate;

@@ -1,4 +1,4 @@
-//! Public endpoints without a login (SPEC §3.11, seeds 001, 003 and 004): status lookup,
+//! Public endpoints without a login (docs/domain/public.md): status lookup,
 //! tracking-code recovery, and the information pages. Rate limited per client address by
 //! the request middleware, and per national code per day here.
 
@@ -68,10 +68,10 @@ pub struct PublicStatus {
     pub appointment: Option<PublicAppointment>,
     /// Where the card is handed over, once enrollment has started.
     pub delivery_office: Option<OfficeSummary>,
-    /// Last day of a no-show ban (seed 003).
+    /// Last day of a no-show ban (docs/domain/booking.md).
     #[schema(example = "2026-11-27")]
     pub no_show_ban_until: Option<NaiveDate>,
-    /// A paid citizen without a booking must book before this (seed 003: two months).
+    /// A paid citizen without a booking must book before this (docs/domain/booking.md: two months).
     #[schema(example = "2026-12-07T20:29:59Z")]
     pub booking_deadline: Option<DateTime<Utc>>,
 }
@@ -170,7 +170,7 @@ pub struct RecoveryQueued {
     pub message: String,
 }
 
-/// Sends a forgotten tracking code by SMS to the registered mobile (seeds 003 and 004
+/// Sends a forgotten tracking code by SMS to the registered mobile (docs/domain/public.md
 /// «بازیابی کد رهگیری»). The answer shows only the masked mobile, never the code. An
 /// unknown national code and a wrong birth date get the same 404 `recovery_not_found`;
 /// 409 `no_tracking_code` when they match an application that was never paid. Failed
@@ -218,7 +218,7 @@ pub async fn recover_tracking_code(
 
 // ---------------------------------------------------------------- information pages
 
-/// The fees in force today, in rials (SPEC §3.9).
+/// The fees in force today, in rials (docs/domain/payments.md).
 #[derive(Serialize, ToSchema)]
 pub struct FeesToday {
     /// Paid online at pre-registration (the tariff in force today).
@@ -235,15 +235,15 @@ pub struct FeesToday {
     pub reissue_fee: i64,
 }
 
-/// The configured numbers of the rules (seeds 001, 003, 004).
+/// The configured numbers of the rules (docs/domain/).
 #[derive(Serialize, ToSchema)]
 pub struct Rules {
     #[schema(example = 15)]
     pub min_age_years: u32,
-    /// Months a paid citizen without a booking has to book (seed 003).
+    /// Months a paid citizen without a booking has to book (docs/domain/booking.md).
     #[schema(example = 2)]
     pub booking_window_months: u32,
-    /// Days a no-show may not book again (seeds 003 and 004).
+    /// Days a no-show may not book again (docs/domain/public.md).
     #[schema(example = 4)]
     pub no_show_ban_days: u32,
     /// Minutes a chosen seat is held for payment.
@@ -253,7 +253,7 @@ pub struct Rules {
     pub personal_info_edits: u8,
 }
 
-/// «آگاهی از فرایند» (seed 001): one tab per process, each step explained briefly.
+/// «آگاهی از فرایند» (docs/domain/public.md): one tab per process, each step explained briefly.
 #[derive(Serialize, ToSchema)]
 pub struct ProcessInfo {
     /// Per `Accept-Language` (Persian by default).
@@ -271,7 +271,7 @@ pub struct ProcessInfo {
     pub ussd_code: &'static str,
 }
 
-/// «شرایط ثبت نام» (seed 001): what a citizen should know before registering.
+/// «شرایط ثبت نام» (docs/domain/public.md): what a citizen should know before registering.
 #[derive(Serialize, ToSchema)]
 pub struct RegistrationConditions {
     /// Per `Accept-Language` (Persian by default).
@@ -437,7 +437,7 @@ crate::page_type!(
 );
 
 /// The provinces and cities that have an active enrollment office, with the cities' phone
-/// codes and office kinds: what a portal's office picker offers (seed 003: choose
+/// codes and office kinds: what a portal's office picker offers (docs/domain/public.md: choose
 /// province, city, office type), derived from the offices table. Cacheable: five minutes,
 /// `ETag` and `If-None-Match`.
 #[utoipa::path(operation_id = "public_list_regions", tag = "public", params(RegionsQuery),

@@ -1,5 +1,5 @@
-//! The registration receipt over HTTP (seed 001 «نتیجه ثبت نام کارت هوشمند ملی», SPEC
-//! §3.10): JSON, the printable page and the PDF by content negotiation (or by suffix), the
+//! The registration receipt over HTTP (docs/domain/payments.md «نتیجه ثبت نام کارت هوشمند ملی»):
+//! JSON, the printable page and the PDF by content negotiation (or by suffix), the
 //! receipt by e-mail, the public check of a printed receipt's signature, and the fonts the
 //! page is set in.
 
@@ -37,7 +37,7 @@ pub enum ReceiptFormat {
 }
 
 impl ReceiptFormat {
-    /// The permission-table operation a format stands for (seed 001 §2.7: print, save as file).
+    /// The permission-table operation a format stands for (docs/domain/application.md: print, save as file).
     fn operation(self) -> Operation {
         match self {
             ReceiptFormat::Json | ReceiptFormat::Html => Operation::PrintReceipt,
@@ -127,7 +127,7 @@ async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
     web::block(move || receipt::pdf::render_pdf(&receipt.doc)).await?.map_err(ApiError::internal)
 }
 
-/// The registration receipt, once the payment has succeeded (seed 001 §2.7; otherwise 409
+/// The registration receipt, once the payment has succeeded (docs/domain/application.md; otherwise 409
 /// `payment_required`). Content negotiation by `Accept`: JSON by default, `text/html` for
 /// the printable right-to-left page (Persian digits, Jalali dates, the QR code of
 /// `verify_url`), `application/pdf` for the A4 file; anything else is 406. The same page
@@ -166,7 +166,7 @@ pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenPrinci
     respond(&state, &citizen, ReceiptFormat::Html).await
 }
 
-/// The receipt as an A4 PDF file, `receipt-<tracking code>.pdf` (seed 001 «ذخیره فایل»).
+/// The receipt as an A4 PDF file, `receipt-<tracking code>.pdf` (docs/domain/payments.md «ذخیره فایل»).
 #[utoipa::path(operation_id = "citizen_get_receipt_pdf", tag = "citizen", security(("citizen" = [])),
     responses(
         (status = 200, description = "The PDF, as an attachment", content_type = "application/pdf", body = BinaryFile,
@@ -239,7 +239,7 @@ pub async fn send_enrollment_receipt(
     Ok(response)
 }
 
-/// The enrollment receipt (seed 002: given when the office completes the enrollment, to be
+/// The enrollment receipt (docs/domain/back-office.md: given when the office completes the enrollment, to be
 /// kept until the card is handed over), with the delivery office and the day the card is
 /// expected there (`policy.card_ready_days` after enrollment). Allowed once the enrollment
 /// is completed (`print_enrollment_receipt` in `allowed_operations`); before that 409
@@ -291,7 +291,7 @@ pub struct ReceiptEmailQueued {
     pub recipient_hint: String,
 }
 
-/// E-mails the receipt (seed 001 «ارسال به ایمیل»): the printable page as the body, a plain
+/// E-mails the receipt (docs/domain/payments.md «ارسال به ایمیل»): the printable page as the body, a plain
 /// text part, and the PDF attached. The message is queued in the outbox and sent by its
 /// worker with retries, so a slow mail server never slows this request (202). At most five
 /// a day per application (429 `receipt_email_limit`).

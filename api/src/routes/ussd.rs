@@ -1,4 +1,4 @@
-//! `POST /api/v1/ussd`: the `*4*6090#` gateway's callback (seed 001 §1.2, SPEC §3.12).
+//! `POST /api/v1/ussd`: the `*4*6090#` gateway's callback (docs/domain/public.md).
 //! Africa's Talking–style form fields in, `CON …`/`END …` plain text out, built from
 //! live data on every request. The menu itself is [`crate::ussd`].
 

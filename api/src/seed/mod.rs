@@ -1,7 +1,7 @@
 //! Demo data for the embedded default (`ncr seed-demo`): deterministic and idempotent.
 //!
 //! - [`population`]: 5,000 synthetic people for the sandbox civil registry (with fixed,
-//!   documented test personas, the seed's sample citizen first) and the sandbox
+//!   documented test personas, the original guide's sample citizen first) and the sandbox
 //!   mobile-ownership pairs;
 //! - [`offices`]: real-looking offices in seven cities, their weekly capacity, the national
 //!   holidays ahead and 90 days of slots;

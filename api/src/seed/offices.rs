@@ -7,7 +7,7 @@ use domain::offices::Shift;
 use persistence::offices::OfficeRow;
 use persistence::{DbConn, DbError, write_tx};
 
-/// The Maragheh civil-registry office of seed 001 (phone `11222226`).
+/// The Maragheh civil-registry office of the original guide's example (phone `11222226`).
 pub const MARAGHEH_OFFICE_ID: &str = "041-MRG-01";
 pub const MARAGHEH_OFFICE_CODE: &str = MARAGHEH_OFFICE_ID;
 

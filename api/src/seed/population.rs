@@ -44,7 +44,7 @@ pub struct Persona {
     pub mobile_owner: Option<&'static str>,
 }
 
-/// The seed's sample citizen (SPEC §5): eligible, owns her mobile.
+/// The seed's sample citizen (docs/architecture.md): eligible, owns her mobile.
 pub const SAMPLE: Persona = Persona {
     national_id: "2580200606",
     serial: "883810",

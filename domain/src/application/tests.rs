@@ -1,4 +1,4 @@
-//! Each rule of SPEC §3.6 and each row of the §3.7 table is a test here.
+//! Each rule of docs/domain/application.md and each row of the §3.7 table is a test here.
 
 use super::*;
 use crate::calendar::tehran_instant;
@@ -235,7 +235,7 @@ fn a_serial_change_after_production_asks_for_a_reissue_after_delivery() {
     assert!(!before.reissue_required);
 }
 
-/// Issue 19: after delivery (seed 001 §3.2 for a changed serial; also lost, damaged, data
+/// Issue 19: after delivery (docs/domain/application.md for a changed serial; also lost, damaged, data
 /// changed) a re-issue starts a new card cycle that pays the re-issue fee; never before.
 #[test]
 fn a_reissue_starts_a_new_cycle_after_delivery_only() {
@@ -320,7 +320,7 @@ fn receipt_operations_need_a_successful_payment() {
     }
 }
 
-/// Seed 002 «تکمیل ثبت نام»: "after enrollment a receipt is given to the applicant, to be
+/// docs/domain/back-office.md, «تکمیل ثبت نام»: "after enrollment a receipt is given to the applicant, to be
 /// kept until the card is handed over" — from completion on, never before.
 #[test]
 fn the_enrollment_receipt_exists_from_completion_until_delivery() {
@@ -347,7 +347,7 @@ fn the_enrollment_receipt_exists_from_completion_until_delivery() {
     assert_eq!(check(&closed, op, t, &policy()), Err(DomainError::ApplicationCancelled));
 }
 
-/// Seed 002 «صدور کارت»: "about 20 days" from enrollment.
+/// docs/domain/back-office.md, «صدور کارت»: "about 20 days" from enrollment.
 #[test]
 fn the_card_is_expected_twenty_days_after_enrollment() {
     let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
@@ -411,7 +411,7 @@ fn home_waiting() -> Application {
     apply(&paying, Event::PaymentSucceeded { tracking_code: tc(), seat_held: false })
 }
 
-/// Seed 001: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟» — the address to visit is
+/// docs/domain/booking.md: "no" to «آیا سلامتی کافی برای خروج از خانه دارید؟» — the address to visit is
 /// asked before payment; a citizen who can leave home has none to give.
 #[test]
 fn a_home_visit_needs_its_address_before_payment() {
