@@ -998,3 +998,53 @@ fn a_payment_books_only_a_seat_still_held() {
     let paid = apply(&home, Event::PaymentSucceeded { tracking_code: tc(), seat_held: true });
     assert_eq!(paid.appointment, AppointmentStatus::None, "no seat was held for a home visit");
 }
+
+/// A failed payment reported while the seat is still only held releases it too: the citizen
+/// is back at the draft with nothing held (docs/domain/payments.md).
+#[test]
+fn a_failed_payment_on_a_held_seat_releases_it() {
+    let failed = apply(&held(), Event::PaymentFailed { money_deducted: false });
+    assert_eq!(failed.state, State::Draft);
+    assert_eq!(
+        (failed.appointment, failed.slot.clone(), failed.hold_expires_at),
+        (AppointmentStatus::None, None, None)
+    );
+    assert_eq!(failed.payment, PaymentStatus::Failed);
+}
+
+/// The office and the production line move a card one step at a time: every back-office
+/// event is refused from any state but its own.
+#[test]
+fn back_office_events_are_refused_out_of_order() {
+    let reg = registered();
+    let events = [
+        Event::CompleteEnrollment,
+        Event::ProductionStarted,
+        Event::CardProduced,
+        Event::Dispatched,
+        Event::ReadyForDelivery { office_id: "maragheh".into() },
+        Event::ProductionFailed,
+        Event::Deliver { office_id: "maragheh".into() },
+    ];
+    for event in events {
+        let name = event.name();
+        let e = transition(&reg, event, now(), &policy());
+        assert!(matches!(e, Err(DomainError::InvalidTransition { from: "registered", .. })), "{name}: {e:?}");
+    }
+}
+
+/// A home visit is scheduled from tomorrow to the booking horizon, both ends included.
+#[test]
+fn a_home_visit_is_scheduled_inside_the_booking_window_only() {
+    let (first, last) = booking_window(now(), &policy());
+    let at = |date| Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), date, shift: Shift::Morning } };
+    let waiting = home_waiting();
+    assert!(transition(&waiting, at(first), now(), &policy()).is_ok(), "the first day");
+    assert!(transition(&waiting, at(last), now(), &policy()).is_ok(), "the last day");
+    for outside in [first - Duration::days(1), last + Duration::days(1)] {
+        assert!(matches!(
+            transition(&waiting, at(outside), now(), &policy()),
+            Err(DomainError::DateOutsideBookingWindow { .. })
+        ));
+    }
+}
