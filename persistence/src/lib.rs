@@ -30,6 +30,6 @@ pub mod sessions;
 pub mod staff;
 pub mod unsealed;
 
-pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, single_write, write_tx};
+pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, Turn, single_write, write_tx};
 pub use error::DbError;
 pub use pii::{Kind as PiiKind, Pii, PiiKey};

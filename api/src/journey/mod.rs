@@ -5,7 +5,6 @@
 pub mod booking;
 pub mod closures;
 pub mod entry;
-pub mod full_slots;
 pub mod home_visit;
 pub mod legacy;
 pub mod lookup;
@@ -17,6 +16,10 @@ pub mod reissue;
 pub mod view;
 pub mod withdrawal;
 
+// The cache of slots just refused as full is the server state's (it outlives a request);
+// named here too, where the booking use cases read and clear it.
+pub use crate::full_slots;
+
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use domain::DomainError;
@@ -26,7 +29,7 @@ use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
 
 use crate::error::ApiError;
-use crate::observability::RequestId;
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 impl From<diesel::result::Error> for ApiError {
