@@ -152,15 +152,31 @@ pub struct CallbackData {
     pub status_code: String,
 }
 
+/// Why a bank says a payment did not happen. Each adapter maps its own codes to it; the
+/// rules above the port never read a bank's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPaidReason {
+    /// The citizen cancelled on the bank's page.
+    Cancelled,
+    /// Its time ran out before it was paid.
+    Expired,
+    /// Declined, or any other "not paid".
+    Declined,
+}
+
 /// The server-to-server verification's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VerifyOutcome {
     /// The bank confirms the money for this order and amount.
     Verified { reference: String, amount: Rials, card_mask: Option<String> },
-    /// The bank says the payment did not happen (cancelled, declined, expired).
-    NotPaid { code: String },
+    /// The bank says the payment did not happen; `code` is the bank's own, kept for the
+    /// audit log.
+    NotPaid { reason: NotPaidReason, code: String },
     /// The bank debited the card but will not settle it to us (it will be reversed).
     DebitedNotSettled { code: String },
+    /// The bank answered about another order: whatever it took for this one is given back.
+    OtherOrder,
 }
 
 #[async_trait]
@@ -176,6 +192,12 @@ pub trait PaymentGateway: Send + Sync {
     async fn verify(&self, order: &PaymentOrder, token: &str) -> Result<VerifyOutcome, PortError>;
     /// Asks the bank to give the money back (amount or order mismatch, duplicate payment).
     async fn reverse(&self, order: &PaymentOrder, token: &str) -> Result<(), PortError>;
+    /// What a code this bank gave for a payment that was not paid means (a repeated
+    /// callback is answered from the stored payment and its stored code).
+    fn not_paid_reason(&self, code: &str) -> NotPaidReason {
+        let _ = code;
+        NotPaidReason::Declined
+    }
 }
 
 // ---------------------------------------------------------------- clock and randomness
