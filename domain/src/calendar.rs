@@ -282,6 +282,26 @@ mod tests {
         }
     }
 
+    /// Four-digit years, one- or two-digit months and days: a padded or short part is a
+    /// typing mistake, not another date (`01369` is not 1369, `369` is not 1369).
+    #[test]
+    fn each_part_of_a_jalali_date_has_its_length() {
+        assert_eq!(j("1369-3-9"), j("1369-03-09"));
+        assert_eq!((j("1369-3-9").year(), j("1369-3-9").month(), j("1369-3-9").day()), (1369, 3, 9));
+        assert_eq!((j("1404-12-29").month(), j("1404-12-29").day()), (12, 29));
+        for bad in ["01369-03-19", "369-03-19", "1369-003-19", "1369-03-019", "1369--19", "1369-03-", "-03-19"] {
+            assert_eq!(JalaliDate::parse(bad), Err(DomainError::DateInvalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jalali_month_names_and_text_form() {
+        assert_eq!(j("1369-01-01").month_name_fa(), "فروردین");
+        assert_eq!(j("1369-03-19").month_name_fa(), "خرداد");
+        assert_eq!(j("1369-12-01").month_name_fa(), "اسفند");
+        assert_eq!(String::from(j("1369-3-9")), "1369-03-09");
+    }
+
     #[test]
     fn lunar_options_for_the_seed_citizen_include_15_dhu_al_qada_1410() {
         let options = lunar_birth_options(j("1369-03-19"));

@@ -931,3 +931,120 @@ fn the_new_events_and_operation_have_their_names() {
     assert!(AppointmentStatus::Offered.holds_seat() && AppointmentStatus::Booked.holds_seat());
     assert!(!AppointmentStatus::Missed.holds_seat() && !AppointmentStatus::None.holds_seat());
 }
+
+/// A paid citizen without a booking may book until the deadline itself, and not a second
+/// after it: the application is then as good as closed (docs/domain/booking.md).
+#[test]
+fn booking_is_refused_only_after_the_booking_deadline() {
+    let p = policy();
+    let moved = transition(&registered(), Event::OfficeClosed { offer: None }, now(), &p).unwrap();
+    let deadline = moved.booking_deadline(&p).unwrap();
+    assert!(check(&moved, Operation::ChangeAppointment, deadline - Duration::seconds(1), &p).is_ok());
+    assert!(check(&moved, Operation::ChangeAppointment, deadline, &p).is_ok(), "the deadline itself still counts");
+    assert_eq!(
+        check(&moved, Operation::ChangeAppointment, deadline + Duration::seconds(1), &p),
+        Err(DomainError::ApplicationCancelled)
+    );
+}
+
+/// A hold is paid for strictly before it expires: at the expiry instant it is gone.
+#[test]
+fn a_hold_cannot_be_paid_at_its_expiry_instant() {
+    let app = held();
+    let expires = app.hold_expires_at.unwrap();
+    assert_eq!(check(&app, Operation::Pay, expires - Duration::seconds(1), &policy()), Ok(()));
+    assert_eq!(check(&app, Operation::Pay, expires, &policy()), Err(DomainError::NoActiveHold));
+}
+
+/// Identity problems route the citizen only before enrollment and never while at the bank:
+/// a card in production or a payment under way is not sent back to the first page.
+#[test]
+fn identity_steps_are_offered_only_before_enrollment_and_not_at_the_bank() {
+    let mut paying = apply(&held(), Event::StartPayment);
+    paying.identity = IdentityStatus::Rejected;
+    assert_eq!(next_step(Some(&paying), now()), NextStep::CompletePayment);
+    let mut producing = registered();
+    producing.state = State::InProduction;
+    producing.identity = IdentityStatus::Rejected;
+    assert_eq!(next_step(Some(&producing), now()), NextStep::WaitForCard);
+    producing.identity = IdentityStatus::Pending;
+    producing.payment = PaymentStatus::Unpaid;
+    assert_eq!(next_step(Some(&producing), now()), NextStep::WaitForCard);
+}
+
+/// Answering the special-needs questions and giving a home address are citizen operations:
+/// the transition refuses them where the permission table does.
+#[test]
+fn special_needs_and_home_address_events_obey_the_permission_table() {
+    let e = transition(&held(), Event::AnswerSpecialNeeds(SpecialNeeds::TYPICAL), now(), &policy());
+    assert!(matches!(e, Err(DomainError::InvalidTransition { event: "answer_special_needs", .. })), "{e:?}");
+    let e = transition(&draft(), Event::SetHomeVisitAddress, now(), &policy());
+    assert_eq!(e, Err(DomainError::HomeVisitNotRequired));
+    assert_eq!(Event::AnswerSpecialNeeds(SpecialNeeds::TYPICAL).operation(), Some(Operation::AnswerSpecialNeeds));
+    assert_eq!(Event::SetHomeVisitAddress.operation(), Some(Operation::SetHomeVisitAddress));
+}
+
+/// A payment books the held seat only when the seat was still held for it: a lost hold
+/// leaves a paid citizen without a seat, and a home visit (no hold) is never "booked".
+#[test]
+fn a_payment_books_only_a_seat_still_held() {
+    let paying = apply(&held(), Event::StartPayment);
+    let lost = apply(&paying, Event::PaymentSucceeded { tracking_code: tc(), seat_held: false });
+    assert_eq!((lost.appointment, lost.slot.clone()), (AppointmentStatus::None, None));
+    assert_eq!(next_step(Some(&lost), now()), NextStep::ChooseAppointment);
+    let home =
+        apply(&Application::new_draft(&policy(), IdentityStatus::Verified), Event::AnswerSpecialNeeds(home_needs()));
+    let home = apply(&apply(&home, Event::SetHomeVisitAddress), Event::StartPayment);
+    let paid = apply(&home, Event::PaymentSucceeded { tracking_code: tc(), seat_held: true });
+    assert_eq!(paid.appointment, AppointmentStatus::None, "no seat was held for a home visit");
+}
+
+/// A failed payment reported while the seat is still only held releases it too: the citizen
+/// is back at the draft with nothing held (docs/domain/payments.md).
+#[test]
+fn a_failed_payment_on_a_held_seat_releases_it() {
+    let failed = apply(&held(), Event::PaymentFailed { money_deducted: false });
+    assert_eq!(failed.state, State::Draft);
+    assert_eq!(
+        (failed.appointment, failed.slot.clone(), failed.hold_expires_at),
+        (AppointmentStatus::None, None, None)
+    );
+    assert_eq!(failed.payment, PaymentStatus::Failed);
+}
+
+/// The office and the production line move a card one step at a time: every back-office
+/// event is refused from any state but its own.
+#[test]
+fn back_office_events_are_refused_out_of_order() {
+    let reg = registered();
+    let events = [
+        Event::CompleteEnrollment,
+        Event::ProductionStarted,
+        Event::CardProduced,
+        Event::Dispatched,
+        Event::ReadyForDelivery { office_id: "maragheh".into() },
+        Event::ProductionFailed,
+        Event::Deliver { office_id: "maragheh".into() },
+    ];
+    for event in events {
+        let name = event.name();
+        let e = transition(&reg, event, now(), &policy());
+        assert!(matches!(e, Err(DomainError::InvalidTransition { from: "registered", .. })), "{name}: {e:?}");
+    }
+}
+
+/// A home visit is scheduled from tomorrow to the booking horizon, both ends included.
+#[test]
+fn a_home_visit_is_scheduled_inside_the_booking_window_only() {
+    let (first, last) = booking_window(now(), &policy());
+    let at = |date| Event::ScheduleHomeVisit { slot: Slot { office_id: "tehran".into(), date, shift: Shift::Morning } };
+    let waiting = home_waiting();
+    assert!(transition(&waiting, at(first), now(), &policy()).is_ok(), "the first day");
+    assert!(transition(&waiting, at(last), now(), &policy()).is_ok(), "the last day");
+    for outside in [first - Duration::days(1), last + Duration::days(1)] {
+        assert!(matches!(
+            transition(&waiting, at(outside), now(), &policy()),
+            Err(DomainError::DateOutsideBookingWindow { .. })
+        ));
+    }
+}
