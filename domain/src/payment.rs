@@ -49,6 +49,12 @@ macro_rules! text_enum {
                 Self::parse(&s).ok_or(UnknownStatus { kind: stringify!($name), text: s })
             }
         }
+        /// Compares with stored text.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
         /// The value as stored text.
         impl From<$name> for String {
             fn from(v: $name) -> String {
