@@ -302,6 +302,21 @@ mod tests {
         assert_eq!(String::from(j("1369-3-9")), "1369-03-09");
     }
 
+    /// A lunar birth date as the citizen picks it: months 1–12, days 1–30, years 1–2000.
+    #[test]
+    fn hijri_dates_parse_within_their_ranges_and_print_back() {
+        let h = HijriDate::parse("۱۴۱۰/۱۱/۱۵").unwrap();
+        assert_eq!(h, HijriDate { year: 1410, month: 11, day: 15 });
+        assert_eq!(h.to_string(), "1410-11-15");
+        assert_eq!(HijriDate::parse("1-1-1").unwrap().to_string(), "0001-01-01");
+        assert_eq!(HijriDate::parse("2000-12-30").unwrap(), HijriDate { year: 2000, month: 12, day: 30 });
+        for bad in
+            ["1410-13-01", "1410-00-15", "1410-11-31", "1410-11-00", "0-11-15", "2001-01-01", "1410-11", "1410-+1-15"]
+        {
+            assert_eq!(HijriDate::parse(bad), Err(DomainError::DateInvalid), "{bad}");
+        }
+    }
+
     #[test]
     fn lunar_options_for_the_seed_citizen_include_15_dhu_al_qada_1410() {
         let options = lunar_birth_options(j("1369-03-19"));

@@ -141,6 +141,22 @@ mod tests {
         DateTime::from_timestamp(1_790_000_000, 0).unwrap()
     }
 
+    /// A reset code is worth sending for its 5 minutes, generated credentials for a day;
+    /// anything else never goes stale.
+    #[test]
+    fn one_time_messages_expire_after_their_validity() {
+        assert_eq!(valid_for("efolder_reset_code"), Some(Duration::minutes(5)));
+        assert_eq!(valid_for("efolder_credentials"), Some(Duration::hours(24)));
+        assert_eq!(valid_for("registered"), None);
+        let queued = now();
+        let code = "efolder_reset_code";
+        assert!(!expired(code, queued, queued + Duration::minutes(5) - Duration::seconds(1)));
+        assert!(expired(code, queued, queued + Duration::minutes(5)), "at the end of its 5 minutes");
+        assert!(!expired("efolder_credentials", queued, queued + Duration::hours(23)));
+        assert!(expired("efolder_credentials", queued, queued + Duration::hours(24)));
+        assert!(!expired("registered", queued, queued + Duration::days(365)));
+    }
+
     #[test]
     fn backoff_doubles_from_one_minute_and_is_capped() {
         let minutes: Vec<i64> = (1..=9).map(|n| backoff(n).num_minutes()).collect();

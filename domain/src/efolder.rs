@@ -276,4 +276,46 @@ mod tests {
         let code = generate_reset_code(&r);
         assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
     }
+
+    /// Bytes from a script, in order.
+    struct Scripted(std::sync::Mutex<Vec<u8>>);
+    impl crate::ports::RandomSource for Scripted {
+        fn next_u64(&self) -> u64 {
+            unreachable!("random_string draws bytes")
+        }
+        fn fill_bytes(&self, buf: &mut [u8]) {
+            let mut left = self.0.lock().unwrap();
+            for b in buf {
+                *b = left.remove(0);
+            }
+        }
+    }
+
+    /// Every digit of a reset code equally likely: a byte in the uneven tail (250–255 for
+    /// ten digits) is thrown away, the rest map by remainder.
+    #[test]
+    fn reset_codes_reject_the_uneven_tail_of_a_byte() {
+        let r = Scripted(std::sync::Mutex::new(vec![255, 250, 249, 0, 13, 100, 77, 5, 42]));
+        assert_eq!(generate_reset_code(&r), "903075");
+        let r = Scripted(std::sync::Mutex::new(vec![247, 248, 0, 1, 2, 30, 31, 62, 200]));
+        // 31 symbols: 256 - 256 % 31 = 248, so 247 is the last byte kept and 248 the first dropped.
+        assert_eq!(generate_username(&r), "kp9abc9aar");
+    }
+
+    #[test]
+    fn a_natural_person_gives_no_legal_id() {
+        let mut f = form();
+        f.legal_id = Some(LegalId::parse("10380284790").unwrap());
+        assert_eq!(f.check_shape(), Err(DomainError::LegalIdInvalid));
+    }
+
+    /// 10 to 128 characters, both ends included.
+    #[test]
+    fn password_length_bounds() {
+        let id = NationalId::parse("2580200606").unwrap();
+        assert_eq!(check_new_password(&"a".repeat(9), "kpx", &id), Err(DomainError::PasswordTooWeak));
+        assert_eq!(check_new_password(&"a".repeat(10), "kpx", &id), Ok(()));
+        assert_eq!(check_new_password(&"a".repeat(128), "kpx", &id), Ok(()));
+        assert_eq!(check_new_password(&"a".repeat(129), "kpx", &id), Err(DomainError::PasswordTooWeak));
+    }
 }

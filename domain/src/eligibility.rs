@@ -144,6 +144,23 @@ mod tests {
         assert_eq!(check_entry(Some(&changed), &serial("883810"), now(), &p, &[]), Ok(()));
     }
 
+    /// A changed serial is accepted once 48 working hours have passed, not a minute before.
+    #[test]
+    fn a_changed_serial_is_accepted_after_exactly_its_working_hours() {
+        let p = Policy::default();
+        // Sunday 2026-11-22 10:00 → Tuesday 2026-11-24 10:00 Tehran: 48 working hours.
+        let tuesday = tehran_instant(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(), 10, 0);
+        let mut changed = sample();
+        changed.serial_changed_at = Some(now());
+        assert_eq!(p.serial_change_wait_hours, 48);
+        assert_eq!(check_entry(Some(&changed), &serial("883810"), tuesday, &p, &[]), Ok(()));
+        changed.serial_changed_at = Some(now() + Duration::minutes(1));
+        assert_eq!(
+            check_entry(Some(&changed), &serial("883810"), tuesday, &p, &[]),
+            Err(DomainError::SerialRecentlyChanged)
+        );
+    }
+
     #[test]
     fn turning_15_tomorrow_is_refused_today() {
         let mut r = sample();

@@ -115,4 +115,26 @@ mod tests {
         );
         assert!(check_collected(FeeKind::Card, Rials::new(10_000_000).unwrap()).is_ok());
     }
+
+    /// The names fees are stored and sent under.
+    #[test]
+    fn fee_kinds_by_name() {
+        let names: Vec<&str> = FeeKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["card", "counter_enrollment", "delivery", "reissue"]);
+        for kind in FeeKind::ALL {
+            assert_eq!(FeeKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(FeeKind::parse("Card"), None);
+        assert_eq!(FeeKind::parse(""), None);
+    }
+
+    /// An admin cannot put a fee above its legal ceiling into the tariff.
+    #[test]
+    fn tariff_lines_respect_the_ceilings() {
+        let on = "2027-01-01".parse().unwrap();
+        let rate = |kind, amount| FeeRate { kind, amount: Rials::new(amount).unwrap(), effective_from: on };
+        assert_eq!(check_rate(&rate(FeeKind::Delivery, 20_000)), Ok(()));
+        assert_eq!(check_rate(&rate(FeeKind::Delivery, 20_001)), Err(DomainError::FeeExceedsMaximum { max: 20_000 }));
+        assert_eq!(check_rate(&rate(FeeKind::Card, 5_000_000)), Ok(()));
+    }
 }

@@ -78,7 +78,9 @@ fn mod97(iban: &str) -> u32 {
     let (head, tail) = iban.split_at(4);
     tail.chars().chain(head.chars()).fold(0u32, |acc, c| {
         let v = c.to_digit(36).unwrap_or(0);
-        if v >= 10 { (acc * 100 + v) % 97 } else { (acc * 10 + v) % 97 }
+        // A letter is two decimal digits, a digit one.
+        let shift = if v >= 10 { 100 } else { 10 };
+        (acc * shift + v) % 97
     })
 }
 
@@ -177,5 +179,17 @@ mod tests {
         // ISO 13616's worked example (a German IBAN) through the same arithmetic.
         assert_eq!(mod97("DE89370400440532013000"), 1);
         assert_eq!(mod97("DE88370400440532013000"), 0);
+    }
+
+    /// Only Iranian numbers: another country's prefix is refused even when the digits after
+    /// it would make a valid Sheba. The text forms are the canonical one.
+    #[test]
+    fn only_ir_numbers_and_their_text_forms() {
+        let valid = VALID[0];
+        assert_eq!(Iban::parse(&format!("DE{}", &valid[2..])), Err(DomainError::IbanInvalid));
+        let iban = Iban::parse(valid).unwrap();
+        assert_eq!(iban.to_string(), valid);
+        assert_eq!(String::from(iban.clone()), valid);
+        assert_eq!(format!("{iban:?}"), "Iban(IR********************1001)");
     }
 }

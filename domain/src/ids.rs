@@ -595,4 +595,58 @@ mod tests {
             let _ = BirthCertSerial::parse(&s);
         }
     }
+
+    /// Nine digits become a valid code with its check digit; anything else is refused.
+    #[test]
+    fn a_code_is_completed_from_its_first_nine_digits() {
+        assert_eq!(NationalId::from_first_nine("258020060"), Some(NationalId::parse("2580200606").unwrap()));
+        for bad in ["25802006", "2580200600", "25802006x", "111111111"] {
+            assert_eq!(NationalId::from_first_nine(bad), None, "{bad}");
+        }
+        assert_eq!(format!("{:?}", NationalId::parse("2580200606").unwrap()), "NationalId(258****606)");
+    }
+
+    /// Checksum-valid but placeholder legal IDs are refused: one repeated digit, or zeros in
+    /// the middle six.
+    #[test]
+    fn placeholder_legal_ids_are_refused_even_with_a_valid_check_digit() {
+        for placeholder in ["33333333333", "10000000005"] {
+            assert_eq!(LegalId::parse(placeholder), Err(DomainError::LegalIdInvalid), "{placeholder}");
+        }
+    }
+
+    /// A country code only where one can be: `98` or `+98` with 12 digits, `0098` without a
+    /// plus with 14; ten digits only without a plus. Other 12- and 14-digit numbers are not
+    /// Iranian mobiles.
+    #[test]
+    fn mobile_prefixes_are_read_strictly() {
+        for good in ["+989145128136", "989145128136", "00989145128136", "09145128136", "9145128136"] {
+            assert_eq!(Mobile::parse(good).unwrap().as_str(), "09145128136", "{good}");
+        }
+        for bad in ["119145128136", "+119145128136", "11119145128136", "+00989145128136", "+9145128136", "+09145128136"]
+        {
+            assert_eq!(Mobile::parse(bad), Err(DomainError::MobileInvalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn mobile_operators_and_masks() {
+        let op = |s: &str| Mobile::parse(s).unwrap().operator();
+        assert_eq!(op("09981234567"), Some(MobileOperator::Shatel));
+        for mvno in ["09311234567", "09321234567", "09341234567", "09991234567"] {
+            assert_eq!(op(mvno), Some(MobileOperator::Mvno), "{mvno}");
+        }
+        assert_eq!(format!("{:?}", Mobile::parse("09145128136").unwrap()), "Mobile(0914***8136)");
+        assert_eq!(format!("{:?}", BirthCertSerial::parse("883810").unwrap()), "BirthCertSerial(******)");
+    }
+
+    /// Separators between a serial's parts are spaces, slashes, dashes, underscores, bars
+    /// and the zero-width non-joiner; any other mark makes it invalid.
+    #[test]
+    fn a_serial_with_a_stray_mark_is_invalid() {
+        assert!(BirthCertSerial::parse("ج/۱۲ ۳۴۵۶۷۸").is_ok());
+        for bad in ["883810!", "88@3810", "883810.", "ج/۱۲ ۳۴۵۶۷۸#"] {
+            assert_eq!(BirthCertSerial::parse(bad), Err(DomainError::SerialInvalid), "{bad}");
+        }
+    }
 }

@@ -619,4 +619,15 @@ mod tests {
         assert_eq!(listing_range(None, None, today).unwrap().1, today + chrono::Duration::days(PLANNING_DAYS));
         assert!(listing_range(Some(today), today.pred_opt(), today).is_err());
     }
+
+    /// The two shifts by name, in Persian, and their hours (a no-show is marked once its
+    /// shift is over).
+    #[test]
+    fn shifts_by_name_label_and_hours() {
+        assert_eq!(Shift::ALL.map(Shift::as_str), ["morning", "afternoon"]);
+        assert_eq!(Shift::ALL.map(|s| Shift::parse(s.as_str())), [Some(Shift::Morning), Some(Shift::Afternoon)]);
+        assert_eq!(Shift::parse("evening"), None);
+        assert_eq!(Shift::ALL.map(Shift::label_fa), ["صبح", "عصر"]);
+        assert_eq!(Shift::ALL.map(|s| (s.starts_at_hour(), s.ends_at_hour())), [(8, 13), (14, 19)]);
+    }
 }
