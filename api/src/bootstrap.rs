@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
+use adapters::ownership_http::HttpOwnershipCheck;
+use adapters::registry_http::HttpCivilRegistry;
+use adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
+use adapters::sms_http::KavenegarSms;
+use adapters::smtp::SmtpEmail;
 use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, Pii};
 
-use crate::adapters::ownership_http::HttpOwnershipCheck;
-use crate::adapters::registry_http::HttpCivilRegistry;
-use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
-use crate::adapters::sms_http::KavenegarSms;
-use crate::adapters::smtp::SmtpEmail;
 use crate::auth::TokenService;
 use crate::config::{Config, DemoData, EmailMode, OwnershipMode, RegistryMode, SmsMode};
 use crate::observability::Metrics;
@@ -203,7 +203,7 @@ fn ownership(config: &Config, db: &Db) -> Result<OwnershipChoice, String> {
 fn gateways(
     config: &Config,
 ) -> Result<std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>, String> {
-    use crate::adapters::payments::{parsian::ParsianGateway, sadad::SadadGateway, sandbox::SandboxBankGateway};
+    use adapters::payments::{parsian::ParsianGateway, sadad::SadadGateway, sandbox::SandboxBankGateway};
     let http =
         reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().map_err(|e| e.to_string())?;
     let mut out: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>> = Default::default();

@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use adapters::smtp::{EmailConfig, EmailMode, SmtpTls};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -494,8 +496,8 @@ pub struct PaymentsConfig {
     pub result_url: String,
     /// The merchant name the sandbox bank shows.
     pub merchant_name: String,
-    pub sadad: Option<crate::adapters::payments::sadad::SadadConfig>,
-    pub parsian: Option<crate::adapters::payments::parsian::ParsianConfig>,
+    pub sadad: Option<adapters::payments::sadad::SadadConfig>,
+    pub parsian: Option<adapters::payments::parsian::ParsianConfig>,
     /// Reversals (money given back: duplicates, mismatches) the bank may leave
     /// unconfirmed before the payment becomes `refund_failed` for an administrator.
     pub reversal_max_attempts: u32,
@@ -541,7 +543,7 @@ pub struct RegistryConfig {
     pub mode: RegistryMode,
     /// `base_url`, `token` (or `username` + `password`) and `resilience` (timeout,
     /// retries, circuit breaker).
-    pub http: Option<crate::adapters::registry_http::RegistryHttpConfig>,
+    pub http: Option<adapters::registry_http::RegistryHttpConfig>,
 }
 
 impl Default for RegistryConfig {
@@ -565,7 +567,7 @@ pub enum OwnershipMode {
 pub struct OwnershipConfig {
     pub mode: OwnershipMode,
     /// `base_url`, `token` and `resilience` (timeout, retries, circuit breaker).
-    pub http: Option<crate::adapters::ownership_http::OwnershipHttpConfig>,
+    pub http: Option<adapters::ownership_http::OwnershipHttpConfig>,
 }
 
 impl Default for OwnershipConfig {
@@ -588,77 +590,12 @@ pub enum SmsMode {
 pub struct SmsConfig {
     pub mode: SmsMode,
     /// `api_key`, optional `sender` line, `base_url` and `resilience`.
-    pub kavenegar: Option<crate::adapters::sms_http::SmsHttpConfig>,
+    pub kavenegar: Option<adapters::sms_http::SmsHttpConfig>,
 }
 
 impl Default for SmsConfig {
     fn default() -> Self {
         Self { mode: SmsMode::Sandbox, kavenegar: None }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EmailMode {
-    /// Messages are stored in `sandbox_emails`.
-    Sandbox,
-    Smtp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpTls {
-    /// Plain text (a local relay only).
-    None,
-    /// Plain connection upgraded with STARTTLS, which is required (port 587).
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EmailConfig {
-    pub mode: EmailMode,
-    pub smtp_host: String,
-    pub smtp_port: u16,
-    pub smtp_tls: SmtpTls,
-    /// SMTP AUTH user; no authentication when empty.
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// The sender mailbox, e.g. `NCR <no-reply@example.ir>`.
-    pub from: String,
-    /// Bound on one SMTP conversation.
-    pub timeout_seconds: u64,
-}
-
-impl Default for EmailConfig {
-    fn default() -> Self {
-        Self {
-            mode: EmailMode::Sandbox,
-            smtp_host: "127.0.0.1".into(),
-            smtp_port: 587,
-            smtp_tls: SmtpTls::Starttls,
-            username: None,
-            password: None,
-            from: "NCR <no-reply@ncr.local>".into(),
-            timeout_seconds: 20,
-        }
-    }
-}
-
-impl std::fmt::Debug for EmailConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmailConfig")
-            .field("mode", &self.mode)
-            .field("smtp_host", &self.smtp_host)
-            .field("smtp_port", &self.smtp_port)
-            .field("smtp_tls", &self.smtp_tls)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("from", &self.from)
-            .field("timeout_seconds", &self.timeout_seconds)
-            .finish()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `ncr` server: REST API under `/api/v1`, OpenAPI contract, authentication,
 //! background workers and the adapters to outside systems.
 
-pub mod adapters;
+/// The outside-system clients live in their own crate; re-exported so `api::adapters::…` keeps working.
+pub use adapters;
 pub mod auth;
 pub mod bootstrap;
 pub mod captcha;

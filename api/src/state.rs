@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use actix_web::web;
+use adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
 use chrono::{DateTime, Utc};
 use domain::Policy;
 use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, DbConn, DbError, Pii};
 
-use crate::adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ use crate::observability::Metrics;
 #[derive(Default)]
 pub struct Sandboxes {
     pub registry: Option<Arc<SandboxRegistry>>,
-    pub bank: Arc<crate::adapters::sandbox::SandboxBankControl>,
+    pub bank: Arc<adapters::sandbox::SandboxBankControl>,
     /// Set when `[sms] mode = "sandbox"`.
     pub sms: Option<Arc<SandboxSms>>,
     /// Set when `[email] mode = "sandbox"`.

@@ -619,4 +619,51 @@ mod tests {
         assert_eq!(listing_range(None, None, today).unwrap().1, today + chrono::Duration::days(PLANNING_DAYS));
         assert!(listing_range(Some(today), today.pred_opt(), today).is_err());
     }
+
+    /// The two shifts by name, in Persian, and their hours (a no-show is marked once its
+    /// shift is over).
+    #[test]
+    fn shifts_by_name_label_and_hours() {
+        assert_eq!(Shift::ALL.map(Shift::as_str), ["morning", "afternoon"]);
+        assert_eq!(Shift::ALL.map(|s| Shift::parse(s.as_str())), [Some(Shift::Morning), Some(Shift::Afternoon)]);
+        assert_eq!(Shift::parse("evening"), None);
+        assert_eq!(Shift::ALL.map(Shift::label_fa), ["صبح", "عصر"]);
+        assert_eq!(Shift::ALL.map(|s| (s.starts_at_hour(), s.ends_at_hour())), [(8, 13), (14, 19)]);
+    }
+
+    /// Free-capacity ratios compared exactly, both ways round, ties included.
+    #[test]
+    fn free_ratios_compare_exactly_both_ways() {
+        let half = row(1, "11222226", Shift::Morning, 20, 10);
+        let third = row(2, "11222227", Shift::Morning, 45, 15);
+        assert_eq!(half.cmp_free_ratio(&third), Ordering::Greater);
+        assert_eq!(third.cmp_free_ratio(&half), Ordering::Less);
+        let also_half = row(3, "11222228", Shift::Morning, 6, 3);
+        assert_eq!(half.cmp_free_ratio(&also_half), Ordering::Equal);
+        assert_eq!(also_half.cmp_free_ratio(&half), Ordering::Equal);
+    }
+
+    /// Counter and post offices collect their own fees; a civil-registry office does not.
+    #[test]
+    fn only_counter_and_post_offices_collect_office_fees() {
+        assert_eq!(OfficeKind::ALL.map(OfficeKind::collects_office_fees), [false, true, true]);
+    }
+
+    /// Weekly rules store a weekday as its place in the Iranian week, Saturday = 0.
+    #[test]
+    fn weekday_indexes_run_from_saturday() {
+        assert_eq!(Weekday::ALL.map(Weekday::index), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(Weekday::ALL.map(|w| Weekday::from_index(w.index())), Weekday::ALL.map(Some));
+    }
+
+    /// A shift may offer exactly the maximum, not one seat more.
+    #[test]
+    fn a_shift_may_offer_exactly_the_maximum() {
+        let rule = |capacity| [WeeklyRule { weekday: Weekday::Saturday, shift: Shift::Morning, capacity }];
+        assert!(WeeklyCapacity::parse(&rule(MAX_SHIFT_CAPACITY)).is_ok());
+        assert_eq!(
+            WeeklyCapacity::parse(&rule(MAX_SHIFT_CAPACITY + 1)),
+            Err(vec![(0, DomainError::CapacityInvalid { max: MAX_SHIFT_CAPACITY })])
+        );
+    }
 }

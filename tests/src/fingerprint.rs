@@ -1,19 +1,25 @@
 //! The fingerprint of everything that shapes a test database template: the migrations,
-//! every line of `domain`, `persistence` and `api` (sealing, hashing, seeding and the
-//! rules that decide what is stored), their data files and manifests, the lock file and
-//! the harness's own configuration. A change to any of them names a new template, so no
+//! every line of `domain`, `persistence`, `seed`, `adapters`, `receipt` and `api` (sealing,
+//! hashing, seeding and the rules that decide what is stored), their data files and
+//! manifests, the lock file and the harness's own configuration. A change to any of them names a new template, so no
 //! test runs on data written by older code. Shared by `build.rs` (which bakes it into the
 //! harness) and a test that proves it moves.
 
 use std::path::{Path, PathBuf};
 
 /// Folders and files, relative to the workspace root.
-pub const INPUTS: [&str; 11] = [
+pub const INPUTS: [&str; 17] = [
     "migrations",
     "domain/src",
     "domain/Cargo.toml",
     "persistence/src",
     "persistence/Cargo.toml",
+    "seed/src",
+    "seed/Cargo.toml",
+    "adapters/src",
+    "adapters/Cargo.toml",
+    "receipt/src",
+    "receipt/Cargo.toml",
     "api/src",
     "api/data",
     "api/Cargo.toml",

@@ -1,5 +1,5 @@
 //! A stand-in for the civil registry's HTTP inquiry service, speaking the wire contract of
-//! `api/src/adapters/registry_http.rs` (README "Civil registry over HTTP"), served on its
+//! `adapters/src/registry_http.rs` (README "Civil registry over HTTP"), served on its
 //! own port inside the test so the server under test reaches it over real HTTP.
 
 use std::collections::HashMap;

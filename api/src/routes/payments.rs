@@ -170,7 +170,7 @@ pub async fn gateways(state: web::Data<AppState>) -> HttpResponse {
         .iter()
         .filter(|id| state.gateways.contains_key(id.as_str()))
         .map(|id| {
-            let (fa, en) = crate::adapters::payments::display_names(id);
+            let (fa, en) = adapters::payments::display_names(id);
             GatewayInfo { id: id.clone(), name_fa: fa.to_owned(), name_en: en.to_owned() }
         })
         .collect();

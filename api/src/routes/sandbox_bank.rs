@@ -7,14 +7,14 @@
 //! this server's own callback path and shows only the configured merchant name.
 
 use actix_web::{HttpResponse, get, post, web};
+use adapters::payments::sandbox::{
+    SandboxPaymentRequest, SandboxPaymentToken, SandboxStatus, SandboxTokenRequest, SandboxVerifyResponse,
+};
 use chrono::Duration;
 use persistence::payments::{self, SandboxBankRow};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::adapters::payments::sandbox::{
-    SandboxPaymentRequest, SandboxPaymentToken, SandboxStatus, SandboxTokenRequest, SandboxVerifyResponse,
-};
 use crate::error::ApiError;
 use crate::html::{escape, nonce, page};
 use crate::routes::problems::PublicWrite;

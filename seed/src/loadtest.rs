@@ -10,10 +10,8 @@ use std::time::Instant;
 
 use domain::calendar::JalaliDate;
 use domain::ids::NationalId;
-use persistence::DbError;
 use persistence::registry::PersonRow;
-
-use crate::state::AppState;
+use persistence::{Db, DbError};
 
 /// National codes and mobiles of the demo population, which load-test citizens avoid.
 static DEMO: LazyLock<(HashSet<String>, HashSet<String>)> = LazyLock::new(|| {
@@ -66,8 +64,8 @@ pub fn citizen(i: u64) -> Option<PersonRow> {
 /// Adds load-test citizens `0..citizens` (skipping [`citizen`]'s gaps) to the sandbox
 /// registry with their mobile-ownership pairs, in batched transactions; returns how many
 /// were new.
-pub fn seed_citizens(state: &AppState, citizens: u64) -> Result<usize, DbError> {
-    let mut conn = state.db.get()?;
+pub fn seed_citizens(db: &Db, citizens: u64) -> Result<usize, DbError> {
+    let mut conn = db.get()?;
     let mut added = 0;
     let mut start = 0;
     while start < citizens {
@@ -83,11 +81,17 @@ pub fn seed_citizens(state: &AppState, citizens: u64) -> Result<usize, DbError> 
 }
 
 /// Offices and slots (see [`super::national::generate`]) and the citizens; a summary line.
-pub fn generate(state: &AppState, offices: usize, days: u32, citizens: u64) -> Result<String, DbError> {
+pub fn generate(
+    db: &Db,
+    now: chrono::DateTime<chrono::Utc>,
+    offices: usize,
+    days: u32,
+    citizens: u64,
+) -> Result<String, DbError> {
     let started = Instant::now();
-    let national = super::national::generate(state, offices, days)?;
+    let national = super::national::generate(db, now, offices, days)?;
     let people_started = Instant::now();
-    let added = seed_citizens(state, citizens)?;
+    let added = seed_citizens(db, citizens)?;
     Ok(format!(
         "{national}; {added} new load-test citizens of {citizens} in {:.1} s; all in {:.1} s",
         people_started.elapsed().as_secs_f64(),

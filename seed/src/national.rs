@@ -7,16 +7,15 @@
 
 use std::time::Instant;
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use domain::calendar::tehran_date;
 use persistence::offices::OfficeRow;
 use persistence::schema::{office_capacity, offices};
-use persistence::{DbConn, DbError, write_tx};
+use persistence::{Db, DbConn, DbError, write_tx};
 
 use super::SplitMix64;
-use crate::state::AppState;
 
 /// How many cities the offices are spread over.
 pub const CITIES: usize = 400;
@@ -186,11 +185,10 @@ fn office_row(i: usize, n: usize, rng: &mut SplitMix64, now: chrono::NaiveDateTi
     }
 }
 
-/// Creates `offices` offices with weekly capacity and their slots from tomorrow (Tehran)
-/// for `days` days; returns a one-line summary with timings.
-pub fn generate(state: &AppState, offices: usize, days: u32) -> Result<String, DbError> {
+/// Creates `offices` offices with weekly capacity and their slots from the day after `now`
+/// (Tehran) for `days` days; returns a one-line summary with timings.
+pub fn generate(db: &Db, now: DateTime<Utc>, offices: usize, days: u32) -> Result<String, DbError> {
     let started = Instant::now();
-    let now = state.now();
     let today = tehran_date(now);
     let (from, to) = (today + Duration::days(1), today + Duration::days(i64::from(days.max(1))));
     let mut rng = SplitMix64::new(SEED);
@@ -205,7 +203,7 @@ pub fn generate(state: &AppState, offices: usize, days: u32) -> Result<String, D
         }
         rows.push(row);
     }
-    let mut conn = state.db.get()?;
+    let mut conn = db.get()?;
     let (added, added_rules) = write_tx(&mut conn, |conn| {
         super::offices::add_holidays(conn, today)?;
         let added = insert_offices(conn, &rows)?;

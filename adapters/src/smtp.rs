@@ -18,8 +18,75 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{EmailConfig, SmtpTls};
+/// How e-mail is sent (`email.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailMode {
+    /// Messages are stored in `sandbox_emails`.
+    Sandbox,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain text (a local relay only).
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// The `[email]` settings: part of the server's configuration (`api::config::Config`),
+/// kept here beside the client that reads them.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailConfig {
+    pub mode: EmailMode,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    /// SMTP AUTH user; no authentication when empty.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The sender mailbox, e.g. `NCR <no-reply@example.ir>`.
+    pub from: String,
+    /// Bound on one SMTP conversation.
+    pub timeout_seconds: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            mode: EmailMode::Sandbox,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "NCR <no-reply@ncr.local>".into(),
+            timeout_seconds: 20,
+        }
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailConfig")
+            .field("mode", &self.mode)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
+}
 
 pub struct SmtpEmail {
     transport: AsyncSmtpTransport<Tokio1Executor>,

@@ -1,5 +1,5 @@
 //! The receipt as a PDF: A4 pages laid out right to left in the Vazirmatn font (OFL,
-//! `api/assets/fonts`).
+//! `receipt/assets/fonts`).
 //!
 //! krilla writes the PDF and embeds a subset of the font. Text is shaped here with rustybuzz
 //! (joined Arabic-script letters, and an advance width for every glyph, so lines can be
@@ -22,7 +22,7 @@ use krilla::text::{Font, GlyphId, KrillaGlyph};
 use qrcode::{Color, EcLevel, QrCode};
 use unicode_bidi::{BidiClass, BidiInfo, Level, bidi_class};
 
-use super::{BOLD_TTF, REGULAR_TTF, ReceiptDoc, Sheet, SheetField};
+use crate::{BOLD_TTF, REGULAR_TTF, ReceiptDoc, Sheet, SheetField};
 
 /// A4 in PostScript points.
 const PAGE_W: f32 = 595.28;

@@ -8,8 +8,7 @@ use domain::text::persian_digits;
 use qrcode::{Color, EcLevel, QrCode};
 use unicode_bidi::{BidiClass, bidi_class};
 
-use super::{ReceiptDoc, Sheet, SheetField};
-use crate::html::escape;
+use crate::{ReceiptDoc, Sheet, SheetField};
 
 /// How the page is put together.
 pub struct Options<'a> {
@@ -49,6 +48,22 @@ footer a{color:inherit}
   h2,dl div,li{break-inside:avoid}
 }
 "#;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// The whole page of the registration receipt.
 pub fn render(doc: &ReceiptDoc, opts: &Options<'_>) -> String {
@@ -182,7 +197,7 @@ mod tests {
 
     fn doc() -> ReceiptDoc {
         ReceiptDoc {
-            title: super::super::TITLE.into(),
+            title: crate::TITLE.into(),
             national_id: "2580200606".into(),
             tracking_code: "4973201670".into(),
             serial: "883810".into(),
