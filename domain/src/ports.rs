@@ -220,3 +220,41 @@ pub trait RandomSource: Send + Sync {
     fn next_u64(&self) -> u64;
     fn fill_bytes(&self, buf: &mut [u8]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    /// A provider that implements only `send`: what the defaults give every such adapter.
+    struct Plain(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl SmsSender for Plain {
+        async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError> {
+            self.0.lock().unwrap().push(format!("{}:{text}", to.as_str()));
+            Ok("id-7".into())
+        }
+    }
+
+    /// Polls a future that never waits (the sender above answers at once).
+    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the test sender never waits"),
+        }
+    }
+
+    /// A provider without de-duplication still delivers through `send_once` (the local id
+    /// is simply not used), and is never reported down.
+    #[test]
+    fn the_sms_defaults_send_through_send_and_are_never_down() {
+        let sms = Plain(Mutex::new(Vec::new()));
+        let to = Mobile::parse("09145128136").unwrap();
+        assert_eq!(ready(sms.send_once(&to, "سلام", "local-1")), Ok("id-7".to_owned()));
+        assert_eq!(*sms.0.lock().unwrap(), ["09145128136:سلام"]);
+        assert!(!sms.marked_down());
+    }
+}
