@@ -630,4 +630,84 @@ mod tests {
         assert_eq!(Shift::ALL.map(Shift::label_fa), ["صبح", "عصر"]);
         assert_eq!(Shift::ALL.map(|s| (s.starts_at_hour(), s.ends_at_hour())), [(8, 13), (14, 19)]);
     }
+
+    /// Free-capacity ratios compared exactly, both ways round, ties included.
+    #[test]
+    fn free_ratios_compare_exactly_both_ways() {
+        let half = row(1, "11222226", Shift::Morning, 20, 10);
+        let third = row(2, "11222227", Shift::Morning, 45, 15);
+        assert_eq!(half.cmp_free_ratio(&third), Ordering::Greater);
+        assert_eq!(third.cmp_free_ratio(&half), Ordering::Less);
+        let also_half = row(3, "11222228", Shift::Morning, 6, 3);
+        assert_eq!(half.cmp_free_ratio(&also_half), Ordering::Equal);
+        assert_eq!(also_half.cmp_free_ratio(&half), Ordering::Equal);
+    }
+
+    /// Counter and post offices collect their own fees; a civil-registry office does not.
+    #[test]
+    fn only_counter_and_post_offices_collect_office_fees() {
+        assert_eq!(OfficeKind::ALL.map(OfficeKind::collects_office_fees), [false, true, true]);
+    }
+
+    /// Weekly rules store a weekday as its place in the Iranian week, Saturday = 0.
+    #[test]
+    fn weekday_indexes_run_from_saturday() {
+        assert_eq!(Weekday::ALL.map(Weekday::index), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(Weekday::ALL.map(|w| Weekday::from_index(w.index())), Weekday::ALL.map(Some));
+    }
+
+    /// A shift may offer exactly the maximum, not one seat more.
+    #[test]
+    fn a_shift_may_offer_exactly_the_maximum() {
+        let rule = |capacity| [WeeklyRule { weekday: Weekday::Saturday, shift: Shift::Morning, capacity }];
+        assert!(WeeklyCapacity::parse(&rule(MAX_SHIFT_CAPACITY)).is_ok());
+        assert_eq!(
+            WeeklyCapacity::parse(&rule(MAX_SHIFT_CAPACITY + 1)),
+            Err(vec![(0, DomainError::CapacityInvalid { max: MAX_SHIFT_CAPACITY })])
+        );
+    }
+
+    /// Free texts: required, at most 200 characters, both ends checked.
+    #[test]
+    fn free_texts_are_required_and_bounded() {
+        assert_eq!(text("  "), Err(DomainError::Required));
+        assert_eq!(text(&"ب".repeat(MAX_TEXT_CHARS)).map(|t| t.chars().count()), Ok(MAX_TEXT_CHARS));
+        assert_eq!(text(&"ب".repeat(MAX_TEXT_CHARS + 1)), Err(DomainError::TooLong { max: MAX_TEXT_CHARS }));
+    }
+
+    /// Office codes: 1–32 Latin letters, digits or dashes, nothing else.
+    #[test]
+    fn office_codes_are_short_latin_words() {
+        assert_eq!(office_code(" MRG-۰۱ "), Ok("MRG-01".to_owned()));
+        assert_eq!(office_code(&"a".repeat(32)).map(|c| c.len()), Ok(32));
+        for bad in ["", "ab c", "مراغه", "a_b", &"a".repeat(33)] {
+            assert_eq!(office_code(bad), Err(DomainError::OfficeCodeInvalid), "{bad:?}");
+        }
+    }
+
+    /// A seat count cell: one to six digits only; no sign, no padding past six digits.
+    #[test]
+    fn seat_cells_are_plain_digits() {
+        assert_eq!(seats("۱۲"), Ok(12));
+        assert_eq!(seats("0"), Ok(0));
+        for bad in ["+5", "-5", "0000001", "1e3", "", "5 5"] {
+            assert!(seats(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(seats("1001"), Err(DomainError::CapacityInvalid { max: MAX_SHIFT_CAPACITY }));
+    }
+
+    /// A listing covers from today to a year on by default; one day or up to two years of
+    /// 366 days may be asked for, never a range that ends before it starts.
+    #[test]
+    fn listing_ranges_default_to_a_year_and_allow_two() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let days = |n| today + chrono::Duration::days(n);
+        assert_eq!(listing_range(None, None, today), Ok((today, days(PLANNING_DAYS))));
+        assert_eq!(listing_range(Some(days(3)), Some(days(3)), today), Ok((days(3), days(3))));
+        assert_eq!(listing_range(None, Some(days(700)), today), Ok((today, days(700))));
+        assert_eq!(listing_range(None, Some(days(2 * PLANNING_DAYS)), today), Ok((today, days(2 * PLANNING_DAYS))));
+        for to in [days(2 * PLANNING_DAYS + 1), days(-1)] {
+            assert_eq!(listing_range(None, Some(to), today), Err(("to", DomainError::DateInvalid)));
+        }
+    }
 }

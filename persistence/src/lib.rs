@@ -29,6 +29,7 @@ pub mod schema;
 pub mod sessions;
 pub mod staff;
 pub mod unsealed;
+mod versioned;
 
 pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, Turn, single_write, write_tx};
 pub use error::DbError;

@@ -951,14 +951,12 @@ pub async fn list_payments(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = page::limit(q.limit)?;
-    let known = |s: &str| serde_json::from_value::<wire::PaymentState>(serde_json::Value::from(s)).is_ok();
-    if q.status.as_deref().is_some_and(|s| !known(s)) {
-        return Err(ApiError::field("status", "invalid"));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(persistence::payments::PaymentStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+    };
     let rows = state
-        .run(move |conn| {
-            persistence::payments::list(conn, q.status.as_deref(), q.cursor.as_deref(), page::fetch(limit))
-        })
+        .run(move |conn| persistence::payments::list(conn, status, q.cursor.as_deref(), page::fetch(limit)))
         .await?;
     let page = Page::of(rows, limit, |p| p.id.clone()).map(|p| AdminPayment {
         payment_id: p.id,
@@ -966,7 +964,7 @@ pub async fn list_payments(
         gateway: p.gateway,
         order_id: p.order_id,
         amount: p.amount,
-        status: p.status,
+        status: p.status.to_string(),
         reference: p.reference,
         last_error: p.last_error,
         reversal_attempts: p.reversal_attempts,
