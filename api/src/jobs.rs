@@ -103,8 +103,12 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
             match &verdict {
                 None => {
                     row.identity_attempts += 1;
-                    let minutes = 1i64 << row.identity_attempts.clamp(0, 6);
-                    row.identity_next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
+                    let wait = domain::backoff::exponential(
+                        Duration::minutes(1),
+                        row.identity_attempts,
+                        Duration::minutes(64),
+                    );
+                    row.identity_next_check_at = Some((now + wait).naive_utc());
                     // The identity answer is promised within 24 hours (docs/domain/eligibility.md); past that, someone must
                     // look at the registry link (an outage is still never a refusal).
                     let since = *row.identity_pending_since.get_or_insert(now.naive_utc());

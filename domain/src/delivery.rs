@@ -97,8 +97,7 @@ pub struct AfterAttempt {
 
 /// The wait after the `attempts`-th failed attempt: 1, 2, 4 … minutes, at most [`MAX_BACKOFF`].
 pub fn backoff(attempts: i32) -> Duration {
-    let exponent = attempts.saturating_sub(1).clamp(0, 16) as u32;
-    Duration::minutes(1i64 << exponent).min(MAX_BACKOFF)
+    crate::backoff::exponential(Duration::minutes(1), attempts.saturating_sub(1), MAX_BACKOFF)
 }
 
 /// The outcome of the attempt that follows `attempts_before` earlier ones.

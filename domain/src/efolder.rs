@@ -108,7 +108,9 @@ pub fn check_new_password(password: &str, username: &str, national_id: &National
 /// 1, 2, 4, 8 … minutes, at most an hour.
 pub fn login_lock(failures: i32) -> Option<chrono::Duration> {
     const FREE: i32 = 4;
-    (failures > FREE).then(|| chrono::Duration::minutes((1i64 << (failures - FREE - 1).min(6)).min(60)))
+    (failures > FREE).then(|| {
+        crate::backoff::exponential(chrono::Duration::minutes(1), failures - FREE - 1, chrono::Duration::minutes(60))
+    })
 }
 
 const USERNAME_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";

@@ -7,6 +7,7 @@
 //! exists only if it was parsed successfully, so no other code re-validates it.
 
 pub mod application;
+pub mod backoff;
 pub mod calendar;
 pub mod delivery;
 pub mod efolder;
@@ -18,6 +19,7 @@ pub mod ids;
 pub mod mask;
 pub mod money;
 pub mod offices;
+pub mod payment;
 pub mod person;
 pub mod policy;
 pub mod ports;

@@ -666,4 +666,48 @@ mod tests {
             Err(vec![(0, DomainError::CapacityInvalid { max: MAX_SHIFT_CAPACITY })])
         );
     }
+
+    /// Free texts: required, at most 200 characters, both ends checked.
+    #[test]
+    fn free_texts_are_required_and_bounded() {
+        assert_eq!(text("  "), Err(DomainError::Required));
+        assert_eq!(text(&"ب".repeat(MAX_TEXT_CHARS)).map(|t| t.chars().count()), Ok(MAX_TEXT_CHARS));
+        assert_eq!(text(&"ب".repeat(MAX_TEXT_CHARS + 1)), Err(DomainError::TooLong { max: MAX_TEXT_CHARS }));
+    }
+
+    /// Office codes: 1–32 Latin letters, digits or dashes, nothing else.
+    #[test]
+    fn office_codes_are_short_latin_words() {
+        assert_eq!(office_code(" MRG-۰۱ "), Ok("MRG-01".to_owned()));
+        assert_eq!(office_code(&"a".repeat(32)).map(|c| c.len()), Ok(32));
+        for bad in ["", "ab c", "مراغه", "a_b", &"a".repeat(33)] {
+            assert_eq!(office_code(bad), Err(DomainError::OfficeCodeInvalid), "{bad:?}");
+        }
+    }
+
+    /// A seat count cell: one to six digits only; no sign, no padding past six digits.
+    #[test]
+    fn seat_cells_are_plain_digits() {
+        assert_eq!(seats("۱۲"), Ok(12));
+        assert_eq!(seats("0"), Ok(0));
+        for bad in ["+5", "-5", "0000001", "1e3", "", "5 5"] {
+            assert!(seats(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(seats("1001"), Err(DomainError::CapacityInvalid { max: MAX_SHIFT_CAPACITY }));
+    }
+
+    /// A listing covers from today to a year on by default; one day or up to two years of
+    /// 366 days may be asked for, never a range that ends before it starts.
+    #[test]
+    fn listing_ranges_default_to_a_year_and_allow_two() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let days = |n| today + chrono::Duration::days(n);
+        assert_eq!(listing_range(None, None, today), Ok((today, days(PLANNING_DAYS))));
+        assert_eq!(listing_range(Some(days(3)), Some(days(3)), today), Ok((days(3), days(3))));
+        assert_eq!(listing_range(None, Some(days(700)), today), Ok((today, days(700))));
+        assert_eq!(listing_range(None, Some(days(2 * PLANNING_DAYS)), today), Ok((today, days(2 * PLANNING_DAYS))));
+        for to in [days(2 * PLANNING_DAYS + 1), days(-1)] {
+            assert_eq!(listing_range(None, Some(to), today), Err(("to", DomainError::DateInvalid)));
+        }
+    }
 }

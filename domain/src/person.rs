@@ -23,7 +23,8 @@ impl PersonName {
                 || ('\u{064B}'..='\u{065F}').contains(&c)
                 || c == '\u{0670}'
         };
-        if len == 0 || len > 60 || !name.chars().all(allowed) || !name.chars().any(char::is_alphabetic) {
+        // An empty name has no letter, so the last test refuses it too.
+        if len > 60 || !name.chars().all(allowed) || !name.chars().any(char::is_alphabetic) {
             return Err(DomainError::NameInvalid);
         }
         Ok(Self(name))

@@ -152,15 +152,31 @@ pub struct CallbackData {
     pub status_code: String,
 }
 
+/// Why a bank says a payment did not happen. Each adapter maps its own codes to it; the
+/// rules above the port never read a bank's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotPaidReason {
+    /// The citizen cancelled on the bank's page.
+    Cancelled,
+    /// Its time ran out before it was paid.
+    Expired,
+    /// Declined, or any other "not paid".
+    Declined,
+}
+
 /// The server-to-server verification's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VerifyOutcome {
     /// The bank confirms the money for this order and amount.
     Verified { reference: String, amount: Rials, card_mask: Option<String> },
-    /// The bank says the payment did not happen (cancelled, declined, expired).
-    NotPaid { code: String },
+    /// The bank says the payment did not happen; `code` is the bank's own, kept for the
+    /// audit log.
+    NotPaid { reason: NotPaidReason, code: String },
     /// The bank debited the card but will not settle it to us (it will be reversed).
     DebitedNotSettled { code: String },
+    /// The bank answered about another order: whatever it took for this one is given back.
+    OtherOrder,
 }
 
 #[async_trait]
@@ -176,6 +192,12 @@ pub trait PaymentGateway: Send + Sync {
     async fn verify(&self, order: &PaymentOrder, token: &str) -> Result<VerifyOutcome, PortError>;
     /// Asks the bank to give the money back (amount or order mismatch, duplicate payment).
     async fn reverse(&self, order: &PaymentOrder, token: &str) -> Result<(), PortError>;
+    /// What a code this bank gave for a payment that was not paid means (a repeated
+    /// callback is answered from the stored payment and its stored code).
+    fn not_paid_reason(&self, code: &str) -> NotPaidReason {
+        let _ = code;
+        NotPaidReason::Declined
+    }
 }
 
 // ---------------------------------------------------------------- clock and randomness
@@ -197,4 +219,42 @@ impl Clock for SystemClock {
 pub trait RandomSource: Send + Sync {
     fn next_u64(&self) -> u64;
     fn fill_bytes(&self, buf: &mut [u8]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::task::{Context, Poll, Waker};
+
+    /// A provider that implements only `send`: what the defaults give every such adapter.
+    struct Plain(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl SmsSender for Plain {
+        async fn send(&self, to: &Mobile, text: &str) -> Result<String, SendError> {
+            self.0.lock().unwrap().push(format!("{}:{text}", to.as_str()));
+            Ok("id-7".into())
+        }
+    }
+
+    /// Polls a future that never waits (the sender above answers at once).
+    fn ready<T>(f: impl std::future::Future<Output = T>) -> T {
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the test sender never waits"),
+        }
+    }
+
+    /// A provider without de-duplication still delivers through `send_once` (the local id
+    /// is simply not used), and is never reported down.
+    #[test]
+    fn the_sms_defaults_send_through_send_and_are_never_down() {
+        let sms = Plain(Mutex::new(Vec::new()));
+        let to = Mobile::parse("09145128136").unwrap();
+        assert_eq!(ready(sms.send_once(&to, "سلام", "local-1")), Ok("id-7".to_owned()));
+        assert_eq!(*sms.0.lock().unwrap(), ["09145128136:سلام"]);
+        assert!(!sms.marked_down());
+    }
 }

@@ -62,7 +62,8 @@ pub fn normalize_name(input: &str) -> String {
             }
             ZWNJ => {
                 let prev_is_letter = out.chars().last().is_some_and(char::is_alphabetic);
-                let next_is_letter = mapped[i + 1..].iter().find(|&&n| n != ZWNJ).is_some_and(|n| n.is_alphabetic());
+                // The first character after this run of ZWNJs (`mapped[i]` is this one).
+                let next_is_letter = mapped[i..].iter().find(|&&n| n != ZWNJ).is_some_and(|n| n.is_alphabetic());
                 if prev_is_letter && next_is_letter && !out.ends_with(ZWNJ) {
                     out.push(ZWNJ);
                 }
@@ -124,5 +125,12 @@ mod tests {
     #[test]
     fn persian_digits_for_display() {
         assert_eq!(persian_digits("1369/03/19"), "۱۳۶۹/۰۳/۱۹");
+    }
+
+    /// Tabs, line breaks and other white space inside a name become one plain space.
+    #[test]
+    fn every_kind_of_white_space_is_one_space() {
+        assert_eq!(normalize_name("علی\tرضا"), "علی رضا");
+        assert_eq!(normalize_name("علی \n\r رضا\u{2003}"), "علی رضا");
     }
 }

@@ -30,6 +30,7 @@ pub mod sessions;
 pub mod staff;
 pub mod stats;
 pub mod unsealed;
+mod versioned;
 
 pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, single_write, write_tx};
 pub use error::DbError;

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
+pub use domain::payment::PaymentStatus;
 
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
@@ -17,10 +18,9 @@ pub struct PaymentRow {
     pub application_id: String,
     pub gateway: String,
     pub amount: i64,
-    /// `created → redirected → callback_received → verified | failed | expired | unknown`;
-    /// money to give back: `refund_pending → refunded | refund_failed`; a verified fee
-    /// withdrawn by the citizen: `verified → refund_requested → refunded`
-    pub status: String,
+    /// Its moves: `domain::payment::transition`. Stored as its text.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: PaymentStatus,
     pub token: Option<String>,
     pub redirect_url: Option<String>,
     pub reference: Option<String>,
@@ -40,17 +40,20 @@ pub struct PaymentRow {
     pub reversal_error: Option<String>,
 }
 
-/// Statuses that still wait for an answer from the bank.
-pub const OPEN: [&str; 4] = ["created", "redirected", "callback_received", "unknown"];
-
 impl PaymentRow {
+    /// Still waiting for an answer from the bank.
     pub fn is_open(&self) -> bool {
-        OPEN.contains(&self.status.as_str())
+        self.status.is_open()
     }
 }
 
+/// Statuses as the stored text, for filters.
+fn texts(statuses: &[PaymentStatus]) -> Vec<&'static str> {
+    statuses.iter().map(|s| s.as_str()).collect()
+}
+
 pub fn insert(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
-    diesel::insert_into(payments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(payments::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> {
@@ -75,20 +78,15 @@ pub fn for_application(conn: &mut DbConn, application_id: &str) -> Result<Vec<Pa
         .map_err(DbError::from)
 }
 
+crate::versioned::versioned!(PaymentRow);
+
 /// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
 pub fn update(conn: &mut DbConn, row: &mut PaymentRow, now: DateTime<Utc>) -> Result<(), DbError> {
-    let read = row.version;
-    row.version += 1;
-    row.updated_at = now.naive_utc();
-    let n = diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(read)))
-        .set(&*row)
-        .execute(conn)?;
-    if n == 1 {
-        Ok(())
-    } else {
-        row.version = read;
-        Err(DbError::Stale)
-    }
+    crate::versioned::save(conn, row, now, |conn, row, read| {
+        diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(read)))
+            .set(row.clone())
+            .execute(conn)
+    })
 }
 
 /// Locks a payment row if it still has the version read (see `applications::lock`).
@@ -102,7 +100,7 @@ pub fn lock(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
 /// Open payments due for a check with the bank.
 pub fn due_for_reconciliation(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<PaymentRow>, DbError> {
     payments::table
-        .filter(payments::status.eq_any(OPEN))
+        .filter(payments::status.eq_any(texts(&PaymentStatus::OPEN)))
         .filter(payments::next_check_at.le(now.naive_utc()))
         .order(payments::next_check_at.asc())
         .limit(limit)
@@ -117,8 +115,8 @@ pub fn due_for_reconciliation(conn: &mut DbConn, now: DateTime<Utc>, limit: i64)
 pub fn due_reversals(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<PaymentRow>, DbError> {
     payments::table
         .filter(
-            (payments::status.eq("refund_pending").and(payments::last_error.is_not_null()))
-                .or(payments::status.eq("refund_requested")),
+            (payments::status.eq(PaymentStatus::RefundPending.as_str()).and(payments::last_error.is_not_null()))
+                .or(payments::status.eq(PaymentStatus::RefundRequested.as_str())),
         )
         .filter(payments::next_check_at.le(now.naive_utc()))
         .limit(limit)
@@ -131,13 +129,13 @@ pub fn due_reversals(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Resul
 /// cursor id: the administrators' listing.
 pub fn list(
     conn: &mut DbConn,
-    status: Option<&str>,
+    status: Option<PaymentStatus>,
     before_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<PaymentRow>, DbError> {
     let mut q = payments::table.select(PaymentRow::as_select()).into_boxed();
     if let Some(s) = status {
-        q = q.filter(payments::status.eq(s.to_owned()));
+        q = q.filter(payments::status.eq(s.as_str()));
     }
     if let Some(c) = before_id {
         q = q.filter(payments::id.lt(c.to_owned()));

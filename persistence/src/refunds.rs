@@ -6,15 +6,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+pub use domain::payment::{RefundMethod, RefundStatus};
+
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::schema::refunds;
-
-/// `reversing`: the bank gateway is asked to reverse the payment (its same day);
-/// `requested`: waiting for a transfer to the Sheba number; `settled`: the money is back.
-pub const REVERSING: &str = "reversing";
-pub const REQUESTED: &str = "requested";
-pub const SETTLED: &str = "settled";
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = refunds, treat_none_as_null = true)]
@@ -28,8 +24,10 @@ pub struct RefundRow {
     pub iban_enc: String,
     /// `IR` and its last four digits.
     pub iban_hint: String,
-    pub status: String,
-    /// `reversal` (through the gateway) or `transfer` (to the Sheba number) once settled.
+    /// Stored as its text, like a payment's status.
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: RefundStatus,
+    /// `RefundMethod`'s text once settled.
     pub method: Option<String>,
     /// The bank's reference of the transfer (or the gateway's of the reversal).
     pub bank_reference: Option<String>,
@@ -44,7 +42,7 @@ pub struct RefundRow {
 }
 
 pub fn insert(conn: &mut DbConn, row: &RefundRow) -> Result<(), DbError> {
-    diesel::insert_into(refunds::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(refunds::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<RefundRow>, DbError> {
@@ -60,33 +58,28 @@ pub fn find_by_payment(conn: &mut DbConn, payment_id: &str) -> Result<Option<Ref
         .map_err(DbError::from)
 }
 
+crate::versioned::versioned!(RefundRow);
+
 /// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
 pub fn update(conn: &mut DbConn, row: &mut RefundRow, now: DateTime<Utc>) -> Result<(), DbError> {
-    let read = row.version;
-    row.version += 1;
-    row.updated_at = now.naive_utc();
-    let n = diesel::update(refunds::table.filter(refunds::id.eq(&row.id)).filter(refunds::version.eq(read)))
-        .set(&*row)
-        .execute(conn)?;
-    if n == 1 {
-        Ok(())
-    } else {
-        row.version = read;
-        Err(DbError::Stale)
-    }
+    crate::versioned::save(conn, row, now, |conn, row, read| {
+        diesel::update(refunds::table.filter(refunds::id.eq(&row.id)).filter(refunds::version.eq(read)))
+            .set(row.clone())
+            .execute(conn)
+    })
 }
 
 /// Refunds oldest first (ids are time-ordered), optionally of one status, after the
 /// cursor id: the administrators' work list.
 pub fn list(
     conn: &mut DbConn,
-    status: Option<&str>,
+    status: Option<RefundStatus>,
     after_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<RefundRow>, DbError> {
     let mut q = refunds::table.select(RefundRow::as_select()).into_boxed();
     if let Some(s) = status {
-        q = q.filter(refunds::status.eq(s.to_owned()));
+        q = q.filter(refunds::status.eq(s.as_str()));
     }
     if let Some(c) = after_id {
         q = q.filter(refunds::id.gt(c.to_owned()));

@@ -19,14 +19,18 @@
 //!   `PortError::Protocol`: they say nothing about whether the citizen paid, so they must
 //!   not become "not paid".
 //! - every other code (`-138` cancelled by user, `-130`/`-131` token expired/invalid,
-//!   `-1528` not found, `-1531`/`-17` not successful, issuer codes 1..99) → `NotPaid`.
+//!   `-1528` not found, `-1531`/`-17` not successful, issuer codes 1..99) → `NotPaid`:
+//!   `-138` as `Cancelled`, the rest `Declined` (an expired token too: the payment's own
+//!   time is what makes one `Expired`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::ports::{CallbackData, GatewayRedirect, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use domain::ports::{
+    CallbackData, GatewayRedirect, NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome,
+};
 use quick_xml::escape::{escape, resolve_predefined_entity};
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
@@ -203,6 +207,11 @@ fn parse_reply(xml: &str, result_element: &str) -> Result<SoapReply, PortError> 
 }
 
 /// `Status` as a number; PEC always sends one.
+/// What a code of a payment that was not paid means.
+fn not_paid_reason(status: i64) -> NotPaidReason {
+    if status == -138 { NotPaidReason::Cancelled } else { NotPaidReason::Declined }
+}
+
 fn status_of(fields: &HashMap<String, String>, operation: &str) -> Result<i64, PortError> {
     fields
         .get("Status")
@@ -335,8 +344,12 @@ impl PaymentGateway for ParsianGateway {
             -1505 | -1532 | -100 | -101 | -107 | -126 | -127 | -128 | -1530 | 1530 => {
                 Err(refused(CONFIRM.name, status, &fields))
             }
-            _ => Ok(VerifyOutcome::NotPaid { code }),
+            _ => Ok(VerifyOutcome::NotPaid { reason: not_paid_reason(status), code }),
         }
+    }
+
+    fn not_paid_reason(&self, code: &str) -> NotPaidReason {
+        code.trim().parse().map_or(NotPaidReason::Declined, not_paid_reason)
     }
 
     async fn reverse(&self, _order: &PaymentOrder, token: &str) -> Result<(), PortError> {
@@ -523,8 +536,14 @@ mod tests {
 
     #[tokio::test]
     async fn confirm_failure_codes() {
-        assert_eq!(confirm_answer(confirm(-138, 0)).await, Ok(VerifyOutcome::NotPaid { code: "-138".into() }));
-        assert_eq!(confirm_answer(confirm(-130, 0)).await, Ok(VerifyOutcome::NotPaid { code: "-130".into() }));
+        assert_eq!(
+            confirm_answer(confirm(-138, 0)).await,
+            Ok(VerifyOutcome::NotPaid { reason: NotPaidReason::Cancelled, code: "-138".into() })
+        );
+        assert_eq!(
+            confirm_answer(confirm(-130, 0)).await,
+            Ok(VerifyOutcome::NotPaid { reason: NotPaidReason::Declined, code: "-130".into() })
+        );
         assert_eq!(
             confirm_answer(confirm(-1540, 0)).await,
             Ok(VerifyOutcome::DebitedNotSettled { code: "-1540".into() })

@@ -25,7 +25,9 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{FixedOffset, Utc};
 use des::TdesEde3;
 use domain::Rials;
-use domain::ports::{CallbackData, GatewayRedirect, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use domain::ports::{
+    CallbackData, GatewayRedirect, NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome,
+};
 use ecb::cipher::block_padding::Pkcs7;
 use ecb::cipher::{BlockModeEncrypt, KeyInit};
 use serde::{Deserialize, Serialize};
@@ -265,7 +267,7 @@ impl PaymentGateway for SadadGateway {
             }
             "-1" => {
                 self.remember_unsettled(token);
-                Ok(VerifyOutcome::NotPaid { code })
+                Ok(VerifyOutcome::NotPaid { reason: NotPaidReason::Declined, code })
             }
             _ => {
                 self.remember_unsettled(token);
@@ -502,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn verify_failure_codes() {
         let (gateway, outcome) = verify_with_code("-1").await;
-        assert_eq!(outcome, VerifyOutcome::NotPaid { code: "-1".into() });
+        assert_eq!(outcome, VerifyOutcome::NotPaid { reason: NotPaidReason::Declined, code: "-1".into() });
         // Known unsettled here, so Sadad's automatic reversal is all that is needed.
         assert_eq!(gateway.reverse(&order(), "token-1").await, Ok(()));
         assert!(gateway.reverse(&order(), "other-token").await.is_err());

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use domain::Rials;
-use domain::ports::{CallbackData, GatewayRedirect, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use domain::ports::{
+    CallbackData, GatewayRedirect, NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome,
+};
 use serde::{Deserialize, Serialize};
 
 pub struct SandboxBankGateway {
@@ -129,7 +131,7 @@ impl PaymentGateway for SandboxBankGateway {
         }
         let v: SandboxVerifyResponse = res.json().await.map_err(|e| PortError::Protocol(e.to_string()))?;
         if v.order_id != order.order_id {
-            return Err(PortError::Protocol("the bank verified another order".into()));
+            return Ok(VerifyOutcome::OtherOrder);
         }
         Ok(match v.status {
             SandboxStatus::Paid => VerifyOutcome::Verified {
@@ -137,13 +139,23 @@ impl PaymentGateway for SandboxBankGateway {
                 amount: Rials::new(v.amount).map_err(|_| PortError::Protocol("negative amount".into()))?,
                 card_mask: Some("603799******3405".into()),
             },
-            SandboxStatus::Cancelled => VerifyOutcome::NotPaid { code: "cancelled".into() },
-            SandboxStatus::Expired => VerifyOutcome::NotPaid { code: "expired".into() },
+            SandboxStatus::Cancelled => {
+                VerifyOutcome::NotPaid { reason: NotPaidReason::Cancelled, code: "cancelled".into() }
+            }
+            SandboxStatus::Expired => VerifyOutcome::NotPaid { reason: NotPaidReason::Expired, code: "expired".into() },
             SandboxStatus::DebitedNotSettled => VerifyOutcome::DebitedNotSettled { code: "failed_after_debit".into() },
             SandboxStatus::Pending => {
                 return Err(PortError::Unavailable("the customer has not finished at the bank".into()));
             }
         })
+    }
+
+    fn not_paid_reason(&self, code: &str) -> NotPaidReason {
+        match code {
+            c if c.eq_ignore_ascii_case("cancelled") => NotPaidReason::Cancelled,
+            "expired" => NotPaidReason::Expired,
+            _ => NotPaidReason::Declined,
+        }
     }
 
     async fn reverse(&self, _order: &PaymentOrder, token: &str) -> Result<(), PortError> {

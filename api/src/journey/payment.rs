@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::DomainError;
-use domain::application::{AppointmentStatus, Event, Operation, check, transition};
+use domain::application::{self, Application, AppointmentStatus, Event, Operation, check, transition};
 use domain::fees::fee_on;
 use domain::ids::TrackingCode;
-use domain::ports::{PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use domain::payment::{self as rules, PaymentEvent, PaymentStatus};
+use domain::ports::{NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
 use persistence::payments::{self, PaymentRow};
@@ -98,7 +99,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                         application_id: row.id.clone(),
                         gateway: gateway_owned.clone(),
                         amount: amount.value(),
-                        status: "created".into(),
+                        status: PaymentStatus::Created,
                         token: None,
                         redirect_url: None,
                         reference: None,
@@ -134,7 +135,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
             state
                 .run(move |conn| {
                     let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                    p.status = "failed".into();
+                    p.status = rules::transition(p.status, PaymentEvent::RequestFailed)?;
                     p.last_error = Some(reason);
                     p.next_check_at = None;
                     payments::update(conn, &mut p, now)
@@ -151,7 +152,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
         let next = transition(app, Event::StartPayment, now, &policy)?;
         row.set_domain(&next);
         let mut p = payments::find(conn, &pid)?.ok_or(DbError::NotFound)?;
-        p.status = "redirected".into();
+        p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
         p.token = Some(redirect.token.clone());
         p.redirect_url = Some(redirect.url.clone());
         payments::update(conn, &mut p, now)?;
@@ -219,15 +220,15 @@ pub async fn callback(
         state.metrics.event("payment_callback", "token_mismatch");
         return (Outcome::Invalid, Some(payment));
     }
-    if payment.is_open() && payment.status != "callback_received" {
+    if rules::transition(payment.status, PaymentEvent::CallbackReceived).is_ok() {
         let id = payment.id.clone();
         let now = state.now();
         let _ = state
             .run(move |conn| {
                 write_tx(conn, |conn| {
                     let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                    if p.is_open() {
-                        p.status = "callback_received".into();
+                    if let Ok(next) = rules::transition(p.status, PaymentEvent::CallbackReceived) {
+                        p.status = next;
                         p.bank_code = Some(data.status_code.chars().take(32).collect());
                         payments::update(conn, &mut p, now)?;
                     }
@@ -248,13 +249,13 @@ pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, O
         Err(_) => return (Outcome::Received, None),
     };
     if !payment.is_open() {
-        return (settled_outcome(&payment), Some(payment));
+        return (settled_outcome(state, &payment), Some(payment));
     }
     let Ok(gw) = gateway(state, &payment.gateway) else { return (Outcome::Invalid, Some(payment)) };
     let Some(token) = payment.token.clone() else {
         // Never reached the bank: nothing to verify; it expires.
         let verdict = if state.now() > payment.expires_at.and_utc() {
-            Ok(VerifyOutcome::NotPaid { code: "expired".into() })
+            Ok(VerifyOutcome::NotPaid { reason: NotPaidReason::Expired, code: "expired".into() })
         } else {
             Err(PortError::Unavailable("not sent to the bank yet".into()))
         };
@@ -264,15 +265,28 @@ pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, O
     apply(state, &payment, verdict).await
 }
 
-fn settled_outcome(p: &PaymentRow) -> Outcome {
-    match p.status.as_str() {
-        "verified" => Outcome::Success,
-        "refund_pending" | "refund_requested" | "refunded" | "refund_failed" => Outcome::RefundPending,
-        "expired" | "failed" if p.bank_code.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("cancelled")) => {
-            Outcome::Cancelled
+/// The outcome of a payment that was settled before (a repeated callback, or one that came
+/// after reconciliation): read from its status, and for one not paid, from what its bank's
+/// stored code means.
+fn settled_outcome(state: &AppState, p: &PaymentRow) -> Outcome {
+    match p.status {
+        PaymentStatus::Verified => Outcome::Success,
+        PaymentStatus::RefundPending
+        | PaymentStatus::RefundRequested
+        | PaymentStatus::Refunded
+        | PaymentStatus::RefundFailed => Outcome::RefundPending,
+        PaymentStatus::Failed | PaymentStatus::Expired => {
+            let cancelled = p
+                .bank_code
+                .as_deref()
+                .zip(gateway(state, &p.gateway).ok())
+                .is_some_and(|(code, gw)| gw.not_paid_reason(code) == NotPaidReason::Cancelled);
+            if cancelled { Outcome::Cancelled } else { Outcome::Failed }
         }
-        "failed" | "expired" => Outcome::Failed,
-        _ => Outcome::Pending,
+        PaymentStatus::Created
+        | PaymentStatus::Redirected
+        | PaymentStatus::CallbackReceived
+        | PaymentStatus::Unknown => Outcome::Pending,
     }
 }
 
@@ -283,6 +297,7 @@ enum Decision {
         card_mask: Option<String>,
     },
     NotPaid {
+        reason: NotPaidReason,
         code: String,
     },
     Debited {
@@ -307,11 +322,10 @@ async fn apply(
             Decision::Paid { reference, card_mask }
         }
         Ok(VerifyOutcome::Verified { reference, .. }) => Decision::Mismatch { reference },
-        Ok(VerifyOutcome::NotPaid { code }) => Decision::NotPaid { code },
+        Ok(VerifyOutcome::NotPaid { reason, code }) => Decision::NotPaid { reason, code },
         Ok(VerifyOutcome::DebitedNotSettled { code }) => Decision::Debited { code },
-        // A protocol error (e.g. the bank verified another order) is treated as a mismatch
-        // only when it is about the order; otherwise the outcome stays unknown.
-        Err(PortError::Protocol(e)) if e.contains("another order") => Decision::Mismatch { reference: String::new() },
+        Ok(VerifyOutcome::OtherOrder) => Decision::Mismatch { reference: String::new() },
+        // Any other error leaves the outcome unknown: checked again later.
         Err(e) => Decision::Unknown { error: e.to_string() },
     };
     if let Decision::Mismatch { .. } = decision {
@@ -343,6 +357,7 @@ async fn apply(
         .await;
     match result {
         Ok((outcome, p)) => {
+            let outcome = outcome.unwrap_or_else(|| settled_outcome(state, &p));
             state.metrics.event("payment", outcome.as_str());
             if outcome != Outcome::Success {
                 // A failed payment gives its held seat back.
@@ -350,7 +365,7 @@ async fn apply(
             }
             // Money we settled but must not keep goes back now; a debit the bank never
             // settled is returned by the bank itself (within 72 hours, docs/domain/payments.md).
-            if p.status == "refund_pending" && p.token.is_some() && p.last_error.is_some() {
+            if p.status == PaymentStatus::RefundPending && p.token.is_some() && p.last_error.is_some() {
                 reverse(state, &p).await;
             }
             (outcome, Some(p))
@@ -365,7 +380,9 @@ async fn apply(
 }
 
 /// Applies a decision in one transaction. Idempotent: a payment that is no longer open is
-/// left alone, and the versioned update lets exactly one racer apply it.
+/// left alone (`None`: its outcome is read from it), and the versioned update lets exactly
+/// one racer apply it. Each decision has its own step below; this one locks the rows before
+/// and saves the payment after.
 fn settle(
     conn: &mut DbConn,
     payment_id: &str,
@@ -374,161 +391,181 @@ fn settle(
     now: DateTime<Utc>,
     policy: &domain::Policy,
     pii: &persistence::Pii,
-) -> Result<(Outcome, PaymentRow), ApiError> {
+) -> Result<(Option<Outcome>, PaymentRow), ApiError> {
     let mut p = payments::find(conn, payment_id)?.ok_or(DbError::NotFound)?;
     if !p.is_open() {
-        return Ok((settled_outcome(&p), p));
+        return Ok((None, p));
     }
     payments::lock(conn, &p)?;
+    if let Decision::Unknown { error } = decision {
+        // Nothing is settled: the payment is asked about again later.
+        p.status = rules::transition(p.status, PaymentEvent::NoAnswer)?;
+        p.attempts += 1;
+        p.last_error = Some(error.chars().take(300).collect());
+        p.next_check_at = Some((now + rules::recheck_after(p.attempts)).naive_utc());
+        payments::update(conn, &mut p, now)?;
+        return Ok((Some(Outcome::Pending), p));
+    }
     let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
     applications::lock(conn, &row)?;
     let app = row.to_domain()?;
-    let latest = payments::for_application(conn, &row.id)?.first().map(|x| x.id.clone()) == Some(p.id.clone());
-    let system = Actor::system();
+    let mut s = Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii };
     let outcome = match decision {
-        Decision::Unknown { error } => {
-            p.status = "unknown".into();
-            p.attempts += 1;
-            p.last_error = Some(error.chars().take(300).collect());
-            let minutes = 1i64 << p.attempts.clamp(0, 6);
-            p.next_check_at = Some((now + Duration::minutes(minutes)).naive_utc());
-            payments::update(conn, &mut p, now)?;
-            return Ok((Outcome::Pending, p));
-        }
-        Decision::Paid { reference, card_mask } => {
-            let tracking = unique_tracking_code(conn, seed)?;
-            let seat_held = app.appointment == AppointmentStatus::Held;
-            match transition(&app, Event::PaymentSucceeded { tracking_code: tracking, seat_held }, now, policy) {
-                Ok(next) => {
-                    let held = app.slot.clone().filter(|_| seat_held);
-                    row.set_domain(&next);
-                    applications::update(conn, &mut row, now)?;
-                    p.status = "verified".into();
-                    p.reference = Some(reference.clone());
-                    p.card_mask = card_mask.clone();
-                    audit::append(
-                        conn,
-                        &system,
-                        "payment_verified",
-                        Some(&row.id),
-                        Some(serde_json::json!({"payment_id": p.id, "booked": held.is_some()})),
-                        now,
-                    )?;
-                    let mut params = serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
-                    if let Some(slot) = held
-                        && let Some(office) = offices::find(conn, &slot.office_id)?
-                    {
-                        params = crate::journey::booking::booking_params(&office, &slot, &row);
-                    }
-                    notify::sms_to_applicant(
-                        conn,
-                        pii,
-                        &row,
-                        Template::Registration,
-                        params,
-                        Some(format!("payment:{}", p.id)),
-                        now,
-                    )?;
-                    Outcome::Success
-                }
-                // Already paid by another payment, or the application is closed: this money goes back.
-                Err(
-                    DomainError::AlreadyPaid
-                    | DomainError::ApplicationCancelled
-                    | DomainError::InvalidTransition { .. },
-                ) => {
-                    p.status = "refund_pending".into();
-                    p.reference = Some(reference.clone());
-                    p.last_error = Some("duplicate payment".into());
-                    p.next_check_at = Some((now + Duration::minutes(10)).naive_utc());
-                    audit::append(
-                        conn,
-                        &system,
-                        "payment_duplicate",
-                        Some(&row.id),
-                        Some(serde_json::json!({"payment_id": p.id})),
-                        now,
-                    )?;
-                    Outcome::RefundPending
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Decision::NotPaid { code } | Decision::Debited { code } => {
-            let debited = matches!(decision, Decision::Debited { .. });
-            p.status = if debited {
-                "refund_pending".into()
-            } else if code == "expired" {
-                "expired".into()
-            } else {
-                "failed".into()
-            };
-            p.bank_code = Some(code.clone());
-            if latest
-                && app.payment != domain::application::PaymentStatus::Paid
-                && app.state != domain::application::State::Cancelled
-            {
-                let next = transition(&app, Event::PaymentFailed { money_deducted: debited }, now, policy)?;
-                if app.appointment == AppointmentStatus::Held
-                    && next.appointment == AppointmentStatus::None
-                    && let Some(s) = &app.slot
-                {
-                    offices::release_seat(conn, &s.office_id, s.date, s.shift)?;
-                }
-                row.set_domain(&next);
-                applications::update(conn, &mut row, now)?;
-                notify::sms_to_applicant(
-                    conn,
-                    pii,
-                    &row,
-                    Template::PaymentResult,
-                    serde_json::json!({"success": false, "refund": debited}),
-                    Some(format!("payment:{}", p.id)),
-                    now,
-                )?;
-            }
-            audit::append(
-                conn,
-                &system,
-                if debited { "payment_refund_pending" } else { "payment_failed" },
-                Some(&row.id),
-                Some(serde_json::json!({"payment_id": p.id, "code": code})),
-                now,
-            )?;
-            if debited {
-                Outcome::RefundPending
-            } else if code == "cancelled" || code == "-138" {
-                Outcome::Cancelled
-            } else {
-                Outcome::Failed
-            }
-        }
-        Decision::Mismatch { reference } => {
-            p.status = "refund_pending".into();
-            p.reference = Some(reference.clone());
-            p.last_error = Some("amount or order mismatch".into());
-            p.next_check_at = Some((now + Duration::minutes(10)).naive_utc());
-            audit::append(
-                conn,
-                &system,
-                "payment_mismatch",
-                Some(&row.id),
-                Some(serde_json::json!({"payment_id": p.id})),
-                now,
-            )?;
-            Outcome::RefundPending
-        }
+        Decision::Unknown { .. } => unreachable!("handled above"),
+        Decision::Paid { reference, card_mask } => s.paid(reference, card_mask.as_deref(), seed)?,
+        Decision::NotPaid { reason, code } => s.not_paid(*reason, code)?,
+        Decision::Debited { code } => s.debited(code)?,
+        Decision::Mismatch { reference } => s.give_back(reference, "amount or order mismatch", "payment_mismatch")?,
     };
-    if p.status != "refund_pending" || p.last_error.is_none() {
+    // Only money still to be reversed keeps a check planned.
+    if p.status != PaymentStatus::RefundPending || p.last_error.is_none() {
         p.next_check_at = None;
     }
     p.settled_at = Some(now.naive_utc());
     match payments::update(conn, &mut p, now) {
-        Ok(()) => Ok((outcome, p)),
+        Ok(()) => Ok((Some(outcome), p)),
         // Another racer applied it first; this transaction rolls back.
         Err(DbError::Stale) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
         Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// One open payment being settled, with its locked application.
+struct Settling<'a> {
+    conn: &'a mut DbConn,
+    p: &'a mut PaymentRow,
+    row: &'a mut ApplicationRow,
+    app: &'a Application,
+    now: DateTime<Utc>,
+    policy: &'a domain::Policy,
+    pii: &'a persistence::Pii,
+}
+
+impl Settling<'_> {
+    /// Paid, the same amount: the application is registered (the held seat becomes the
+    /// booking) — unless it was paid by another payment or closed, and this money goes back.
+    fn paid(&mut self, reference: &str, card_mask: Option<&str>, seed: u64) -> Result<Outcome, ApiError> {
+        let tracking = unique_tracking_code(self.conn, seed)?;
+        let seat_held = self.app.appointment == AppointmentStatus::Held;
+        let next = match transition(
+            self.app,
+            Event::PaymentSucceeded { tracking_code: tracking, seat_held },
+            self.now,
+            self.policy,
+        ) {
+            Ok(next) => next,
+            Err(
+                DomainError::AlreadyPaid | DomainError::ApplicationCancelled | DomainError::InvalidTransition { .. },
+            ) => {
+                return self.give_back(reference, "duplicate payment", "payment_duplicate");
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (conn, p, row, now) = (&mut *self.conn, &mut *self.p, &mut *self.row, self.now);
+        let held = self.app.slot.clone().filter(|_| seat_held);
+        row.set_domain(&next);
+        applications::update(conn, row, now)?;
+        p.status = rules::transition(p.status, PaymentEvent::Verified)?;
+        p.reference = Some(reference.to_owned());
+        p.card_mask = card_mask.map(str::to_owned);
+        audit::append(
+            conn,
+            &Actor::system(),
+            "payment_verified",
+            Some(&row.id),
+            Some(serde_json::json!({"payment_id": p.id, "booked": held.is_some()})),
+            now,
+        )?;
+        let mut params =
+            serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
+        if let Some(slot) = held
+            && let Some(office) = offices::find(conn, &slot.office_id)?
+        {
+            params = crate::journey::booking::booking_params(&office, &slot, row);
+        }
+        notify::sms_to_applicant(
+            conn,
+            self.pii,
+            row,
+            Template::Registration,
+            params,
+            Some(format!("payment:{}", p.id)),
+            now,
+        )?;
+        Ok(Outcome::Success)
+    }
+
+    /// Money we hold but must not keep (a duplicate, a mismatch): reversed right after
+    /// this transaction, and by the reconciliation job until the bank confirms.
+    fn give_back(&mut self, reference: &str, why: &str, action: &str) -> Result<Outcome, ApiError> {
+        let p = &mut *self.p;
+        p.status = rules::transition(p.status, PaymentEvent::GiveBack)?;
+        p.reference = Some(reference.to_owned());
+        p.last_error = Some(why.to_owned());
+        p.next_check_at = Some((self.now + Duration::minutes(10)).naive_utc());
+        audit::append(
+            self.conn,
+            &Actor::system(),
+            action,
+            Some(&self.row.id),
+            Some(serde_json::json!({"payment_id": p.id})),
+            self.now,
+        )?;
+        Ok(Outcome::RefundPending)
+    }
+
+    /// Not paid (cancelled, declined, expired).
+    fn not_paid(&mut self, reason: NotPaidReason, code: &str) -> Result<Outcome, ApiError> {
+        let event = if reason == NotPaidReason::Expired { PaymentEvent::Expired } else { PaymentEvent::NotPaid };
+        self.p.status = rules::transition(self.p.status, event)?;
+        self.unpaid(code, false, "payment_failed")?;
+        Ok(if reason == NotPaidReason::Cancelled { Outcome::Cancelled } else { Outcome::Failed })
+    }
+
+    /// Debited but the bank will not settle it to us: the bank itself returns it.
+    fn debited(&mut self, code: &str) -> Result<Outcome, ApiError> {
+        self.p.status = rules::transition(self.p.status, PaymentEvent::GiveBack)?;
+        self.unpaid(code, true, "payment_refund_pending")?;
+        Ok(Outcome::RefundPending)
+    }
+
+    /// The application of a payment that did not bring its money: if it is the latest
+    /// payment of an application still waiting for one, the application goes back (its held
+    /// seat released) and the citizen is told.
+    fn unpaid(&mut self, code: &str, debited: bool, action: &str) -> Result<(), ApiError> {
+        let (conn, p, row, app, now) = (&mut *self.conn, &mut *self.p, &mut *self.row, self.app, self.now);
+        p.bank_code = Some(code.to_owned());
+        let latest = payments::for_application(conn, &row.id)?.first().map(|x| x.id.clone()) == Some(p.id.clone());
+        if latest && app.payment != application::PaymentStatus::Paid && app.state != application::State::Cancelled {
+            let next = transition(app, Event::PaymentFailed { money_deducted: debited }, now, self.policy)?;
+            if app.appointment == AppointmentStatus::Held
+                && next.appointment == AppointmentStatus::None
+                && let Some(s) = &app.slot
+            {
+                offices::release_seat(conn, &s.office_id, s.date, s.shift)?;
+            }
+            row.set_domain(&next);
+            applications::update(conn, row, now)?;
+            notify::sms_to_applicant(
+                conn,
+                self.pii,
+                row,
+                Template::PaymentResult,
+                serde_json::json!({"success": false, "refund": debited}),
+                Some(format!("payment:{}", p.id)),
+                now,
+            )?;
+        }
+        audit::append(
+            conn,
+            &Actor::system(),
+            action,
+            Some(&row.id),
+            Some(serde_json::json!({"payment_id": p.id, "code": code})),
+            now,
+        )?;
+        Ok(())
     }
 }
 
@@ -544,20 +581,13 @@ fn unique_tracking_code(conn: &mut DbConn, seed: u64) -> Result<TrackingCode, Ap
     Err(ApiError::internal("no free tracking code"))
 }
 
-/// How long after `failures` unconfirmed reversals the next one is tried: doubling from
-/// `payments.reversal_retry_minutes`, at most six hours apart.
-pub fn reversal_backoff(base_minutes: u32, failures: i32) -> Duration {
-    let doubled = i64::from(base_minutes.max(1)).saturating_mul(1i64 << failures.clamp(1, 20).saturating_sub(1));
-    Duration::minutes(doubled.min(6 * 60))
-}
-
 /// Gives money back through the bank. Only when the bank confirms is the payment
 /// `refunded` (and the application's refund settled); an unconfirmed reversal is tried
 /// again with backoff, and past `payments.reversal_max_attempts` the payment becomes
 /// `refund_failed`, listed for administrators with the bank's reason.
 async fn reverse(state: &AppState, p: &PaymentRow) {
     // A fee the citizen withdrew: reversed only on its own day, else transferred.
-    if p.status == "refund_requested" {
+    if p.status == PaymentStatus::RefundRequested {
         return super::withdrawal::reverse(state, p).await;
     }
     let Ok(gw) = gateway(state, &p.gateway) else { return };
@@ -573,12 +603,12 @@ async fn reverse(state: &AppState, p: &PaymentRow) {
         .run_api(move |conn| {
             write_tx(conn, |conn| {
                 let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                if p.status != "refund_pending" {
+                if p.status != PaymentStatus::RefundPending {
                     return Ok(p.status);
                 }
                 let action = match &failure {
                     None => {
-                        p.status = "refunded".into();
+                        p.status = rules::transition(p.status, PaymentEvent::Refunded)?;
                         p.next_check_at = None;
                         p.reversal_error = None;
                         "payment_refunded"
@@ -587,18 +617,19 @@ async fn reverse(state: &AppState, p: &PaymentRow) {
                         p.reversal_attempts += 1;
                         p.reversal_error = Some(reason.clone());
                         if p.reversal_attempts >= max_attempts {
-                            p.status = "refund_failed".into();
+                            p.status = rules::transition(p.status, PaymentEvent::ReversalAbandoned)?;
                             p.next_check_at = None;
                             "payment_refund_failed"
                         } else {
-                            p.next_check_at = Some((now + reversal_backoff(base_minutes, p.reversal_attempts)).naive_utc());
+                            let wait = rules::reversal_retry_after(base_minutes, p.reversal_attempts);
+                            p.next_check_at = Some((now + wait).naive_utc());
                             "payment_reversal_retry"
                         }
                     }
                 };
                 payments::update(conn, &mut p, now)?;
                 let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
-                if p.status == "refunded"
+                if p.status == PaymentStatus::Refunded
                     && let Ok(next) = transition(&row.to_domain()?, Event::RefundSettled, now, &policy)
                 {
                     row.set_domain(&next);
@@ -617,11 +648,11 @@ async fn reverse(state: &AppState, p: &PaymentRow) {
         })
         .await;
     match (recorded, answer) {
-        (Ok(status), _) if status == "refund_failed" => {
+        (Ok(PaymentStatus::RefundFailed), _) => {
             tracing::error!(payment_id = %p.id, "ALERT: the bank did not confirm a reversal after every retry; listed as refund_failed");
             state.metrics.event("payment_reversal", "refund_failed");
         }
-        (Ok(status), Ok(())) if status == "refunded" => state.metrics.event("payment_reversal", "refunded"),
+        (Ok(PaymentStatus::Refunded), Ok(())) => state.metrics.event("payment_reversal", "refunded"),
         (Ok(_), Err(e)) => {
             tracing::warn!(payment_id = %p.id, error = %e, "reversal not confirmed; will retry");
             state.metrics.event("payment_reversal", "retry");

@@ -11,11 +11,12 @@ use domain::DomainError;
 use domain::application::{Event, PaymentStatus, transition};
 use domain::calendar::tehran_date;
 use domain::iban::Iban;
+use domain::payment::{self as payment_rules, PaymentEvent};
 use domain::ports::PortError;
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::payments::{self, PaymentRow};
-use persistence::refunds::{self, REQUESTED, REVERSING, RefundRow, SETTLED};
+use persistence::refunds::{self, RefundMethod, RefundRow, RefundStatus};
 use persistence::{DbConn, DbError, PiiKind, offices, write_tx};
 
 use super::{Target, mutate};
@@ -85,7 +86,7 @@ pub async fn withdraw(
     if let Some(slot) = freed {
         state.full_slots.forget(&slot);
     }
-    let Some(r) = refund.clone().filter(|r| r.status == REVERSING) else {
+    let Some(r) = refund.clone().filter(|r| r.status == RefundStatus::Reversing) else {
         return Ok(Withdrawn { application, refund });
     };
     let payment_id = r.payment_id.clone();
@@ -114,11 +115,11 @@ fn request_refund(
 ) -> Result<RefundRow, ApiError> {
     let mut p = payments::for_application(conn, &row.id)?
         .into_iter()
-        .find(|p| p.status == "verified")
+        .find(|p| p.status == payment_rules::PaymentStatus::Verified)
         .ok_or_else(|| ApiError::internal("a paid application without a verified payment"))?;
     payments::lock(conn, &p)?;
     let same_day = p.token.is_some() && p.settled_at.is_some_and(|t| tehran_date(t.and_utc()) == tehran_date(now));
-    p.status = "refund_requested".into();
+    p.status = payment_rules::transition(p.status, PaymentEvent::Withdrawn)?;
     p.last_error = Some("withdrawn by the citizen".into());
     p.next_check_at = same_day.then(|| (now + Duration::minutes(2)).naive_utc());
     payments::update(conn, &mut p, now)?;
@@ -129,7 +130,7 @@ fn request_refund(
         amount: p.amount,
         iban_enc: pii.seal(PiiKind::Iban, iban.as_str()),
         iban_hint: iban.masked(),
-        status: if same_day { REVERSING } else { REQUESTED }.into(),
+        status: if same_day { RefundStatus::Reversing } else { RefundStatus::Requested },
         method: None,
         bank_reference: None,
         reversal_error: None,
@@ -169,23 +170,24 @@ pub async fn reverse(state: &AppState, p: &PaymentRow) {
             write_tx(conn, |conn| {
                 let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
                 let Some(mut refund) = refunds::find_by_payment(conn, &p.id)? else { return Ok("none") };
-                if p.status != "refund_requested" || refund.status != REVERSING {
+                if p.status != payment_rules::PaymentStatus::RefundRequested || refund.status != RefundStatus::Reversing
+                {
                     return Ok("none");
                 }
                 let outcome = match &failure {
                     None => {
-                        p.status = "refunded".into();
+                        p.status = payment_rules::transition(p.status, PaymentEvent::Refunded)?;
                         p.next_check_at = None;
                         p.reversal_error = None;
-                        refund.status = SETTLED.into();
-                        refund.method = Some("reversal".into());
+                        refund.status = RefundStatus::Settled;
+                        refund.method = Some(RefundMethod::Reversal.into());
                         refund.settled_at = Some(now.naive_utc());
                         "refunded"
                     }
                     Some(PortError::Unavailable(reason)) if same_day && p.reversal_attempts + 1 < max_attempts => {
                         p.reversal_attempts += 1;
                         p.reversal_error = Some(reason.chars().take(300).collect());
-                        let retry = super::payment::reversal_backoff(base_minutes, p.reversal_attempts);
+                        let retry = domain::payment::reversal_retry_after(base_minutes, p.reversal_attempts);
                         p.next_check_at = Some((now + retry).naive_utc());
                         "retry"
                     }
@@ -194,7 +196,7 @@ pub async fn reverse(state: &AppState, p: &PaymentRow) {
                         p.reversal_attempts += 1;
                         p.reversal_error = Some(reason.clone());
                         p.next_check_at = None;
-                        refund.status = REQUESTED.into();
+                        refund.status = RefundStatus::Requested;
                         refund.reversal_error = Some(reason);
                         "transfer"
                     }
@@ -248,17 +250,17 @@ pub async fn settle_by_transfer(
             write_tx(conn, |conn| {
                 let mut refund =
                     refunds::find(conn, &refund_id)?.ok_or(ApiError::Domain(DomainError::RefundNotFound))?;
-                match refund.status.as_str() {
-                    SETTLED => return Err(DomainError::RefundAlreadySettled.into()),
-                    REVERSING => return Err(DomainError::RefundReversalInProgress.into()),
-                    _ => {}
+                match refund.status {
+                    RefundStatus::Settled => return Err(DomainError::RefundAlreadySettled.into()),
+                    RefundStatus::Reversing => return Err(DomainError::RefundReversalInProgress.into()),
+                    RefundStatus::Requested => {}
                 }
                 let mut p = payments::find(conn, &refund.payment_id)?.ok_or(DbError::NotFound)?;
-                p.status = "refunded".into();
+                p.status = payment_rules::transition(p.status, PaymentEvent::Refunded)?;
                 p.next_check_at = None;
                 payments::update(conn, &mut p, now)?;
-                refund.status = SETTLED.into();
-                refund.method = Some("transfer".into());
+                refund.status = RefundStatus::Settled;
+                refund.method = Some(RefundMethod::Transfer.into());
                 refund.bank_reference = Some(bank_reference.clone());
                 refund.settled_at = Some(now.naive_utc());
                 refund.settled_by = actor.id.clone();

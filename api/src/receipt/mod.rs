@@ -180,7 +180,8 @@ pub async fn for_citizen(state: &AppState, citizen_id: &str, op: Operation) -> R
 }
 
 fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Result<Sources, ApiError> {
-    let payment = payments::for_application(conn, &row.id)?.into_iter().find(|p| p.status == "verified");
+    let payment =
+        payments::for_application(conn, &row.id)?.into_iter().find(|p| p.status == payments::PaymentStatus::Verified);
     let ids: Vec<String> = app
         .slot
         .iter()

@@ -704,20 +704,19 @@ pub async fn list_payments(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let paging = PageRequest::new(q.limit, q.cursor)?;
-    let known = |s: &str| serde_json::from_value::<wire::PaymentState>(serde_json::Value::from(s)).is_ok();
-    if q.status.as_deref().is_some_and(|s| !known(s)) {
-        return Err(ApiError::field("status", "invalid"));
-    }
-    let (status, cursor, fetch) = (q.status, paging.cursor.clone(), paging.fetch());
-    let rows =
-        state.run(move |conn| persistence::payments::list(conn, status.as_deref(), cursor.as_deref(), fetch)).await?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(persistence::payments::PaymentStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+    };
+    let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
+    let rows = state.run(move |conn| persistence::payments::list(conn, status, cursor.as_deref(), fetch)).await?;
     let page = paging.page(rows, |p| p.id.clone()).map(|p| AdminPayment {
         payment_id: p.id,
         application_id: p.application_id,
         gateway: p.gateway,
         order_id: p.order_id,
         amount: p.amount,
-        status: p.status,
+        status: p.status.to_string(),
         reference: p.reference,
         last_error: p.last_error,
         reversal_attempts: p.reversal_attempts,

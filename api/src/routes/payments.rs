@@ -57,7 +57,7 @@ impl From<&persistence::payments::PaymentRow> for PaymentView {
             gateway: p.gateway.clone(),
             order_id: p.order_id,
             amount: p.amount,
-            status: p.status.clone(),
+            status: p.status.to_string(),
             redirect_url: p.redirect_url.clone(),
             reference: p.reference.clone(),
             expires_at: p.expires_at.and_utc(),

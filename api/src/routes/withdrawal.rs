@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use domain::iban::Iban;
 use persistence::PiiKind;
-use persistence::refunds::RefundRow;
+use persistence::refunds::{RefundMethod, RefundRow, RefundStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -72,18 +72,17 @@ impl From<&RefundRow> for CitizenRefund {
 }
 
 fn status_of(r: &RefundRow) -> wire::RefundStatus {
-    match r.status.as_str() {
-        persistence::refunds::REVERSING => wire::RefundStatus::Reversing,
-        persistence::refunds::SETTLED => wire::RefundStatus::Settled,
-        _ => wire::RefundStatus::Requested,
+    match r.status {
+        RefundStatus::Reversing => wire::RefundStatus::Reversing,
+        RefundStatus::Settled => wire::RefundStatus::Settled,
+        RefundStatus::Requested => wire::RefundStatus::Requested,
     }
 }
 
 fn method_of(r: &RefundRow) -> Option<wire::RefundMethod> {
-    match r.method.as_deref() {
-        Some("reversal") => Some(wire::RefundMethod::Reversal),
-        Some("transfer") => Some(wire::RefundMethod::Transfer),
-        _ => None,
+    match r.method.as_deref().and_then(RefundMethod::parse)? {
+        RefundMethod::Reversal => Some(wire::RefundMethod::Reversal),
+        RefundMethod::Transfer => Some(wire::RefundMethod::Transfer),
     }
 }
 
@@ -232,13 +231,13 @@ pub async fn list_refunds(
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
     let limit = page::limit(q.limit)?;
-    let known = |s: &str| serde_json::from_value::<wire::RefundStatus>(serde_json::Value::from(s)).is_ok();
-    if q.status.as_deref().is_some_and(|s| !known(s)) {
-        return Err(ApiError::field("status", "invalid"));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(RefundStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+    };
     let rows = state
         .run(move |conn| {
-            let rows = persistence::refunds::list(conn, q.status.as_deref(), q.cursor.as_deref(), page::fetch(limit))?;
+            let rows = persistence::refunds::list(conn, status, q.cursor.as_deref(), page::fetch(limit))?;
             rows.into_iter()
                 .map(|r| {
                     let code = persistence::applications::find(conn, &r.application_id)?.and_then(|a| a.tracking_code);
