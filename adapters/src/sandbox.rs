@@ -36,10 +36,10 @@ impl CivilRegistry for SandboxRegistry {
         if !self.available.load(Ordering::SeqCst) {
             return Err(PortError::Unavailable("sandbox registry outage".into()));
         }
-        let db = self.db.clone();
+        let turn = self.db.turn().await.map_err(|e| PortError::Unavailable(e.to_string()))?;
         let id = id.as_str().to_owned();
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.get().map_err(|e| PortError::Unavailable(e.to_string()))?;
+            let mut conn = turn.connect().map_err(|e| PortError::Unavailable(e.to_string()))?;
             let row = persistence::registry::find(&mut conn, &id).map_err(|e| PortError::Unavailable(e.to_string()))?;
             row.map(|r| r.to_record()).transpose().map_err(|e| PortError::Protocol(e.to_string()))
         })
@@ -72,10 +72,10 @@ impl MobileOwnershipCheck for SandboxOwnership {
         if !self.available.load(Ordering::SeqCst) {
             return Ownership::Unavailable;
         }
-        let db = self.db.clone();
+        let Ok(turn) = self.db.turn().await else { return Ownership::Unavailable };
         let (id, mobile) = (id.as_str().to_owned(), mobile.as_str().to_owned());
         let answer = tokio::task::spawn_blocking(move || {
-            let mut conn = db.get()?;
+            let mut conn = turn.connect()?;
             persistence::registry::owns(&mut conn, &mobile, &id)
         })
         .await;
@@ -162,10 +162,11 @@ impl SandboxSms {
         if !self.available.load(Ordering::SeqCst) {
             return Err(SendError::Temporary("sandbox sms outage".into()));
         }
-        let (db, pii, now) = (self.db.clone(), self.pii.clone(), self.clock.now());
+        let turn = self.db.turn().await.map_err(|e| SendError::Temporary(e.to_string()))?;
+        let (pii, now) = (self.pii.clone(), self.clock.now());
         let (to, text, local_id) = (to.as_str().to_owned(), text.to_owned(), local_id.map(str::to_owned));
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.get().map_err(|e| SendError::Temporary(e.to_string()))?;
+            let mut conn = turn.connect().map_err(|e| SendError::Temporary(e.to_string()))?;
             sandbox_messages::store_sms(&mut conn, &pii, &to, &text, local_id.as_deref(), now)
                 .map_err(|e| SendError::Temporary(e.to_string()))
         })
@@ -202,9 +203,10 @@ impl EmailSender for SandboxEmail {
         if !message.to.contains('@') {
             return Err(SendError::Permanent("invalid recipient address".into()));
         }
-        let (db, pii, now, message) = (self.db.clone(), self.pii.clone(), self.clock.now(), message.clone());
+        let turn = self.db.turn().await.map_err(|e| SendError::Temporary(e.to_string()))?;
+        let (pii, now, message) = (self.pii.clone(), self.clock.now(), message.clone());
         tokio::task::spawn_blocking(move || {
-            let mut conn = db.get().map_err(|e| SendError::Temporary(e.to_string()))?;
+            let mut conn = turn.connect().map_err(|e| SendError::Temporary(e.to_string()))?;
             let stored = sandbox_messages::NewEmail {
                 to: &message.to,
                 subject: &message.subject,

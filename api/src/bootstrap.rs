@@ -11,10 +11,10 @@ use adapters::smtp::SmtpEmail;
 use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, Pii};
 
-use crate::auth::TokenService;
 use crate::config::{Config, DemoData, EmailMode, OwnershipMode, RegistryMode, SmsMode};
-use crate::observability::Metrics;
+use crate::metrics::Metrics;
 use crate::state::AppState;
+use crate::tokens::TokenService;
 
 /// What the caller decides: the clock and randomness (tests pass controllable ones).
 pub struct Environment {
@@ -82,7 +82,6 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
         trusted_proxies,
         draining: Default::default(),
         full_slots: Default::default(),
-        db_permits: Arc::new(tokio::sync::Semaphore::new(db.max_connections() as usize)),
         policy: config.policy.to_policy(),
         config: Arc::new(config),
         db,

@@ -105,10 +105,10 @@ where
                 tracing::error!(code = e.code(), cause = %e, "request failed");
             }
             use actix_web::HttpMessage;
-            let lang = req.extensions().get::<crate::observability::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
+            let lang = req.extensions().get::<crate::middleware::RequestLang>().map_or(domain::Lang::Fa, |l| l.0);
             let mut problem = e.problem(lang);
             problem.instance = Some(req.path().to_owned());
-            problem.request_id = req.extensions().get::<crate::observability::RequestId>().map(|r| r.0.clone());
+            problem.request_id = req.extensions().get::<crate::middleware::RequestId>().map(|r| r.0.clone());
             let mut response = crate::error::problem_response(e.status_code(), &problem, None);
             for (name, value) in e.error_response().headers() {
                 if !response.headers().contains_key(name) {

@@ -19,9 +19,44 @@ use crate::journey::{Target, mutate};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
+/// Why a job's pass failed. The scheduler logs it and tries again at the job's next turn;
+/// the admin "run now" endpoint answers it like a request's error (`From<JobError> for
+/// ApiError`).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// No job has this name (404 `not_found` at the admin endpoint).
+    #[error("no job named {0:?}")]
+    Unknown(String),
+    /// A step of the pass failed: the database, an outside system, or a use case the job
+    /// called (whose error keeps its own status at the admin endpoint).
+    #[error(transparent)]
+    Step(#[from] ApiError),
+}
+
+impl From<persistence::DbError> for JobError {
+    fn from(e: persistence::DbError) -> Self {
+        JobError::Step(e.into())
+    }
+}
+
+impl From<domain::DomainError> for JobError {
+    fn from(e: domain::DomainError) -> Self {
+        JobError::Step(e.into())
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Unknown(_) => ApiError::NotFound("not_found"),
+            JobError::Step(e) => e,
+        }
+    }
+}
+
 /// Releases holds whose payment time ran out (docs/domain/application.md: "Payment failure or timeout
 /// releases the held slot").
-pub async fn release_expired_holds(state: &AppState) -> Result<usize, ApiError> {
+pub async fn release_expired_holds(state: &AppState) -> Result<usize, JobError> {
     let now = state.now();
     let policy = state.policy.clone();
     let released = state
@@ -50,7 +85,7 @@ pub const IDENTITY_WINDOW_HOURS: i64 = 24;
 /// so a registry back within the promised 24 hours (docs/domain/eligibility.md) settles it within the hour), and
 /// notifies the citizen of the result by SMS. `verified` needs the entry checks (serial,
 /// alive, age) and the personal information (birth date, gender, mother's name) to hold.
-pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
+pub async fn settle_identities(state: &AppState) -> Result<usize, JobError> {
     let now = state.now();
     let ids = state.run(move |conn| applications::identity_due(conn, now, 200)).await?;
     let mut settled = 0;
@@ -172,7 +207,7 @@ pub async fn settle_identities(state: &AppState) -> Result<usize, ApiError> {
 /// Marks booked appointments as missed once their shift is over (docs/domain/booking.md: a no-show may
 /// not book again for N days) and tells the citizen. Never on a closed day (issue 19): a
 /// booking there is the closure's, moved by [`displace_closed_bookings`] without a ban.
-pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
+pub async fn mark_no_shows(state: &AppState) -> Result<usize, JobError> {
     let now = state.now();
     let today = domain::calendar::tehran_date(now);
     let candidates = state.run(move |conn| applications::booked_until(conn, today, 500)).await?;
@@ -231,7 +266,7 @@ pub async fn mark_no_shows(state: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Closes paid applications that never booked within the window (docs/domain/booking.md: two months).
-pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
+pub async fn expire_unbooked(state: &AppState) -> Result<usize, JobError> {
     let now = state.now();
     let months = chrono::Months::new(state.policy.booking_window_months);
     let Some(before) = now.checked_sub_months(months) else { return Ok(0) };
@@ -257,16 +292,16 @@ pub async fn expire_unbooked(state: &AppState) -> Result<usize, ApiError> {
 /// out of service) back to choosing, with a seat offered and an SMS, without a no-show
 /// (issue 19; see [`crate::journey::closures`]). The administrators' actions do this at
 /// once; the job catches what they did not reach.
-pub async fn displace_closed_bookings(state: &AppState) -> Result<usize, ApiError> {
-    crate::journey::closures::displace_everywhere(state).await
+pub async fn displace_closed_bookings(state: &AppState) -> Result<usize, JobError> {
+    Ok(crate::journey::closures::displace_everywhere(state).await?)
 }
 
 /// Forgets used captchas that expired, the public lookup counters of past days, guess
 /// counters two days old, expired sessions, and production-queue leases ended a day ago.
-pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
+pub async fn purge_captchas(state: &AppState) -> Result<usize, JobError> {
     let now = state.now();
     let yesterday = domain::calendar::tehran_date(now) - Duration::days(1);
-    state
+    let purged = state
         .run(move |conn| {
             Ok(persistence::citizens::purge_captchas(conn, now)?
                 + persistence::public_lookups::purge_before(conn, yesterday)?
@@ -274,51 +309,53 @@ pub async fn purge_captchas(state: &AppState) -> Result<usize, ApiError> {
                 + persistence::sessions::purge(conn, now.naive_utc())?
                 + persistence::production::purge(conn, (now - Duration::days(1)).naive_utc())?)
         })
-        .await
+        .await?;
+    Ok(purged)
 }
 
 /// Creates the slots of the booking horizon that do not exist yet (daily).
-pub async fn materialize_slots(state: &AppState) -> Result<usize, ApiError> {
+pub async fn materialize_slots(state: &AppState) -> Result<usize, JobError> {
     let today = domain::calendar::tehran_date(state.now());
     let horizon = i64::from(state.policy.booking_horizon_days) + 1;
-    state
+    let created = state
         .run(move |conn| {
             persistence::offices::materialize(conn, None, today + Duration::days(1), today + Duration::days(horizon))
         })
-        .await
+        .await?;
+    Ok(created)
 }
 
 /// Delivers due notifications from the outbox (see [`crate::delivery`]).
-pub async fn deliver_outbox(state: &AppState) -> Result<usize, ApiError> {
-    crate::delivery::deliver(state).await
+pub async fn deliver_outbox(state: &AppState) -> Result<usize, JobError> {
+    Ok(crate::delivery::deliver(state).await?)
 }
 
 /// Queues tomorrow's appointment reminders (see [`crate::delivery::queue_reminders`]).
-pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
-    crate::delivery::queue_reminders(state).await
+pub async fn queue_reminders(state: &AppState) -> Result<usize, JobError> {
+    Ok(crate::delivery::queue_reminders(state).await?)
 }
 
 /// Queues the reminders of cards waiting 30 days uncollected (see
 /// [`crate::delivery::queue_uncollected`]).
-pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
-    crate::delivery::queue_uncollected(state).await
+pub async fn queue_uncollected(state: &AppState) -> Result<usize, JobError> {
+    Ok(crate::delivery::queue_uncollected(state).await?)
 }
 
 /// One named job, for the scheduler and the admin "run now" endpoint.
-pub async fn run(state: &AppState, name: &str) -> Result<usize, ApiError> {
+pub async fn run(state: &AppState, name: &str) -> Result<usize, JobError> {
     match name {
         "release_expired_holds" => release_expired_holds(state).await,
         "settle_identities" => settle_identities(state).await,
         "purge_captchas" => purge_captchas(state).await,
         "materialize_slots" => materialize_slots(state).await,
-        "reconcile_payments" => crate::journey::payment::reconcile(state).await,
+        "reconcile_payments" => Ok(crate::journey::payment::reconcile(state).await?),
         "mark_no_shows" => mark_no_shows(state).await,
         "expire_unbooked" => expire_unbooked(state).await,
         "deliver_outbox" => deliver_outbox(state).await,
         "queue_reminders" => queue_reminders(state).await,
         "displace_closed_bookings" => displace_closed_bookings(state).await,
         "queue_uncollected" => queue_uncollected(state).await,
-        _ => Err(ApiError::NotFound("not_found")),
+        _ => Err(JobError::Unknown(name.to_owned())),
     }
 }
 

@@ -1,7 +1,9 @@
-//! The `ncr` server: REST API under `/api/v1`, OpenAPI contract, authentication,
-//! background workers and the adapters to outside systems.
+//! The `ncr` server: REST API under `/api/v1`, OpenAPI contract, authentication, the
+//! use cases (`journey`), background jobs, and the wiring of the adapters (crate
+//! `adapters`), receipts (crate `receipt`) and demo data (crate `seed`).
 
-/// The outside-system clients live in their own crate; re-exported so `api::adapters::…` keeps working.
+/// The outside-system clients are a crate of their own; named here too so
+/// `api::adapters::…` keeps working.
 pub use adapters;
 pub mod auth;
 pub mod bootstrap;
@@ -14,6 +16,7 @@ pub mod delivery;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod full_slots;
 pub mod guard;
 pub mod html;
 pub mod ics;
@@ -22,8 +25,12 @@ pub mod input_rules;
 pub mod jobs;
 pub mod journey;
 pub mod limits;
+pub mod logging;
+pub mod metrics;
+pub mod middleware;
+#[cfg(test)]
+mod module_graph;
 pub mod notify;
-pub mod observability;
 pub mod page;
 pub mod passwords;
 pub mod profile;
@@ -35,6 +42,7 @@ pub mod seed;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod tokens;
 pub mod ussd;
 pub mod wire;
 

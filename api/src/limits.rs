@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use crate::error::ApiError;
-use crate::observability::Metrics;
+use crate::metrics::Metrics;
 
 /// At most `limit` requests per `period` (with a burst of `limit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,6 +218,39 @@ impl RedisCounters {
             Err(_) => Err("timed out".into()),
         }
     }
+}
+
+/// Paths limited per client address (public and citizen endpoints, docs/architecture.md).
+fn rate_limited_path(path: &str) -> bool {
+    [
+        "/api/v1/citizen",
+        "/api/v1/public",
+        "/api/v1/captcha",
+        "/api/v1/offices",
+        "/api/v1/efolder",
+        "/api/v1/staff/sessions",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+/// The per-address limit every public and citizen request passes (from the request
+/// middleware): a 429 `rate_limited` when the client address exceeded `per_minute`
+/// (counted once for the deployment).
+pub async fn per_client_address(
+    limiter: &Limiter,
+    per_minute: u32,
+    ip: std::net::IpAddr,
+    path: &str,
+) -> Option<ApiError> {
+    if !rate_limited_path(path) {
+        return None;
+    }
+    limiter
+        .check("ip", &ip.to_string(), Quota::per_minute(per_minute))
+        .await
+        .err()
+        .map(|r| r.into_error("rate_limited"))
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ fn main() {
         Command::Keygen => print!("[keys]\n{}", toml_keys()),
         Command::Migrate { database_url } => {
             let config = load(cli.config.as_ref(), database_url, None);
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             let db = persistence::Db::connect(&config.db_settings()).unwrap_or_else(|e| fail(e));
             let n = db.migrate().unwrap_or_else(|e| fail(e));
             println!("{n} migration(s) applied");
@@ -129,7 +129,7 @@ fn main() {
         Command::SeedDemo { database_url } => {
             let mut config = load(cli.config.as_ref(), database_url, None);
             config.demo_data = api::config::DemoData::Never;
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             api::profile::check_demo_seed(&config).unwrap_or_else(|e| fail(e));
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::seed_demo(&state).unwrap_or_else(|e| fail(e));
@@ -138,7 +138,7 @@ fn main() {
         Command::SeedNational { offices, days, database_url } => {
             let mut config = load(cli.config.as_ref(), database_url, None);
             config.demo_data = api::config::DemoData::Never;
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::national::generate(&state, offices, days).unwrap_or_else(|e| fail(e));
             println!("{summary}");
@@ -146,7 +146,7 @@ fn main() {
         Command::SeedLoadtest { offices, days, citizens, database_url } => {
             let mut config = load(cli.config.as_ref(), database_url, None);
             config.demo_data = api::config::DemoData::Never;
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             let summary = api::seed::loadtest::generate(&state, offices, days, citizens).unwrap_or_else(|e| fail(e));
             println!("{summary}");
@@ -154,7 +154,7 @@ fn main() {
         Command::ImportLegacy { file, database_url } => {
             let mut config = load(cli.config.as_ref(), database_url, None);
             config.demo_data = api::config::DemoData::Never;
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             let bytes = std::fs::read(&file).unwrap_or_else(|e| fail(format!("cannot read {}: {e}", file.display())));
             let state = api::build_state(config, api::Environment::default()).unwrap_or_else(|e| fail(e));
             match api::journey::legacy::import_now(&state, &bytes) {
@@ -170,7 +170,7 @@ fn main() {
         }
         Command::Serve { bind, database_url } => {
             let config = load(cli.config.as_ref(), database_url, bind);
-            api::observability::init_logging(&config);
+            api::logging::init_logging(&config);
             serve(config);
         }
     }

@@ -2,7 +2,7 @@
 //! database and clock, so `ncr seed-*`, start-up and the tests call one thing.
 
 use persistence::DbError;
-pub use seed::{SplitMix64, offices, population};
+pub use seed::{offices, population};
 
 use crate::state::AppState;
 

@@ -296,7 +296,7 @@ pub fn app(
         )
         .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json")))
         .default_service(web::to(fallback))
-        .wrap(from_fn(crate::observability::request_middleware))
+        .wrap(from_fn(crate::middleware::request_middleware))
         .wrap(actix_web::middleware::Condition::new(!cors.allowed_origins.is_empty(), cors_middleware(&cors)))
 }
 
@@ -374,7 +374,7 @@ pub fn serve_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Re
             .service(routes::ops::live)
             .service(routes::ops::ready)
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route_not_found")) }))
-            .wrap(from_fn(crate::observability::request_middleware))
+            .wrap(from_fn(crate::middleware::request_middleware))
     })
     .workers(1)
     .disable_signals()

@@ -9,10 +9,10 @@ use domain::Policy;
 use domain::ports::{CivilRegistry, Clock, EmailSender, MobileOwnershipCheck, RandomSource, SmsSender};
 use persistence::{Db, DbConn, DbError, Pii};
 
-use crate::auth::TokenService;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::observability::Metrics;
+use crate::metrics::Metrics;
+use crate::tokens::TokenService;
 
 /// Handles to the sandbox stand-ins, so demos and tests can simulate outages.
 #[derive(Default)]
@@ -54,11 +54,7 @@ pub struct AppState {
     /// Set on SIGTERM: not ready, every answer closes its connection, jobs stop.
     pub draining: std::sync::atomic::AtomicBool,
     /// Slots just refused as full (answered from memory for a moment; see the module).
-    pub full_slots: Arc<crate::journey::full_slots::FullSlots>,
-    /// One permit per pooled connection: database work waits here, as a cheap future in
-    /// arrival order, instead of as a blocking thread parked on the pool. A burst of a
-    /// thousand requests then costs a queue, not a thousand threads.
-    pub db_permits: Arc<tokio::sync::Semaphore>,
+    pub full_slots: Arc<crate::full_slots::FullSlots>,
 }
 
 impl AppState {
@@ -80,28 +76,19 @@ impl AppState {
         self.run_api(move |conn| f(conn).map_err(ApiError::from)).await
     }
 
-    /// Like [`run`](Self::run), for closures that return API errors themselves.
+    /// Like [`run`](Self::run), for closures that return API errors themselves. Waits for a
+    /// turn at the database first (see [`persistence::Db`]); the turn goes with the closure
+    /// and ends with it.
     pub async fn run_api<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
-        let _turn = self.db_turn().await?;
-        let db = self.db.clone();
+        let turn = self.db.turn().await?;
         web::block(move || {
-            let mut conn = db.get().map_err(ApiError::from)?;
+            let mut conn = turn.connect()?;
             f(&mut conn)
         })
         .await?
-    }
-
-    /// Waits for a turn at the database (see [`AppState::db_permits`]); hold it while the
-    /// connection is used. Waiting is bounded like the pool's own wait: 503 after it.
-    pub async fn db_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
-        let wait = self.db.connection_timeout();
-        match tokio::time::timeout(wait, self.db_permits.acquire()).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(ApiError::from(DbError::Unavailable("no database connection: timed out waiting".into()))),
-        }
     }
 }

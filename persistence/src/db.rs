@@ -1,6 +1,7 @@
 //! Connections, the pool, migrations and transactions.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -9,6 +10,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::error::DbError;
 
@@ -153,14 +155,61 @@ impl ManageConnection for DbManager {
     }
 }
 
-pub type PooledConn = r2d2::PooledConnection<DbManager>;
 type Pool = r2d2::Pool<DbManager>;
 
-/// The connection pool, cheap to clone.
+/// A pooled connection, taken with a turn at the database (see [`Db`]); the turn is given
+/// back when the connection returns to the pool.
+pub type PooledConn = r2d2::PooledConnection<DbManager>;
+
+/// Gives a turn back each time a connection returns to the pool: every checkout took one
+/// (and forgot it), so turns and connections in use stay equal.
+#[derive(Debug)]
+struct GiveTurnBack(Arc<Semaphore>);
+
+impl r2d2::HandleEvent for GiveTurnBack {
+    fn handle_checkin(&self, _: r2d2::event::CheckinEvent) {
+        self.0.add_permits(1);
+    }
+}
+
+/// A turn at the database, waited for with [`Db::turn`]: the right to one pooled
+/// connection, to be taken with [`Turn::connect`] on a blocking thread. Moving the turn
+/// into the blocking closure keeps it held exactly as long as the connection is used.
+pub struct Turn {
+    permit: OwnedSemaphorePermit,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn").finish_non_exhaustive()
+    }
+}
+
+impl Turn {
+    /// The connection of this turn (blocking: waits for the pool like [`Db::get`]).
+    pub fn connect(self) -> Result<PooledConn, DbError> {
+        let conn = self.pool.get().map_err(|e| DbError::Unavailable(format!("no database connection: {e}")))?;
+        // Held by the connection from now on: the pool gives it back at check-in.
+        self.permit.forget();
+        Ok(conn)
+    }
+}
+
+/// The connection pool and the turns at it, cheap to clone.
+///
+/// **A turn at the database.** Every connection is taken with one permit of a semaphore
+/// sized to the pool: asynchronous callers wait for it with [`Db::turn`] — as a cheap
+/// future, in arrival order — instead of parking a blocking thread on the pool, so a burst
+/// of a thousand requests is a queue, not a thousand threads; blocking callers
+/// ([`Db::get`]: start-up, the command line, tests) wait for one too. There is no other
+/// way to a connection, so nothing can go around the queue. Waiting longer than the
+/// pool's `connection_timeout` is `Unavailable` (503 with `Retry-After`).
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    turns: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Db {
@@ -190,14 +239,16 @@ impl Db {
             }
         }
         let manager = DbManager { settings: settings.clone(), backend };
+        let turns = Arc::new(Semaphore::new(settings.max_connections.max(1) as usize));
         let pool = r2d2::Pool::builder()
+            .event_handler(Box::new(GiveTurnBack(turns.clone())))
             .max_size(settings.max_connections)
             .min_idle(Some(1))
             .connection_timeout(settings.connection_timeout)
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
-        let db = Self { pool, backend };
+        let db = Self { pool, backend, turns };
         if backend == Backend::Sqlite {
             let mut conn = db.get()?;
             conn.batch_execute("PRAGMA journal_mode = WAL;").map_err(DbError::from)?;
@@ -209,9 +260,33 @@ impl Db {
         self.backend
     }
 
-    /// A connection, or `Unavailable` after the configured wait (answered as 503).
+    /// Waits for a turn at the database (see [`Db`]), as a future; `Unavailable` after
+    /// the configured wait.
+    pub async fn turn(&self) -> Result<Turn, DbError> {
+        match tokio::time::timeout(self.connection_timeout(), self.turns.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Turn { permit, pool: self.pool.clone() }),
+            _ => Err(timed_out()),
+        }
+    }
+
+    /// A turn and its connection, blocking the calling thread (start-up, the command line,
+    /// tests; request paths use [`turn`](Self::turn)). `Unavailable` after the configured
+    /// wait (answered as 503).
     pub fn get(&self) -> Result<PooledConn, DbError> {
-        self.pool.get().map_err(|e| DbError::Unavailable(format!("no database connection: {e}")))
+        let deadline = std::time::Instant::now() + self.connection_timeout();
+        let mut pause = std::time::Duration::from_micros(200);
+        let permit = loop {
+            match self.turns.clone().try_acquire_owned() {
+                Ok(permit) => break permit,
+                Err(TryAcquireError::Closed) => return Err(timed_out()),
+                Err(TryAcquireError::NoPermits) if std::time::Instant::now() >= deadline => return Err(timed_out()),
+                Err(TryAcquireError::NoPermits) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(10));
+                }
+            }
+        };
+        Turn { permit, pool: self.pool.clone() }.connect()
     }
 
     /// Pool usage for metrics: (connections open, idle).
@@ -224,7 +299,8 @@ impl Db {
         self.pool.max_size()
     }
 
-    /// How long [`get`](Self::get) waits for a free connection.
+    /// How long [`turn`](Self::turn) and [`get`](Self::get) wait for a turn (and the pool
+    /// for a free connection).
     pub fn connection_timeout(&self) -> std::time::Duration {
         self.pool.connection_timeout()
     }
@@ -237,14 +313,23 @@ impl Db {
 
     /// Whether the database answers and every embedded migration is applied.
     pub fn ready(&self) -> Result<(), DbError> {
-        let mut conn = self.get()?;
-        let pending = match &mut *conn {
-            DbConn::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
-            DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
-        }
-        .map_err(|e| DbError::Unavailable(format!("cannot read migrations: {e}")))?;
-        if pending { Err(DbError::Unavailable("migrations pending".into())) } else { Ok(()) }
+        check_ready(&mut *self.get()?)
     }
+}
+
+/// The error of a turn not given in time.
+fn timed_out() -> DbError {
+    DbError::Unavailable("no database connection: timed out waiting".into())
+}
+
+/// Whether every embedded migration is applied on this connection's database.
+pub fn check_ready(conn: &mut DbConn) -> Result<(), DbError> {
+    let pending = match conn {
+        DbConn::Pg(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConn::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| DbError::Unavailable(format!("cannot read migrations: {e}")))?;
+    if pending { Err(DbError::Unavailable("migrations pending".into())) } else { Ok(()) }
 }
 
 /// The advisory lock PostgreSQL migrations run under (any fixed number; "ncr-mig").

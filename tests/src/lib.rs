@@ -287,7 +287,7 @@ fn init_test_logging(config: &Config) {
     let path = test_log_path();
     std::fs::create_dir_all(path.parent().expect("log dir")).expect("log dir");
     let file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
-    api::observability::init_logging_to(config, api::observability::MaskingFile(Arc::new(std::sync::Mutex::new(file))));
+    api::logging::init_logging_to(config, api::logging::MaskingFile(Arc::new(std::sync::Mutex::new(file))));
 }
 
 /// A running server on a fresh database.

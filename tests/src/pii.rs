@@ -148,7 +148,7 @@ impl Scanner {
         ];
         let mut blind = Vec::new();
         for (kind, line, through_mask) in planted {
-            let line = if through_mask { api::observability::mask_text(&line).into_owned() } else { line };
+            let line = if through_mask { api::logging::mask_text(&line).into_owned() } else { line };
             if !self.scan_line(&line).contains(&kind) {
                 blind.push(format!("{kind} (planted line: {line})"));
             }
@@ -208,15 +208,12 @@ mod tests {
     fn the_mask_hides_digit_identifiers_but_not_names_or_dates() {
         let scanner = Scanner::new();
         let sample = &api::seed::population::SAMPLE;
-        let masked = api::observability::mask_text(&format!(
-            "national_id={} mobile={}",
-            sample.national_id,
-            sample.mobile.unwrap()
-        ))
-        .into_owned();
+        let masked =
+            api::logging::mask_text(&format!("national_id={} mobile={}", sample.national_id, sample.mobile.unwrap()))
+                .into_owned();
         assert!(scanner.scan_line(&masked).is_empty(), "masked identifiers are clean: {masked}");
         let leak = format!("{} {} 1369-03-19", sample.first_name, sample.last_name);
-        assert_eq!(scanner.scan_line(&api::observability::mask_text(&leak)), vec!["birth date", "full name"]);
+        assert_eq!(scanner.scan_line(&api::logging::mask_text(&leak)), vec!["birth date", "full name"]);
     }
 
     #[test]

@@ -203,10 +203,10 @@ pub async fn take_slot(
     // When a thousand citizens ask at once, they all pass the check above before the
     // first refusal; they queue for a turn at the database, so it is asked again at their
     // turn, and a refusal is remembered before the next one in the queue looks.
-    let turn = state.db_turn().await?;
-    let (full, db, now) = (state.full_slots.clone(), state.db.clone(), state.now());
+    let turn = state.db.turn().await?;
+    let (full, now) = (state.full_slots.clone(), state.now());
     let taken = actix_web::web::block(move || {
-        let mut conn = db.get()?;
+        let mut conn = turn.connect()?;
         let taken = super::mutate_in(&mut conn, &target, now, &change);
         if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
             full.remember(&wanted, Instant::now());
@@ -214,7 +214,6 @@ pub async fn take_slot(
         taken
     })
     .await?;
-    drop(turn);
     let ((released, office), row) = taken?;
     if let Some(old) = released {
         state.full_slots.forget(&old);

@@ -12,11 +12,11 @@ use domain::ids::{BirthCertSerial, NationalId, TrackingCode};
 use persistence::audit::Actor;
 use persistence::{PiiKind, applications, citizens, write_tx};
 
-use crate::auth::Audience;
 use crate::error::ApiError;
 use crate::guard::{self, Attempt, Client, Rule};
 use crate::journey::view::{ApplicationView, build_view};
 use crate::state::AppState;
+use crate::tokens::Audience;
 
 /// What entry answers.
 pub struct EntryOutcome {
@@ -158,7 +158,7 @@ pub async fn enter(
                     Ok::<_, ApiError>(())
                 })?;
             }
-            let sid = crate::auth::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
+            let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
             Ok((citizen, row, sid))
         })
         .await?;
@@ -232,7 +232,7 @@ pub async fn enter_with_proof(
                 return Err(DomainError::TrackingCodeRequired.into());
             }
             let current = applications::current_for_citizen(conn, &row.citizen_id)?.unwrap_or(row);
-            let sid = crate::auth::open_session(conn, Audience::Citizen, &current.citizen_id, now, minutes)?;
+            let sid = crate::tokens::open_session(conn, Audience::Citizen, &current.citizen_id, now, minutes)?;
             Ok(Ok((current, sid)))
         })
         .await?;

@@ -8,7 +8,6 @@ pub mod booking;
 pub mod closures;
 pub mod efolder;
 pub mod entry;
-pub mod full_slots;
 pub mod home_visit;
 pub mod kiosk;
 pub mod legacy;
@@ -23,6 +22,10 @@ pub mod sandbox;
 pub mod view;
 pub mod withdrawal;
 
+// The cache of slots just refused as full is the server state's (it outlives a request);
+// named here too, where the booking use cases read and clear it.
+pub use crate::full_slots;
+
 use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use domain::DomainError;
@@ -32,7 +35,7 @@ use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
 
 use crate::error::ApiError;
-use crate::observability::RequestId;
+use crate::middleware::RequestId;
 use crate::state::AppState;
 
 impl From<diesel::result::Error> for ApiError {

@@ -213,17 +213,16 @@ pub async fn build_view_with(
     let mut visit = None;
     let mut history = Vec::new();
     if !ids.is_empty() || wants_visit || wants_history {
-        let db_state = state.db.clone();
         let (id, citizen_id) = (row.id.clone(), row.citizen_id.clone());
-        let (found, v, h) = actix_web::web::block(move || {
-            let mut conn = db_state.get()?;
-            let found = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(&mut conn, &ids)? };
-            let v = if wants_visit { persistence::home_visits::find(&mut conn, &id)? } else { None };
-            let h =
-                if wants_history { persistence::applications::cycles_of(&mut conn, &citizen_id)? } else { Vec::new() };
-            Ok::<_, persistence::DbError>((found, v, h))
-        })
-        .await??;
+        let (found, v, h) = state
+            .run(move |conn| {
+                let found = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(conn, &ids)? };
+                let v = if wants_visit { persistence::home_visits::find(conn, &id)? } else { None };
+                let h =
+                    if wants_history { persistence::applications::cycles_of(conn, &citizen_id)? } else { Vec::new() };
+                Ok((found, v, h))
+            })
+            .await?;
         offices.extend(found);
         visit = v;
         history = h;

@@ -20,9 +20,9 @@ use persistence::{DbConn, PiiKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use crate::auth::ReceiptKind;
 use crate::error::ApiError;
 use crate::state::AppState;
+pub use crate::tokens::ReceiptKind;
 use crate::wire::{self, OfficeSummary};
 
 // The layout and its renderers (HTML page, PDF, QR code) are the `receipt` crate's: plain

@@ -16,7 +16,7 @@ use crate::config::CaptchaMode;
 use crate::error::{ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view_lang, build_view_with};
 use crate::journey::{self, Target, actor};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::routes::problems::{CitizenEntry, CitizenRead, CitizenWrite, PublicRead};
 use crate::state::AppState;
 use crate::wire;

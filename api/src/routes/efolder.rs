@@ -21,7 +21,7 @@ use crate::error::{ApiError, FieldErrors};
 use crate::guard::Client;
 pub use crate::journey::efolder::CredentialsDelivery;
 use crate::journey::efolder::{self as usecase, RESET_CODE_MINUTES, RESET_RESEND_SECONDS};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::routes::problems::PublicWrite;
 use crate::state::AppState;
 use crate::wire;

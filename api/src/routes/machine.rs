@@ -85,7 +85,7 @@ fn oauth_error(req: &HttpRequest, error: OAuthErrorCode, description: &str) -> H
     } else {
         actix_web::http::StatusCode::BAD_REQUEST
     };
-    let request_id = req.extensions().get::<crate::observability::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let request_id = req.extensions().get::<crate::middleware::RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let mut res = HttpResponse::build(status);
     res.insert_header(("Cache-Control", "no-store")).insert_header(("Pragma", "no-cache"));
     if status == actix_web::http::StatusCode::UNAUTHORIZED {

@@ -13,7 +13,7 @@ use crate::auth::{OperatorPrincipal, StaffPrincipal};
 use crate::error::{ApiError, FieldErrors};
 use crate::journey::office::{self, Capture, Completion};
 use crate::journey::{actor, view::build_view_lang};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::page::{self, Page};
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;

@@ -35,8 +35,10 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     if state.is_draining() {
         return Err(ApiError::Unavailable("draining: shutting down".into()));
     }
-    let db = state.db.clone();
-    web::block(move || db.ready()).await?.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let turn = state.db.turn().await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    web::block(move || persistence::db::check_ready(&mut *turn.connect()?))
+        .await?
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok().json(Health { status: "ready", database: state.db.backend().as_str() }))
 }
 
@@ -67,7 +69,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             return Err(ApiError::Unauthorized("token_invalid"));
         }
     }
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(crate::observability::render_metrics(&state)))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render_with_pool(&state.db)))
 }
 
 /// The Ed25519 public keys that verify this server's tokens and receipt signatures.

@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, FieldErrors, Problem};
 use crate::journey::lookup::{self, Proof};
 use crate::journey::{actor, entry::spend_captcha};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::public_info::{self, Section, Tab, USSD_CODE};
 use crate::routes::problems::{PublicRead, PublicWrite};
 use crate::state::AppState;

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::state::AppState;
 use crate::ussd::{self, Facts, Reply};
 

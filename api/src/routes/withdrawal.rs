@@ -16,7 +16,7 @@ use crate::auth::{AdminPrincipal, CitizenPrincipal};
 use crate::error::{ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, build_view_lang};
 use crate::journey::{Target, actor, withdrawal};
-use crate::observability::RequestLang;
+use crate::middleware::RequestLang;
 use crate::page::{self, Page};
 use crate::routes::problems::{CitizenWrite, StaffRead, StaffWrite};
 use crate::state::AppState;
