@@ -10,9 +10,16 @@
 //! [`DEFAULT_LIMIT`]) and `cursor` (an opaque string: the `next_cursor` of the previous
 //! page). A list may carry context beside the two (availability's date and `total`).
 //!
-//! Handlers fetch `limit + 1` rows ([`fetch`]) and hand them to [`Page::of`], or page a
-//! bounded, ordered list in memory with [`Page::after`]. The named page types the contract
-//! shows (`StaffPage`, `PaymentPage`, …) are declared with [`page_type!`].
+//! Every list reads its paging through one [`PageRequest`] ([`PageRequest::new`], or
+//! [`PageRequest::reporting`] for a handler that lists every bad parameter at once),
+//! fetches [`PageRequest::fetch`] rows (`limit + 1`) and hands them to
+//! [`PageRequest::page`], or pages a bounded, ordered list in memory with
+//! [`PageRequest::page_in_memory`]. Lists without filters of their own take [`PageQuery`].
+//! The named page types the contract shows (`StaffPage`, `PaymentPage`, …) are declared
+//! with [`page_type!`].
+
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
@@ -25,6 +32,68 @@ pub const MAX_LIMIT: i64 = 500;
 pub fn limit(given: Option<i64>) -> Result<i64, ApiError> {
     let l = given.unwrap_or(DEFAULT_LIMIT);
     if (1..=MAX_LIMIT).contains(&l) { Ok(l) } else { Err(ApiError::field("limit", "range")) }
+}
+
+/// The query of a list with nothing but paging.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1–500, default 50.
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[param(example = "operator.maragheh")]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn request(&self) -> Result<PageRequest, ApiError> {
+        PageRequest::new(self.limit, self.cursor.clone())
+    }
+}
+
+/// The paging of one list request: `limit` checked, `cursor` as the client passed it.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    /// `limit` checked ([`limit`]); otherwise 422 naming it.
+    pub fn new(limit: Option<i64>, cursor: Option<String>) -> Result<Self, ApiError> {
+        Ok(PageRequest { limit: self::limit(limit)?, cursor })
+    }
+
+    /// Like [`new`](Self::new), for a handler that reports every bad parameter at once: a
+    /// bad `limit` is handed to `report` (field, code) and the default is used meanwhile.
+    pub fn reporting(limit: Option<i64>, cursor: Option<String>, report: impl FnOnce(&str, &'static str)) -> Self {
+        let limit = self::limit(limit).unwrap_or_else(|_| {
+            report("limit", "range");
+            DEFAULT_LIMIT
+        });
+        PageRequest { limit, cursor }
+    }
+
+    /// How many rows to ask the store for ([`fetch`]).
+    pub fn fetch(&self) -> i64 {
+        fetch(self.limit)
+    }
+
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    /// The page of rows fetched with [`fetch`](Self::fetch), in list order ([`Page::of`]).
+    pub fn page<T>(&self, rows: Vec<T>, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        Page::of(rows, self.limit, cursor_of)
+    }
+
+    /// The page of a whole, bounded list after the cursor ([`Page::after`]).
+    pub fn page_in_memory<T>(&self, rows: Vec<T>, order: Order, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        Page::after(rows, order, self.cursor(), self.limit, cursor_of)
+    }
 }
 
 /// Which way a list paged in memory runs, by its items' cursors.

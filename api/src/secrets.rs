@@ -122,6 +122,21 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// SHA-256 of a machine client's secret (secrets are 256-bit random, so a fast hash is
+/// enough).
+pub fn hash_secret(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A random secret of `bytes` bytes, base64url without padding (generated passwords and
+/// machine client secrets).
+pub fn random_secret(random: &dyn domain::ports::RandomSource, bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    random.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

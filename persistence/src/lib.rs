@@ -28,6 +28,7 @@ pub mod sandbox_messages;
 pub mod schema;
 pub mod sessions;
 pub mod staff;
+pub mod stats;
 pub mod unsealed;
 mod versioned;
 

@@ -2,17 +2,23 @@
 //! and kiosk alike) call these; they hold no rule of their own — every decision is
 //! `domain::application::transition` or another domain function.
 
+pub mod admin;
+pub mod admin_offices;
 pub mod booking;
 pub mod closures;
+pub mod efolder;
 pub mod entry;
 pub mod home_visit;
+pub mod kiosk;
 pub mod legacy;
 pub mod lookup;
 pub mod office;
 pub mod payment;
 pub mod personal;
 pub mod production;
+pub mod receipt;
 pub mod reissue;
+pub mod sandbox;
 pub mod view;
 pub mod withdrawal;
 

@@ -3,7 +3,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::QueryableByName;
 use persistence::back_office::ClientRow;
 use persistence::staff::StaffUser;
 use serde::{Deserialize, Serialize};
@@ -12,30 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::AdminPrincipal;
 use crate::error::ApiError;
 use crate::journey::actor;
-use crate::page::{self, Page};
-use crate::routes::machine::hash_secret;
+use crate::journey::admin as admin_usecase;
+use crate::page::{PageQuery, PageRequest};
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
-
-fn random_secret(state: &AppState, bytes: usize) -> String {
-    use base64::Engine;
-    let mut b = vec![0u8; bytes];
-    state.random.fill_bytes(&mut b);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// 1–500, default 50.
-    #[param(minimum = 1, maximum = 500, example = 50)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(example = "operator.maragheh")]
-    pub cursor: Option<String>,
-}
 
 // ---------------------------------------------------------------- staff
 
@@ -88,10 +68,10 @@ pub async fn list_staff(
     _admin: AdminPrincipal,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(q.limit)?;
-    let cursor = q.cursor.clone();
-    let rows = state.run(move |conn| persistence::staff::list(conn, cursor.as_deref(), page::fetch(limit))).await?;
-    let page = Page::of(rows, limit, |u| u.username.clone()).map(|u| StaffView::from(&u));
+    let paging = q.request()?;
+    let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
+    let rows = state.run(move |conn| persistence::staff::list(conn, cursor.as_deref(), fetch)).await?;
+    let page = paging.page(rows, |u| u.username.clone()).map(|u| StaffView::from(&u));
     Ok(HttpResponse::Ok().json(StaffPage::from(page)))
 }
 
@@ -141,54 +121,9 @@ pub async fn create_staff(
         ("operator", None) => return Err(ApiError::field("office_id", "required")),
         _ => return Err(ApiError::field("role", "invalid")),
     };
-    let generated = b.password.is_none().then(|| random_secret(&state, 12));
-    let password = b.password.or(generated.clone()).unwrap_or_default();
-    if password.chars().count() < 10 {
-        return Err(ApiError::field("password", "length"));
-    }
-    let hash = web::block(move || crate::passwords::hash(&password)).await?;
-    let now = state.now();
     let actor = actor(&req, "admin", &admin.0.staff_id);
-    let user = StaffUser {
-        id: uuid::Uuid::now_v7().to_string(),
-        username,
-        password_hash: hash,
-        role: role.into(),
-        office_id,
-        disabled: false,
-        failed_attempts: 0,
-        locked_until: None,
-        token_version: 0,
-        created_at: now.naive_utc(),
-        updated_at: now.naive_utc(),
-    };
-    let saved = user.clone();
-    state
-        .run_api(move |conn| {
-            if let Some(o) = &saved.office_id
-                && persistence::offices::find(conn, o)?.is_none()
-            {
-                return Err(ApiError::Domain(domain::DomainError::OfficeNotFound));
-            }
-            persistence::write_tx(conn, |conn| {
-                persistence::staff::insert(conn, &saved).map_err(|e| match e {
-                    persistence::DbError::Duplicate(_) => {
-                        ApiError::Conflict { code: "username_taken", retry_after: None }
-                    }
-                    e => e.into(),
-                })?;
-                persistence::audit::append(
-                    conn,
-                    &actor,
-                    "staff_created",
-                    None,
-                    Some(serde_json::json!({"staff_id": saved.id, "role": saved.role})),
-                    now,
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
+    let new = admin_usecase::NewStaff { username, role, office_id, password: b.password };
+    let (user, generated) = admin_usecase::create_staff(&state, actor, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", "/api/v1/admin/staff"))
         .json(StaffCreated { staff: StaffView::from(&user), generated_password: generated }))
@@ -227,23 +162,7 @@ async fn set_disabled(
     id: String,
     disabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    if id == admin.0.staff_id && disabled {
-        return Err(ApiError::Conflict { code: "cannot_disable_self", retry_after: None });
-    }
-    let now = state.now();
-    let actor = actor(req, "admin", &admin.0.staff_id);
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                if !persistence::staff::set_disabled(conn, &id, disabled, now.naive_utc())? {
-                    return Err(ApiError::NotFound("not_found"));
-                }
-                let action = if disabled { "staff_disabled" } else { "staff_enabled" };
-                persistence::audit::append(conn, &actor, action, None, Some(serde_json::json!({"staff_id": id})), now)?;
-                Ok(())
-            })
-        })
-        .await?;
+    admin_usecase::set_staff_disabled(state, actor(req, "admin", &admin.0.staff_id), id, disabled).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -264,33 +183,8 @@ pub async fn reset_staff_password(
     admin: AdminPrincipal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if id.as_str() == admin.0.staff_id {
-        return Err(ApiError::Conflict { code: "cannot_reset_self", retry_after: None });
-    }
-    let password = random_secret(&state, 12);
-    let p = password.clone();
-    let hash = web::block(move || crate::passwords::hash(&p)).await?;
-    let now = state.now();
     let actor = actor(&req, "admin", &admin.0.staff_id);
-    let id = id.into_inner();
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                if !persistence::staff::reset_password(conn, &id, &hash, now.naive_utc())? {
-                    return Err(ApiError::NotFound("not_found"));
-                }
-                persistence::audit::append(
-                    conn,
-                    &actor,
-                    "staff_password_reset",
-                    None,
-                    Some(serde_json::json!({"staff_id": id})),
-                    now,
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
+    let password = admin_usecase::reset_staff_password(&state, actor, id.into_inner()).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(PasswordReset { password }))
 }
 
@@ -348,12 +242,10 @@ pub async fn list_clients(
     _admin: AdminPrincipal,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page::limit(q.limit)?;
-    let cursor = q.cursor.clone();
-    let rows = state
-        .run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), page::fetch(limit)))
-        .await?;
-    let page = Page::of(rows, limit, |c| c.client_id.clone()).map(|c| ClientView::from(&c));
+    let paging = q.request()?;
+    let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
+    let rows = state.run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), fetch)).await?;
+    let page = paging.page(rows, |c| c.client_id.clone()).map(|c| ClientView::from(&c));
     Ok(HttpResponse::Ok().json(ClientsPage::from(page)))
 }
 
@@ -414,79 +306,20 @@ pub async fn create_client(
     if !(1..=100_000).contains(&rate) {
         return Err(ApiError::field("rate_per_minute", "range"));
     }
-    let secret = random_secret(&state, 32);
-    let now = state.now();
-    let row = ClientRow {
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let new = admin_usecase::NewClient {
         client_id: b.client_id,
         name,
         kind: b.kind,
-        secret_hash: hash_secret(&secret),
-        scopes: scopes.into(),
+        scopes,
         office_id: b.office_id,
-        disabled: false,
         rate_per_minute: rate,
-        token_version: 0,
-        created_at: now.naive_utc(),
-        updated_at: now.naive_utc(),
     };
-    let saved = row.clone();
-    let actor = actor(&req, "admin", &admin.0.staff_id);
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                persistence::back_office::insert_client(conn, &saved).map_err(|e| match e {
-                    persistence::DbError::Duplicate(_) => {
-                        ApiError::Conflict { code: "client_id_taken", retry_after: None }
-                    }
-                    e => e.into(),
-                })?;
-                persistence::audit::append(
-                    conn,
-                    &actor,
-                    "client_created",
-                    None,
-                    Some(serde_json::json!({"client_id": saved.client_id})),
-                    now,
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
+    let (row, secret) = admin_usecase::create_client(&state, actor, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("Location", "/api/v1/admin/kiosk-clients"))
         .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
-}
-
-async fn change_client(
-    req: &HttpRequest,
-    state: &AppState,
-    admin: &AdminPrincipal,
-    id: String,
-    action: &'static str,
-    change: impl FnOnce(&mut ClientRow) + Send + 'static,
-) -> Result<ClientRow, ApiError> {
-    let now = state.now();
-    let actor = actor(req, "admin", &admin.0.staff_id);
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                let mut row = persistence::back_office::client(conn, &id)?.ok_or(ApiError::NotFound("not_found"))?;
-                change(&mut row);
-                row.updated_at = now.naive_utc();
-                persistence::back_office::update_client(conn, &row)?;
-                persistence::audit::append(
-                    conn,
-                    &actor,
-                    action,
-                    None,
-                    Some(serde_json::json!({"client_id": row.client_id})),
-                    now,
-                )?;
-                Ok(row)
-            })
-        })
-        .await
 }
 
 /// A new secret for a client; the old one and every token issued with it stop working at once.
@@ -499,13 +332,8 @@ pub async fn rotate_client(
     admin: AdminPrincipal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let secret = random_secret(&state, 32);
-    let hash = hash_secret(&secret);
-    let row = change_client(&req, &state, &admin, id.into_inner(), "client_rotated", move |r| {
-        r.secret_hash = hash;
-        r.token_version += 1;
-    })
-    .await?;
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let (row, secret) = admin_usecase::rotate_client(&state, actor, id.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(ClientSecret { client: ClientView::from(&row), client_secret: secret }))
@@ -521,11 +349,8 @@ pub async fn disable_client(
     admin: AdminPrincipal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = change_client(&req, &state, &admin, id.into_inner(), "client_disabled", |r| {
-        r.disabled = true;
-        r.token_version += 1;
-    })
-    .await?;
+    let actor = actor(&req, "admin", &admin.0.staff_id);
+    let row = admin_usecase::disable_client(&state, actor, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ClientView::from(&row)))
 }
 
@@ -593,29 +418,8 @@ pub async fn add_fee(
     if b.effective_from < today {
         return Err(ApiError::field("effective_from", "range"));
     }
-    domain::fees::check_rate(&domain::fees::FeeRate { kind, amount, effective_from: b.effective_from })?;
-    let now = state.now();
     let actor = actor(&req, "admin", &admin.0.staff_id);
-    let row = persistence::payments::FeeRateRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: kind.as_str().into(),
-        amount: amount.value(),
-        effective_from: b.effective_from,
-        created_at: now.naive_utc(),
-        created_by: actor.id.clone(),
-    };
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                persistence::payments::insert_fee_rate(conn, &row).map_err(|e| match e {
-                    persistence::DbError::Duplicate(_) => ApiError::Conflict { code: "fee_exists_for_date", retry_after: None },
-                    e => e.into(),
-                })?;
-                persistence::audit::append(conn, &actor, "fee_added", None, Some(serde_json::json!({"kind": row.kind, "amount": row.amount, "effective_from": row.effective_from})), now)?;
-                Ok(())
-            })
-        })
-        .await?;
+    admin_usecase::add_fee(&state, actor, kind, amount, b.effective_from).await?;
     Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/admin/fees")).json(b))
 }
 
@@ -680,24 +484,6 @@ pub struct Stats {
     pub utilisation: Vec<Utilisation>,
 }
 
-#[derive(QueryableByName)]
-struct UtilRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    city_code: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    shift: String,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    capacity: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    taken: i64,
-}
-
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 /// Registrations per day, payment success rate, no-show rate, and office utilisation
 /// per city and shift, over a date range (at most 366 days).
 #[utoipa::path(operation_id = "admin_get_stats", tag = "admin", security(("staff" = [])), params(RangeQuery),
@@ -712,68 +498,34 @@ pub async fn stats(
     if to < from || (to - from).num_days() > 366 {
         return Err(ApiError::field("to", "range"));
     }
-    let stats = state
-        .run(move |conn| {
-            use diesel::RunQueryDsl;
-            use diesel::sql_types::{Date, Timestamp};
-            let start = from.and_hms_opt(0, 0, 0).expect("midnight");
-            let end = (to + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight");
-            let paid: Vec<chrono::NaiveDateTime> = {
-                use diesel::prelude::*;
-                use persistence::schema::applications::dsl as a;
-                a::applications.filter(a::paid_at.ge(start)).filter(a::paid_at.lt(end)).select(a::paid_at.assume_not_null()).load(conn)?
-            };
-            let mut per_day = std::collections::BTreeMap::new();
-            for t in paid {
-                *per_day.entry(domain::calendar::tehran_date(t.and_utc())).or_insert(0i64) += 1;
-            }
-            let count = |conn: &mut persistence::DbConn, sql: &str| -> Result<i64, persistence::DbError> {
-                let rows: Vec<CountRow> = diesel::sql_query(sql).bind::<Timestamp, _>(start).bind::<Timestamp, _>(end).load(conn)?;
-                Ok(rows.first().map_or(0, |r| r.n))
-            };
-            let settled = count(conn, "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2")?;
-            let verified =
-                count(conn, "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2 AND status = 'verified'")?;
-            let day_count = |conn: &mut persistence::DbConn, status: &str| -> Result<i64, persistence::DbError> {
-                let rows: Vec<CountRow> = diesel::sql_query(format!(
-                    "SELECT COUNT(*) AS n FROM applications WHERE slot_date >= $1 AND slot_date <= $2 AND appointment_status = '{status}'"
-                ))
-                .bind::<Date, _>(from)
-                .bind::<Date, _>(to)
-                .load(conn)?;
-                Ok(rows.first().map_or(0, |r| r.n))
-            };
-            let missed = day_count(conn, "missed")?;
-            let attended = day_count(conn, "used")?;
-            let util: Vec<UtilRow> = diesel::sql_query(
-                "SELECT o.city_code AS city_code, s.shift AS shift, CAST(SUM(s.capacity) AS BIGINT) AS capacity,
-                        CAST(SUM(s.taken) AS BIGINT) AS taken
-                   FROM slots s JOIN offices o ON o.id = s.office_id
-                  WHERE s.date >= $1 AND s.date <= $2 AND s.closed = $3
-                  GROUP BY o.city_code, s.shift ORDER BY o.city_code, s.shift",
-            )
-            .bind::<Date, _>(from)
-            .bind::<Date, _>(to)
-            .bind::<diesel::sql_types::Bool, _>(false)
-            .load(conn)?;
-            let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
-            Ok(Stats {
-                from,
-                to,
-                registrations_per_day: per_day.into_iter().map(|(date, count)| DayCount { date, count }).collect(),
-                payments_settled: settled,
-                payments_verified: verified,
-                payment_success_rate: ratio(verified, settled),
-                appointments_missed: missed,
-                appointments_attended: attended,
-                no_show_rate: ratio(missed, missed + attended),
-                utilisation: util
-                    .into_iter()
-                    .map(|u| Utilisation { rate: ratio(u.taken, u.capacity).unwrap_or(0.0), city_code: u.city_code, shift: u.shift, capacity: u.capacity, taken: u.taken })
-                    .collect(),
+    let s = state.run(move |conn| persistence::stats::between(conn, from, to)).await?;
+    let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+    let stats = Stats {
+        from,
+        to,
+        registrations_per_day: s
+            .registrations_per_day
+            .into_iter()
+            .map(|(date, count)| DayCount { date, count })
+            .collect(),
+        payments_settled: s.payments_settled,
+        payments_verified: s.payments_verified,
+        payment_success_rate: ratio(s.payments_verified, s.payments_settled),
+        appointments_missed: s.appointments_missed,
+        appointments_attended: s.appointments_attended,
+        no_show_rate: ratio(s.appointments_missed, s.appointments_missed + s.appointments_attended),
+        utilisation: s
+            .utilisation
+            .into_iter()
+            .map(|u| Utilisation {
+                rate: ratio(u.taken, u.capacity).unwrap_or(0.0),
+                city_code: u.city_code,
+                shift: u.shift,
+                capacity: u.capacity,
+                taken: u.taken,
             })
-        })
-        .await?;
+            .collect(),
+    };
     Ok(HttpResponse::Ok().json(stats))
 }
 
@@ -852,17 +604,18 @@ pub async fn audit_log(
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let filter = persistence::audit::AuditFilter {
         application_id: q.application_id,
         actor_kind: q.actor_kind,
         action: q.action,
         from: q.from.map(|t| t.naive_utc()),
         to: q.to.map(|t| t.naive_utc()),
-        before_id: q.cursor,
+        before_id: paging.cursor.clone(),
     };
-    let rows = state.run(move |conn| persistence::audit::list(conn, &filter, page::fetch(limit))).await?;
-    let page = Page::of(rows, limit, |r| r.id.clone()).map(|r| AuditEntry {
+    let fetch = paging.fetch();
+    let rows = state.run(move |conn| persistence::audit::list(conn, &filter, fetch)).await?;
+    let page = paging.page(rows, |r| r.id.clone()).map(|r| AuditEntry {
         id: r.id,
         at: r.at.and_utc(),
         actor_kind: r.actor_kind,
@@ -950,15 +703,14 @@ pub async fn list_payments(
     q: web::Query<PaymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(persistence::payments::PaymentStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
     };
-    let rows = state
-        .run(move |conn| persistence::payments::list(conn, status, q.cursor.as_deref(), page::fetch(limit)))
-        .await?;
-    let page = Page::of(rows, limit, |p| p.id.clone()).map(|p| AdminPayment {
+    let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
+    let rows = state.run(move |conn| persistence::payments::list(conn, status, cursor.as_deref(), fetch)).await?;
+    let page = paging.page(rows, |p| p.id.clone()).map(|p| AdminPayment {
         payment_id: p.id,
         application_id: p.application_id,
         gateway: p.gateway,

@@ -5,16 +5,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::DomainError;
-use domain::application::{Slot, State};
+use domain::application::Slot;
 use domain::ids::{BirthCertSerial, NationalId};
-use persistence::{PiiKind, citizens};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{KioskClient, MachinePrincipal};
 use crate::error::{ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view};
-use crate::journey::{self, Target, actor};
+use crate::journey::{self, actor};
 use crate::routes::citizen::{AppointmentRequest, PersonalInfoRequest};
 use crate::routes::payments::PaymentView;
 use crate::routes::problems::StaffWrite;
@@ -94,6 +93,7 @@ pub async fn create(
     .await
 }
 
+/// Parses a kiosk's registration and registers it ([`journey::kiosk::register`]).
 async fn register(
     state: &AppState,
     req: &HttpRequest,
@@ -112,101 +112,21 @@ async fn register(
         .map(journey::personal::validate_family)
         .transpose()
         .map_err(|err| prefix_fields(err, "family."))?;
-    let needs: domain::offices::SpecialNeeds = input.special_needs.into();
-    let gateway = input.gateway.clone().or_else(|| state.config.payments.gateways.first().cloned()).unwrap_or_default();
-    journey::payment::gateway(state, &gateway)?;
-
-    // Everything checkable is checked before anything is written.
-    let now = state.now();
-    // The serial is a guess like a citizen's at entry: counted against the same national
-    // code's budget (the kiosk is the client) before the registry's answer is compared.
-    let subject = state.pii.lookup(PiiKind::NationalId, national_id.as_str());
-    let (pii, rule, guesser) =
-        (state.pii.clone(), crate::guard::Rule::entry(&state.config), crate::guard::Client::machine(&client.client_id));
-    let (attempt, holidays) = state
-        .run_api(move |conn| {
-            let attempt = crate::guard::begin(conn, &pii, &rule, &subject, &guesser, now)?;
-            Ok((attempt, journey::holidays_near(conn, now)?))
-        })
-        .await?;
-    state.metrics.event("guess_checked", "entry");
-    let Ok(record) = state.registry.find(&national_id).await else {
-        journey::entry::withdraw(state, attempt).await?;
-        return Err(DomainError::RegistryUnavailable.into());
+    let registration = journey::kiosk::Registration {
+        national_id,
+        serial,
+        info,
+        needs: input.special_needs.into(),
+        family,
+        slot: input.appointment.map(|a| Slot { office_id: a.office_id, date: a.date, shift: a.shift.into() }),
+        gateway: input.gateway.or_else(|| state.config.payments.gateways.first().cloned()).unwrap_or_default(),
     };
-    match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
-        Err(DomainError::IdentityMismatch) => return Err(journey::entry::wrong_serial(&attempt, now).await),
-        other => {
-            journey::entry::release(state, attempt).await?;
-            other?;
-        }
-    }
-    if let Some(a) = &input.appointment {
-        let office_id = a.office_id.clone();
-        let office = state.run(move |conn| persistence::offices::find(conn, &office_id)).await?;
-        let office = office.filter(|o| o.active).ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
-        if !needs.suits(&office.facilities()) {
-            return Err(DomainError::OfficeUnsuitable.into());
-        }
-    }
-
     let actor = actor(req, "kiosk", &client.client_id);
-    let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
-    let nid_enc = state.pii.seal(PiiKind::NationalId, national_id.as_str());
-    let serial_enc = state.pii.seal(PiiKind::Serial, serial.number());
-    let citizen = state
-        .run(move |conn| {
-            citizens::upsert(
-                conn,
-                &citizens::Entry { hashes: &hashes, nid_enc, serial_enc, serial_verified: true },
-                now,
-            )
-        })
-        .await?;
-    let (row, _) = journey::personal::save_personal_info(state, &citizen.id, info, actor.clone()).await?;
-    if let Some(other) = row.created_by_client.as_deref().filter(|c| *c != client.client_id) {
-        tracing::info!(other_kiosk = other, "a citizen registered at another kiosk is being updated");
-    }
-    let target = || Target::Id(row.id.clone());
-    let current = row.to_domain()?;
-    if current.special_needs != Some(needs) {
-        journey::personal::answer_special_needs(state, target(), needs, actor.clone()).await?;
-    }
-    if let Some(f) = family {
-        journey::personal::save_family(state, target(), f, actor.clone()).await?;
-    }
-    if let Some(a) = input.appointment {
-        let slot = Slot { office_id: a.office_id, date: a.date, shift: a.shift.into() };
-        journey::booking::take_slot(state, target(), slot, actor.clone()).await?;
-    }
-    let id = row.id.clone();
-    let latest = state
-        .run(move |conn| persistence::applications::find(conn, &id))
-        .await?
-        .ok_or(ApiError::NotFound("not_found"))?;
-    let app = latest.to_domain()?;
-    let payment = if app.state == State::PaymentPending {
-        let id = latest.id.clone();
-        state
-            .run(move |conn| persistence::payments::for_application(conn, &id))
-            .await?
-            .into_iter()
-            .find(|p| p.is_open())
-    } else if domain::application::check(&app, domain::application::Operation::Pay, state.now(), &state.policy).is_ok()
-    {
-        Some(journey::payment::start(state, target(), &gateway, actor.clone()).await?)
-    } else {
-        None
-    };
-    let id = latest.id.clone();
-    let latest = state
-        .run(move |conn| persistence::applications::find(conn, &id))
-        .await?
-        .ok_or(ApiError::NotFound("not_found"))?;
+    let done = journey::kiosk::register(state, &client.client_id, actor, registration).await?;
     Ok(KioskResult {
-        tracking_code: latest.tracking_code.clone(),
-        application: build_view(state, latest).await?,
-        payment: payment.as_ref().map(PaymentView::from),
+        tracking_code: done.application.tracking_code.clone(),
+        application: build_view(state, done.application).await?,
+        payment: done.payment.as_ref().map(PaymentView::from),
     })
 }
 

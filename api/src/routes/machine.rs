@@ -3,7 +3,6 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Audience, ProductionClient};
@@ -11,12 +10,8 @@ use crate::error::ApiError;
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
 use crate::routes::problems::{StaffRead, StaffWrite};
+use crate::secrets::hash_secret;
 use crate::state::AppState;
-
-/// SHA-256 of a client secret (secrets are 256-bit random, so a fast hash is enough).
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// The only grant this server issues.
 #[derive(Deserialize, ToSchema, PartialEq, Eq)]

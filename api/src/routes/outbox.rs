@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminPrincipal;
 use crate::error::{ApiError, message};
-use crate::journey::actor;
-use crate::page::{self, Page};
+use crate::journey::{actor, sandbox};
+use crate::page::PageRequest;
 use crate::routes::problems::StaffRead;
 use crate::state::AppState;
 use crate::wire;
@@ -41,13 +41,6 @@ impl Invalid {
     fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() { Ok(()) } else { Err(ApiError::Fields(self.0)) }
     }
-}
-
-fn page_size(limit: Option<i64>, errors: &mut Invalid) -> i64 {
-    page::limit(limit).unwrap_or_else(|_| {
-        errors.code("limit", "range");
-        page::DEFAULT_LIMIT
-    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -150,7 +143,7 @@ pub async fn list_outbox(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let mut errors = Invalid::default();
-    let limit = page_size(q.limit, &mut errors);
+    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
     if q.status.as_deref().is_some_and(|s| Status::parse(s).is_none()) {
         errors.code("status", "invalid");
     }
@@ -163,10 +156,11 @@ pub async fn list_outbox(
         channel: q.channel,
         template: q.template,
         application_id: q.application_id,
-        before_id: q.cursor,
+        before_id: paging.cursor.clone(),
     };
-    let rows = state.run(move |conn| persistence::outbox::list(conn, &filter, page::fetch(limit))).await?;
-    let page = Page::of(rows, limit, |r| r.id.clone()).map(OutboxItem::from);
+    let fetch = paging.fetch();
+    let rows = state.run(move |conn| persistence::outbox::list(conn, &filter, fetch)).await?;
+    let page = paging.page(rows, |r| r.id.clone()).map(OutboxItem::from);
     Ok(HttpResponse::Ok().json(OutboxPage::from(page)))
 }
 
@@ -224,27 +218,12 @@ pub async fn list_sandbox_sms(
     }
     let q = query.into_inner();
     let mut errors = Invalid::default();
-    let limit = page_size(q.limit, &mut errors);
+    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
     let to = q.to.as_deref().and_then(|m| errors.take("to", Mobile::parse(m)));
     errors.finish()?;
-    let (pii, now) = (state.pii.clone(), state.now());
     let who = actor(&req, "admin", &admin.0.staff_id);
-    let rows = state
-        .run(move |conn| {
-            let rows = persistence::sandbox_messages::list_sms(
-                conn,
-                &pii,
-                to.as_ref().map(Mobile::as_str),
-                q.cursor.as_deref(),
-                page::fetch(limit),
-            )?;
-            let count = rows.len().min(usize::try_from(limit).unwrap_or(0));
-            let details = serde_json::json!({"to": to.as_ref().map(|m| m.masked()), "count": count});
-            persistence::audit::append(conn, &who, "sandbox_sms_read", None, Some(details), now)?;
-            Ok(rows)
-        })
-        .await?;
-    let page = Page::of(rows, limit, |r| r.id.clone());
+    let rows = sandbox::read_sms(&state, who, to, &paging).await?;
+    let page = paging.page(rows, |r| r.id.clone());
     let items = page
         .items
         .into_iter()
@@ -309,26 +288,11 @@ pub async fn list_sandbox_emails(
     }
     let q = query.into_inner();
     let mut errors = Invalid::default();
-    let limit = page_size(q.limit, &mut errors);
+    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
     errors.finish()?;
-    let (pii, now) = (state.pii.clone(), state.now());
     let who = actor(&req, "admin", &admin.0.staff_id);
-    let rows = state
-        .run(move |conn| {
-            let rows = persistence::sandbox_messages::list_emails(
-                conn,
-                &pii,
-                q.to.as_deref(),
-                q.cursor.as_deref(),
-                page::fetch(limit),
-            )?;
-            let count = rows.len().min(usize::try_from(limit).unwrap_or(0));
-            let details = serde_json::json!({"filtered": q.to.is_some(), "count": count});
-            persistence::audit::append(conn, &who, "sandbox_emails_read", None, Some(details), now)?;
-            Ok(rows)
-        })
-        .await?;
-    let page = Page::of(rows, limit, |r| r.id.clone());
+    let rows = sandbox::read_emails(&state, who, q.to, &paging).await?;
+    let page = paging.page(rows, |r| r.id.clone());
     let items = page
         .items
         .into_iter()

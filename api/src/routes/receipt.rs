@@ -5,10 +5,8 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::application::Operation;
-use persistence::audit;
-use persistence::outbox::{self, NewMessage};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
@@ -16,8 +14,9 @@ use validator::Validate;
 use crate::auth::CitizenPrincipal;
 use crate::error::{ApiError, Problem};
 use crate::journey::actor;
+use crate::journey::receipt::render_pdf;
 use crate::receipt::enrollment::{EnrollmentReceipt, EnrollmentReceiptView};
-use crate::receipt::{self, Receipt, ReceiptKind, ReceiptView};
+use crate::receipt::{self, ReceiptKind, ReceiptView};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead};
 use crate::state::AppState;
 use crate::wire;
@@ -120,11 +119,6 @@ async fn respond(
                 .body(pdf))
         }
     }
-}
-
-/// Lays the PDF out on the blocking pool (shaping and font subsetting take a moment).
-async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
-    web::block(move || receipt::pdf::render_pdf(&receipt.doc)).await?.map_err(ApiError::internal)
 }
 
 /// The registration receipt, once the payment has succeeded (docs/domain/application.md; otherwise 409
@@ -269,9 +263,6 @@ pub async fn get_enrollment_receipt(
 
 // ---------------------------------------------------------------- e-mail
 
-/// E-mails sent per application per day, so the endpoint cannot be used to flood a mailbox.
-const EMAILS_PER_DAY: usize = 5;
-
 #[derive(Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptEmailRequest {
@@ -310,57 +301,8 @@ pub async fn email_receipt(
     let mut body = body.into_inner();
     body.email = body.email.trim().to_owned();
     body.validate()?;
-    let receipt = receipt::for_citizen(&state, &citizen.citizen_id, Operation::EmailReceipt).await?;
-    let params = {
-        let pdf = render_pdf(receipt.clone()).await?;
-        receipt::email_params(&state, &receipt, &pdf)
-    };
-    let hint = receipt::mask_email(&body.email);
     let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let now = state.now();
-    let pii = state.pii.clone();
-    let application_id = receipt.application_id.clone();
-    let recipient_hint = hint.clone();
-    state
-        .run_api(move |conn| {
-            persistence::write_tx(conn, |conn| {
-                let since = (now - Duration::hours(24)).naive_utc();
-                let recent: Vec<_> = outbox::for_application(conn, &application_id)?
-                    .into_iter()
-                    .filter(|m| m.channel == "email" && m.template == "receipt" && m.created_at > since)
-                    .collect();
-                if recent.len() >= EMAILS_PER_DAY {
-                    let oldest = recent.iter().map(|m| m.created_at).min().unwrap_or(since);
-                    let wait = (oldest - since).num_seconds().max(1);
-                    return Err(ApiError::TooManyRequests { code: "receipt_email_limit", retry_after: wait as u64 });
-                }
-                outbox::enqueue(
-                    conn,
-                    &pii,
-                    NewMessage {
-                        channel: "email",
-                        recipient: &body.email,
-                        recipient_hint: recipient_hint.clone(),
-                        template: "receipt",
-                        params,
-                        lang: "fa",
-                        application_id: Some(&application_id),
-                        dedupe_key: None,
-                    },
-                    now,
-                )?;
-                audit::append(
-                    conn,
-                    &actor,
-                    "receipt_emailed",
-                    Some(&application_id),
-                    Some(serde_json::json!({"recipient": recipient_hint})),
-                    now,
-                )?;
-                Ok(())
-            })
-        })
-        .await?;
+    let hint = crate::journey::receipt::email(&state, &citizen.citizen_id, body.email, actor).await?;
     Ok(HttpResponse::Accepted().json(ReceiptEmailQueued { status: "queued", recipient_hint: hint }))
 }
 
