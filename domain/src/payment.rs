@@ -341,4 +341,30 @@ mod tests {
             Err(UnknownStatus { kind: "PaymentStatus", text: "reversed".into() })
         );
     }
+
+    /// A refused move names the status and the event as logs and audits show them.
+    #[test]
+    fn a_refused_move_names_its_status_and_event() {
+        assert_eq!(
+            transition(PaymentStatus::Refunded, PaymentEvent::Redirected),
+            Err(DomainError::InvalidTransition { from: "refunded", event: "redirected" })
+        );
+        let names: Vec<&str> = PaymentEvent::ALL.iter().map(|e| e.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "redirected",
+                "request_failed",
+                "callback_received",
+                "no_answer",
+                "verified",
+                "not_paid",
+                "expired",
+                "give_back",
+                "refunded",
+                "reversal_abandoned",
+                "withdrawn"
+            ]
+        );
+    }
 }
