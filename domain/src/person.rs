@@ -182,4 +182,11 @@ mod tests {
         }
         assert_eq!(Religion::parse("islam "), None);
     }
+
+    /// A name may have up to 60 characters, not one more.
+    #[test]
+    fn a_name_has_at_most_sixty_characters() {
+        assert!(PersonName::parse(&"ب".repeat(60)).is_ok());
+        assert_eq!(PersonName::parse(&"ب".repeat(61)), Err(DomainError::NameInvalid));
+    }
 }
