@@ -189,4 +189,13 @@ mod tests {
         assert!(PersonName::parse(&"ب".repeat(60)).is_ok());
         assert_eq!(PersonName::parse(&"ب".repeat(61)), Err(DomainError::NameInvalid));
     }
+
+    /// Registered names may carry harakat and the superscript alef (as in «رحمٰن»).
+    #[test]
+    fn names_keep_harakat_and_the_superscript_alef() {
+        for name in ["رحمٰن", "مُحَمَّد"] {
+            assert!(PersonName::parse(name).is_ok(), "{name}");
+        }
+        assert_eq!(PersonName::parse("علی؟"), Err(DomainError::NameInvalid));
+    }
 }
