@@ -61,6 +61,11 @@ pub fn find(conn: &mut DbConn, application_id: &str) -> Result<Option<HomeVisitR
         .map_err(DbError::from)
 }
 
+/// The visit of an application that asked for one (cannot leave home, address given).
+pub fn for_application(conn: &mut DbConn, row: &ApplicationRow) -> Result<Option<HomeVisitRow>, DbError> {
+    if row.can_leave_home == Some(false) && row.home_visit_address { find(conn, &row.id) } else { Ok(None) }
+}
+
 /// Saves the address of an application's visit (a new one, or a changed one). Called
 /// inside the application's write transaction, which serialises writers of the row.
 pub fn save(

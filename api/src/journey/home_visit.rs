@@ -180,11 +180,7 @@ pub fn details(state: &AppState, visit: &HomeVisitRow) -> Result<HomeVisitDetail
 
 /// The visit of an application, if it has one (for views and receipts).
 pub fn find(conn: &mut persistence::DbConn, row: &ApplicationRow) -> Result<Option<HomeVisitRow>, ApiError> {
-    if row.can_leave_home == Some(false) && row.home_visit_address {
-        Ok(home_visits::find(conn, &row.id)?)
-    } else {
-        Ok(None)
-    }
+    Ok(home_visits::for_application(conn, row)?)
 }
 
 /// When the application entered the queue (its payment).

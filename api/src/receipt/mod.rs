@@ -189,7 +189,7 @@ fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Res
         .chain(app.effective_delivery_office().map(str::to_owned))
         .collect();
     let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
-    let visit = crate::journey::home_visit::find(conn, &row)?;
+    let visit = persistence::home_visits::for_application(conn, &row)?;
     Ok(Sources { row, app, payment, offices, visit })
 }
 
