@@ -77,6 +77,11 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<AccountRow>, DbError> 
 }
 
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<AccountRow>, DbError> {
+    // No stored username holds a NUL (PostgreSQL text cannot), and PostgreSQL refuses to
+    // compare with one: such a name is simply not found (contract fuzzing sent one → 500).
+    if username.contains('\0') {
+        return Ok(None);
+    }
     efolder_accounts::table
         .filter(efolder_accounts::username.eq(username))
         .select(AccountRow::as_select())
