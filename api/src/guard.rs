@@ -228,12 +228,15 @@ pub fn begin(
 /// Gives a guess back: it was right (or could not be judged), so it spends no failure
 /// budget and clears the failures in a row of its subject and client.
 pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
-    write_tx(conn, |conn| {
-        attempts::uncount(conn, &attempt.client, attempt.window)?;
-        attempts::uncount(conn, &attempt.subject, attempt.window)?;
-        attempts::clear(conn, &attempt.pair)?;
-        Ok(())
-    })
+    write_tx(conn, |conn| release_in(conn, attempt))
+}
+
+/// [`release`] in the caller's write transaction.
+pub fn release_in(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
+    attempts::uncount(conn, &attempt.client, attempt.window)?;
+    attempts::uncount(conn, &attempt.subject, attempt.window)?;
+    attempts::clear(conn, &attempt.pair)?;
+    Ok(())
 }
 
 /// Takes back a guess that could not be judged (the service holding the secret did not

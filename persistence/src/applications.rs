@@ -222,6 +222,53 @@ pub fn find_by_tracking_code(conn: &mut DbConn, code: &str) -> Result<Option<App
         .map_err(DbError::from)
 }
 
+/// Reads an application and locks its row for the rest of the write transaction, in one
+/// statement: `SELECT … FOR UPDATE` on PostgreSQL (which waits for a concurrent writer and
+/// then returns its committed row). On SQLite the transaction's writer already holds the
+/// database (`BEGIN IMMEDIATE`), so a plain read is the same. Replaces a read followed by
+/// [`lock`] inside `write_tx` (docs/architecture.md, "The database layer").
+pub fn find_locked(conn: &mut DbConn, id: &str) -> Result<Option<ApplicationRow>, DbError> {
+    match conn {
+        DbConn::Pg(pg) => applications::table
+            .find(id)
+            .select(ApplicationRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()
+            .map_err(DbError::from),
+        DbConn::Sqlite(_) => find(conn, id),
+    }
+}
+
+/// [`current_for_citizen`], locked as [`find_locked`] is.
+pub fn current_for_citizen_locked(conn: &mut DbConn, citizen_id: &str) -> Result<Option<ApplicationRow>, DbError> {
+    match conn {
+        DbConn::Pg(pg) => applications::table
+            .filter(applications::citizen_id.eq(citizen_id))
+            .order(applications::cycle.desc())
+            .select(ApplicationRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()
+            .map_err(DbError::from),
+        DbConn::Sqlite(_) => current_for_citizen(conn, citizen_id),
+    }
+}
+
+/// [`find_by_tracking_code`], locked as [`find_locked`] is.
+pub fn find_by_tracking_code_locked(conn: &mut DbConn, code: &str) -> Result<Option<ApplicationRow>, DbError> {
+    match conn {
+        DbConn::Pg(pg) => applications::table
+            .filter(applications::tracking_code.eq(code))
+            .select(ApplicationRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()
+            .map_err(DbError::from),
+        DbConn::Sqlite(_) => find_by_tracking_code(conn, code),
+    }
+}
+
 /// Applications of a national code, newest cycle first (`hashes`: its lookup values under every key).
 pub fn find_by_nid(conn: &mut DbConn, hashes: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
     applications::table

@@ -40,38 +40,45 @@ pub fn upsert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
 }
 
 fn try_upsert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Result<CitizenRow, DbError> {
+    write_tx(conn, |conn| upsert_in(conn, entry, now).map(|(_, row)| row))
+}
+
+/// [`upsert`] in the caller's write transaction (entry writes the citizen, its guess and
+/// its session in one), returning the citizen as it was before too. Two first entries
+/// racing make the second one's insert a `Duplicate`: the caller runs its transaction again.
+pub fn upsert_in(
+    conn: &mut DbConn,
+    entry: &Entry<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Option<CitizenRow>, CitizenRow), DbError> {
     let hashes = entry.hashes;
-    write_tx(conn, |conn| {
-        let existing = citizens::table
-            .filter(citizens::nid_hash.eq_any(hashes))
-            .select(CitizenRow::as_select())
-            .first(conn)
-            .optional()?;
-        if let Some(mut row) = existing {
-            row.last_entry_at = now.naive_utc();
-            row.serial_enc = entry.serial_enc.clone();
-            row.serial_verified = entry.serial_verified;
-            diesel::update(citizens::table.find(&row.id))
-                .set((
-                    citizens::last_entry_at.eq(row.last_entry_at),
-                    citizens::serial_enc.eq(&row.serial_enc),
-                    citizens::serial_verified.eq(row.serial_verified),
-                ))
-                .execute(conn)?;
-            return Ok(row);
-        }
-        let row = CitizenRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            nid_hash: hashes[0].clone(),
-            nid_enc: entry.nid_enc.clone(),
-            serial_enc: entry.serial_enc.clone(),
-            serial_verified: entry.serial_verified,
-            created_at: now.naive_utc(),
-            last_entry_at: now.naive_utc(),
-        };
-        diesel::insert_into(citizens::table).values(&row).execute(conn)?;
-        Ok(row)
-    })
+    let existing =
+        citizens::table.filter(citizens::nid_hash.eq_any(hashes)).select(CitizenRow::as_select()).first(conn).optional()?;
+    if let Some(before) = existing {
+        let mut row = before.clone();
+        row.last_entry_at = now.naive_utc();
+        row.serial_enc = entry.serial_enc.clone();
+        row.serial_verified = entry.serial_verified;
+        diesel::update(citizens::table.find(&row.id))
+            .set((
+                citizens::last_entry_at.eq(row.last_entry_at),
+                citizens::serial_enc.eq(&row.serial_enc),
+                citizens::serial_verified.eq(row.serial_verified),
+            ))
+            .execute(conn)?;
+        return Ok((Some(before), row));
+    }
+    let row = CitizenRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        nid_hash: hashes[0].clone(),
+        nid_enc: entry.nid_enc.clone(),
+        serial_enc: entry.serial_enc.clone(),
+        serial_verified: entry.serial_verified,
+        created_at: now.naive_utc(),
+        last_entry_at: now.naive_utc(),
+    };
+    diesel::insert_into(citizens::table).values(&row).execute(conn)?;
+    Ok((None, row))
 }
 
 /// The citizen with this national code, or a new one from `entry`, in the caller's

@@ -473,6 +473,11 @@ where
     E: From<diesel::result::Error>,
 {
     if let DbConn::Sqlite(inner) = conn {
+        // Inside a write transaction already (a use case writing its statements in one):
+        // its `BEGIN IMMEDIATE` holds the database and the writer turn.
+        if sqlite_in_transaction(inner) {
+            return f(conn);
+        }
         let _turn = SQLITE_WRITER.try_lock_for(WRITER_WAIT);
         AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
         let result = f(conn);
@@ -493,6 +498,10 @@ where
     } else {
         conn.transaction(f)
     }
+}
+
+fn sqlite_in_transaction(conn: &mut SqliteConnection) -> bool {
+    AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth().ok().flatten().is_some()
 }
 
 /// One write statement outside a transaction: on SQLite it takes its writer turn as

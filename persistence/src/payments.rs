@@ -60,6 +60,21 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> 
     payments::table.find(id).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
+/// Reads a payment and locks its row for the rest of the write transaction, in one
+/// statement (see `applications::find_locked`).
+pub fn find_locked(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> {
+    match conn {
+        DbConn::Pg(pg) => payments::table
+            .find(id)
+            .select(PaymentRow::as_select())
+            .for_update()
+            .first(pg)
+            .optional()
+            .map_err(DbError::from),
+        DbConn::Sqlite(_) => find(conn, id),
+    }
+}
+
 pub fn find_by_order(conn: &mut DbConn, order_id: i64) -> Result<Option<PaymentRow>, DbError> {
     payments::table
         .filter(payments::order_id.eq(order_id))

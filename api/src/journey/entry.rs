@@ -116,52 +116,71 @@ pub async fn enter(
                 serial_enc: serial_enc.clone(),
                 serial_verified: confirmed,
             };
-            let citizen = if confirmed {
-                // A right serial spends no failure budget and clears the failures in a row.
-                guard::release(conn, &attempt)?;
-                let before = citizens::find_by_nid(conn, &entry_hashes)?;
-                let citizen = citizens::upsert(conn, &entry, now)?;
-                // A confirmed serial replacing one the registry never checked (or another
-                // one) ends the sessions opened with it.
-                if before.is_some_and(|b| {
-                    !b.serial_verified
-                        || pii.open(PiiKind::Serial, &b.serial_enc).ok().as_deref() != Some(serial.number())
+            // The application a confirmed new serial replaces the stored one of, and the
+            // session, in the citizen's transaction. After production started the
+            // citizen is told to ask for a re-issue after delivery (docs/domain/application.md):
+            // that refusal is returned as the inner `Err`, so the rest still commits.
+            let finish = |conn: &mut persistence::DbConn,
+                          citizen: &citizens::CitizenRow|
+             -> Result<Result<(Option<applications::ApplicationRow>, String), ApiError>, ApiError> {
+                let mut row = applications::current_for_citizen(conn, &citizen.id)?;
+                if let Some(r) = row.as_mut().filter(|r| {
+                    confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
                 }) {
-                    citizens::end_other_sessions(conn, &citizen.id, None, now)?;
+                    let app = r.to_domain()?;
+                    let next = match transition(&app, Event::SerialChanged, now, &policy) {
+                        Ok(next) => next,
+                        Err(refused) => return Ok(Err(refused.into())),
+                    };
+                    r.set_domain(&next);
+                    r.serial_enc = serial_enc.clone();
+                    applications::update(conn, r, now)?;
+                    persistence::audit::append(conn, &actor, "serial_changed", Some(&r.id), None, now)?;
                 }
-                citizen
+                let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
+                Ok(Ok((row, sid)))
+            };
+            if confirmed {
+                // One write transaction: the guess given back (a right serial spends no
+                // failure budget and clears the failures in a row), the citizen, a
+                // changed serial, the session. Two first entries of one national code
+                // racing make one insert a duplicate: that one runs again.
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    let done = write_tx(conn, |conn| {
+                        guard::release_in(conn, &attempt)?;
+                        let (before, citizen) = citizens::upsert_in(conn, &entry, now)?;
+                        // A confirmed serial replacing one the registry never checked (or
+                        // another one) ends the sessions opened with it.
+                        if before.is_some_and(|b| {
+                            !b.serial_verified
+                                || pii.open(PiiKind::Serial, &b.serial_enc).ok().as_deref() != Some(serial.number())
+                        }) {
+                            citizens::end_other_sessions(conn, &citizen.id, None, now)?;
+                        }
+                        Ok::<_, ApiError>(finish(conn, &citizen)?.map(|(row, sid)| (citizen, row, sid)))
+                    });
+                    match done {
+                        Err(ApiError::Internal(m)) if tries < 2 && m.contains("duplicate") => continue,
+                        other => break Ok(other?),
+                    }
+                }
             } else {
                 // Unjudged: counted against nobody, neither the citizen's entry lock nor
                 // the client's budget.
                 guard::withdraw(conn, &attempt)?;
                 let same = |sealed: &str| pii.open(PiiKind::Serial, sealed).ok().as_deref() == Some(serial.number());
-                match citizens::enter_unchecked(conn, &entry, &same, now)? {
+                let citizen = match citizens::enter_unchecked(conn, &entry, &same, now)? {
                     citizens::UncheckedEntry::Entered(citizen) => citizen,
                     // An application (or a live session, or a confirmed other serial) must
                     // never be opened with a serial nobody checked: try again later.
                     citizens::UncheckedEntry::Refused => return Err(DomainError::RegistryUnavailable.into()),
-                }
-            };
-            let mut row = applications::current_for_citizen(conn, &citizen.id)?;
-            // A confirmed new serial replaces the application's; after production started
-            // the citizen is told to ask for a re-issue after delivery (docs/domain/application.md).
-            if let Some(r) = row.as_mut().filter(|r| {
-                confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
-            }) {
-                write_tx(conn, |conn| {
-                    let app = r.to_domain()?;
-                    let next = transition(&app, Event::SerialChanged, now, &policy)?;
-                    r.set_domain(&next);
-                    r.serial_enc = serial_enc.clone();
-                    applications::update(conn, r, now)?;
-                    persistence::audit::append(conn, &actor, "serial_changed", Some(&r.id), None, now)?;
-                    Ok::<_, ApiError>(())
-                })?;
+                };
+                Ok(finish(conn, &citizen)?.map(|(row, sid)| (citizen, row, sid)))
             }
-            let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
-            Ok((citizen, row, sid))
         })
-        .await?;
+        .await??;
 
     let mut claims = state.tokens.claims(Audience::Citizen, &citizen.id, now, minutes);
     claims.sid = Some(sid);

@@ -54,11 +54,13 @@ pub enum Target {
 }
 
 impl Target {
-    fn load(&self, conn: &mut DbConn) -> Result<Option<ApplicationRow>, DbError> {
+    /// The application, its row locked for the rest of the write transaction (one
+    /// statement: `SELECT … FOR UPDATE` on PostgreSQL; SQLite's writer holds the database).
+    fn load_locked(&self, conn: &mut DbConn) -> Result<Option<ApplicationRow>, DbError> {
         match self {
-            Target::Citizen(id) => applications::current_for_citizen(conn, id),
-            Target::Id(id) => applications::find(conn, id),
-            Target::TrackingCode(code) => applications::find_by_tracking_code(conn, code),
+            Target::Citizen(id) => applications::current_for_citizen_locked(conn, id),
+            Target::Id(id) => applications::find_locked(conn, id),
+            Target::TrackingCode(code) => applications::find_by_tracking_code_locked(conn, code),
         }
     }
 }
@@ -101,8 +103,7 @@ where
     loop {
         attempt += 1;
         let result = write_tx(conn, |conn| {
-            let mut row = target.load(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
-            applications::lock(conn, &row)?;
+            let mut row = target.load_locked(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let before = row.clone();
             let app = row.to_domain()?;
             let out = change(conn, &mut row, &app, now)?;

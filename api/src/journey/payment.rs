@@ -147,15 +147,27 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
     };
     // 3. The application waits for the bank.
     let policy = state.policy.clone();
-    let pid = payment.id.clone();
     let (paid, _) = super::mutate(state, target, move |conn, row, app, now| {
         let next = transition(app, Event::StartPayment, now, &policy)?;
         row.set_domain(&next);
-        let mut p = payments::find(conn, &pid)?.ok_or(DbError::NotFound)?;
-        p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
-        p.token = Some(redirect.token.clone());
-        p.redirect_url = Some(redirect.url.clone());
-        payments::update(conn, &mut p, now)?;
+        // The row written in step 1, not read again; its versioned update notices a
+        // writer that moved it meanwhile, and only then is it read.
+        let redirected = |p: &mut PaymentRow| -> Result<(), ApiError> {
+            p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
+            p.token = Some(redirect.token.clone());
+            p.redirect_url = Some(redirect.url.clone());
+            Ok(())
+        };
+        let mut p = payment.clone();
+        redirected(&mut p)?;
+        match payments::update(conn, &mut p, now) {
+            Err(DbError::Stale) => {
+                p = payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?;
+                redirected(&mut p)?;
+                payments::update(conn, &mut p, now)?;
+            }
+            other => other?,
+        }
         audit::append(
             conn,
             &actor,
@@ -186,17 +198,19 @@ fn load(conn: &mut DbConn, target: &Target) -> Result<ApplicationRow, ApiError> 
     row.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))
 }
 
+/// What a callback or a verification ended in: the outcome for the browser, the payment
+/// (if found) and, for one that registered the application here, its tracking code (so
+/// the result page needs no second read).
+pub type Applied = (Outcome, Option<PaymentRow>, Option<String>);
+
 /// Handles a bank callback: finds the payment, verifies it with the bank, applies the
-/// result. Returns the outcome for the browser and the payment (if found).
-pub async fn callback(
-    state: &AppState,
-    gateway_name: &str,
-    fields: Vec<(String, String)>,
-) -> (Outcome, Option<PaymentRow>) {
-    let Ok(gw) = gateway(state, gateway_name) else { return (Outcome::Invalid, None) };
+/// result. Returns the outcome for the browser, the payment (if found) and the tracking
+/// code when this callback registered the application.
+pub async fn callback(state: &AppState, gateway_name: &str, fields: Vec<(String, String)>) -> Applied {
+    let Ok(gw) = gateway(state, gateway_name) else { return (Outcome::Invalid, None, None) };
     let Ok(data) = gw.parse_callback(&fields) else {
         state.metrics.event("payment_callback", "unparseable");
-        return (Outcome::Invalid, None);
+        return (Outcome::Invalid, None, None);
     };
     let order = data.order_id;
     let found = match state.run(move |conn| payments::find_by_order(conn, order)).await {
@@ -206,52 +220,61 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(error = %e, "payment callback while the database is unavailable; reconciliation will settle it");
             state.metrics.event("payment_callback", "database_unavailable");
-            return (Outcome::Received, None);
+            return (Outcome::Received, None, None);
         }
     };
     let Some(payment) = found.filter(|p| p.gateway == gateway_name) else {
         state.metrics.event("payment_callback", "unknown_order");
-        return (Outcome::Invalid, None);
+        return (Outcome::Invalid, None, None);
     };
     // A token in the callback must be the one the bank gave us for this order.
     if let (Some(given), Some(ours)) = (&data.token, &payment.token)
         && given != ours
     {
         state.metrics.event("payment_callback", "token_mismatch");
-        return (Outcome::Invalid, Some(payment));
+        return (Outcome::Invalid, Some(payment), None);
     }
-    if rules::transition(payment.status, PaymentEvent::CallbackReceived).is_ok() {
-        let id = payment.id.clone();
+    if let Ok(next) = rules::transition(payment.status, PaymentEvent::CallbackReceived) {
+        // One versioned update of the row just read, no transaction around it: if another
+        // writer (a second callback, reconciliation) moved the payment meanwhile, the
+        // update changes nothing and the payment is read again below.
         let now = state.now();
-        let _ = state
+        let mut marked = payment.clone();
+        marked.status = next;
+        marked.bank_code = Some(data.status_code.chars().take(32).collect());
+        let saved = state
             .run(move |conn| {
-                write_tx(conn, |conn| {
-                    let mut p = payments::find(conn, &id)?.ok_or(DbError::NotFound)?;
-                    if let Ok(next) = rules::transition(p.status, PaymentEvent::CallbackReceived) {
-                        p.status = next;
-                        p.bank_code = Some(data.status_code.chars().take(32).collect());
-                        payments::update(conn, &mut p, now)?;
-                    }
-                    Ok(())
+                persistence::single_write(conn, |conn| match payments::update(conn, &mut marked, now) {
+                    Ok(()) => Ok(Some(marked)),
+                    Err(DbError::Stale) => Ok(None),
+                    Err(e) => Err(e),
                 })
             })
             .await;
+        if let Ok(Some(marked)) = saved {
+            return verify_and_apply_row(state, marked).await;
+        }
     }
     verify_and_apply(state, &payment.id).await
 }
 
 /// Asks the bank about a payment and applies the answer exactly once.
-pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> (Outcome, Option<PaymentRow>) {
+pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> Applied {
     let id = payment_id.to_owned();
     let payment = match state.run(move |conn| payments::find(conn, &id)).await {
         Ok(Some(p)) => p,
-        Ok(None) => return (Outcome::Invalid, None),
-        Err(_) => return (Outcome::Received, None),
+        Ok(None) => return (Outcome::Invalid, None, None),
+        Err(_) => return (Outcome::Received, None, None),
     };
+    verify_and_apply_row(state, payment).await
+}
+
+/// [`verify_and_apply`] with the payment as just read or written by the caller.
+async fn verify_and_apply_row(state: &AppState, payment: PaymentRow) -> Applied {
     if !payment.is_open() {
-        return (settled_outcome(state, &payment), Some(payment));
+        return (settled_outcome(state, &payment), Some(payment), None);
     }
-    let Ok(gw) = gateway(state, &payment.gateway) else { return (Outcome::Invalid, Some(payment)) };
+    let Ok(gw) = gateway(state, &payment.gateway) else { return (Outcome::Invalid, Some(payment), None) };
     let Some(token) = payment.token.clone() else {
         // Never reached the bank: nothing to verify; it expires.
         let verdict = if state.now() > payment.expires_at.and_utc() {
@@ -312,11 +335,7 @@ enum Decision {
     },
 }
 
-async fn apply(
-    state: &AppState,
-    payment: &PaymentRow,
-    verdict: Result<VerifyOutcome, PortError>,
-) -> (Outcome, Option<PaymentRow>) {
+async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOutcome, PortError>) -> Applied {
     let decision = match verdict {
         Ok(VerifyOutcome::Verified { reference, amount, card_mask }) if amount.value() == payment.amount => {
             Decision::Paid { reference, card_mask }
@@ -356,7 +375,7 @@ async fn apply(
         })
         .await;
     match result {
-        Ok((outcome, p)) => {
+        Ok((outcome, p, tracking)) => {
             let outcome = outcome.unwrap_or_else(|| settled_outcome(state, &p));
             state.metrics.event("payment", outcome.as_str());
             if outcome != Outcome::Success {
@@ -368,13 +387,13 @@ async fn apply(
             if p.status == PaymentStatus::RefundPending && p.token.is_some() && p.last_error.is_some() {
                 reverse(state, &p).await;
             }
-            (outcome, Some(p))
+            (outcome, Some(p), tracking)
         }
         Err(e) => {
             tracing::warn!(payment_id = %payment.id, error = %e, "payment could not be applied now; reconciliation will retry");
             // The bank answered but its answer could not be recorded: the citizen is told
             // it is being confirmed (and gets an SMS when it is), never that it failed.
-            (Outcome::Received, Some(payment.clone()))
+            (Outcome::Received, Some(payment.clone()), None)
         }
     }
 }
@@ -391,12 +410,11 @@ fn settle(
     now: DateTime<Utc>,
     policy: &domain::Policy,
     pii: &persistence::Pii,
-) -> Result<(Option<Outcome>, PaymentRow), ApiError> {
-    let mut p = payments::find(conn, payment_id)?.ok_or(DbError::NotFound)?;
+) -> Result<(Option<Outcome>, PaymentRow, Option<String>), ApiError> {
+    let mut p = payments::find_locked(conn, payment_id)?.ok_or(DbError::NotFound)?;
     if !p.is_open() {
-        return Ok((None, p));
+        return Ok((None, p, None));
     }
-    payments::lock(conn, &p)?;
     if let Decision::Unknown { error } = decision {
         // Nothing is settled: the payment is asked about again later.
         p.status = rules::transition(p.status, PaymentEvent::NoAnswer)?;
@@ -404,10 +422,9 @@ fn settle(
         p.last_error = Some(error.chars().take(300).collect());
         p.next_check_at = Some((now + rules::recheck_after(p.attempts)).naive_utc());
         payments::update(conn, &mut p, now)?;
-        return Ok((Some(Outcome::Pending), p));
+        return Ok((Some(Outcome::Pending), p, None));
     }
-    let mut row = applications::find(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
-    applications::lock(conn, &row)?;
+    let mut row = applications::find_locked(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
     let app = row.to_domain()?;
     let mut s = Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii };
     let outcome = match decision {
@@ -423,7 +440,7 @@ fn settle(
     }
     p.settled_at = Some(now.naive_utc());
     match payments::update(conn, &mut p, now) {
-        Ok(()) => Ok((Some(outcome), p)),
+        Ok(()) => Ok((Some(outcome), p, row.tracking_code)),
         // Another racer applied it first; this transaction rolls back.
         Err(DbError::Stale) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
         Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
@@ -691,7 +708,7 @@ pub async fn reconcile(state: &AppState) -> Result<usize, ApiError> {
         if !claimed {
             continue;
         }
-        let (outcome, _) = verify_and_apply(state, &p.id).await;
+        let (outcome, _, _) = verify_and_apply(state, &p.id).await;
         if outcome != Outcome::Pending {
             settled += 1;
         }

@@ -200,9 +200,12 @@ fn result_location(
 }
 
 async fn handle_callback(state: &AppState, gateway: &str, fields: Vec<(String, String)>) -> HttpResponse {
-    let (outcome, p) = payment::callback(state, gateway, fields).await;
-    let tracking = match (&p, outcome) {
-        (Some(p), Outcome::Success) => {
+    let (outcome, p, tracking) = payment::callback(state, gateway, fields).await;
+    // The settling transaction returns the tracking code; a repeated callback of a payment
+    // settled before reads it.
+    let tracking = match (&p, outcome, tracking) {
+        (Some(_), Outcome::Success, Some(t)) => Some(t),
+        (Some(p), Outcome::Success, None) => {
             let id = p.application_id.clone();
             state
                 .run(move |conn| persistence::applications::find(conn, &id))
