@@ -74,7 +74,27 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
         let (claims, state) = (claims?, state?);
         let now = state.now();
         let sub = claims.sub.clone();
-        let session_id = state.run_api(move |conn| check_session(conn, &claims, Audience::Citizen, now, None)).await?;
+        let session_id = state
+            .run_api(move |conn| {
+                let sid = claims.sid.clone().ok_or(ApiError::Unauthorized("session_ended"))?;
+                let (live, catalog) = persistence::sessions::check_seeing_catalog(
+                    conn,
+                    &sid,
+                    Audience::Citizen.as_str(),
+                    &claims.sub,
+                    now.naive_utc(),
+                )?;
+                live.map_err(|_| ApiError::Unauthorized("session_ended"))?;
+                Ok((sid, catalog))
+            })
+            .await
+            .map(|(sid, catalog)| {
+                // The catalog this request sees is at least this new, with no read of its own.
+                if let Some(v) = catalog {
+                    crate::state::catalog_seen(v);
+                }
+                sid
+            })?;
         Ok(CitizenPrincipal { citizen_id: sub, session_id })
     })
 }

@@ -82,6 +82,7 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
         trusted_proxies,
         draining: Default::default(),
         full_slots: Default::default(),
+        catalog: Default::default(),
         policy: config.policy.to_policy(),
         config: Arc::new(config),
         db,

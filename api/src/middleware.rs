@@ -80,7 +80,10 @@ pub async fn request_middleware(
     };
     let result = match limited {
         Some(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error)).map_into_boxed_body()),
-        None => next.call(req).instrument(span.clone()).await.map(ServiceResponse::map_into_boxed_body),
+        None => crate::state::CATALOG_SEEN
+            .scope(std::cell::Cell::new(None), next.call(req).instrument(span.clone()))
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
     };
     let mut res = match result {
         Ok(res) => res,

@@ -55,6 +55,8 @@ pub struct AppState {
     pub draining: std::sync::atomic::AtomicBool,
     /// Slots just refused as full (answered from memory for a moment; see the module).
     pub full_slots: Arc<crate::full_slots::FullSlots>,
+    /// Offices, fee rates and holidays in memory (docs/decisions/0013-catalog-cache.md).
+    pub catalog: Arc<persistence::catalog::Catalog>,
 }
 
 impl AppState {
@@ -85,10 +87,48 @@ impl AppState {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
         let turn = self.db.turn().await?;
+        // The catalog version this request's session check read, for the turn's thread.
+        let seen = catalog_seen_now();
         web::block(move || {
+            let _seen = SeenInTurn::set(seen);
             let mut conn = turn.connect()?;
             f(&mut conn)
         })
         .await?
+    }
+}
+
+tokio::task_local! {
+    /// The catalog version the current request's session check read (set by
+    /// `auth`, scoped to each request by the request middleware); see
+    /// docs/decisions/0013-catalog-cache.md.
+    pub static CATALOG_SEEN: std::cell::Cell<Option<i64>>;
+}
+
+/// Records a version the request read (outside a request scope: nothing).
+pub fn catalog_seen(version: i64) {
+    let _ = CATALOG_SEEN.try_with(|c| c.set(Some(c.get().map_or(version, |v| v.max(version)))));
+}
+
+/// The catalog version the current request read, if any (for a turn taken without
+/// [`AppState::run_api`]).
+pub fn catalog_seen_now() -> Option<i64> {
+    CATALOG_SEEN.try_with(std::cell::Cell::get).ok().flatten()
+}
+
+/// Sets [`persistence::catalog::SEEN_IN_TURN`] for one turn on a blocking thread and
+/// clears it after (the thread serves other requests next).
+pub struct SeenInTurn;
+
+impl SeenInTurn {
+    pub fn set(seen: Option<i64>) -> Self {
+        persistence::catalog::SEEN_IN_TURN.with(|c| c.set(seen));
+        SeenInTurn
+    }
+}
+
+impl Drop for SeenInTurn {
+    fn drop(&mut self) {
+        persistence::catalog::SEEN_IN_TURN.with(|c| c.set(None));
     }
 }

@@ -52,8 +52,11 @@ pub fn upsert_in(
     now: DateTime<Utc>,
 ) -> Result<(Option<CitizenRow>, CitizenRow), DbError> {
     let hashes = entry.hashes;
-    let existing =
-        citizens::table.filter(citizens::nid_hash.eq_any(hashes)).select(CitizenRow::as_select()).first(conn).optional()?;
+    let existing = citizens::table
+        .filter(citizens::nid_hash.eq_any(hashes))
+        .select(CitizenRow::as_select())
+        .first(conn)
+        .optional()?;
     if let Some(before) = existing {
         let mut row = before.clone();
         row.last_entry_at = now.naive_utc();

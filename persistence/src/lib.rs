@@ -10,6 +10,7 @@ pub mod applications;
 pub mod attempts;
 pub mod audit;
 pub mod back_office;
+pub mod catalog;
 pub mod citizens;
 pub mod db;
 pub mod efolder;

@@ -611,6 +611,47 @@ pub fn availability(conn: &mut DbConn, scope: &SeatScope, date: NaiveDate) -> Re
     // Two range reads, no per-office lookups: the scope's active offices (with what ranking
     // needs) — by the `offices_city` index when a city is given — and their cities' slots of
     // the date from `slots_by_city`, joined here.
+    let offices = scope_offices(conn, scope)?;
+    seats_of(conn, offices, date)
+}
+
+/// The slots of a date of the given offices (id → city code, phone, facilities), read by
+/// their cities from `slots_by_city` (one range per city) and joined here.
+pub fn seats_of(
+    conn: &mut DbConn,
+    offices: HashMap<String, (String, String, Facilities)>,
+    date: NaiveDate,
+) -> Result<Vec<SeatRow>, DbError> {
+    if offices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cities: Vec<String> = offices.values().map(|(c, _, _)| c.clone()).collect();
+    cities.sort_unstable();
+    cities.dedup();
+    let mut seats = Vec::new();
+    for chunk in cities.chunks(IDS_PER_QUERY) {
+        seats.extend(
+            slots::table
+                .filter(slots::date.eq(date))
+                .filter(slots::city_code.eq_any(chunk))
+                .select((slots::office_id, slots::shift, slots::capacity, slots::taken, slots::closed))
+                .load::<(String, String, i32, i32, bool)>(conn)?,
+        );
+    }
+    Ok(seats
+        .into_iter()
+        .filter_map(|(office_id, shift, capacity, taken, closed)| {
+            let (_, phone, facilities) = offices.get(&office_id)?.clone();
+            Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
+        })
+        .collect())
+}
+
+/// The active offices of a scope with what ranking needs: id → (city code, phone, facilities).
+fn scope_offices(
+    conn: &mut DbConn,
+    scope: &SeatScope,
+) -> Result<HashMap<String, (String, String, Facilities)>, DbError> {
     let mut q = offices::table.filter(offices::active.eq(true)).into_boxed();
     if let Some(c) = &scope.city_code {
         q = q.filter(offices::city_code.eq(c.clone()));
@@ -649,29 +690,7 @@ pub fn availability(conn: &mut DbConn, scope: &SeatScope, date: NaiveDate) -> Re
             },
         )
         .collect();
-    if offices.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut cities: Vec<String> = offices.values().map(|(c, _, _)| c.clone()).collect();
-    cities.sort_unstable();
-    cities.dedup();
-    let mut seats = Vec::new();
-    for chunk in cities.chunks(IDS_PER_QUERY) {
-        seats.extend(
-            slots::table
-                .filter(slots::date.eq(date))
-                .filter(slots::city_code.eq_any(chunk))
-                .select((slots::office_id, slots::shift, slots::capacity, slots::taken, slots::closed))
-                .load::<(String, String, i32, i32, bool)>(conn)?,
-        );
-    }
-    Ok(seats
-        .into_iter()
-        .filter_map(|(office_id, shift, capacity, taken, closed)| {
-            let (_, phone, facilities) = offices.get(&office_id)?.clone();
-            Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
-        })
-        .collect())
+    Ok(offices)
 }
 
 /// What ranking one office's shift needs, and nothing more: a search reads every office

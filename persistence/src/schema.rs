@@ -500,7 +500,15 @@ diesel::joinable!(refunds -> applications (application_id));
 
 diesel::joinable!(efolder_reset_codes -> efolder_accounts (account_id));
 
+diesel::table! {
+    catalog_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    catalog_version,
     staff_users,
     efolder_accounts,
     efolder_reset_codes,

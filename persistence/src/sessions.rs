@@ -86,6 +86,27 @@ pub fn check(
     Ok(Ok(()))
 }
 
+/// [`check`] that also reads the catalog's version in the same statement (a scalar
+/// subquery), so the request knows how new its copy of the catalog must be at no cost
+/// (docs/decisions/0013-catalog-cache.md). Never writes `last_seen_at` (no idle limit).
+pub fn check_seeing_catalog(
+    conn: &mut DbConn,
+    id: &str,
+    audience: &str,
+    subject: &str,
+    now: NaiveDateTime,
+) -> Result<(Result<(), Inactive>, Option<i64>), DbError> {
+    use crate::schema::catalog_version as cv;
+    let found: Option<(SessionRow, Option<i64>)> = s::table
+        .find(id)
+        .select((SessionRow::as_select(), cv::table.select(cv::version).single_value()))
+        .first(conn)
+        .optional()?;
+    let Some((row, version)) = found else { return Ok((Err(Inactive::Ended), None)) };
+    let live = row.audience == audience && row.subject == subject && row.ended_at.is_none() && row.expires_at > now;
+    Ok((if live { Ok(()) } else { Err(Inactive::Ended) }, version))
+}
+
 /// Ends a session (logout). Returns whether it was live.
 pub fn end(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
     let n = single_write(conn, |conn| {

@@ -59,6 +59,7 @@ pub async fn availability(
     if date < first || date > last {
         return Err(DomainError::DateOutsideBookingWindow { first, last }.into());
     }
+    let catalog = state.catalog.clone();
     state
         .run_api(move |conn| {
             // A province no office lies in is a wrong value, not an empty list (issue 20).
@@ -84,7 +85,9 @@ pub async fn availability(
                     home_visit: true,
                 });
             }
-            let seats: Vec<ShiftSeats<String>> = offices::availability(conn, &scope, date)?
+            // The scope's offices from memory, their slots of the date from the database.
+            let catalog = catalog.get(conn)?;
+            let seats: Vec<ShiftSeats<String>> = offices::seats_of(conn, catalog.scope_offices(&scope), date)?
                 .into_iter()
                 .filter_map(|s| {
                     let shift = Shift::parse(&s.shift)?;
@@ -106,7 +109,7 @@ pub async fn availability(
             ids.sort_unstable();
             ids.dedup();
             let by_id: std::collections::HashMap<String, offices::OfficeRow> =
-                offices::find_many(conn, &ids)?.into_iter().map(|o| (o.id.clone(), o)).collect();
+                catalog.offices(&ids).into_iter().map(|o| (o.id.clone(), o)).collect();
             let rows = page
                 .into_iter()
                 .filter_map(|r| {
@@ -139,12 +142,16 @@ pub async fn take_slot(
     let (full, metrics) = (state.full_slots.clone(), state.metrics.clone());
     let policy = state.policy.clone();
     let pii = state.pii.clone();
+    let catalog = state.catalog.clone();
     let wanted = slot.clone();
     let change = move |conn: &mut persistence::DbConn,
                        row: &mut ApplicationRow,
                        app: &domain::application::Application,
                        now: DateTime<Utc>| {
-        let office = offices::find(conn, &slot.office_id)?
+        let office = catalog
+            .get(conn)?
+            .office(&slot.office_id)
+            .cloned()
             .filter(|o| o.active)
             .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
         if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
@@ -205,7 +212,9 @@ pub async fn take_slot(
     // turn, and a refusal is remembered before the next one in the queue looks.
     let turn = state.db.turn().await?;
     let (full, now) = (state.full_slots.clone(), state.now());
+    let seen = crate::state::catalog_seen_now();
     let taken = actix_web::web::block(move || {
+        let _seen = crate::state::SeenInTurn::set(seen);
         let mut conn = turn.connect()?;
         let taken = super::mutate_in(&mut conn, &target, now, &change);
         if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {

@@ -120,26 +120,27 @@ pub async fn enter(
             // session, in the citizen's transaction. After production started the
             // citizen is told to ask for a re-issue after delivery (docs/domain/application.md):
             // that refusal is returned as the inner `Err`, so the rest still commits.
-            let finish = |conn: &mut persistence::DbConn,
-                          citizen: &citizens::CitizenRow|
-             -> Result<Result<(Option<applications::ApplicationRow>, String), ApiError>, ApiError> {
-                let mut row = applications::current_for_citizen(conn, &citizen.id)?;
-                if let Some(r) = row.as_mut().filter(|r| {
-                    confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
-                }) {
-                    let app = r.to_domain()?;
-                    let next = match transition(&app, Event::SerialChanged, now, &policy) {
-                        Ok(next) => next,
-                        Err(refused) => return Ok(Err(refused.into())),
-                    };
-                    r.set_domain(&next);
-                    r.serial_enc = serial_enc.clone();
-                    applications::update(conn, r, now)?;
-                    persistence::audit::append(conn, &actor, "serial_changed", Some(&r.id), None, now)?;
-                }
-                let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
-                Ok(Ok((row, sid)))
-            };
+            let finish =
+                |conn: &mut persistence::DbConn,
+                 citizen: &citizens::CitizenRow|
+                 -> Result<Result<(Option<applications::ApplicationRow>, String), ApiError>, ApiError> {
+                    let mut row = applications::current_for_citizen(conn, &citizen.id)?;
+                    if let Some(r) = row.as_mut().filter(|r| {
+                        confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
+                    }) {
+                        let app = r.to_domain()?;
+                        let next = match transition(&app, Event::SerialChanged, now, &policy) {
+                            Ok(next) => next,
+                            Err(refused) => return Ok(Err(refused.into())),
+                        };
+                        r.set_domain(&next);
+                        r.serial_enc = serial_enc.clone();
+                        applications::update(conn, r, now)?;
+                        persistence::audit::append(conn, &actor, "serial_changed", Some(&r.id), None, now)?;
+                    }
+                    let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
+                    Ok(Ok((row, sid)))
+                };
             if confirmed {
                 // One write transaction: the guess given back (a right serial spends no
                 // failure budget and clears the failures in a row), the citizen, a

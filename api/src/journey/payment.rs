@@ -80,6 +80,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
     let mut draws = 0;
     let payment = loop {
         let policy = state.policy.clone();
+        let catalog = state.catalog.clone();
         let order_seed = state.random.next_u64();
         let gateway_owned = gateway_name.to_owned();
         let t = target.clone();
@@ -89,7 +90,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                     let row = load(conn, &t)?;
                     let app = row.to_domain()?;
                     check(&app, Operation::Pay, now, &policy)?;
-                    let tariff = payments::tariff(conn)?;
+                    let tariff = catalog.get(conn)?.tariff.clone();
                     // The card fee, or the re-issue fee for a re-issue cycle (issue 19).
                     let amount = fee_on(&tariff, app.fee_kind(), domain::calendar::tehran_date(now));
                     let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);

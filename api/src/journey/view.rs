@@ -214,9 +214,10 @@ pub async fn build_view_with(
     let mut history = Vec::new();
     if !ids.is_empty() || wants_visit || wants_history {
         let (id, citizen_id) = (row.id.clone(), row.citizen_id.clone());
+        let catalog = state.catalog.clone();
         let (found, v, h) = state
             .run(move |conn| {
-                let found = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(conn, &ids)? };
+                let found = if ids.is_empty() { Vec::new() } else { catalog.get(conn)?.offices(&ids) };
                 let v = if wants_visit { persistence::home_visits::find(conn, &id)? } else { None };
                 let h =
                     if wants_history { persistence::applications::cycles_of(conn, &citizen_id)? } else { Vec::new() };
@@ -238,7 +239,7 @@ pub fn build_view_in(
     lang: Lang,
 ) -> Result<ApplicationView, ApiError> {
     let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
-    let offices = if ids.is_empty() { Vec::new() } else { persistence::offices::find_many(conn, &ids)? };
+    let offices = if ids.is_empty() { Vec::new() } else { state.catalog.get(conn)?.offices(&ids) };
     let visit = super::home_visit::find(conn, row)?;
     let history = if row.cycle > 1 { persistence::applications::cycles_of(conn, &row.citizen_id)? } else { Vec::new() };
     view_from(state, row, &offices, visit, &history, lang)

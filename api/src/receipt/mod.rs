@@ -167,19 +167,25 @@ pub async fn for_citizen(state: &AppState, citizen_id: &str, op: Operation) -> R
     let id = citizen_id.to_owned();
     let now = state.now();
     let policy = state.policy.clone();
+    let catalog = state.catalog.clone();
     let sources = state
         .run_api(move |conn| {
             let row = applications::current_for_citizen(conn, &id)?
                 .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let app = row.to_domain()?;
             check(&app, op, now, &policy)?;
-            load_sources(conn, row, app)
+            load_sources(conn, &catalog, row, app)
         })
         .await?;
     build(state, sources, now)
 }
 
-fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Result<Sources, ApiError> {
+fn load_sources(
+    conn: &mut DbConn,
+    catalog: &persistence::catalog::Catalog,
+    row: ApplicationRow,
+    app: Application,
+) -> Result<Sources, ApiError> {
     let payment =
         payments::for_application(conn, &row.id)?.into_iter().find(|p| p.status == payments::PaymentStatus::Verified);
     let ids: Vec<String> = app
@@ -188,7 +194,7 @@ fn load_sources(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Res
         .map(|s| s.office_id.clone())
         .chain(app.effective_delivery_office().map(str::to_owned))
         .collect();
-    let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
+    let offices = if ids.is_empty() { Vec::new() } else { catalog.get(conn)?.offices(&ids) };
     let visit = persistence::home_visits::for_application(conn, &row)?;
     Ok(Sources { row, app, payment, offices, visit })
 }

@@ -1,0 +1,10 @@
+DROP TRIGGER offices_catalog_insert;
+DROP TRIGGER offices_catalog_update;
+DROP TRIGGER offices_catalog_delete;
+DROP TRIGGER fee_rates_catalog_insert;
+DROP TRIGGER fee_rates_catalog_update;
+DROP TRIGGER fee_rates_catalog_delete;
+DROP TRIGGER holidays_catalog_insert;
+DROP TRIGGER holidays_catalog_update;
+DROP TRIGGER holidays_catalog_delete;
+DROP TABLE catalog_version;
