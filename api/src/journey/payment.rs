@@ -86,7 +86,10 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
         let t = target.clone();
         let attempt = state
             .run_api(move |conn| {
-                write_tx(conn, |conn| {
+                // No transaction: the application is only read here (the payment row is
+                // inert until the bank answers, and step 3 moves the application under its
+                // lock, checking the rules again).
+                {
                     let row = load(conn, &t)?;
                     let app = row.to_domain()?;
                     check(&app, Operation::Pay, now, &policy)?;
@@ -117,9 +120,9 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                         reversal_attempts: 0,
                         reversal_error: None,
                     };
-                    payments::insert(conn, &p)?;
+                    persistence::single_write(conn, |conn| payments::insert(conn, &p))?;
                     Ok::<_, ApiError>(p)
-                })
+                }
             })
             .await;
         match attempt {
@@ -464,7 +467,10 @@ impl Settling<'_> {
     /// Paid, the same amount: the application is registered (the held seat becomes the
     /// booking) — unless it was paid by another payment or closed, and this money goes back.
     fn paid(&mut self, reference: &str, card_mask: Option<&str>, seed: u64) -> Result<Outcome, ApiError> {
-        let tracking = unique_tracking_code(self.conn, seed)?;
+        // Not looked up first: the unique index refuses a code already given, which rolls
+        // this transaction back, and `apply` runs it again with another seed (with 10⁹
+        // codes, even ten million registrations make that one settlement in a hundred).
+        let tracking = TrackingCode::from_random(seed);
         let seat_held = self.app.appointment == AppointmentStatus::Held;
         let next = match transition(
             self.app,
@@ -585,18 +591,6 @@ impl Settling<'_> {
         )?;
         Ok(())
     }
-}
-
-fn unique_tracking_code(conn: &mut DbConn, seed: u64) -> Result<TrackingCode, ApiError> {
-    let mut x = seed;
-    for _ in 0..8 {
-        let code = TrackingCode::from_random(x);
-        if applications::find_by_tracking_code(conn, code.as_str())?.is_none() {
-            return Ok(code);
-        }
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-    }
-    Err(ApiError::internal("no free tracking code"))
 }
 
 /// Gives money back through the bank. Only when the bank confirms is the payment
