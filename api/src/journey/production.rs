@@ -13,7 +13,7 @@ use persistence::back_office::{EnrollmentRow, LatinNames};
 use persistence::offices::OfficeRow;
 use persistence::production::{self, QueuePosition};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::state::AppState;
 
 /// One application to produce, with its personal data opened for the card.
@@ -46,7 +46,7 @@ pub struct QueuePage {
 /// the previous page (422 naming `cursor` when it is not one).
 pub async fn poll(state: &AppState, client_id: &str, cursor: Option<&str>, limit: i64) -> Result<QueuePage, ApiError> {
     let after = match cursor {
-        Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", "invalid"))?),
+        Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?),
         None => None,
     };
     let now = state.now();

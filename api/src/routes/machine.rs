@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Audience, ProductionClient};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
 use crate::routes::problems::{StaffRead, StaffWrite};
@@ -263,7 +263,7 @@ pub async fn production_event(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     if b.event_id.trim().is_empty() || b.event_id.len() > 100 {
-        return Err(ApiError::field("event_id", "length"));
+        return Err(ApiError::field("event_id", ApiCode::Length));
     }
     let kind = match b.kind {
         ProductionEventKind::ProductionStarted => ProductionKind::ProductionStarted,

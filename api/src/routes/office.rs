@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{OperatorPrincipal, StaffPrincipal};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::office::{self, Capture, Completion};
 use crate::journey::{actor, view::build_view_lang};
 use crate::middleware::RequestLang;
@@ -245,7 +245,7 @@ fn latin_name(field: &str, given: &str) -> Result<String, ApiError> {
     let ok = (1..=60).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphabetic() || b" -'".contains(&b))
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
-    if ok { Ok(name) } else { Err(ApiError::field(field, "invalid")) }
+    if ok { Ok(name) } else { Err(ApiError::field(field, ApiCode::Invalid)) }
 }
 
 /// Completes the enrollment: postal code, address, landline, documents, biometric
@@ -275,10 +275,10 @@ pub async fn completion(
     e.finish()?;
     let address = b.address.trim().to_owned();
     if address.is_empty() || address.chars().count() > 300 {
-        return Err(ApiError::field("address", "length"));
+        return Err(ApiError::field("address", ApiCode::Length));
     }
     if b.capture_reference.trim().is_empty() || b.capture_reference.len() > 100 {
-        return Err(ApiError::field("capture_reference", "length"));
+        return Err(ApiError::field("capture_reference", ApiCode::Length));
     }
     let latin = match (b.first_name_latin.as_deref(), b.last_name_latin.as_deref()) {
         (Some(first), Some(last)) => Some(persistence::back_office::LatinNames {
@@ -286,8 +286,8 @@ pub async fn completion(
             last_name: latin_name("last_name_latin", last)?,
         }),
         (None, None) => None,
-        (Some(_), None) => return Err(ApiError::field("last_name_latin", "required")),
-        (None, Some(_)) => return Err(ApiError::field("first_name_latin", "required")),
+        (Some(_), None) => return Err(ApiError::field("last_name_latin", ApiCode::Required)),
+        (None, Some(_)) => return Err(ApiError::field("first_name_latin", ApiCode::Required)),
     };
     let capture = |c: CaptureOutcome| match c {
         CaptureOutcome::Captured => Capture::Captured,

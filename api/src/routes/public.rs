@@ -110,7 +110,7 @@ pub async fn status(
     let proof = Proof { tracking_code, birth_date: birth.map(JalaliDate::to_gregorian) };
     let found = lookup::status(&state, &national_id, proof, crate::guard::Client::of(&req))
         .await?
-        .ok_or(ApiError::NotFound("status_not_found"))?;
+        .ok_or(ApiError::Domain(DomainError::StatusNotFound))?;
 
     let now = state.now();
     let app = found.row.to_domain()?;

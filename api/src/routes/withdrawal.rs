@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AdminPrincipal, CitizenPrincipal};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, build_view_lang};
 use crate::journey::{Target, actor, withdrawal};
 use crate::middleware::RequestLang;
@@ -233,7 +233,7 @@ pub async fn list_refunds(
     let limit = page::limit(q.limit)?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(RefundStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+        Some(s) => Some(RefundStatus::parse(s).ok_or(ApiError::field("status", ApiCode::Invalid))?),
     };
     let rows = state
         .run(move |conn| {
