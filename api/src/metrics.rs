@@ -71,6 +71,16 @@ impl Metrics {
         self.pool_connections.set(i64::from(open));
         self.pool_idle.set(i64::from(idle));
         self.pool_max.set(i64::from(db.max_connections()));
-        self.render()
+        let mut out = self.render();
+        // Read from the pool's own counters (docs/operating.md, "Database cost per journey").
+        let c = db.counts();
+        for (name, help, value) in [
+            ("ncr_db_statements_total", "Statements sent to the database, BEGIN and COMMIT included", c.statements),
+            ("ncr_db_transactions_total", "Transactions begun (autocommit statements not counted)", c.transactions),
+            ("ncr_db_rollbacks_total", "Transactions rolled back", c.rollbacks),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+        }
+        out
     }
 }

@@ -19,9 +19,9 @@ impl PersonName {
         let allowed = |c: char| {
             c.is_alphabetic()
                 || matches!(c, ' ' | '\u{200C}' | '.' | '-' | '\'')
-                // Arabic-script combining marks (harakat) that appear in some registered names.
+                // Arabic-script combining marks (harakat) that appear in some registered names;
+                // the superscript alef (U+0670) is already alphabetic.
                 || ('\u{064B}'..='\u{065F}').contains(&c)
-                || c == '\u{0670}'
         };
         // An empty name has no letter, so the last test refuses it too.
         if len > 60 || !name.chars().all(allowed) || !name.chars().any(char::is_alphabetic) {

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -104,11 +105,66 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// What one pool's connections sent to the database since it opened: the cost of a
+/// request or a journey in statements and transactions, read as deltas of `/metrics`
+/// (`scripts/bench`; see [docs/operating.md](../../docs/operating.md#database-cost-per-journey)).
+/// Counted by diesel's instrumentation on every pooled connection, so nothing on a
+/// request's path can go around it, on either backend.
+#[derive(Debug, Default)]
+pub struct DbCounters {
+    statements: AtomicU64,
+    transactions: AtomicU64,
+    rollbacks: AtomicU64,
+}
+
+/// A reading of [`DbCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DbCounts {
+    /// Statements sent, `BEGIN`/`COMMIT`/`ROLLBACK` and savepoints included.
+    pub statements: u64,
+    /// Transactions begun (outermost `BEGIN`s; an autocommit statement is not counted).
+    pub transactions: u64,
+    /// Of those, rolled back.
+    pub rollbacks: u64,
+}
+
+impl DbCounters {
+    pub fn read(&self) -> DbCounts {
+        DbCounts {
+            statements: self.statements.load(Ordering::Relaxed),
+            transactions: self.transactions.load(Ordering::Relaxed),
+            rollbacks: self.rollbacks.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The diesel instrumentation that feeds [`DbCounters`].
+struct Counting(Arc<DbCounters>);
+
+impl diesel::connection::Instrumentation for Counting {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent as E;
+        match event {
+            E::StartQuery { .. } => {
+                self.0.statements.fetch_add(1, Ordering::Relaxed);
+            }
+            E::BeginTransaction { depth, .. } if depth.get() == 1 => {
+                self.0.transactions.fetch_add(1, Ordering::Relaxed);
+            }
+            E::RollbackTransaction { depth, .. } if depth.get() == 1 => {
+                self.0.rollbacks.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Opens connections for the pool; sets SQLite's per-connection pragmas.
 #[derive(Debug, Clone)]
 pub struct DbManager {
     settings: DbSettings,
     backend: Backend,
+    counters: Arc<DbCounters>,
 }
 
 impl ManageConnection for DbManager {
@@ -131,6 +187,7 @@ impl ManageConnection for DbManager {
                     conn.batch_execute("SET statement_timeout = 15000; SET lock_timeout = 10000;")
                         .map_err(r2d2::Error::QueryError)?;
                 }
+                conn.set_instrumentation(Counting(self.counters.clone()));
                 Ok(DbConn::Pg(conn))
             }
             Backend::Sqlite => {
@@ -141,6 +198,7 @@ impl ManageConnection for DbManager {
                     self.settings.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
+                conn.set_instrumentation(Counting(self.counters.clone()));
                 Ok(DbConn::Sqlite(conn))
             }
         }
@@ -210,6 +268,7 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     turns: Arc<Semaphore>,
+    counters: Arc<DbCounters>,
 }
 
 impl std::fmt::Debug for Db {
@@ -238,7 +297,8 @@ impl Db {
                 ));
             }
         }
-        let manager = DbManager { settings: settings.clone(), backend };
+        let counters = Arc::new(DbCounters::default());
+        let manager = DbManager { settings: settings.clone(), backend, counters: counters.clone() };
         let turns = Arc::new(Semaphore::new(settings.max_connections.max(1) as usize));
         let pool = r2d2::Pool::builder()
             .event_handler(Box::new(GiveTurnBack(turns.clone())))
@@ -248,7 +308,7 @@ impl Db {
             .test_on_check_out(false)
             .build(manager)
             .map_err(|e| DbError::Unavailable(format!("cannot open the database: {e}")))?;
-        let db = Self { pool, backend, turns };
+        let db = Self { pool, backend, turns, counters };
         if backend == Backend::Sqlite {
             let mut conn = db.get()?;
             conn.batch_execute("PRAGMA journal_mode = WAL;").map_err(DbError::from)?;
@@ -287,6 +347,11 @@ impl Db {
             }
         };
         Turn { permit, pool: self.pool.clone() }.connect()
+    }
+
+    /// Statements and transactions this pool's connections sent so far.
+    pub fn counts(&self) -> DbCounts {
+        self.counters.read()
     }
 
     /// Pool usage for metrics: (connections open, idle).

@@ -32,6 +32,6 @@ pub mod stats;
 pub mod unsealed;
 mod versioned;
 
-pub use db::{Backend, Db, DbConn, DbSettings, PooledConn, Turn, single_write, write_tx};
+pub use db::{Backend, Db, DbConn, DbCounts, DbSettings, PooledConn, Turn, single_write, write_tx};
 pub use error::DbError;
 pub use pii::{Kind as PiiKind, Pii, PiiKey};

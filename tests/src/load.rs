@@ -141,7 +141,54 @@ pub struct Report {
     pub endpoints: BTreeMap<String, EndpointFigures>,
     pub peak_rss_kb: Option<u64>,
     pub rush: Option<RushCheck>,
+    /// What the measured phase cost the server and the database.
+    pub costs: Option<Costs>,
     pub notes: Vec<String>,
+}
+
+/// What the measured phase of a scenario cost, as deltas between its start and its end:
+/// the server's database counters (`ncr_db_*_total` in `/metrics`), the CPU time of the
+/// server's process and of the PostgreSQL backends serving its database (from `/proc`),
+/// and `pg_stat_statements` when PostgreSQL loads it. Background jobs running meanwhile
+/// (the outbox sending the journeys' SMS) are part of the cost.
+#[derive(Debug, Clone, Default)]
+pub struct Costs {
+    pub statements: Option<u64>,
+    pub transactions: Option<u64>,
+    pub rollbacks: Option<u64>,
+    pub server_cpu_ms: Option<f64>,
+    pub postgres_cpu_ms: Option<f64>,
+    /// Calls counted by `pg_stat_statements` in the server's database.
+    pub pg_stat_statements_calls: Option<u64>,
+}
+
+impl Costs {
+    fn per(v: Option<f64>, n: u64) -> Option<f64> {
+        v.filter(|_| n > 0).map(|v| v / n as f64)
+    }
+
+    pub fn to_json(&self, journeys: u64, requests: u64) -> Value {
+        let f = |v: Option<u64>| v.map(|v| v as f64);
+        let per = |n: u64| {
+            json!({
+                "statements": Self::per(f(self.statements), n),
+                "transactions": Self::per(f(self.transactions), n),
+                "rollbacks": Self::per(f(self.rollbacks), n),
+                "server_cpu_ms": Self::per(self.server_cpu_ms, n),
+                "postgres_cpu_ms": Self::per(self.postgres_cpu_ms, n),
+                "pg_stat_statements_calls": Self::per(f(self.pg_stat_statements_calls), n),
+            })
+        };
+        json!({
+            "total": {
+                "statements": self.statements, "transactions": self.transactions, "rollbacks": self.rollbacks,
+                "server_cpu_ms": self.server_cpu_ms, "postgres_cpu_ms": self.postgres_cpu_ms,
+                "pg_stat_statements_calls": self.pg_stat_statements_calls,
+            },
+            "per_journey": if journeys > 0 { per(journeys) } else { Value::Null },
+            "per_request": if requests > 0 { per(requests) } else { Value::Null },
+        })
+    }
 }
 
 impl Report {
@@ -190,6 +237,7 @@ impl Report {
                 "count": e.count, "p50_ms": e.p50, "p95_ms": e.p95, "p99_ms": e.p99, "max_ms": e.max,
             }))).collect::<serde_json::Map<String, Value>>(),
             "peak_rss_mb": self.peak_rss_kb.map(|k| k as f64 / 1024.0),
+            "costs": self.costs.as_ref().map(|c| c.to_json(self.journeys, self.requests)),
             "rush": self.rush.as_ref().map(|r| json!({
                 "office_id": r.office_id, "date": r.date, "shift": r.shift, "winners": r.winners,
                 "losers": r.losers, "paid": r.paid, "winners_holding": r.winners_holding,
@@ -233,6 +281,19 @@ impl Report {
         if let Some(kb) = self.peak_rss_kb {
             out.push_str(&format!("server peak RSS: {:.1} MB\n", kb as f64 / 1024.0));
         }
+        if let Some(c) = &self.costs {
+            let (n, unit) = if self.journeys > 0 { (self.journeys, "journey") } else { (self.requests, "request") };
+            let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
+            out.push_str(&format!(
+                "cost per {unit}: {} statements, {} transactions ({} rolled back), server CPU {} ms, PostgreSQL CPU {} ms, pg_stat_statements calls {}\n",
+                show(Costs::per(c.statements.map(|v| v as f64), n)),
+                show(Costs::per(c.transactions.map(|v| v as f64), n)),
+                show(Costs::per(c.rollbacks.map(|v| v as f64), n)),
+                show(Costs::per(c.server_cpu_ms, n)),
+                show(Costs::per(c.postgres_cpu_ms, n)),
+                show(Costs::per(c.pg_stat_statements_calls.map(|v| v as f64), n)),
+            ));
+        }
         if let Some(r) = &self.rush {
             out.push_str(&format!(
                 "rush {} {} {}: {} winners ({} paid, {} see the seat booked in their own application), {} refused; \
@@ -271,6 +332,112 @@ pub fn peak_rss_kb(pid: u32) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time (user + system) a process used so far, in ms.
+fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: the fields are counted after its closing ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    // /proc counts in USER_HZ, 100 per second on Linux whatever the kernel's tick.
+    Some((utime + stime) as f64 * 10.0)
+}
+
+/// One reading of what [`Costs`] is the difference of.
+#[derive(Debug, Default)]
+struct CostProbe {
+    /// `ncr_db_statements_total`, `…transactions…`, `…rollbacks…`.
+    counters: Option<(u64, u64, u64)>,
+    server_cpu_ms: Option<f64>,
+    /// CPU ms of each PostgreSQL backend serving the server's database.
+    backends: Option<BTreeMap<i32, f64>>,
+    pgss_calls: Option<u64>,
+}
+
+/// The `application_name` of the load generator's own PostgreSQL connections, so that
+/// they are not counted as the server's.
+pub const LOADTEST_APPLICATION_NAME: &str = "ncr-loadtest";
+
+#[derive(diesel::QueryableByName)]
+struct PidRow {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+#[derive(diesel::QueryableByName)]
+struct CallsRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    calls: i64,
+}
+
+impl CostProbe {
+    async fn take(http: &reqwest::Client, base: &str, opts: &Options, db: Option<&persistence::Db>) -> Self {
+        let counters = async {
+            let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
+            let read = |name: &str| {
+                text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
+            };
+            Some((
+                read("ncr_db_statements_total")?,
+                read("ncr_db_transactions_total")?,
+                read("ncr_db_rollbacks_total")?,
+            ))
+        }
+        .await;
+        let (backends, pgss_calls) = match db.filter(|d| d.backend() == persistence::Backend::Postgres) {
+            Some(db) => {
+                let db = db.clone();
+                tokio::task::spawn_blocking(move || {
+                    use diesel::RunQueryDsl;
+                    let Ok(mut conn) = db.get() else { return (None, None) };
+                    let pids = diesel::sql_query(format!(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                         AND backend_type = 'client backend' AND application_name <> '{LOADTEST_APPLICATION_NAME}'"
+                    ))
+                    .load::<PidRow>(&mut conn)
+                    .ok()
+                    .map(|rows| {
+                        rows.into_iter().filter_map(|r| Some((r.pid, cpu_ms(u32::try_from(r.pid).ok()?)?))).collect()
+                    });
+                    // Only when PostgreSQL loads it (`shared_preload_libraries`) and the
+                    // extension is created in this database; otherwise the query fails.
+                    let calls = diesel::sql_query(
+                        "SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements \
+                         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                    )
+                    .get_result::<CallsRow>(&mut conn)
+                    .ok()
+                    .map(|r| r.calls as u64);
+                    (pids, calls)
+                })
+                .await
+                .unwrap_or((None, None))
+            }
+            None => (None, None),
+        };
+        Self { counters, server_cpu_ms: opts.server_pid.and_then(cpu_ms), backends, pgss_calls }
+    }
+
+    /// The costs between `self` (taken at the start) and `end`. A backend that appeared
+    /// meanwhile (a new pooled connection) counts from zero.
+    fn until(&self, end: &CostProbe) -> Costs {
+        let d = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
+        let c = |f: fn(&(u64, u64, u64)) -> u64| d(self.counters.as_ref().map(f), end.counters.as_ref().map(f));
+        Costs {
+            statements: c(|t| t.0),
+            transactions: c(|t| t.1),
+            rollbacks: c(|t| t.2),
+            server_cpu_ms: self.server_cpu_ms.zip(end.server_cpu_ms).map(|(a, b)| (b - a).max(0.0)),
+            postgres_cpu_ms: self
+                .backends
+                .as_ref()
+                .zip(end.backends.as_ref())
+                .map(|(a, b)| b.iter().map(|(pid, ms)| (ms - a.get(pid).copied().unwrap_or(0.0)).max(0.0)).sum()),
+            pg_stat_statements_calls: d(self.pgss_calls, end.pgss_calls),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- measuring
@@ -344,6 +511,7 @@ impl Stats {
                 .collect(),
             peak_rss_kb: opts.server_pid.and_then(peak_rss_kb),
             rush: None,
+            costs: None,
             notes: Vec::new(),
         }
     }
@@ -646,8 +814,11 @@ pub async fn run(opts: &Options, db: Option<persistence::Db>) -> Report {
                     }
                 }
             };
+            let probe = CostProbe::take(&http, &base, opts, db.as_ref()).await;
             let (stats, elapsed) = drive(&http, &base, opts.concurrency, opts.count, opts.duration, work).await;
+            let end = CostProbe::take(&http, &base, opts, db.as_ref()).await;
             let mut report = stats.report(Scenario::Journey, elapsed, opts);
+            report.costs = Some(probe.until(&end));
             report.notes.push(format!("citizens {}..{} used", opts.first_citizen, citizens.load(Ordering::Relaxed)));
             report
         }
@@ -667,10 +838,14 @@ pub async fn run(opts: &Options, db: Option<persistence::Db>) -> Report {
                     }
                 }
             };
+            let probe = CostProbe::take(&http, &base, opts, db.as_ref()).await;
             let (stats, elapsed) = drive(&http, &base, opts.concurrency, opts.count, opts.duration, work).await;
-            stats.report(Scenario::Search, elapsed, opts)
+            let end = CostProbe::take(&http, &base, opts, db.as_ref()).await;
+            let mut report = stats.report(Scenario::Search, elapsed, opts);
+            report.costs = Some(probe.until(&end));
+            report
         }
-        Scenario::Status => status(opts, &http, &base, citizens).await,
+        Scenario::Status => status(opts, &http, &base, citizens, db).await,
         Scenario::Rush => rush(opts, &http, &base, citizens, db).await,
     }
 }
@@ -678,7 +853,13 @@ pub async fn run(opts: &Options, db: Option<persistence::Db>) -> Report {
 /// Lookups per citizen (the daily limit is 20).
 const LOOKUPS_EACH: u64 = 19;
 
-async fn status(opts: &Options, http: &reqwest::Client, base: &Arc<str>, citizens: Arc<AtomicU64>) -> Report {
+async fn status(
+    opts: &Options,
+    http: &reqwest::Client,
+    base: &Arc<str>,
+    citizens: Arc<AtomicU64>,
+    db: Option<persistence::Db>,
+) -> Report {
     let lookups = opts.count.unwrap_or(2_000);
     let people = lookups.div_ceil(LOOKUPS_EACH).max(1);
     // Preparation (not measured): registered citizens and their tracking codes.
@@ -721,8 +902,11 @@ async fn status(opts: &Options, http: &reqwest::Client, base: &Arc<str>, citizen
             }
         }
     };
+    let probe = CostProbe::take(http, base, opts, db.as_ref()).await;
     let (stats, elapsed) = drive(http, base, opts.concurrency, Some(lookups.min(usable)), opts.duration, work).await;
+    let end = CostProbe::take(http, base, opts, db.as_ref()).await;
     let mut report = stats.report(Scenario::Status, elapsed, opts);
+    report.costs = Some(probe.until(&end));
     report.notes.push(format!(
         "{} citizens registered beforehand ({} preparation errors)",
         registered.len(),
@@ -801,6 +985,7 @@ async fn rush(
     };
 
     // Everyone presses "hold" at once; the winners pay.
+    let probe = CostProbe::take(http, base, opts, Some(&db)).await;
     let barrier = Arc::new(tokio::sync::Barrier::new(tokens.len()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -829,9 +1014,11 @@ async fn rush(
         total.merge(stats);
     }
     let elapsed = started.elapsed();
+    let end = CostProbe::take(http, base, opts, Some(&db)).await;
     let winners = winner_tokens.len() as u64;
     let losers = total.refusals.values().sum();
     let mut report = total.report(Scenario::Rush, elapsed, opts);
+    report.costs = Some(probe.until(&end));
     let mut problems = Vec::new();
 
     // Each winner reads her own application: the contested seat, booked, is hers.

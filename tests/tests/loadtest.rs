@@ -35,10 +35,17 @@ fn options(app: &TestApp, scenario: Scenario, count: u64, first_citizen: u64) ->
 db_test!(loadtest_scenarios_run_without_errors, |app| {
     seed_citizens(&app, 120).await;
 
-    let journey = run(&options(&app, Scenario::Journey, 6, 0), None).await;
+    let journey = run(&options(&app, Scenario::Journey, 6, 0), Some(app.state.db.clone())).await;
     eprintln!("{}", journey.table());
     assert_eq!(journey.error_count(), 0, "{}", journey.table());
     assert_eq!(journey.journeys, 6, "{}", journey.table());
+    // The cost per journey comes from the server's own counters (docs/operating.md).
+    let costs = journey.costs.clone().expect("costs");
+    let (statements, transactions) = (costs.statements.expect("statements"), costs.transactions.expect("transactions"));
+    assert!(transactions >= 6 && statements >= 3 * transactions, "{}", journey.table());
+    assert!(costs.server_cpu_ms.is_some(), "{}", journey.table());
+    assert_eq!(costs.postgres_cpu_ms.is_some(), app.state.db.backend() == persistence::Backend::Postgres);
+    assert!(journey.to_json()["costs"]["per_journey"]["statements"].as_f64().is_some_and(|s| s > 0.0));
     assert!(journey.endpoints.contains_key("receipt") && journey.endpoints.contains_key("callback"));
     assert!(journey.peak_rss_kb.is_some_and(|kb| kb > 0));
     let json = journey.to_json();

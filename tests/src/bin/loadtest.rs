@@ -91,7 +91,12 @@ fn main() {
         eprintln!("loadtest: give --duration or --count");
         std::process::exit(2);
     }
-    let db = args.database_url.map(|url| {
+    let db = args.database_url.map(|mut url| {
+        // Named, so that the server's cost is measured without the load generator's.
+        if url.starts_with("postgres") {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{sep}application_name={}", ncr_tests::load::LOADTEST_APPLICATION_NAME);
+        }
         persistence::Db::connect(&persistence::DbSettings {
             url,
             max_connections: 2,
