@@ -14,6 +14,7 @@ use persistence::offices::OfficeRow;
 use persistence::production::{self, QueuePosition};
 
 use crate::error::{ApiCode, ApiError};
+use crate::page::PageRequest;
 use crate::state::AppState;
 
 /// One application to produce, with its personal data opened for the card.
@@ -44,8 +45,9 @@ pub struct QueuePage {
 /// Claims the next page of enrolled applications for a production client (see
 /// [`production::claim`]) and opens what the card needs. `cursor`: the `next_cursor` of
 /// the previous page (422 naming `cursor` when it is not one).
-pub async fn poll(state: &AppState, client_id: &str, cursor: Option<&str>, limit: i64) -> Result<QueuePage, ApiError> {
-    let after = match cursor {
+pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Result<QueuePage, ApiError> {
+    let limit = paging.limit;
+    let after = match paging.cursor() {
         Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?),
         None => None,
     };

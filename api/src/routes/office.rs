@@ -14,7 +14,7 @@ use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::office::{self, Capture, Completion};
 use crate::journey::{actor, view::build_view_lang};
 use crate::middleware::RequestLang;
-use crate::page::{self, Page};
+use crate::page::PageRequest;
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -77,11 +77,12 @@ pub async fn appointments(
 ) -> Result<HttpResponse, ApiError> {
     let office_id = staff.office()?.to_owned();
     let q = query.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let actor = staff_actor(&req, &staff.0);
     let pii = state.pii.clone();
     let now = state.now();
     let shift = q.shift.map(|s| domain::offices::Shift::from(s).as_str().to_owned());
+    let asked = paging.clone();
     let rows = state
         .run(move |conn| {
             let rows = persistence::applications::at_office(
@@ -89,16 +90,16 @@ pub async fn appointments(
                 &office_id,
                 q.date,
                 shift.as_deref(),
-                q.cursor.as_deref(),
-                page::fetch(limit),
+                asked.cursor(),
+                asked.fetch(),
             )?;
-            for r in rows.iter().take(limit as usize) {
+            for r in rows.iter().take(usize::try_from(asked.limit).unwrap_or(0)) {
                 office::record_read(conn, &actor, &r.id, now)?;
             }
             Ok(rows)
         })
         .await?;
-    let page = Page::of(rows, limit, |r| r.id.clone());
+    let page = paging.page(rows, |r| r.id.clone());
     let items = page
         .items
         .iter()
@@ -514,7 +515,7 @@ pub async fn home_visits(
 ) -> Result<HttpResponse, ApiError> {
     let office_id = staff.office()?.to_owned();
     let q = query.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let status = q.status.unwrap_or(HomeVisitStatus::Waiting);
     let actor = staff_actor(&req, &staff.0);
     let now = state.now();
@@ -522,12 +523,12 @@ pub async fn home_visits(
         &state,
         &office_id,
         status.into(),
-        q.cursor,
-        page::fetch(limit),
+        paging.cursor.clone(),
+        paging.fetch(),
         move |conn, app| Ok(office::record_read(conn, &actor, &app.id, now)?),
     )
     .await?;
-    let page = Page::of(rows, limit, crate::journey::home_visit::cursor_of);
+    let page = paging.page(rows, crate::journey::home_visit::cursor_of);
     let pii = state.pii.clone();
     let items = page
         .items

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::MaybeCitizen;
 use crate::error::{ApiCode, ApiError, FieldErrors};
+use crate::page::PageRequest;
 use crate::routes::problems::PublicRead;
 use crate::state::AppState;
 use crate::wire::{self, OfficeSummary};
@@ -147,9 +148,10 @@ pub async fn availability(
         (None, None) => return Err(ApiError::field("date", ApiCode::Required)),
     };
     let city_code = city_code.map(|c| if c.starts_with('0') { c } else { format!("0{c}") });
-    let limit = usize::try_from(crate::page::limit(query.limit)?).unwrap_or(0);
+    let paging = PageRequest::new(query.limit, query.cursor.clone())?;
+    let limit = usize::try_from(paging.limit).unwrap_or(0);
     // The cursor is the position in the ranked list where the next page starts.
-    let offset = match query.cursor.as_deref() {
+    let offset = match paging.cursor() {
         None => 0,
         Some(c) => c
             .parse::<usize>()
