@@ -205,7 +205,7 @@ pub enum DomainError {
     #[error("closure_not_found")]
     ClosureNotFound,
 
-    // ---- back office: staff, clients, fees (docs/domain/fees.md)
+    // ---- back office: staff, clients, fees (docs/domain/back-office.md)
     #[error("username_taken")]
     UsernameTaken,
     #[error("client_id_taken")]
@@ -229,7 +229,7 @@ pub enum DomainError {
     #[error("office_no_home_visits")]
     OfficeNoHomeVisits,
 
-    // ---- public lookups, recovery and receipts
+    // ---- public lookups, recovery and receipts (docs/domain/public.md)
     #[error("province_unknown")]
     ProvinceUnknown,
     #[error("status_not_found")]
@@ -251,7 +251,7 @@ pub enum DomainError {
     #[error("reset_code_attempts_exhausted")]
     ResetCodeAttemptsExhausted,
 
-    // ---- carrying applications over from the old Portal (the legacy import)
+    // ---- carrying applications over from the old Portal (docs/domain/legacy-import.md)
     #[error("legacy_state_invalid")]
     LegacyStateInvalid,
     #[error("not_for_draft")]
