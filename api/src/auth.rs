@@ -7,18 +7,18 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::state::AppState;
 // Re-exported: callers name a caller's kind and its token in one place.
 pub use crate::tokens::{Audience, Claims, ReceiptKind, TokenService, open_session, receipt_message};
 
 /// The bearer token of a request, if any.
 pub fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
-    let value = req.headers().get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("token_missing"))?;
-    let text = value.to_str().map_err(|_| ApiError::Unauthorized("token_invalid"))?;
-    let (scheme, token) = text.split_once(' ').ok_or(ApiError::Unauthorized("token_invalid"))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized(ApiCode::TokenMissing))?;
+    let text = value.to_str().map_err(|_| ApiError::Unauthorized(ApiCode::TokenInvalid))?;
+    let (scheme, token) = text.split_once(' ').ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized("token_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
     }
     Ok(token.trim())
 }
@@ -35,8 +35,8 @@ fn verify_for(req: &HttpRequest, aud: Audience) -> Result<Claims, ApiError> {
     let token = bearer(req)?;
     let now = state.now();
     state.tokens.verify(token, aud, now).map_err(|e| match e {
-        ApiError::Unauthorized("token_invalid") if state.tokens.valid_for_another(token, aud, now) => {
-            ApiError::Forbidden("token_wrong_kind")
+        ApiError::Unauthorized(ApiCode::TokenInvalid) if state.tokens.valid_for_another(token, aud, now) => {
+            ApiError::Forbidden(ApiCode::TokenWrongKind)
         }
         e => e,
     })
@@ -51,11 +51,11 @@ fn check_session(
     now: DateTime<Utc>,
     idle: Option<chrono::Duration>,
 ) -> Result<String, ApiError> {
-    let sid = claims.sid.clone().ok_or(ApiError::Unauthorized("session_ended"))?;
+    let sid = claims.sid.clone().ok_or(ApiError::Unauthorized(ApiCode::SessionEnded))?;
     match persistence::sessions::check(conn, &sid, aud.as_str(), &claims.sub, now.naive_utc(), idle)? {
         Ok(()) => Ok(sid),
-        Err(persistence::sessions::Inactive::Ended) => Err(ApiError::Unauthorized("session_ended")),
-        Err(persistence::sessions::Inactive::Idle) => Err(ApiError::Unauthorized("session_idle")),
+        Err(persistence::sessions::Inactive::Ended) => Err(ApiError::Unauthorized(ApiCode::SessionEnded)),
+        Err(persistence::sessions::Inactive::Idle) => Err(ApiError::Unauthorized(ApiCode::SessionIdle)),
     }
 }
 
@@ -136,7 +136,7 @@ impl MachinePrincipal {
         if self.kind == kind && self.scopes.iter().any(|s| s == scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("forbidden"))
+            Err(ApiError::Forbidden(ApiCode::Forbidden))
         }
     }
 }
@@ -168,7 +168,7 @@ impl MachinePrincipal {
             let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
             match row {
                 Some(c) if !c.disabled && Some(c.token_version) == version => Ok(principal),
-                _ => Err(ApiError::Unauthorized("token_invalid")),
+                _ => Err(ApiError::Unauthorized(ApiCode::TokenInvalid)),
             }
         })
     }
@@ -241,13 +241,13 @@ pub enum StaffRole {
 impl StaffPrincipal {
     /// The one place staff roles are checked.
     pub fn require(&self, role: StaffRole) -> Result<(), ApiError> {
-        if self.role == role { Ok(()) } else { Err(ApiError::Forbidden("forbidden")) }
+        if self.role == role { Ok(()) } else { Err(ApiError::Forbidden(ApiCode::Forbidden)) }
     }
 
     /// The office an operator works at.
     pub fn office(&self) -> Result<&str, ApiError> {
         self.require(StaffRole::Operator)?;
-        self.office_id.as_deref().ok_or(ApiError::Forbidden("forbidden"))
+        self.office_id.as_deref().ok_or(ApiError::Forbidden(ApiCode::Forbidden))
     }
 }
 
@@ -265,9 +265,9 @@ impl FromRequest for StaffPrincipal {
             let (user, session_id) = state
                 .run_api(move |conn| {
                     let user = persistence::staff::find(conn, &claims.sub)?;
-                    let user = user.ok_or(ApiError::Unauthorized("token_invalid"))?;
+                    let user = user.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
                     if user.disabled || Some(user.token_version) != claims.tv {
-                        return Err(ApiError::Unauthorized("token_invalid"));
+                        return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
                     }
                     Ok((user, check_session(conn, &claims, Audience::Staff, now, Some(idle))?))
                 })
@@ -300,7 +300,7 @@ impl FromRequest for AdminPrincipal {
         match verify_for(req, Audience::Staff) {
             Err(e) => return Box::pin(async move { Err(e) }),
             Ok(c) if c.role.as_deref() != Some("admin") => {
-                return Box::pin(async { Err(ApiError::Forbidden("forbidden")) });
+                return Box::pin(async { Err(ApiError::Forbidden(ApiCode::Forbidden)) });
             }
             Ok(_) => {}
         }
@@ -330,7 +330,7 @@ impl FromRequest for OperatorPrincipal {
         match verify_for(req, Audience::Staff) {
             Err(e) => return Box::pin(async move { Err(e) }),
             Ok(c) if c.role.as_deref() != Some("operator") => {
-                return Box::pin(async { Err(ApiError::Forbidden("forbidden")) });
+                return Box::pin(async { Err(ApiError::Forbidden(ApiCode::Forbidden)) });
             }
             Ok(_) => {}
         }
@@ -357,7 +357,11 @@ impl EfolderPrincipal {
     /// Every e-folder operation except changing the password needs the generated
     /// password changed first.
     pub fn require_password_changed(&self) -> Result<(), ApiError> {
-        if self.account.must_change_password { Err(ApiError::Forbidden("password_change_required")) } else { Ok(()) }
+        if self.account.must_change_password {
+            Err(ApiError::Forbidden(ApiCode::PasswordChangeRequired))
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -374,9 +378,9 @@ impl FromRequest for EfolderPrincipal {
             state
                 .run_api(move |conn| {
                     let account = persistence::efolder::find(conn, &claims.sub)?;
-                    let account = account.ok_or(ApiError::Unauthorized("token_invalid"))?;
+                    let account = account.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
                     if Some(account.token_version) != claims.tv {
-                        return Err(ApiError::Unauthorized("token_invalid"));
+                        return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
                     }
                     let session_id = check_session(conn, &claims, Audience::Efolder, now, None)?;
                     Ok(EfolderPrincipal { account, session_id })

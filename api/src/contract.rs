@@ -33,7 +33,8 @@ use utoipa::openapi::security::{
 use utoipa::openapi::server::Server;
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response};
 
-use crate::error::{ApiError, message};
+use crate::error::{ApiCode, ApiError};
+use domain::DomainError;
 
 /// Where the embedded default serves (the committed contract's server); a running
 /// server lists its own `public_url` first in the document it serves.
@@ -258,35 +259,14 @@ fn if_none_match() -> Parameter {
 
 static BACKTICKED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"`([a-z][a-z0-9_]+)`").expect("regex"));
 
-/// A problem document to show under `status`: the first known code of the description,
-/// else the status's usual one.
+/// A problem document to show under `status`: the first known code of the description
+/// (the API's own or a domain refusal answered with that status), else the status's
+/// usual one.
 pub fn example_problem(status: u16, description: &str, path: &str) -> Value {
-    let fallback = message("no_such_code");
-    let known = BACKTICKED
+    let error = BACKTICKED
         .captures_iter(description)
-        .map(|c| c.get(1).map_or("", |m| m.as_str()).to_owned())
-        .find(|code| message(code) != fallback && default_status(code).is_none_or(|s| s == status));
-    let code = known.unwrap_or_else(|| default_code(status).to_owned());
-    let error = match status {
-        401 => ApiError::Unauthorized(leak(&code)),
-        403 => ApiError::Forbidden(leak(&code)),
-        404 => ApiError::NotFound(leak(&code)),
-        409 => ApiError::Conflict { code: leak(&code), retry_after: None },
-        422 if code == "validation_failed" => {
-            let e = domain::DomainError::NationalIdInvalid;
-            ApiError::Fields(vec![(
-                "national_id".into(),
-                e.code().into(),
-                e.message(domain::Lang::Fa),
-                e.message(domain::Lang::En),
-            )])
-        }
-        422 => ApiError::Unprocessable { code: leak(&code) },
-        429 => ApiError::TooManyRequests { code: leak(&code), retry_after: 30 },
-        503 => ApiError::Unavailable(String::new()),
-        500 => ApiError::Internal(String::new()),
-        _ => ApiError::BadRequest { code: leak(&code), detail: String::new() },
-    };
+        .find_map(|c| example_error(status, c.get(1).map_or("", |m| m.as_str())))
+        .unwrap_or_else(|| api_error(status, default_code(status)));
     let mut problem = error.problem(domain::Lang::Fa);
     problem.status = status;
     problem.title = actix_web::http::StatusCode::from_u16(status)
@@ -296,10 +276,9 @@ pub fn example_problem(status: u16, description: &str, path: &str) -> Value {
         .to_owned();
     if matches!(status, 405 | 406 | 413 | 415) {
         let code = default_code(status);
-        let (fa, _) = message(code);
-        problem.code = code.into();
+        problem.code = code.as_str().into();
         problem.r#type = format!("urn:ncr:problem:{code}");
-        problem.detail = fa.into();
+        problem.detail = code.message(domain::Lang::Fa).into();
     }
     if problem.code == "national_id_invalid" || problem.code == "validation_failed" {
         problem.errors[0].message = "شماره ملی وارد شده معتبر نیست.".into();
@@ -309,48 +288,60 @@ pub fn example_problem(status: u16, description: &str, path: &str) -> Value {
     serde_json::to_value(problem).unwrap_or(Value::Null)
 }
 
-/// Codes are `&'static str` in `ApiError`; examples are built once per document.
-fn leak(code: &str) -> &'static str {
-    Box::leak(code.to_owned().into_boxed_str())
+/// The error a code named in a description stands for under `status`, when it is one.
+fn example_error(status: u16, code: &str) -> Option<ApiError> {
+    if let Some(code) = ApiCode::parse(code) {
+        return default_status(code).is_none_or(|s| s == status).then(|| api_error(status, code));
+    }
+    let refusal = DomainError::every().into_iter().find(|e| e.code() == code)?;
+    let error = ApiError::Domain(refusal);
+    (error.status().as_u16() == status).then_some(error)
 }
 
-fn default_code(status: u16) -> &'static str {
+/// An API code's error under `status`.
+fn api_error(status: u16, code: ApiCode) -> ApiError {
     match status {
-        400 => "malformed_json",
-        401 => "token_missing",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        406 => "not_acceptable",
-        409 => "concurrent_update",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        422 => "validation_failed",
-        429 => "rate_limited",
-        500 => "internal_error",
-        _ => "service_unavailable",
+        401 => ApiError::Unauthorized(code),
+        403 => ApiError::Forbidden(code),
+        404 => ApiError::NotFound(code),
+        409 => ApiError::Conflict { code, retry_after: None },
+        422 if code == ApiCode::ValidationFailed => ApiError::field("national_id", DomainError::NationalIdInvalid),
+        422 => ApiError::Unprocessable { code },
+        429 => ApiError::TooManyRequests { code, retry_after: 30 },
+        503 => ApiError::Unavailable(String::new()),
+        500 => ApiError::Internal(String::new()),
+        _ => ApiError::BadRequest { code, detail: String::new() },
     }
 }
 
-/// The status a code of the API's own table always has, when it has one.
-fn default_status(code: &str) -> Option<u16> {
+fn default_code(status: u16) -> ApiCode {
+    match status {
+        400 => ApiCode::MalformedJson,
+        401 => ApiCode::TokenMissing,
+        403 => ApiCode::Forbidden,
+        404 => ApiCode::NotFound,
+        405 => ApiCode::MethodNotAllowed,
+        406 => ApiCode::NotAcceptable,
+        409 => ApiCode::ConcurrentUpdate,
+        413 => ApiCode::PayloadTooLarge,
+        415 => ApiCode::UnsupportedMediaType,
+        422 => ApiCode::ValidationFailed,
+        429 => ApiCode::RateLimited,
+        500 => ApiCode::InternalError,
+        _ => ApiCode::ServiceUnavailable,
+    }
+}
+
+/// The status an API code always has, when it has one.
+fn default_status(code: ApiCode) -> Option<u16> {
+    use ApiCode::*;
     Some(match code {
-        "token_missing"
-        | "token_invalid"
-        | "token_expired"
-        | "credentials_invalid"
-        | "client_invalid"
-        | "ussd_secret_invalid" => 401,
-        "forbidden" | "password_change_required" | "ussd_address_forbidden" | "token_wrong_kind" => 403,
-        "rate_limited"
-        | "account_locked"
-        | "entry_locked"
-        | "status_lookup_limit"
-        | "recovery_limit"
-        | "receipt_email_limit" => 429,
-        "validation_failed" | "reset_code_invalid" | "reset_code_expired" | "reset_code_attempts_exhausted" => 422,
-        "malformed_json" | "malformed_query" | "malformed_form" | "malformed_path" | "malformed_body" => 400,
-        "service_unavailable" | "ussd_not_configured" => 503,
+        TokenMissing | TokenInvalid | TokenExpired | CredentialsInvalid | ClientInvalid | UssdSecretInvalid => 401,
+        Forbidden | PasswordChangeRequired | UssdAddressForbidden | TokenWrongKind => 403,
+        RateLimited | AccountLocked | EntryLocked | StatusLookupLimit | RecoveryLimit | ReceiptEmailLimit => 429,
+        ValidationFailed => 422,
+        MalformedJson | MalformedQuery | MalformedForm | MalformedPath | MalformedBody => 400,
+        ServiceUnavailable | UssdNotConfigured => 503,
         _ => return None,
     })
 }

@@ -3,6 +3,11 @@
 //! type, unknown path, wrong method, body too large) and internal errors — leaves
 //! through here. Messages are in Persian by default, English by `Accept-Language`.
 //! Internal errors are logged with an id and never leak details.
+//!
+//! Business refusals are `domain::DomainError`s and carry their own messages; the
+//! HTTP-level rest is an [`ApiCode`], whose messages are one exhaustive match
+//! ([`ApiCode::texts`]): a code without its message does not compile
+//! (docs/architecture.md, "Errors").
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -14,9 +19,290 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Declares [`ApiCode`] from one list of variants and wire codes, so [`ApiCode::ALL`]
+/// and [`ApiCode::as_str`] cannot leave one out.
+macro_rules! api_codes {
+    ($($variant:ident = $code:literal,)+) => {
+        /// The API's own codes: validation of the request's shape, authentication and
+        /// permissions, missing routes, rate limits, idempotency, uploaded files'
+        /// format, unavailability. Business refusals are `DomainError`s instead.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ApiCode {
+            $($variant,)+
+        }
+
+        impl ApiCode {
+            /// Every code, in the order declared.
+            pub const ALL: &'static [ApiCode] = &[$(ApiCode::$variant,)+];
+
+            /// The stable wire code (`code` and `type` of the problem document).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ApiCode::$variant => $code,)+
+                }
+            }
+        }
+    };
+}
+
+api_codes! {
+    ValidationFailed = "validation_failed",
+    Required = "required",
+    UnknownField = "unknown_field",
+    Type = "type",
+    Length = "length",
+    Range = "range",
+    Email = "email",
+    Invalid = "invalid",
+    Exclusive = "exclusive",
+    DatesDisagree = "dates_disagree",
+    MalformedJson = "malformed_json",
+    MalformedQuery = "malformed_query",
+    MalformedPath = "malformed_path",
+    MalformedForm = "malformed_form",
+    MalformedBody = "malformed_body",
+    IdempotencyKeyRequired = "idempotency_key_required",
+    IdempotencyKeyInvalid = "idempotency_key_invalid",
+    IdempotencyKeyReused = "idempotency_key_reused",
+    IdempotencyRequestInProgress = "idempotency_request_in_progress",
+    TokenMissing = "token_missing",
+    TokenInvalid = "token_invalid",
+    TokenExpired = "token_expired",
+    SessionEnded = "session_ended",
+    SessionIdle = "session_idle",
+    TokenWrongKind = "token_wrong_kind",
+    CredentialsInvalid = "credentials_invalid",
+    InvalidScope = "invalid_scope",
+    ClientInvalid = "client_invalid",
+    AccountDisabled = "account_disabled",
+    AccountLocked = "account_locked",
+    PasswordChangeRequired = "password_change_required",
+    Forbidden = "forbidden",
+    NotFound = "not_found",
+    RouteNotFound = "route_not_found",
+    MethodNotAllowed = "method_not_allowed",
+    PayloadTooLarge = "payload_too_large",
+    UnsupportedMediaType = "unsupported_media_type",
+    NotAcceptable = "not_acceptable",
+    RateLimited = "rate_limited",
+    EfolderRegistrationLimit = "efolder_registration_limit",
+    EfolderRecoveryLimit = "efolder_recovery_limit",
+    GuessesLimited = "guesses_limited",
+    EntryLocked = "entry_locked",
+    CaptchaInvalid = "captcha_invalid",
+    ReceiptEmailLimit = "receipt_email_limit",
+    CsvColumnUnknown = "csv_column_unknown",
+    CsvColumnMissing = "csv_column_missing",
+    CsvColumnDuplicate = "csv_column_duplicate",
+    CsvRowMalformed = "csv_row_malformed",
+    CsvTooManyRows = "csv_too_many_rows",
+    CsvEmpty = "csv_empty",
+    CsvTooManyErrors = "csv_too_many_errors",
+    StatusLookupLimit = "status_lookup_limit",
+    RecoveryLimit = "recovery_limit",
+    UssdNotConfigured = "ussd_not_configured",
+    UssdSecretInvalid = "ussd_secret_invalid",
+    UssdAddressForbidden = "ussd_address_forbidden",
+    ConcurrentUpdate = "concurrent_update",
+    ServiceUnavailable = "service_unavailable",
+    InternalError = "internal_error",
+}
+
+impl ApiCode {
+    /// The code named `code` on the wire, if the API has it.
+    pub fn parse(code: &str) -> Option<ApiCode> {
+        ApiCode::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+
+    /// The message in a language.
+    pub fn message(self, lang: Lang) -> &'static str {
+        let (fa, en) = self.texts();
+        match lang {
+            Lang::Fa => fa,
+            Lang::En => en,
+        }
+    }
+
+    /// The Persian and English messages. No catch-all arm: a new code needs its texts.
+    pub fn texts(self) -> (&'static str, &'static str) {
+        match self {
+            ApiCode::ValidationFailed => ("برخی از اطلاعات وارد شده معتبر نیست.", "Some fields are not valid."),
+            ApiCode::Required => ("این مورد الزامی است.", "This field is required."),
+            ApiCode::UnknownField => {
+                ("این مورد در این درخواست تعریف نشده است.", "This field is not part of this request.")
+            }
+            ApiCode::Type => ("نوع مقدار این مورد نادرست است.", "The value has the wrong type."),
+            ApiCode::Length => ("طول مقدار وارد شده مجاز نیست.", "The value's length is not allowed."),
+            ApiCode::Range => ("مقدار وارد شده خارج از محدوده مجاز است.", "The value is out of range."),
+            ApiCode::Email => ("نشانی رایانامه معتبر نیست.", "The e-mail address is not valid."),
+            ApiCode::Invalid => ("مقدار وارد شده معتبر نیست.", "The value is not valid."),
+            ApiCode::Exclusive => (
+                "فقط یکی از سریال شناسنامه، کد رهگیری یا تاریخ تولد را وارد کنید.",
+                "Give only one of serial, tracking_code and birth_date_jalali.",
+            ),
+            ApiCode::DatesDisagree => (
+                "تاریخ شمسی و میلادی داده شده یک روز نیستند.",
+                "The Jalali and the Gregorian date given are not the same day.",
+            ),
+            ApiCode::MalformedJson => {
+                ("بدنه درخواست JSON معتبر نیست.", "The request body is not valid JSON for this operation.")
+            }
+            ApiCode::MalformedQuery => ("پارامترهای درخواست معتبر نیست.", "The query parameters are not valid."),
+            ApiCode::MalformedPath => ("نشانی درخواست معتبر نیست.", "The path parameters are not valid."),
+            ApiCode::MalformedForm => ("فرم ارسالی معتبر نیست.", "The form body is not valid."),
+            ApiCode::MalformedBody => ("بدنه درخواست معتبر نیست.", "The request body is not valid."),
+            ApiCode::IdempotencyKeyRequired => {
+                ("سرآیند Idempotency-Key الزامی است.", "The Idempotency-Key header is required.")
+            }
+            ApiCode::IdempotencyKeyInvalid => {
+                ("سرآیند Idempotency-Key معتبر نیست.", "The Idempotency-Key header is not valid.")
+            }
+            ApiCode::IdempotencyKeyReused => (
+                "این کلید قبلا برای درخواست دیگری به کار رفته است.",
+                "This Idempotency-Key was already used with a different request body.",
+            ),
+            ApiCode::IdempotencyRequestInProgress => (
+                "درخواستی با همین کلید در حال انجام است؛ کمی بعد دوباره تلاش کنید.",
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+            ),
+            ApiCode::TokenMissing => ("برای این عملیات باید وارد شوید.", "Sign in first: a bearer token is required."),
+            ApiCode::TokenInvalid => {
+                ("نشست شما معتبر نیست؛ دوباره وارد شوید.", "The token is not valid; sign in again.")
+            }
+            ApiCode::TokenExpired => {
+                ("نشست شما به پایان رسیده است؛ دوباره وارد شوید.", "Your session has expired; sign in again.")
+            }
+            ApiCode::SessionEnded => {
+                ("این نشست پایان یافته است؛ دوباره وارد شوید.", "This session has ended; sign in again.")
+            }
+            ApiCode::SessionIdle => (
+                "نشست شما به دلیل عدم فعالیت پایان یافته است؛ دوباره وارد شوید.",
+                "Your session ended after a period without activity; sign in again.",
+            ),
+            ApiCode::TokenWrongKind => (
+                "این نشست برای این بخش از سامانه نیست؛ با حساب مناسب وارد شوید.",
+                "This token is for another kind of caller; this operation needs a different sign-in.",
+            ),
+            ApiCode::CredentialsInvalid => {
+                ("نام کاربری یا کلمه عبور نادرست است.", "The username or password is wrong.")
+            }
+            ApiCode::InvalidScope => (
+                "محدوده دسترسی درخواست شده به این سرویس‌گیرنده داده نشده است.",
+                "The requested scope is not granted to this client.",
+            ),
+            ApiCode::ClientInvalid => ("شناسه یا رمز سرویس‌گیرنده نادرست است.", "The client id or secret is wrong."),
+            ApiCode::AccountDisabled => ("حساب کاربری غیرفعال است.", "The account is disabled."),
+            ApiCode::AccountLocked => (
+                "به دلیل تلاش‌های ناموفق، حساب موقتا قفل شده است؛ بعدا تلاش کنید.",
+                "Too many failed attempts; the account is temporarily locked.",
+            ),
+            ApiCode::PasswordChangeRequired => {
+                ("پیش از ادامه باید کلمه عبور خود را تغییر دهید.", "Change your password before doing anything else.")
+            }
+            ApiCode::Forbidden => ("شما مجاز به انجام این عملیات نیستید.", "You are not allowed to do this."),
+            ApiCode::NotFound => ("موردی یافت نشد.", "Not found."),
+            ApiCode::RouteNotFound => ("چنین نشانی‌ای در این سرویس وجود ندارد.", "There is no such path in this API."),
+            ApiCode::MethodNotAllowed => {
+                ("این روش درخواست برای این نشانی مجاز نیست.", "This method is not allowed on this path.")
+            }
+            ApiCode::PayloadTooLarge => ("حجم درخواست بیش از حد مجاز است.", "The request body is too large."),
+            ApiCode::UnsupportedMediaType => {
+                ("نوع محتوای درخواست پشتیبانی نمی‌شود.", "This content type is not supported here.")
+            }
+            ApiCode::NotAcceptable => {
+                ("قالب درخواست شده پشتیبانی نمی‌شود.", "None of the accepted formats can be produced.")
+            }
+            ApiCode::RateLimited => {
+                ("تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد تلاش کنید.", "Too many requests; slow down.")
+            }
+            ApiCode::EfolderRegistrationLimit => (
+                // One text for both budgets (national code, client address): the answer does
+                // not tell which was spent.
+                "ثبت نام به دفعات مجاز تلاش شده است؛ بعدا دوباره تلاش کنید.",
+                "Registration was tried as often as allowed; try again later.",
+            ),
+            ApiCode::EfolderRecoveryLimit => (
+                "بازیابی نام کاربری و کلمه عبور برای این کد ملی امروز به دفعات مجاز درخواست شده است؛ فردا دوباره تلاش کنید.",
+                "Credentials recovery was asked for this national code as often as allowed today; try again tomorrow.",
+            ),
+            ApiCode::GuessesLimited => (
+                "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
+                "Too many wrong attempts from this address; try again later.",
+            ),
+            ApiCode::EntryLocked => (
+                "به دلیل تلاش‌های نادرست مکرر، ورود با این شماره ملی موقتا ممکن نیست؛ بعدا تلاش کنید.",
+                "Too many wrong attempts for this national code; try again later.",
+            ),
+            ApiCode::CaptchaInvalid => {
+                ("پاسخ سوال امنیتی نادرست است یا منقضی شده است.", "The captcha answer is wrong or expired.")
+            }
+            ApiCode::ReceiptEmailLimit => (
+                "رسید امروز به دفعات مجاز ارسال شده است؛ بعدا تلاش کنید.",
+                "The receipt was e-mailed as often as allowed today; try again later.",
+            ),
+            ApiCode::CsvColumnUnknown => {
+                ("این ستون در قالب فایل تعریف نشده است.", "This column is not part of the import format.")
+            }
+            ApiCode::CsvColumnMissing => ("این ستون در سطر عنوان فایل نیست.", "The header row lacks this column."),
+            ApiCode::CsvColumnDuplicate => ("این ستون دو بار آمده است.", "This column appears twice."),
+            ApiCode::CsvRowMalformed => (
+                "تعداد خانه‌های این سطر با سطر عنوان برابر نیست یا سطر قابل خواندن نیست.",
+                "This row cannot be read or has a different number of cells than the header.",
+            ),
+            ApiCode::CsvTooManyRows => (
+                "فایل بیش از ۱۰٬۰۰۰ سطر دارد؛ آن را در چند فایل بارگذاری کنید.",
+                "The file has more than 10,000 rows; split it.",
+            ),
+            ApiCode::CsvEmpty => ("فایل هیچ سطر داده‌ای ندارد.", "The file has no data rows."),
+            ApiCode::CsvTooManyErrors => (
+                "خطاهای بیشتری وجود دارد؛ موارد بالا را اصلاح و دوباره بارگذاری کنید.",
+                "There are more errors; fix those listed and upload again.",
+            ),
+            ApiCode::StatusLookupLimit => (
+                "استعلام وضعیت با این شماره ملی امروز بیش از حد مجاز انجام شده است؛ فردا تلاش کنید.",
+                "This national code was looked up too often today; try again tomorrow.",
+            ),
+            ApiCode::RecoveryLimit => (
+                "بازیابی کد رهگیری با این شماره ملی امروز به دفعات مجاز انجام شده است؛ فردا تلاش کنید.",
+                "The tracking code was recovered as often as allowed today for this national code; try again tomorrow.",
+            ),
+            ApiCode::UssdNotConfigured => (
+                "سرویس USSD در این استقرار پیکربندی نشده است.",
+                "The USSD service is not configured on this deployment (set [ussd] secret or allowed_ips).",
+            ),
+            ApiCode::UssdSecretInvalid => {
+                ("سرآیند X-USSD-Secret نادرست است یا ارسال نشده است.", "The X-USSD-Secret header is missing or wrong.")
+            }
+            ApiCode::UssdAddressForbidden => {
+                ("این نشانی مجاز به فراخوانی سرویس USSD نیست.", "This address is not on the USSD gateway allow-list.")
+            }
+            ApiCode::ConcurrentUpdate => {
+                ("اطلاعات همزمان تغییر کرد؛ دوباره تلاش کنید.", "The data changed at the same time; try again.")
+            }
+            ApiCode::ServiceUnavailable => (
+                "سرویس موقتا در دسترس نیست؛ لطفا دقایقی بعد تلاش کنید.",
+                "The service is temporarily unavailable; please try again shortly.",
+            ),
+            ApiCode::InternalError => (
+                "خطای داخلی رخ داد؛ شناسه درخواست را هنگام پیگیری اعلام کنید.",
+                "An internal error occurred; quote the request id when reporting it.",
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// The wire form of a [`FieldError`], in the caller's language; the contract names it
+// `FieldError`.
 /// One invalid input field.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
+#[schema(as = FieldError)]
+pub struct ProblemField {
     /// The field's name in the request (dotted for nested fields).
     #[schema(example = "national_id")]
     pub field: String,
@@ -52,27 +338,162 @@ pub struct Problem {
     /// One entry per invalid field (422 `validation_failed` and field rules); absent otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(example = json!([{"field": "national_id", "code": "national_id_invalid", "message": "شماره ملی وارد شده معتبر نیست."}]))]
-    pub errors: Vec<FieldError>,
+    pub errors: Vec<ProblemField>,
     /// Seconds to wait before retrying (429 and some 503 answers), as in `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, example = 30)]
     pub retry_after: Option<u64>,
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why one field was refused: a rule of the domain or one of the API's own checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Domain(DomainError),
+    Api(ApiCode),
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Domain(e) => e.code(),
+            Refusal::Api(c) => c.as_str(),
+        }
+    }
+
+    pub fn message(&self, lang: Lang) -> String {
+        match self {
+            Refusal::Domain(e) => e.message(lang),
+            Refusal::Api(c) => c.message(lang).to_owned(),
+        }
+    }
+}
+
+impl From<DomainError> for Refusal {
+    fn from(e: DomainError) -> Self {
+        Refusal::Domain(e)
+    }
+}
+
+impl From<ApiCode> for Refusal {
+    fn from(c: ApiCode) -> Self {
+        Refusal::Api(c)
+    }
+}
+
+/// One refused input field, kept in both languages until the answer is rendered in the
+/// caller's. `field` is the request's name for it: dotted for nested fields,
+/// `row N: column` for a cell of an uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub refusal: Refusal,
+    /// Added to the English message in parentheses (the JSON parser's words, for developers).
+    pub note: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, refusal: impl Into<Refusal>) -> Self {
+        FieldError { field: field.into(), refusal: refusal.into(), note: None }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.refusal.code()
+    }
+
+    pub fn message(&self, lang: Lang) -> String {
+        let text = self.refusal.message(lang);
+        match (&self.note, lang) {
+            (Some(note), Lang::En) => format!("{text} ({note})"),
+            _ => text,
+        }
+    }
+
+    fn render(&self, lang: Lang) -> ProblemField {
+        ProblemField { field: self.field.clone(), code: self.code().to_owned(), message: self.message(lang) }
+    }
+}
+
+/// Collects refused fields while a request (or an uploaded file) is parsed, so a client
+/// learns about every bad field at once: one 422 `validation_failed` listing them.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// An uploaded file's answer lists at most this many bad cells (then `csv_too_many_errors`).
+    pub const MAX_CELLS: usize = 1000;
+
+    /// Keeps the value, or records the error against `field`.
+    pub fn take<T>(&mut self, field: impl Into<String>, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.push(field, e);
+                None
+            }
+        }
+    }
+
+    /// Records a refusal of `field`.
+    pub fn push(&mut self, field: impl Into<String>, refusal: impl Into<Refusal>) {
+        self.0.push(FieldError::new(field, refusal));
+    }
+
+    /// Records a refusal of one cell of an uploaded file, named `row N: column`
+    /// (`column` empty: the whole row).
+    pub fn cell(&mut self, row: usize, column: &str, refusal: impl Into<Refusal>) {
+        let field = if column.is_empty() { format!("row {row}") } else { format!("row {row}: {column}") };
+        self.push(field, refusal);
+    }
+
+    /// The parsed cell, or its error recorded against `row N: column`.
+    pub fn take_cell<T>(&mut self, row: usize, column: &str, result: Result<T, DomainError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.cell(row, column, e);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `Ok` when every field parsed; otherwise one 422 listing them all.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Fields(self.0)) }
+    }
+
+    /// Like [`finish`](Self::finish) for an uploaded file: at most
+    /// [`MAX_CELLS`](Self::MAX_CELLS) cells, then `file: csv_too_many_errors`.
+    pub fn finish_file(mut self) -> Result<(), ApiError> {
+        if self.0.len() > Self::MAX_CELLS {
+            self.0.truncate(Self::MAX_CELLS);
+            self.push("file", ApiCode::CsvTooManyErrors);
+        }
+        self.finish()
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     Domain(DomainError),
     #[error("validation failed")]
-    Fields(Vec<(String, String, String, String)>),
+    Fields(Vec<FieldError>),
     #[error("bad request: {code}")]
-    BadRequest { code: &'static str, detail: String },
+    BadRequest { code: ApiCode, detail: String },
     #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
+    Unauthorized(ApiCode),
     #[error("forbidden: {0}")]
-    Forbidden(&'static str),
+    Forbidden(ApiCode),
     #[error("not found: {0}")]
-    NotFound(&'static str),
+    NotFound(ApiCode),
     #[error("method not allowed")]
     MethodNotAllowed(Vec<String>),
     #[error("payload too large")]
@@ -82,16 +503,16 @@ pub enum ApiError {
     #[error("not acceptable")]
     NotAcceptable,
     #[error("conflict: {code}")]
-    Conflict { code: &'static str, retry_after: Option<u64> },
+    Conflict { code: ApiCode, retry_after: Option<u64> },
     #[error("unprocessable: {code}")]
-    Unprocessable { code: &'static str },
+    Unprocessable { code: ApiCode },
     #[error("too many requests: {code}")]
-    TooManyRequests { code: &'static str, retry_after: u64 },
+    TooManyRequests { code: ApiCode, retry_after: u64 },
     #[error("unavailable: {0}")]
     Unavailable(String),
     /// A feature this deployment has not configured (503 with its own code, no retry).
     #[error("not configured: {0}")]
-    NotConfigured(&'static str),
+    NotConfigured(ApiCode),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -101,10 +522,9 @@ impl ApiError {
         ApiError::Internal(e.to_string())
     }
 
-    /// A single-field validation error with a code from the messages table.
-    pub fn field(field: &str, code: &'static str) -> Self {
-        let (fa, en) = message(code);
-        ApiError::Fields(vec![(field.to_owned(), code.to_owned(), fa.to_owned(), en.to_owned())])
+    /// A 422 `validation_failed` naming one field.
+    pub fn field(field: &str, refusal: impl Into<Refusal>) -> Self {
+        ApiError::Fields(vec![FieldError::new(field, refusal)])
     }
 
     pub fn status(&self) -> StatusCode {
@@ -132,23 +552,33 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &str {
-        match self {
-            ApiError::Domain(e) => e.code(),
-            ApiError::Fields(_) => "validation_failed",
-            ApiError::BadRequest { code, .. } => code,
-            ApiError::Unauthorized(code)
+    /// The API's own code of this error; `None` for a domain refusal.
+    pub fn api_code(&self) -> Option<ApiCode> {
+        Some(match self {
+            ApiError::Domain(_) => return None,
+            ApiError::Fields(_) => ApiCode::ValidationFailed,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized(code)
             | ApiError::Forbidden(code)
             | ApiError::NotFound(code)
-            | ApiError::NotConfigured(code) => code,
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::NotAcceptable => "not_acceptable",
-            ApiError::Conflict { code, .. } | ApiError::Unprocessable { code } => code,
-            ApiError::TooManyRequests { code, .. } => code,
-            ApiError::Unavailable(_) => "service_unavailable",
-            ApiError::Internal(_) => "internal_error",
+            | ApiError::NotConfigured(code)
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code }
+            | ApiError::TooManyRequests { code, .. } => *code,
+            ApiError::MethodNotAllowed(_) => ApiCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge => ApiCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType => ApiCode::UnsupportedMediaType,
+            ApiError::NotAcceptable => ApiCode::NotAcceptable,
+            ApiError::Unavailable(_) => ApiCode::ServiceUnavailable,
+            ApiError::Internal(_) => ApiCode::InternalError,
+        })
+    }
+
+    /// The wire code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Domain(e) => e.code(),
+            other => other.api_code().unwrap_or(ApiCode::InternalError).as_str(),
         }
     }
 
@@ -166,39 +596,19 @@ impl ApiError {
     pub fn problem(&self, lang: Lang) -> Problem {
         let status = self.status();
         let code = self.code().to_owned();
-        let pick = |fa: &str, en: &str| match lang {
-            Lang::Fa => fa.to_owned(),
-            Lang::En => en.to_owned(),
-        };
         let (detail, errors) = match self {
             ApiError::Domain(e) => {
-                let errors = e
-                    .field()
-                    .map(|f| vec![FieldError { field: f.into(), code: code.clone(), message: e.message(lang) }])
-                    .unwrap_or_default();
+                let errors = e.field().map(|f| vec![FieldError::new(f, e.clone()).render(lang)]).unwrap_or_default();
                 (e.message(lang), errors)
             }
             ApiError::Fields(fields) => {
-                let (fa, en) = message("validation_failed");
-                let errors = fields
-                    .iter()
-                    .map(|(field, code, fa, en)| FieldError {
-                        field: field.clone(),
-                        code: code.clone(),
-                        message: pick(fa, en),
-                    })
-                    .collect();
-                (pick(fa, en), errors)
+                (ApiCode::ValidationFailed.message(lang).to_owned(), fields.iter().map(|f| f.render(lang)).collect())
             }
             ApiError::BadRequest { detail, code } => {
-                let (fa, en) = message(code);
-                let base = pick(fa, en);
+                let base = code.message(lang).to_owned();
                 (if detail.is_empty() || lang == Lang::Fa { base } else { format!("{base} {detail}") }, vec![])
             }
-            other => {
-                let (fa, en) = message(other.code());
-                (pick(fa, en), vec![])
-            }
+            other => (other.api_code().map_or_else(String::new, |c| c.message(lang).to_owned()), vec![]),
         };
         Problem {
             r#type: format!("urn:ncr:problem:{code}"),
@@ -263,35 +673,8 @@ impl ResponseError for ApiError {
             _ => None,
         };
         let mut response = problem_response(self.status(), &self.problem(Lang::Fa), allow);
-        response.extensions_mut().insert(ProblemSource(std::sync::Arc::new(self.clone_shallow())));
+        response.extensions_mut().insert(ProblemSource(std::sync::Arc::new(self.clone())));
         response
-    }
-}
-
-impl ApiError {
-    /// A copy for re-rendering (internal details are not needed there).
-    fn clone_shallow(&self) -> ApiError {
-        match self {
-            ApiError::Domain(e) => ApiError::Domain(e.clone()),
-            ApiError::Fields(f) => ApiError::Fields(f.clone()),
-            ApiError::BadRequest { code, detail } => ApiError::BadRequest { code, detail: detail.clone() },
-            ApiError::Unauthorized(c) => ApiError::Unauthorized(c),
-            ApiError::Forbidden(c) => ApiError::Forbidden(c),
-            ApiError::NotFound(c) => ApiError::NotFound(c),
-            ApiError::MethodNotAllowed(m) => ApiError::MethodNotAllowed(m.clone()),
-            ApiError::PayloadTooLarge => ApiError::PayloadTooLarge,
-            ApiError::UnsupportedMediaType => ApiError::UnsupportedMediaType,
-            ApiError::NotAcceptable => ApiError::NotAcceptable,
-            ApiError::Conflict { code, retry_after } => ApiError::Conflict { code, retry_after: *retry_after },
-            ApiError::Unprocessable { code } => ApiError::Unprocessable { code },
-            ApiError::TooManyRequests { code, retry_after } => {
-                ApiError::TooManyRequests { code, retry_after: *retry_after }
-            }
-            // The cause is kept for the log line; the answer never shows it.
-            ApiError::Unavailable(cause) => ApiError::Unavailable(cause.clone()),
-            ApiError::NotConfigured(c) => ApiError::NotConfigured(c),
-            ApiError::Internal(cause) => ApiError::Internal(cause.clone()),
-        }
     }
 }
 
@@ -305,9 +688,9 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Domain(d) => ApiError::Domain(d),
-            DbError::NotFound => ApiError::NotFound("not_found"),
+            DbError::NotFound => ApiError::NotFound(ApiCode::NotFound),
             DbError::Unavailable(m) => ApiError::Unavailable(m),
-            DbError::Stale => ApiError::Conflict { code: "concurrent_update", retry_after: Some(1) },
+            DbError::Stale => ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: Some(1) },
             DbError::Duplicate(m) => ApiError::Internal(format!("unexpected duplicate: {m}")),
             other => ApiError::Internal(other.to_string()),
         }
@@ -324,24 +707,20 @@ impl From<validator::ValidationErrors> for ApiError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let mut out = Vec::new();
         collect_validation(&errors, "", &mut out);
-        out.sort();
+        out.sort_by(|a, b| (&a.field, a.code()).cmp(&(&b.field, b.code())));
         ApiError::Fields(out)
     }
 }
 
-fn collect_validation(
-    errors: &validator::ValidationErrors,
-    prefix: &str,
-    out: &mut Vec<(String, String, String, String)>,
-) {
+/// The `validator` crate's codes are the API's (`length`, `range`, `email`, …); one it
+/// does not know is `invalid`.
+fn collect_validation(errors: &validator::ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
         let name = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
         match kind {
             validator::ValidationErrorsKind::Field(list) => {
                 for e in list {
-                    let code = e.code.to_string();
-                    let (fa, en) = message(&code);
-                    out.push((name.clone(), code, fa.to_owned(), en.to_owned()));
+                    out.push(FieldError::new(name.clone(), ApiCode::parse(&e.code).unwrap_or(ApiCode::Invalid)));
                 }
             }
             validator::ValidationErrorsKind::Struct(inner) => collect_validation(inner, &name, out),
@@ -376,269 +755,6 @@ pub fn lang_from_header(value: Option<&HeaderValue>) -> Lang {
     best.map_or(Lang::Fa, |(_, l)| l)
 }
 
-/// Messages for the API's own codes (domain codes carry their own).
-pub fn message(code: &str) -> (&'static str, &'static str) {
-    match code {
-        "validation_failed" => ("برخی از اطلاعات وارد شده معتبر نیست.", "Some fields are not valid."),
-        "required" => ("این مورد الزامی است.", "This field is required."),
-        "unknown_field" => ("این مورد در این درخواست تعریف نشده است.", "This field is not part of this request."),
-        "type" => ("نوع مقدار این مورد نادرست است.", "The value has the wrong type."),
-        "length" => ("طول مقدار وارد شده مجاز نیست.", "The value's length is not allowed."),
-        "range" => ("مقدار وارد شده خارج از محدوده مجاز است.", "The value is out of range."),
-        "email" => ("نشانی رایانامه معتبر نیست.", "The e-mail address is not valid."),
-        "invalid" => ("مقدار وارد شده معتبر نیست.", "The value is not valid."),
-        "exclusive" => (
-            "فقط یکی از سریال شناسنامه، کد رهگیری یا تاریخ تولد را وارد کنید.",
-            "Give only one of serial, tracking_code and birth_date_jalali.",
-        ),
-        "province_unknown" => ("در این استان دفتری وجود ندارد.", "No office lies in this province."),
-        "dates_disagree" => (
-            "تاریخ شمسی و میلادی داده شده یک روز نیستند.",
-            "The Jalali and the Gregorian date given are not the same day.",
-        ),
-        "malformed_json" => ("بدنه درخواست JSON معتبر نیست.", "The request body is not valid JSON for this operation."),
-        "malformed_query" => ("پارامترهای درخواست معتبر نیست.", "The query parameters are not valid."),
-        "malformed_path" => ("نشانی درخواست معتبر نیست.", "The path parameters are not valid."),
-        "malformed_form" => ("فرم ارسالی معتبر نیست.", "The form body is not valid."),
-        "malformed_body" => ("بدنه درخواست معتبر نیست.", "The request body is not valid."),
-        "idempotency_key_required" => ("سرآیند Idempotency-Key الزامی است.", "The Idempotency-Key header is required."),
-        "idempotency_key_invalid" => ("سرآیند Idempotency-Key معتبر نیست.", "The Idempotency-Key header is not valid."),
-        "idempotency_key_reused" => (
-            "این کلید قبلا برای درخواست دیگری به کار رفته است.",
-            "This Idempotency-Key was already used with a different request body.",
-        ),
-        "idempotency_request_in_progress" => (
-            "درخواستی با همین کلید در حال انجام است؛ کمی بعد دوباره تلاش کنید.",
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-        ),
-        "token_missing" => ("برای این عملیات باید وارد شوید.", "Sign in first: a bearer token is required."),
-        "token_invalid" => ("نشست شما معتبر نیست؛ دوباره وارد شوید.", "The token is not valid; sign in again."),
-        "token_expired" => {
-            ("نشست شما به پایان رسیده است؛ دوباره وارد شوید.", "Your session has expired; sign in again.")
-        }
-        "session_ended" => ("این نشست پایان یافته است؛ دوباره وارد شوید.", "This session has ended; sign in again."),
-        "session_idle" => (
-            "نشست شما به دلیل عدم فعالیت پایان یافته است؛ دوباره وارد شوید.",
-            "Your session ended after a period without activity; sign in again.",
-        ),
-        "token_wrong_kind" => (
-            "این نشست برای این بخش از سامانه نیست؛ با حساب مناسب وارد شوید.",
-            "This token is for another kind of caller; this operation needs a different sign-in.",
-        ),
-        "credentials_invalid" => ("نام کاربری یا کلمه عبور نادرست است.", "The username or password is wrong."),
-        "invalid_scope" => (
-            "محدوده دسترسی درخواست شده به این سرویس‌گیرنده داده نشده است.",
-            "The requested scope is not granted to this client.",
-        ),
-        "client_invalid" => ("شناسه یا رمز سرویس‌گیرنده نادرست است.", "The client id or secret is wrong."),
-        "account_disabled" => ("حساب کاربری غیرفعال است.", "The account is disabled."),
-        "account_locked" => (
-            "به دلیل تلاش‌های ناموفق، حساب موقتا قفل شده است؛ بعدا تلاش کنید.",
-            "Too many failed attempts; the account is temporarily locked.",
-        ),
-        "reset_code_invalid" => ("کد بازیابی نادرست است.", "The reset code is wrong."),
-        "reset_code_expired" => {
-            ("کد بازیابی منقضی شده است؛ کد جدید درخواست کنید.", "The reset code has expired; ask for a new one.")
-        }
-        "reset_code_attempts_exhausted" => (
-            "کد بازیابی سه بار نادرست وارد شد و باطل شد؛ کد جدید درخواست کنید.",
-            "The reset code was entered wrongly three times and is void; ask for a new one.",
-        ),
-        "password_change_required" => {
-            ("پیش از ادامه باید کلمه عبور خود را تغییر دهید.", "Change your password before doing anything else.")
-        }
-        "forbidden" => ("شما مجاز به انجام این عملیات نیستید.", "You are not allowed to do this."),
-        "not_found" => ("موردی یافت نشد.", "Not found."),
-        "route_not_found" => ("چنین نشانی‌ای در این سرویس وجود ندارد.", "There is no such path in this API."),
-        "method_not_allowed" => {
-            ("این روش درخواست برای این نشانی مجاز نیست.", "This method is not allowed on this path.")
-        }
-        "payload_too_large" => ("حجم درخواست بیش از حد مجاز است.", "The request body is too large."),
-        "unsupported_media_type" => ("نوع محتوای درخواست پشتیبانی نمی‌شود.", "This content type is not supported here."),
-        "not_acceptable" => ("قالب درخواست شده پشتیبانی نمی‌شود.", "None of the accepted formats can be produced."),
-        "rate_limited" => ("تعداد درخواست‌ها بیش از حد مجاز است؛ کمی بعد تلاش کنید.", "Too many requests; slow down."),
-        "efolder_registration_limit" => (
-            // One text for both budgets (national code, client address): the answer does
-            // not tell which was spent.
-            "ثبت نام به دفعات مجاز تلاش شده است؛ بعدا دوباره تلاش کنید.",
-            "Registration was tried as often as allowed; try again later.",
-        ),
-        "efolder_recovery_limit" => (
-            "بازیابی نام کاربری و کلمه عبور برای این کد ملی امروز به دفعات مجاز درخواست شده است؛ فردا دوباره تلاش کنید.",
-            "Credentials recovery was asked for this national code as often as allowed today; try again tomorrow.",
-        ),
-        "guesses_limited" => (
-            "از این نشانی تلاش‌های نادرست زیادی انجام شده است؛ بعدا تلاش کنید.",
-            "Too many wrong attempts from this address; try again later.",
-        ),
-        "entry_locked" => (
-            "به دلیل تلاش‌های نادرست مکرر، ورود با این شماره ملی موقتا ممکن نیست؛ بعدا تلاش کنید.",
-            "Too many wrong attempts for this national code; try again later.",
-        ),
-        "captcha_invalid" => {
-            ("پاسخ سوال امنیتی نادرست است یا منقضی شده است.", "The captcha answer is wrong or expired.")
-        }
-        "receipt_signature_invalid" => (
-            "امضای این رسید معتبر نیست؛ رسید تغییر داده شده یا توسط این سامانه صادر نشده است.",
-            "The receipt's signature is not valid: it was altered or not issued by this service.",
-        ),
-        "receipt_email_limit" => (
-            "رسید امروز به دفعات مجاز ارسال شده است؛ بعدا تلاش کنید.",
-            "The receipt was e-mailed as often as allowed today; try again later.",
-        ),
-        "csv_column_unknown" => {
-            ("این ستون در قالب فایل تعریف نشده است.", "This column is not part of the import format.")
-        }
-        "csv_column_missing" => ("این ستون در سطر عنوان فایل نیست.", "The header row lacks this column."),
-        "csv_column_duplicate" => ("این ستون دو بار آمده است.", "This column appears twice."),
-        "csv_row_malformed" => (
-            "تعداد خانه‌های این سطر با سطر عنوان برابر نیست یا سطر قابل خواندن نیست.",
-            "This row cannot be read or has a different number of cells than the header.",
-        ),
-        "csv_too_many_rows" => (
-            "فایل بیش از ۱۰٬۰۰۰ سطر دارد؛ آن را در چند فایل بارگذاری کنید.",
-            "The file has more than 10,000 rows; split it.",
-        ),
-        "csv_empty" => ("فایل هیچ سطر داده‌ای ندارد.", "The file has no data rows."),
-        "csv_too_many_errors" => (
-            "خطاهای بیشتری وجود دارد؛ موارد بالا را اصلاح و دوباره بارگذاری کنید.",
-            "There are more errors; fix those listed and upload again.",
-        ),
-        "cannot_reset_self" | "cannot_disable_self" => (
-            "مدیر نمی‌تواند حساب خود را از این مسیر غیرفعال یا کلمه عبور آن را بازنشانی کند.",
-            "An administrator cannot disable or reset their own account here.",
-        ),
-        "status_not_found" => (
-            "درخواستی با این مشخصات یافت نشد؛ شماره ملی و کد رهگیری یا تاریخ تولد را بررسی کنید.",
-            "No application matches these details; check the national code and the tracking code or birth date.",
-        ),
-        "status_lookup_limit" => (
-            "استعلام وضعیت با این شماره ملی امروز بیش از حد مجاز انجام شده است؛ فردا تلاش کنید.",
-            "This national code was looked up too often today; try again tomorrow.",
-        ),
-        "recovery_not_found" => (
-            "درخواستی با این شماره ملی و تاریخ تولد یافت نشد.",
-            "No application matches this national code and birth date.",
-        ),
-        "no_tracking_code" => (
-            "برای این درخواست هنوز کد رهگیری صادر نشده است؛ کد رهگیری پس از پرداخت موفق صادر می‌شود.",
-            "No tracking code has been issued yet: it is issued once the fee is paid.",
-        ),
-        "recovery_limit" => (
-            "بازیابی کد رهگیری با این شماره ملی امروز به دفعات مجاز انجام شده است؛ فردا تلاش کنید.",
-            "The tracking code was recovered as often as allowed today for this national code; try again tomorrow.",
-        ),
-        "ussd_not_configured" => (
-            "سرویس USSD در این استقرار پیکربندی نشده است.",
-            "The USSD service is not configured on this deployment (set [ussd] secret or allowed_ips).",
-        ),
-        "ussd_secret_invalid" => {
-            ("سرآیند X-USSD-Secret نادرست است یا ارسال نشده است.", "The X-USSD-Secret header is missing or wrong.")
-        }
-        "ussd_address_forbidden" => {
-            ("این نشانی مجاز به فراخوانی سرویس USSD نیست.", "This address is not on the USSD gateway allow-list.")
-        }
-        "legacy_state_invalid" => (
-            "وضعیت باید draft (پرداخت‌نشده) یا registered (پرداخت‌شده) باشد.",
-            "The state must be draft (unpaid) or registered (paid).",
-        ),
-        "not_for_draft" => (
-            "درخواست پرداخت‌نشده (draft) کد رهگیری یا نوبت ندارد؛ این خانه باید خالی باشد.",
-            "An unpaid (draft) application has no tracking code or appointment: leave this cell empty.",
-        ),
-        "legacy_id_duplicate" => ("این شناسه در فایل دو بار آمده است.", "This legacy id appears twice in the file."),
-        "legacy_changed" => (
-            "این درخواست پیش‌تر با داده‌های دیگری منتقل شده است و دوباره منتقل نمی‌شود.",
-            "This application was imported before with other data; it is not imported again.",
-        ),
-        "tracking_code_taken" => {
-            ("این کد رهگیری به درخواست دیگری تعلق دارد.", "This tracking code belongs to another application.")
-        }
-        "no_booked_appointment" => (
-            "هنوز نوبتی برای شما قطعی نشده است؛ پس از پرداخت، نوبت قطعی می‌شود.",
-            "No appointment is booked yet: a seat is booked once the fee is paid.",
-        ),
-        "concurrent_update" => {
-            ("اطلاعات همزمان تغییر کرد؛ دوباره تلاش کنید.", "The data changed at the same time; try again.")
-        }
-        "service_unavailable" => (
-            "سرویس موقتا در دسترس نیست؛ لطفا دقایقی بعد تلاش کنید.",
-            "The service is temporarily unavailable; please try again shortly.",
-        ),
-        "internal_error" => (
-            "خطای داخلی رخ داد؛ شناسه درخواست را هنگام پیگیری اعلام کنید.",
-            "An internal error occurred; quote the request id when reporting it.",
-        ),
-        "username_taken" => ("این نام کاربری قبلا ثبت شده است.", "This username is already taken."),
-        "client_id_taken" => ("این شناسه سرویس‌گیرنده قبلا ثبت شده است.", "This client id is already registered."),
-        "fee_exists_for_date" => (
-            "برای این نوع هزینه از این تاریخ قبلا تعرفه‌ای ثبت شده است.",
-            "A fee of this kind is already set from this date.",
-        ),
-        "fee_not_applicable" => {
-            ("این دفتر چنین هزینه‌ای دریافت نمی‌کند.", "This kind of office does not collect this fee.")
-        }
-        "documents_not_checked" => (
-            "پیش از تکمیل ثبت نام، بررسی مدارک باید تایید شود.",
-            "Confirm that the documents were checked before completing the enrollment.",
-        ),
-        "fingerprint_mismatch" => (
-            "اثر انگشت با اثر ثبت شده روی کارت مطابقت ندارد؛ کارت تحویل نشد.",
-            "The fingerprint does not match the card's; the card was not handed over.",
-        ),
-        "office_no_home_visits" => ("این دفتر مراجعه در منزل انجام نمی‌دهد.", "This office does not make home visits."),
-        "event_id_reused" => (
-            "این شناسه رویداد قبلا برای رویداد دیگری به کار رفته است.",
-            "This event id was already used for a different event.",
-        ),
-        _ => FALLBACK,
-    }
-}
-
-/// Bad cells of an uploaded CSV file (the office import, the legacy import), each named
-/// `row N: column`, answered as one 422 listing at most [`RowErrors::MAX`] of them.
-#[derive(Default)]
-pub struct RowErrors(pub Vec<(String, String, String, String)>);
-
-impl RowErrors {
-    /// Problem documents list at most this many bad cells (then `csv_too_many_errors`).
-    pub const MAX: usize = 1000;
-
-    /// A domain refusal of one cell (`column` empty: the whole row).
-    pub fn domain(&mut self, row: usize, column: &str, e: &DomainError) {
-        let field = if column.is_empty() { format!("row {row}") } else { format!("row {row}: {column}") };
-        self.0.push((field, e.code().to_owned(), e.message(Lang::Fa), e.message(Lang::En)));
-    }
-
-    /// An API code against a field of the caller's naming.
-    pub fn code(&mut self, field: String, code: &str) {
-        let (fa, en) = message(code);
-        self.0.push((field, code.to_owned(), fa.to_owned(), en.to_owned()));
-    }
-
-    /// The parsed value, or its error recorded against `row: column`.
-    pub fn take<T>(&mut self, row: usize, column: &str, result: Result<T, DomainError>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.domain(row, column, &e);
-                None
-            }
-        }
-    }
-
-    pub fn finish(mut self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        if self.0.len() > Self::MAX {
-            self.0.truncate(Self::MAX);
-            self.code("file".into(), "csv_too_many_errors");
-        }
-        Err(ApiError::Fields(self.0))
-    }
-}
-
 /// Reads an uploaded CSV file's header row: the column positions by lower-case name (a
 /// byte-order mark ignored), or one 422 naming every unknown, repeated or missing column
 /// as `row 1: column`.
@@ -647,34 +763,30 @@ pub fn csv_header<R: std::io::Read>(
     known: &[&str],
     required: &[&str],
 ) -> Result<std::collections::HashMap<String, usize>, ApiError> {
-    let mut errors = RowErrors::default();
+    let mut errors = FieldErrors::default();
     let Ok(header) = reader.headers() else {
-        errors.code("row 1".into(), "csv_row_malformed");
-        return Err(errors.finish().expect_err("one error"));
+        errors.push("row 1", ApiCode::CsvRowMalformed);
+        return Err(errors.finish_file().expect_err("one error"));
     };
     let header: Vec<String> =
         header.iter().map(|c| c.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()).collect();
     let mut at = std::collections::HashMap::new();
     for (i, name) in header.into_iter().enumerate() {
         if !known.contains(&name.as_str()) {
-            errors.code(format!("row 1: {name}"), "csv_column_unknown");
+            errors.push(format!("row 1: {name}"), ApiCode::CsvColumnUnknown);
         } else if let std::collections::hash_map::Entry::Vacant(e) = at.entry(name.clone()) {
             e.insert(i);
         } else {
-            errors.code(format!("row 1: {name}"), "csv_column_duplicate");
+            errors.push(format!("row 1: {name}"), ApiCode::CsvColumnDuplicate);
         }
     }
     for column in required {
         if !at.contains_key(*column) {
-            errors.code(format!("row 1: {column}"), "csv_column_missing");
+            errors.push(format!("row 1: {column}"), ApiCode::CsvColumnMissing);
         }
     }
-    errors.finish().map(|()| at)
+    errors.finish_file().map(|()| at)
 }
-
-/// What an API code without its own message would say: never reached by a code the API
-/// answers with (tests/tests/foundation.rs walks the source for them).
-const FALLBACK: (&str, &str) = ("درخواست قابل انجام نیست.", "The request cannot be processed.");
 
 #[cfg(test)]
 mod tests {
@@ -689,7 +801,7 @@ mod tests {
         let at = read("\u{feff}Code, NAME\nx,y\n").expect("a good header");
         assert_eq!((at["code"], at["name"]), (0, 1));
         let Err(ApiError::Fields(errors)) = read("code,colour,code\n") else { panic!("refused") };
-        let named: Vec<(&str, &str)> = errors.iter().map(|(f, c, _, _)| (f.as_str(), c.as_str())).collect();
+        let named: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code())).collect();
         assert_eq!(
             named,
             [
@@ -725,39 +837,97 @@ mod tests {
         assert!(!serde_json::to_string(&p).unwrap().contains("hunter2"));
         assert_eq!(p.status, 500);
     }
-}
 
-/// Collects per-field errors while a request is parsed into domain types, so a client
-/// learns about every bad field at once.
-#[derive(Debug, Default)]
-pub struct FieldErrors(Vec<(String, DomainError)>);
+    /// Every API code has its own Persian sentence (Persian letters, not the old generic
+    /// «درخواست قابل انجام نیست.») and an English one, and reads back from its wire code.
+    #[test]
+    fn every_api_code_has_its_own_persian_and_english_message() {
+        assert!(ApiCode::ALL.len() > 50, "{}", ApiCode::ALL.len());
+        let mut seen = std::collections::HashSet::new();
+        for &code in ApiCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code}: one wire code, once");
+            assert_eq!(ApiCode::parse(code.as_str()), Some(code));
+            let (fa, en) = code.texts();
+            assert!(fa.chars().filter(|c| ('\u{0621}'..='\u{06CC}').contains(c)).count() >= 3, "{code}: {fa}");
+            assert_ne!(fa, "درخواست قابل انجام نیست.", "{code}");
+            assert!(en.chars().filter(char::is_ascii_alphabetic).count() >= 3 && en.ends_with('.'), "{code}: {en}");
+            assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+        }
+        assert_eq!(ApiCode::parse("no_such_code"), None);
+    }
 
-impl FieldErrors {
-    /// Keeps the value, or records the error against `field`.
-    pub fn take<T>(&mut self, field: &str, result: Result<T, DomainError>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.0.push((field.to_owned(), e));
-                None
-            }
+    /// The refusals that answered with the generic message until they moved into the
+    /// domain answer their own, on the wire as before.
+    #[test]
+    fn business_refusals_answer_their_own_message() {
+        let cases = [
+            (DomainError::UsernameTaken, 409, "این نام کاربری قبلا ثبت شده است."),
+            (DomainError::ClientIdTaken, 409, "این شناسه سرویس‌گیرنده قبلا ثبت شده است."),
+            (DomainError::FeeExistsForDate, 409, "برای این نوع هزینه از این تاریخ قبلا تعرفه‌ای ثبت شده است."),
+            (DomainError::FingerprintMismatch, 409, "اثر انگشت با اثر ثبت شده روی کارت مطابقت ندارد؛ کارت تحویل نشد."),
+            (DomainError::EventIdReused, 409, "این شناسه رویداد قبلا برای رویداد دیگری به کار رفته است."),
+            (DomainError::OfficeNoHomeVisits, 409, "این دفتر مراجعه در منزل انجام نمی‌دهد."),
+            (
+                DomainError::StatusNotFound,
+                404,
+                "درخواستی با این مشخصات یافت نشد؛ شماره ملی و کد رهگیری یا تاریخ تولد را بررسی کنید.",
+            ),
+            (DomainError::ResetCodeInvalid, 422, "کد بازیابی نادرست است."),
+        ];
+        for (e, status, fa) in cases {
+            let code = e.code();
+            let p = ApiError::Domain(e).problem(Lang::Fa);
+            assert_eq!((p.status, p.code.as_str(), p.detail.as_str()), (status, code, fa));
+            assert!(p.errors.is_empty() && p.retry_after.is_none(), "{code}: no fields, no retry");
+        }
+        for (e, field, fa) in [
+            (DomainError::FeeNotApplicable, "counter_fee", "این دفتر چنین هزینه‌ای دریافت نمی‌کند."),
+            (
+                DomainError::DocumentsNotChecked,
+                "documents_checked",
+                "پیش از تکمیل ثبت نام، بررسی مدارک باید تایید شود.",
+            ),
+        ] {
+            let code = e.code();
+            let p = ApiError::field(field, e).problem(Lang::Fa);
+            assert_eq!((p.status, p.code.as_str()), (422, "validation_failed"));
+            assert_eq!(p.errors, [ProblemField { field: field.into(), code: code.into(), message: fa.into() }]);
         }
     }
 
-    pub fn push(&mut self, field: &str, error: DomainError) {
-        self.0.push((field.to_owned(), error));
+    #[test]
+    fn field_errors_keep_both_languages_and_a_note_in_english() {
+        let mut errors = FieldErrors::default();
+        errors.push("limit", ApiCode::Range);
+        errors.cell(7, "mobile", DomainError::MobileInvalid);
+        let mut note = FieldError::new("age", ApiCode::Type);
+        note.note = Some("expected an integer".into());
+        let Err(ApiError::Fields(mut fields)) = errors.finish() else { panic!("refused") };
+        fields.push(note);
+        let en = ApiError::Fields(fields).problem(Lang::En);
+        let shown: Vec<(&str, &str, &str)> =
+            en.errors.iter().map(|e| (e.field.as_str(), e.code.as_str(), e.message.as_str())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("limit", "range", "The value is out of range."),
+                ("row 7: mobile", "mobile_invalid", DomainError::MobileInvalid.message(Lang::En).as_str()),
+                ("age", "type", "The value has the wrong type. (expected an integer)"),
+            ]
+        );
     }
 
-    /// `Ok` when every field parsed; otherwise one 422 listing them all.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            return Ok(());
+    #[test]
+    fn a_file_answer_lists_at_most_its_cap_of_cells() {
+        let mut errors = FieldErrors::default();
+        for row in 2..FieldErrors::MAX_CELLS + 12 {
+            errors.cell(row, "code", DomainError::OfficeCodeInvalid);
         }
-        Err(ApiError::Fields(
-            self.0
-                .into_iter()
-                .map(|(f, e)| (f, e.code().to_owned(), e.message(Lang::Fa), e.message(Lang::En)))
-                .collect(),
-        ))
+        let Err(ApiError::Fields(cells)) = errors.finish_file() else { panic!("refused") };
+        assert_eq!(cells.len(), FieldErrors::MAX_CELLS + 1);
+        assert_eq!(
+            (cells[FieldErrors::MAX_CELLS].field.as_str(), cells[FieldErrors::MAX_CELLS].code()),
+            ("file", "csv_too_many_errors")
+        );
     }
 }

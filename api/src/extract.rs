@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError, FieldError};
 
 /// A JSON object body deserialised into `T`.
 #[derive(Debug)]
@@ -41,7 +41,7 @@ pub fn is_json(req: &HttpRequest) -> bool {
 /// or not an object, is 400 `malformed_json`; a well-formed object with a missing,
 /// unknown or mistyped field is 422 `validation_failed` naming the field in `errors[]`.
 pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bad = |detail: String| ApiError::BadRequest { code: "malformed_json", detail };
+    let bad = |detail: String| ApiError::BadRequest { code: ApiCode::MalformedJson, detail };
     let mut value: Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if !value.is_object() {
         return Err(bad("the body must be a JSON object".into()));
@@ -60,18 +60,19 @@ pub fn field_error(path: &str, message: &str) -> ApiError {
     };
     let quoted = || message.split('`').nth(1).unwrap_or("").to_owned();
     let (field, code) = if message.starts_with("missing field") {
-        (at(&quoted()), "required")
+        (at(&quoted()), ApiCode::Required)
     } else if message.starts_with("unknown field") {
-        (at(&quoted()), "unknown_field")
+        (at(&quoted()), ApiCode::UnknownField)
     } else if message.starts_with("invalid type") {
-        (path.trim_start_matches('.').to_owned(), "type")
+        (path.trim_start_matches('.').to_owned(), ApiCode::Type)
     } else {
-        (path.trim_start_matches('.').to_owned(), "invalid")
+        (path.trim_start_matches('.').to_owned(), ApiCode::Invalid)
     };
-    let (fa, en) = crate::error::message(code);
     // The English message adds the parser's words (what was expected), for developers.
     let detail = message.split(" at line ").next().unwrap_or(message);
-    ApiError::Fields(vec![(field, code.to_owned(), fa.to_owned(), format!("{en} ({detail})"))])
+    let mut error = FieldError::new(field, code);
+    error.note = Some(detail.to_owned());
+    ApiError::Fields(vec![error])
 }
 
 fn whole_floats_to_integers(v: &mut Value) {
@@ -102,7 +103,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
         Box::pin(async move {
             let bytes = bytes.await.map_err(|e| match e.as_response_error().status_code().as_u16() {
                 413 => ApiError::PayloadTooLarge,
-                _ => ApiError::BadRequest { code: "malformed_body", detail: String::new() },
+                _ => ApiError::BadRequest { code: ApiCode::MalformedBody, detail: String::new() },
             })?;
             parse_object(&bytes).map(Json)
         })

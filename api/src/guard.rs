@@ -24,7 +24,7 @@ use persistence::attempts::{self, Reservation};
 use persistence::{DbConn, Pii, PiiKind, write_tx};
 
 use crate::config::Config;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 
 /// How the failures in a row of one subject and client are locked.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +51,7 @@ pub struct Rule {
     /// Names the counters and the `guess_checked` metric.
     pub name: &'static str,
     /// The problem code when the subject × client pair is locked.
-    pub locked_code: &'static str,
+    pub locked_code: ApiCode,
     pub pair: PairLock,
     /// Failures at one subject from all clients per window before it is guarded.
     pub subject_failures: i32,
@@ -66,7 +66,7 @@ impl Rule {
         let l = &config.limits;
         Rule {
             name: "entry",
-            locked_code: "entry_locked",
+            locked_code: ApiCode::EntryLocked,
             pair: PairLock::Fixed { after: l.entry_failures_before_lock, minutes: l.entry_lock_minutes },
             subject_failures: l.subject_failures_per_window,
             client_failures: l.client_failures_per_window,
@@ -88,7 +88,7 @@ impl Rule {
         let l = &config.limits;
         Rule {
             name,
-            locked_code: "account_locked",
+            locked_code: ApiCode::AccountLocked,
             pair: PairLock::Growing,
             subject_failures: l.subject_failures_per_window,
             client_failures: l.client_failures_per_window,
@@ -101,7 +101,7 @@ impl Rule {
         let l = &config.limits;
         Rule {
             name: "status",
-            locked_code: "status_lookup_limit",
+            locked_code: ApiCode::StatusLookupLimit,
             pair: PairLock::Fixed { after: 5, minutes: 60 },
             subject_failures: l.status_lookups_per_day,
             client_failures: l.client_failures_per_window,
@@ -114,7 +114,7 @@ impl Rule {
         let l = &config.limits;
         Rule {
             name: "recovery",
-            locked_code: "recovery_limit",
+            locked_code: ApiCode::RecoveryLimit,
             pair: PairLock::Fixed { after: 3, minutes: 60 },
             subject_failures: l.status_lookups_per_day,
             client_failures: l.client_failures_per_window,
@@ -205,7 +205,7 @@ pub fn begin(
     let window_left = || ((attempt.window + rule.window) - at).num_seconds().max(1) as u64;
     write_tx(conn, |conn| {
         if attempts::count(conn, &attempt.client, attempt.window, at)? > rule.client_failures {
-            return Err(ApiError::TooManyRequests { code: "guesses_limited", retry_after: window_left() });
+            return Err(ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: window_left() });
         }
         let guarded = attempts::hits(conn, &attempt.subject, attempt.window)? >= rule.subject_failures;
         let lock = |failures| rule.pair.lock_after(failures);

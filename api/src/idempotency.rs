@@ -10,7 +10,7 @@ use chrono::Duration;
 use persistence::back_office::{self, IdempotencyRow};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::state::AppState;
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -18,14 +18,14 @@ pub const HEADER: &str = "Idempotency-Key";
 /// The key from the request headers, validated.
 pub fn key_of(headers: &HeaderMap, required: bool) -> Result<Option<String>, ApiError> {
     match headers.get(HEADER) {
-        None if required => Err(ApiError::BadRequest { code: "idempotency_key_required", detail: String::new() }),
+        None if required => Err(ApiError::BadRequest { code: ApiCode::IdempotencyKeyRequired, detail: String::new() }),
         None => Ok(None),
         Some(v) => {
             let k = v
                 .to_str()
-                .map_err(|_| ApiError::BadRequest { code: "idempotency_key_invalid", detail: String::new() })?;
+                .map_err(|_| ApiError::BadRequest { code: ApiCode::IdempotencyKeyInvalid, detail: String::new() })?;
             if k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ApiError::BadRequest { code: "idempotency_key_invalid", detail: String::new() });
+                return Err(ApiError::BadRequest { code: ApiCode::IdempotencyKeyInvalid, detail: String::new() });
             }
             Ok(Some(k.to_owned()))
         }
@@ -81,7 +81,7 @@ where
     let existing = state.run(move |conn| back_office::claim_key(conn, &claim, Duration::seconds(60))).await?;
     if let Some(e) = existing {
         if e.request_hash != row.request_hash {
-            return Err(ApiError::Unprocessable { code: "idempotency_key_reused" });
+            return Err(ApiError::Unprocessable { code: ApiCode::IdempotencyKeyReused });
         }
         return match (e.status.as_str(), e.response_status, e.response_body) {
             ("done", Some(status), Some(sealed)) => {
@@ -94,7 +94,7 @@ where
                 }
                 Ok(response)
             }
-            _ => Err(ApiError::Conflict { code: "idempotency_request_in_progress", retry_after: Some(2) }),
+            _ => Err(ApiError::Conflict { code: ApiCode::IdempotencyRequestInProgress, retry_after: Some(2) }),
         };
     }
     let response = match f().await {

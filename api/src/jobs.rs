@@ -14,7 +14,7 @@ use domain::ids::NationalId;
 use persistence::audit::{self, Actor};
 use persistence::{PiiKind, applications};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::journey::{Target, mutate};
 use crate::notify::{self, Template};
 use crate::state::AppState;
@@ -48,7 +48,7 @@ impl From<domain::DomainError> for JobError {
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> Self {
         match e {
-            JobError::Unknown(_) => ApiError::NotFound("not_found"),
+            JobError::Unknown(_) => ApiError::NotFound(ApiCode::NotFound),
             JobError::Step(e) => e,
         }
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::metrics::Metrics;
 
 /// At most `limit` requests per `period` (with a burst of `limit`).
@@ -54,7 +54,7 @@ pub struct Refused {
 
 impl Refused {
     /// The 429 answer with `code` and `Retry-After` (whole seconds, at least 1).
-    pub fn into_error(self, code: &'static str) -> ApiError {
+    pub fn into_error(self, code: ApiCode) -> ApiError {
         ApiError::TooManyRequests { code, retry_after: self.retry_after.as_secs_f64().ceil().max(1.0) as u64 }
     }
 }
@@ -250,7 +250,7 @@ pub async fn per_client_address(
         .check("ip", &ip.to_string(), Quota::per_minute(per_minute))
         .await
         .err()
-        .map(|r| r.into_error("rate_limited"))
+        .map(|r| r.into_error(ApiCode::RateLimited))
 }
 
 #[cfg(test)]
@@ -268,6 +268,9 @@ mod tests {
         assert!(refused.retry_after > Duration::from_secs(15) && refused.retry_after <= Duration::from_secs(20));
         assert!(limiter.check("ip", "b", q).await.is_ok(), "another key has its own budget");
         assert!(limiter.check("client", "a", q).await.is_ok(), "another bucket has its own budget");
-        assert!(matches!(refused.into_error("rate_limited"), ApiError::TooManyRequests { retry_after: 17..=20, .. }));
+        assert!(matches!(
+            refused.into_error(ApiCode::RateLimited),
+            ApiError::TooManyRequests { retry_after: 17..=20, .. }
+        ));
     }
 }

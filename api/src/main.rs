@@ -160,8 +160,8 @@ fn main() {
             match api::journey::legacy::import_now(&state, &bytes) {
                 Ok(r) => println!("{} created, {} unchanged, {} seats taken", r.created, r.unchanged, r.seats_taken),
                 Err(api::error::ApiError::Fields(cells)) => {
-                    for (field, code, _, en) in &cells {
-                        eprintln!("{field}: {code} ({en})");
+                    for cell in &cells {
+                        eprintln!("{}: {} ({})", cell.field, cell.code(), cell.message(domain::Lang::En));
                     }
                     fail(format!("nothing imported: {} bad cell(s)", cells.len()));
                 }

@@ -12,7 +12,7 @@ use actix_web::{HttpMessage, web};
 use domain::Lang;
 use tracing::Instrument;
 
-use crate::error::{ApiError, PROBLEM_JSON, ProblemSource, problem_response};
+use crate::error::{ApiCode, ApiError, PROBLEM_JSON, ProblemSource, problem_response};
 
 /// The request's id, in request extensions (and the `X-Request-Id` response header).
 #[derive(Debug, Clone)]
@@ -165,18 +165,18 @@ fn render_problem(res: &mut ServiceResponse<BoxBody>, lang: Lang, request_id: &s
                 return;
             }
             std::sync::Arc::new(match status.as_u16() {
-                400 => ApiError::BadRequest { code: "malformed_body", detail: String::new() },
-                401 => ApiError::Unauthorized("token_invalid"),
-                403 => ApiError::Forbidden("forbidden"),
-                404 => ApiError::NotFound("route_not_found"),
+                400 => ApiError::BadRequest { code: ApiCode::MalformedBody, detail: String::new() },
+                401 => ApiError::Unauthorized(ApiCode::TokenInvalid),
+                403 => ApiError::Forbidden(ApiCode::Forbidden),
+                404 => ApiError::NotFound(ApiCode::RouteNotFound),
                 405 => ApiError::MethodNotAllowed(vec![]),
                 413 => ApiError::PayloadTooLarge,
                 415 => ApiError::UnsupportedMediaType,
                 406 => ApiError::NotAcceptable,
-                429 => ApiError::TooManyRequests { code: "rate_limited", retry_after: 1 },
+                429 => ApiError::TooManyRequests { code: ApiCode::RateLimited, retry_after: 1 },
                 503 => ApiError::Unavailable(String::new()),
                 _ if status.is_server_error() => ApiError::Internal(String::new()),
-                _ => ApiError::BadRequest { code: "malformed_body", detail: String::new() },
+                _ => ApiError::BadRequest { code: ApiCode::MalformedBody, detail: String::new() },
             })
         }
     };

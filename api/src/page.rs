@@ -21,7 +21,7 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError, FieldErrors};
 
 /// Items answered when `limit` is not given.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -31,7 +31,7 @@ pub const MAX_LIMIT: i64 = 500;
 /// `limit` checked: 1–[`MAX_LIMIT`], default [`DEFAULT_LIMIT`]; otherwise 422 naming it.
 pub fn limit(given: Option<i64>) -> Result<i64, ApiError> {
     let l = given.unwrap_or(DEFAULT_LIMIT);
-    if (1..=MAX_LIMIT).contains(&l) { Ok(l) } else { Err(ApiError::field("limit", "range")) }
+    if (1..=MAX_LIMIT).contains(&l) { Ok(l) } else { Err(ApiError::field("limit", ApiCode::Range)) }
 }
 
 /// The query of a list with nothing but paging.
@@ -67,10 +67,10 @@ impl PageRequest {
     }
 
     /// Like [`new`](Self::new), for a handler that reports every bad parameter at once: a
-    /// bad `limit` is handed to `report` (field, code) and the default is used meanwhile.
-    pub fn reporting(limit: Option<i64>, cursor: Option<String>, report: impl FnOnce(&str, &'static str)) -> Self {
+    /// bad `limit` is recorded in `errors` and the default is used meanwhile.
+    pub fn reporting(limit: Option<i64>, cursor: Option<String>, errors: &mut FieldErrors) -> Self {
         let limit = self::limit(limit).unwrap_or_else(|_| {
-            report("limit", "range");
+            errors.push("limit", ApiCode::Range);
             DEFAULT_LIMIT
         });
         PageRequest { limit, cursor }

@@ -14,7 +14,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::contract::SecuritySchemes;
-use crate::error::{ApiError, FieldError, Problem};
+use crate::error::{ApiCode, ApiError, Problem, ProblemField};
 use crate::routes;
 use crate::state::AppState;
 
@@ -28,7 +28,7 @@ use crate::state::AppState;
         description = "Pre-registration for the smart national ID card (CRS) and self-registration for the national e-folder.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code`; messages are Persian unless `Accept-Language` prefers English. Dates are ISO-8601 (Gregorian) with Jalali forms where a citizen reads or types a date; amounts are integer rials.",
         license(name = "MIT OR Apache-2.0")
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, ProblemField)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "citizen", description = "The citizen's journey: entry, application, booking, payment, receipt"),
@@ -221,7 +221,7 @@ impl RouteTable {
 async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
     Err(match routes.methods_for(req.path()) {
         Some(methods) if !methods.iter().any(|m| m == req.method().as_str()) => ApiError::MethodNotAllowed(methods),
-        _ => ApiError::NotFound("route_not_found"),
+        _ => ApiError::NotFound(ApiCode::RouteNotFound),
     })
 }
 
@@ -230,8 +230,10 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::PayloadTooLarge,
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(e) if e.is_data() => crate::extract::field_error("", &e.to_string()),
-        JsonPayloadError::Deserialize(e) => ApiError::BadRequest { code: "malformed_json", detail: e.to_string() },
-        other => ApiError::BadRequest { code: "malformed_json", detail: other.to_string() },
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::BadRequest { code: ApiCode::MalformedJson, detail: e.to_string() }
+        }
+        other => ApiError::BadRequest { code: ApiCode::MalformedJson, detail: other.to_string() },
     }
     .into()
 }
@@ -245,18 +247,18 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     if text.starts_with("missing field") || text.starts_with("unknown field") {
         return crate::extract::field_error("", &text).into();
     }
-    ApiError::BadRequest { code: "malformed_query", detail: err.to_string() }.into()
+    ApiError::BadRequest { code: ApiCode::MalformedQuery, detail: err.to_string() }.into()
 }
 
 fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest { code: "malformed_path", detail: err.to_string() }.into()
+    ApiError::BadRequest { code: ApiCode::MalformedPath, detail: err.to_string() }.into()
 }
 
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
     match err {
         UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
         UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
-        other => ApiError::BadRequest { code: "malformed_form", detail: other.to_string() },
+        other => ApiError::BadRequest { code: ApiCode::MalformedForm, detail: other.to_string() },
     }
     .into()
 }
@@ -373,7 +375,7 @@ pub fn serve_metrics(state: Arc<AppState>, listener: TcpListener) -> std::io::Re
             .service(routes::ops::metrics)
             .service(routes::ops::live)
             .service(routes::ops::ready)
-            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound("route_not_found")) }))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound(ApiCode::RouteNotFound)) }))
             .wrap(from_fn(crate::middleware::request_middleware))
     })
     .workers(1)

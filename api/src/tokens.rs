@@ -13,7 +13,7 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 
 /// Who a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,8 +137,8 @@ impl TokenService {
     /// Verifies a token for one audience: algorithm pinned to EdDSA, known `kid`,
     /// `iss`/`aud` exact, `exp` and `nbf` checked against `now` (30 s leeway).
     pub fn verify(&self, token: &str, aud: Audience, now: DateTime<Utc>) -> Result<Claims, ApiError> {
-        let invalid = ApiError::Unauthorized("token_invalid");
-        let header = decode_header(token).map_err(|_| ApiError::Unauthorized("token_invalid"))?;
+        let invalid = ApiError::Unauthorized(ApiCode::TokenInvalid);
+        let header = decode_header(token).map_err(|_| ApiError::Unauthorized(ApiCode::TokenInvalid))?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid);
         }
@@ -151,16 +151,16 @@ impl TokenService {
         // Time is checked below against the injected clock, so tests can move it.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let data =
-            decode::<Claims>(token, &key.decoding, &validation).map_err(|_| ApiError::Unauthorized("token_invalid"))?;
+        let data = decode::<Claims>(token, &key.decoding, &validation)
+            .map_err(|_| ApiError::Unauthorized(ApiCode::TokenInvalid))?;
         let claims = data.claims;
         const LEEWAY: i64 = 30;
         let t = now.timestamp();
         if claims.exp + LEEWAY < t {
-            return Err(ApiError::Unauthorized("token_expired"));
+            return Err(ApiError::Unauthorized(ApiCode::TokenExpired));
         }
         if claims.nbf - LEEWAY > t || claims.iat - LEEWAY > t {
-            return Err(ApiError::Unauthorized("token_invalid"));
+            return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
         }
         Ok(claims)
     }
@@ -267,10 +267,10 @@ mod tests {
         let now = Utc::now();
         let token = s.issue(&s.claims(Audience::Citizen, "c1", now, 30)).unwrap();
         assert_eq!(s.verify(&token, Audience::Citizen, now).unwrap().sub, "c1");
-        assert!(matches!(s.verify(&token, Audience::Staff, now), Err(ApiError::Unauthorized("token_invalid"))));
+        assert!(matches!(s.verify(&token, Audience::Staff, now), Err(ApiError::Unauthorized(ApiCode::TokenInvalid))));
         assert!(matches!(
             s.verify(&token, Audience::Citizen, now + Duration::minutes(31)),
-            Err(ApiError::Unauthorized("token_expired"))
+            Err(ApiError::Unauthorized(ApiCode::TokenExpired))
         ));
         let future = s.issue(&s.claims(Audience::Citizen, "c1", now + Duration::hours(1), 30)).unwrap();
         assert!(s.verify(&future, Audience::Citizen, now).is_err(), "nbf in the future");

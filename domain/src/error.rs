@@ -204,6 +204,64 @@ pub enum DomainError {
     CapacityBelowBookings { date: NaiveDate, shift: crate::offices::Shift, taken: u32, capacity: u32 },
     #[error("closure_not_found")]
     ClosureNotFound,
+
+    // ---- back office: staff, clients, fees (docs/domain/back-office.md)
+    #[error("username_taken")]
+    UsernameTaken,
+    #[error("client_id_taken")]
+    ClientIdTaken,
+    #[error("fee_exists_for_date")]
+    FeeExistsForDate,
+    #[error("cannot_reset_self")]
+    CannotResetSelf,
+    #[error("cannot_disable_self")]
+    CannotDisableSelf,
+
+    // ---- enrollment, production and delivery at the office
+    #[error("documents_not_checked")]
+    DocumentsNotChecked,
+    #[error("fee_not_applicable")]
+    FeeNotApplicable,
+    #[error("fingerprint_mismatch")]
+    FingerprintMismatch,
+    #[error("event_id_reused")]
+    EventIdReused,
+    #[error("office_no_home_visits")]
+    OfficeNoHomeVisits,
+
+    // ---- public lookups, recovery and receipts (docs/domain/public.md)
+    #[error("province_unknown")]
+    ProvinceUnknown,
+    #[error("status_not_found")]
+    StatusNotFound,
+    #[error("recovery_not_found")]
+    RecoveryNotFound,
+    #[error("no_tracking_code")]
+    NoTrackingCode,
+    #[error("no_booked_appointment")]
+    NoBookedAppointment,
+    #[error("receipt_signature_invalid")]
+    ReceiptSignatureInvalid,
+
+    // ---- e-folder password reset (docs/domain/efolder.md)
+    #[error("reset_code_invalid")]
+    ResetCodeInvalid,
+    #[error("reset_code_expired")]
+    ResetCodeExpired,
+    #[error("reset_code_attempts_exhausted")]
+    ResetCodeAttemptsExhausted,
+
+    // ---- carrying applications over from the old Portal (docs/domain/legacy-import.md)
+    #[error("legacy_state_invalid")]
+    LegacyStateInvalid,
+    #[error("not_for_draft")]
+    NotForDraft,
+    #[error("legacy_id_duplicate")]
+    LegacyIdDuplicate,
+    #[error("legacy_changed")]
+    LegacyChanged,
+    #[error("tracking_code_taken")]
+    TrackingCodeTaken,
 }
 
 impl DomainError {
@@ -285,7 +343,140 @@ impl DomainError {
             OfficeCodeTaken => "office_code_taken",
             CapacityBelowBookings { .. } => "capacity_below_bookings",
             ClosureNotFound => "closure_not_found",
+            UsernameTaken => "username_taken",
+            ClientIdTaken => "client_id_taken",
+            FeeExistsForDate => "fee_exists_for_date",
+            CannotResetSelf => "cannot_reset_self",
+            CannotDisableSelf => "cannot_disable_self",
+            DocumentsNotChecked => "documents_not_checked",
+            FeeNotApplicable => "fee_not_applicable",
+            FingerprintMismatch => "fingerprint_mismatch",
+            EventIdReused => "event_id_reused",
+            OfficeNoHomeVisits => "office_no_home_visits",
+            ProvinceUnknown => "province_unknown",
+            StatusNotFound => "status_not_found",
+            RecoveryNotFound => "recovery_not_found",
+            NoTrackingCode => "no_tracking_code",
+            NoBookedAppointment => "no_booked_appointment",
+            ReceiptSignatureInvalid => "receipt_signature_invalid",
+            ResetCodeInvalid => "reset_code_invalid",
+            ResetCodeExpired => "reset_code_expired",
+            ResetCodeAttemptsExhausted => "reset_code_attempts_exhausted",
+            LegacyStateInvalid => "legacy_state_invalid",
+            NotForDraft => "not_for_draft",
+            LegacyIdDuplicate => "legacy_id_duplicate",
+            LegacyChanged => "legacy_changed",
+            TrackingCodeTaken => "tracking_code_taken",
         }
+    }
+
+    /// One of each error (both answers of `identity_not_verified`), for the tests that
+    /// walk every code and its messages. `every_error_is_listed` checks the list against
+    /// the arms of [`code`](Self::code), whose match names each variant.
+    pub fn every() -> Vec<DomainError> {
+        use DomainError::*;
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap_or_default();
+        vec![
+            NationalIdInvalid,
+            LegalIdInvalid,
+            MobileInvalid,
+            PostalCodeInvalid,
+            SerialInvalid,
+            TrackingCodeInvalid,
+            NameInvalid,
+            DateInvalid,
+            AmountInvalid,
+            PhoneInvalid,
+            PasswordTooWeak,
+            IdentityMismatch,
+            PersonNotAlive,
+            Underage { min_age: 15 },
+            SerialRecentlyChanged,
+            NotEligible,
+            TrackingCodeMismatch,
+            DraftNotFound,
+            TrackingCodeRequired,
+            BirthDateMismatch,
+            GenderMismatch,
+            MotherNameMismatch,
+            LunarDateNotOffered,
+            ApplicationNotFound,
+            ApplicationExists,
+            ApplicationCancelled,
+            EditLimitReached,
+            EnrollmentStarted,
+            ProductionStarted,
+            EnrollmentNotCompleted,
+            ReissueNotAllowed,
+            IdentityNotVerified { pending: true },
+            IdentityNotVerified { pending: false },
+            SpecialNeedsRequired,
+            HomeVisitRequired,
+            HomeVisitNotRequired,
+            HomeVisitAddressRequired,
+            NoShowBanActive { until: day },
+            NoActiveHold,
+            PaymentInProgress,
+            PaymentRequired,
+            AlreadyPaid,
+            InvalidTransition { from: "registered", event: "pay" },
+            OfficeNotFound,
+            OfficeUnsuitable,
+            SlotFull,
+            SlotClosed,
+            DateOutsideBookingWindow { first: day, last: day },
+            AppointmentNotToday,
+            AmountMismatch,
+            FeeExceedsMaximum { max: 10_000_000 },
+            IbanInvalid,
+            IbanRequired,
+            RefundNotFound,
+            RefundAlreadySettled,
+            RefundReversalInProgress,
+            RegistryUnavailable,
+            MobileCheckUnavailable,
+            GatewayUnavailable,
+            EfolderAlreadyRegistered,
+            MobileNotOwned,
+            RegistryDataMismatch,
+            RepresentativeRequired,
+            EfolderCredentialsUndelivered,
+            OfficeCodeInvalid,
+            OfficeKindInvalid,
+            CityCodeInvalid,
+            Required,
+            TooLong { max: 100 },
+            FlagInvalid,
+            CapacityInvalid { max: 500 },
+            CapacityRuleDuplicate,
+            OfficeCodeTaken,
+            CapacityBelowBookings { date: day, shift: crate::offices::Shift::Morning, taken: 3, capacity: 2 },
+            ClosureNotFound,
+            UsernameTaken,
+            ClientIdTaken,
+            FeeExistsForDate,
+            CannotResetSelf,
+            CannotDisableSelf,
+            DocumentsNotChecked,
+            FeeNotApplicable,
+            FingerprintMismatch,
+            EventIdReused,
+            OfficeNoHomeVisits,
+            ProvinceUnknown,
+            StatusNotFound,
+            RecoveryNotFound,
+            NoTrackingCode,
+            NoBookedAppointment,
+            ReceiptSignatureInvalid,
+            ResetCodeInvalid,
+            ResetCodeExpired,
+            ResetCodeAttemptsExhausted,
+            LegacyStateInvalid,
+            NotForDraft,
+            LegacyIdDuplicate,
+            LegacyChanged,
+            TrackingCodeTaken,
+        ]
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -312,7 +503,10 @@ impl DomainError {
             | CapacityInvalid { .. }
             | CapacityRuleDuplicate
             | IbanInvalid
-            | IbanRequired => ErrorKind::Invalid,
+            | IbanRequired
+            | LegacyStateInvalid
+            | NotForDraft
+            | LegacyIdDuplicate => ErrorKind::Invalid,
             IdentityMismatch
             | PersonNotAlive
             | Underage { .. }
@@ -328,9 +522,17 @@ impl DomainError {
             | FeeExceedsMaximum { .. }
             | MobileNotOwned
             | RegistryDataMismatch
-            | DateOutsideBookingWindow { .. } => ErrorKind::Rejected,
+            | DateOutsideBookingWindow { .. }
+            | DocumentsNotChecked
+            | FeeNotApplicable
+            | ProvinceUnknown
+            | ReceiptSignatureInvalid
+            | ResetCodeInvalid
+            | ResetCodeExpired
+            | ResetCodeAttemptsExhausted => ErrorKind::Rejected,
             SerialRecentlyChanged => ErrorKind::TooMany,
-            ApplicationNotFound | OfficeNotFound | ClosureNotFound | RefundNotFound => ErrorKind::NotFound,
+            ApplicationNotFound | OfficeNotFound | ClosureNotFound | RefundNotFound | StatusNotFound
+            | RecoveryNotFound => ErrorKind::NotFound,
             RegistryUnavailable | MobileCheckUnavailable | GatewayUnavailable => ErrorKind::Unavailable,
             ApplicationExists
             | TrackingCodeRequired
@@ -359,7 +561,19 @@ impl DomainError {
             | CapacityBelowBookings { .. }
             | RefundAlreadySettled
             | RefundReversalInProgress
-            | EfolderCredentialsUndelivered => ErrorKind::Conflict,
+            | EfolderCredentialsUndelivered
+            | UsernameTaken
+            | ClientIdTaken
+            | FeeExistsForDate
+            | CannotResetSelf
+            | CannotDisableSelf
+            | FingerprintMismatch
+            | EventIdReused
+            | OfficeNoHomeVisits
+            | NoTrackingCode
+            | NoBookedAppointment
+            | LegacyChanged
+            | TrackingCodeTaken => ErrorKind::Conflict,
         }
     }
 
@@ -648,6 +862,77 @@ impl DomainError {
                 "اطلاعات شما قبلاً در سیستم وارد شده است. پیامک نام کاربری و کلمه عبور به شما نرسید؛ از «بازیابی نام کاربری و کلمه عبور» با کد ملی و شماره تلفن همراه خود استفاده کنید.",
                 "Your details are already registered in the system. The SMS with your username and password did not reach you: use credentials recovery with your national code and mobile number.",
             ),
+            UsernameTaken => s("این نام کاربری قبلا ثبت شده است.", "This username is already taken."),
+            ClientIdTaken => s("این شناسه سرویس‌گیرنده قبلا ثبت شده است.", "This client id is already registered."),
+            FeeExistsForDate => s(
+                "برای این نوع هزینه از این تاریخ قبلا تعرفه‌ای ثبت شده است.",
+                "A fee of this kind is already set from this date.",
+            ),
+            CannotResetSelf | CannotDisableSelf => s(
+                "مدیر نمی‌تواند حساب خود را از این مسیر غیرفعال یا کلمه عبور آن را بازنشانی کند.",
+                "An administrator cannot disable or reset their own account here.",
+            ),
+            DocumentsNotChecked => s(
+                "پیش از تکمیل ثبت نام، بررسی مدارک باید تایید شود.",
+                "Confirm that the documents were checked before completing the enrollment.",
+            ),
+            FeeNotApplicable => {
+                s("این دفتر چنین هزینه‌ای دریافت نمی‌کند.", "This kind of office does not collect this fee.")
+            }
+            FingerprintMismatch => s(
+                "اثر انگشت با اثر ثبت شده روی کارت مطابقت ندارد؛ کارت تحویل نشد.",
+                "The fingerprint does not match the card's; the card was not handed over.",
+            ),
+            EventIdReused => s(
+                "این شناسه رویداد قبلا برای رویداد دیگری به کار رفته است.",
+                "This event id was already used for a different event.",
+            ),
+            OfficeNoHomeVisits => s("این دفتر مراجعه در منزل انجام نمی‌دهد.", "This office does not make home visits."),
+            ProvinceUnknown => s("در این استان دفتری وجود ندارد.", "No office lies in this province."),
+            StatusNotFound => s(
+                "درخواستی با این مشخصات یافت نشد؛ شماره ملی و کد رهگیری یا تاریخ تولد را بررسی کنید.",
+                "No application matches these details; check the national code and the tracking code or birth date.",
+            ),
+            RecoveryNotFound => s(
+                "درخواستی با این شماره ملی و تاریخ تولد یافت نشد.",
+                "No application matches this national code and birth date.",
+            ),
+            NoTrackingCode => s(
+                "برای این درخواست هنوز کد رهگیری صادر نشده است؛ کد رهگیری پس از پرداخت موفق صادر می‌شود.",
+                "No tracking code has been issued yet: it is issued once the fee is paid.",
+            ),
+            NoBookedAppointment => s(
+                "هنوز نوبتی برای شما قطعی نشده است؛ پس از پرداخت، نوبت قطعی می‌شود.",
+                "No appointment is booked yet: a seat is booked once the fee is paid.",
+            ),
+            ReceiptSignatureInvalid => s(
+                "امضای این رسید معتبر نیست؛ رسید تغییر داده شده یا توسط این سامانه صادر نشده است.",
+                "The receipt's signature is not valid: it was altered or not issued by this service.",
+            ),
+            ResetCodeInvalid => s("کد بازیابی نادرست است.", "The reset code is wrong."),
+            ResetCodeExpired => {
+                s("کد بازیابی منقضی شده است؛ کد جدید درخواست کنید.", "The reset code has expired; ask for a new one.")
+            }
+            ResetCodeAttemptsExhausted => s(
+                "کد بازیابی سه بار نادرست وارد شد و باطل شد؛ کد جدید درخواست کنید.",
+                "The reset code was entered wrongly three times and is void; ask for a new one.",
+            ),
+            LegacyStateInvalid => s(
+                "وضعیت باید draft (پرداخت‌نشده) یا registered (پرداخت‌شده) باشد.",
+                "The state must be draft (unpaid) or registered (paid).",
+            ),
+            NotForDraft => s(
+                "درخواست پرداخت‌نشده (draft) کد رهگیری یا نوبت ندارد؛ این خانه باید خالی باشد.",
+                "An unpaid (draft) application has no tracking code or appointment: leave this cell empty.",
+            ),
+            LegacyIdDuplicate => s("این شناسه در فایل دو بار آمده است.", "This legacy id appears twice in the file."),
+            LegacyChanged => s(
+                "این درخواست پیش‌تر با داده‌های دیگری منتقل شده است و دوباره منتقل نمی‌شود.",
+                "This application was imported before with other data; it is not imported again.",
+            ),
+            TrackingCodeTaken => {
+                s("این کد رهگیری به درخواست دیگری تعلق دارد.", "This tracking code belongs to another application.")
+            }
         }
     }
 }
@@ -753,6 +1038,40 @@ mod tests {
         assert_eq!(window.message(Lang::En), "Appointments can be booked from 2026-11-23 to 2027-01-21.");
         assert_eq!(DomainError::NationalIdInvalid.message(Lang::En), "The national code is not valid.");
         assert_eq!(DomainError::NationalIdInvalid.message(Lang::Fa), "شماره ملی وارد شده معتبر نیست.");
+    }
+
+    /// [`DomainError::every`] holds one of each variant: the codes it yields are exactly
+    /// the codes the exhaustive match of [`DomainError::code`] names, read from this file.
+    #[test]
+    fn every_error_is_listed() {
+        let source = include_str!("error.rs");
+        let from = source.find("pub fn code(&self)").expect("code()");
+        let to = source.find("pub fn every()").expect("every()");
+        let arms: std::collections::BTreeSet<&str> = source[from..to]
+            .lines()
+            .filter_map(|l| l.split("=> \"").nth(1))
+            .map(|r| r.trim_end_matches("\","))
+            .collect();
+        let listed: Vec<&str> = DomainError::every().iter().map(DomainError::code).collect();
+        let distinct: std::collections::BTreeSet<&str> = listed.iter().copied().collect();
+        let missing: Vec<&&str> = arms.difference(&distinct).collect();
+        let unknown: Vec<&&str> = distinct.difference(&arms).collect();
+        assert!(missing.is_empty() && unknown.is_empty(), "not in every(): {missing:?}; not in code(): {unknown:?}");
+        assert!(arms.len() > 90, "the walk reads the arms ({})", arms.len());
+    }
+
+    /// Every error speaks Persian (with Persian letters, never the generic «درخواست قابل
+    /// انجام نیست.») and English, and its code is stable snake_case.
+    #[test]
+    fn every_error_has_its_own_persian_and_english_message() {
+        for e in DomainError::every() {
+            let (fa, en) = (e.message(Lang::Fa), e.message(Lang::En));
+            assert!(fa.chars().filter(|c| ('\u{0621}'..='\u{06CC}').contains(c)).count() >= 3, "{e:?}: {fa}");
+            assert_ne!(fa.trim(), "درخواست قابل انجام نیست.", "{e:?}");
+            assert!(en.chars().filter(char::is_ascii_alphabetic).count() >= 3 && en.ends_with('.'), "{e:?}: {en}");
+            assert_eq!(e.code(), e.to_string());
+            assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{e:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::QueryableByName;
 use diesel::prelude::*;
-use diesel::sql_types::{Date, Timestamp};
+use diesel::sql_types::{Date, Text, Timestamp};
+use domain::application::AppointmentStatus;
+use domain::payment::PaymentStatus;
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -58,27 +60,36 @@ pub fn between(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Stat
     for t in paid {
         *per_day.entry(domain::calendar::tehran_date(t.and_utc())).or_insert(0i64) += 1;
     }
-    let count = |conn: &mut DbConn, sql: &str| -> Result<i64, DbError> {
+    let settled = {
         let rows: Vec<CountRow> =
-            diesel::sql_query(sql).bind::<Timestamp, _>(start).bind::<Timestamp, _>(end).load(conn)?;
-        Ok(rows.first().map_or(0, |r| r.n))
+            diesel::sql_query("SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2")
+                .bind::<Timestamp, _>(start)
+                .bind::<Timestamp, _>(end)
+                .load(conn)?;
+        rows.first().map_or(0, |r| r.n)
     };
-    let settled = count(conn, "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2")?;
-    let verified = count(
-        conn,
-        "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2 AND status = 'verified'",
-    )?;
-    let day_count = |conn: &mut DbConn, status: &str| -> Result<i64, DbError> {
-        let rows: Vec<CountRow> = diesel::sql_query(format!(
-            "SELECT COUNT(*) AS n FROM applications WHERE slot_date >= $1 AND slot_date <= $2 AND appointment_status = '{status}'"
-        ))
+    let verified = {
+        let rows: Vec<CountRow> = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM payments WHERE settled_at >= $1 AND settled_at < $2 AND status = $3",
+        )
+        .bind::<Timestamp, _>(start)
+        .bind::<Timestamp, _>(end)
+        .bind::<Text, _>(PaymentStatus::Verified.as_str())
+        .load(conn)?;
+        rows.first().map_or(0, |r| r.n)
+    };
+    let day_count = |conn: &mut DbConn, status: AppointmentStatus| -> Result<i64, DbError> {
+        let rows: Vec<CountRow> = diesel::sql_query(
+            "SELECT COUNT(*) AS n FROM applications WHERE slot_date >= $1 AND slot_date <= $2 AND appointment_status = $3",
+        )
         .bind::<Date, _>(from)
         .bind::<Date, _>(to)
+        .bind::<Text, _>(status.as_str())
         .load(conn)?;
         Ok(rows.first().map_or(0, |r| r.n))
     };
-    let missed = day_count(conn, "missed")?;
-    let attended = day_count(conn, "used")?;
+    let missed = day_count(conn, AppointmentStatus::Missed)?;
+    let attended = day_count(conn, AppointmentStatus::Used)?;
     let utilisation: Vec<UtilRow> = diesel::sql_query(
         "SELECT o.city_code AS city_code, s.shift AS shift, CAST(SUM(s.capacity) AS BIGINT) AS capacity,
                 CAST(SUM(s.taken) AS BIGINT) AS taken

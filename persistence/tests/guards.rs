@@ -4,7 +4,7 @@
 //! (locks and counts of guesses, captchas used once, reset codes, sessions, idempotency
 //! keys, public lookups). The black-box suite drives them through the API;
 //! `scripts/mutants persistence` runs these tests against every mutant of these functions
-//! (docs/testing.md).
+//! (README, "Mutation testing").
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use diesel::connection::SimpleConnection;

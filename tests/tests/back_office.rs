@@ -110,6 +110,7 @@ db_test!(an_application_walks_from_registered_to_delivered, |app| {
         (422, Some("fee_not_applicable")),
         "a civil-registry office collects no fee"
     );
+    assert_eq!(p["errors"][0]["message"], "این دفتر چنین هزینه‌ای دریافت نمی‌کند.", "{p}");
     let mut completion = completion;
     completion["counter_fee"] = Value::Null;
     let (status, v) = app.post(&path, Some(&op), &completion).await;
@@ -146,6 +147,7 @@ db_test!(an_application_walks_from_registered_to_delivered, |app| {
     let delivery = format!("/api/v1/office/applications/{tracking}/delivery");
     let (status, p) = app.post(&delivery, Some(&op), &json!({"fingerprint_match": false})).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("fingerprint_mismatch")));
+    assert_eq!(p["detail"], "اثر انگشت با اثر ثبت شده روی کارت مطابقت ندارد؛ کارت تحویل نشد.", "{p}");
     let (status, v) = app.post(&delivery, Some(&op), &json!({"fingerprint_match": true})).await;
     assert_eq!(status, 200, "{v}");
     let (_, v) = app.get("/api/v1/citizen/application", Some(&token)).await;
@@ -265,6 +267,18 @@ db_test!(disabled_or_reset_staff_tokens_stop_working_and_failures_lock, |app| {
         )
         .await;
     assert_eq!(status, 201);
+    let (status, p) = app
+        .post(
+            "/api/v1/admin/staff",
+            Some(&admin),
+            &json!({"username": "op.one", "role": "operator", "office_id": MARAGHEH}),
+        )
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str(), p["detail"].as_str()),
+        (409, Some("username_taken"), Some("این نام کاربری قبلا ثبت شده است.")),
+        "a taken username is refused with its own message: {p}"
+    );
     let password = created["generated_password"].as_str().unwrap().to_owned();
     let id = created["staff"]["id"].as_str().unwrap().to_owned();
     let token = app.staff_token("op.one", &password).await;
@@ -315,6 +329,18 @@ db_test!(fees_take_effect_from_their_date_only, |app| {
         )
         .await;
     assert_eq!(status, 201);
+    let (status, p) = app
+        .post(
+            "/api/v1/admin/fees",
+            Some(&admin),
+            &json!({"kind": "card", "amount": 300000, "effective_from": tomorrow}),
+        )
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str(), p["detail"].as_str()),
+        (409, Some("fee_exists_for_date"), Some("برای این نوع هزینه از این تاریخ قبلا تعرفه‌ای ثبت شده است.")),
+        "{p}"
+    );
     let (status, p) = app
         .post(
             "/api/v1/admin/fees",

@@ -184,6 +184,7 @@ db_test!(a_home_visit_citizen_goes_from_entry_to_delivery, tweak = with_ussd, |a
     let vanak = app.staff_token("op.vanak", "operator-password-1").await;
     let (status, problem) = queue(&app, &vanak, "waiting").await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("office_no_home_visits")), "{problem}");
+    assert_eq!(problem["detail"], "این دفتر مراجعه در منزل انجام نمی‌دهد.", "{problem}");
     let mashhad = app.staff_token("op.mashhad", "operator-password-1").await;
     let (status, theirs) = queue(&app, &mashhad, "waiting").await;
     assert!(status == 200 && !has(&theirs, &tracking), "another city's queue: {theirs}");

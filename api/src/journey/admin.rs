@@ -9,9 +9,10 @@ use persistence::payments::FeeRateRow;
 use persistence::staff::StaffUser;
 use persistence::{DbError, write_tx};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::secrets::{hash_secret, random_secret};
 use crate::state::AppState;
+use domain::DomainError;
 
 // ---------------------------------------------------------------- staff
 
@@ -36,7 +37,7 @@ pub async fn create_staff(
     let generated = new.password.is_none().then(|| random_secret(state.random.as_ref(), 12));
     let password = new.password.or(generated.clone()).unwrap_or_default();
     if password.chars().count() < 10 {
-        return Err(ApiError::field("password", "length"));
+        return Err(ApiError::field("password", ApiCode::Length));
     }
     let hash = web::block(move || crate::passwords::hash(&password)).await?;
     let now = state.now();
@@ -63,7 +64,7 @@ pub async fn create_staff(
             }
             write_tx(conn, |conn| {
                 persistence::staff::insert(conn, &saved).map_err(|e| match e {
-                    DbError::Duplicate(_) => ApiError::Conflict { code: "username_taken", retry_after: None },
+                    DbError::Duplicate(_) => ApiError::Domain(DomainError::UsernameTaken),
                     e => e.into(),
                 })?;
                 audit::append(
@@ -85,14 +86,14 @@ pub async fn create_staff(
 /// administrator cannot disable their own.
 pub async fn set_staff_disabled(state: &AppState, actor: Actor, id: String, disabled: bool) -> Result<(), ApiError> {
     if actor.id.as_deref() == Some(id.as_str()) && disabled {
-        return Err(ApiError::Conflict { code: "cannot_disable_self", retry_after: None });
+        return Err(ApiError::Domain(DomainError::CannotDisableSelf));
     }
     let now = state.now();
     state
         .run_api(move |conn| {
             write_tx(conn, |conn| {
                 if !persistence::staff::set_disabled(conn, &id, disabled, now.naive_utc())? {
-                    return Err(ApiError::NotFound("not_found"));
+                    return Err(ApiError::NotFound(ApiCode::NotFound));
                 }
                 let action = if disabled { "staff_disabled" } else { "staff_enabled" };
                 audit::append(conn, &actor, action, None, Some(serde_json::json!({"staff_id": id})), now)?;
@@ -106,7 +107,7 @@ pub async fn set_staff_disabled(state: &AppState, actor: Actor, id: String, disa
 /// account's old tokens stop working.
 pub async fn reset_staff_password(state: &AppState, actor: Actor, id: String) -> Result<String, ApiError> {
     if actor.id.as_deref() == Some(id.as_str()) {
-        return Err(ApiError::Conflict { code: "cannot_reset_self", retry_after: None });
+        return Err(ApiError::Domain(DomainError::CannotResetSelf));
     }
     let password = random_secret(state.random.as_ref(), 12);
     let p = password.clone();
@@ -116,7 +117,7 @@ pub async fn reset_staff_password(state: &AppState, actor: Actor, id: String) ->
         .run_api(move |conn| {
             write_tx(conn, |conn| {
                 if !persistence::staff::reset_password(conn, &id, &hash, now.naive_utc())? {
-                    return Err(ApiError::NotFound("not_found"));
+                    return Err(ApiError::NotFound(ApiCode::NotFound));
                 }
                 audit::append(
                     conn,
@@ -167,7 +168,7 @@ pub async fn create_client(state: &AppState, actor: Actor, new: NewClient) -> Re
         .run_api(move |conn| {
             write_tx(conn, |conn| {
                 persistence::back_office::insert_client(conn, &saved).map_err(|e| match e {
-                    DbError::Duplicate(_) => ApiError::Conflict { code: "client_id_taken", retry_after: None },
+                    DbError::Duplicate(_) => ApiError::Domain(DomainError::ClientIdTaken),
                     e => e.into(),
                 })?;
                 audit::append(
@@ -218,7 +219,8 @@ async fn change_client(
     state
         .run_api(move |conn| {
             write_tx(conn, |conn| {
-                let mut row = persistence::back_office::client(conn, &id)?.ok_or(ApiError::NotFound("not_found"))?;
+                let mut row =
+                    persistence::back_office::client(conn, &id)?.ok_or(ApiError::NotFound(ApiCode::NotFound))?;
                 change(&mut row);
                 row.updated_at = now.naive_utc();
                 persistence::back_office::update_client(conn, &row)?;
@@ -254,7 +256,7 @@ pub async fn add_fee(
         .run_api(move |conn| {
             write_tx(conn, |conn| {
                 persistence::payments::insert_fee_rate(conn, &row).map_err(|e| match e {
-                    DbError::Duplicate(_) => ApiError::Conflict { code: "fee_exists_for_date", retry_after: None },
+                    DbError::Duplicate(_) => ApiError::Domain(DomainError::FeeExistsForDate),
                     e => e.into(),
                 })?;
                 audit::append(

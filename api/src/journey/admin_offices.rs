@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::legacy::LegacyResult;
-use crate::error::{ApiError, RowErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::state::AppState;
 use crate::wire;
 
@@ -669,16 +669,16 @@ fn parse_import(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
 
     let mut rows = Vec::new();
     let mut codes = HashSet::new();
-    let mut errors = RowErrors::default();
+    let mut errors = FieldErrors::default();
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         if i >= IMPORT_MAX_ROWS {
-            return Err(ApiError::Unprocessable { code: "csv_too_many_rows" });
+            return Err(ApiError::Unprocessable { code: ApiCode::CsvTooManyRows });
         }
         let record = match record {
             Ok(r) if r.len() == at.len() => r,
             _ => {
-                errors.code(format!("row {row}"), "csv_row_malformed");
+                errors.push(format!("row {row}"), ApiCode::CsvRowMalformed);
                 continue;
             }
         };
@@ -694,21 +694,21 @@ fn parse_import(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
             address: cell("address"),
         };
         let details = OfficeDetails::parse(&input)
-            .map_err(|list| list.iter().for_each(|(column, e)| errors.domain(row, column, e)))
+            .map_err(|list| list.iter().for_each(|(column, e)| errors.cell(row, column, e.clone())))
             .ok();
-        let mut flag = |column: &str| rules::flag(cell(column)).map_err(|e| errors.domain(row, column, &e)).ok();
+        let mut flag = |column: &str| rules::flag(cell(column)).map_err(|e| errors.cell(row, column, e)).ok();
         let facilities = (
             flag("step_free_access"),
             flag("eye_exception_capture"),
             flag("fingerprint_exception_capture"),
             flag("home_visits"),
         );
-        let mut seats = |column: &str| rules::seats(cell(column)).map_err(|e| errors.domain(row, column, &e)).ok();
+        let mut seats = |column: &str| rules::seats(cell(column)).map_err(|e| errors.cell(row, column, e)).ok();
         let (morning, afternoon) = (seats("morning_capacity"), seats("afternoon_capacity"));
         if let Ok(code) = rules::office_code(cell("code"))
             && !codes.insert(code)
         {
-            errors.domain(row, "code", &DomainError::OfficeCodeTaken);
+            errors.cell(row, "code", DomainError::OfficeCodeTaken);
         }
         let (Some(details), (Some(a), Some(b), Some(c), Some(d)), Some(morning), Some(afternoon)) =
             (details, facilities, morning, afternoon)
@@ -725,9 +725,9 @@ fn parse_import(bytes: &[u8]) -> Result<Vec<ImportRow>, ApiError> {
         };
         rows.push(ImportRow { row, details, facilities, week });
     }
-    errors.finish()?;
+    errors.finish_file()?;
     if rows.is_empty() {
-        return Err(ApiError::Unprocessable { code: "csv_empty" });
+        return Err(ApiError::Unprocessable { code: ApiCode::CsvEmpty });
     }
     Ok(rows)
 }
@@ -746,7 +746,7 @@ fn apply_import(
     let existing: HashMap<String, OfficeRow> =
         offices::find_by_codes(conn, &codes)?.into_iter().map(|o| (o.code.clone(), o)).collect();
     let mut result = ImportResult { created: 0, updated: 0, unchanged: 0, slots_changed: 0 };
-    let mut errors = RowErrors::default();
+    let mut errors = FieldErrors::default();
     let mut new_rows = Vec::new();
     for r in rows {
         let Some(old) = existing.get(&r.details.code) else {
@@ -767,7 +767,7 @@ fn apply_import(
                         Shift::Morning => "morning_capacity",
                         Shift::Afternoon => "afternoon_capacity",
                     };
-                    errors.domain(r.row, column, &e);
+                    errors.cell(r.row, column, e);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -787,7 +787,7 @@ fn apply_import(
             result.unchanged += 1;
         }
     }
-    errors.finish()?;
+    errors.finish_file()?;
     let inserts: Vec<OfficeRow> = new_rows.iter().map(|(o, _)| o.clone()).collect();
     offices::insert(conn, &inserts).map_err(code_taken)?;
     for (office, r) in &new_rows {
@@ -831,7 +831,7 @@ mod tests {
 
     fn fields(e: ApiError) -> Vec<(String, String)> {
         match e {
-            ApiError::Fields(f) => f.into_iter().map(|(field, code, _, _)| (field, code)).collect(),
+            ApiError::Fields(f) => f.into_iter().map(|e| (e.field.clone(), e.code().to_owned())).collect(),
             other => panic!("expected field errors, got {other:?}"),
         }
     }
@@ -877,10 +877,13 @@ mod tests {
         assert!(got.contains(&("row 1: colour".into(), "csv_column_unknown".into())));
         assert!(got.contains(&("row 1: phone".into(), "csv_column_missing".into())));
         let many = format!("{HEADER}\n{}", "x\n".repeat(IMPORT_MAX_ROWS + 1));
-        assert!(matches!(parse_import(many.as_bytes()), Err(ApiError::Unprocessable { code: "csv_too_many_rows" })));
+        assert!(matches!(
+            parse_import(many.as_bytes()),
+            Err(ApiError::Unprocessable { code: ApiCode::CsvTooManyRows })
+        ));
         assert!(matches!(
             parse_import(format!("{HEADER}\n").as_bytes()),
-            Err(ApiError::Unprocessable { code: "csv_empty" })
+            Err(ApiError::Unprocessable { code: ApiCode::CsvEmpty })
         ));
     }
 }

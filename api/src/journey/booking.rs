@@ -66,7 +66,7 @@ pub async fn availability(
             if let Some(p) = &scope.province
                 && !offices::province_exists(conn, p)?
             {
-                return Err(ApiError::field("province", "province_unknown"));
+                return Err(ApiError::field("province", DomainError::ProvinceUnknown));
             }
             let needs: Option<Option<SpecialNeeds>> = match citizen {
                 Some(id) => {

@@ -19,7 +19,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::auth::Audience;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::guard::{self, Client, Rule};
 use crate::notify::Template;
 use crate::state::AppState;
@@ -192,7 +192,7 @@ impl RegistrationBudget {
             .run_api(move |conn| {
                 persistence::db::write_tx(conn, |conn| {
                     let refuse = |ends: chrono::NaiveDateTime| ApiError::TooManyRequests {
-                        code: "efolder_registration_limit",
+                        code: ApiCode::EfolderRegistrationLimit,
                         retry_after: (ends - now).num_seconds().max(1) as u64,
                     };
                     if persistence::attempts::count(conn, &client, hour, now)?
@@ -307,11 +307,11 @@ async fn check_password(
     let Some(account) = account else {
         // Same work and answer as a wrong password, so usernames cannot be probed.
         web::block(move || crate::passwords::dummy_verify(&password)).await?;
-        return Err(ApiError::Unauthorized("credentials_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::CredentialsInvalid));
     };
     let hash = account.password_hash.clone();
     if !web::block(move || crate::passwords::verify(&password, &hash)).await? {
-        return Err(ApiError::Unauthorized("credentials_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::CredentialsInvalid));
     }
     state.run_api(move |conn| guard::release(conn, &attempt)).await?;
     Ok(account)
@@ -362,7 +362,7 @@ async fn store_password(state: &AppState, account: AccountRow, password: String)
         state.run(move |conn| persistence::efolder::set_password(conn, &id, version, &hash, now.naive_utc())).await?;
     let Some(version) = stored else {
         // Another change or reset won the race; this token's version is stale.
-        return Err(ApiError::Unauthorized("token_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
     };
     tracing::info!(account = %account.id, "e-folder password changed");
     Ok(AccountRow { token_version: version, must_change_password: false, ..account })
@@ -432,7 +432,7 @@ pub async fn confirm_reset(
 ) -> Result<Session, ApiError> {
     let code = domain::text::ascii_digits(code.trim());
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+        return Err(ApiError::Domain(DomainError::ResetCodeInvalid));
     }
     let name = username.trim().to_ascii_lowercase();
     let found = state
@@ -445,13 +445,13 @@ pub async fn confirm_reset(
         })
         .await?;
     let Some((account, Some(stored))) = found else {
-        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+        return Err(ApiError::Domain(DomainError::ResetCodeInvalid));
     };
     let now = state.now();
     if stored.expires_at.and_utc() <= now {
         let id = account.id.clone();
         state.run(move |conn| persistence::efolder::delete_reset_code(conn, &id)).await?;
-        return Err(ApiError::Unprocessable { code: "reset_code_expired" });
+        return Err(ApiError::Domain(DomainError::ResetCodeExpired));
     }
     // A weak new password does not use up a guess.
     efolder::check_new_password(&new_password, &account.username, &national_id_of(state, &account)?)?;
@@ -461,17 +461,17 @@ pub async fn confirm_reset(
     let Some(taken) =
         state.run(move |conn| persistence::efolder::take_reset_attempt(conn, &id, RESET_CODE_ATTEMPTS)).await?
     else {
-        return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+        return Err(ApiError::Domain(DomainError::ResetCodeInvalid));
     };
     state.metrics.event("guess_checked", "reset_code");
     let expected = code_hash(state, &account.id, &code);
     if !crate::secrets::constant_time_eq(expected.as_bytes(), taken.code_hash.as_bytes()) {
         if taken.attempts < RESET_CODE_ATTEMPTS {
-            return Err(ApiError::Unprocessable { code: "reset_code_invalid" });
+            return Err(ApiError::Domain(DomainError::ResetCodeInvalid));
         }
         let id = account.id.clone();
         state.run(move |conn| persistence::efolder::delete_reset_code(conn, &id)).await?;
-        return Err(ApiError::Unprocessable { code: "reset_code_attempts_exhausted" });
+        return Err(ApiError::Domain(DomainError::ResetCodeAttemptsExhausted));
     }
     let account = store_password(state, account, new_password).await?;
     session(state, &account, now).await
@@ -500,7 +500,7 @@ pub async fn recover_credentials(state: &AppState, national_id: NationalId, mobi
             let hits = persistence::db::write_tx(conn, |conn| persistence::attempts::count(conn, &k, day, at))?;
             if hits > cap {
                 return Err(ApiError::TooManyRequests {
-                    code: "efolder_recovery_limit",
+                    code: ApiCode::EfolderRecoveryLimit,
                     retry_after: ((day + Duration::days(1)) - at).num_seconds().max(1) as u64,
                 });
             }

@@ -12,7 +12,7 @@ use domain::ids::{BirthCertSerial, NationalId, TrackingCode};
 use persistence::audit::Actor;
 use persistence::{PiiKind, applications, citizens, write_tx};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::guard::{self, Attempt, Client, Rule};
 use crate::journey::view::{ApplicationView, build_view};
 use crate::state::AppState;
@@ -39,7 +39,7 @@ pub async fn spend_captcha(state: &AppState, id: &str, answer: &str) -> Result<(
 }
 
 fn captcha_refused() -> ApiError {
-    ApiError::field("captcha_answer", "captcha_invalid")
+    ApiError::field("captcha_answer", ApiCode::CaptchaInvalid)
 }
 
 /// A genuine, live challenge and whether the answer was right (nothing is spent yet).
@@ -293,7 +293,7 @@ pub async fn enter_with_proof(
 pub async fn wrong_serial(attempt: &Attempt, now: DateTime<Utc>) -> ApiError {
     if let Some(until) = attempt.locks_until {
         return ApiError::TooManyRequests {
-            code: "entry_locked",
+            code: ApiCode::EntryLocked,
             retry_after: (until - now).num_seconds().max(1) as u64,
         };
     }

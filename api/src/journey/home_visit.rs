@@ -16,7 +16,7 @@ use persistence::home_visits::{self, HomeVisitDetails, HomeVisitRow, QueueStatus
 use persistence::offices::{self, OfficeRow};
 
 use super::{Target, mutate};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -67,7 +67,7 @@ pub async fn set_address(
 fn home_visit_office(conn: &mut persistence::DbConn, office_id: &str) -> Result<OfficeRow, ApiError> {
     offices::find(conn, office_id)?
         .filter(|o| o.active && o.home_visits)
-        .ok_or(ApiError::Conflict { code: "office_no_home_visits", retry_after: None })
+        .ok_or(ApiError::Domain(DomainError::OfficeNoHomeVisits))
 }
 
 /// A row of the queue: the visit and its application.
@@ -79,7 +79,7 @@ pub fn cursor_of(row: &QueueRow) -> String {
 }
 
 fn parse_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
-    let bad = || ApiError::field("cursor", "invalid");
+    let bad = || ApiError::field("cursor", ApiCode::Invalid);
     let (micros, id) = cursor.split_once('.').ok_or_else(bad)?;
     let at = micros.parse::<i64>().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(bad)?;
     Ok((at.naive_utc(), id.to_owned()))

@@ -23,7 +23,7 @@ use persistence::{PiiKind, citizens};
 use super::personal::PersonalInfo;
 use super::view::Family;
 use super::{Target, entry, payment, personal};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::state::AppState;
 
 /// A kiosk's registration, parsed.
@@ -137,6 +137,6 @@ pub async fn register(
     let application = state
         .run(move |conn| persistence::applications::find(conn, &id))
         .await?
-        .ok_or(ApiError::NotFound("not_found"))?;
+        .ok_or(ApiError::NotFound(ApiCode::NotFound))?;
     Ok(Registered { application, payment: Some(started) })
 }

@@ -25,7 +25,7 @@ use persistence::applications::Personal;
 use persistence::audit::{self, Actor};
 use persistence::{DbConn, DbError, Pii, PiiKind, write_tx};
 
-use crate::error::{ApiError, RowErrors as Errors};
+use crate::error::{ApiCode, ApiError, FieldErrors as Errors};
 
 /// The most data rows one file may carry.
 pub const MAX_ROWS: usize = 50_000;
@@ -109,7 +109,7 @@ struct Row {
 }
 
 fn take<T>(errors: &mut Errors, row: usize, column: &str, result: Result<T, DomainError>) -> Option<T> {
-    errors.take(row, column, result)
+    errors.take_cell(row, column, result)
 }
 
 /// Reads, checks and imports a whole file in one write transaction: if any cell is bad
@@ -145,27 +145,27 @@ fn parse(bytes: &[u8], today: NaiveDate) -> Result<Vec<Row>, ApiError> {
     for (i, record) in reader.records().enumerate() {
         let row = i + 2;
         if i >= MAX_ROWS {
-            return Err(ApiError::Unprocessable { code: "csv_too_many_rows" });
+            return Err(ApiError::Unprocessable { code: ApiCode::CsvTooManyRows });
         }
         let record = match record {
             Ok(r) if r.len() == at.len() => r,
             _ => {
-                errors.code(format!("row {row}"), "csv_row_malformed");
+                errors.push(format!("row {row}"), ApiCode::CsvRowMalformed);
                 continue;
             }
         };
         let cell = |column: &str| at.get(column).and_then(|&i| record.get(i)).unwrap_or("").trim();
-        let before = errors.0.len();
+        let before = errors.len();
         let legacy_id = match cell("legacy_id") {
             "" => {
-                errors.domain(row, "legacy_id", &DomainError::Required);
+                errors.cell(row, "legacy_id", DomainError::Required);
                 None
             }
             id if id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
                 Some(id.to_owned())
             }
             _ => {
-                errors.code(format!("row {row}: legacy_id"), "invalid");
+                errors.push(format!("row {row}: legacy_id"), ApiCode::Invalid);
                 None
             }
         };
@@ -201,7 +201,7 @@ fn parse(bytes: &[u8], today: NaiveDate) -> Result<Vec<Row>, ApiError> {
             "draft" => Some(State::Draft),
             "registered" => Some(State::Registered),
             _ => {
-                errors.code(format!("row {row}: state"), "legacy_state_invalid");
+                errors.push(format!("row {row}: state"), DomainError::LegacyStateInvalid);
                 None
             }
         };
@@ -210,20 +210,20 @@ fn parse(bytes: &[u8], today: NaiveDate) -> Result<Vec<Row>, ApiError> {
                 Ok(c) => Some(Some(c)),
                 Err(_) => {
                     let e = if code.is_empty() { DomainError::Required } else { DomainError::TrackingCodeInvalid };
-                    errors.domain(row, "tracking_code", &e);
+                    errors.cell(row, "tracking_code", e);
                     None
                 }
             },
             (_, "") => Some(None),
             (_, _) => {
-                errors.code(format!("row {row}: tracking_code"), "not_for_draft");
+                errors.push(format!("row {row}: tracking_code"), DomainError::NotForDraft);
                 None
             }
         };
         let appointment = appointment(
             &mut |column, e| match e {
-                Some(e) => errors.domain(row, column, &e),
-                None => errors.code(format!("row {row}: {column}"), "not_for_draft"),
+                Some(e) => errors.cell(row, column, e),
+                None => errors.push(format!("row {row}: {column}"), DomainError::NotForDraft),
             },
             state,
             (cell("appointment_office"), cell("appointment_date_jalali"), cell("appointment_shift")),
@@ -234,30 +234,30 @@ fn parse(bytes: &[u8], today: NaiveDate) -> Result<Vec<Row>, ApiError> {
             code => match domain::offices::office_code(code) {
                 Ok(c) => Some(Some(c)),
                 Err(e) => {
-                    errors.domain(row, "delivery_office", &e);
+                    errors.cell(row, "delivery_office", e);
                     None
                 }
             },
         };
         let flags = [cell("can_leave_home"), cell("can_climb_stairs"), cell("pupils_visible"), cell("fingers_intact")];
-        let needs = special_needs(&mut |column, e| errors.domain(row, column, &e), flags);
+        let needs = special_needs(&mut |column, e| errors.cell(row, column, e), flags);
         // One row per old application, one application per national code.
         if let Some(id) = &legacy_id
             && !ids.insert(id.clone())
         {
-            errors.code(format!("row {row}: legacy_id"), "legacy_id_duplicate");
+            errors.push(format!("row {row}: legacy_id"), DomainError::LegacyIdDuplicate);
         }
         if let Some(n) = &national_id
             && !nids.insert(n.as_str().to_owned())
         {
-            errors.domain(row, "national_id", &DomainError::ApplicationExists);
+            errors.cell(row, "national_id", DomainError::ApplicationExists);
         }
         if let Some(Some(code)) = &paid
             && !codes.insert(code.as_str().to_owned())
         {
-            errors.code(format!("row {row}: tracking_code"), "tracking_code_taken");
+            errors.push(format!("row {row}: tracking_code"), DomainError::TrackingCodeTaken);
         }
-        if errors.0.len() > before {
+        if errors.len() > before {
             continue;
         }
         let canonical = COLUMNS.iter().map(|c| cell(c)).collect::<Vec<_>>().join("\u{1f}");
@@ -280,9 +280,9 @@ fn parse(bytes: &[u8], today: NaiveDate) -> Result<Vec<Row>, ApiError> {
             canonical,
         });
     }
-    errors.finish()?;
+    errors.finish_file()?;
     if rows.is_empty() {
-        return Err(ApiError::Unprocessable { code: "csv_empty" });
+        return Err(ApiError::Unprocessable { code: ApiCode::CsvEmpty });
     }
     Ok(rows)
 }
@@ -381,25 +381,25 @@ fn apply(
             if digests.contains(&seen.row_digest) {
                 result.unchanged += 1;
             } else {
-                errors.code(format!("row {}: legacy_id", r.row), "legacy_changed");
+                errors.push(format!("row {}: legacy_id", r.row), DomainError::LegacyChanged);
             }
             continue;
         }
         let hashes = pii.lookups(PiiKind::NationalId, r.national_id.as_str());
         if !persistence::applications::find_by_nid(conn, &hashes)?.is_empty() {
-            errors.domain(r.row, "national_id", &DomainError::ApplicationExists);
+            errors.cell(r.row, "national_id", DomainError::ApplicationExists);
             continue;
         }
         if let Some(code) = &r.paid
             && persistence::applications::find_by_tracking_code(conn, code.as_str())?.is_some()
         {
-            errors.code(format!("row {}: tracking_code", r.row), "tracking_code_taken");
+            errors.push(format!("row {}: tracking_code", r.row), DomainError::TrackingCodeTaken);
             continue;
         }
         let office_of = |column: &str, code: &str, errors: &mut Errors| match offices.get(code) {
             Some(o) if o.active => Some(o.id.clone()),
             _ => {
-                errors.domain(r.row, column, &DomainError::OfficeNotFound);
+                errors.cell(r.row, column, DomainError::OfficeNotFound);
                 None
             }
         };
@@ -421,7 +421,7 @@ fn apply(
             match persistence::offices::take_seat(conn, &s.office_id, s.date, s.shift) {
                 Ok(()) => result.seats_taken += 1,
                 Err(DbError::Domain(e)) => {
-                    errors.domain(r.row, "appointment_date_jalali", &e);
+                    errors.cell(r.row, "appointment_date_jalali", e);
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -441,7 +441,7 @@ fn apply(
         )?;
         result.created += 1;
     }
-    errors.finish()?;
+    errors.finish_file()?;
     audit::append(
         conn,
         actor,

@@ -16,10 +16,11 @@ use persistence::offices::{self, OfficeRow};
 use persistence::public_lookups::{self, Purpose};
 use persistence::{DbConn, PiiKind, write_tx};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::guard::{self, Client, Rule};
 use crate::notify::{self, Template};
 use crate::state::AppState;
+use domain::DomainError;
 
 /// What the caller knows besides the national code. At least one is given; all given must match.
 #[derive(Debug, Clone)]
@@ -53,7 +54,7 @@ fn spend_allowance(
     nid_hash: &str,
     purpose: Purpose,
     per_day: i32,
-    code: &'static str,
+    code: ApiCode,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let hits = public_lookups::hit(conn, nid_hash, purpose, tehran_date(now), now)?;
@@ -114,15 +115,15 @@ pub async fn recover_tracking_code(
                 .filter(|r| r.personal(&pii).is_ok_and(|p| p.birth_date == birth_date))
                 .collect();
             if matching.is_empty() {
-                return Err(ApiError::NotFound("recovery_not_found"));
+                return Err(ApiError::Domain(DomainError::RecoveryNotFound));
             }
             // The details were right: no failure, whatever follows.
             guard::release(conn, &attempt)?;
             let Some(row) = matching.into_iter().find(|r| r.tracking_code.is_some()) else {
-                return Err(ApiError::Conflict { code: "no_tracking_code", retry_after: None });
+                return Err(ApiError::Domain(DomainError::NoTrackingCode));
             };
             // The owner's own allowance: SMS sent per national code per day.
-            spend_allowance(conn, &hashes[0], Purpose::Recovery, per_day, "recovery_limit", now)?;
+            spend_allowance(conn, &hashes[0], Purpose::Recovery, per_day, ApiCode::RecoveryLimit, now)?;
             let code = row.tracking_code.clone().unwrap_or_default();
             let hint = domain::mask::mobile(&pii.open(PiiKind::Mobile, &row.mobile_enc)?);
             write_tx(conn, |conn| {

@@ -34,7 +34,7 @@ use persistence::applications::{self, ApplicationRow};
 use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 
@@ -113,7 +113,7 @@ where
             Ok((out, row))
         });
         match result {
-            Err(ApiError::Conflict { code: "concurrent_update", .. }) if attempt < 4 => continue,
+            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
             other => return other,
         }
     }

@@ -14,7 +14,7 @@ use persistence::back_office::{self, EnrollmentRow, ProductionEventRow};
 use persistence::{DbError, PiiKind, offices};
 
 use super::{Target, mutate};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -128,12 +128,12 @@ pub async fn complete(
     actor: Actor,
 ) -> Result<persistence::applications::ApplicationRow, ApiError> {
     if !c.documents_checked {
-        return Err(ApiError::field("documents_checked", "documents_not_checked"));
+        return Err(ApiError::field("documents_checked", DomainError::DocumentsNotChecked));
     }
     if (c.fingerprints == Capture::Exception || c.face == Capture::Exception)
         && c.exception_note.as_deref().is_none_or(str::is_empty)
     {
-        return Err(ApiError::field("exception_note", "required"));
+        return Err(ApiError::field("exception_note", ApiCode::Required));
     }
     let policy = state.policy.clone();
     let pii = state.pii.clone();
@@ -146,7 +146,7 @@ pub async fn complete(
         let kind = OfficeKind::parse(&office_row.kind).unwrap_or(OfficeKind::CivilRegistry);
         let fee = c.counter_fee.unwrap_or(Rials::ZERO);
         if fee > Rials::ZERO && !kind.collects_office_fees() {
-            return Err(ApiError::field("counter_fee", "fee_not_applicable"));
+            return Err(ApiError::field("counter_fee", DomainError::FeeNotApplicable));
         }
         check_collected(FeeKind::CounterEnrollment, fee)?;
         let next = transition(app, Event::CompleteEnrollment, now, &policy)?;
@@ -240,13 +240,13 @@ pub async fn deliver(
             return Err(not_found());
         }
         if !fingerprint_match {
-            return Err(ApiError::Conflict { code: "fingerprint_mismatch", retry_after: None });
+            return Err(ApiError::Domain(DomainError::FingerprintMismatch));
         }
         let office_row = offices::find(conn, &office)?.ok_or_else(not_found)?;
         let kind = OfficeKind::parse(&office_row.kind).unwrap_or(OfficeKind::CivilRegistry);
         let fee = delivery_fee.unwrap_or(Rials::ZERO);
         if fee > Rials::ZERO && !kind.collects_office_fees() {
-            return Err(ApiError::field("delivery_fee", "fee_not_applicable"));
+            return Err(ApiError::field("delivery_fee", DomainError::FeeNotApplicable));
         }
         check_collected(FeeKind::Delivery, fee)?;
         let next = transition(app, Event::Deliver { office_id: office.clone() }, now, &policy)?;
@@ -316,7 +316,7 @@ pub async fn production_event(
     let result = mutate(state, Target::TrackingCode(tracking.to_owned()), move |conn, row, app, now| {
         if let Some(seen) = back_office::production_event(conn, &eid)? {
             if seen.application_id != row.id {
-                return Err(ApiError::Conflict { code: "event_id_reused", retry_after: None });
+                return Err(ApiError::Domain(DomainError::EventIdReused));
             }
             return Ok(false);
         }
@@ -328,7 +328,7 @@ pub async fn production_event(
                 office_id: office_id
                     .clone()
                     .or_else(|| app.effective_delivery_office().map(str::to_owned))
-                    .ok_or_else(|| ApiError::field("office_id", "required"))?,
+                    .ok_or_else(|| ApiError::field("office_id", ApiCode::Required))?,
             },
             ProductionKind::Failed => Event::ProductionFailed,
         };
@@ -376,7 +376,7 @@ pub async fn production_event(
     match result {
         Ok((created, row)) => Ok((row, created)),
         Err(ApiError::Internal(m)) if m.contains("duplicate") => {
-            Err(ApiError::Conflict { code: "concurrent_update", retry_after: Some(1) })
+            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: Some(1) })
         }
         Err(e) => Err(hide_other_office(e)),
     }

@@ -19,7 +19,7 @@ use persistence::payments::{self, PaymentRow};
 use persistence::{DbConn, DbError, offices, write_tx};
 
 use super::Target;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -54,7 +54,7 @@ impl Outcome {
 }
 
 pub fn gateway(state: &AppState, name: &str) -> Result<Arc<dyn PaymentGateway>, ApiError> {
-    state.gateways.get(name).cloned().ok_or(ApiError::field("gateway", "invalid"))
+    state.gateways.get(name).cloned().ok_or(ApiError::field("gateway", ApiCode::Invalid))
 }
 
 pub(crate) fn order_of(state: &AppState, p: &PaymentRow) -> PaymentOrder {
@@ -368,7 +368,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
                 let r = write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii));
                 match r {
                     // A tracking-code collision or a racing writer: try again.
-                    Err(ApiError::Conflict { code: "concurrent_update", .. }) | Err(ApiError::Internal(_))
+                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) | Err(ApiError::Internal(_))
                         if attempt < 3 =>
                     {
                         attempt += 1;
@@ -446,8 +446,8 @@ fn settle(
     match payments::update(conn, &mut p, now) {
         Ok(()) => Ok((Some(outcome), p, row.tracking_code)),
         // Another racer applied it first; this transaction rolls back.
-        Err(DbError::Stale) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
-        Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: "concurrent_update", retry_after: None }),
+        Err(DbError::Stale) => Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None }),
+        Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None }),
         Err(e) => Err(e.into()),
     }
 }

@@ -16,7 +16,7 @@ use persistence::{PiiKind, citizens, write_tx};
 
 use super::view::Family;
 use super::{Target, mutate};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::state::AppState;
 
 /// Parsed personal information (docs/domain/eligibility.md: «مشخصات فردی»).
@@ -78,8 +78,10 @@ pub async fn save_personal_info(
     actor: Actor,
 ) -> Result<(ApplicationRow, bool), ApiError> {
     let cid = citizen_id.to_owned();
-    let citizen =
-        state.run(move |conn| citizens::find(conn, &cid)).await?.ok_or(ApiError::Unauthorized("token_invalid"))?;
+    let citizen = state
+        .run(move |conn| citizens::find(conn, &cid))
+        .await?
+        .ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
     let national_id = NationalId::parse(&state.pii.open(PiiKind::NationalId, &citizen.nid_enc)?)?;
     let serial = state.pii.open(PiiKind::Serial, &citizen.serial_enc)?;
     let inquiry = inquire(state, &national_id, &serial, &info).await?;
@@ -151,7 +153,7 @@ pub async fn save_personal_info(
                     }
                 });
                 match result {
-                    Err(ApiError::Conflict { code: "concurrent_update", .. }) if attempt < 4 => continue,
+                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
                     other => return other,
                 }
             }
@@ -337,16 +339,11 @@ pub fn validate_family(family: &Family) -> Result<Family, ApiError> {
     if out.children.len() > 30 {
         errors.push(("children".into(), DomainError::NameInvalid));
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ApiError::Fields(
-            errors
-                .into_iter()
-                .map(|(f, e)| (f, e.code().to_owned(), e.message(domain::Lang::Fa), e.message(domain::Lang::En)))
-                .collect(),
-        ))
+    let mut collected = FieldErrors::default();
+    for (field, e) in errors {
+        collected.push(field, e);
     }
+    collected.finish().map(|()| out)
 }
 
 /// Father, mother, spouses and children (docs/domain/application.md); allowed until enrollment starts.
@@ -415,7 +412,7 @@ mod tests {
             }],
         };
         let Err(ApiError::Fields(errors)) = validate_family(&family) else { panic!("should fail") };
-        let fields: Vec<&str> = errors.iter().map(|e| e.0.as_str()).collect();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["children[0].national_id", "children[0].birth_date_jalali"]);
         let mut ok = family.clone();
         ok.children[0].national_id = Some("۰۷۹۰۴۱۹۹۰۴".into());

@@ -13,7 +13,8 @@ use persistence::back_office::{EnrollmentRow, LatinNames};
 use persistence::offices::OfficeRow;
 use persistence::production::{self, QueuePosition};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
+use crate::page::PageRequest;
 use crate::state::AppState;
 
 /// One application to produce, with its personal data opened for the card.
@@ -44,9 +45,10 @@ pub struct QueuePage {
 /// Claims the next page of enrolled applications for a production client (see
 /// [`production::claim`]) and opens what the card needs. `cursor`: the `next_cursor` of
 /// the previous page (422 naming `cursor` when it is not one).
-pub async fn poll(state: &AppState, client_id: &str, cursor: Option<&str>, limit: i64) -> Result<QueuePage, ApiError> {
-    let after = match cursor {
-        Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", "invalid"))?),
+pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Result<QueuePage, ApiError> {
+    let limit = paging.limit;
+    let after = match paging.cursor() {
+        Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?),
         None => None,
     };
     let now = state.now();

@@ -7,7 +7,7 @@ use domain::application::Operation;
 use persistence::audit::{self, Actor};
 use persistence::outbox::{self, NewMessage};
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::receipt::{self, Receipt};
 use crate::state::AppState;
 
@@ -44,7 +44,10 @@ pub async fn email(state: &AppState, citizen_id: &str, email: String, actor: Act
                 if recent.len() >= EMAILS_PER_DAY {
                     let oldest = recent.iter().map(|m| m.created_at).min().unwrap_or(since);
                     let wait = (oldest - since).num_seconds().max(1);
-                    return Err(ApiError::TooManyRequests { code: "receipt_email_limit", retry_after: wait as u64 });
+                    return Err(ApiError::TooManyRequests {
+                        code: ApiCode::ReceiptEmailLimit,
+                        retry_after: wait as u64,
+                    });
                 }
                 outbox::enqueue(
                     conn,

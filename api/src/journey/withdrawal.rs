@@ -20,7 +20,7 @@ use persistence::refunds::{self, RefundMethod, RefundRow, RefundStatus};
 use persistence::{DbConn, DbError, PiiKind, offices, write_tx};
 
 use super::{Target, mutate};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -265,7 +265,7 @@ pub async fn settle_by_transfer(
                 refund.settled_at = Some(now.naive_utc());
                 refund.settled_by = actor.id.clone();
                 refunds::update(conn, &mut refund, now).map_err(|e| match e {
-                    DbError::Stale => ApiError::Conflict { code: "concurrent_update", retry_after: Some(1) },
+                    DbError::Stale => ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: Some(1) },
                     e => e.into(),
                 })?;
                 settle_application(conn, &pii, &policy, &refund, &actor, now)?;

@@ -20,7 +20,7 @@ use persistence::{DbConn, PiiKind};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::state::AppState;
 pub use crate::tokens::ReceiptKind;
 use crate::wire::{self, OfficeSummary};
@@ -419,7 +419,7 @@ pub async fn appointment_file(state: &AppState, citizen_id: &str) -> Result<Stri
             let slot = app
                 .slot
                 .filter(|_| app.appointment == domain::application::AppointmentStatus::Booked)
-                .ok_or(ApiError::Conflict { code: "no_booked_appointment", retry_after: None })?;
+                .ok_or(ApiError::Domain(DomainError::NoBookedAppointment))?;
             let office = offices::find(conn, &slot.office_id)?.ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
             Ok((row, slot, office))
         })
@@ -454,7 +454,7 @@ pub async fn verify(
     d: &str,
     s: &str,
 ) -> Result<(Verified, NaiveDate), ApiError> {
-    let invalid = || ApiError::Unprocessable { code: "receipt_signature_invalid" };
+    let invalid = || ApiError::Domain(DomainError::ReceiptSignatureInvalid);
     if !state.tokens.verify_receipt_of(kind, t, d, s) {
         return Err(invalid());
     }
@@ -462,7 +462,7 @@ pub async fn verify(
     let t = t.to_owned();
     let verified = state
         .run_api(move |conn| {
-            let row = applications::find_by_tracking_code(conn, &t)?.ok_or(ApiError::NotFound("not_found"))?;
+            let row = applications::find_by_tracking_code(conn, &t)?.ok_or(ApiError::NotFound(ApiCode::NotFound))?;
             let app = row.to_domain()?;
             let office = match &app.slot {
                 Some(slot) => offices::find(conn, &slot.office_id)?,

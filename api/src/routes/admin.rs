@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminPrincipal;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::journey::actor;
 use crate::journey::admin as admin_usecase;
 use crate::page::{PageQuery, PageRequest};
@@ -113,13 +113,13 @@ pub async fn create_staff(
     if !(3..=64).contains(&username.len())
         || !username.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
     {
-        return Err(ApiError::field("username", "invalid"));
+        return Err(ApiError::field("username", ApiCode::Invalid));
     }
     let (role, office_id) = match (b.role.as_str(), b.office_id) {
         ("admin", _) => ("admin", None),
         ("operator", Some(o)) => ("operator", Some(o)),
-        ("operator", None) => return Err(ApiError::field("office_id", "required")),
-        _ => return Err(ApiError::field("role", "invalid")),
+        ("operator", None) => return Err(ApiError::field("office_id", ApiCode::Required)),
+        _ => return Err(ApiError::field("role", ApiCode::Invalid)),
     };
     let actor = actor(&req, "admin", &admin.0.staff_id);
     let new = admin_usecase::NewStaff { username, role, office_id, password: b.password };
@@ -295,16 +295,16 @@ pub async fn create_client(
     if !(3..=64).contains(&b.client_id.len())
         || !b.client_id.bytes().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
     {
-        return Err(ApiError::field("client_id", "invalid"));
+        return Err(ApiError::field("client_id", ApiCode::Invalid));
     }
-    let scopes = scopes_for(&b.kind).ok_or(ApiError::field("kind", "invalid"))?;
+    let scopes = scopes_for(&b.kind).ok_or(ApiError::field("kind", ApiCode::Invalid))?;
     let name = b.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::field("name", "length"));
+        return Err(ApiError::field("name", ApiCode::Length));
     }
     let rate = b.rate_per_minute.unwrap_or(120);
     if !(1..=100_000).contains(&rate) {
-        return Err(ApiError::field("rate_per_minute", "range"));
+        return Err(ApiError::field("rate_per_minute", ApiCode::Range));
     }
     let actor = actor(&req, "admin", &admin.0.staff_id);
     let new = admin_usecase::NewClient {
@@ -412,11 +412,11 @@ pub async fn add_fee(
     body: crate::extract::Json<FeeLine>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    let kind = domain::fees::FeeKind::parse(&b.kind).ok_or(ApiError::field("kind", "invalid"))?;
-    let amount = domain::Rials::new(b.amount).map_err(|_| ApiError::field("amount", "range"))?;
+    let kind = domain::fees::FeeKind::parse(&b.kind).ok_or(ApiError::field("kind", ApiCode::Invalid))?;
+    let amount = domain::Rials::new(b.amount).map_err(|_| ApiError::field("amount", ApiCode::Range))?;
     let today = domain::calendar::tehran_date(state.now());
     if b.effective_from < today {
-        return Err(ApiError::field("effective_from", "range"));
+        return Err(ApiError::field("effective_from", ApiCode::Range));
     }
     let actor = actor(&req, "admin", &admin.0.staff_id);
     admin_usecase::add_fee(&state, actor, kind, amount, b.effective_from).await?;
@@ -496,7 +496,7 @@ pub async fn stats(
 ) -> Result<HttpResponse, ApiError> {
     let RangeQuery { from, to } = q.into_inner();
     if to < from || (to - from).num_days() > 366 {
-        return Err(ApiError::field("to", "range"));
+        return Err(ApiError::field("to", ApiCode::Range));
     }
     let s = state.run(move |conn| persistence::stats::between(conn, from, to)).await?;
     let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
@@ -706,7 +706,9 @@ pub async fn list_payments(
     let paging = PageRequest::new(q.limit, q.cursor)?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(persistence::payments::PaymentStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+        Some(s) => {
+            Some(persistence::payments::PaymentStatus::parse(s).ok_or(ApiError::field("status", ApiCode::Invalid))?)
+        }
     };
     let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
     let rows = state.run(move |conn| persistence::payments::list(conn, status, cursor.as_deref(), fetch)).await?;

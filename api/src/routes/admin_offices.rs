@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminPrincipal;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::actor;
 use crate::journey::admin_offices::{self as usecase, jalali};
 pub use crate::journey::admin_offices::{
@@ -509,7 +509,7 @@ pub async fn put_capacity(
     let week = WeeklyCapacity::parse(&list).map_err(|errors| {
         let mut e = FieldErrors::default();
         for (i, error) in errors {
-            e.push(&format!("rules[{i}]"), error);
+            e.push(format!("rules[{i}]"), error);
         }
         e.finish().expect_err("errors were listed")
     })?;
@@ -662,7 +662,9 @@ pub async fn list_holidays(
     let paging = PageRequest::new(query.limit, query.cursor.clone())?;
     // From the day after the cursor's: a holiday is one date.
     let after = match paging.cursor() {
-        Some(c) => Some(NaiveDate::parse_from_str(c, "%Y-%m-%d").map_err(|_| ApiError::field("cursor", "invalid"))?),
+        Some(c) => {
+            Some(NaiveDate::parse_from_str(c, "%Y-%m-%d").map_err(|_| ApiError::field("cursor", ApiCode::Invalid))?)
+        }
         None => None,
     };
     let from = after.and_then(|d| d.succ_opt()).map_or(from, |d| d.max(from));
@@ -708,7 +710,7 @@ pub async fn post_holiday(
 pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest { code: "malformed_body", detail: e.to_string() })?;
+        let chunk = chunk.map_err(|e| ApiError::BadRequest { code: ApiCode::MalformedBody, detail: e.to_string() })?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge);
         }

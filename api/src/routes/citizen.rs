@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::CitizenPrincipal;
 use crate::config::CaptchaMode;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view_lang, build_view_with};
 use crate::journey::{self, Target, actor};
 use crate::middleware::RequestLang;
@@ -57,7 +57,7 @@ pub async fn captcha(
 ) -> Result<HttpResponse, ApiError> {
     if let Some(ip) = crate::client_addr::of(&req) {
         let quota = crate::limits::Quota::per_minute(state.config.limits.captchas_per_minute());
-        state.limiter.check("captcha", &ip.to_string(), quota).await.map_err(|r| r.into_error("rate_limited"))?;
+        state.limiter.check("captcha", &ip.to_string(), quota).await.map_err(|r| r.into_error(ApiCode::RateLimited))?;
     }
     let c = crate::captcha::issue(
         &state.captcha_key,
@@ -175,7 +175,7 @@ pub async fn create_session(
     }
     if let Some(second) = given.get(1) {
         errors.finish()?;
-        return Err(ApiError::field(second, "exclusive"));
+        return Err(ApiError::field(second, ApiCode::Exclusive));
     }
     let serial = body.serial.as_deref().and_then(|s| errors.take("serial", BirthCertSerial::parse(s)));
     let tracking_code =
@@ -195,7 +195,7 @@ pub async fn create_session(
         }
         (_, Some(code), _) => journey::entry::Proof::TrackingCode(code),
         (_, _, Some(date)) => journey::entry::Proof::BirthDate(date),
-        (None, None, None) => return Err(ApiError::field("serial", "required")),
+        (None, None, None) => return Err(ApiError::field("serial", ApiCode::Required)),
     };
     let outcome = journey::entry::enter_with_proof(&state, national_id, proof, challenge, client).await?;
     session_created(&state, lang, outcome).await
@@ -229,7 +229,7 @@ async fn relang(state: &AppState, id: String, lang: RequestLang) -> Result<Appli
     let row = state
         .run(move |conn| persistence::applications::find(conn, &id))
         .await?
-        .ok_or(ApiError::NotFound("not_found"))?;
+        .ok_or(ApiError::NotFound(ApiCode::NotFound))?;
     build_view_lang(state, row, lang.0).await
 }
 

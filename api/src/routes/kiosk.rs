@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{KioskClient, MachinePrincipal};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view};
 use crate::journey::{self, actor};
 use crate::routes::citizen::{AppointmentRequest, PersonalInfoRequest};
@@ -51,9 +51,9 @@ pub struct KioskResult {
 async fn admit(state: &AppState, client: &MachinePrincipal) -> Result<(), ApiError> {
     let id = client.client_id.clone();
     let row = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
-    let row = row.filter(|c| !c.disabled).ok_or(ApiError::Unauthorized("token_invalid"))?;
+    let row = row.filter(|c| !c.disabled).ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
     let quota = crate::limits::Quota::per_minute(u32::try_from(row.rate_per_minute).unwrap_or(1));
-    state.limiter.check("client", &row.client_id, quota).await.map_err(|r| r.into_error("rate_limited"))
+    state.limiter.check("client", &row.client_id, quota).await.map_err(|r| r.into_error(ApiCode::RateLimited))
 }
 
 /// A whole registration in one call: entry checks, personal information, special needs,
@@ -133,8 +133,9 @@ async fn register(
 /// Puts a prefix on field names (e.g. `personal_info.mobile`).
 fn prefix_fields(e: ApiError, prefix: &str) -> ApiError {
     match e {
-        ApiError::Fields(f) => {
-            ApiError::Fields(f.into_iter().map(|(n, c, fa, en)| (format!("{prefix}{n}"), c, fa, en)).collect())
+        ApiError::Fields(mut f) => {
+            f.iter_mut().for_each(|e| e.field = format!("{prefix}{}", e.field));
+            ApiError::Fields(f)
         }
         other => other,
     }

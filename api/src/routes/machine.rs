@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Audience, ProductionClient};
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::journey::office::{self, ProductionKind};
 use crate::journey::view::build_view;
+use crate::page::PageRequest;
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::secrets::hash_secret;
 use crate::state::AppState;
@@ -263,7 +264,7 @@ pub async fn production_event(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     if b.event_id.trim().is_empty() || b.event_id.len() > 100 {
-        return Err(ApiError::field("event_id", "length"));
+        return Err(ApiError::field("event_id", ApiCode::Length));
     }
     let kind = match b.kind {
         ProductionEventKind::ProductionStarted => ProductionKind::ProductionStarted,
@@ -451,8 +452,8 @@ pub async fn production_queue(
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = crate::page::limit(q.limit)?;
-    let page = crate::journey::production::poll(&state, &client.client_id, q.cursor.as_deref(), limit).await?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
+    let page = crate::journey::production::poll(&state, &client.client_id, &paging).await?;
     let items = page.entries.into_iter().map(ProductionItem::try_from).collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{OperatorPrincipal, StaffPrincipal};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::office::{self, Capture, Completion};
 use crate::journey::{actor, view::build_view_lang};
 use crate::middleware::RequestLang;
-use crate::page::{self, Page};
+use crate::page::PageRequest;
 use crate::routes::problems::{StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -77,11 +77,12 @@ pub async fn appointments(
 ) -> Result<HttpResponse, ApiError> {
     let office_id = staff.office()?.to_owned();
     let q = query.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let actor = staff_actor(&req, &staff.0);
     let pii = state.pii.clone();
     let now = state.now();
     let shift = q.shift.map(|s| domain::offices::Shift::from(s).as_str().to_owned());
+    let asked = paging.clone();
     let rows = state
         .run(move |conn| {
             let rows = persistence::applications::at_office(
@@ -89,16 +90,16 @@ pub async fn appointments(
                 &office_id,
                 q.date,
                 shift.as_deref(),
-                q.cursor.as_deref(),
-                page::fetch(limit),
+                asked.cursor(),
+                asked.fetch(),
             )?;
-            for r in rows.iter().take(limit as usize) {
+            for r in rows.iter().take(usize::try_from(asked.limit).unwrap_or(0)) {
                 office::record_read(conn, &actor, &r.id, now)?;
             }
             Ok(rows)
         })
         .await?;
-    let page = Page::of(rows, limit, |r| r.id.clone());
+    let page = paging.page(rows, |r| r.id.clone());
     let items = page
         .items
         .iter()
@@ -245,7 +246,7 @@ fn latin_name(field: &str, given: &str) -> Result<String, ApiError> {
     let ok = (1..=60).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphabetic() || b" -'".contains(&b))
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
-    if ok { Ok(name) } else { Err(ApiError::field(field, "invalid")) }
+    if ok { Ok(name) } else { Err(ApiError::field(field, ApiCode::Invalid)) }
 }
 
 /// Completes the enrollment: postal code, address, landline, documents, biometric
@@ -275,10 +276,10 @@ pub async fn completion(
     e.finish()?;
     let address = b.address.trim().to_owned();
     if address.is_empty() || address.chars().count() > 300 {
-        return Err(ApiError::field("address", "length"));
+        return Err(ApiError::field("address", ApiCode::Length));
     }
     if b.capture_reference.trim().is_empty() || b.capture_reference.len() > 100 {
-        return Err(ApiError::field("capture_reference", "length"));
+        return Err(ApiError::field("capture_reference", ApiCode::Length));
     }
     let latin = match (b.first_name_latin.as_deref(), b.last_name_latin.as_deref()) {
         (Some(first), Some(last)) => Some(persistence::back_office::LatinNames {
@@ -286,8 +287,8 @@ pub async fn completion(
             last_name: latin_name("last_name_latin", last)?,
         }),
         (None, None) => None,
-        (Some(_), None) => return Err(ApiError::field("last_name_latin", "required")),
-        (None, Some(_)) => return Err(ApiError::field("first_name_latin", "required")),
+        (Some(_), None) => return Err(ApiError::field("last_name_latin", ApiCode::Required)),
+        (None, Some(_)) => return Err(ApiError::field("first_name_latin", ApiCode::Required)),
     };
     let capture = |c: CaptureOutcome| match c {
         CaptureOutcome::Captured => Capture::Captured,
@@ -514,7 +515,7 @@ pub async fn home_visits(
 ) -> Result<HttpResponse, ApiError> {
     let office_id = staff.office()?.to_owned();
     let q = query.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let status = q.status.unwrap_or(HomeVisitStatus::Waiting);
     let actor = staff_actor(&req, &staff.0);
     let now = state.now();
@@ -522,12 +523,12 @@ pub async fn home_visits(
         &state,
         &office_id,
         status.into(),
-        q.cursor,
-        page::fetch(limit),
+        paging.cursor.clone(),
+        paging.fetch(),
         move |conn, app| Ok(office::record_read(conn, &actor, &app.id, now)?),
     )
     .await?;
-    let page = Page::of(rows, limit, crate::journey::home_visit::cursor_of);
+    let page = paging.page(rows, crate::journey::home_visit::cursor_of);
     let pii = state.pii.clone();
     let items = page
         .items

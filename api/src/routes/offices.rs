@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::MaybeCitizen;
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
+use crate::page::PageRequest;
 use crate::routes::problems::PublicRead;
 use crate::state::AppState;
 use crate::wire::{self, OfficeSummary};
@@ -142,20 +143,21 @@ pub async fn availability(
     }
     errors.finish()?;
     let date = match (query.date, jalali.map(domain::calendar::JalaliDate::to_gregorian)) {
-        (Some(g), Some(j)) if g != j => return Err(ApiError::field("date_jalali", "dates_disagree")),
+        (Some(g), Some(j)) if g != j => return Err(ApiError::field("date_jalali", ApiCode::DatesDisagree)),
         (Some(d), _) | (None, Some(d)) => d,
-        (None, None) => return Err(ApiError::field("date", "required")),
+        (None, None) => return Err(ApiError::field("date", ApiCode::Required)),
     };
     let city_code = city_code.map(|c| if c.starts_with('0') { c } else { format!("0{c}") });
-    let limit = usize::try_from(crate::page::limit(query.limit)?).unwrap_or(0);
+    let paging = PageRequest::new(query.limit, query.cursor.clone())?;
+    let limit = usize::try_from(paging.limit).unwrap_or(0);
     // The cursor is the position in the ranked list where the next page starts.
-    let offset = match query.cursor.as_deref() {
+    let offset = match paging.cursor() {
         None => 0,
         Some(c) => c
             .parse::<usize>()
             .ok()
             .filter(|o| *o <= MAX_OFFSET && c.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or_else(|| ApiError::field("cursor", "invalid"))?,
+            .ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?,
     };
     let scope = persistence::offices::SeatScope {
         city_code: city_code.clone(),

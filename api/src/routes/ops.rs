@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiCode, ApiError, Problem};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -56,7 +56,7 @@ pub struct MetricsListener;
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let on_metrics_listener = req.app_data::<web::Data<MetricsListener>>().is_some();
     if state.config.metrics.bind.is_some() && !on_metrics_listener {
-        return Err(ApiError::NotFound("route_not_found"));
+        return Err(ApiError::NotFound(ApiCode::RouteNotFound));
     }
     if let Some(token) = state.config.metrics.token.as_deref().filter(|t| !t.is_empty()) {
         let given = req
@@ -66,7 +66,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !crate::secrets::constant_time_eq(given.as_bytes(), token.as_bytes()) {
-            return Err(ApiError::Unauthorized("token_invalid"));
+            return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
         }
     }
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render_with_pool(&state.db)))

@@ -4,7 +4,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use chrono::{DateTime, Utc};
-use domain::Lang;
 use domain::delivery::Status;
 use domain::ids::Mobile;
 use persistence::PiiKind;
@@ -13,35 +12,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::AdminPrincipal;
-use crate::error::{ApiError, message};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::{actor, sandbox};
 use crate::page::PageRequest;
 use crate::routes::problems::StaffRead;
 use crate::state::AppState;
 use crate::wire;
-
-/// Invalid query parameters, all reported at once.
-#[derive(Default)]
-struct Invalid(Vec<(String, String, String, String)>);
-
-impl Invalid {
-    fn code(&mut self, field: &str, code: &'static str) {
-        let (fa, en) = message(code);
-        self.0.push((field.to_owned(), code.to_owned(), fa.to_owned(), en.to_owned()));
-    }
-
-    fn take<T>(&mut self, field: &str, result: Result<T, domain::DomainError>) -> Option<T> {
-        result
-            .map_err(|e| {
-                self.0.push((field.to_owned(), e.code().to_owned(), e.message(Lang::Fa), e.message(Lang::En)));
-            })
-            .ok()
-    }
-
-    fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::Fields(self.0)) }
-    }
-}
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -142,13 +118,13 @@ pub async fn list_outbox(
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let mut errors = Invalid::default();
-    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
+    let mut errors = FieldErrors::default();
+    let paging = PageRequest::reporting(q.limit, q.cursor, &mut errors);
     if q.status.as_deref().is_some_and(|s| Status::parse(s).is_none()) {
-        errors.code("status", "invalid");
+        errors.push("status", ApiCode::Invalid);
     }
     if q.channel.as_deref().is_some_and(|c| c != "sms" && c != "email") {
-        errors.code("channel", "invalid");
+        errors.push("channel", ApiCode::Invalid);
     }
     errors.finish()?;
     let filter = OutboxFilter {
@@ -214,11 +190,11 @@ pub async fn list_sandbox_sms(
 ) -> Result<HttpResponse, ApiError> {
     // A sandbox that is off has no routes.
     if state.sandboxes.sms.is_none() {
-        return Err(ApiError::NotFound("route_not_found"));
+        return Err(ApiError::NotFound(ApiCode::RouteNotFound));
     }
     let q = query.into_inner();
-    let mut errors = Invalid::default();
-    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
+    let mut errors = FieldErrors::default();
+    let paging = PageRequest::reporting(q.limit, q.cursor, &mut errors);
     let to = q.to.as_deref().and_then(|m| errors.take("to", Mobile::parse(m)));
     errors.finish()?;
     let who = actor(&req, "admin", &admin.0.staff_id);
@@ -284,11 +260,11 @@ pub async fn list_sandbox_emails(
     query: web::Query<SandboxQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if state.sandboxes.email.is_none() {
-        return Err(ApiError::NotFound("route_not_found"));
+        return Err(ApiError::NotFound(ApiCode::RouteNotFound));
     }
     let q = query.into_inner();
-    let mut errors = Invalid::default();
-    let paging = PageRequest::reporting(q.limit, q.cursor, |field, code| errors.code(field, code));
+    let mut errors = FieldErrors::default();
+    let paging = PageRequest::reporting(q.limit, q.cursor, &mut errors);
     errors.finish()?;
     let who = actor(&req, "admin", &admin.0.staff_id);
     let rows = sandbox::read_emails(&state, who, q.to, &paging).await?;

@@ -10,6 +10,7 @@ use crate::error::ApiError;
 use crate::html::{escape, nonce, page};
 use crate::journey::payment::{self, Outcome};
 use crate::journey::{Target, actor};
+use crate::page::{Order, PageRequest};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -122,7 +123,7 @@ pub async fn list(
     citizen: CitizenPrincipal,
     query: web::Query<PaymentsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = crate::page::limit(query.limit)?;
+    let paging = PageRequest::new(query.limit, query.cursor.clone())?;
     let id = citizen.citizen_id;
     let rows = state
         .run_api(move |conn| {
@@ -134,9 +135,7 @@ pub async fn list(
     // One application's payments: a short list, paged in memory.
     let cursor_of =
         |p: &persistence::payments::PaymentRow| format!("{}_{}", p.created_at.format("%Y%m%dT%H%M%S%.6f"), p.id);
-    let page =
-        crate::page::Page::after(rows, crate::page::Order::Descending, query.cursor.as_deref(), limit, cursor_of)
-            .map(|p| PaymentView::from(&p));
+    let page = paging.page_in_memory(rows, Order::Descending, cursor_of).map(|p| PaymentView::from(&p));
     Ok(HttpResponse::Ok().json(PaymentPage::from(page)))
 }
 

@@ -17,6 +17,7 @@ use crate::error::{ApiError, FieldErrors, Problem};
 use crate::journey::lookup::{self, Proof};
 use crate::journey::{actor, entry::spend_captcha};
 use crate::middleware::RequestLang;
+use crate::page::{Order, PageRequest};
 use crate::public_info::{self, Section, Tab, USSD_CODE};
 use crate::routes::problems::{PublicRead, PublicWrite};
 use crate::state::AppState;
@@ -110,7 +111,7 @@ pub async fn status(
     let proof = Proof { tracking_code, birth_date: birth.map(JalaliDate::to_gregorian) };
     let found = lookup::status(&state, &national_id, proof, crate::guard::Client::of(&req))
         .await?
-        .ok_or(ApiError::NotFound("status_not_found"))?;
+        .ok_or(ApiError::Domain(DomainError::StatusNotFound))?;
 
     let now = state.now();
     let app = found.row.to_domain()?;
@@ -451,7 +452,7 @@ pub async fn regions(
     query: web::Query<RegionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = crate::page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let mut places = state.run(persistence::offices::regions).await?;
     // One order on both databases (their collations differ): by code point.
     places.sort_unstable();
@@ -467,10 +468,7 @@ pub async fn regions(
             _ => region.cities.push(RegionCity { city, city_code, office_kinds: vec![kind.into()] }),
         }
     }
-    let page =
-        crate::page::Page::after(provinces, crate::page::Order::Ascending, q.cursor.as_deref(), limit, |r: &Region| {
-            r.province.clone()
-        });
+    let page = paging.page_in_memory(provinces, Order::Ascending, |r: &Region| r.province.clone());
     let mut builder = HttpResponse::Ok();
     builder.insert_header((header::CACHE_CONTROL, "public, max-age=300"));
     crate::etag::json(&req, builder, &RegionPage::from(page))

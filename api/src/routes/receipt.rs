@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::auth::CitizenPrincipal;
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiCode, ApiError, Problem};
 use crate::journey::actor;
 use crate::journey::receipt::render_pdf;
 use crate::receipt::enrollment::{EnrollmentReceipt, EnrollmentReceiptView};
@@ -422,7 +422,7 @@ pub async fn verify_receipt(
         (status = 404, description = "No such font (`not_found`)", body = Problem, content_type = "application/problem+json")))]
 #[get("/assets/fonts/{name}")]
 pub async fn font(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let bytes = receipt::font(&name).ok_or(ApiError::NotFound("not_found"))?;
+    let bytes = receipt::font(&name).ok_or(ApiError::NotFound(ApiCode::NotFound))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "font/ttf"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=604800"))

@@ -15,13 +15,13 @@ use persistence::payments::{self, SandboxBankRow};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::html::{escape, nonce, page};
 use crate::routes::problems::PublicWrite;
 use crate::state::AppState;
 
 fn enabled(state: &AppState) -> Result<(), ApiError> {
-    if state.config.payments.sandbox_enabled() { Ok(()) } else { Err(ApiError::NotFound("route_not_found")) }
+    if state.config.payments.sandbox_enabled() { Ok(()) } else { Err(ApiError::NotFound(ApiCode::RouteNotFound)) }
 }
 
 fn random_token(state: &AppState) -> String {
@@ -42,20 +42,20 @@ pub async fn register(
     enabled(&state)?;
     let body = body.into_inner();
     if body.amount <= 0 || body.amount > 1_000_000_000_000 {
-        return Err(ApiError::field("amount", "range"));
+        return Err(ApiError::field("amount", ApiCode::Range));
     }
     if body.order_id <= 0 {
-        return Err(ApiError::field("order_id", "range"));
+        return Err(ApiError::field("order_id", ApiCode::Range));
     }
     // Whatever callback and merchant it is given, the sandbox bank posts back only to this
     // server's own callback and shows the configured merchant: it cannot be used to put a
     // bank-looking page on this address that sends a browser (and its form) elsewhere.
     // Ignored, but held to the documented bounds like any input.
     if body.callback_url.as_deref().is_some_and(|u| u.chars().count() > 2000) {
-        return Err(ApiError::field("callback_url", "length"));
+        return Err(ApiError::field("callback_url", ApiCode::Length));
     }
     if body.merchant.as_deref().is_some_and(|m| m.chars().count() > 100) {
-        return Err(ApiError::field("merchant", "length"));
+        return Err(ApiError::field("merchant", ApiCode::Length));
     }
     let callback = crate::journey::payment::callback_url(&state, "sandbox");
     let merchant = state.config.payments.merchant_name.trim();
@@ -82,7 +82,7 @@ pub async fn register(
 }
 
 async fn load(state: &AppState, token: String) -> Result<SandboxBankRow, ApiError> {
-    state.run(move |conn| payments::sandbox_find(conn, &token)).await?.ok_or(ApiError::NotFound("not_found"))
+    state.run(move |conn| payments::sandbox_find(conn, &token)).await?.ok_or(ApiError::NotFound(ApiCode::NotFound))
 }
 
 const STYLE: &str = "body{font-family:Vazirmatn,Tahoma,sans-serif;background:#f3f5f8;margin:0;padding:2rem}main{max-width:28rem;margin:auto;background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 4px #0002}dt{color:#555}dd{margin:0 0 .8rem;font-weight:bold}button{font:inherit;padding:.6rem 1rem;margin:.3rem;border-radius:6px;border:1px solid #888;cursor:pointer}.ok{background:#0a7d3b;color:#fff}.no{background:#eee}.bad{background:#b3261e;color:#fff}";

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Audience;
-use crate::error::ApiError;
+use crate::error::{ApiCode, ApiError};
 use crate::guard::{self, Client, Rule};
 use crate::routes::problems::PublicWrite;
 use crate::state::AppState;
@@ -64,15 +64,15 @@ pub async fn sign_in(
     let Some(user) = user else {
         // Same work and answer as a wrong password, so usernames cannot be probed.
         web::block(move || crate::passwords::dummy_verify(&password)).await?;
-        return Err(ApiError::Unauthorized("credentials_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::CredentialsInvalid));
     };
     let hash = user.password_hash.clone();
     if !web::block(move || crate::passwords::verify(&password, &hash)).await? {
-        return Err(ApiError::Unauthorized("credentials_invalid"));
+        return Err(ApiError::Unauthorized(ApiCode::CredentialsInvalid));
     }
     if user.disabled {
         state.run_api(move |conn| guard::release(conn, &attempt)).await?;
-        return Err(ApiError::Unauthorized("account_disabled"));
+        return Err(ApiError::Unauthorized(ApiCode::AccountDisabled));
     }
     let id = user.id.clone();
     let minutes = state.config.auth.staff_token_minutes;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiCode, ApiError, Problem};
 use crate::middleware::RequestLang;
 use crate::state::AppState;
 use crate::ussd::{self, Facts, Reply};
@@ -81,17 +81,17 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         return if state.config.is_embedded() && local {
             Ok(())
         } else {
-            Err(ApiError::NotConfigured("ussd_not_configured"))
+            Err(ApiError::NotConfigured(ApiCode::UssdNotConfigured))
         };
     }
     if let Some(expected) = secret {
         let given = req.headers().get("x-ussd-secret").and_then(|v| v.to_str().ok()).unwrap_or("");
         if !same_secret(given, expected) {
-            return Err(ApiError::Unauthorized("ussd_secret_invalid"));
+            return Err(ApiError::Unauthorized(ApiCode::UssdSecretInvalid));
         }
     }
     if !config.allowed_ips.is_empty() && !peer.is_some_and(|ip| config.allows(ip)) {
-        return Err(ApiError::Forbidden("ussd_address_forbidden"));
+        return Err(ApiError::Forbidden(ApiCode::UssdAddressForbidden));
     }
     Ok(())
 }

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{AdminPrincipal, CitizenPrincipal};
-use crate::error::{ApiError, FieldErrors};
+use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, build_view_lang};
 use crate::journey::{Target, actor, withdrawal};
 use crate::middleware::RequestLang;
-use crate::page::{self, Page};
+use crate::page::PageRequest;
 use crate::routes::problems::{CitizenWrite, StaffRead, StaffWrite};
 use crate::state::AppState;
 use crate::wire;
@@ -230,14 +230,15 @@ pub async fn list_refunds(
     q: web::Query<RefundsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    let limit = page::limit(q.limit)?;
+    let paging = PageRequest::new(q.limit, q.cursor)?;
     let status = match q.status.as_deref() {
         None => None,
-        Some(s) => Some(RefundStatus::parse(s).ok_or(ApiError::field("status", "invalid"))?),
+        Some(s) => Some(RefundStatus::parse(s).ok_or(ApiError::field("status", ApiCode::Invalid))?),
     };
+    let asked = paging.clone();
     let rows = state
         .run(move |conn| {
-            let rows = persistence::refunds::list(conn, status, q.cursor.as_deref(), page::fetch(limit))?;
+            let rows = persistence::refunds::list(conn, status, asked.cursor(), asked.fetch())?;
             rows.into_iter()
                 .map(|r| {
                     let code = persistence::applications::find(conn, &r.application_id)?.and_then(|a| a.tracking_code);
@@ -246,9 +247,9 @@ pub async fn list_refunds(
                 .collect::<Result<Vec<_>, persistence::DbError>>()
         })
         .await?;
-    let page = Page::of(rows, limit, |(r, _)| r.id.clone());
+    let page = paging.page(rows, |(r, _)| r.id.clone());
     let items = page.items.into_iter().map(|(r, code)| admin_view(&state, r, code)).collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(AdminRefundPage::from(Page { items, next_cursor: page.next_cursor })))
+    Ok(HttpResponse::Ok().json(AdminRefundPage { items, next_cursor: page.next_cursor }))
 }
 
 #[derive(Deserialize, ToSchema)]
