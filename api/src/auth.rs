@@ -76,7 +76,7 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
         let sub = claims.sub.clone();
         let session_id = state
             .run_api(move |conn| {
-                let sid = claims.sid.clone().ok_or(ApiError::Unauthorized("session_ended"))?;
+                let sid = claims.sid.clone().ok_or(ApiError::Unauthorized(ApiCode::SessionEnded))?;
                 let (live, catalog) = persistence::sessions::check_seeing_catalog(
                     conn,
                     &sid,
@@ -84,7 +84,7 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
                     &claims.sub,
                     now.naive_utc(),
                 )?;
-                live.map_err(|_| ApiError::Unauthorized("session_ended"))?;
+                live.map_err(|_| ApiError::Unauthorized(ApiCode::SessionEnded))?;
                 Ok((sid, catalog))
             })
             .await
