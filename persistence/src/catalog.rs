@@ -103,6 +103,8 @@ pub struct Catalog {
     snapshot: parking_lot::RwLock<Arc<Snapshot>>,
     /// The newest version any request of this instance has read.
     wanted: AtomicI64,
+    /// Held while a copy is loaded.
+    loading: parking_lot::Mutex<()>,
 }
 
 impl Default for Catalog {
@@ -110,6 +112,7 @@ impl Default for Catalog {
         Self {
             snapshot: parking_lot::RwLock::new(Arc::new(Snapshot { version: -1, ..Snapshot::default() })),
             wanted: AtomicI64::new(0),
+            loading: parking_lot::Mutex::new(()),
         }
     }
 }
@@ -128,7 +131,14 @@ impl Catalog {
         if current.version >= seen {
             return Ok(current);
         }
-        // Stale: read the version again (it may have moved on) and the tables after it.
+        // Stale: one request loads, the others wait for its copy (a burst of requests
+        // after a start or a change must not load the whole catalog once each).
+        let _loading = self.loading.lock();
+        let current = self.snapshot.read().clone();
+        if current.version >= seen {
+            return Ok(current);
+        }
+        // Read the version again (it may have moved on) and the tables after it.
         let v = version(conn)?.max(seen);
         let fresh = Arc::new(Snapshot::load(conn, v)?);
         let mut slot = self.snapshot.write();
