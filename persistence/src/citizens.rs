@@ -62,13 +62,7 @@ pub fn upsert_in(
         row.last_entry_at = now.naive_utc();
         row.serial_enc = entry.serial_enc.clone();
         row.serial_verified = entry.serial_verified;
-        diesel::update(citizens::table.find(&row.id))
-            .set((
-                citizens::last_entry_at.eq(row.last_entry_at),
-                citizens::serial_enc.eq(&row.serial_enc),
-                citizens::serial_verified.eq(row.serial_verified),
-            ))
-            .execute(conn)?;
+        save_entry(conn, &row)?;
         return Ok((Some(before), row));
     }
     let row = CitizenRow {
@@ -172,13 +166,7 @@ pub fn enter_unchecked(
                 row.serial_enc = entry.serial_enc.clone();
                 row.serial_verified = false;
             }
-            diesel::update(citizens::table.find(&row.id))
-                .set((
-                    citizens::last_entry_at.eq(row.last_entry_at),
-                    citizens::serial_enc.eq(&row.serial_enc),
-                    citizens::serial_verified.eq(row.serial_verified),
-                ))
-                .execute(conn)?;
+            save_entry(conn, &row)?;
             Ok(UncheckedEntry::Entered(row))
         })
     };
@@ -233,4 +221,16 @@ pub fn purge_captchas(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Db
     diesel::delete(captcha_uses::table.filter(captcha_uses::expires_at.lt(now.naive_utc())))
         .execute(conn)
         .map_err(DbError::from)
+}
+
+/// Stores what an entry changes on the citizen's row: when, and the serial used.
+fn save_entry(conn: &mut DbConn, row: &CitizenRow) -> Result<(), diesel::result::Error> {
+    diesel::update(citizens::table.find(&row.id))
+        .set((
+            citizens::last_entry_at.eq(row.last_entry_at),
+            citizens::serial_enc.eq(&row.serial_enc),
+            citizens::serial_verified.eq(row.serial_verified),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
