@@ -51,13 +51,7 @@ pub fn upsert_in(
     entry: &Entry<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Option<CitizenRow>, CitizenRow), DbError> {
-    let hashes = entry.hashes;
-    let existing = citizens::table
-        .filter(citizens::nid_hash.eq_any(hashes))
-        .select(CitizenRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(before) = existing {
+    if let Some(before) = find_by_nid(conn, entry.hashes)? {
         let mut row = before.clone();
         row.last_entry_at = now.naive_utc();
         row.serial_enc = entry.serial_enc.clone();
@@ -65,17 +59,7 @@ pub fn upsert_in(
         save_entry(conn, &row)?;
         return Ok((Some(before), row));
     }
-    let row = CitizenRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        nid_hash: hashes[0].clone(),
-        nid_enc: entry.nid_enc.clone(),
-        serial_enc: entry.serial_enc.clone(),
-        serial_verified: entry.serial_verified,
-        created_at: now.naive_utc(),
-        last_entry_at: now.naive_utc(),
-    };
-    diesel::insert_into(citizens::table).values(&row).execute(conn)?;
-    Ok((None, row))
+    Ok((None, insert_new(conn, entry, now)?))
 }
 
 /// The citizen with this national code, or a new one from `entry`, in the caller's
@@ -84,6 +68,11 @@ pub fn find_or_insert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) 
     if let Some(row) = find_by_nid(conn, entry.hashes)? {
         return Ok(row);
     }
+    insert_new(conn, entry, now)
+}
+
+/// A new citizen from a first entry (or an import), under the active key's lookup value.
+fn insert_new(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Result<CitizenRow, DbError> {
     let row = CitizenRow {
         id: uuid::Uuid::now_v7().to_string(),
         nid_hash: entry.hashes[0].clone(),
