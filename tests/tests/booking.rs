@@ -395,9 +395,13 @@ db_test!(a_slot_known_full_still_serves_its_holder_and_frees_at_once, |app| {
     assert_eq!(app.hold(&a, MARAGHEH, date, "morning").await.0, 200);
     let (status, p) = app.hold(&b, MARAGHEH, date, "morning").await;
     assert_eq!((status, p["code"].as_str()), (409, Some("slot_full")), "{p}");
-    // Known full now: others are refused again, the holder keeps her seat.
+    // Known full now: others are refused again — without a write transaction (on SQLite
+    // it would queue behind the one writer) — and the holder keeps her seat.
+    let before = app.state.db.counts();
     let (status, p) = app.hold(&c, MARAGHEH, date, "morning").await;
     assert_eq!((status, p["code"].as_str()), (409, Some("slot_full")), "{p}");
+    let after = app.state.db.counts();
+    assert_eq!(after.transactions, before.transactions, "refused from memory: {before:?} → {after:?}");
     let (status, view) = app.hold(&a, MARAGHEH, date, "morning").await;
     assert_eq!((status, view["state"].as_str()), (200, Some("appointment_held")), "{view}");
     // She moves: her seat is offered at once.

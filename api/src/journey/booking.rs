@@ -212,10 +212,20 @@ pub async fn take_slot(
     // turn, and a refusal is remembered before the next one in the queue looks.
     let turn = state.db.turn().await?;
     let (full, now) = (state.full_slots.clone(), state.now());
+    let metrics = state.metrics.clone();
     let seen = crate::state::catalog_seen_now();
     let taken = actix_web::web::block(move || {
         let _seen = crate::state::SeenInTurn::set(seen);
         let mut conn = turn.connect()?;
+        // A slot remembered full is refused after one plain read of the application (is
+        // this citizen one of its holders?), without a write transaction: on SQLite the
+        // hundreds refused would otherwise queue for the one writer, on PostgreSQL each
+        // would cost a BEGIN, a locking read and a ROLLBACK. The check inside `change`
+        // stays for the slots found full while this request waited.
+        if full.refuses(&wanted, Instant::now()) && !target.holds_seat_of(&mut conn, &wanted)? {
+            metrics.event("booking", "slot_full_from_memory");
+            return Err(DomainError::SlotFull.into());
+        }
         let taken = super::mutate_in(&mut conn, &target, now, &change);
         if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
             full.remember(&wanted, Instant::now());

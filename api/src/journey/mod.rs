@@ -63,6 +63,19 @@ impl Target {
             Target::TrackingCode(code) => applications::find_by_tracking_code_locked(conn, code),
         }
     }
+
+    /// Whether the application (read without a lock) holds one of `slot`'s seats — or
+    /// there is none, which the write path answers.
+    fn holds_seat_of(&self, conn: &mut DbConn, slot: &domain::application::Slot) -> Result<bool, ApiError> {
+        let row = match self {
+            Target::Citizen(id) => applications::current_for_citizen(conn, id)?,
+            Target::Id(id) => applications::find(conn, id)?,
+            Target::TrackingCode(code) => applications::find_by_tracking_code(conn, code)?,
+        };
+        let Some(row) = row else { return Ok(true) };
+        let app = row.to_domain()?;
+        Ok(app.slot.as_ref() == Some(slot) && app.appointment.holds_seat())
+    }
 }
 
 /// The actor of a request, for the audit log.
