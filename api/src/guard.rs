@@ -216,29 +216,27 @@ pub fn begin_in(
     };
     let at = now.naive_utc();
     let window_left = || ((attempt.window + rule.window) - at).num_seconds().max(1) as u64;
-    {
-        // Both budgets in one statement (client first, then subject: every caller locks
-        // the rows in this order). The subject's count before this guess says whether it
-        // is guarded; a refusal below rolls both back.
-        let counted = attempts::count_many(conn, &[&attempt.client, &attempt.subject], attempt.window, at)?;
-        if counted[0] > rule.client_failures {
-            return Err(ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: window_left() });
-        }
-        let guarded = counted[1] - 1 >= rule.subject_failures;
-        let lock = |failures| rule.pair.lock_after(failures);
-        let reservation = attempts::reserve(conn, &attempt.pair, at, guarded.then_some(1), &lock)?;
-        let (failures, locks_until) = match reservation {
-            Reservation::Granted { failures, locks_until } => (failures, locks_until.map(|t| t.and_utc())),
-            Reservation::Locked(until) => {
-                let wait = (until - at).num_seconds().max(1) as u64;
-                return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: wait });
-            }
-            Reservation::Capped => {
-                return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: window_left() });
-            }
-        };
-        Ok(Attempt { failures, locks_until, ..attempt.clone() })
+    // Both budgets in one statement (client first, then subject: every caller locks
+    // the rows in this order). The subject's count before this guess (one less) says
+    // whether it is guarded; a refusal below rolls both back.
+    let counted = attempts::count_many(conn, &[&attempt.client, &attempt.subject], attempt.window, at)?;
+    if counted[0] > rule.client_failures {
+        return Err(ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: window_left() });
     }
+    let guarded = counted[1] > rule.subject_failures;
+    let lock = |failures| rule.pair.lock_after(failures);
+    let reservation = attempts::reserve(conn, &attempt.pair, at, guarded.then_some(1), &lock)?;
+    let (failures, locks_until) = match reservation {
+        Reservation::Granted { failures, locks_until } => (failures, locks_until.map(|t| t.and_utc())),
+        Reservation::Locked(until) => {
+            let wait = (until - at).num_seconds().max(1) as u64;
+            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: wait });
+        }
+        Reservation::Capped => {
+            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: window_left() });
+        }
+    };
+    Ok(Attempt { failures, locks_until, ..attempt.clone() })
 }
 
 /// Gives a guess back: it was right (or could not be judged), so it spends no failure

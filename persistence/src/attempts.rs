@@ -56,14 +56,16 @@ pub fn reserve(
     }
     let open = l::locked_until.is_null().or(l::locked_until.le(now));
     // Old failures are forgotten once nothing is locked.
-    let in_a_row = case_when(l::updated_at.lt(now - forget()), 0.into_sql::<diesel::sql_types::Integer>()).otherwise(l::failures);
+    let in_a_row =
+        case_when(l::updated_at.lt(now - forget()), 0.into_sql::<diesel::sql_types::Integer>()).otherwise(l::failures);
     let upsert = diesel::insert_into(l::table)
         .values((l::key.eq(key), l::failures.eq(1), l::locked_until.eq(None::<NaiveDateTime>), l::updated_at.eq(now)))
         .on_conflict(l::key)
         .do_update()
         .set((l::failures.eq(in_a_row + 1), l::updated_at.eq(now)));
     // `ON CONFLICT … DO UPDATE … WHERE`: a refused guess changes nothing.
-    let counted = diesel::query_dsl::methods::FilterDsl::filter(upsert, open.and(in_a_row.lt(cap))).returning(l::failures);
+    let counted =
+        diesel::query_dsl::methods::FilterDsl::filter(upsert, open.and(in_a_row.lt(cap))).returning(l::failures);
     let taken: Option<i32> = match conn {
         DbConn::Pg(c) => counted.get_result(c).optional(),
         DbConn::Sqlite(c) => counted.get_result(c).optional(),
