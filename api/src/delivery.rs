@@ -22,6 +22,7 @@ use domain::Lang;
 use domain::delivery::{Attempt, CLAIM_LEASE, CLAIM_RENEW_EVERY, Status, after_attempt};
 use domain::ids::Mobile;
 use domain::ports::{Attachment, EmailMessage, SendError};
+use domain::record_ids::ApplicationId;
 use futures_util::StreamExt;
 use persistence::PiiKind;
 use persistence::outbox::{self, Delivered, OutboxRow};
@@ -192,7 +193,7 @@ async fn still_wanted(state: &AppState, row: &OutboxRow) -> Result<bool, ApiErro
     if row.template != Template::Reminder.as_str() {
         return Ok(true);
     }
-    let Some(application_id) = row.application_id.clone() else { return Ok(true) };
+    let Some(application_id) = row.application_id.clone().map(ApplicationId::from) else { return Ok(true) };
     let params = state.pii.open(PiiKind::Secret, &row.params_enc)?;
     let Some(booked) = serde_json::from_str::<serde_json::Value>(&params).ok().map(|p| p["slot"].clone()) else {
         return Ok(true);
@@ -281,13 +282,14 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
     let now = state.now();
     let Some(day) = domain::delivery::reminder_day(now) else { return Ok(0) };
     let mut queued = 0;
-    let mut after: Option<String> = None;
+    let mut after: Option<ApplicationId> = None;
     loop {
         let pii = state.pii.clone();
         let cursor = after.clone();
         let (n, last, page) = state
             .run_api(move |conn| {
-                let rows = persistence::applications::booked_on(conn, day, cursor.as_deref(), 500)?;
+                let rows =
+                    persistence::applications::booked_on(conn, day, cursor.as_ref().map(ApplicationId::as_str), 500)?;
                 let office_ids: Vec<String> = rows.iter().filter_map(|r| r.slot_office_id.clone()).collect();
                 let offices = persistence::offices::find_many(conn, &office_ids)?;
                 let queued = persistence::write_tx(conn, |conn| {
@@ -339,7 +341,7 @@ pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
         let (n, page) = state
             .run_api(move |conn| {
                 let waiting = persistence::production::uncollected(conn, ready_before, 200)?;
-                let ids: Vec<String> = waiting.iter().map(|(id, _)| id.clone()).collect();
+                let ids: Vec<ApplicationId> = waiting.iter().map(|(id, _)| id.clone()).collect();
                 let rows = persistence::applications::find_many(conn, &ids)?;
                 let office_ids: Vec<String> = rows.iter().filter_map(|r| r.delivery_office_id.clone()).collect();
                 let offices = persistence::offices::find_many(conn, &office_ids)?;

@@ -4,6 +4,7 @@
 pub mod templates;
 
 use chrono::{DateTime, Utc};
+use domain::record_ids::ApplicationId;
 use persistence::applications::ApplicationRow;
 use persistence::outbox::{self, NewMessage};
 use persistence::{DbConn, DbError, Pii, PiiKind};
@@ -99,7 +100,7 @@ pub fn sms_to(
     conn: &mut DbConn,
     pii: &Pii,
     mobile: &str,
-    application_id: Option<&str>,
+    application_id: Option<&ApplicationId>,
     template: Template,
     params: serde_json::Value,
     dedupe: Option<String>,

@@ -23,6 +23,7 @@ pub mod payment;
 pub mod person;
 pub mod policy;
 pub mod ports;
+pub mod record_ids;
 pub mod text;
 
 pub use error::{DomainError, ErrorKind, Lang};

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, ReissueReason, Slot, State};
 use domain::ids::TrackingCode;
 use domain::offices::{Shift, SpecialNeeds};
+use domain::record_ids::ApplicationId;
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -45,7 +46,8 @@ impl Personal {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = applications, treat_none_as_null = true)]
 pub struct ApplicationRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: ApplicationId,
     pub citizen_id: String,
     pub cycle: i32,
     pub state: String,
@@ -209,8 +211,13 @@ pub fn cycles_of(conn: &mut DbConn, citizen_id: &str) -> Result<Vec<ApplicationR
         .map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<ApplicationRow>, DbError> {
-    applications::table.find(id).select(ApplicationRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &ApplicationId) -> Result<Option<ApplicationRow>, DbError> {
+    applications::table
+        .find(id.as_str())
+        .select(ApplicationRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
 }
 
 pub fn find_by_tracking_code(conn: &mut DbConn, code: &str) -> Result<Option<ApplicationRow>, DbError> {
@@ -227,10 +234,10 @@ pub fn find_by_tracking_code(conn: &mut DbConn, code: &str) -> Result<Option<App
 /// then returns its committed row). On SQLite the transaction's writer already holds the
 /// database (`BEGIN IMMEDIATE`), so a plain read is the same. Replaces a read followed by
 /// [`lock`] inside `write_tx` (docs/architecture.md, "The database layer").
-pub fn find_locked(conn: &mut DbConn, id: &str) -> Result<Option<ApplicationRow>, DbError> {
+pub fn find_locked(conn: &mut DbConn, id: &ApplicationId) -> Result<Option<ApplicationRow>, DbError> {
     match conn {
         DbConn::Pg(pg) => applications::table
-            .find(id)
+            .find(id.as_str())
             .select(ApplicationRow::as_select())
             .for_update()
             .first(pg)
@@ -292,7 +299,7 @@ pub fn find_by_mobile(conn: &mut DbConn, hashes: &[String], limit: i64) -> Resul
 }
 
 pub fn insert(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
-    diesel::insert_into(applications::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(applications::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 /// Saves a changed row if nobody else changed it since it was read (`row.version` is the
@@ -302,7 +309,7 @@ pub fn update(conn: &mut DbConn, row: &mut ApplicationRow, now: DateTime<Utc>) -
     row.version += 1;
     row.updated_at = now.naive_utc();
     let n = diesel::update(
-        applications::table.filter(applications::id.eq(&row.id)).filter(applications::version.eq(read_version)),
+        applications::table.filter(applications::id.eq(row.id.as_str())).filter(applications::version.eq(read_version)),
     )
     .set(&*row)
     .execute(conn)?;
@@ -321,7 +328,7 @@ pub fn update(conn: &mut DbConn, row: &mut ApplicationRow, now: DateTime<Utc>) -
 /// of both acting on the same stale read.
 pub fn lock(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
     let n = diesel::update(
-        applications::table.filter(applications::id.eq(&row.id)).filter(applications::version.eq(row.version)),
+        applications::table.filter(applications::id.eq(row.id.as_str())).filter(applications::version.eq(row.version)),
     )
     .set(applications::version.eq(row.version))
     .execute(conn)?;
@@ -354,7 +361,7 @@ pub fn at_office(
 
 /// Ids of held seats whose hold has expired, then of seats offered after a closure whose
 /// offer has (one query each, so each uses its partial index).
-pub fn expired_holds(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+pub fn expired_holds(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<ApplicationId>, DbError> {
     let mut ids = Vec::new();
     for status in ["held", "offered"] {
         let left = limit - ids.len() as i64;
@@ -368,21 +375,24 @@ pub fn expired_holds(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Resul
                 .order(applications::hold_expires_at.asc())
                 .limit(left)
                 .select(applications::id)
-                .load::<String>(conn)?,
+                .load::<String>(conn)?
+                .into_iter()
+                .map(ApplicationId::from),
         );
     }
     Ok(ids)
 }
 
 /// Ids of applications whose identity inquiry is due.
-pub fn identity_due(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+pub fn identity_due(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<ApplicationId>, DbError> {
     applications::table
         .filter(applications::identity_status.eq("pending"))
         .filter(applications::identity_next_check_at.le(now.naive_utc()))
         .order(applications::identity_next_check_at.asc())
         .limit(limit)
         .select(applications::id)
-        .load(conn)
+        .load::<String>(conn)
+        .map(typed_ids)
         .map_err(DbError::from)
 }
 
@@ -400,7 +410,11 @@ pub fn booked_until(conn: &mut DbConn, date: NaiveDate, limit: i64) -> Result<Ve
 
 /// Paid applications without a booking, paid (and not displaced by a closure) before
 /// `before` (candidates for expiry).
-pub fn unbooked_paid_before(conn: &mut DbConn, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+pub fn unbooked_paid_before(
+    conn: &mut DbConn,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<ApplicationId>, DbError> {
     applications::table
         .filter(applications::state.eq("registered"))
         .filter(applications::appointment_status.eq("none"))
@@ -408,7 +422,8 @@ pub fn unbooked_paid_before(conn: &mut DbConn, before: DateTime<Utc>, limit: i64
         .filter(applications::displaced_at.is_null().or(applications::displaced_at.lt(before.naive_utc())))
         .limit(limit)
         .select(applications::id)
-        .load(conn)
+        .load::<String>(conn)
+        .map(typed_ids)
         .map_err(DbError::from)
 }
 
@@ -431,12 +446,17 @@ pub fn booked_on(
 }
 
 /// Applications by id (any order).
-pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+pub fn find_many(conn: &mut DbConn, ids: &[ApplicationId]) -> Result<Vec<ApplicationRow>, DbError> {
     applications::table
-        .filter(applications::id.eq_any(ids))
+        .filter(applications::id.eq_any(ids.iter().map(ApplicationId::as_str).collect::<Vec<_>>()))
         .select(ApplicationRow::as_select())
         .load(conn)
         .map_err(DbError::from)
+}
+
+/// Ids read as text, typed.
+fn typed_ids(texts: Vec<String>) -> Vec<ApplicationId> {
+    texts.into_iter().map(ApplicationId::from).collect()
 }
 
 #[derive(QueryableByName)]
@@ -462,7 +482,7 @@ pub fn displaced(
     scope: &DisplacedScope,
     today: NaiveDate,
     limit: i64,
-) -> Result<Vec<String>, DbError> {
+) -> Result<Vec<ApplicationId>, DbError> {
     use diesel::sql_types::{BigInt, Date, Nullable, Text};
     let scoped = "($2::TEXT IS NULL OR s.office_id = $2) AND ($3::DATE IS NULL OR s.date >= $3) \
                   AND ($4::DATE IS NULL OR s.date <= $4)";
@@ -490,7 +510,7 @@ pub fn displaced(
             .bind::<Nullable<Date>, _>(scope.to)
             .bind::<BigInt, _>(limit)
             .load(conn)?;
-        ids.extend(rows.into_iter().map(|r| r.id));
+        ids.extend(rows.into_iter().map(|r| ApplicationId::from(r.id)));
     }
     ids.sort_unstable();
     ids.dedup();

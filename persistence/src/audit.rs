@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use domain::record_ids::ApplicationId;
+
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::schema::audit_log;
@@ -44,7 +46,7 @@ pub fn append(
     conn: &mut DbConn,
     actor: &Actor,
     action: &str,
-    application_id: Option<&str>,
+    application_id: Option<&ApplicationId>,
     details: Option<serde_json::Value>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -54,7 +56,7 @@ pub fn append(
         actor_kind: actor.kind.to_owned(),
         actor_id: actor.id.clone(),
         action: action.to_owned(),
-        application_id: application_id.map(str::to_owned),
+        application_id: application_id.map(|id| id.as_str().to_owned()),
         request_id: actor.request_id.clone(),
         details: details.map(|d| d.to_string()),
         client_ip: actor.client_ip.clone(),

@@ -3,6 +3,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use domain::record_ids::ApplicationId;
+
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::schema::{clients, enrollments, idempotency_keys, production_events};
@@ -12,7 +14,8 @@ use crate::schema::{clients, enrollments, idempotency_keys, production_events};
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = enrollments, treat_none_as_null = true)]
 pub struct EnrollmentRow {
-    pub application_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
     pub office_id: String,
     pub postal_code_enc: String,
     pub address_enc: String,
@@ -40,12 +43,12 @@ pub struct EnrollmentRow {
 }
 
 pub fn insert_enrollment(conn: &mut DbConn, row: &EnrollmentRow) -> Result<(), DbError> {
-    diesel::insert_into(enrollments::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(enrollments::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
-pub fn enrollment(conn: &mut DbConn, application_id: &str) -> Result<Option<EnrollmentRow>, DbError> {
+pub fn enrollment(conn: &mut DbConn, application_id: &ApplicationId) -> Result<Option<EnrollmentRow>, DbError> {
     enrollments::table
-        .find(application_id)
+        .find(application_id.as_str())
         .select(EnrollmentRow::as_select())
         .first(conn)
         .optional()
@@ -54,13 +57,13 @@ pub fn enrollment(conn: &mut DbConn, application_id: &str) -> Result<Option<Enro
 
 pub fn record_delivery(
     conn: &mut DbConn,
-    application_id: &str,
+    application_id: &ApplicationId,
     by: &str,
     office_id: &str,
     fee: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    diesel::update(enrollments::table.find(application_id))
+    diesel::update(enrollments::table.find(application_id.as_str()))
         .set((
             enrollments::delivered_by.eq(Some(by)),
             enrollments::delivered_at.eq(Some(at.naive_utc())),
@@ -78,7 +81,8 @@ pub fn record_delivery(
 #[diesel(table_name = production_events)]
 pub struct ProductionEventRow {
     pub event_id: String,
-    pub application_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
     pub client_id: String,
     pub kind: String,
     pub office_id: Option<String>,
@@ -97,12 +101,15 @@ pub fn production_event(conn: &mut DbConn, event_id: &str) -> Result<Option<Prod
 }
 
 pub fn insert_production_event(conn: &mut DbConn, row: &ProductionEventRow) -> Result<(), DbError> {
-    diesel::insert_into(production_events::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(production_events::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
-pub fn production_events_of(conn: &mut DbConn, application_id: &str) -> Result<Vec<ProductionEventRow>, DbError> {
+pub fn production_events_of(
+    conn: &mut DbConn,
+    application_id: &ApplicationId,
+) -> Result<Vec<ProductionEventRow>, DbError> {
     production_events::table
-        .filter(production_events::application_id.eq(application_id))
+        .filter(production_events::application_id.eq(application_id.as_str()))
         .order(production_events::received_at.asc())
         .select(ProductionEventRow::as_select())
         .load(conn)
@@ -249,9 +256,11 @@ pub fn purge_keys(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, DbErro
 }
 
 /// Enrollments of these applications (any order).
-pub fn enrollments(conn: &mut DbConn, application_ids: &[String]) -> Result<Vec<EnrollmentRow>, DbError> {
+pub fn enrollments(conn: &mut DbConn, application_ids: &[ApplicationId]) -> Result<Vec<EnrollmentRow>, DbError> {
     enrollments::table
-        .filter(enrollments::application_id.eq_any(application_ids))
+        .filter(
+            enrollments::application_id.eq_any(application_ids.iter().map(ApplicationId::as_str).collect::<Vec<_>>()),
+        )
         .select(EnrollmentRow::as_select())
         .load(conn)
         .map_err(DbError::from)

@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use domain::record_ids::ApplicationId;
+
 use crate::applications::ApplicationRow;
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -52,9 +54,9 @@ impl HomeVisitRow {
     }
 }
 
-pub fn find(conn: &mut DbConn, application_id: &str) -> Result<Option<HomeVisitRow>, DbError> {
+pub fn find(conn: &mut DbConn, application_id: &ApplicationId) -> Result<Option<HomeVisitRow>, DbError> {
     home_visits::table
-        .find(application_id)
+        .find(application_id.as_str())
         .select(HomeVisitRow::as_select())
         .first(conn)
         .optional()
@@ -71,14 +73,14 @@ pub fn for_application(conn: &mut DbConn, row: &ApplicationRow) -> Result<Option
 pub fn save(
     conn: &mut DbConn,
     pii: &Pii,
-    application_id: &str,
+    application_id: &ApplicationId,
     city_code: &str,
     details: &HomeVisitDetails,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let sealed = details.seal(pii);
     match find(conn, application_id)? {
-        Some(_) => diesel::update(home_visits::table.find(application_id))
+        Some(_) => diesel::update(home_visits::table.find(application_id.as_str()))
             .set((
                 home_visits::city_code.eq(city_code),
                 home_visits::details_enc.eq(sealed),
@@ -89,7 +91,7 @@ pub fn save(
             .map_err(DbError::from),
         None => diesel::insert_into(home_visits::table)
             .values(&HomeVisitRow {
-                application_id: application_id.to_owned(),
+                application_id: application_id.as_str().to_owned(),
                 city_code: city_code.to_owned(),
                 details_enc: sealed,
                 created_at: now.naive_utc(),
@@ -104,8 +106,13 @@ pub fn save(
 }
 
 /// Records who scheduled the visit.
-pub fn mark_scheduled(conn: &mut DbConn, application_id: &str, by: &str, now: DateTime<Utc>) -> Result<(), DbError> {
-    diesel::update(home_visits::table.find(application_id))
+pub fn mark_scheduled(
+    conn: &mut DbConn,
+    application_id: &ApplicationId,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    diesel::update(home_visits::table.find(application_id.as_str()))
         .set((
             home_visits::scheduled_by.eq(Some(by)),
             home_visits::scheduled_at.eq(Some(now.naive_utc())),

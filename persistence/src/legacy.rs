@@ -5,6 +5,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use domain::record_ids::ApplicationId;
+
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::schema::legacy_imports;
@@ -26,13 +28,13 @@ pub fn find(conn: &mut DbConn, legacy_id: &str) -> Result<Option<LegacyRow>, DbE
 pub fn insert(
     conn: &mut DbConn,
     legacy_id: &str,
-    application_id: &str,
+    application_id: &ApplicationId,
     row_digest: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let row = LegacyRow {
         legacy_id: legacy_id.to_owned(),
-        application_id: application_id.to_owned(),
+        application_id: application_id.as_str().to_owned(),
         row_digest: row_digest.to_owned(),
         imported_at: now.naive_utc(),
     };

@@ -8,6 +8,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use domain::delivery::Status;
 
+use domain::record_ids::ApplicationId;
+
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
 use crate::pii::{Kind, Pii};
@@ -50,7 +52,7 @@ pub struct NewMessage<'a> {
     pub template: &'a str,
     pub params: serde_json::Value,
     pub lang: &'a str,
-    pub application_id: Option<&'a str>,
+    pub application_id: Option<&'a ApplicationId>,
     /// When set, a second message with the same key is not queued (exactly one notification).
     pub dedupe_key: Option<String>,
 }
@@ -73,7 +75,7 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
         claimed_until: None,
         provider_id: None,
         last_error: None,
-        application_id: m.application_id.map(str::to_owned),
+        application_id: m.application_id.map(|id| id.as_str().to_owned()),
         dedupe_key: m.dedupe_key,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
@@ -94,9 +96,9 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
 }
 
 /// Messages about an application, oldest first.
-pub fn for_application(conn: &mut DbConn, application_id: &str) -> Result<Vec<OutboxRow>, DbError> {
+pub fn for_application(conn: &mut DbConn, application_id: &ApplicationId) -> Result<Vec<OutboxRow>, DbError> {
     outbox::table
-        .filter(outbox::application_id.eq(application_id))
+        .filter(outbox::application_id.eq(application_id.as_str()))
         .order(outbox::created_at.asc())
         .select(OutboxRow::as_select())
         .load(conn)

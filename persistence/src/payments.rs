@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use diesel::prelude::*;
 pub use domain::payment::PaymentStatus;
+use domain::record_ids::{ApplicationId, PaymentId};
 
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
@@ -13,9 +14,11 @@ use crate::schema::{fee_rates, payments, sandbox_bank_payments};
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = payments, treat_none_as_null = true)]
 pub struct PaymentRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: PaymentId,
     pub order_id: i64,
-    pub application_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
     pub gateway: String,
     pub amount: i64,
     /// Its moves: `domain::payment::transition`. Stored as its text.
@@ -56,16 +59,16 @@ pub fn insert(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
     diesel::insert_into(payments::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> {
-    payments::table.find(id).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbError> {
+    payments::table.find(id.as_str()).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
 /// Reads a payment and locks its row for the rest of the write transaction, in one
 /// statement (see `applications::find_locked`).
-pub fn find_locked(conn: &mut DbConn, id: &str) -> Result<Option<PaymentRow>, DbError> {
+pub fn find_locked(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbError> {
     match conn {
         DbConn::Pg(pg) => payments::table
-            .find(id)
+            .find(id.as_str())
             .select(PaymentRow::as_select())
             .for_update()
             .first(pg)
@@ -84,9 +87,9 @@ pub fn find_by_order(conn: &mut DbConn, order_id: i64) -> Result<Option<PaymentR
         .map_err(DbError::from)
 }
 
-pub fn for_application(conn: &mut DbConn, application_id: &str) -> Result<Vec<PaymentRow>, DbError> {
+pub fn for_application(conn: &mut DbConn, application_id: &ApplicationId) -> Result<Vec<PaymentRow>, DbError> {
     payments::table
-        .filter(payments::application_id.eq(application_id))
+        .filter(payments::application_id.eq(application_id.as_str()))
         .order(payments::created_at.desc())
         .select(PaymentRow::as_select())
         .load(conn)
@@ -98,7 +101,7 @@ crate::versioned::versioned!(PaymentRow);
 /// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
 pub fn update(conn: &mut DbConn, row: &mut PaymentRow, now: DateTime<Utc>) -> Result<(), DbError> {
     crate::versioned::save(conn, row, now, |conn, row, read| {
-        diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(read)))
+        diesel::update(payments::table.filter(payments::id.eq(row.id.as_str())).filter(payments::version.eq(read)))
             .set(row.clone())
             .execute(conn)
     })
@@ -106,9 +109,11 @@ pub fn update(conn: &mut DbConn, row: &mut PaymentRow, now: DateTime<Utc>) -> Re
 
 /// Locks a payment row if it still has the version read (see `applications::lock`).
 pub fn lock(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
-    let n = diesel::update(payments::table.filter(payments::id.eq(&row.id)).filter(payments::version.eq(row.version)))
-        .set(payments::version.eq(row.version))
-        .execute(conn)?;
+    let n = diesel::update(
+        payments::table.filter(payments::id.eq(row.id.as_str())).filter(payments::version.eq(row.version)),
+    )
+    .set(payments::version.eq(row.version))
+    .execute(conn)?;
     if n == 1 { Ok(()) } else { Err(DbError::Stale) }
 }
 

@@ -14,6 +14,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
+use domain::record_ids::ApplicationId;
+
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
 use crate::schema::production_leases;
@@ -22,7 +24,7 @@ use crate::schema::production_leases;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuePosition {
     pub completed_at: NaiveDateTime,
-    pub application_id: String,
+    pub application_id: ApplicationId,
 }
 
 impl QueuePosition {
@@ -35,11 +37,11 @@ impl QueuePosition {
         let (at, id) = cursor.split_once('~')?;
         let completed_at = NaiveDateTime::parse_from_str(at, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
         let ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        ok.then(|| QueuePosition { completed_at, application_id: id.to_owned() })
+        ok.then(|| QueuePosition { completed_at, application_id: id.into() })
     }
 
     fn start() -> Self {
-        QueuePosition { completed_at: chrono::DateTime::UNIX_EPOCH.naive_utc(), application_id: String::new() }
+        QueuePosition { completed_at: chrono::DateTime::UNIX_EPOCH.naive_utc(), application_id: String::new().into() }
     }
 }
 
@@ -99,14 +101,14 @@ pub fn claim(
                   LIMIT $5",
             )
             .bind::<Timestamp, _>(position.completed_at)
-            .bind::<Text, _>(&position.application_id)
+            .bind::<Text, _>(position.application_id.as_str())
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(client)
             .bind::<BigInt, _>(need + 1)
             .load::<Candidate>(conn)?;
             more = i64::try_from(candidates.len()).unwrap_or(0) > need;
             for c in candidates.into_iter().take(usize::try_from(need).unwrap_or(0)) {
-                position = QueuePosition { completed_at: c.completed_at, application_id: c.id };
+                position = QueuePosition { completed_at: c.completed_at, application_id: c.id.into() };
                 if lease(conn, &position.application_id, client, now, until)? {
                     items.push(position.clone());
                 }
@@ -123,7 +125,7 @@ pub fn claim(
 /// it did.
 fn lease(
     conn: &mut DbConn,
-    application_id: &str,
+    application_id: &ApplicationId,
     client: &str,
     now: NaiveDateTime,
     until: NaiveDateTime,
@@ -135,17 +137,20 @@ fn lease(
           WHERE production_leases.leased_until <= $4 OR production_leases.client_id = excluded.client_id
          RETURNING application_id",
     )
-    .bind::<Text, _>(application_id)
+    .bind::<Text, _>(application_id.as_str())
     .bind::<Text, _>(client)
     .bind::<Timestamp, _>(until)
     .bind::<Timestamp, _>(now)
     .load::<Leased>(conn)?;
-    Ok(taken.iter().any(|l| l.application_id == application_id))
+    Ok(taken.iter().any(|l| l.application_id == application_id.as_str()))
 }
 
 /// Forgets a lease (the application left the queue).
-pub fn release(conn: &mut DbConn, application_id: &str) -> Result<(), DbError> {
-    diesel::delete(production_leases::table.find(application_id)).execute(conn).map(|_| ()).map_err(DbError::from)
+pub fn release(conn: &mut DbConn, application_id: &ApplicationId) -> Result<(), DbError> {
+    diesel::delete(production_leases::table.find(application_id.as_str()))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 /// Forgets leases that ended before `before` (their applications are in the queue or
@@ -171,7 +176,7 @@ pub fn uncollected(
     conn: &mut DbConn,
     ready_before: NaiveDateTime,
     limit: i64,
-) -> Result<Vec<(String, NaiveDateTime)>, DbError> {
+) -> Result<Vec<(ApplicationId, NaiveDateTime)>, DbError> {
     let rows = diesel::sql_query(
         "SELECT a.id AS id, MAX(e.received_at) AS ready_at
            FROM applications a
@@ -186,7 +191,7 @@ pub fn uncollected(
     .bind::<Timestamp, _>(ready_before)
     .bind::<BigInt, _>(limit)
     .load::<Waiting>(conn)?;
-    Ok(rows.into_iter().map(|w| (w.id, w.ready_at)).collect())
+    Ok(rows.into_iter().map(|w| (w.id.into(), w.ready_at)).collect())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 pub use domain::payment::{RefundMethod, RefundStatus};
+use domain::record_ids::{ApplicationId, PaymentId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -16,8 +17,10 @@ use crate::schema::refunds;
 #[diesel(table_name = refunds, treat_none_as_null = true)]
 pub struct RefundRow {
     pub id: String,
-    pub application_id: String,
-    pub payment_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub payment_id: PaymentId,
     /// Rials: the payment's amount.
     pub amount: i64,
     /// The Sheba number, sealed.
@@ -49,9 +52,9 @@ pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<RefundRow>, DbError> {
     refunds::table.find(id).select(RefundRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-pub fn find_by_payment(conn: &mut DbConn, payment_id: &str) -> Result<Option<RefundRow>, DbError> {
+pub fn find_by_payment(conn: &mut DbConn, payment_id: &PaymentId) -> Result<Option<RefundRow>, DbError> {
     refunds::table
-        .filter(refunds::payment_id.eq(payment_id))
+        .filter(refunds::payment_id.eq(payment_id.as_str()))
         .select(RefundRow::as_select())
         .first(conn)
         .optional()

@@ -14,6 +14,7 @@ use diesel::sqlite::SqliteConnection;
 use domain::DomainError;
 use domain::offices::Shift;
 use domain::payment::{PaymentStatus, RefundStatus};
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::attempts::{self, Reservation};
 use persistence::back_office::{self, IdempotencyRow};
@@ -225,7 +226,7 @@ fn application(conn: &mut DbConn) -> ApplicationRow {
     };
     diesel::insert_into(schema::citizens::table).values(&citizen).execute(conn).expect("citizen");
     let row = ApplicationRow {
-        id: id(),
+        id: id().into(),
         citizen_id: citizen.id,
         cycle: 1,
         state: "draft".into(),
@@ -301,11 +302,11 @@ fn an_application_saved_from_a_stale_read_loses_and_keeps_the_version_it_read() 
     }
 }
 
-fn payment(conn: &mut DbConn, application: &str) -> PaymentRow {
+fn payment(conn: &mut DbConn, application: &ApplicationId) -> PaymentRow {
     let row = PaymentRow {
-        id: id(),
+        id: id().into(),
         order_id: (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000) as i64,
-        application_id: application.into(),
+        application_id: application.clone(),
         gateway: "sandbox".into(),
         amount: 450_000,
         status: PaymentStatus::Redirected,

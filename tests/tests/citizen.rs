@@ -306,10 +306,11 @@ db_test!(an_unreachable_registry_leads_to_pending_then_verified, |app| {
     // …and the citizen is notified.
     let id = view["id"].as_str().unwrap().to_owned();
     let db = app.state.db.clone();
-    let messages =
-        tokio::task::spawn_blocking(move || persistence::outbox::for_application(&mut db.get().unwrap(), &id).unwrap())
-            .await
-            .unwrap();
+    let messages = tokio::task::spawn_blocking(move || {
+        persistence::outbox::for_application(&mut db.get().unwrap(), &id.as_str().into()).unwrap()
+    })
+    .await
+    .unwrap();
     assert!(messages.iter().any(|m| m.template == "identity_result"), "{messages:?}");
 });
 

@@ -84,7 +84,7 @@ async fn payment_row(app: &TestApp, id: &str) -> persistence::payments::PaymentR
     let db = app.state.db.clone();
     let id = id.to_owned();
     tokio::task::spawn_blocking(move || {
-        persistence::payments::find(&mut db.get().expect("conn"), &id).expect("query").expect("payment")
+        persistence::payments::find(&mut db.get().expect("conn"), &id.as_str().into()).expect("query").expect("payment")
     })
     .await
     .expect("join")

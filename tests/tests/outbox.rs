@@ -33,6 +33,7 @@ async fn enqueue_for(
     let (db, pii, now, to) = (app.state.db.clone(), app.state.pii.clone(), app.state.now(), to.to_owned());
     tokio::task::spawn_blocking(move || {
         let hint = if channel == "sms" { domain::mask::mobile(&to) } else { "ma***@example.com".into() };
+        let application_id = application_id.map(domain::record_ids::ApplicationId::from);
         let message = NewMessage {
             channel,
             recipient: &to,
@@ -40,7 +41,7 @@ async fn enqueue_for(
             template,
             params,
             lang: "fa",
-            application_id: application_id.as_deref(),
+            application_id: application_id.as_ref(),
             dedupe_key: None,
         };
         persistence::outbox::enqueue(&mut db.get().unwrap(), &pii, message, now).unwrap()
@@ -295,7 +296,7 @@ db_test!(reminders_are_queued_the_day_before_once, |app| {
     let (db, now) = (app.state.db.clone(), app.state.now());
     tokio::task::spawn_blocking(move || {
         let mut conn = db.get().unwrap();
-        let mut row = persistence::applications::find(&mut conn, &id).unwrap().unwrap();
+        let mut row = persistence::applications::find(&mut conn, &id.as_str().into()).unwrap().unwrap();
         row.state = "registered".into();
         row.payment_status = "paid".into();
         row.appointment_status = "booked".into();

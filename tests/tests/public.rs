@@ -202,7 +202,7 @@ db_test!(recovery_sends_the_code_by_sms_and_shows_only_the_masked_mobile, |app| 
     let (db, pii, id) = (app.state.db.clone(), app.state.pii.clone(), application_id.clone());
     let (messages, audit) = tokio::task::spawn_blocking(move || {
         let mut conn = db.get().unwrap();
-        let messages: Vec<_> = persistence::outbox::for_application(&mut conn, &id)
+        let messages: Vec<_> = persistence::outbox::for_application(&mut conn, &id.as_str().into())
             .unwrap()
             .into_iter()
             .filter(|m| m.template == "tracking_code_recovery")

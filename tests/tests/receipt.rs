@@ -378,7 +378,8 @@ db_test!(the_receipt_is_e_mailed_through_the_outbox_with_the_pdf_attached, |app|
 
     let (_, application) = app.get("/api/v1/citizen/application", Some(&token)).await;
     let id = application["id"].as_str().unwrap().to_owned();
-    let rows = app.state.run(move |conn| persistence::outbox::for_application(conn, &id)).await.unwrap();
+    let rows =
+        app.state.run(move |conn| persistence::outbox::for_application(conn, &id.as_str().into())).await.unwrap();
     let mails: Vec<_> = rows.iter().filter(|m| m.channel == "email").collect();
     assert_eq!(mails.len(), 1);
     let mail = mails[0];

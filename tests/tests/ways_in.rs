@@ -588,7 +588,8 @@ db_test!(the_appointment_ics_parses_and_rides_with_the_receipt_email, |app| {
         .await;
     assert_eq!(status, 202, "{body}");
     let id = view["id"].as_str().unwrap().to_owned();
-    let rows = app.state.run(move |conn| persistence::outbox::for_application(conn, &id)).await.unwrap();
+    let rows =
+        app.state.run(move |conn| persistence::outbox::for_application(conn, &id.as_str().into())).await.unwrap();
     let mail = rows.iter().find(|m| m.template == "receipt").expect("the receipt e-mail");
     let params: Value =
         serde_json::from_str(&app.state.pii.open(persistence::PiiKind::Secret, &mail.params_enc).unwrap()).unwrap();

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, booking_window, transition};
 use domain::offices::{NeighbourhoodPrefix, Shift, ShiftSeats, SpecialNeeds, rank};
+use domain::record_ids::ApplicationId;
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::offices;
@@ -254,11 +255,11 @@ pub fn booking_params(office: &offices::OfficeRow, slot: &Slot, row: &Applicatio
 /// released, paid, or moved). Safe to race: the versioned update lets one caller win.
 pub fn release_expired_hold(
     conn: &mut persistence::DbConn,
-    id: &str,
+    id: &ApplicationId,
     now: DateTime<Utc>,
     policy: &domain::Policy,
 ) -> Result<bool, ApiError> {
-    let target = Target::Id(id.to_owned());
+    let target = Target::Id(id.clone());
     let change = |conn: &mut persistence::DbConn,
                   row: &mut ApplicationRow,
                   app: &domain::application::Application,

@@ -17,6 +17,7 @@ use domain::application::{
 };
 use domain::calendar::{JalaliDate, tehran_date};
 use domain::offices::Shift;
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, DisplacedScope};
 use persistence::audit::{self, Actor};
 use persistence::offices::{self, OfficeFilter, OfficeRow};
@@ -57,7 +58,7 @@ pub async fn displace(state: &AppState, scope: DisplacedScope) -> Result<usize, 
 }
 
 /// Moves one application, if its seat is still one the office will not honour.
-async fn displace_one(state: &AppState, id: String) -> Result<bool, ApiError> {
+async fn displace_one(state: &AppState, id: ApplicationId) -> Result<bool, ApiError> {
     let (policy, pii) = (state.policy.clone(), state.pii.clone());
     let (moved, _) = mutate(state, Target::Id(id), move |conn, row, app, now| {
         let seated = matches!(app.appointment, AppointmentStatus::Booked | AppointmentStatus::Offered);

@@ -21,6 +21,7 @@ use domain::calendar::{HijriDate, JalaliDate, lunar_birth_options, tehran_date};
 use domain::ids::{BirthCertSerial, Mobile, NationalId, TrackingCode};
 use domain::offices::{Shift, SpecialNeeds};
 use domain::person::{Gender, PersonName, Religion};
+use domain::record_ids::ApplicationId;
 use persistence::applications::Personal;
 use persistence::audit::{self, Actor};
 use persistence::{DbConn, DbError, Pii, PiiKind, write_tx};
@@ -466,7 +467,7 @@ fn write_row(
     slot: Option<Slot>,
     delivery: Option<String>,
     now: DateTime<Utc>,
-) -> Result<String, ApiError> {
+) -> Result<ApplicationId, ApiError> {
     let nid_enc = pii.seal(PiiKind::NationalId, r.national_id.as_str());
     let serial_enc = pii.seal(PiiKind::Serial, r.serial.number());
     let citizen = persistence::citizens::find_or_insert(

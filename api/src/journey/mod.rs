@@ -30,6 +30,7 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use domain::DomainError;
 use domain::application::Application;
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
@@ -49,7 +50,7 @@ impl From<diesel::result::Error> for ApiError {
 pub enum Target {
     /// The citizen's current application.
     Citizen(String),
-    Id(String),
+    Id(ApplicationId),
     TrackingCode(String),
 }
 

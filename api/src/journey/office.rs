@@ -8,6 +8,7 @@ use domain::application::{Event, transition};
 use domain::fees::{FeeKind, check_collected};
 use domain::ids::PostalCode;
 use domain::offices::OfficeKind;
+use domain::record_ids::ApplicationId;
 use domain::{DomainError, Rials};
 use persistence::audit::{self, Actor};
 use persistence::back_office::{self, EnrollmentRow, ProductionEventRow};
@@ -386,7 +387,7 @@ pub async fn production_event(
 pub fn record_read(
     conn: &mut persistence::DbConn,
     actor: &Actor,
-    application_id: &str,
+    application_id: &ApplicationId,
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     audit::append(conn, actor, "personal_data_viewed", Some(application_id), None, now)

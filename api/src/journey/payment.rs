@@ -13,6 +13,7 @@ use domain::fees::fee_on;
 use domain::ids::TrackingCode;
 use domain::payment::{self as rules, PaymentEvent, PaymentStatus};
 use domain::ports::{NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
+use domain::record_ids::PaymentId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
 use persistence::payments::{self, PaymentRow};
@@ -98,7 +99,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                     let amount = fee_on(&tariff, app.fee_kind(), domain::calendar::tehran_date(now));
                     let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
                     let p = PaymentRow {
-                        id: uuid::Uuid::now_v7().to_string(),
+                        id: PaymentId::from(uuid::Uuid::now_v7().to_string()),
                         order_id: order_id(order_seed, now),
                         application_id: row.id.clone(),
                         gateway: gateway_owned.clone(),
@@ -263,8 +264,8 @@ pub async fn callback(state: &AppState, gateway_name: &str, fields: Vec<(String,
 }
 
 /// Asks the bank about a payment and applies the answer exactly once.
-pub async fn verify_and_apply(state: &AppState, payment_id: &str) -> Applied {
-    let id = payment_id.to_owned();
+pub async fn verify_and_apply(state: &AppState, payment_id: &PaymentId) -> Applied {
+    let id = payment_id.clone();
     let payment = match state.run(move |conn| payments::find(conn, &id)).await {
         Ok(Some(p)) => p,
         Ok(None) => return (Outcome::Invalid, None, None),
@@ -408,7 +409,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
 /// and saves the payment after.
 fn settle(
     conn: &mut DbConn,
-    payment_id: &str,
+    payment_id: &PaymentId,
     decision: &Decision,
     seed: u64,
     now: DateTime<Utc>,

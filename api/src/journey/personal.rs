@@ -10,6 +10,7 @@ use domain::ids::{Mobile, NationalId};
 use domain::offices::SpecialNeeds;
 use domain::person::{Gender, PersonName, Religion};
 use domain::ports::RegistryRecord;
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, ApplicationRow, Personal};
 use persistence::audit::{self, Actor};
 use persistence::{PiiKind, citizens, write_tx};
@@ -221,7 +222,7 @@ pub(crate) fn blank_row(
     now: DateTime<Utc>,
 ) -> ApplicationRow {
     ApplicationRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: ApplicationId::from(uuid::Uuid::now_v7().to_string()),
         citizen_id: citizen_id.to_owned(),
         cycle,
         state: String::new(),

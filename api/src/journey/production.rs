@@ -4,6 +4,7 @@
 //! ([`persistence::production`]). The `production_started` event takes an application
 //! out of the queue ([`crate::journey::office::production_event`]).
 
+use domain::record_ids::ApplicationId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -57,7 +58,7 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
     let (claimed, rows, enrollments, offices) = state
         .run_api(move |conn| {
             let claimed = production::claim(conn, &client, after.as_ref(), limit, now.naive_utc(), until.naive_utc())?;
-            let ids: Vec<String> = claimed.items.iter().map(|p| p.application_id.clone()).collect();
+            let ids: Vec<ApplicationId> = claimed.items.iter().map(|p| p.application_id.clone()).collect();
             if ids.is_empty() {
                 return Ok((claimed, Vec::new(), Vec::new(), Vec::new()));
             }
@@ -71,8 +72,8 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
             Ok((claimed, rows, enrollments, offices))
         })
         .await?;
-    let mut rows: HashMap<String, ApplicationRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-    let mut enrollments: HashMap<String, EnrollmentRow> =
+    let mut rows: HashMap<ApplicationId, ApplicationRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let mut enrollments: HashMap<ApplicationId, EnrollmentRow> =
         enrollments.into_iter().map(|e| (e.application_id.clone(), e)).collect();
     let offices: HashMap<String, OfficeRow> = offices.into_iter().map(|o| (o.id.clone(), o)).collect();
     let mut entries = Vec::with_capacity(claimed.items.len());
@@ -106,7 +107,7 @@ fn entry(
         .unwrap_or_else(|| enrollment_office.clone());
     let latin = enrollment.latin_names_enc.as_deref().map(|s| LatinNames::open(pii, s)).transpose()?;
     Ok(QueueEntry {
-        application_id: row.id.clone(),
+        application_id: row.id.clone().into(),
         tracking_code: row.tracking_code.clone().unwrap_or_default(),
         national_id: pii.open(PiiKind::NationalId, &row.nid_enc)?,
         serial: pii.open(PiiKind::Serial, &row.serial_enc)?,

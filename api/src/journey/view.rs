@@ -317,7 +317,7 @@ fn view_from(
         None => None,
     };
     Ok(ApplicationView {
-        id: row.id.clone(),
+        id: row.id.clone().into(),
         state: app.state.into(),
         identity_status: app.identity.into(),
         payment_status: app.payment.into(),

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{Application, Operation, check, expected_ready_on};
 use domain::calendar::{JalaliDate, tehran, tehran_date};
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::back_office::{self, EnrollmentRow};
 use persistence::offices::{self, OfficeRow};
@@ -83,7 +84,7 @@ pub struct EnrollmentReceiptView {
 /// An enrollment receipt ready to render in any format.
 #[derive(Debug, Clone)]
 pub struct EnrollmentReceipt {
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub view: EnrollmentReceiptView,
     pub sheet: Sheet,
 }

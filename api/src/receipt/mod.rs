@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{Application, Operation, check};
 use domain::calendar::{HijriDate, JalaliDate, tehran, tehran_date};
+use domain::record_ids::ApplicationId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::offices::{self, OfficeRow};
 use persistence::payments::{self, PaymentRow};
@@ -138,7 +139,7 @@ pub struct ReceiptView {
 /// A receipt ready to render in any format.
 #[derive(Debug, Clone)]
 pub struct Receipt {
-    pub application_id: String,
+    pub application_id: ApplicationId,
     pub view: ReceiptView,
     pub doc: ReceiptDoc,
     /// The booked appointment as an iCalendar file (attached to the e-mail), if booked.
@@ -381,7 +382,7 @@ fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, Ap
         .as_ref()
         .filter(|_| app.appointment == domain::application::AppointmentStatus::Booked)
         .and_then(|slot| Some((slot, office(&slot.office_id)?)))
-        .map(|(slot, o)| appointment_ics(state, &row.id, &tracking_code, slot, o, now));
+        .map(|(slot, o)| appointment_ics(state, row.id.as_str(), &tracking_code, slot, o, now));
     Ok(Receipt { application_id: row.id, view, doc, ics })
 }
 
@@ -425,7 +426,7 @@ pub async fn appointment_file(state: &AppState, citizen_id: &str) -> Result<Stri
         })
         .await?;
     let tracking_code = row.tracking_code.clone().unwrap_or_default();
-    Ok(appointment_ics(state, &row.id, &tracking_code, &slot, &office, now))
+    Ok(appointment_ics(state, row.id.as_str(), &tracking_code, &slot, &office, now))
 }
 
 fn enrollment_placeholder(view: &ReceiptView) -> String {

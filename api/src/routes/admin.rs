@@ -712,9 +712,9 @@ pub async fn list_payments(
     };
     let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
     let rows = state.run(move |conn| persistence::payments::list(conn, status, cursor.as_deref(), fetch)).await?;
-    let page = paging.page(rows, |p| p.id.clone()).map(|p| AdminPayment {
-        payment_id: p.id,
-        application_id: p.application_id,
+    let page = paging.page(rows, |p| p.id.to_string()).map(|p| AdminPayment {
+        payment_id: p.id.into(),
+        application_id: p.application_id.into(),
         gateway: p.gateway,
         order_id: p.order_id,
         amount: p.amount,

@@ -8,6 +8,7 @@ use domain::application::Slot;
 use domain::calendar::{HijriDate, JalaliDate, lunar_birth_options};
 use domain::ids::{BirthCertSerial, Mobile, NationalId};
 use domain::person::PersonName;
+use domain::record_ids::ApplicationId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -208,7 +209,7 @@ async fn session_created(
     outcome: journey::entry::EntryOutcome,
 ) -> Result<HttpResponse, ApiError> {
     let application = match outcome.application {
-        Some(v) => Some(relang(state, v.id.clone(), lang).await?),
+        Some(v) => Some(relang(state, ApplicationId::from(v.id.as_str()), lang).await?),
         None => None,
     };
     Ok(HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(SessionResponse {
@@ -225,7 +226,7 @@ async fn session_created(
     }))
 }
 
-async fn relang(state: &AppState, id: String, lang: RequestLang) -> Result<ApplicationView, ApiError> {
+async fn relang(state: &AppState, id: ApplicationId, lang: RequestLang) -> Result<ApplicationView, ApiError> {
     let row = state
         .run(move |conn| persistence::applications::find(conn, &id))
         .await?

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use domain::DomainError;
 use domain::application::Slot;
 use domain::ids::{BirthCertSerial, NationalId};
+use domain::record_ids::ApplicationId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -174,7 +175,7 @@ pub async fn get(
     let row = state
         .run(move |conn| match persistence::applications::find_by_tracking_code(conn, &id)? {
             Some(r) => Ok(Some(r)),
-            None => persistence::applications::find(conn, &id),
+            None => persistence::applications::find(conn, &ApplicationId::from(id.as_str())),
         })
         .await?
         .filter(|r| r.created_by_client.as_deref() == Some(client.client_id.as_str()))

@@ -99,7 +99,7 @@ pub async fn appointments(
             Ok(rows)
         })
         .await?;
-    let page = paging.page(rows, |r| r.id.clone());
+    let page = paging.page(rows, |r| r.id.to_string());
     let items = page
         .items
         .iter()

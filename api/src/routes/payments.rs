@@ -54,7 +54,7 @@ pub struct PaymentView {
 impl From<&persistence::payments::PaymentRow> for PaymentView {
     fn from(p: &persistence::payments::PaymentRow) -> Self {
         Self {
-            payment_id: p.id.clone(),
+            payment_id: p.id.to_string(),
             gateway: p.gateway.clone(),
             order_id: p.order_id,
             amount: p.amount,

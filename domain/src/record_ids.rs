@@ -1,0 +1,67 @@
+//! Ids of stored records (an application, a payment, a citizen, …): opaque text the
+//! database made or was given, typed so that one kind cannot be passed where another is
+//! expected (docs/architecture.md, "The database layer"). Unlike the identifiers in
+//! [`crate::ids`] nobody types them, so any text is accepted; they serialise as that text.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! record_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+record_id!(
+    /// An application (one card cycle of a citizen): `applications.id`.
+    ApplicationId
+);
+record_id!(
+    /// One payment attempt: `payments.id`.
+    PaymentId
+);
