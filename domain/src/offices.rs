@@ -199,6 +199,28 @@ pub fn rank<Id: Ord + Clone>(
     ranked
 }
 
+/// A shift's place in [`rank`]'s order without a neighbourhood, as one integer: a higher
+/// key ranks first, equal keys tie (the office id and the shift then decide), and `None`
+/// (no approved capacity) is not ranked. The free ratio, truncated to nine decimals,
+/// times 2³¹, plus the free seats: two ratios `a/b ≠ c/d` with `b, d ≤` 31,622 differ by
+/// at least `1/(b·d)` > 10⁻⁹, so their truncations differ, and equal ratios truncate
+/// alike; the free seats (< 2³¹) then break the tie as [`rank`] does. Capacities are at
+/// most [`MAX_SHIFT_CAPACITY`]. The database keeps the same expression as the stored
+/// `slots.rank_key` (docs/decisions/0014-indexed-search.md); the two are kept equal by a
+/// black-box test.
+pub fn rank_key(approved: u32, free: u32) -> Option<i64> {
+    if approved == 0 {
+        return None;
+    }
+    let free = i64::from(free.min(approved));
+    Some(free * RANK_KEY_SCALE / i64::from(approved) * RANK_KEY_FREE_SPAN + free)
+}
+
+/// The ratio's scale in [`rank_key`].
+pub const RANK_KEY_SCALE: i64 = 1_000_000_000;
+/// The span left for the free seats in [`rank_key`] (2³¹).
+pub const RANK_KEY_FREE_SPAN: i64 = 1 << 31;
+
 // ---------------------------------------------------------------- administration
 
 /// Days of the Iranian week, Saturday first; `index` is what the weekly rules store (0–6).
@@ -641,6 +663,48 @@ mod tests {
         let also_half = row(3, "11222228", Shift::Morning, 6, 3);
         assert_eq!(half.cmp_free_ratio(&also_half), Ordering::Equal);
         assert_eq!(also_half.cmp_free_ratio(&half), Ordering::Equal);
+    }
+
+    /// The stored rank key orders shifts exactly as `rank` does without a neighbourhood:
+    /// every pair of (approved, free) with approved up to 48, and pairs around the largest
+    /// capacities, compare the same way both ways round, ties included.
+    #[test]
+    fn rank_key_orders_exactly_like_rank() {
+        let by_rank = |a: &ShiftSeats<u32>, b: &ShiftSeats<u32>| {
+            let ranked = rank(vec![a.clone(), b.clone()], None, None);
+            // Which of the two comes first, or a tie before the office id decides.
+            if b.cmp_free_ratio(a) == Ordering::Equal && a.free == b.free {
+                Ordering::Equal
+            } else if ranked[0].seats.office_id == a.office_id {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            }
+        };
+        let mut cases = Vec::new();
+        for approved in 1..=48 {
+            for free in 0..=approved {
+                cases.push((approved, free));
+            }
+        }
+        for approved in MAX_SHIFT_CAPACITY - 3..=MAX_SHIFT_CAPACITY {
+            for free in [0, 1, 2, approved / 3, approved / 2, approved - 2, approved - 1, approved] {
+                cases.push((approved, free));
+            }
+        }
+        for (i, &(a_approved, a_free)) in cases.iter().enumerate() {
+            let a = row(1, "1", Shift::Morning, a_approved, a_free);
+            let ka = rank_key(a_approved, a_free).unwrap();
+            for &(b_approved, b_free) in &cases[i..] {
+                let b = row(2, "1", Shift::Morning, b_approved, b_free);
+                let kb = rank_key(b_approved, b_free).unwrap();
+                assert_eq!(ka.cmp(&kb), by_rank(&a, &b), "{a_free}/{a_approved} vs {b_free}/{b_approved}");
+            }
+        }
+        assert_eq!(rank_key(0, 0), None, "no approved capacity: not ranked");
+        assert_eq!(rank(vec![row(1, "1", Shift::Morning, 0, 0)], None, None).len(), 0);
+        let max = rank_key(MAX_SHIFT_CAPACITY, MAX_SHIFT_CAPACITY).unwrap();
+        assert!(max < i64::MAX / 2 && rank_key(MAX_SHIFT_CAPACITY, 0) == Some(0));
     }
 
     /// Counter and post offices collect their own fees; a civil-registry office does not.

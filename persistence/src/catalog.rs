@@ -55,6 +55,11 @@ impl Snapshot {
         self.holidays.iter().copied().filter(|d| *d >= from && *d <= to).collect()
     }
 
+    /// Every office of a city area code, active or not.
+    pub fn city_offices<'a>(&'a self, city_code: &str) -> impl Iterator<Item = &'a OfficeRow> + 'a {
+        self.by_city.get(city_code).into_iter().flatten().filter_map(|id| self.offices.get(id))
+    }
+
     /// The active offices of a scope with what ranking needs: id → (city code, phone,
     /// facilities).
     pub fn scope_offices(&self, scope: &SeatScope) -> HashMap<String, (String, String, Facilities)> {

@@ -12,7 +12,9 @@ use domain::offices::{Facilities, Shift, SlotPlan, Weekday, plan_slot};
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
-use crate::schema::{applications, capacity_overrides, holidays, office_capacity, office_closures, offices, slots};
+use crate::schema::{
+    applications, capacity_overrides, holidays, office_capacity, office_closures, offices, slot_counts, slots,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = offices)]
@@ -645,6 +647,85 @@ pub fn seats_of(
             Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
         })
         .collect())
+}
+
+/// One shift of a city's ranked list (see [`ranked_page`]).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct RankedSeat {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub office_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub shift: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub capacity: i32,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub taken: i32,
+    /// The city's ranked shifts on the date (`slot_counts`), read in the same statement.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    ranked: Option<i32>,
+}
+
+/// Rows `offset..offset + limit` of a city's shifts on a date that offer seats, in the
+/// order of [`domain::offices::rank`] without a neighbourhood or special needs, and how
+/// many such shifts there are, leaving out the offices of `skip` (the city's offices the
+/// search does not cover): one range of the `slots_ranked` index, read as far as the page
+/// (plus two shifts per skipped office), and the city's count from `slot_counts`
+/// (docs/decisions/0014-indexed-search.md). `None` when `skip` is too long to be worth it.
+pub fn ranked_page(
+    conn: &mut DbConn,
+    date: NaiveDate,
+    city_code: &str,
+    skip: &HashSet<&str>,
+    offset: usize,
+    limit: usize,
+) -> Result<Option<(Vec<RankedSeat>, usize)>, DbError> {
+    use diesel::sql_types::{BigInt, Date, Text};
+    if skip.len() > IDS_PER_QUERY {
+        return Ok(None);
+    }
+    // Office ids in byte order, as Rust compares them, whatever the database's collation.
+    let collate = match conn {
+        DbConn::Pg(_) => " COLLATE \"C\"",
+        DbConn::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "SELECT office_id, shift, capacity, taken,
+                (SELECT ranked FROM slot_counts WHERE date = $1 AND city_code = $2) AS ranked
+           FROM slots
+          WHERE date = $1 AND city_code = $2 AND rank_key IS NOT NULL
+          ORDER BY rank_key DESC, office_id{collate}, shift DESC
+          LIMIT $3 OFFSET $4"
+    );
+    // Skipped offices' rows are dropped here, so the read starts at the top of the list.
+    let (from, read) = if skip.is_empty() { (offset, limit) } else { (0, offset + limit + 2 * skip.len()) };
+    let rows: Vec<RankedSeat> = diesel::sql_query(sql)
+        .bind::<Date, _>(date)
+        .bind::<Text, _>(city_code)
+        .bind::<BigInt, _>(i64::try_from(read).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(i64::try_from(from).unwrap_or(i64::MAX))
+        .load(conn)?;
+    let ranked = match rows.first() {
+        Some(r) => r.ranked.unwrap_or(0),
+        // Past the end (or an empty city): the count alone.
+        None => {
+            slot_counts::table.find((date, city_code)).select(slot_counts::ranked).first(conn).optional()?.unwrap_or(0)
+        }
+    };
+    let mut total = usize::try_from(ranked).unwrap_or(0);
+    if skip.is_empty() {
+        return Ok(Some((rows, total)));
+    }
+    let ids: Vec<&str> = skip.iter().copied().collect();
+    let skipped: i64 = slots::table
+        .filter(slots::date.eq(date))
+        .filter(slots::office_id.eq_any(&ids))
+        .filter(slots::city_code.eq(city_code))
+        .filter(slots::rank_key.is_not_null())
+        .count()
+        .get_result(conn)?;
+    total = total.saturating_sub(usize::try_from(skipped).unwrap_or(0));
+    let page = rows.into_iter().filter(|r| !skip.contains(r.office_id.as_str())).skip(offset).take(limit).collect();
+    Ok(Some((page, total)))
 }
 
 /// The active offices of a scope with what ranking needs: id → (city code, phone, facilities).

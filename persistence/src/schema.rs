@@ -207,6 +207,15 @@ diesel::table! {
         taken -> Integer,
         closed -> Bool,
         city_code -> Text,
+        rank_key -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    slot_counts (date, city_code) {
+        date -> Date,
+        city_code -> Text,
+        ranked -> Integer,
     }
 }
 
@@ -524,6 +533,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     capacity_overrides,
     office_closures,
     holidays,
+    slot_counts,
     slots,
     payments,
     sandbox_bank_payments,

@@ -61,6 +61,7 @@ pub async fn availability(
         return Err(DomainError::DateOutsideBookingWindow { first, last }.into());
     }
     let catalog = state.catalog.clone();
+    let metrics = state.metrics.clone();
     state
         .run_api(move |conn| {
             // A province no office lies in is a wrong value, not an empty list (issue 20).
@@ -86,8 +87,19 @@ pub async fn availability(
                     home_visit: true,
                 });
             }
-            // The scope's offices from memory, their slots of the date from the database.
             let catalog = catalog.get(conn)?;
+            // One city, no neighbourhood, no special needs (an anonymous search): one page
+            // of the city's ranked index (docs/decisions/0014-indexed-search.md).
+            if let (Some(city), None, None, None, None) =
+                (&scope.city_code, &scope.province, &scope.kind, &near, &needs)
+                && let Some((rows, total)) = ranked_city_page(conn, &catalog, city, date, offset, limit)?
+            {
+                metrics.event("search", "ranked_index");
+                return Ok(AvailabilityPage { rows, total, filtered_by_special_needs, home_visit: false });
+            }
+            metrics.event("search", "ranked_in_memory");
+            // Otherwise every shift of the scope, ranked here: the scope's offices from
+            // memory, their slots of the date from the database.
             let seats: Vec<ShiftSeats<String>> = offices::seats_of(conn, catalog.scope_offices(&scope), date)?
                 .into_iter()
                 .filter_map(|s| {
@@ -127,6 +139,52 @@ pub async fn availability(
             Ok(AvailabilityPage { rows, total, filtered_by_special_needs, home_visit: false })
         })
         .await
+}
+
+/// One page of a city's shifts that offer seats on a date, ranked as [`rank`] ranks them
+/// without a neighbourhood or special needs, read from the database's ranked index; the
+/// city's inactive offices are left out. `None` when the index cannot answer exactly (an
+/// office or shift the catalog does not know): the caller ranks the whole city instead.
+fn ranked_city_page(
+    conn: &mut persistence::DbConn,
+    catalog: &persistence::catalog::Snapshot,
+    city: &str,
+    date: NaiveDate,
+    offset: usize,
+    limit: usize,
+) -> Result<Option<(Vec<AvailabilityRow>, usize)>, ApiError> {
+    let skip: std::collections::HashSet<&str> =
+        catalog.city_offices(city).filter(|o| !o.active).map(|o| o.id.as_str()).collect();
+    let Some((page, total)) = offices::ranked_page(conn, date, city, &skip, offset, limit)? else {
+        return Ok(None);
+    };
+    let mut rows = Vec::with_capacity(page.len());
+    for s in page {
+        let (Some(office), Some(shift)) = (catalog.office(&s.office_id), Shift::parse(&s.shift)) else {
+            return Ok(None);
+        };
+        if !office.active || office.city_code != city {
+            return Ok(None);
+        }
+        let approved = u32::try_from(s.capacity).unwrap_or(0);
+        let seats = ShiftSeats {
+            office_id: (),
+            office_phone: String::new(),
+            facilities: office.facilities(),
+            shift,
+            approved,
+            free: approved.saturating_sub(u32::try_from(s.taken).unwrap_or(0)),
+        };
+        rows.push(AvailabilityRow {
+            free_percent: seats.free_percent(),
+            office: office.clone(),
+            shift,
+            approved: seats.approved,
+            free: seats.free,
+            closeness: 0,
+        });
+    }
+    Ok(Some((rows, total)))
 }
 
 /// Holds a seat (unpaid) or books it (paid): the new seat is taken and the old one
