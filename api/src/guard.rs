@@ -186,6 +186,19 @@ pub fn begin(
     client: &Client,
     now: DateTime<Utc>,
 ) -> Result<Attempt, ApiError> {
+    write_tx(conn, |conn| begin_in(conn, pii, rule, subject, client, now))
+}
+
+/// [`begin`] in the caller's write transaction (a lookup that counts, compares and gives
+/// back a right guess in one): a refusal is an `Err`, on which the caller rolls back.
+pub fn begin_in(
+    conn: &mut DbConn,
+    pii: &Pii,
+    rule: &Rule,
+    subject: &str,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<Attempt, ApiError> {
     let key = |scope: &str, value: &str| {
         format!(
             "{}:{scope}:{}",
@@ -203,26 +216,27 @@ pub fn begin(
     };
     let at = now.naive_utc();
     let window_left = || ((attempt.window + rule.window) - at).num_seconds().max(1) as u64;
-    write_tx(conn, |conn| {
-        if attempts::count(conn, &attempt.client, attempt.window, at)? > rule.client_failures {
-            return Err(ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: window_left() });
+    // Both budgets in one statement (client first, then subject: every caller locks
+    // the rows in this order). The subject's count before this guess (one less) says
+    // whether it is guarded; a refusal below rolls both back.
+    let counted = attempts::count_many(conn, &[&attempt.client, &attempt.subject], attempt.window, at)?;
+    if counted[0] > rule.client_failures {
+        return Err(ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: window_left() });
+    }
+    let guarded = counted[1] > rule.subject_failures;
+    let lock = |failures| rule.pair.lock_after(failures);
+    let reservation = attempts::reserve(conn, &attempt.pair, at, guarded.then_some(1), &lock)?;
+    let (failures, locks_until) = match reservation {
+        Reservation::Granted { failures, locks_until } => (failures, locks_until.map(|t| t.and_utc())),
+        Reservation::Locked(until) => {
+            let wait = (until - at).num_seconds().max(1) as u64;
+            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: wait });
         }
-        let guarded = attempts::hits(conn, &attempt.subject, attempt.window)? >= rule.subject_failures;
-        let lock = |failures| rule.pair.lock_after(failures);
-        let reservation = attempts::reserve(conn, &attempt.pair, at, guarded.then_some(1), &lock)?;
-        let (failures, locks_until) = match reservation {
-            Reservation::Granted { failures, locks_until } => (failures, locks_until.map(|t| t.and_utc())),
-            Reservation::Locked(until) => {
-                let wait = (until - at).num_seconds().max(1) as u64;
-                return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: wait });
-            }
-            Reservation::Capped => {
-                return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: window_left() });
-            }
-        };
-        attempts::count(conn, &attempt.subject, attempt.window, at)?;
-        Ok(Attempt { failures, locks_until, ..attempt.clone() })
-    })
+        Reservation::Capped => {
+            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: window_left() });
+        }
+    };
+    Ok(Attempt { failures, locks_until, ..attempt.clone() })
 }
 
 /// Gives a guess back: it was right (or could not be judged), so it spends no failure
@@ -233,8 +247,7 @@ pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
 
 /// [`release`] in the caller's write transaction.
 pub fn release_in(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
-    attempts::uncount(conn, &attempt.client, attempt.window)?;
-    attempts::uncount(conn, &attempt.subject, attempt.window)?;
+    attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window)?;
     attempts::clear(conn, &attempt.pair)?;
     Ok(())
 }
@@ -244,8 +257,7 @@ pub fn release_in(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> 
 /// before it still stand (a right guess [`release`]s them; an unjudged one must not).
 pub fn withdraw(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
     write_tx(conn, |conn| {
-        attempts::uncount(conn, &attempt.client, attempt.window)?;
-        attempts::uncount(conn, &attempt.subject, attempt.window)?;
+        attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window)?;
         attempts::unreserve(conn, &attempt.pair, attempt.locks_until.is_some())?;
         Ok(())
     })

@@ -7,7 +7,7 @@
 //! - a count: hits per key in a fixed window ([`count`], [`uncount`], [`hits`]).
 //!
 //! [`reserve`] takes the guess's place in the row under the row's write lock (one
-//! conditional `UPDATE`), so on PostgreSQL concurrent guesses queue on the row and each
+//! conditional upsert), so on PostgreSQL concurrent guesses queue on the row and each
 //! sees the lock the previous one set; on SQLite the caller's `write_tx` serialises them.
 
 use chrono::{Duration, NaiveDateTime};
@@ -35,6 +35,12 @@ pub enum Reservation {
 /// Takes a guess's place for `key`, inside the caller's write transaction: refused while
 /// locked or when `cap` failures in a row are already counted; otherwise counted at once,
 /// with the lock `lock_after(failures)` set in the same transaction.
+///
+/// One statement when the guess is counted and sets no lock (an upsert whose update only
+/// applies while the key is open and under its cap, returning the new count; failures
+/// older than a day count as none); a second one sets a lock it earns, or reads why it
+/// was refused. On PostgreSQL the upsert locks the row either way, so concurrent guesses
+/// queue on it.
 pub fn reserve(
     conn: &mut DbConn,
     key: &str,
@@ -42,36 +48,44 @@ pub fn reserve(
     cap: Option<i32>,
     lock_after: &dyn Fn(i32) -> Option<Duration>,
 ) -> Result<Reservation, DbError> {
-    let insert = diesel::insert_into(l::table)
-        .values((l::key.eq(key), l::failures.eq(0), l::locked_until.eq(None::<NaiveDateTime>), l::updated_at.eq(now)))
-        .on_conflict_do_nothing();
-    // Upsert is not available on the combined connection.
-    match conn {
-        DbConn::Pg(c) => insert.execute(c),
-        DbConn::Sqlite(c) => insert.execute(c),
-    }?;
+    use diesel::dsl::case_when;
+    let cap = cap.unwrap_or(i32::MAX);
+    // A key that may never be guessed (no row needed to say so).
+    if cap <= 0 {
+        return refused(conn, key, now);
+    }
     let open = l::locked_until.is_null().or(l::locked_until.le(now));
     // Old failures are forgotten once nothing is locked.
-    diesel::update(l::table.filter(l::key.eq(key)).filter(open).filter(l::updated_at.lt(now - forget())))
-        .set(l::failures.eq(0))
-        .execute(conn)?;
-    let taken =
-        diesel::update(l::table.filter(l::key.eq(key)).filter(open).filter(l::failures.lt(cap.unwrap_or(i32::MAX))))
-            .set((l::failures.eq(l::failures + 1), l::updated_at.eq(now)))
-            .execute(conn)?;
-    let (failures, locked_until): (i32, Option<NaiveDateTime>) =
-        l::table.find(key).select((l::failures, l::locked_until)).first(conn)?;
-    if taken == 0 {
-        return Ok(match locked_until.filter(|t| *t > now) {
-            Some(until) => Reservation::Locked(until),
-            None => Reservation::Capped,
-        });
-    }
+    let in_a_row =
+        case_when(l::updated_at.lt(now - forget()), 0.into_sql::<diesel::sql_types::Integer>()).otherwise(l::failures);
+    let upsert = diesel::insert_into(l::table)
+        .values((l::key.eq(key), l::failures.eq(1), l::locked_until.eq(None::<NaiveDateTime>), l::updated_at.eq(now)))
+        .on_conflict(l::key)
+        .do_update()
+        .set((l::failures.eq(in_a_row + 1), l::updated_at.eq(now)));
+    // `ON CONFLICT … DO UPDATE … WHERE`: a refused guess changes nothing.
+    let counted =
+        diesel::query_dsl::methods::FilterDsl::filter(upsert, open.and(in_a_row.lt(cap))).returning(l::failures);
+    let taken: Option<i32> = match conn {
+        DbConn::Pg(c) => counted.get_result(c).optional(),
+        DbConn::Sqlite(c) => counted.get_result(c).optional(),
+    }?;
+    let Some(failures) = taken else { return refused(conn, key, now) };
     let locks_until = lock_after(failures).map(|d| now + d);
     if locks_until.is_some() {
         diesel::update(l::table.find(key)).set(l::locked_until.eq(locks_until)).execute(conn)?;
     }
     Ok(Reservation::Granted { failures, locks_until })
+}
+
+/// Why [`reserve`] did not count a guess: the lock that stands, or the cap.
+fn refused(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Reservation, DbError> {
+    let locked_until: Option<Option<NaiveDateTime>> =
+        l::table.find(key).select(l::locked_until).first(conn).optional()?;
+    Ok(match locked_until.flatten().filter(|t| *t > now) {
+        Some(until) => Reservation::Locked(until),
+        None => Reservation::Capped,
+    })
 }
 
 /// Forgets a key's failures and lock (the guess was right, or was never judged).
@@ -105,6 +119,48 @@ pub fn count(conn: &mut DbConn, key: &str, window_start: NaiveDateTime, now: Nai
         DbConn::Sqlite(c) => query.get_result(c),
     }
     .map_err(DbError::from)
+}
+
+/// Counts one hit for each of `keys` (distinct) in the window starting at `window_start`,
+/// in one statement; returns each key's count, this one included, in the order given.
+/// Rows are locked in the order given (callers keep one order, so no two wait on each other).
+pub fn count_many(
+    conn: &mut DbConn,
+    keys: &[&str],
+    window_start: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Vec<i32>, DbError> {
+    let rows: Vec<_> = keys
+        .iter()
+        .map(|k| (c::key.eq(*k), c::window_start.eq(window_start), c::hits.eq(1), c::updated_at.eq(now)))
+        .collect();
+    let query = diesel::insert_into(c::table)
+        .values(rows)
+        .on_conflict((c::key, c::window_start))
+        .do_update()
+        .set((c::hits.eq(c::hits + 1), c::updated_at.eq(now)))
+        .returning((c::key, c::hits));
+    let counted: Vec<(String, i32)> = match conn {
+        DbConn::Pg(c) => query.get_results(c),
+        DbConn::Sqlite(c) => query.get_results(c),
+    }?;
+    keys.iter()
+        .map(|k| {
+            counted
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, hits)| *hits)
+                .ok_or_else(|| DbError::Internal(format!("hit not counted for {k}")))
+        })
+        .collect()
+}
+
+/// Takes one hit back from each of `keys` in one statement (a guess that turned out right).
+pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(c::table.filter(c::key.eq_any(keys)).filter(c::window_start.eq(window_start)).filter(c::hits.gt(0)))
+        .set(c::hits.eq(c::hits - 1))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Takes one hit back (a guess that turned out right).

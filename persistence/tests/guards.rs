@@ -520,6 +520,27 @@ fn hits_are_counted_per_key_and_window_and_one_can_be_taken_back() {
 }
 
 #[test]
+fn hits_of_several_keys_are_counted_and_taken_back_in_one_statement() {
+    for mut conn in databases() {
+        let conn = &mut conn;
+        let db = backend(conn);
+        let (a, b) = (id(), id());
+        let window = at(0);
+        assert_eq!(attempts::count(conn, &b, window, at(1)).unwrap(), 1, "{db}: b alone");
+        let counted = attempts::count_many(conn, &[&a, &b], window, at(2)).unwrap();
+        assert_eq!(counted, vec![1, 2], "{db}: each key's count, in the order given");
+        let counted = attempts::count_many(conn, &[&b, &a], window, at(3)).unwrap();
+        assert_eq!(counted, vec![3, 2], "{db}: the other order");
+        attempts::uncount_many(conn, &[&a, &b], window).unwrap();
+        assert_eq!((attempts::hits(conn, &a, window).unwrap(), attempts::hits(conn, &b, window).unwrap()), (1, 2));
+        attempts::uncount_many(conn, &[&a, &b], window).unwrap();
+        attempts::uncount_many(conn, &[&a, &b], window).unwrap();
+        assert_eq!(attempts::hits(conn, &a, window).unwrap(), 0, "{db}: never below zero");
+        assert_eq!(attempts::hits(conn, &b, at(600)).unwrap(), 0, "{db}: another window untouched");
+    }
+}
+
+#[test]
 fn a_captcha_is_used_once() {
     for mut conn in databases() {
         let conn = &mut conn;

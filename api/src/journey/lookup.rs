@@ -62,8 +62,8 @@ fn spend_allowance(
 }
 
 /// The newest application of this national code that the proof matches; `None` for an
-/// unknown code and for a wrong proof alike (both counted as failures). Two queries: the
-/// applications, their offices.
+/// unknown code and for a wrong proof alike (both counted as failures). One write
+/// transaction (the guess, the applications, the guess given back), then the offices.
 pub async fn status(
     state: &AppState,
     national_id: &NationalId,
@@ -75,12 +75,17 @@ pub async fn status(
     let now = state.now();
     let found = state
         .run_api(move |conn| {
-            let attempt = guard::begin(conn, &pii, &rule, &hashes[0], &client, now)?;
-            let Some(row) = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r, &pii))
-            else {
-                return Ok(None);
-            };
-            guard::release(conn, &attempt)?;
+            // One write transaction: the guess counted (its rows locked, so parallel
+            // guesses queue), compared, and given back if right.
+            let row = write_tx(conn, |conn| {
+                let attempt = guard::begin_in(conn, &pii, &rule, &hashes[0], &client, now)?;
+                let found = applications::find_by_nid(conn, &hashes)?.into_iter().find(|r| proof.matches(r, &pii));
+                if found.is_some() {
+                    guard::release_in(conn, &attempt)?;
+                }
+                Ok::<_, ApiError>(found)
+            })?;
+            let Some(row) = row else { return Ok(None) };
             let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
             let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
             Ok(Some(Found { row, offices }))
