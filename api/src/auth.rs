@@ -5,6 +5,7 @@
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use chrono::{DateTime, Utc};
+use domain::record_ids::CitizenId;
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::{ApiCode, ApiError};
@@ -62,7 +63,7 @@ fn check_session(
 /// A citizen signed in with national code + serial + captcha. `citizen_id` is opaque.
 #[derive(Debug, Clone)]
 pub struct CitizenPrincipal {
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The token's server-side session.
     pub session_id: String,
 }
@@ -95,7 +96,7 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
                 }
                 sid
             })?;
-        Ok(CitizenPrincipal { citizen_id: sub, session_id })
+        Ok(CitizenPrincipal { citizen_id: sub.into(), session_id })
     })
 }
 

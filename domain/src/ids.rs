@@ -8,19 +8,32 @@ use serde::{Deserialize, Serialize};
 use crate::error::DomainError;
 use crate::text::digits_only;
 
-macro_rules! string_newtype {
+/// What every newtype over a `String` has: its text, shown and given back as it is.
+macro_rules! text_newtype {
     ($name:ident) => {
         impl $name {
-            /// The canonical ASCII form.
+            /// The text (for an identifier, its canonical ASCII form).
             pub fn as_str(&self) -> &str {
                 &self.0
             }
         }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+    };
+}
+pub(crate) use text_newtype;
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        text_newtype!($name);
         impl std::str::FromStr for $name {
             type Err = DomainError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -31,11 +44,6 @@ macro_rules! string_newtype {
             type Error = DomainError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 Self::parse(&s)
-            }
-        }
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
             }
         }
     };

@@ -3,9 +3,9 @@
 //! expected (docs/architecture.md, "The database layer"). Unlike the identifiers in
 //! [`crate::ids`] nobody types them, so any text is accepted; they serialise as that text.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+
+use crate::ids::text_newtype;
 
 macro_rules! record_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -14,16 +14,7 @@ macro_rules! record_id {
         #[serde(transparent)]
         pub struct $name(String);
 
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        text_newtype!($name);
         impl From<String> for $name {
             fn from(s: String) -> Self {
                 Self(s)
@@ -34,9 +25,9 @@ macro_rules! record_id {
                 Self(s.to_owned())
             }
         }
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.0
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
             }
         }
         impl AsRef<str> for $name {
@@ -64,4 +55,9 @@ record_id!(
 record_id!(
     /// One payment attempt: `payments.id`.
     PaymentId
+);
+record_id!(
+    /// A citizen who entered (one per national code): `citizens.id`, and the subject of
+    /// their sessions.
+    CitizenId
 );

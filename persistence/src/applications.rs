@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, ReissueReason, Slot, State};
 use domain::ids::TrackingCode;
 use domain::offices::{Shift, SpecialNeeds};
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, CitizenId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -48,7 +48,8 @@ impl Personal {
 pub struct ApplicationRow {
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub id: ApplicationId,
-    pub citizen_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub citizen_id: CitizenId,
     pub cycle: i32,
     pub state: String,
     pub identity_status: String,
@@ -191,9 +192,9 @@ impl ApplicationRow {
 }
 
 /// The citizen's current application (the latest card cycle).
-pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &str) -> Result<Option<ApplicationRow>, DbError> {
+pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &CitizenId) -> Result<Option<ApplicationRow>, DbError> {
     applications::table
-        .filter(applications::citizen_id.eq(citizen_id))
+        .filter(applications::citizen_id.eq(citizen_id.as_str()))
         .order(applications::cycle.desc())
         .select(ApplicationRow::as_select())
         .first(conn)
@@ -202,9 +203,9 @@ pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &str) -> Result<Option
 }
 
 /// Every card cycle of a citizen, the first first.
-pub fn cycles_of(conn: &mut DbConn, citizen_id: &str) -> Result<Vec<ApplicationRow>, DbError> {
+pub fn cycles_of(conn: &mut DbConn, citizen_id: &CitizenId) -> Result<Vec<ApplicationRow>, DbError> {
     applications::table
-        .filter(applications::citizen_id.eq(citizen_id))
+        .filter(applications::citizen_id.eq(citizen_id.as_str()))
         .order(applications::cycle.asc())
         .select(ApplicationRow::as_select())
         .load(conn)
@@ -248,10 +249,13 @@ pub fn find_locked(conn: &mut DbConn, id: &ApplicationId) -> Result<Option<Appli
 }
 
 /// [`current_for_citizen`], locked as [`find_locked`] is.
-pub fn current_for_citizen_locked(conn: &mut DbConn, citizen_id: &str) -> Result<Option<ApplicationRow>, DbError> {
+pub fn current_for_citizen_locked(
+    conn: &mut DbConn,
+    citizen_id: &CitizenId,
+) -> Result<Option<ApplicationRow>, DbError> {
     match conn {
         DbConn::Pg(pg) => applications::table
-            .filter(applications::citizen_id.eq(citizen_id))
+            .filter(applications::citizen_id.eq(citizen_id.as_str()))
             .order(applications::cycle.desc())
             .select(ApplicationRow::as_select())
             .for_update()
@@ -311,7 +315,7 @@ pub fn update(conn: &mut DbConn, row: &mut ApplicationRow, now: DateTime<Utc>) -
     let n = diesel::update(
         applications::table.filter(applications::id.eq(row.id.as_str())).filter(applications::version.eq(read_version)),
     )
-    .set(&*row)
+    .set(row.clone())
     .execute(conn)?;
     if n == 1 {
         Ok(())

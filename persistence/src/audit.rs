@@ -51,7 +51,7 @@ pub fn append(
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let row = AuditRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         at: at.naive_utc(),
         actor_kind: actor.kind.to_owned(),
         actor_id: actor.id.clone(),

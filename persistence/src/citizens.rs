@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use domain::record_ids::CitizenId;
 
 use crate::db::{DbConn, single_write, write_tx};
 use crate::error::DbError;
@@ -10,7 +11,8 @@ use crate::schema::{applications, captcha_uses, citizens, sessions};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = citizens)]
 pub struct CitizenRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: CitizenId,
     pub nid_hash: String,
     pub nid_enc: String,
     pub serial_enc: String,
@@ -74,7 +76,7 @@ pub fn find_or_insert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) 
 /// A new citizen from a first entry (or an import), under the active key's lookup value.
 fn insert_new(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Result<CitizenRow, DbError> {
     let row = CitizenRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         nid_hash: entry.hashes[0].clone(),
         nid_enc: entry.nid_enc.clone(),
         serial_enc: entry.serial_enc.clone(),
@@ -82,7 +84,7 @@ fn insert_new(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
         created_at: now.naive_utc(),
         last_entry_at: now.naive_utc(),
     };
-    diesel::insert_into(citizens::table).values(&row).execute(conn)?;
+    diesel::insert_into(citizens::table).values(row.clone()).execute(conn)?;
     Ok(row)
 }
 
@@ -128,7 +130,7 @@ pub fn enter_unchecked(
             }
             let Some(mut row) = find_by_nid(conn, entry.hashes)? else {
                 let row = CitizenRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: crate::new_id(),
                     nid_hash: entry.hashes[0].clone(),
                     nid_enc: entry.nid_enc.clone(),
                     serial_enc: entry.serial_enc.clone(),
@@ -136,12 +138,12 @@ pub fn enter_unchecked(
                     created_at: now.naive_utc(),
                     last_entry_at: now.naive_utc(),
                 };
-                diesel::insert_into(citizens::table).values(&row).execute(conn)?;
+                diesel::insert_into(citizens::table).values(row.clone()).execute(conn)?;
                 return Ok(UncheckedEntry::Entered(row));
             };
             let live_sessions: i64 = sessions::table
                 .filter(sessions::audience.eq("citizen"))
-                .filter(sessions::subject.eq(&row.id))
+                .filter(sessions::subject.eq(row.id.as_str()))
                 .filter(sessions::ended_at.is_null())
                 .filter(sessions::expires_at.gt(now.naive_utc()))
                 .count()
@@ -170,13 +172,13 @@ pub fn enter_unchecked(
 /// registry never checked: whoever entered with that one is out). Returns how many ended.
 pub fn end_other_sessions(
     conn: &mut DbConn,
-    citizen_id: &str,
+    citizen_id: &CitizenId,
     keep: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<usize, DbError> {
     let mut query = diesel::update(sessions::table)
         .filter(sessions::audience.eq("citizen"))
-        .filter(sessions::subject.eq(citizen_id))
+        .filter(sessions::subject.eq(citizen_id.as_str()))
         .filter(sessions::ended_at.is_null())
         .into_boxed();
     if let Some(keep) = keep {
@@ -185,8 +187,8 @@ pub fn end_other_sessions(
     query.set(sessions::ended_at.eq(now.naive_utc())).execute(conn).map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<CitizenRow>, DbError> {
-    citizens::table.find(id).select(CitizenRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &CitizenId) -> Result<Option<CitizenRow>, DbError> {
+    citizens::table.find(id.as_str()).select(CitizenRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
 /// Marks a captcha as used; `false` if it was used before (a replay).
@@ -214,7 +216,7 @@ pub fn purge_captchas(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Db
 
 /// Stores what an entry changes on the citizen's row: when, and the serial used.
 fn save_entry(conn: &mut DbConn, row: &CitizenRow) -> Result<(), diesel::result::Error> {
-    diesel::update(citizens::table.find(&row.id))
+    diesel::update(citizens::table.find(row.id.as_str()))
         .set((
             citizens::last_entry_at.eq(row.last_entry_at),
             citizens::serial_enc.eq(&row.serial_enc),

@@ -36,3 +36,9 @@ mod versioned;
 pub use db::{Backend, Db, DbConn, DbCounts, DbSettings, PooledConn, Turn, single_write, write_tx};
 pub use error::DbError;
 pub use pii::{Kind as PiiKind, Pii, PiiKey};
+
+/// A new id for a stored row: a time-ordered UUID (v7) as text, so ids sort by creation
+/// (lists page by id). Typed where the caller wants it (`domain::record_ids`).
+pub fn new_id<T: From<String>>() -> T {
+    T::from(uuid::Uuid::now_v7().to_string())
+}

@@ -62,7 +62,7 @@ pub struct NewMessage<'a> {
 pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Utc>) -> Result<bool, DbError> {
     let kind = if m.channel == "email" { Kind::Email } else { Kind::Mobile };
     let row = OutboxRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         channel: m.channel.to_owned(),
         recipient_enc: pii.seal(kind, m.recipient),
         recipient_hint: m.recipient_hint,

@@ -48,7 +48,7 @@ pub fn store_sms(
     now: DateTime<Utc>,
 ) -> Result<String, DbError> {
     let row = SmsRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         recipient_hash: pii.lookup(Kind::Mobile, to),
         recipient_enc: pii.seal(Kind::Mobile, to),
         recipient_hint: domain::mask::mobile(to),
@@ -91,7 +91,7 @@ pub fn store_email(conn: &mut DbConn, pii: &Pii, m: &NewEmail<'_>, now: DateTime
     let to = m.to.trim().to_lowercase();
     let body = serde_json::json!({"text": m.text, "html": m.html});
     let row = EmailRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         recipient_hash: pii.lookup(Kind::Email, &to),
         recipient_enc: pii.seal(Kind::Email, &to),
         recipient_hint: email_hint(&to),

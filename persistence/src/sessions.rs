@@ -32,7 +32,7 @@ pub fn open(
     expires_at: NaiveDateTime,
 ) -> Result<String, DbError> {
     let row = SessionRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: crate::new_id(),
         audience: audience.to_owned(),
         subject: subject.to_owned(),
         created_at: now,

@@ -32,7 +32,7 @@ pub fn bootstrap_admin(conn: &mut DbConn, password_hash: &str, now: NaiveDateTim
             return Ok(false);
         }
         let user = StaffUser {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: crate::new_id(),
             username: "admin".into(),
             password_hash: password_hash.into(),
             role: "admin".into(),

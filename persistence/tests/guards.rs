@@ -216,7 +216,7 @@ fn a_seat_is_given_back_one_at_a_time_and_never_below_zero() {
 
 fn application(conn: &mut DbConn) -> ApplicationRow {
     let citizen = CitizenRow {
-        id: id(),
+        id: id().into(),
         nid_hash: id(),
         nid_enc: "sealed".into(),
         serial_enc: "sealed".into(),
@@ -224,7 +224,7 @@ fn application(conn: &mut DbConn) -> ApplicationRow {
         created_at: at(0),
         last_entry_at: at(0),
     };
-    diesel::insert_into(schema::citizens::table).values(&citizen).execute(conn).expect("citizen");
+    diesel::insert_into(schema::citizens::table).values(citizen.clone()).execute(conn).expect("citizen");
     let row = ApplicationRow {
         id: id().into(),
         citizen_id: citizen.id,

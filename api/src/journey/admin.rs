@@ -42,7 +42,7 @@ pub async fn create_staff(
     let hash = web::block(move || crate::passwords::hash(&password)).await?;
     let now = state.now();
     let user = StaffUser {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: persistence::new_id(),
         username: new.username,
         password_hash: hash,
         role: new.role.into(),
@@ -245,7 +245,7 @@ pub async fn add_fee(
     domain::fees::check_rate(&domain::fees::FeeRate { kind, amount, effective_from })?;
     let now = state.now();
     let row = FeeRateRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: persistence::new_id(),
         kind: kind.as_str().into(),
         amount: amount.value(),
         effective_from,

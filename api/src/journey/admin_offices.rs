@@ -163,7 +163,7 @@ fn load_office(conn: &mut DbConn, id: &str) -> Result<OfficeRow, ApiError> {
 fn office_row(base: Option<&OfficeRow>, d: &OfficeDetails, f: &Facilities, now: DateTime<Utc>) -> OfficeRow {
     let now = now.naive_utc();
     OfficeRow {
-        id: base.map_or_else(|| uuid::Uuid::now_v7().to_string(), |b| b.id.clone()),
+        id: base.map_or_else(persistence::new_id, |b| b.id.clone()),
         code: d.code.clone(),
         name: d.name.clone(),
         kind: d.kind.as_str().to_owned(),

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, booking_window, transition};
 use domain::offices::{NeighbourhoodPrefix, Shift, ShiftSeats, SpecialNeeds, rank};
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, CitizenId};
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::offices;
@@ -52,7 +52,7 @@ pub async fn availability(
     date: NaiveDate,
     scope: offices::SeatScope,
     near: Option<NeighbourhoodPrefix>,
-    citizen: Option<String>,
+    citizen: Option<CitizenId>,
     offset: usize,
     limit: usize,
 ) -> Result<AvailabilityPage, ApiError> {

@@ -229,7 +229,7 @@ fn account_row(
     let pii = &state.pii;
     let now = now.naive_utc();
     AccountRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: persistence::new_id(),
         subject_hash: subject.to_owned(),
         person_type: form.person_type.as_str().into(),
         legal_id: form.legal_id.as_ref().map(|l| l.as_str().to_owned()),

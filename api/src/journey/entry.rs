@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{Event, transition};
 use domain::ids::{BirthCertSerial, NationalId, TrackingCode};
+use domain::record_ids::CitizenId;
 use persistence::audit::Actor;
 use persistence::{PiiKind, applications, citizens, write_tx};
 
@@ -20,7 +21,7 @@ use crate::tokens::Audience;
 
 /// What entry answers.
 pub struct EntryOutcome {
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     pub token: String,
     pub expires_at: DateTime<Utc>,
     /// Whether the registry confirmed the serial (false while it is unreachable).
@@ -138,7 +139,7 @@ pub async fn enter(
                         applications::update(conn, r, now)?;
                         persistence::audit::append(conn, &actor, "serial_changed", Some(&r.id), None, now)?;
                     }
-                    let sid = crate::tokens::open_session(conn, Audience::Citizen, &citizen.id, now, minutes)?;
+                    let sid = crate::tokens::open_session(conn, Audience::Citizen, citizen.id.as_str(), now, minutes)?;
                     Ok(Ok((row, sid)))
                 };
             if confirmed {
@@ -183,7 +184,7 @@ pub async fn enter(
         })
         .await??;
 
-    let mut claims = state.tokens.claims(Audience::Citizen, &citizen.id, now, minutes);
+    let mut claims = state.tokens.claims(Audience::Citizen, citizen.id.as_str(), now, minutes);
     claims.sid = Some(sid);
     let token = state.tokens.issue(&claims)?;
     let view = match row {
@@ -252,7 +253,7 @@ pub async fn enter_with_proof(
                 return Err(DomainError::TrackingCodeRequired.into());
             }
             let current = applications::current_for_citizen(conn, &row.citizen_id)?.unwrap_or(row);
-            let sid = crate::tokens::open_session(conn, Audience::Citizen, &current.citizen_id, now, minutes)?;
+            let sid = crate::tokens::open_session(conn, Audience::Citizen, current.citizen_id.as_str(), now, minutes)?;
             Ok(Ok((current, sid)))
         })
         .await?;
@@ -272,7 +273,7 @@ pub async fn enter_with_proof(
         }
     };
     let citizen_id = row.citizen_id.clone();
-    let mut claims = state.tokens.claims(Audience::Citizen, &citizen_id, now, minutes);
+    let mut claims = state.tokens.claims(Audience::Citizen, citizen_id.as_str(), now, minutes);
     claims.sid = Some(sid);
     let token = state.tokens.issue(&claims)?;
     let view = build_view(state, row).await?;

@@ -30,7 +30,7 @@ use actix_web::HttpRequest;
 use chrono::{DateTime, Utc};
 use domain::DomainError;
 use domain::application::Application;
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, CitizenId};
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
@@ -49,7 +49,7 @@ impl From<diesel::result::Error> for ApiError {
 #[derive(Debug, Clone)]
 pub enum Target {
     /// The citizen's current application.
-    Citizen(String),
+    Citizen(CitizenId),
     Id(ApplicationId),
     TrackingCode(String),
 }

@@ -99,7 +99,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                     let amount = fee_on(&tariff, app.fee_kind(), domain::calendar::tehran_date(now));
                     let expires_at = app.hold_expires_at.unwrap_or(now + policy.hold_ttl);
                     let p = PaymentRow {
-                        id: PaymentId::from(uuid::Uuid::now_v7().to_string()),
+                        id: persistence::new_id(),
                         order_id: order_id(order_seed, now),
                         application_id: row.id.clone(),
                         gateway: gateway_owned.clone(),

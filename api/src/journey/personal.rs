@@ -10,7 +10,7 @@ use domain::ids::{Mobile, NationalId};
 use domain::offices::SpecialNeeds;
 use domain::person::{Gender, PersonName, Religion};
 use domain::ports::RegistryRecord;
-use domain::record_ids::ApplicationId;
+use domain::record_ids::CitizenId;
 use persistence::applications::{self, ApplicationRow, Personal};
 use persistence::audit::{self, Actor};
 use persistence::{PiiKind, citizens, write_tx};
@@ -74,7 +74,7 @@ async fn inquire(
 /// refused once enrollment has started. Returns the row and whether it was created.
 pub async fn save_personal_info(
     state: &AppState,
-    citizen_id: &str,
+    citizen_id: &CitizenId,
     info: PersonalInfo,
     actor: Actor,
 ) -> Result<(ApplicationRow, bool), ApiError> {
@@ -214,7 +214,7 @@ impl PiiOnly {
 
 /// An application row with only its owner and identifiers set (the caller fills the rest).
 pub(crate) fn blank_row(
-    citizen_id: &str,
+    citizen_id: &CitizenId,
     cycle: i32,
     nid_hash: &str,
     nid_enc: &str,
@@ -222,7 +222,7 @@ pub(crate) fn blank_row(
     now: DateTime<Utc>,
 ) -> ApplicationRow {
     ApplicationRow {
-        id: ApplicationId::from(uuid::Uuid::now_v7().to_string()),
+        id: persistence::new_id(),
         citizen_id: citizen_id.to_owned(),
         cycle,
         state: String::new(),

@@ -4,6 +4,7 @@
 use actix_web::web;
 use chrono::Duration;
 use domain::application::Operation;
+use domain::record_ids::CitizenId;
 use persistence::audit::{self, Actor};
 use persistence::outbox::{self, NewMessage};
 
@@ -22,7 +23,7 @@ pub async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
 /// Queues the citizen's receipt for `email` (the printable page as the body, a plain text
 /// part, the PDF attached) and audits it, in one transaction; 429 `receipt_email_limit`
 /// after [`EMAILS_PER_DAY`] in 24 hours. Returns the address masked.
-pub async fn email(state: &AppState, citizen_id: &str, email: String, actor: Actor) -> Result<String, ApiError> {
+pub async fn email(state: &AppState, citizen_id: &CitizenId, email: String, actor: Actor) -> Result<String, ApiError> {
     let receipt = receipt::for_citizen(state, citizen_id, Operation::EmailReceipt).await?;
     let params = {
         let pdf = render_pdf(receipt.clone()).await?;

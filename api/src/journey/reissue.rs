@@ -6,6 +6,7 @@
 //! like a first registration. Rules: `domain::application::start_reissue`.
 
 use domain::application::{ReissueReason, State, start_reissue};
+use domain::record_ids::CitizenId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
 
@@ -17,7 +18,7 @@ use crate::state::AppState;
 /// request again, answered with the cycle it created).
 pub async fn request(
     state: &AppState,
-    citizen_id: &str,
+    citizen_id: &CitizenId,
     reason: ReissueReason,
     actor: Actor,
 ) -> Result<(ApplicationRow, bool), ApiError> {

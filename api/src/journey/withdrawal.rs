@@ -44,7 +44,7 @@ pub async fn withdraw(
     actor: Actor,
 ) -> Result<Withdrawn, ApiError> {
     let (policy, pii) = (state.policy.clone(), state.pii.clone());
-    let refund_id = uuid::Uuid::now_v7().to_string();
+    let refund_id: String = persistence::new_id();
     let ((refund, freed), application) = mutate(state, target, move |conn, row, app, now| {
         let paid = app.payment == PaymentStatus::Paid;
         let next = transition(app, Event::Withdraw { iban: iban.clone() }, now, &policy)?;

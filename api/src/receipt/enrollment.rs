@@ -12,6 +12,7 @@ use domain::DomainError;
 use domain::application::{Application, Operation, check, expected_ready_on};
 use domain::calendar::{JalaliDate, tehran, tehran_date};
 use domain::record_ids::ApplicationId;
+use domain::record_ids::CitizenId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::back_office::{self, EnrollmentRow};
 use persistence::offices::{self, OfficeRow};
@@ -105,7 +106,7 @@ struct Sources {
 
 /// The citizen's enrollment receipt, once the office has completed the enrollment
 /// (otherwise 409 `enrollment_not_completed`).
-pub async fn for_citizen(state: &AppState, citizen_id: &str) -> Result<EnrollmentReceipt, ApiError> {
+pub async fn for_citizen(state: &AppState, citizen_id: &CitizenId) -> Result<EnrollmentReceipt, ApiError> {
     let id = citizen_id.to_owned();
     let now = state.now();
     let policy = state.policy.clone();

@@ -14,6 +14,7 @@ use domain::DomainError;
 use domain::application::{Application, Operation, check};
 use domain::calendar::{HijriDate, JalaliDate, tehran, tehran_date};
 use domain::record_ids::ApplicationId;
+use domain::record_ids::CitizenId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::offices::{self, OfficeRow};
 use persistence::payments::{self, PaymentRow};
@@ -164,7 +165,7 @@ struct Sources {
 
 /// The citizen's receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
 /// the domain's reason (e.g. 409 `payment_required`).
-pub async fn for_citizen(state: &AppState, citizen_id: &str, op: Operation) -> Result<Receipt, ApiError> {
+pub async fn for_citizen(state: &AppState, citizen_id: &CitizenId, op: Operation) -> Result<Receipt, ApiError> {
     let id = citizen_id.to_owned();
     let now = state.now();
     let policy = state.policy.clone();
@@ -409,7 +410,7 @@ fn appointment_ics(
 
 /// The citizen's booked appointment as an iCalendar file: 409 `no_booked_appointment`
 /// when the application has no booked seat (none, held for payment, missed or used).
-pub async fn appointment_file(state: &AppState, citizen_id: &str) -> Result<String, ApiError> {
+pub async fn appointment_file(state: &AppState, citizen_id: &CitizenId) -> Result<String, ApiError> {
     let id = citizen_id.to_owned();
     let now = state.now();
     let (row, slot, office) = state
