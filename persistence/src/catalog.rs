@@ -36,6 +36,8 @@ pub struct Snapshot {
     offices: HashMap<String, OfficeRow>,
     /// Office ids by city area code.
     by_city: HashMap<String, Vec<String>>,
+    /// Inactive office ids by city area code (a city search leaves them out).
+    inactive_by_city: HashMap<String, Vec<String>>,
     pub tariff: Vec<domain::fees::FeeRate>,
     /// Every national holiday, sorted.
     holidays: Vec<NaiveDate>,
@@ -55,9 +57,9 @@ impl Snapshot {
         self.holidays.iter().copied().filter(|d| *d >= from && *d <= to).collect()
     }
 
-    /// Every office of a city area code, active or not.
-    pub fn city_offices<'a>(&'a self, city_code: &str) -> impl Iterator<Item = &'a OfficeRow> + 'a {
-        self.by_city.get(city_code).into_iter().flatten().filter_map(|id| self.offices.get(id))
+    /// The ids of a city's inactive offices (few; found without looking at the active ones).
+    pub fn inactive_in_city(&self, city_code: &str) -> &[String] {
+        self.inactive_by_city.get(city_code).map_or(&[], Vec::as_slice)
     }
 
     /// The active offices of a scope with what ranking needs: id → (city code, phone,
@@ -87,13 +89,17 @@ impl Snapshot {
     fn load(conn: &mut DbConn, version: i64) -> Result<Self, DbError> {
         let rows: Vec<OfficeRow> = offices::table.select(OfficeRow::as_select()).load(conn)?;
         let mut by_city: HashMap<String, Vec<String>> = HashMap::new();
+        let mut inactive_by_city: HashMap<String, Vec<String>> = HashMap::new();
         for o in &rows {
             by_city.entry(o.city_code.clone()).or_default().push(o.id.clone());
+            if !o.active {
+                inactive_by_city.entry(o.city_code.clone()).or_default().push(o.id.clone());
+            }
         }
         let offices = rows.into_iter().map(|o| (o.id.clone(), o)).collect();
         let tariff = crate::payments::tariff(conn)?;
         let holidays = holidays::table.select(holidays::date).order(holidays::date.asc()).load(conn)?;
-        Ok(Self { version, offices, by_city, tariff, holidays })
+        Ok(Self { version, offices, by_city, inactive_by_city, tariff, holidays })
     }
 }
 

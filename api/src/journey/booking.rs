@@ -153,8 +153,7 @@ fn ranked_city_page(
     offset: usize,
     limit: usize,
 ) -> Result<Option<(Vec<AvailabilityRow>, usize)>, ApiError> {
-    let skip: std::collections::HashSet<&str> =
-        catalog.city_offices(city).filter(|o| !o.active).map(|o| o.id.as_str()).collect();
+    let skip: std::collections::HashSet<&str> = catalog.inactive_in_city(city).iter().map(String::as_str).collect();
     let Some((page, total)) = offices::ranked_page(conn, date, city, &skip, offset, limit)? else {
         return Ok(None);
     };
