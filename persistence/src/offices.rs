@@ -706,7 +706,9 @@ pub fn ranked_page(
         .load(conn)?;
     let ranked = match rows.first() {
         Some(r) => r.ranked.unwrap_or(0),
-        // Past the end (or an empty city): the count alone.
+        // Read from the top and nothing found (a closed day): nothing to count.
+        None if from == 0 => 0,
+        // Past the end: the count alone.
         None => {
             slot_counts::table.find((date, city_code)).select(slot_counts::ranked).first(conn).optional()?.unwrap_or(0)
         }
