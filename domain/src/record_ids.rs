@@ -61,3 +61,7 @@ record_id!(
     /// their sessions.
     CitizenId
 );
+record_id!(
+    /// A fee owed back after a withdrawal: `refunds.id`.
+    RefundId
+);

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 pub use domain::payment::{RefundMethod, RefundStatus};
-use domain::record_ids::{ApplicationId, PaymentId};
+use domain::record_ids::{ApplicationId, PaymentId, RefundId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -16,7 +16,8 @@ use crate::schema::refunds;
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = refunds, treat_none_as_null = true)]
 pub struct RefundRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: RefundId,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub application_id: ApplicationId,
     #[diesel(deserialize_as = String, serialize_as = String)]
@@ -48,8 +49,8 @@ pub fn insert(conn: &mut DbConn, row: &RefundRow) -> Result<(), DbError> {
     diesel::insert_into(refunds::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<RefundRow>, DbError> {
-    refunds::table.find(id).select(RefundRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &RefundId) -> Result<Option<RefundRow>, DbError> {
+    refunds::table.find(id.as_str()).select(RefundRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
 pub fn find_by_payment(conn: &mut DbConn, payment_id: &PaymentId) -> Result<Option<RefundRow>, DbError> {
@@ -66,7 +67,7 @@ crate::versioned::versioned!(RefundRow);
 /// Saves a changed row if nobody changed it since it was read; `Stale` otherwise.
 pub fn update(conn: &mut DbConn, row: &mut RefundRow, now: DateTime<Utc>) -> Result<(), DbError> {
     crate::versioned::save(conn, row, now, |conn, row, read| {
-        diesel::update(refunds::table.filter(refunds::id.eq(&row.id)).filter(refunds::version.eq(read)))
+        diesel::update(refunds::table.filter(refunds::id.eq(row.id.as_str())).filter(refunds::version.eq(read)))
             .set(row.clone())
             .execute(conn)
     })

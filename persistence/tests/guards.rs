@@ -366,7 +366,7 @@ fn a_refund_saved_from_a_stale_read_loses() {
         let app = application(conn);
         let pay = payment(conn, &app.id);
         let read = RefundRow {
-            id: id(),
+            id: id().into(),
             application_id: app.id.clone(),
             payment_id: pay.id.clone(),
             amount: pay.amount,

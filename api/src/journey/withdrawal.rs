@@ -13,6 +13,7 @@ use domain::calendar::tehran_date;
 use domain::iban::Iban;
 use domain::payment::{self as payment_rules, PaymentEvent};
 use domain::ports::PortError;
+use domain::record_ids::RefundId;
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::payments::{self, PaymentRow};
@@ -44,7 +45,7 @@ pub async fn withdraw(
     actor: Actor,
 ) -> Result<Withdrawn, ApiError> {
     let (policy, pii) = (state.policy.clone(), state.pii.clone());
-    let refund_id: String = persistence::new_id();
+    let refund_id: RefundId = persistence::new_id();
     let ((refund, freed), application) = mutate(state, target, move |conn, row, app, now| {
         let paid = app.payment == PaymentStatus::Paid;
         let next = transition(app, Event::Withdraw { iban: iban.clone() }, now, &policy)?;
@@ -110,7 +111,7 @@ fn request_refund(
     pii: &persistence::Pii,
     row: &ApplicationRow,
     iban: &Iban,
-    refund_id: &str,
+    refund_id: &RefundId,
     now: DateTime<Utc>,
 ) -> Result<RefundRow, ApiError> {
     let mut p = payments::for_application(conn, &row.id)?
@@ -124,7 +125,7 @@ fn request_refund(
     p.next_check_at = same_day.then(|| (now + Duration::minutes(2)).naive_utc());
     payments::update(conn, &mut p, now)?;
     let refund = RefundRow {
-        id: refund_id.to_owned(),
+        id: refund_id.clone(),
         application_id: row.id.clone(),
         payment_id: p.id.clone(),
         amount: p.amount,
@@ -239,7 +240,7 @@ pub async fn reverse(state: &AppState, p: &PaymentRow) {
 /// twice.
 pub async fn settle_by_transfer(
     state: &AppState,
-    refund_id: String,
+    refund_id: RefundId,
     bank_reference: String,
     actor: Actor,
 ) -> Result<RefundRow, ApiError> {

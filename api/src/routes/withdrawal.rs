@@ -60,7 +60,7 @@ pub struct CitizenRefund {
 impl From<&RefundRow> for CitizenRefund {
     fn from(r: &RefundRow) -> Self {
         Self {
-            refund_id: r.id.clone(),
+            refund_id: r.id.to_string(),
             amount: r.amount,
             iban: r.iban_hint.clone(),
             status: status_of(r),
@@ -206,7 +206,7 @@ fn admin_view(state: &AppState, r: RefundRow, tracking_code: Option<String>) -> 
         iban: state.pii.open(PiiKind::Iban, &r.iban_enc)?,
         status: status_of(&r),
         method: method_of(&r),
-        refund_id: r.id,
+        refund_id: r.id.into(),
         application_id: r.application_id.into(),
         tracking_code,
         payment_id: r.payment_id.into(),
@@ -247,7 +247,7 @@ pub async fn list_refunds(
                 .collect::<Result<Vec<_>, persistence::DbError>>()
         })
         .await?;
-    let page = paging.page(rows, |(r, _)| r.id.clone());
+    let page = paging.page(rows, |(r, _)| r.id.to_string());
     let items = page.items.into_iter().map(|(r, code)| admin_view(&state, r, code)).collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(AdminRefundPage { items, next_cursor: page.next_cursor }))
 }
@@ -283,7 +283,8 @@ pub async fn settle_refund(
     let reference = e.take("bank_reference", domain::offices::text(&body.bank_reference));
     e.finish()?;
     let actor = actor(&req, "admin", &admin.0.staff_id);
-    let refund = withdrawal::settle_by_transfer(&state, path.into_inner(), reference.expect("checked"), actor).await?;
+    let refund =
+        withdrawal::settle_by_transfer(&state, path.into_inner().into(), reference.expect("checked"), actor).await?;
     let id = refund.application_id.clone();
     let code = state.run(move |conn| persistence::applications::find(conn, &id)).await?.and_then(|a| a.tracking_code);
     Ok(HttpResponse::Ok().json(admin_view(&state, refund, code)?))
