@@ -243,4 +243,25 @@ impl TestApp {
         .await
         .expect("join")
     }
+
+    /// The search's per-city counts of ranked shifts (docs/decisions/0014-indexed-search.md)
+    /// against the slots: (cities and dates whose count is wrong, cities and dates with
+    /// ranked shifts but no count). Both are 0 when the triggers kept up.
+    pub async fn slot_counts_off(&self) -> (i64, i64) {
+        let wrong = self
+            .count_sql(
+                "SELECT COUNT(*) AS n FROM slot_counts c
+                  WHERE c.ranked <> (SELECT COUNT(*) FROM slots s
+                                      WHERE s.date = c.date AND s.city_code = c.city_code AND s.rank_key IS NOT NULL)",
+            )
+            .await;
+        let missing = self
+            .count_sql(
+                "SELECT COUNT(*) AS n FROM (SELECT date, city_code FROM slots WHERE rank_key IS NOT NULL
+                                              GROUP BY date, city_code) g
+                  WHERE NOT EXISTS (SELECT 1 FROM slot_counts c WHERE c.date = g.date AND c.city_code = g.city_code)",
+            )
+            .await;
+        (wrong, missing)
+    }
 }

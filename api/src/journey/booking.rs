@@ -280,7 +280,7 @@ pub async fn take_slot(
         // hundreds refused would otherwise queue for the one writer, on PostgreSQL each
         // would cost a BEGIN, a locking read and a ROLLBACK. The check inside `change`
         // stays for the slots found full while this request waited.
-        if full.refuses(&wanted, Instant::now()) && !target.holds_seat_of(&mut conn, &wanted)? {
+        if full.refuses(&wanted, Instant::now()) && !target.may_hold_seat_of(&mut conn, &wanted)? {
             metrics.event("booking", "slot_full_from_memory");
             return Err(DomainError::SlotFull.into());
         }

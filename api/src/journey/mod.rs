@@ -67,7 +67,7 @@ impl Target {
 
     /// Whether the application (read without a lock) holds one of `slot`'s seats — or
     /// there is none, which the write path answers.
-    fn holds_seat_of(&self, conn: &mut DbConn, slot: &domain::application::Slot) -> Result<bool, ApiError> {
+    fn may_hold_seat_of(&self, conn: &mut DbConn, slot: &domain::application::Slot) -> Result<bool, ApiError> {
         let row = match self {
             Target::Citizen(id) => applications::current_for_citizen(conn, id)?,
             Target::Id(id) => applications::find(conn, id)?,
