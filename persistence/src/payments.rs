@@ -87,6 +87,54 @@ pub fn find_by_order(conn: &mut DbConn, order_id: i64) -> Result<Option<PaymentR
         .map_err(DbError::from)
 }
 
+/// The bank's callback for an order, recorded in one statement: the order's payment at
+/// this gateway moves to `callback_received` (with the bank's status code) if it still may
+/// (the domain's `CallbackReceived` move) and if the callback's token, when it carries one,
+/// is the one the bank gave for the order. Returns the payment as written, or `None` when
+/// nothing was written (unknown order, another gateway's, a token that is not the order's,
+/// or a payment already past that point): the caller reads it to tell which.
+pub fn mark_callback(
+    conn: &mut DbConn,
+    order_id: i64,
+    gateway: &str,
+    token: Option<&str>,
+    bank_code: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<PaymentRow>, DbError> {
+    use domain::payment::{PaymentEvent, transition};
+    let from: Vec<&str> = PaymentStatus::ALL
+        .iter()
+        .filter(|s| transition(**s, PaymentEvent::CallbackReceived) == Ok(PaymentStatus::CallbackReceived))
+        .map(|s| s.as_str())
+        .collect();
+    // A callback without a token passes the token test (`$no_token`); one with a token must
+    // carry the order's.
+    let statement = diesel::update(
+        payments::table
+            .filter(payments::order_id.eq(order_id))
+            .filter(payments::gateway.eq(gateway))
+            .filter(payments::status.eq_any(from))
+            .filter(
+                token
+                    .is_none()
+                    .into_sql::<diesel::sql_types::Bool>()
+                    .or(payments::token.is_null())
+                    .or(payments::token.eq(token.unwrap_or_default())),
+            ),
+    )
+    .set((
+        payments::status.eq(PaymentStatus::CallbackReceived.as_str()),
+        payments::bank_code.eq(bank_code),
+        payments::version.eq(payments::version + 1),
+        payments::updated_at.eq(now.naive_utc()),
+    ));
+    single_write(conn, |conn| match conn {
+        DbConn::Pg(c) => statement.returning(PaymentRow::as_returning()).get_result(c).optional(),
+        DbConn::Sqlite(c) => statement.returning(PaymentRow::as_returning()).get_result(c).optional(),
+    })
+    .map_err(DbError::from)
+}
+
 pub fn for_application(conn: &mut DbConn, application_id: &ApplicationId) -> Result<Vec<PaymentRow>, DbError> {
     payments::table
         .filter(payments::application_id.eq(application_id.as_str()))

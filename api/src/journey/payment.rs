@@ -16,6 +16,7 @@ use domain::ports::{NotPaidReason, PaymentGateway, PaymentOrder, PortError, Veri
 use domain::record_ids::PaymentId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
+use persistence::catalog::Catalog;
 use persistence::payments::{self, PaymentRow};
 use persistence::{DbConn, DbError, offices, write_tx};
 
@@ -218,8 +219,22 @@ pub async fn callback(state: &AppState, gateway_name: &str, fields: Vec<(String,
         return (Outcome::Invalid, None, None);
     };
     let order = data.order_id;
-    let found = match state.run(move |conn| payments::find_by_order(conn, order)).await {
-        Ok(found) => found,
+    // The common case in one statement: the order's open payment, its token matching,
+    // marked as called back. If that wrote nothing, the payment is read to say why.
+    let now = state.now();
+    let (gateway_owned, token) = (gateway_name.to_owned(), data.token.clone());
+    let code: String = data.status_code.chars().take(32).collect();
+    let marked = state
+        .run(move |conn| {
+            if let Some(marked) = payments::mark_callback(conn, order, &gateway_owned, token.as_deref(), &code, now)? {
+                return Ok((Some(marked), None));
+            }
+            Ok((None, payments::find_by_order(conn, order)?))
+        })
+        .await;
+    let found = match marked {
+        Ok((Some(marked), _)) => return verify_and_apply_row(state, marked).await,
+        Ok((None, found)) => found,
         // The database did not answer: the citizen may well have paid. Reconciliation
         // verifies every open payment with its bank later and the citizen gets an SMS.
         Err(e) => {
@@ -239,28 +254,9 @@ pub async fn callback(state: &AppState, gateway_name: &str, fields: Vec<(String,
         state.metrics.event("payment_callback", "token_mismatch");
         return (Outcome::Invalid, Some(payment), None);
     }
-    if let Ok(next) = rules::transition(payment.status, PaymentEvent::CallbackReceived) {
-        // One versioned update of the row just read, no transaction around it: if another
-        // writer (a second callback, reconciliation) moved the payment meanwhile, the
-        // update changes nothing and the payment is read again below.
-        let now = state.now();
-        let mut marked = payment.clone();
-        marked.status = next;
-        marked.bank_code = Some(data.status_code.chars().take(32).collect());
-        let saved = state
-            .run(move |conn| {
-                persistence::single_write(conn, |conn| match payments::update(conn, &mut marked, now) {
-                    Ok(()) => Ok(Some(marked)),
-                    Err(DbError::Stale) => Ok(None),
-                    Err(e) => Err(e),
-                })
-            })
-            .await;
-        if let Ok(Some(marked)) = saved {
-            return verify_and_apply_row(state, marked).await;
-        }
-    }
-    verify_and_apply(state, &payment.id).await
+    // Past `callback_received` already (a repeated callback, reconciliation, or a racer
+    // that marked it first): verified and applied as it stands, exactly once.
+    verify_and_apply_row(state, payment).await
 }
 
 /// Asks the bank about a payment and applies the answer exactly once.
@@ -359,6 +355,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
     let now = state.now();
     let policy = state.policy.clone();
     let pii = state.pii.clone();
+    let catalog = state.catalog.clone();
     let random_seed = state.random.next_u64();
     let pid = payment.id.clone();
     let result = state
@@ -366,7 +363,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
             let mut attempt = 0u64;
             loop {
                 let seed = random_seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                let r = write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii));
+                let r = write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii, &catalog));
                 match r {
                     // A tracking-code collision or a racing writer: try again.
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) | Err(ApiError::Internal(_))
@@ -407,6 +404,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
 /// left alone (`None`: its outcome is read from it), and the versioned update lets exactly
 /// one racer apply it. Each decision has its own step below; this one locks the rows before
 /// and saves the payment after.
+#[expect(clippy::too_many_arguments, reason = "the decision and what settling it reads, all required")]
 fn settle(
     conn: &mut DbConn,
     payment_id: &PaymentId,
@@ -415,6 +413,7 @@ fn settle(
     now: DateTime<Utc>,
     policy: &domain::Policy,
     pii: &persistence::Pii,
+    catalog: &Catalog,
 ) -> Result<(Option<Outcome>, PaymentRow, Option<String>), ApiError> {
     let mut p = payments::find_locked(conn, payment_id)?.ok_or(DbError::NotFound)?;
     if !p.is_open() {
@@ -431,7 +430,7 @@ fn settle(
     }
     let mut row = applications::find_locked(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
     let app = row.to_domain()?;
-    let mut s = Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii };
+    let mut s = Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii, catalog };
     let outcome = match decision {
         Decision::Unknown { .. } => unreachable!("handled above"),
         Decision::Paid { reference, card_mask } => s.paid(reference, card_mask.as_deref(), seed)?,
@@ -462,6 +461,8 @@ struct Settling<'a> {
     now: DateTime<Utc>,
     policy: &'a domain::Policy,
     pii: &'a persistence::Pii,
+    /// The offices in memory (docs/decisions/0013-catalog-cache.md): the SMS names the office.
+    catalog: &'a Catalog,
 }
 
 impl Settling<'_> {
@@ -505,9 +506,9 @@ impl Settling<'_> {
         let mut params =
             serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
         if let Some(slot) = held
-            && let Some(office) = offices::find(conn, &slot.office_id)?
+            && let Some(office) = self.catalog.get(conn)?.office(&slot.office_id)
         {
-            params = crate::journey::booking::booking_params(&office, &slot, row);
+            params = crate::journey::booking::booking_params(office, &slot, row);
         }
         notify::sms_to_applicant(
             conn,
