@@ -7,9 +7,10 @@ use diesel::prelude::*;
 pub use domain::payment::PaymentStatus;
 use domain::record_ids::{ApplicationId, PaymentId};
 
+use crate::applications::ApplicationRow;
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
-use crate::schema::{fee_rates, payments, sandbox_bank_payments};
+use crate::schema::{applications, catalog_version, fee_rates, payments, sandbox_bank_payments};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = payments, treat_none_as_null = true)]
@@ -76,6 +77,34 @@ pub fn find_locked(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRo
             .map_err(DbError::from),
         DbConn::Sqlite(_) => find(conn, id),
     }
+}
+
+/// A payment and its application, read and locked for the rest of the write transaction
+/// in one statement (`FOR UPDATE` of both rows on PostgreSQL; on SQLite the write
+/// transaction already holds the database, see `applications::find_locked`), with the
+/// catalog's version (`catalog::version`) read in the same statement, so a caller that
+/// needs an office from memory knows how new a copy it must use without another read.
+pub fn find_locked_with_application(
+    conn: &mut DbConn,
+    id: &PaymentId,
+) -> Result<Option<(PaymentRow, ApplicationRow, i64)>, DbError> {
+    let version = catalog_version::table.select(catalog_version::version).single_value();
+    let query = payments::table
+        .inner_join(applications::table.on(applications::id.eq(payments::application_id)))
+        .filter(payments::id.eq(id.as_str()));
+    let found: Option<(PaymentRow, ApplicationRow, Option<i64>)> = match conn {
+        DbConn::Pg(pg) => query
+            .select((PaymentRow::as_select(), ApplicationRow::as_select(), version))
+            .for_update()
+            .first(pg)
+            .optional()?,
+        DbConn::Sqlite(lite) => {
+            query.select((PaymentRow::as_select(), ApplicationRow::as_select(), version)).first(lite).optional()?
+        }
+    };
+    found
+        .map(|(p, a, v)| Ok((p, a, v.ok_or_else(|| DbError::Internal("catalog_version has no row".into()))?)))
+        .transpose()
 }
 
 pub fn find_by_order(conn: &mut DbConn, order_id: i64) -> Result<Option<PaymentRow>, DbError> {

@@ -415,7 +415,10 @@ fn settle(
     pii: &persistence::Pii,
     catalog: &Catalog,
 ) -> Result<(Option<Outcome>, PaymentRow, Option<String>), ApiError> {
-    let mut p = payments::find_locked(conn, payment_id)?.ok_or(DbError::NotFound)?;
+    // The payment and its application locked together (each decision below but `Unknown`
+    // moves the application too), with the catalog version the SMS's office is read at.
+    let (mut p, mut row, catalog_seen) =
+        payments::find_locked_with_application(conn, payment_id)?.ok_or(DbError::NotFound)?;
     if !p.is_open() {
         return Ok((None, p, None));
     }
@@ -428,9 +431,9 @@ fn settle(
         payments::update(conn, &mut p, now)?;
         return Ok((Some(Outcome::Pending), p, None));
     }
-    let mut row = applications::find_locked(conn, &p.application_id)?.ok_or(DbError::NotFound)?;
     let app = row.to_domain()?;
-    let mut s = Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii, catalog };
+    let mut s =
+        Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii, catalog, catalog_seen };
     let outcome = match decision {
         Decision::Unknown { .. } => unreachable!("handled above"),
         Decision::Paid { reference, card_mask } => s.paid(reference, card_mask.as_deref(), seed)?,
@@ -463,6 +466,8 @@ struct Settling<'a> {
     pii: &'a persistence::Pii,
     /// The offices in memory (docs/decisions/0013-catalog-cache.md): the SMS names the office.
     catalog: &'a Catalog,
+    /// The catalog version read with the payment: the copy used is at least this new.
+    catalog_seen: i64,
 }
 
 impl Settling<'_> {
@@ -506,7 +511,7 @@ impl Settling<'_> {
         let mut params =
             serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
         if let Some(slot) = held
-            && let Some(office) = self.catalog.get(conn)?.office(&slot.office_id)
+            && let Some(office) = self.catalog.at_least(conn, self.catalog_seen)?.office(&slot.office_id)
         {
             params = crate::journey::booking::booking_params(office, &slot, row);
         }
