@@ -94,6 +94,40 @@ pub fn sms_to_applicant(
     sms_to(conn, pii, &mobile, Some(&row.id), template, params, dedupe, now)
 }
 
+/// The SMS [`sms_to_applicant`] queues, as a row to write together with the application
+/// (`persistence::app_write`).
+pub fn sms_message_to_applicant(
+    pii: &Pii,
+    row: &ApplicationRow,
+    template: Template,
+    params: serde_json::Value,
+    dedupe: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<outbox::OutboxRow, DbError> {
+    let mobile = pii.open(PiiKind::Mobile, &row.mobile_enc)?;
+    Ok(outbox::message(pii, sms(&mobile, Some(&row.id), template, params, dedupe), now))
+}
+
+/// An SMS to a mobile, optionally tied to an application.
+fn sms<'a>(
+    mobile: &'a str,
+    application_id: Option<&'a ApplicationId>,
+    template: Template,
+    params: serde_json::Value,
+    dedupe: Option<String>,
+) -> NewMessage<'a> {
+    NewMessage {
+        channel: "sms",
+        recipient: mobile,
+        recipient_hint: domain::mask::mobile(mobile),
+        template: template.as_str(),
+        params,
+        lang: "fa",
+        application_id,
+        dedupe_key: dedupe,
+    }
+}
+
 /// Queues an SMS to a mobile number (`09…`), optionally tied to an application.
 #[expect(clippy::too_many_arguments, reason = "the message and its routing, all required")]
 pub fn sms_to(
@@ -106,19 +140,5 @@ pub fn sms_to(
     dedupe: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    outbox::enqueue(
-        conn,
-        pii,
-        NewMessage {
-            channel: "sms",
-            recipient: mobile,
-            recipient_hint: domain::mask::mobile(mobile),
-            template: template.as_str(),
-            params,
-            lang: "fa",
-            application_id,
-            dedupe_key: dedupe,
-        },
-        now,
-    )
+    outbox::enqueue(conn, pii, sms(mobile, application_id, template, params, dedupe), now)
 }

@@ -1,6 +1,7 @@
 //! The audit log: who (citizen, kiosk, operator, admin, system) did what to which
 //! application, when, under which request. Append-only — this module has no update or
-//! delete, and no other module writes the table.
+//! delete, and nothing else writes the table but [`crate::app_write`], which inserts the
+//! entries built here together with their application's update.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -50,7 +51,24 @@ pub fn append(
     details: Option<serde_json::Value>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let row = AuditRow {
+    insert(conn, &entry(actor, action, application_id, details, at))
+}
+
+/// Writes an entry built by [`entry`].
+pub fn insert(conn: &mut DbConn, row: &AuditRow) -> Result<(), DbError> {
+    diesel::insert_into(audit_log::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+}
+
+/// The entry [`append`] writes, for a caller that writes it together with its
+/// application ([`crate::app_write`]).
+pub fn entry(
+    actor: &Actor,
+    action: &str,
+    application_id: Option<&ApplicationId>,
+    details: Option<serde_json::Value>,
+    at: DateTime<Utc>,
+) -> AuditRow {
+    AuditRow {
         id: crate::new_id(),
         at: at.naive_utc(),
         actor_kind: actor.kind.to_owned(),
@@ -60,8 +78,7 @@ pub fn append(
         request_id: actor.request_id.clone(),
         details: details.map(|d| d.to_string()),
         client_ip: actor.client_ip.clone(),
-    };
-    diesel::insert_into(audit_log::table).values(&row).execute(conn).map(|_| ()).map_err(DbError::from)
+    }
 }
 
 /// Filters for listing.

@@ -6,6 +6,7 @@
 //! claiming) the difference is decided by matching the connection variant in one small
 //! function next to its use.
 
+pub mod app_write;
 pub mod applications;
 pub mod attempts;
 pub mod audit;

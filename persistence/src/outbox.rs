@@ -60,8 +60,14 @@ pub struct NewMessage<'a> {
 /// Queues a message. Returns `false` when its dedupe key was already queued (also when
 /// another transaction queued it at the same moment: the unique key decides, not a read).
 pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Utc>) -> Result<bool, DbError> {
+    enqueue_row(conn, &message(pii, m, now))
+}
+
+/// The row [`enqueue`] writes for a message, sealed, for a caller that writes it together
+/// with its application ([`crate::app_write`]).
+pub fn message(pii: &Pii, m: NewMessage<'_>, now: DateTime<Utc>) -> OutboxRow {
     let kind = if m.channel == "email" { Kind::Email } else { Kind::Mobile };
-    let row = OutboxRow {
+    OutboxRow {
         id: crate::new_id(),
         channel: m.channel.to_owned(),
         recipient_enc: pii.seal(kind, m.recipient),
@@ -81,15 +87,19 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
         updated_at: now.naive_utc(),
         sent_at: None,
         claim_token: None,
-    };
+    }
+}
+
+/// Queues a message built by [`message`]; `false` when its dedupe key was already queued.
+pub fn enqueue_row(conn: &mut DbConn, row: &OutboxRow) -> Result<bool, DbError> {
     // `ON CONFLICT DO NOTHING` rather than catching the violation: on PostgreSQL a failed
     // insert would abort the caller's whole transaction.
     let inserted = match conn {
         DbConn::Pg(c) => {
-            diesel::insert_into(outbox::table).values(&row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
+            diesel::insert_into(outbox::table).values(row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
         }
         DbConn::Sqlite(c) => {
-            diesel::insert_into(outbox::table).values(&row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
+            diesel::insert_into(outbox::table).values(row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
         }
     };
     Ok(inserted > 0)

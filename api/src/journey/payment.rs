@@ -14,6 +14,7 @@ use domain::ids::TrackingCode;
 use domain::payment::{self as rules, PaymentEvent, PaymentStatus};
 use domain::ports::{NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome};
 use domain::record_ids::PaymentId;
+use persistence::app_write::{self, Along};
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
 use persistence::catalog::Catalog;
@@ -151,40 +152,52 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
             return Err(DomainError::GatewayUnavailable.into());
         }
     };
-    // 3. The application waits for the bank.
+    // 3. The application waits for the bank: the application, read under its lock, moved
+    // and written with its audit entry and the payment's token in one statement
+    // (`app_write`). The payment row is the one written in step 1, not read again; its
+    // versioned update notices a writer that moved it meanwhile (reconciliation's claim),
+    // and only then, in the next attempt, is it read.
     let policy = state.policy.clone();
-    let (paid, _) = super::mutate(state, target, move |conn, row, app, now| {
-        let next = transition(app, Event::StartPayment, now, &policy)?;
-        row.set_domain(&next);
-        // The row written in step 1, not read again; its versioned update notices a
-        // writer that moved it meanwhile, and only then is it read.
-        let redirected = |p: &mut PaymentRow| -> Result<(), ApiError> {
-            p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
-            p.token = Some(redirect.token.clone());
-            p.redirect_url = Some(redirect.url.clone());
-            Ok(())
-        };
-        let mut p = payment.clone();
-        redirected(&mut p)?;
-        match payments::update(conn, &mut p, now) {
-            Err(DbError::Stale) => {
-                p = payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?;
-                redirected(&mut p)?;
-                payments::update(conn, &mut p, now)?;
+    let now = state.now();
+    let paid = state
+        .run_api(move |conn| {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let written = write_tx(conn, |conn| {
+                    let mut row =
+                        target.load_locked(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+                    let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
+                    row.set_domain(&next);
+                    let mut p = match attempt {
+                        1 => payment.clone(),
+                        _ => payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?,
+                    };
+                    p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
+                    p.token = Some(redirect.token.clone());
+                    p.redirect_url = Some(redirect.url.clone());
+                    let entry = audit::entry(
+                        &actor,
+                        "payment_started",
+                        Some(&row.id),
+                        Some(serde_json::json!({"payment_id": p.id, "gateway": p.gateway, "amount": p.amount})),
+                        now,
+                    );
+                    app_write::save(
+                        conn,
+                        &mut row,
+                        Along { audit: vec![entry], payment: Some(&mut p), ..Along::default() },
+                        now,
+                    )?;
+                    Ok::<_, ApiError>(p)
+                });
+                match written {
+                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
+                    other => return other,
+                }
             }
-            other => other?,
-        }
-        audit::append(
-            conn,
-            &actor,
-            "payment_started",
-            Some(&row.id),
-            Some(serde_json::json!({"payment_id": p.id, "gateway": p.gateway, "amount": p.amount})),
-            now,
-        )?;
-        Ok(p)
-    })
-    .await?;
+        })
+        .await?;
     Ok(paid)
 }
 
@@ -402,8 +415,9 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
 
 /// Applies a decision in one transaction. Idempotent: a payment that is no longer open is
 /// left alone (`None`: its outcome is read from it), and the versioned update lets exactly
-/// one racer apply it. Each decision has its own step below; this one locks the rows before
-/// and saves the payment after.
+/// one racer apply it. Each decision has its own step below, which changes the rows in
+/// memory and gathers their audit entries and messages; this one locks the rows before and
+/// writes them all after (`app_write`: one statement on PostgreSQL).
 #[expect(clippy::too_many_arguments, reason = "the decision and what settling it reads, all required")]
 fn settle(
     conn: &mut DbConn,
@@ -432,8 +446,20 @@ fn settle(
         return Ok((Some(Outcome::Pending), p, None));
     }
     let app = row.to_domain()?;
-    let mut s =
-        Settling { conn: &mut *conn, p: &mut p, row: &mut row, app: &app, now, policy, pii, catalog, catalog_seen };
+    let mut s = Settling {
+        conn: &mut *conn,
+        p: &mut p,
+        row: &mut row,
+        app: &app,
+        now,
+        policy,
+        pii,
+        catalog,
+        catalog_seen,
+        app_changed: false,
+        audit: Vec::new(),
+        messages: Vec::new(),
+    };
     let outcome = match decision {
         Decision::Unknown { .. } => unreachable!("handled above"),
         Decision::Paid { reference, card_mask } => s.paid(reference, card_mask.as_deref(), seed)?,
@@ -441,21 +467,35 @@ fn settle(
         Decision::Debited { code } => s.debited(code)?,
         Decision::Mismatch { reference } => s.give_back(reference, "amount or order mismatch", "payment_mismatch")?,
     };
+    let Settling { app_changed, audit, messages, .. } = s;
     // Only money still to be reversed keeps a check planned.
     if p.status != PaymentStatus::RefundPending || p.last_error.is_none() {
         p.next_check_at = None;
     }
     p.settled_at = Some(now.naive_utc());
-    match payments::update(conn, &mut p, now) {
+    let written = if app_changed {
+        app_write::save(conn, &mut row, Along { audit, outbox: messages, payment: Some(&mut p) }, now).map(|_| ())
+    } else {
+        // The application stays as it is (money given back, or an older payment failing).
+        let queued: Result<(), DbError> = audit
+            .iter()
+            .try_for_each(|e| persistence::audit::insert(conn, e))
+            .and_then(|()| messages.iter().try_for_each(|m| persistence::outbox::enqueue_row(conn, m).map(|_| ())));
+        queued.and_then(|()| payments::update(conn, &mut p, now))
+    };
+    match written {
         Ok(()) => Ok((Some(outcome), p, row.tracking_code)),
-        // Another racer applied it first; this transaction rolls back.
-        Err(DbError::Stale) => Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None }),
-        Err(DbError::Duplicate(_)) => Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None }),
+        // Another racer applied it first, or the tracking code drawn is taken: this
+        // transaction rolls back and `apply` runs it again (with another code).
+        Err(DbError::Stale | DbError::Duplicate(_)) => {
+            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None })
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-/// One open payment being settled, with its locked application.
+/// One open payment being settled, with its locked application, and what is written
+/// when the step is done.
 struct Settling<'a> {
     conn: &'a mut DbConn,
     p: &'a mut PaymentRow,
@@ -468,9 +508,17 @@ struct Settling<'a> {
     catalog: &'a Catalog,
     /// The catalog version read with the payment: the copy used is at least this new.
     catalog_seen: i64,
+    /// The application was moved (`row` is saved with the payment).
+    app_changed: bool,
+    audit: Vec<persistence::audit::AuditRow>,
+    messages: Vec<persistence::outbox::OutboxRow>,
 }
 
 impl Settling<'_> {
+    fn audit(&mut self, action: &str, details: serde_json::Value) {
+        self.audit.push(audit::entry(&Actor::system(), action, Some(&self.row.id), Some(details), self.now));
+    }
+
     /// Paid, the same amount: the application is registered (the held seat becomes the
     /// booking) — unless it was paid by another payment or closed, and this money goes back.
     fn paid(&mut self, reference: &str, card_mask: Option<&str>, seed: u64) -> Result<Outcome, ApiError> {
@@ -493,37 +541,31 @@ impl Settling<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        let (conn, p, row, now) = (&mut *self.conn, &mut *self.p, &mut *self.row, self.now);
         let held = self.app.slot.clone().filter(|_| seat_held);
-        row.set_domain(&next);
-        applications::update(conn, row, now)?;
+        self.row.set_domain(&next);
+        self.app_changed = true;
+        let p = &mut *self.p;
         p.status = rules::transition(p.status, PaymentEvent::Verified)?;
         p.reference = Some(reference.to_owned());
         p.card_mask = card_mask.map(str::to_owned);
-        audit::append(
-            conn,
-            &Actor::system(),
-            "payment_verified",
-            Some(&row.id),
-            Some(serde_json::json!({"payment_id": p.id, "booked": held.is_some()})),
-            now,
-        )?;
+        let (payment_id, amount) = (p.id.clone(), p.amount);
+        self.audit("payment_verified", serde_json::json!({"payment_id": payment_id, "booked": held.is_some()}));
         let mut params =
-            serde_json::json!({"tracking_code": row.tracking_code, "amount": p.amount, "reference": reference});
+            serde_json::json!({"tracking_code": self.row.tracking_code, "amount": amount, "reference": reference});
         if let Some(slot) = held
-            && let Some(office) = self.catalog.at_least(conn, self.catalog_seen)?.office(&slot.office_id)
+            && let Some(office) = self.catalog.at_least(self.conn, self.catalog_seen)?.office(&slot.office_id)
         {
-            params = crate::journey::booking::booking_params(office, &slot, row);
+            params = crate::journey::booking::booking_params(office, &slot, self.row);
         }
-        notify::sms_to_applicant(
-            conn,
+        let sms = notify::sms_message_to_applicant(
             self.pii,
-            row,
+            self.row,
             Template::Registration,
             params,
-            Some(format!("payment:{}", p.id)),
-            now,
+            Some(format!("payment:{payment_id}")),
+            self.now,
         )?;
+        self.messages.push(sms);
         Ok(Outcome::Success)
     }
 
@@ -535,14 +577,8 @@ impl Settling<'_> {
         p.reference = Some(reference.to_owned());
         p.last_error = Some(why.to_owned());
         p.next_check_at = Some((self.now + Duration::minutes(10)).naive_utc());
-        audit::append(
-            self.conn,
-            &Actor::system(),
-            action,
-            Some(&self.row.id),
-            Some(serde_json::json!({"payment_id": p.id})),
-            self.now,
-        )?;
+        let payment_id = p.id.clone();
+        self.audit(action, serde_json::json!({"payment_id": payment_id}));
         Ok(Outcome::RefundPending)
     }
 
@@ -565,37 +601,32 @@ impl Settling<'_> {
     /// payment of an application still waiting for one, the application goes back (its held
     /// seat released) and the citizen is told.
     fn unpaid(&mut self, code: &str, debited: bool, action: &str) -> Result<(), ApiError> {
-        let (conn, p, row, app, now) = (&mut *self.conn, &mut *self.p, &mut *self.row, self.app, self.now);
-        p.bank_code = Some(code.to_owned());
-        let latest = payments::for_application(conn, &row.id)?.first().map(|x| x.id.clone()) == Some(p.id.clone());
+        let (app, now) = (self.app, self.now);
+        self.p.bank_code = Some(code.to_owned());
+        let payment_id = self.p.id.clone();
+        let latest = payments::for_application(self.conn, &self.row.id)?.first().map(|x| x.id.clone())
+            == Some(payment_id.clone());
         if latest && app.payment != application::PaymentStatus::Paid && app.state != application::State::Cancelled {
             let next = transition(app, Event::PaymentFailed { money_deducted: debited }, now, self.policy)?;
             if app.appointment == AppointmentStatus::Held
                 && next.appointment == AppointmentStatus::None
                 && let Some(s) = &app.slot
             {
-                offices::release_seat(conn, &s.office_id, s.date, s.shift)?;
+                offices::release_seat(self.conn, &s.office_id, s.date, s.shift)?;
             }
-            row.set_domain(&next);
-            applications::update(conn, row, now)?;
-            notify::sms_to_applicant(
-                conn,
+            self.row.set_domain(&next);
+            self.app_changed = true;
+            let sms = notify::sms_message_to_applicant(
                 self.pii,
-                row,
+                self.row,
                 Template::PaymentResult,
                 serde_json::json!({"success": false, "refund": debited}),
-                Some(format!("payment:{}", p.id)),
+                Some(format!("payment:{payment_id}")),
                 now,
             )?;
+            self.messages.push(sms);
         }
-        audit::append(
-            conn,
-            &Actor::system(),
-            action,
-            Some(&row.id),
-            Some(serde_json::json!({"payment_id": p.id, "code": code})),
-            now,
-        )?;
+        self.audit(action, serde_json::json!({"payment_id": payment_id, "code": code}));
         Ok(())
     }
 }
