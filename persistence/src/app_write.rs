@@ -49,7 +49,8 @@ pub struct Written {
 
 /// Saves the changed application `row` (`row.version` is the version read; bumped, as
 /// `updated_at`, when saved) with what goes `along`. `Stale` when the application's or the
-/// payment's version moved: nothing is written and both rows keep the versions read.
+/// payment's version moved: nothing is written and both rows keep the versions (and
+/// `updated_at`) read.
 pub fn save(
     conn: &mut DbConn,
     row: &mut ApplicationRow,
@@ -58,6 +59,7 @@ pub fn save(
 ) -> Result<Written, DbError> {
     let Along { audit, outbox, mut payment } = along;
     let (app_read, pay_read) = (row.version, payment.as_ref().map(|p| p.version));
+    let (app_at, pay_at) = (row.updated_at, payment.as_ref().map(|p| p.updated_at));
     row.version += 1;
     row.updated_at = now.naive_utc();
     if let Some(p) = payment.as_deref_mut() {
@@ -70,9 +72,9 @@ pub fn save(
         write_tx(conn, |conn| write_all(conn, row, app_read, payment.as_deref(), pay_read, &audit, &outbox))
     };
     if written.is_err() {
-        row.version = app_read;
-        if let (Some(p), Some(read)) = (payment, pay_read) {
-            p.version = read;
+        (row.version, row.updated_at) = (app_read, app_at);
+        if let (Some(p), Some(read), Some(at)) = (payment, pay_read, pay_at) {
+            (p.version, p.updated_at) = (read, at);
         }
     }
     written

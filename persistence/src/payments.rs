@@ -64,21 +64,6 @@ pub fn find(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbE
     payments::table.find(id.as_str()).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-/// Reads a payment and locks its row for the rest of the write transaction, in one
-/// statement (see `applications::find_locked`).
-pub fn find_locked(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbError> {
-    match conn {
-        DbConn::Pg(pg) => payments::table
-            .find(id.as_str())
-            .select(PaymentRow::as_select())
-            .for_update()
-            .first(pg)
-            .optional()
-            .map_err(DbError::from),
-        DbConn::Sqlite(_) => find(conn, id),
-    }
-}
-
 /// A payment and its application, read and locked for the rest of the write transaction
 /// in one statement (`FOR UPDATE` of both rows on PostgreSQL; on SQLite the write
 /// transaction already holds the database, see `applications::find_locked`), with the
