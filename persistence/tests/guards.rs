@@ -620,7 +620,7 @@ fn guess_counters_are_locked_in_one_order() {
         });
         // Until the waiter holds a (it never will if it went for b first).
         let mut a_locked = false;
-        for _ in 0..50 {
+        for _ in 0..500 {
             std::thread::sleep(std::time::Duration::from_millis(20));
             a_locked = locked(&mut probe, "attempt_counts", &a);
             release(&mut probe);
