@@ -140,8 +140,8 @@ impl Catalog {
         self.at_least(conn, seen)
     }
 
-    /// The catalog, at least as new as `seen`, a version the caller read itself (in a
-    /// statement that read something else as well); reloads on `conn` when stale.
+    /// The catalog, at least as new as `seen` — a version the caller read in one of its
+    /// own statements (e.g. [`crate::citizens::spend_captcha`]). Reloads on `conn` when stale.
     pub fn at_least(&self, conn: &mut DbConn, seen: i64) -> Result<Arc<Snapshot>, DbError> {
         self.wanted.fetch_max(seen, Ordering::AcqRel);
         let current = self.snapshot.read().clone();
