@@ -5,7 +5,7 @@
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use chrono::{DateTime, Utc};
-use domain::record_ids::CitizenId;
+use domain::record_ids::{CitizenId, OfficeId};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::{ApiCode, ApiError};
@@ -230,7 +230,7 @@ pub struct StaffPrincipal {
     pub session_id: String,
     pub username: String,
     pub role: StaffRole,
-    pub office_id: Option<String>,
+    pub office_id: Option<OfficeId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,9 +246,9 @@ impl StaffPrincipal {
     }
 
     /// The office an operator works at.
-    pub fn office(&self) -> Result<&str, ApiError> {
+    pub fn office(&self) -> Result<&OfficeId, ApiError> {
         self.require(StaffRole::Operator)?;
-        self.office_id.as_deref().ok_or(ApiError::Forbidden(ApiCode::Forbidden))
+        self.office_id.as_ref().ok_or(ApiError::Forbidden(ApiCode::Forbidden))
     }
 }
 
@@ -319,7 +319,7 @@ impl FromRequest for AdminPrincipal {
 pub struct OperatorPrincipal(pub StaffPrincipal);
 
 impl OperatorPrincipal {
-    pub fn office(&self) -> Result<&str, ApiError> {
+    pub fn office(&self) -> Result<&OfficeId, ApiError> {
         self.0.office()
     }
 }

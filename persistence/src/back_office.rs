@@ -3,10 +3,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, OfficeId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::schema::{clients, enrollments, idempotency_keys, production_events};
 
 // ---------------------------------------------------------------- enrollments
@@ -16,7 +17,8 @@ use crate::schema::{clients, enrollments, idempotency_keys, production_events};
 pub struct EnrollmentRow {
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub application_id: ApplicationId,
-    pub office_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub office_id: OfficeId,
     pub postal_code_enc: String,
     pub address_enc: String,
     /// Sealed (`Kind::Secret`), like the postal code and address.
@@ -35,7 +37,8 @@ pub struct EnrollmentRow {
     pub completed_at: NaiveDateTime,
     pub delivered_by: Option<String>,
     pub delivered_at: Option<NaiveDateTime>,
-    pub delivery_office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub delivery_office_id: Option<OfficeId>,
     pub delivery_fee: Option<i64>,
     /// The names in Latin letters as the office entered them, sealed (`Kind::Personal`):
     /// `{"first_name": …, "last_name": …}`.
@@ -59,7 +62,7 @@ pub fn record_delivery(
     conn: &mut DbConn,
     application_id: &ApplicationId,
     by: &str,
-    office_id: &str,
+    office_id: &OfficeId,
     fee: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -67,7 +70,7 @@ pub fn record_delivery(
         .set((
             enrollments::delivered_by.eq(Some(by)),
             enrollments::delivered_at.eq(Some(at.naive_utc())),
-            enrollments::delivery_office_id.eq(Some(office_id)),
+            enrollments::delivery_office_id.eq(Some(office_id.as_str())),
             enrollments::delivery_fee.eq(fee),
         ))
         .execute(conn)
@@ -85,7 +88,8 @@ pub struct ProductionEventRow {
     pub application_id: ApplicationId,
     pub client_id: String,
     pub kind: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub note: Option<String>,
     pub result_state: String,
     pub received_at: NaiveDateTime,
@@ -129,7 +133,8 @@ pub struct ClientRow {
     pub secret_hash: String,
     /// Space-separated scopes.
     pub scopes: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub disabled: bool,
     pub rate_per_minute: i32,
     pub created_at: NaiveDateTime,
@@ -143,11 +148,15 @@ pub fn client(conn: &mut DbConn, client_id: &str) -> Result<Option<ClientRow>, D
 }
 
 pub fn insert_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
-    diesel::insert_into(clients::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(clients::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 pub fn update_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
-    diesel::update(clients::table.find(&row.client_id)).set(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::update(clients::table.find(&row.client_id))
+        .set(row.clone())
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 pub fn list_clients(conn: &mut DbConn, after: Option<&str>, limit: i64) -> Result<Vec<ClientRow>, DbError> {

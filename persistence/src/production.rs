@@ -64,8 +64,8 @@ struct Candidate {
 
 #[derive(QueryableByName)]
 struct Leased {
-    #[diesel(sql_type = Text)]
-    application_id: String,
+    #[diesel(sql_type = Text, deserialize_as = String)]
+    application_id: ApplicationId,
 }
 
 /// Polls that lose every candidate to other clients look further, at most this often.
@@ -142,7 +142,7 @@ fn lease(
     .bind::<Timestamp, _>(until)
     .bind::<Timestamp, _>(now)
     .load::<Leased>(conn)?;
-    Ok(taken.iter().any(|l| l.application_id == application_id.as_str()))
+    Ok(taken.iter().any(|l| &l.application_id == application_id))
 }
 
 /// Forgets a lease (the application left the queue).

@@ -2,9 +2,11 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use domain::record_ids::OfficeId;
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::schema::staff_users;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -14,7 +16,8 @@ pub struct StaffUser {
     pub username: String,
     pub password_hash: String,
     pub role: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub disabled: bool,
     pub failed_attempts: i32,
     pub locked_until: Option<NaiveDateTime>,
@@ -48,10 +51,10 @@ pub fn bootstrap_admin(conn: &mut DbConn, password_hash: &str, now: NaiveDateTim
         // unique, so one creates the administrator and the others find it made.
         let inserted = match conn {
             DbConn::Pg(c) => {
-                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(staff_users::table).values(user.clone()).on_conflict_do_nothing().execute(c)?
             }
             DbConn::Sqlite(c) => {
-                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(staff_users::table).values(user.clone()).on_conflict_do_nothing().execute(c)?
             }
         };
         Ok(inserted == 1)
@@ -84,7 +87,7 @@ pub fn record_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result
 }
 
 pub fn insert(conn: &mut DbConn, user: &StaffUser) -> Result<(), DbError> {
-    diesel::insert_into(staff_users::table).values(user).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(staff_users::table).values(user.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 /// Staff by username order, after a cursor.

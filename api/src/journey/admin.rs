@@ -3,6 +3,7 @@
 //! Statistics are a read of their own (`persistence::stats`).
 
 use actix_web::web;
+use domain::record_ids::OfficeId;
 use persistence::audit::{self, Actor};
 use persistence::back_office::ClientRow;
 use persistence::payments::FeeRateRow;
@@ -46,7 +47,7 @@ pub async fn create_staff(
         username: new.username,
         password_hash: hash,
         role: new.role.into(),
-        office_id: new.office_id,
+        office_id: new.office_id.map(OfficeId::from),
         disabled: false,
         failed_attempts: 0,
         locked_until: None,
@@ -156,7 +157,7 @@ pub async fn create_client(state: &AppState, actor: Actor, new: NewClient) -> Re
         kind: new.kind,
         secret_hash: hash_secret(&secret),
         scopes: new.scopes.into(),
-        office_id: new.office_id,
+        office_id: new.office_id.map(OfficeId::from),
         disabled: false,
         rate_per_minute: new.rate_per_minute,
         token_version: 0,
