@@ -22,6 +22,7 @@ use domain::Lang;
 use domain::delivery::{Attempt, CLAIM_LEASE, CLAIM_RENEW_EVERY, Status, after_attempt};
 use domain::ids::Mobile;
 use domain::ports::{Attachment, EmailMessage, SendError};
+use domain::record_ids::AccountId;
 use domain::record_ids::ApplicationId;
 use domain::record_ids::OfficeId;
 use futures_util::StreamExt;
@@ -173,12 +174,12 @@ async fn attempt(
 /// The e-folder account a credentials SMS was for, and the account's token version the
 /// credentials belong to: its dedupe key is `efolder-credentials:<account>` (registration,
 /// version 0) or `efolder-credentials:<account>:recovery:<version>`.
-fn credentials_account(row: &OutboxRow) -> Option<(String, i32)> {
+fn credentials_account(row: &OutboxRow) -> Option<(AccountId, i32)> {
     if row.template != crate::notify::Template::EfolderCredentials.as_str() {
         return None;
     }
     let mut parts = row.dedupe_key.as_deref()?.strip_prefix("efolder-credentials:")?.split(':');
-    let id = parts.next().filter(|id| !id.is_empty())?.to_owned();
+    let id = AccountId::from(parts.next().filter(|id| !id.is_empty())?);
     let version = match (parts.next(), parts.next()) {
         (None, _) => 0,
         (Some("recovery"), Some(v)) => v.parse().ok()?,

@@ -83,3 +83,16 @@ record_id!(
     /// catalog as the same text.
     OfficeId
 );
+record_id!(
+    /// A staff account (operator or administrator): `staff_users.id`, the subject of its tokens.
+    StaffId
+);
+record_id!(
+    /// A national e-folder account: `efolder_accounts.id`, the subject of its tokens.
+    AccountId
+);
+record_id!(
+    /// A machine client (kiosk or card production system), named by the administrator who
+    /// registered it: `clients.client_id`, the subject of its tokens.
+    ClientId
+);

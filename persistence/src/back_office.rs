@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use domain::record_ids::{ApplicationId, OfficeId};
+use domain::record_ids::{ApplicationId, ClientId, OfficeId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -86,7 +86,8 @@ pub struct ProductionEventRow {
     pub event_id: String,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub application_id: ApplicationId,
-    pub client_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub client_id: ClientId,
     pub kind: String,
     #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
     pub office_id: Option<OfficeId>,
@@ -125,7 +126,8 @@ pub fn production_events_of(
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clients, treat_none_as_null = true)]
 pub struct ClientRow {
-    pub client_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub client_id: ClientId,
     pub name: String,
     /// `kiosk` or `production`.
     pub kind: String,
@@ -143,8 +145,8 @@ pub struct ClientRow {
     pub token_version: i32,
 }
 
-pub fn client(conn: &mut DbConn, client_id: &str) -> Result<Option<ClientRow>, DbError> {
-    clients::table.find(client_id).select(ClientRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn client(conn: &mut DbConn, client_id: &ClientId) -> Result<Option<ClientRow>, DbError> {
+    clients::table.find(client_id.as_str()).select(ClientRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
 pub fn insert_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
@@ -152,7 +154,7 @@ pub fn insert_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> 
 }
 
 pub fn update_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
-    diesel::update(clients::table.find(&row.client_id))
+    diesel::update(clients::table.find(row.client_id.as_str()))
         .set(row.clone())
         .execute(conn)
         .map(|_| ())

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use domain::record_ids::OfficeId;
+use domain::record_ids::{OfficeId, StaffId};
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
@@ -12,7 +12,8 @@ use crate::schema::staff_users;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = staff_users)]
 pub struct StaffUser {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: StaffId,
     pub username: String,
     pub password_hash: String,
     pub role: String,
@@ -70,12 +71,12 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<Staf
         .map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<StaffUser>, DbError> {
-    staff_users::table.find(id).select(StaffUser::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &StaffId) -> Result<Option<StaffUser>, DbError> {
+    staff_users::table.find(id.as_str()).select(StaffUser::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-pub fn record_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(staff_users::table.find(id))
+pub fn record_success(conn: &mut DbConn, id: &StaffId, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::failed_attempts.eq(0),
             staff_users::locked_until.eq(None::<NaiveDateTime>),
@@ -100,8 +101,8 @@ pub fn list(conn: &mut DbConn, after_username: Option<&str>, limit: i64) -> Resu
 }
 
 /// Disables or enables an account; disabling bumps the token version so its tokens stop at once.
-pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateTime) -> Result<bool, DbError> {
-    let n = diesel::update(staff_users::table.find(id))
+pub fn set_disabled(conn: &mut DbConn, id: &StaffId, disabled: bool, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::disabled.eq(disabled),
             staff_users::token_version.eq(staff_users::token_version + 1),
@@ -112,8 +113,8 @@ pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateT
 }
 
 /// Sets a new password hash; old tokens stop working (token version bumped).
-pub fn reset_password(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    let n = diesel::update(staff_users::table.find(id))
+pub fn reset_password(conn: &mut DbConn, id: &StaffId, hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::password_hash.eq(hash),
             staff_users::token_version.eq(staff_users::token_version + 1),

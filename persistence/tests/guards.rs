@@ -14,7 +14,7 @@ use diesel::sqlite::SqliteConnection;
 use domain::DomainError;
 use domain::offices::Shift;
 use domain::payment::{PaymentStatus, RefundStatus};
-use domain::record_ids::{ApplicationId, OfficeId};
+use domain::record_ids::{AccountId, ApplicationId, OfficeId};
 use persistence::applications::{self, ApplicationRow};
 use persistence::attempts::{self, Reservation};
 use persistence::back_office::{self, IdempotencyRow};
@@ -570,8 +570,8 @@ fn public_lookups_are_counted_per_code_purpose_and_day() {
 
 // ---------------------------------------------------------------- e-folder guesses
 
-fn account(conn: &mut DbConn) -> String {
-    let id = id();
+fn account(conn: &mut DbConn) -> AccountId {
+    let id = AccountId::from(id());
     let row = AccountRow {
         id: id.clone(),
         subject_hash: self::id(),
@@ -643,7 +643,7 @@ fn a_reset_code_is_replaced_only_after_the_resend_wait_and_guessed_a_bounded_num
         let second = efolder::take_reset_attempt(conn, &account, 2).unwrap().expect("the second guess");
         assert_eq!(second.attempts, 2, "{db}: the second guess counted");
         assert!(efolder::take_reset_attempt(conn, &account, 2).unwrap().is_none(), "{db}: guesses used up");
-        assert!(efolder::take_reset_attempt(conn, &id(), 2).unwrap().is_none(), "{db}: no code");
+        assert!(efolder::take_reset_attempt(conn, &id().into(), 2).unwrap().is_none(), "{db}: no code");
     }
 }
 

@@ -9,6 +9,7 @@ use domain::fees::{FeeKind, check_collected};
 use domain::ids::PostalCode;
 use domain::offices::OfficeKind;
 use domain::record_ids::ApplicationId;
+use domain::record_ids::ClientId;
 use domain::record_ids::OfficeId;
 use domain::{DomainError, Rials};
 use persistence::audit::{self, Actor};
@@ -302,7 +303,7 @@ impl ProductionKind {
 /// as the first time; an event id reused for another application is refused.
 pub async fn production_event(
     state: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     tracking: &str,
     event_id: String,
     kind: ProductionKind,
@@ -311,9 +312,9 @@ pub async fn production_event(
 ) -> Result<(persistence::applications::ApplicationRow, bool), ApiError> {
     let policy = state.policy.clone();
     let pii = state.pii.clone();
-    let client = client_id.to_owned();
+    let client = client_id.clone();
     let eid = event_id.clone();
-    let actor = Actor { kind: "production", id: Some(client.clone()), request_id: None, client_ip: None };
+    let actor = Actor { kind: "production", id: Some(client.to_string()), request_id: None, client_ip: None };
     let result = mutate(state, Target::TrackingCode(tracking.to_owned()), move |conn, row, app, now| {
         if let Some(seen) = back_office::production_event(conn, &eid)? {
             if seen.application_id != row.id {

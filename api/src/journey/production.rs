@@ -5,6 +5,7 @@
 //! out of the queue ([`crate::journey::office::production_event`]).
 
 use domain::record_ids::ApplicationId;
+use domain::record_ids::ClientId;
 use domain::record_ids::OfficeId;
 use std::collections::HashMap;
 
@@ -47,7 +48,7 @@ pub struct QueuePage {
 /// Claims the next page of enrolled applications for a production client (see
 /// [`production::claim`]) and opens what the card needs. `cursor`: the `next_cursor` of
 /// the previous page (422 naming `cursor` when it is not one).
-pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Result<QueuePage, ApiError> {
+pub async fn poll(state: &AppState, client_id: &ClientId, paging: &PageRequest) -> Result<QueuePage, ApiError> {
     let limit = paging.limit;
     let after = match paging.cursor() {
         Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?),
@@ -55,7 +56,7 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
     };
     let now = state.now();
     let until = now + Duration::minutes(state.config.production.lease_minutes);
-    let client = client_id.to_owned();
+    let client = client_id.clone();
     let (claimed, rows, enrollments, offices) = state
         .run_api(move |conn| {
             let claimed = production::claim(conn, &client, after.as_ref(), limit, now.naive_utc(), until.naive_utc())?;

@@ -41,7 +41,7 @@ pub struct StaffView {
 impl From<&StaffUser> for StaffView {
     fn from(u: &StaffUser) -> Self {
         Self {
-            id: u.id.clone(),
+            id: u.id.to_string(),
             username: u.username.clone(),
             role: u.role.clone(),
             office_id: u.office_id.clone().map(String::from),
@@ -214,7 +214,7 @@ pub struct ClientView {
 impl From<&ClientRow> for ClientView {
     fn from(c: &ClientRow) -> Self {
         Self {
-            client_id: c.client_id.clone(),
+            client_id: c.client_id.to_string(),
             name: c.name.clone(),
             kind: c.kind.clone(),
             scopes: c.scopes.clone(),
@@ -245,7 +245,7 @@ pub async fn list_clients(
     let paging = q.request()?;
     let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
     let rows = state.run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), fetch)).await?;
-    let page = paging.page(rows, |c| c.client_id.clone()).map(|c| ClientView::from(&c));
+    let page = paging.page(rows, |c| c.client_id.to_string()).map(|c| ClientView::from(&c));
     Ok(HttpResponse::Ok().json(ClientsPage::from(page)))
 }
 

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::record_ids::ClientId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -190,7 +191,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Some(_) => return Ok(oauth_error(&req, UnsupportedGrantType, "Only client_credentials is issued.")),
         None => return Ok(oauth_error(&req, InvalidRequest, "grant_type is required.")),
     }
-    let id = client_id.clone();
+    let id = ClientId::from(client_id.as_str());
     let client = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
     let given = hash_secret(&secret);
     let Some(client) =
