@@ -76,6 +76,11 @@ impl Metrics {
         let c = db.counts();
         for (name, help, value) in [
             ("ncr_db_statements_total", "Statements sent to the database, BEGIN and COMMIT included", c.statements),
+            (
+                "ncr_db_transaction_control_total",
+                "Of the statements, BEGIN, COMMIT, ROLLBACK and savepoints",
+                c.control,
+            ),
             ("ncr_db_transactions_total", "Transactions begun (autocommit statements not counted)", c.transactions),
             ("ncr_db_rollbacks_total", "Transactions rolled back", c.rollbacks),
         ] {

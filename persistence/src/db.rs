@@ -113,6 +113,7 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Debug, Default)]
 pub struct DbCounters {
     statements: AtomicU64,
+    control: AtomicU64,
     transactions: AtomicU64,
     rollbacks: AtomicU64,
 }
@@ -122,6 +123,9 @@ pub struct DbCounters {
 pub struct DbCounts {
     /// Statements sent, `BEGIN`/`COMMIT`/`ROLLBACK` and savepoints included.
     pub statements: u64,
+    /// Of those, the transaction control: `BEGIN`, `COMMIT`, `ROLLBACK` and savepoints.
+    /// `statements - control` is the work: what reads and writes rows.
+    pub control: u64,
     /// Transactions begun (outermost `BEGIN`s; an autocommit statement is not counted).
     pub transactions: u64,
     /// Of those, rolled back.
@@ -132,28 +136,51 @@ impl DbCounters {
     pub fn read(&self) -> DbCounts {
         DbCounts {
             statements: self.statements.load(Ordering::Relaxed),
+            control: self.control.load(Ordering::Relaxed),
             transactions: self.transactions.load(Ordering::Relaxed),
             rollbacks: self.rollbacks.load(Ordering::Relaxed),
         }
     }
 }
 
-/// The diesel instrumentation that feeds [`DbCounters`].
-struct Counting(Arc<DbCounters>);
+/// The diesel instrumentation that feeds [`DbCounters`]. Diesel's transaction manager
+/// announces a begin, commit or rollback (savepoints too) just before it sends the statement
+/// that does it, so the next statement after such an event is transaction control.
+struct Counting {
+    counters: Arc<DbCounters>,
+    control_next: bool,
+}
+
+impl Counting {
+    fn new(counters: Arc<DbCounters>) -> Self {
+        Self { counters, control_next: false }
+    }
+}
 
 impl diesel::connection::Instrumentation for Counting {
     fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
         use diesel::connection::InstrumentationEvent as E;
+        let c = &self.counters;
         match event {
             E::StartQuery { .. } => {
-                self.0.statements.fetch_add(1, Ordering::Relaxed);
+                c.statements.fetch_add(1, Ordering::Relaxed);
+                if std::mem::take(&mut self.control_next) {
+                    c.control.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            E::BeginTransaction { depth, .. } if depth.get() == 1 => {
-                self.0.transactions.fetch_add(1, Ordering::Relaxed);
+            E::BeginTransaction { depth, .. } => {
+                self.control_next = true;
+                if depth.get() == 1 {
+                    c.transactions.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            E::RollbackTransaction { depth, .. } if depth.get() == 1 => {
-                self.0.rollbacks.fetch_add(1, Ordering::Relaxed);
+            E::RollbackTransaction { depth, .. } => {
+                self.control_next = true;
+                if depth.get() == 1 {
+                    c.rollbacks.fetch_add(1, Ordering::Relaxed);
+                }
             }
+            E::CommitTransaction { .. } => self.control_next = true,
             _ => {}
         }
     }
@@ -187,7 +214,7 @@ impl ManageConnection for DbManager {
                     conn.batch_execute("SET statement_timeout = 15000; SET lock_timeout = 10000;")
                         .map_err(r2d2::Error::QueryError)?;
                 }
-                conn.set_instrumentation(Counting(self.counters.clone()));
+                conn.set_instrumentation(Counting::new(self.counters.clone()));
                 Ok(DbConn::Pg(conn))
             }
             Backend::Sqlite => {
@@ -198,7 +225,7 @@ impl ManageConnection for DbManager {
                     self.settings.sqlite_busy_timeout.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
-                conn.set_instrumentation(Counting(self.counters.clone()));
+                conn.set_instrumentation(Counting::new(self.counters.clone()));
                 Ok(DbConn::Sqlite(conn))
             }
         }

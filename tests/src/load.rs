@@ -153,7 +153,10 @@ pub struct Report {
 /// (the outbox sending the journeys' SMS) are part of the cost.
 #[derive(Debug, Clone, Default)]
 pub struct Costs {
+    /// Every statement sent, `BEGIN`/`COMMIT` included.
     pub statements: Option<u64>,
+    /// Of those, `BEGIN`, `COMMIT`, `ROLLBACK` and savepoints.
+    pub control: Option<u64>,
     pub transactions: Option<u64>,
     pub rollbacks: Option<u64>,
     pub server_cpu_ms: Option<f64>,
@@ -167,11 +170,17 @@ impl Costs {
         v.filter(|_| n > 0).map(|v| v / n as f64)
     }
 
+    /// The statements that read and write rows: all but the transaction control.
+    pub fn work(&self) -> Option<u64> {
+        Some(self.statements?.saturating_sub(self.control?))
+    }
+
     pub fn to_json(&self, journeys: u64, requests: u64) -> Value {
         let f = |v: Option<u64>| v.map(|v| v as f64);
         let per = |n: u64| {
             json!({
                 "statements": Self::per(f(self.statements), n),
+                "work_statements": Self::per(f(self.work()), n),
                 "transactions": Self::per(f(self.transactions), n),
                 "rollbacks": Self::per(f(self.rollbacks), n),
                 "server_cpu_ms": Self::per(self.server_cpu_ms, n),
@@ -181,7 +190,8 @@ impl Costs {
         };
         json!({
             "total": {
-                "statements": self.statements, "transactions": self.transactions, "rollbacks": self.rollbacks,
+                "statements": self.statements, "work_statements": self.work(),
+                "transactions": self.transactions, "rollbacks": self.rollbacks,
                 "server_cpu_ms": self.server_cpu_ms, "postgres_cpu_ms": self.postgres_cpu_ms,
                 "pg_stat_statements_calls": self.pg_stat_statements_calls,
             },
@@ -285,8 +295,9 @@ impl Report {
             let (n, unit) = if self.journeys > 0 { (self.journeys, "journey") } else { (self.requests, "request") };
             let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
             out.push_str(&format!(
-                "cost per {unit}: {} statements, {} transactions ({} rolled back), server CPU {} ms, PostgreSQL CPU {} ms, pg_stat_statements calls {}\n",
+                "cost per {unit}: {} statements ({} without BEGIN/COMMIT), {} transactions ({} rolled back), server CPU {} ms, PostgreSQL CPU {} ms, pg_stat_statements calls {}\n",
                 show(Costs::per(c.statements.map(|v| v as f64), n)),
+                show(Costs::per(c.work().map(|v| v as f64), n)),
                 show(Costs::per(c.transactions.map(|v| v as f64), n)),
                 show(Costs::per(c.rollbacks.map(|v| v as f64), n)),
                 show(Costs::per(c.server_cpu_ms, n)),
@@ -348,8 +359,8 @@ fn cpu_ms(pid: u32) -> Option<f64> {
 /// One reading of what [`Costs`] is the difference of.
 #[derive(Debug, Default)]
 struct CostProbe {
-    /// `ncr_db_statements_total`, `…transactions…`, `…rollbacks…`.
-    counters: Option<(u64, u64, u64)>,
+    /// `ncr_db_statements_total`, `…transaction_control…`, `…transactions…`, `…rollbacks…`.
+    counters: Option<(u64, u64, u64, u64)>,
     server_cpu_ms: Option<f64>,
     /// CPU ms of each PostgreSQL backend serving the server's database.
     backends: Option<BTreeMap<i32, f64>>,
@@ -381,6 +392,7 @@ impl CostProbe {
             };
             Some((
                 read("ncr_db_statements_total")?,
+                read("ncr_db_transaction_control_total")?,
                 read("ncr_db_transactions_total")?,
                 read("ncr_db_rollbacks_total")?,
             ))
@@ -424,11 +436,12 @@ impl CostProbe {
     /// meanwhile (a new pooled connection) counts from zero.
     fn until(&self, end: &CostProbe) -> Costs {
         let d = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
-        let c = |f: fn(&(u64, u64, u64)) -> u64| d(self.counters.as_ref().map(f), end.counters.as_ref().map(f));
+        let c = |f: fn(&(u64, u64, u64, u64)) -> u64| d(self.counters.as_ref().map(f), end.counters.as_ref().map(f));
         Costs {
             statements: c(|t| t.0),
-            transactions: c(|t| t.1),
-            rollbacks: c(|t| t.2),
+            control: c(|t| t.1),
+            transactions: c(|t| t.2),
+            rollbacks: c(|t| t.3),
             server_cpu_ms: self.server_cpu_ms.zip(end.server_cpu_ms).map(|(a, b)| (b - a).max(0.0)),
             postgres_cpu_ms: self
                 .backends
@@ -539,6 +552,26 @@ struct Client {
     http: reqwest::Client,
     base: Arc<str>,
     stats: Stats,
+    /// The in-process server's database, when each request's own cost is traced
+    /// ([`trace_journey`]): one client alone, jobs off.
+    trace: Option<(persistence::Db, Vec<StepCost>)>,
+}
+
+/// What one request of a traced journey cost the database.
+#[derive(Debug, Clone)]
+pub struct StepCost {
+    pub step: &'static str,
+    pub statements: u64,
+    /// Of those, `BEGIN`/`COMMIT`/`ROLLBACK`.
+    pub control: u64,
+    pub transactions: u64,
+}
+
+impl StepCost {
+    /// The statements that read and write rows.
+    pub fn work(&self) -> u64 {
+        self.statements - self.control
+    }
 }
 
 impl Client {
@@ -556,6 +589,7 @@ impl Client {
         refused: &[u16],
     ) -> Result<Answer, Failed> {
         let write = req.try_clone().and_then(|r| r.build().ok()).is_some_and(|r| r.method() != reqwest::Method::GET);
+        let before = self.trace.as_ref().map(|(db, _)| db.counts());
         let started = Instant::now();
         let res = req.send().await;
         let res = match res {
@@ -570,6 +604,15 @@ impl Client {
         let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = res.text().await;
         self.stats.record(name, started.elapsed());
+        if let (Some((db, steps)), Some(before)) = (self.trace.as_mut(), before) {
+            let after = db.counts();
+            steps.push(StepCost {
+                step: name,
+                statements: after.statements - before.statements,
+                control: after.control - before.control,
+                transactions: after.transactions - before.transactions,
+            });
+        }
         let Ok(body) = body else {
             self.stats.error(format!("{name}:io"));
             return Err(Failed);
@@ -739,6 +782,24 @@ async fn journey(c: &mut Client, opts: &Options, i: u64, p: &PersonRow) -> Resul
     Ok(token)
 }
 
+/// Runs the journey of the next load-test citizen from `citizens` alone against an
+/// in-process server whose database is `db` (jobs off, nothing else running), and returns
+/// what each request cost the database, read from `db`'s own counters around it.
+pub async fn trace_journey(
+    opts: &Options,
+    db: persistence::Db,
+    citizens: &AtomicU64,
+) -> Result<Vec<StepCost>, BTreeMap<String, u64>> {
+    let base: Arc<str> = opts.base.trim_end_matches('/').into();
+    let mut c = Client { http: http_client(), base, stats: Stats::default(), trace: Some((db, Vec::new())) };
+    let (i, p) = next_citizen(citizens);
+    let done = journey(&mut c, opts, i, &p).await;
+    match (done, c.trace) {
+        (Ok(_), Some((_, steps))) => Ok(steps),
+        _ => Err(c.stats.errors),
+    }
+}
+
 // ---------------------------------------------------------------- running
 
 fn http_client() -> reqwest::Client {
@@ -771,7 +832,7 @@ where
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
         let (next, work) = (next.clone(), work.clone());
-        let mut client = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+        let mut client = Client { http: http.clone(), base: base.clone(), stats: Stats::default(), trace: None };
         tasks.spawn(async move {
             loop {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -991,7 +1052,7 @@ async fn rush(
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens {
         let barrier = barrier.clone();
-        let mut c = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+        let mut c = Client { http: http.clone(), base: base.clone(), stats: Stats::default(), trace: None };
         let body = json!({"office_id": office_id, "date": date, "shift": shift});
         tasks.spawn(async move {
             barrier.wait().await;
@@ -1024,7 +1085,7 @@ async fn rush(
     // Each winner reads her own application: the contested seat, booked, is hers.
     let mut winner_ids = std::collections::BTreeSet::new();
     let mut winners_holding = 0;
-    let mut checker = Client { http: http.clone(), base: base.clone(), stats: Stats::default() };
+    let mut checker = Client { http: http.clone(), base: base.clone(), stats: Stats::default(), trace: None };
     for token in &winner_tokens {
         let Ok(view) =
             checker.call("application", checker.get("/api/v1/citizen/application", Some(token)), &[200], &[]).await

@@ -108,7 +108,8 @@ impl Scanner {
             let kind = self.kinds[m.pattern().as_usize()];
             // A serial is six digits: only a whole number counts — not part of a longer
             // one, not the fraction of a log timestamp (`…:23.731552Z`) or of a number, and
-            // not a measurement the log writes itself (`latency_us=731552`).
+            // not a measurement the log writes itself (`latency_us=731552`), not the tail of a
+            // request id's hex group (`request_id=…-39c89b731552`).
             if kind == "serial" && !stands_alone(line, m.start(), m.end()) {
                 continue;
             }
@@ -178,8 +179,10 @@ fn is_closure_day(line: &str, start: usize) -> bool {
 fn stands_alone(line: &str, start: usize, end: usize) -> bool {
     let before = line[..start].chars().next_back();
     let after = line[end..].chars().next();
-    let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit() || c == '.');
-    if glued(before) || after.is_some_and(|c| c.is_ascii_digit()) {
+    // A letter or digit on either side makes the digits part of a longer token: a request
+    // id's hex group (`…-39c89b118406`), a hash, a word.
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.');
+    if glued(before) || glued(after) {
         return false;
     }
     let head = &line[..start];
@@ -235,5 +238,10 @@ mod tests {
         assert!(scanner.scan_line(&stamp).is_empty(), "a timestamp's fraction is not a serial: {stamp}");
         assert_eq!(scanner.scan_line(&format!("entry refused, serial {serial} wrong")), vec!["serial"]);
         assert_eq!(scanner.scan_line(&format!("serial={serial}")), vec!["serial"]);
+        let id = format!("request{{request_id=55cff569-45cd-449d-b4e7-39c89b{serial} method=POST}}");
+        assert!(scanner.scan_line(&id).is_empty(), "a request id's hex digits are not a serial: {id}");
+        let hex = format!("request_id=55cff569-45cd-449d-b4e7-{serial}ab9c12");
+        assert!(scanner.scan_line(&hex).is_empty(), "nor at the head of a hex group: {hex}");
+        assert_eq!(scanner.scan_line(&format!("serial:{serial}, retried")), vec!["serial"]);
     }
 }

@@ -79,3 +79,43 @@ db_test!(loadtest_scenarios_run_without_errors, |app| {
     assert_eq!((check.held_in_db, check.booked_in_db, check.strangers), (0, 5, 0), "{}", rush.table());
     assert!(check.ok, "{}", rush.table());
 });
+
+// Issue 21: what each request of one journey costs the database, from the server's own
+// counters (one client, jobs off). The table is the map for cutting the cost; the bounds
+// catch a step that starts costing more.
+db_test!(one_journey_costs_step_by_step, |app| {
+    seed_citizens(&app, 3).await;
+    let mut opts = options(&app, Scenario::Journey, 1, 0);
+    opts.concurrency = 1;
+    // A first journey warms the in-memory catalog; the second is measured.
+    let citizens = std::sync::atomic::AtomicU64::new(0);
+    ncr_tests::load::trace_journey(&opts, app.state.db.clone(), &citizens).await.expect("a first journey");
+    let steps = ncr_tests::load::trace_journey(&opts, app.state.db.clone(), &citizens).await.expect("the journey");
+    let mut table = String::from("step | statements | without BEGIN/COMMIT | transactions\n");
+    for s in &steps {
+        table.push_str(&format!("{} | {} | {} | {}\n", s.step, s.statements, s.work(), s.transactions));
+    }
+    let (all, work, tx) =
+        steps.iter().fold((0, 0, 0), |(a, w, t), s| (a + s.statements, w + s.work(), t + s.transactions));
+    table.push_str(&format!("journey | {all} | {work} | {tx}\n"));
+    eprintln!("{:?}\n{table}", app.state.db.backend());
+    let names: Vec<&str> = steps.iter().map(|s| s.step).collect();
+    assert_eq!(names.first(), Some(&"captcha"), "{table}");
+    assert_eq!(names.last(), Some(&"receipt"), "{table}");
+    assert!(steps.iter().all(|s| s.control <= s.statements && s.control >= 2 * s.transactions.min(1)), "{table}");
+    // 2026-12-07: 49 statements without BEGIN/COMMIT on PostgreSQL, 50 on SQLite (of them
+    // the sandboxes' 6: the registry twice, the bank's register, page, choice and verify),
+    // 7 transactions on PostgreSQL, 13 on SQLite (each single write is its own
+    // `BEGIN IMMEDIATE`). Entry: 8 on PostgreSQL (the captcha and the catalog's version,
+    // the guess counted in two, the registry, the guess given back in one, the citizen
+    // in two, the session).
+    let pg = app.state.db.backend() == persistence::Backend::Postgres;
+    let (most_work, most_tx) = if pg { (49, 7) } else { (50, 13) };
+    assert!(work <= most_work && tx <= most_tx, "{table}");
+    let entry = steps.iter().find(|s| s.step == "entry").expect("entry");
+    assert!(entry.work() <= if pg { 8 } else { 9 }, "{table}");
+    // A read-only step opens no transaction.
+    for read in ["captcha", "availability", "receipt"] {
+        assert!(steps.iter().filter(|s| s.step == read).all(|s| s.transactions == 0), "{read}\n{table}");
+    }
+});
