@@ -109,7 +109,7 @@ fn write_all(
                 return Err(DbError::Stale);
             }
             for entry in audit {
-                diesel::insert_into(audit_log::table).values(entry).execute(conn)?;
+                crate::audit::insert(conn, entry)?;
             }
             let mut queued = 0;
             for m in messages {
@@ -156,14 +156,14 @@ fn write_pg(
         ));
     }
     if !audit.is_empty() {
-        parts.push(("aud", Box::new(diesel::insert_into(audit_log::table).values(audit))));
+        parts.push(("aud", Box::new(diesel::insert_into(audit_log::table).values(audit.to_vec()))));
     }
     if !messages.is_empty() {
         parts.push((
             "msg",
             Box::new(
                 diesel::insert_into(out::table)
-                    .values(messages)
+                    .values(messages.to_vec())
                     .on_conflict(out::dedupe_key)
                     .do_nothing()
                     .returning(out::id),

@@ -580,7 +580,7 @@ pub async fn put_appointment(
     body: crate::extract::Json<AppointmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let slot = Slot { office_id: body.office_id, date: body.date, shift: body.shift.into() };
+    let slot = Slot { office_id: body.office_id.into(), date: body.date, shift: body.shift.into() };
     let actor = actor(&req, "citizen", &citizen.citizen_id);
     let (row, office) = journey::booking::take_slot(&state, Target::Citizen(citizen.citizen_id), slot, actor).await?;
     Ok(HttpResponse::Ok().json(build_view_with(&state, row, vec![office], lang.0).await?))
@@ -608,7 +608,7 @@ pub async fn put_delivery_office(
     let row = journey::booking::change_delivery_office(
         &state,
         Target::Citizen(citizen.citizen_id),
-        body.into_inner().office_id,
+        body.into_inner().office_id.into(),
         actor,
     )
     .await?;
