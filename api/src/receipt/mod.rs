@@ -23,6 +23,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiCode, ApiError};
+use crate::journey::Target;
 use crate::state::AppState;
 pub use crate::tokens::ReceiptKind;
 use crate::wire::{self, OfficeSummary};
@@ -163,17 +164,15 @@ struct Sources {
     visit: Option<persistence::home_visits::HomeVisitRow>,
 }
 
-/// The citizen's receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
+/// The citizen's (`Target::Citizen` or `Target::Session`) receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
 /// the domain's reason (e.g. 409 `payment_required`).
-pub async fn for_citizen(state: &AppState, citizen_id: &CitizenId, op: Operation) -> Result<Receipt, ApiError> {
-    let id = citizen_id.to_owned();
+pub async fn for_citizen(state: &AppState, citizen: Target, op: Operation) -> Result<Receipt, ApiError> {
     let now = state.now();
     let policy = state.policy.clone();
     let catalog = state.catalog.clone();
     let sources = state
         .run_api(move |conn| {
-            let row = applications::current_for_citizen(conn, &id)?
-                .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            let row = citizen.load(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let app = row.to_domain()?;
             check(&app, op, now, &policy)?;
             load_sources(conn, &catalog, row, app)
