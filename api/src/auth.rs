@@ -68,8 +68,12 @@ pub struct CitizenPrincipal {
     pub citizen_id: CitizenId,
     /// The token's server-side session.
     pub session_id: String,
-    _checked: (),
+    _checked: SessionChecked,
 }
+
+/// Proof, private to this module, that a [`CitizenPrincipal`] was made by a session check.
+#[derive(Debug, Clone, Copy)]
+struct SessionChecked;
 
 fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal, ApiError>> {
     let claims = verify_for(req, Audience::Citizen);
@@ -99,7 +103,7 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
                 }
                 sid
             })?;
-        Ok(CitizenPrincipal { citizen_id: sub.into(), session_id, _checked: () })
+        Ok(CitizenPrincipal { citizen_id: sub.into(), session_id, _checked: SessionChecked })
     })
 }
 
@@ -139,7 +143,7 @@ impl CitizenToken {
         CitizenPrincipal {
             citizen_id: self.citizen_id.clone(),
             session_id: self.session_id.clone().unwrap_or_default(),
-            _checked: (),
+            _checked: SessionChecked,
         }
     }
 
@@ -151,7 +155,13 @@ impl CitizenToken {
     /// The audit log's actor of a request with this token (it names the citizen; it reads
     /// nothing).
     pub fn actor(&self, req: &HttpRequest) -> persistence::audit::Actor {
-        crate::journey::actor(req, "citizen", &self.citizen_id)
+        use actix_web::HttpMessage;
+        persistence::audit::Actor {
+            kind: "citizen",
+            id: Some(self.citizen_id.to_string()),
+            request_id: req.extensions().get::<crate::middleware::RequestId>().map(|r| r.0.clone()),
+            client_ip: crate::client_addr::of(req).map(|ip| ip.to_string()),
+        }
     }
 
     /// The claim, or 401 for a token without a session.

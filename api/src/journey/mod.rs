@@ -80,6 +80,12 @@ impl Target {
         })
     }
 
+    /// [`Self::load`] as a function of the connection and the time, for a use case that
+    /// takes its first read from its caller.
+    pub fn reader(self) -> impl FnOnce(&mut DbConn, DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> {
+        move |conn, now| self.load(conn, now)
+    }
+
     /// Whether the application (read without a lock) holds one of `slot`'s seats — or
     /// there is none, which the write path answers.
     fn may_hold_seat_of(

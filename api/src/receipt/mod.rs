@@ -23,7 +23,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiCode, ApiError};
-use crate::journey::Target;
 use crate::state::AppState;
 pub use crate::tokens::ReceiptKind;
 use crate::wire::{self, OfficeSummary};
@@ -164,15 +163,19 @@ struct Sources {
     visit: Option<persistence::home_visits::HomeVisitRow>,
 }
 
-/// The citizen's (`Target::Citizen` or `Target::Session`) receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
-/// the domain's reason (e.g. 409 `payment_required`).
-pub async fn for_citizen(state: &AppState, citizen: Target, op: Operation) -> Result<Receipt, ApiError> {
+/// The citizen's receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
+/// the domain's reason (e.g. 409 `payment_required`). `current` reads the citizen's current
+/// application (at the time given), first in the request's turn.
+pub async fn for_citizen<F>(state: &AppState, current: F, op: Operation) -> Result<Receipt, ApiError>
+where
+    F: FnOnce(&mut DbConn, DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> + Send + 'static,
+{
     let now = state.now();
     let policy = state.policy.clone();
     let catalog = state.catalog.clone();
     let sources = state
         .run_api(move |conn| {
-            let row = citizen.load(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            let row = current(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let app = row.to_domain()?;
             check(&app, op, now, &policy)?;
             load_sources(conn, &catalog, row, app)

@@ -96,7 +96,7 @@ pub fn negotiate(accept: Option<&str>) -> Option<ReceiptFormat> {
 }
 
 async fn respond(state: &AppState, citizen: CitizenToken, format: ReceiptFormat) -> Result<HttpResponse, ApiError> {
-    let receipt = receipt::for_citizen(state, Target::Session(citizen), format.operation()).await?;
+    let receipt = receipt::for_citizen(state, Target::Session(citizen).reader(), format.operation()).await?;
     match format {
         ReceiptFormat::Json => Ok(HttpResponse::Ok().json(receipt.view)),
         ReceiptFormat::Html => {
