@@ -247,8 +247,7 @@ pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
 
 /// [`release`] in the caller's write transaction.
 pub fn release_in(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
-    attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window)?;
-    attempts::clear(conn, &attempt.pair)?;
+    attempts::give_back(conn, &[&attempt.client, &attempt.subject], attempt.window, &attempt.pair)?;
     Ok(())
 }
 

@@ -108,6 +108,12 @@ impl SpecialNeeds {
         !self.can_leave_home
     }
 
+    /// Whether every office serves these needs (no facility is needed): the list of
+    /// offices is then the same as for no needs at all.
+    pub fn suits_every_office(&self) -> bool {
+        self.can_climb_stairs && self.pupils_visible && self.fingers_intact
+    }
+
     /// Whether an office's facilities serve these needs.
     pub fn suits(&self, f: &Facilities) -> bool {
         (self.can_climb_stairs || f.step_free_access)

@@ -13,6 +13,8 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use diesel::sql_types::{Array, Text, Timestamp};
+
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::schema::{attempt_counts as c, attempt_locks as l};
@@ -123,14 +125,18 @@ pub fn count(conn: &mut DbConn, key: &str, window_start: NaiveDateTime, now: Nai
 
 /// Counts one hit for each of `keys` (distinct) in the window starting at `window_start`,
 /// in one statement; returns each key's count, this one included, in the order given.
-/// Rows are locked in the order given (callers keep one order, so no two wait on each other).
+/// Rows are locked in the keys' sorted order, as [`uncount_many`] and [`give_back`] lock
+/// them, so two requests sharing two keys never wait on each other in a circle.
 pub fn count_many(
     conn: &mut DbConn,
     keys: &[&str],
     window_start: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Vec<i32>, DbError> {
-    let rows: Vec<_> = keys
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    // The rows of a multi-row upsert are inserted (and conflicting rows locked) in order.
+    let rows: Vec<_> = sorted
         .iter()
         .map(|k| (c::key.eq(*k), c::window_start.eq(window_start), c::hits.eq(1), c::updated_at.eq(now)))
         .collect();
@@ -155,12 +161,59 @@ pub fn count_many(
         .collect()
 }
 
-/// Takes one hit back from each of `keys` in one statement (a guess that turned out right).
+/// Takes one hit back from each of `keys` in one statement (a guess that turned out right
+/// or was never judged), locking the rows in the keys' sorted order like [`count_many`].
 pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(c::table.filter(c::key.eq_any(keys)).filter(c::window_start.eq(window_start)).filter(c::hits.gt(0)))
-        .set(c::hits.eq(c::hits - 1))
-        .execute(conn)?;
+    match conn {
+        DbConn::Pg(pg) => {
+            diesel::sql_query(format!("{UNCOUNT_SORTED} SELECT count(*) FROM uncounted"))
+                .bind::<Array<Text>, _>(keys)
+                .bind::<Timestamp, _>(window_start)
+                .execute(pg)?;
+        }
+        // SQLite's writer holds the whole database: there is no row order to keep.
+        DbConn::Sqlite(_) => {
+            diesel::update(
+                c::table.filter(c::key.eq_any(keys)).filter(c::window_start.eq(window_start)).filter(c::hits.gt(0)),
+            )
+            .set(c::hits.eq(c::hits - 1))
+            .execute(conn)?;
+        }
+    }
     Ok(())
+}
+
+/// PostgreSQL: one hit taken back from each of the keys `$1` in the window `$2`, the rows
+/// locked in key order (a sorted `SELECT … FOR UPDATE` locks as it returns). An `UPDATE …
+/// WHERE key = ANY(…)` alone would lock in whatever order its plan scans them.
+const UNCOUNT_SORTED: &str = "WITH uncounted AS (UPDATE attempt_counts SET hits = attempt_counts.hits - 1 \
+     FROM (SELECT key FROM attempt_counts WHERE key = ANY($1) AND window_start = $2 AND hits > 0 \
+     ORDER BY key FOR UPDATE) AS sorted \
+     WHERE attempt_counts.key = sorted.key AND attempt_counts.window_start = $2 RETURNING 1)";
+
+/// A right guess given back: one hit fewer for each of `keys` in the window and the
+/// failures in a row of `pair` forgotten ([`clear`]). One statement on PostgreSQL (the
+/// counts' update and the lock's delete in one `WITH`), two on SQLite; inside the caller's
+/// write transaction. The counts are locked before the pair's row, as [`count_many`] then
+/// [`reserve`] lock them: the delete waits on a one-time filter that reads the update's
+/// rows (the parts of a `WITH` otherwise run in no promised order).
+pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, pair: &str) -> Result<(), DbError> {
+    match conn {
+        DbConn::Pg(pg) => {
+            diesel::sql_query(format!(
+                "{UNCOUNT_SORTED} DELETE FROM attempt_locks WHERE (SELECT count(*) FROM uncounted) >= 0 AND key = $3"
+            ))
+            .bind::<Array<Text>, _>(keys)
+            .bind::<Timestamp, _>(window_start)
+            .bind::<Text, _>(pair)
+            .execute(pg)?;
+            Ok(())
+        }
+        DbConn::Sqlite(_) => {
+            uncount_many(conn, keys, window_start)?;
+            clear(conn, pair)
+        }
+    }
 }
 
 /// Takes one hit back (a guess that turned out right).

@@ -137,6 +137,12 @@ impl Catalog {
             Some(v) => v,
             None => version(conn)?,
         };
+        self.at_least(conn, seen)
+    }
+
+    /// The catalog, at least as new as `seen` — a version the caller read in one of its
+    /// own statements (e.g. [`crate::citizens::spend_captcha`]). Reloads on `conn` when stale.
+    pub fn at_least(&self, conn: &mut DbConn, seen: i64) -> Result<Arc<Snapshot>, DbError> {
         self.wanted.fetch_max(seen, Ordering::AcqRel);
         let current = self.snapshot.read().clone();
         if current.version >= seen {

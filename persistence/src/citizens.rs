@@ -207,6 +207,29 @@ pub fn use_captcha(conn: &mut DbConn, nonce: &str, expires_at: DateTime<Utc>) ->
     }
 }
 
+/// [`use_captcha`] that also reads the catalog's version in the same statement (for a
+/// request with no session to read it from, [`crate::catalog::Catalog::at_least`]):
+/// `Some(version)` on the first use, `None` on a replay.
+pub fn spend_captcha(conn: &mut DbConn, nonce: &str, expires_at: DateTime<Utc>) -> Result<Option<i64>, DbError> {
+    use crate::schema::catalog_version as cv;
+    let inserted = single_write(conn, |conn| {
+        let query = diesel::insert_into(captcha_uses::table)
+            .values((captcha_uses::nonce.eq(nonce), captcha_uses::expires_at.eq(expires_at.naive_utc())))
+            .returning(cv::table.select(cv::version).single_value());
+        match conn {
+            DbConn::Pg(c) => query.get_result::<Option<i64>>(c),
+            DbConn::Sqlite(c) => query.get_result::<Option<i64>>(c),
+        }
+    });
+    match inserted {
+        Ok(version) => version.map(Some).ok_or_else(|| DbError::Internal("no catalog version".into())),
+        Err(e) => match DbError::from(e) {
+            DbError::Duplicate(_) => Ok(None),
+            other => Err(other),
+        },
+    }
+}
+
 /// Forgets used captchas that have expired anyway.
 pub fn purge_captchas(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, DbError> {
     diesel::delete(captcha_uses::table.filter(captcha_uses::expires_at.lt(now.naive_utc())))

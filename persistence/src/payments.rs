@@ -236,18 +236,48 @@ pub fn sandbox_find(conn: &mut DbConn, token: &str) -> Result<Option<SandboxBank
         .map_err(DbError::from)
 }
 
-/// Records the customer's choice once (a second choice is ignored, like a real bank page).
-pub fn sandbox_decide(conn: &mut DbConn, token: &str, outcome: &str, reference: &str) -> Result<bool, DbError> {
-    let n = single_write(conn, |conn| {
-        diesel::update(
-            sandbox_bank_payments::table
-                .filter(sandbox_bank_payments::token.eq(token))
-                .filter(sandbox_bank_payments::outcome.is_null()),
+/// Records the customer's first choice (a second one is ignored, like a real bank page) in
+/// one statement returning the row, while the payment is undecided and not expired at
+/// `now`; `None` when it was decided before, expired or is unknown (the caller reads it
+/// then to tell which).
+pub fn sandbox_decide_open(
+    conn: &mut DbConn,
+    token: &str,
+    outcome: &str,
+    reference: &str,
+    now: NaiveDateTime,
+) -> Result<Option<SandboxBankRow>, DbError> {
+    use sandbox_bank_payments as b;
+    single_write(conn, |conn| {
+        let query = diesel::update(
+            b::table.filter(b::token.eq(token)).filter(b::outcome.is_null()).filter(b::expires_at.ge(now)),
         )
-        .set((sandbox_bank_payments::outcome.eq(outcome), sandbox_bank_payments::reference.eq(reference)))
-        .execute(conn)
-    })?;
-    Ok(n == 1)
+        .set((b::outcome.eq(outcome), b::reference.eq(reference)))
+        .returning(b::all_columns);
+        match conn {
+            DbConn::Pg(c) => query.get_result::<SandboxBankRow>(c).optional(),
+            DbConn::Sqlite(c) => query.get_result::<SandboxBankRow>(c).optional(),
+        }
+    })
+    .map_err(DbError::from)
+}
+
+/// A paid sandbox payment (the customer chose success, never reversed) marked verified in
+/// one statement returning the row; `None` for any other (the caller reads it then).
+pub fn sandbox_verify_paid(conn: &mut DbConn, token: &str) -> Result<Option<SandboxBankRow>, DbError> {
+    use sandbox_bank_payments as b;
+    single_write(conn, |conn| {
+        let query = diesel::update(
+            b::table.filter(b::token.eq(token)).filter(b::outcome.eq("success")).filter(b::reversed.eq(false)),
+        )
+        .set(b::verified.eq(true))
+        .returning(b::all_columns);
+        match conn {
+            DbConn::Pg(c) => query.get_result::<SandboxBankRow>(c).optional(),
+            DbConn::Sqlite(c) => query.get_result::<SandboxBankRow>(c).optional(),
+        }
+    })
+    .map_err(DbError::from)
 }
 
 pub fn sandbox_mark(

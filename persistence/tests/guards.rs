@@ -417,18 +417,32 @@ fn the_sandbox_bank_records_the_customers_first_choice_only() {
             expires_at: at(900),
         };
         payments::sandbox_insert(conn, &row).expect("sandbox payment");
-        assert!(payments::sandbox_decide(conn, &token, "success", "ref-1").unwrap(), "{db}: the first choice");
-        assert!(!payments::sandbox_decide(conn, &token, "cancel", "ref-2").unwrap(), "{db}: a second choice");
-        assert!(!payments::sandbox_decide(conn, &id(), "success", "ref-3").unwrap(), "{db}: an unknown token");
+        let expired = SandboxBankRow { token: id(), expires_at: at(10), ..row.clone() };
+        payments::sandbox_insert(conn, &expired).expect("an expiring sandbox payment");
+        assert_eq!(payments::sandbox_verify_paid(conn, &token).unwrap(), None, "{db}: not paid yet");
+        let decide = |conn: &mut DbConn, token: &str, outcome: &str, reference: &str| {
+            payments::sandbox_decide_open(conn, token, outcome, reference, at(10)).unwrap()
+        };
+        let first = decide(conn, &token, "success", "ref-1").expect("the first choice");
+        assert_eq!((first.outcome.as_deref(), first.reference.as_deref()), (Some("success"), Some("ref-1")), "{db}");
+        assert_eq!(decide(conn, &token, "cancel", "ref-2"), None, "{db}: a second choice");
+        assert_eq!(decide(conn, &id(), "success", "ref-3"), None, "{db}: an unknown token");
+        assert!(payments::sandbox_decide_open(conn, &expired.token, "success", "r", at(11)).unwrap().is_none(), "{db}");
+        assert_eq!(payments::sandbox_find(conn, &expired.token).unwrap().unwrap().outcome, None, "{db}: expired");
+        assert!(decide(conn, &expired.token, "cancel", "r").is_some(), "{db}: open until its last second");
+        assert_eq!(payments::sandbox_verify_paid(conn, &expired.token).unwrap(), None, "{db}: cancelled");
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.outcome.as_deref(), stored.reference.as_deref()), (Some("success"), Some("ref-1")), "{db}");
+        assert!(!stored.verified, "{db}");
 
-        payments::sandbox_mark(conn, &token, Some(true), None).unwrap();
+        let verified = payments::sandbox_verify_paid(conn, &token).unwrap().expect("paid");
+        assert_eq!((verified.verified, verified.reversed), (true, false), "{db}: verified");
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, false), "{db}: verified");
         payments::sandbox_mark(conn, &token, None, Some(true)).unwrap();
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, true), "{db}: reversed");
+        assert_eq!(payments::sandbox_verify_paid(conn, &token).unwrap(), None, "{db}: reversed is not paid");
     }
 }
 
@@ -537,6 +551,90 @@ fn hits_of_several_keys_are_counted_and_taken_back_in_one_statement() {
         attempts::uncount_many(conn, &[&a, &b], window).unwrap();
         assert_eq!(attempts::hits(conn, &a, window).unwrap(), 0, "{db}: never below zero");
         assert_eq!(attempts::hits(conn, &b, at(600)).unwrap(), 0, "{db}: another window untouched");
+    }
+}
+
+#[test]
+fn a_right_guess_is_given_back_in_one_step() {
+    for mut conn in databases() {
+        let conn = &mut conn;
+        let db = backend(conn);
+        let (client, subject, pair, other) = (id(), id(), id(), id());
+        let window = at(0);
+        for _ in 0..2 {
+            attempts::count_many(conn, &[&client, &subject], window, at(1)).unwrap();
+        }
+        for key in [&pair, &other] {
+            let r = attempts::reserve(conn, key, at(2), Some(5), &lock_after_two).unwrap();
+            assert!(matches!(r, Reservation::Granted { failures: 1, .. }), "{db}: {r:?}");
+        }
+        attempts::give_back(conn, &[&client, &subject], window, &pair).unwrap();
+        let hits = |conn: &mut DbConn, k: &str| attempts::hits(conn, k, window).unwrap();
+        assert_eq!((hits(conn, &client), hits(conn, &subject)), (1, 1), "{db}: one hit back each");
+        // The pair's failures are forgotten: its next guess is the first in a row; the
+        // other pair still has its failure.
+        let next = attempts::reserve(conn, &pair, at(3), Some(5), &lock_after_two).unwrap();
+        assert!(matches!(next, Reservation::Granted { failures: 1, .. }), "{db}: {next:?}");
+        let other_next = attempts::reserve(conn, &other, at(3), Some(5), &lock_after_two).unwrap();
+        assert!(matches!(other_next, Reservation::Granted { failures: 2, .. }), "{db}: {other_next:?}");
+        attempts::give_back(conn, &[&client, &subject], window, &pair).unwrap();
+        attempts::give_back(conn, &[&client, &subject], window, &pair).unwrap();
+        assert_eq!((hits(conn, &client), hits(conn, &subject)), (0, 0), "{db}: never below zero");
+    }
+}
+
+/// PostgreSQL only (SQLite's one writer has no row locks): the counters of a guess are
+/// locked in the keys' sorted order whatever order the caller gives, and a give-back locks
+/// them before the pair's row, as counting does — so two requests of the same client for
+/// the same national code never wait on each other in a circle (a deadlock).
+#[test]
+fn guess_counters_are_locked_in_one_order() {
+    let Some(mut holder) = postgres() else { return };
+    let (Some(mut waiter), Some(mut probe)) = (postgres(), postgres()) else { return };
+    let window = at(0);
+    let (mut a, mut b, pair) = (id(), id(), id());
+    if a > b {
+        std::mem::swap(&mut a, &mut b);
+    }
+    attempts::count_many(&mut holder, &[&a, &b], window, at(1)).unwrap();
+    attempts::reserve(&mut holder, &pair, at(1), Some(5), &lock_after_two).unwrap();
+    probe.batch_execute("SET lock_timeout = '200ms'").unwrap();
+    let locked = |probe: &mut DbConn, table: &str, key: &str| {
+        probe.batch_execute(&format!("BEGIN; SELECT 1 FROM {table} WHERE key = '{key}' FOR UPDATE NOWAIT")).is_err()
+    };
+    let release = |probe: &mut DbConn| probe.batch_execute("ROLLBACK").unwrap();
+    for give_back in [false, true] {
+        // The holder keeps b (the later key) locked; the waiter then counts b before a
+        // (or gives both back with the pair) and must stop at b holding a, and nothing else.
+        holder.batch_execute("BEGIN").unwrap();
+        attempts::uncount_many(&mut holder, &[&b], window).unwrap();
+        let (b2, a2, pair2) = (b.clone(), a.clone(), pair.clone());
+        let waiting = std::thread::spawn(move || {
+            waiter.batch_execute("BEGIN").unwrap();
+            if give_back {
+                attempts::give_back(&mut waiter, &[&b2, &a2], window, &pair2).unwrap();
+            } else {
+                attempts::count_many(&mut waiter, &[&b2, &a2], window, at(2)).unwrap();
+            }
+            waiter.batch_execute("COMMIT").unwrap();
+        });
+        // Until the waiter holds a (it never will if it went for b first).
+        let mut a_locked = false;
+        for _ in 0..500 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            a_locked = locked(&mut probe, "attempt_counts", &a);
+            release(&mut probe);
+            if a_locked {
+                break;
+            }
+        }
+        assert!(a_locked, "give_back={give_back}: the waiter locks a, the first key, before it waits on b");
+        let pair_locked = locked(&mut probe, "attempt_locks", &pair);
+        release(&mut probe);
+        assert!(!pair_locked, "give_back={give_back}: the pair's row is locked only after the counts");
+        holder.batch_execute("COMMIT").unwrap();
+        waiting.join().unwrap();
+        waiter = postgres().expect("postgres");
     }
 }
 

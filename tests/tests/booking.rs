@@ -193,10 +193,39 @@ db_test!(availability_ranks_by_neighbourhood_then_free_percentage, |app| {
     assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("phone")));
 });
 
+/// Searches answered from the ranked index, or by ranking the whole scope in memory.
+fn searches(app: &TestApp, how: &str) -> u64 {
+    let label = format!("outcome=\"{how}\"");
+    app.state
+        .metrics
+        .render()
+        .lines()
+        .find(|l| l.contains("events_total{") && l.contains("kind=\"search\"") && l.contains(&label))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
     let token = app.draft(&Person::from(&SAMPLE)).await;
     let date = app.open_date(MARAGHEH, 2).await;
     let (_, all) = app.get(&format!("/api/v1/offices/availability?date={date}&city_code=041"), None).await;
+    // Typical needs (every office serves them) filter nothing: her list is everyone's,
+    // read from the city's ranked index like an anonymous search.
+    let (in_memory, from_index) = (searches(&app, "ranked_in_memory"), searches(&app, "ranked_index"));
+    let (status, typical) =
+        app.get(&format!("/api/v1/offices/availability?date={date}&city_code=041"), Some(&token)).await;
+    assert_eq!(status, 200, "{typical}");
+    assert_eq!(typical["filtered_by_special_needs"], true, "{typical}");
+    assert_eq!(
+        (&typical["items"], &typical["total"]),
+        (&all["items"], &all["total"]),
+        "typical needs: everyone's list"
+    );
+    assert_eq!(
+        (searches(&app, "ranked_in_memory"), searches(&app, "ranked_index")),
+        (in_memory, from_index + 1),
+        "typical needs: the index answered"
+    );
     let (status, _) = app
         .put(
             "/api/v1/citizen/application/special-needs",
@@ -214,6 +243,7 @@ db_test!(special_needs_filter_the_offices_and_home_visits_get_none, |app| {
         .unwrap();
     let (_, filtered) = ncr_tests::json(res).await;
     assert_eq!(filtered["filtered_by_special_needs"], true);
+    assert_eq!(searches(&app, "ranked_in_memory"), in_memory + 1, "a need some offices fail: ranked in memory");
     let n_all = all["items"].as_array().unwrap().len();
     let n_filtered = filtered["items"].as_array().unwrap().len();
     assert!(n_filtered > 0 && n_filtered < n_all, "{n_filtered} of {n_all}");

@@ -81,7 +81,9 @@ pub async fn availability(
                 return Err(ApiError::field("province", DomainError::ProvinceUnknown));
             }
             let filtered_by_special_needs = needs.is_some();
-            let needs = needs.flatten();
+            // Needs every office serves filter nothing: such a citizen gets the list
+            // everyone gets (and the indexed path below).
+            let needs = needs.flatten().filter(|n| n.needs_home_visit() || !n.suits_every_office());
             if needs.is_some_and(|n| n.needs_home_visit()) {
                 return Ok(AvailabilityPage {
                     rows: Vec::new(),
@@ -91,8 +93,9 @@ pub async fn availability(
                 });
             }
             let catalog = catalog.get(conn)?;
-            // One city, no neighbourhood, no special needs (an anonymous search): one page
-            // of the city's ranked index (docs/decisions/0014-indexed-search.md).
+            // One city, no neighbourhood, no needs any office could fail (an anonymous
+            // search, or a citizen's with typical needs): one page of the city's ranked
+            // index (docs/decisions/0014-indexed-search.md).
             if let (Some(city), None, None, None, None) =
                 (&scope.city_code, &scope.province, &scope.kind, &near, &needs)
                 && let Some((rows, total)) = ranked_city_page(conn, &catalog, city, date, offset, limit)?

@@ -67,15 +67,15 @@ pub async fn enter(
     let hashes = state.pii.lookups(PiiKind::NationalId, national_id.as_str());
     let (attempt, holidays) = {
         let subject = hashes[0].clone();
-        let (pii, rule) = (state.pii.clone(), Rule::entry(&state.config));
+        let (pii, rule, catalog) = (state.pii.clone(), Rule::entry(&state.config), state.catalog.clone());
         state
             .run_api(move |conn| {
-                // The first answer spends the challenge, right or wrong.
-                if !citizens::use_captcha(conn, &captcha.nonce, captcha.expires_at)? || !captcha.right {
-                    return Err(captcha_refused());
-                }
+                // The first answer spends the challenge, right or wrong; the same statement
+                // reads the catalog's version (the holidays come from the catalog).
+                let seen = citizens::spend_captcha(conn, &captcha.nonce, captcha.expires_at)?;
+                let Some(seen) = seen.filter(|_| captcha.right) else { return Err(captcha_refused()) };
                 let attempt = guard::begin(conn, &pii, &rule, &subject, &client, now)?;
-                Ok((attempt, super::holidays_near(conn, now)?))
+                Ok((attempt, super::holidays_around(&*catalog.at_least(conn, seen)?, now)))
             })
             .await?
     };
@@ -123,9 +123,11 @@ pub async fn enter(
             // that refusal is returned as the inner `Err`, so the rest still commits.
             let finish =
                 |conn: &mut persistence::DbConn,
-                 citizen: &citizens::CitizenRow|
+                 citizen: &citizens::CitizenRow,
+                 new: bool|
                  -> Result<Result<(Option<applications::ApplicationRow>, String), ApiError>, ApiError> {
-                    let mut row = applications::current_for_citizen(conn, &citizen.id)?;
+                    // A citizen inserted by this transaction has no application yet.
+                    let mut row = if new { None } else { applications::current_for_citizen(conn, &citizen.id)? };
                     if let Some(r) = row.as_mut().filter(|r| {
                         confirmed && pii.open(PiiKind::Serial, &r.serial_enc).ok().as_deref() != Some(serial.number())
                     }) {
@@ -153,6 +155,7 @@ pub async fn enter(
                     let done = write_tx(conn, |conn| {
                         guard::release_in(conn, &attempt)?;
                         let (before, citizen) = citizens::upsert_in(conn, &entry, now)?;
+                        let new = before.is_none();
                         // A confirmed serial replacing one the registry never checked (or
                         // another one) ends the sessions opened with it.
                         if before.is_some_and(|b| {
@@ -161,7 +164,7 @@ pub async fn enter(
                         }) {
                             citizens::end_other_sessions(conn, &citizen.id, None, now)?;
                         }
-                        Ok::<_, ApiError>(finish(conn, &citizen)?.map(|(row, sid)| (citizen, row, sid)))
+                        Ok::<_, ApiError>(finish(conn, &citizen, new)?.map(|(row, sid)| (citizen, row, sid)))
                     });
                     match done {
                         Err(ApiError::Internal(m)) if tries < 2 && m.contains("duplicate") => continue,
@@ -179,7 +182,7 @@ pub async fn enter(
                     // never be opened with a serial nobody checked: try again later.
                     citizens::UncheckedEntry::Refused => return Err(DomainError::RegistryUnavailable.into()),
                 };
-                Ok(finish(conn, &citizen)?.map(|(row, sid)| (citizen, row, sid)))
+                Ok(finish(conn, &citizen, false)?.map(|(row, sid)| (citizen, row, sid)))
             }
         })
         .await??;

@@ -154,8 +154,19 @@ where
     }
 }
 
-/// National holidays around a date (for working-hour counts).
+/// National holidays around a date (for working-hour counts): 14 days back, 1 ahead.
 pub fn holidays_near(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<chrono::NaiveDate>, DbError> {
+    let (from, to) = holiday_span(now);
+    persistence::offices::holidays_between(conn, from, to)
+}
+
+/// [`holidays_near`] from a catalog copy.
+pub fn holidays_around(catalog: &persistence::catalog::Snapshot, now: DateTime<Utc>) -> Vec<chrono::NaiveDate> {
+    let (from, to) = holiday_span(now);
+    catalog.holidays_between(from, to)
+}
+
+fn holiday_span(now: DateTime<Utc>) -> (chrono::NaiveDate, chrono::NaiveDate) {
     let today = domain::calendar::tehran_date(now);
-    persistence::offices::holidays_between(conn, today - chrono::Duration::days(14), today + chrono::Duration::days(1))
+    (today - chrono::Duration::days(14), today + chrono::Duration::days(1))
 }

@@ -157,14 +157,21 @@ pub async fn pay_submit(
 ) -> Result<HttpResponse, ApiError> {
     enabled(&state)?;
     let outcome = form.into_inner().outcome.as_str().to_owned();
-    let row = load(&state, token.into_inner()).await?;
-    let expired = state.now() > row.expires_at.and_utc();
-    let status = if expired {
+    let (token, now) = (token.into_inner(), state.now());
+    // The first choice on an open page is recorded in one statement; otherwise the row is
+    // read to tell an expired page (and an unknown token) from a second choice, which is
+    // ignored like a real bank page does.
+    let reference = format!("{:012}", state.random.next_u64() % 1_000_000_000_000);
+    let (t, o) = (token.clone(), outcome.clone());
+    let decided =
+        state.run(move |conn| payments::sandbox_decide_open(conn, &t, &o, &reference, now.naive_utc())).await?;
+    let row = match decided {
+        Some(row) => row,
+        None => load(&state, token).await?,
+    };
+    let status = if now > row.expires_at.and_utc() {
         "EXPIRED"
     } else {
-        let reference = format!("{:012}", state.random.next_u64() % 1_000_000_000_000);
-        let (t, o) = (row.token.clone(), outcome.clone());
-        state.run(move |conn| payments::sandbox_decide(conn, &t, &o, &reference)).await?;
         match outcome.as_str() {
             "success" => "OK",
             "cancel" => "CANCELLED",
@@ -205,7 +212,13 @@ pub async fn verify(
     if state.sandboxes.bank.verify_unavailable() {
         return Err(ApiError::Unavailable("sandbox bank verify outage".into()));
     }
-    let row = load(&state, body.into_inner().token).await?;
+    let token = body.into_inner().token;
+    // A paid one is marked verified as it is read; any other is only read.
+    let t = token.clone();
+    let row = match state.run(move |conn| payments::sandbox_verify_paid(conn, &t)).await? {
+        Some(row) => row,
+        None => load(&state, token).await?,
+    };
     let status = match row.outcome.as_deref() {
         _ if row.reversed => SandboxStatus::Cancelled,
         Some("success") => SandboxStatus::Paid,
@@ -214,10 +227,6 @@ pub async fn verify(
         None if state.now() > row.expires_at.and_utc() => SandboxStatus::Expired,
         None => SandboxStatus::Pending,
     };
-    if status == SandboxStatus::Paid {
-        let t = row.token.clone();
-        state.run(move |conn| payments::sandbox_mark(conn, &t, Some(true), None)).await?;
-    }
     Ok(HttpResponse::Ok().json(SandboxVerifyResponse {
         status,
         order_id: row.order_id,
