@@ -5,7 +5,7 @@
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use chrono::{DateTime, Utc};
-use domain::record_ids::CitizenId;
+use domain::record_ids::{AccountId, CitizenId, ClientId, OfficeId, StaffId};
 use futures_util::future::LocalBoxFuture;
 
 use crate::error::{ApiCode, ApiError};
@@ -267,7 +267,7 @@ impl FromRequest for MaybeCitizenToken {
 /// A machine client (kiosk or card production system).
 #[derive(Debug, Clone)]
 pub struct MachinePrincipal {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub kind: String,
     pub scopes: Vec<String>,
 }
@@ -287,7 +287,7 @@ impl MachinePrincipal {
     fn from_token(req: &HttpRequest) -> Result<(Self, Option<i32>), ApiError> {
         verify_for(req, Audience::Machine).map(|c| {
             let principal = MachinePrincipal {
-                client_id: c.sub,
+                client_id: c.sub.into(),
                 kind: c.role.unwrap_or_default(),
                 scopes: c.scope.unwrap_or_default().split_whitespace().map(str::to_owned).collect(),
             };
@@ -365,12 +365,12 @@ scoped_machine!(
 /// disabled account or a reset password stops its tokens at once.
 #[derive(Debug, Clone)]
 pub struct StaffPrincipal {
-    pub staff_id: String,
+    pub staff_id: StaffId,
     /// The token's server-side session.
     pub session_id: String,
     pub username: String,
     pub role: StaffRole,
-    pub office_id: Option<String>,
+    pub office_id: Option<OfficeId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,9 +386,9 @@ impl StaffPrincipal {
     }
 
     /// The office an operator works at.
-    pub fn office(&self) -> Result<&str, ApiError> {
+    pub fn office(&self) -> Result<&OfficeId, ApiError> {
         self.require(StaffRole::Operator)?;
-        self.office_id.as_deref().ok_or(ApiError::Forbidden(ApiCode::Forbidden))
+        self.office_id.as_ref().ok_or(ApiError::Forbidden(ApiCode::Forbidden))
     }
 }
 
@@ -405,7 +405,7 @@ impl FromRequest for StaffPrincipal {
             let idle = chrono::Duration::minutes(state.config.auth.staff_idle_minutes);
             let (user, session_id) = state
                 .run_api(move |conn| {
-                    let user = persistence::staff::find(conn, &claims.sub)?;
+                    let user = persistence::staff::find(conn, &StaffId::from(claims.sub.as_str()))?;
                     let user = user.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
                     if user.disabled || Some(user.token_version) != claims.tv {
                         return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
@@ -459,7 +459,7 @@ impl FromRequest for AdminPrincipal {
 pub struct OperatorPrincipal(pub StaffPrincipal);
 
 impl OperatorPrincipal {
-    pub fn office(&self) -> Result<&str, ApiError> {
+    pub fn office(&self) -> Result<&OfficeId, ApiError> {
         self.0.office()
     }
 }
@@ -518,7 +518,7 @@ impl FromRequest for EfolderPrincipal {
             let now = state.now();
             state
                 .run_api(move |conn| {
-                    let account = persistence::efolder::find(conn, &claims.sub)?;
+                    let account = persistence::efolder::find(conn, &AccountId::from(claims.sub.as_str()))?;
                     let account = account.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
                     if Some(account.token_version) != claims.tv {
                         return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));

@@ -22,7 +22,9 @@ use domain::Lang;
 use domain::delivery::{Attempt, CLAIM_LEASE, CLAIM_RENEW_EVERY, Status, after_attempt};
 use domain::ids::Mobile;
 use domain::ports::{Attachment, EmailMessage, SendError};
+use domain::record_ids::AccountId;
 use domain::record_ids::ApplicationId;
+use domain::record_ids::OfficeId;
 use futures_util::StreamExt;
 use persistence::PiiKind;
 use persistence::outbox::{self, Delivered, OutboxRow};
@@ -172,12 +174,12 @@ async fn attempt(
 /// The e-folder account a credentials SMS was for, and the account's token version the
 /// credentials belong to: its dedupe key is `efolder-credentials:<account>` (registration,
 /// version 0) or `efolder-credentials:<account>:recovery:<version>`.
-fn credentials_account(row: &OutboxRow) -> Option<(String, i32)> {
+fn credentials_account(row: &OutboxRow) -> Option<(AccountId, i32)> {
     if row.template != crate::notify::Template::EfolderCredentials.as_str() {
         return None;
     }
     let mut parts = row.dedupe_key.as_deref()?.strip_prefix("efolder-credentials:")?.split(':');
-    let id = parts.next().filter(|id| !id.is_empty())?.to_owned();
+    let id = AccountId::from(parts.next().filter(|id| !id.is_empty())?);
     let version = match (parts.next(), parts.next()) {
         (None, _) => 0,
         (Some("recovery"), Some(v)) => v.parse().ok()?,
@@ -193,7 +195,7 @@ async fn still_wanted(state: &AppState, row: &OutboxRow) -> Result<bool, ApiErro
     if row.template != Template::Reminder.as_str() {
         return Ok(true);
     }
-    let Some(application_id) = row.application_id.clone().map(ApplicationId::from) else { return Ok(true) };
+    let Some(application_id) = row.application_id.clone() else { return Ok(true) };
     let params = state.pii.open(PiiKind::Secret, &row.params_enc)?;
     let Some(booked) = serde_json::from_str::<serde_json::Value>(&params).ok().map(|p| p["slot"].clone()) else {
         return Ok(true);
@@ -290,7 +292,7 @@ pub async fn queue_reminders(state: &AppState) -> Result<usize, ApiError> {
             .run_api(move |conn| {
                 let rows =
                     persistence::applications::booked_on(conn, day, cursor.as_ref().map(ApplicationId::as_str), 500)?;
-                let office_ids: Vec<String> = rows.iter().filter_map(|r| r.slot_office_id.clone()).collect();
+                let office_ids: Vec<OfficeId> = rows.iter().filter_map(|r| r.slot_office_id.clone()).collect();
                 let offices = persistence::offices::find_many(conn, &office_ids)?;
                 let queued = persistence::write_tx(conn, |conn| {
                     let mut queued = 0;
@@ -343,7 +345,7 @@ pub async fn queue_uncollected(state: &AppState) -> Result<usize, ApiError> {
                 let waiting = persistence::production::uncollected(conn, ready_before, 200)?;
                 let ids: Vec<ApplicationId> = waiting.iter().map(|(id, _)| id.clone()).collect();
                 let rows = persistence::applications::find_many(conn, &ids)?;
-                let office_ids: Vec<String> = rows.iter().filter_map(|r| r.delivery_office_id.clone()).collect();
+                let office_ids: Vec<OfficeId> = rows.iter().filter_map(|r| r.delivery_office_id.clone()).collect();
                 let offices = persistence::offices::find_many(conn, &office_ids)?;
                 let queued = persistence::write_tx(conn, |conn| {
                     let mut queued = 0;

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use domain::application::Slot;
 use domain::offices::Shift;
+use domain::record_ids::OfficeId;
 
-type Key = (String, NaiveDate, Shift);
+type Key = (OfficeId, NaiveDate, Shift);
 
 #[derive(Default)]
 pub struct FullSlots {

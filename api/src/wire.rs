@@ -148,7 +148,7 @@ pub struct OfficeSummary {
 impl From<&persistence::offices::OfficeRow> for OfficeSummary {
     fn from(o: &persistence::offices::OfficeRow) -> Self {
         Self {
-            id: o.id.clone(),
+            id: o.id.to_string(),
             code: o.code.clone(),
             name: o.name.clone(),
             kind: domain::offices::OfficeKind::parse(&o.kind).map(Into::into).unwrap_or(OfficeKind::CivilRegistry),

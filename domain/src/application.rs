@@ -11,6 +11,7 @@ use crate::iban::Iban;
 use crate::ids::TrackingCode;
 use crate::offices::{Shift, SpecialNeeds};
 use crate::policy::Policy;
+use crate::record_ids::OfficeId;
 
 macro_rules! str_enum {
     ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
@@ -179,7 +180,7 @@ str_enum!(ReissueReason {
 /// An office, date and shift.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Slot {
-    pub office_id: String,
+    pub office_id: OfficeId,
     pub date: NaiveDate,
     pub shift: Shift,
 }
@@ -200,7 +201,7 @@ pub struct Application {
     pub no_show_ban_until: Option<NaiveDate>,
     pub tracking_code: Option<TrackingCode>,
     pub paid_at: Option<DateTime<Utc>>,
-    pub delivery_office_id: Option<String>,
+    pub delivery_office_id: Option<OfficeId>,
     /// The serial changed after production started: re-issue after delivery (docs/domain/application.md).
     pub reissue_required: bool,
     /// A citizen who cannot leave home has given the address to visit (needed before paying).
@@ -245,8 +246,8 @@ impl Application {
     }
 
     /// The office the card will be handed over at: the chosen one, else the enrollment office.
-    pub fn effective_delivery_office(&self) -> Option<&str> {
-        self.delivery_office_id.as_deref().or(self.slot.as_ref().map(|s| s.office_id.as_str()))
+    pub fn effective_delivery_office(&self) -> Option<&OfficeId> {
+        self.delivery_office_id.as_ref().or(self.slot.as_ref().map(|s| &s.office_id))
     }
 
     /// The last day a paid citizen without a booking may book on (docs/domain/booking.md: two months),
@@ -283,7 +284,7 @@ pub fn booking_window(now: DateTime<Utc>, policy: &Policy) -> (NaiveDate, NaiveD
 /// elsewhere, their shift first. The rule is documented in docs/domain/booking.md
 /// ("Closures").
 pub fn pick_offer<'a>(lost: &Slot, free: &'a [Slot]) -> Option<&'a Slot> {
-    free.iter().min_by_key(|s| (s.office_id != lost.office_id, s.date, s.shift != lost.shift, s.office_id.as_str()))
+    free.iter().min_by_key(|s| (s.office_id != lost.office_id, s.date, s.shift != lost.shift, &s.office_id))
 }
 
 /// Until when an offered seat is kept: `policy.closure_offer_days` from now, but never past
@@ -701,10 +702,10 @@ pub enum Event {
     },
     RefundSettled,
     ChangeDeliveryOffice {
-        office_id: String,
+        office_id: OfficeId,
     },
     CheckIn {
-        office_id: String,
+        office_id: OfficeId,
     },
     CompleteEnrollment,
     MarkNoShow,
@@ -712,11 +713,11 @@ pub enum Event {
     CardProduced,
     Dispatched,
     ReadyForDelivery {
-        office_id: String,
+        office_id: OfficeId,
     },
     ProductionFailed,
     Deliver {
-        office_id: String,
+        office_id: OfficeId,
     },
     /// The registry reports a new birth certificate serial.
     SerialChanged,
@@ -938,7 +939,7 @@ pub fn transition(
         }
         Event::Deliver { office_id } => {
             expect_state(app, State::ReadyForDelivery, invalid)?;
-            if app.effective_delivery_office() != Some(office_id.as_str()) {
+            if app.effective_delivery_office() != Some(office_id) {
                 return Err(DomainError::ApplicationNotFound);
             }
             next.state = State::Delivered;

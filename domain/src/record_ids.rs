@@ -30,6 +30,19 @@ macro_rules! record_id {
                 id.0.clone()
             }
         }
+        /// Read as its text wherever text is asked for (the other way needs a conversion).
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        /// Looked up by its text in maps keyed by the id (hashes and orders as its text).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
                 &self.0
@@ -64,4 +77,22 @@ record_id!(
 record_id!(
     /// A fee owed back after a withdrawal: `refunds.id`.
     RefundId
+);
+record_id!(
+    /// An office (enrollment, delivery, home visits): `offices.id`, in URLs and the
+    /// catalog as the same text.
+    OfficeId
+);
+record_id!(
+    /// A staff account (operator or administrator): `staff_users.id`, the subject of its tokens.
+    StaffId
+);
+record_id!(
+    /// A national e-folder account: `efolder_accounts.id`, the subject of its tokens.
+    AccountId
+);
+record_id!(
+    /// A machine client (kiosk or card production system), named by the administrator who
+    /// registered it: `clients.client_id`, the subject of its tokens.
+    ClientId
 );

@@ -6,10 +6,11 @@ use diesel::prelude::*;
 use domain::application::{Application, AppointmentStatus, IdentityStatus, PaymentStatus, ReissueReason, Slot, State};
 use domain::ids::TrackingCode;
 use domain::offices::{Shift, SpecialNeeds};
-use domain::record_ids::{ApplicationId, CitizenId};
+use domain::record_ids::{ApplicationId, CitizenId, OfficeId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::pii::{Kind, Pii};
 use crate::schema::applications;
 
@@ -55,7 +56,8 @@ pub struct ApplicationRow {
     pub identity_status: String,
     pub payment_status: String,
     pub appointment_status: String,
-    pub slot_office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub slot_office_id: Option<OfficeId>,
     pub slot_date: Option<NaiveDate>,
     pub slot_shift: Option<String>,
     pub hold_expires_at: Option<NaiveDateTime>,
@@ -67,14 +69,16 @@ pub struct ApplicationRow {
     pub no_show_ban_until: Option<NaiveDate>,
     pub tracking_code: Option<String>,
     pub paid_at: Option<NaiveDateTime>,
-    pub delivery_office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub delivery_office_id: Option<OfficeId>,
     pub reissue_required: bool,
     /// A home visit's address is given (the address itself is in `home_visits`, sealed).
     pub home_visit_address: bool,
     /// A re-issue cycle: why (`serial_changed`, `lost`, `damaged`, `data_changed`).
     pub reissue_reason: Option<String>,
     /// A re-issue cycle: the application whose delivered card it replaces.
-    pub previous_application_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub previous_application_id: Option<ApplicationId>,
     pub nid_hash: String,
     pub nid_enc: String,
     pub serial_enc: String,
@@ -342,14 +346,14 @@ pub fn lock(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
 /// An office's appointments on a date (booked, used or missed), in id order after a cursor.
 pub fn at_office(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     date: NaiveDate,
     shift: Option<&str>,
     after_id: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ApplicationRow>, DbError> {
     let mut q = applications::table
-        .filter(applications::slot_office_id.eq(office_id))
+        .filter(applications::slot_office_id.eq(office_id.as_str()))
         .filter(applications::slot_date.eq(date))
         .filter(applications::appointment_status.eq_any(["booked", "used", "missed"]))
         .select(ApplicationRow::as_select())
@@ -472,7 +476,7 @@ struct IdRow {
 /// Which seats a closure sweep looks at: one office on some dates, or every office.
 #[derive(Debug, Clone, Default)]
 pub struct DisplacedScope {
-    pub office_id: Option<String>,
+    pub office_id: Option<OfficeId>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
 }

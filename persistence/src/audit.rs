@@ -9,6 +9,7 @@ use domain::record_ids::ApplicationId;
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::schema::audit_log;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -19,7 +20,8 @@ pub struct AuditRow {
     pub actor_kind: String,
     pub actor_id: Option<String>,
     pub action: String,
-    pub application_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub application_id: Option<ApplicationId>,
     pub request_id: Option<String>,
     /// JSON without personal identifiers.
     pub details: Option<String>,
@@ -56,12 +58,12 @@ pub fn append(
         actor_kind: actor.kind.to_owned(),
         actor_id: actor.id.clone(),
         action: action.to_owned(),
-        application_id: application_id.map(|id| id.as_str().to_owned()),
+        application_id: application_id.cloned(),
         request_id: actor.request_id.clone(),
         details: details.map(|d| d.to_string()),
         client_ip: actor.client_ip.clone(),
     };
-    diesel::insert_into(audit_log::table).values(&row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(audit_log::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 /// Filters for listing.

@@ -3,10 +3,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, ClientId, OfficeId};
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::schema::{clients, enrollments, idempotency_keys, production_events};
 
 // ---------------------------------------------------------------- enrollments
@@ -16,7 +17,8 @@ use crate::schema::{clients, enrollments, idempotency_keys, production_events};
 pub struct EnrollmentRow {
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub application_id: ApplicationId,
-    pub office_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub office_id: OfficeId,
     pub postal_code_enc: String,
     pub address_enc: String,
     /// Sealed (`Kind::Secret`), like the postal code and address.
@@ -35,7 +37,8 @@ pub struct EnrollmentRow {
     pub completed_at: NaiveDateTime,
     pub delivered_by: Option<String>,
     pub delivered_at: Option<NaiveDateTime>,
-    pub delivery_office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub delivery_office_id: Option<OfficeId>,
     pub delivery_fee: Option<i64>,
     /// The names in Latin letters as the office entered them, sealed (`Kind::Personal`):
     /// `{"first_name": …, "last_name": …}`.
@@ -59,7 +62,7 @@ pub fn record_delivery(
     conn: &mut DbConn,
     application_id: &ApplicationId,
     by: &str,
-    office_id: &str,
+    office_id: &OfficeId,
     fee: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
@@ -67,7 +70,7 @@ pub fn record_delivery(
         .set((
             enrollments::delivered_by.eq(Some(by)),
             enrollments::delivered_at.eq(Some(at.naive_utc())),
-            enrollments::delivery_office_id.eq(Some(office_id)),
+            enrollments::delivery_office_id.eq(Some(office_id.as_str())),
             enrollments::delivery_fee.eq(fee),
         ))
         .execute(conn)
@@ -83,9 +86,11 @@ pub struct ProductionEventRow {
     pub event_id: String,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub application_id: ApplicationId,
-    pub client_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub client_id: ClientId,
     pub kind: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub note: Option<String>,
     pub result_state: String,
     pub received_at: NaiveDateTime,
@@ -121,7 +126,8 @@ pub fn production_events_of(
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clients, treat_none_as_null = true)]
 pub struct ClientRow {
-    pub client_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub client_id: ClientId,
     pub name: String,
     /// `kiosk` or `production`.
     pub kind: String,
@@ -129,7 +135,8 @@ pub struct ClientRow {
     pub secret_hash: String,
     /// Space-separated scopes.
     pub scopes: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub disabled: bool,
     pub rate_per_minute: i32,
     pub created_at: NaiveDateTime,
@@ -138,16 +145,20 @@ pub struct ClientRow {
     pub token_version: i32,
 }
 
-pub fn client(conn: &mut DbConn, client_id: &str) -> Result<Option<ClientRow>, DbError> {
-    clients::table.find(client_id).select(ClientRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn client(conn: &mut DbConn, client_id: &ClientId) -> Result<Option<ClientRow>, DbError> {
+    clients::table.find(client_id.as_str()).select(ClientRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
 pub fn insert_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
-    diesel::insert_into(clients::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(clients::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 pub fn update_client(conn: &mut DbConn, row: &ClientRow) -> Result<(), DbError> {
-    diesel::update(clients::table.find(&row.client_id)).set(row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::update(clients::table.find(row.client_id.as_str()))
+        .set(row.clone())
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 pub fn list_clients(conn: &mut DbConn, after: Option<&str>, limit: i64) -> Result<Vec<ClientRow>, DbError> {

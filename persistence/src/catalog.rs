@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use domain::offices::Facilities;
+use domain::record_ids::OfficeId;
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -33,23 +34,23 @@ thread_local! {
 pub struct Snapshot {
     /// The version read before the tables were (the tables are at least that new).
     pub version: i64,
-    offices: HashMap<String, OfficeRow>,
+    offices: HashMap<OfficeId, OfficeRow>,
     /// Office ids by city area code.
-    by_city: HashMap<String, Vec<String>>,
+    by_city: HashMap<String, Vec<OfficeId>>,
     /// Inactive office ids by city area code (a city search leaves them out).
-    inactive_by_city: HashMap<String, Vec<String>>,
+    inactive_by_city: HashMap<String, Vec<OfficeId>>,
     pub tariff: Vec<domain::fees::FeeRate>,
     /// Every national holiday, sorted.
     holidays: Vec<NaiveDate>,
 }
 
 impl Snapshot {
-    pub fn office(&self, id: &str) -> Option<&OfficeRow> {
+    pub fn office(&self, id: &OfficeId) -> Option<&OfficeRow> {
         self.offices.get(id)
     }
 
     /// The offices of `ids` that exist, in no particular order.
-    pub fn offices(&self, ids: &[String]) -> Vec<OfficeRow> {
+    pub fn offices(&self, ids: &[OfficeId]) -> Vec<OfficeRow> {
         ids.iter().filter_map(|id| self.offices.get(id).cloned()).collect()
     }
 
@@ -58,13 +59,13 @@ impl Snapshot {
     }
 
     /// The ids of a city's inactive offices (few; found without looking at the active ones).
-    pub fn inactive_in_city(&self, city_code: &str) -> &[String] {
+    pub fn inactive_in_city(&self, city_code: &str) -> &[OfficeId] {
         self.inactive_by_city.get(city_code).map_or(&[], Vec::as_slice)
     }
 
     /// The active offices of a scope with what ranking needs: id → (city code, phone,
     /// facilities).
-    pub fn scope_offices(&self, scope: &SeatScope) -> HashMap<String, (String, String, Facilities)> {
+    pub fn scope_offices(&self, scope: &SeatScope) -> HashMap<OfficeId, (String, String, Facilities)> {
         let pick = |o: &OfficeRow| {
             o.active
                 && scope.city_code.as_ref().is_none_or(|c| &o.city_code == c)
@@ -88,8 +89,8 @@ impl Snapshot {
 
     fn load(conn: &mut DbConn, version: i64) -> Result<Self, DbError> {
         let rows: Vec<OfficeRow> = offices::table.select(OfficeRow::as_select()).load(conn)?;
-        let mut by_city: HashMap<String, Vec<String>> = HashMap::new();
-        let mut inactive_by_city: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_city: HashMap<String, Vec<OfficeId>> = HashMap::new();
+        let mut inactive_by_city: HashMap<String, Vec<OfficeId>> = HashMap::new();
         for o in &rows {
             by_city.entry(o.city_code.clone()).or_default().push(o.id.clone());
             if !o.active {

@@ -4,6 +4,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use domain::record_ids::AccountId;
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
@@ -12,7 +13,8 @@ use crate::schema::{efolder_accounts, efolder_reset_codes};
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = efolder_accounts)]
 pub struct AccountRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: AccountId,
     pub subject_hash: String,
     pub person_type: String,
     pub legal_id: Option<String>,
@@ -64,7 +66,7 @@ pub fn insert(conn: &mut DbConn, row: &AccountRow) -> Result<Inserted, DbError> 
     if subject_exists(conn, &row.subject_hash)? {
         return Ok(Inserted::AlreadyRegistered);
     }
-    match diesel::insert_into(efolder_accounts::table).values(row).execute(conn).map_err(DbError::from) {
+    match diesel::insert_into(efolder_accounts::table).values(row.clone()).execute(conn).map_err(DbError::from) {
         Ok(_) => Ok(Inserted::Created),
         Err(DbError::Duplicate(m)) if m.contains("subject_hash") => Ok(Inserted::AlreadyRegistered),
         Err(DbError::Duplicate(m)) if m.contains("username") => Ok(Inserted::UsernameTaken),
@@ -72,8 +74,13 @@ pub fn insert(conn: &mut DbConn, row: &AccountRow) -> Result<Inserted, DbError> 
     }
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<AccountRow>, DbError> {
-    efolder_accounts::table.find(id).select(AccountRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &AccountId) -> Result<Option<AccountRow>, DbError> {
+    efolder_accounts::table
+        .find(id.as_str())
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(DbError::from)
 }
 
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<AccountRow>, DbError> {
@@ -100,8 +107,8 @@ pub fn find_by_nid_hash(conn: &mut DbConn, nid_hash: &str) -> Result<Vec<Account
         .map_err(DbError::from)
 }
 
-pub fn record_login_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(efolder_accounts::table.find(id))
+pub fn record_login_success(conn: &mut DbConn, id: &AccountId, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(efolder_accounts::table.find(id.as_str()))
         .set((
             efolder_accounts::failed_logins.eq(0),
             efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
@@ -117,14 +124,14 @@ pub fn record_login_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> 
 /// version, or `None` when `expected_version` is stale (another change won).
 pub fn set_password(
     conn: &mut DbConn,
-    id: &str,
+    id: &AccountId,
     expected_version: i32,
     password_hash: &str,
     now: NaiveDateTime,
 ) -> Result<Option<i32>, DbError> {
     write_tx(conn, |conn| {
         let changed = diesel::update(
-            efolder_accounts::table.find(id).filter(efolder_accounts::token_version.eq(expected_version)),
+            efolder_accounts::table.find(id.as_str()).filter(efolder_accounts::token_version.eq(expected_version)),
         )
         .set((
             efolder_accounts::password_hash.eq(password_hash),
@@ -139,7 +146,7 @@ pub fn set_password(
         if changed == 0 {
             return Ok(None);
         }
-        diesel::delete(efolder_reset_codes::table.find(id)).execute(conn)?;
+        diesel::delete(efolder_reset_codes::table.find(id.as_str())).execute(conn)?;
         Ok(Some(expected_version + 1))
     })
 }
@@ -147,16 +154,17 @@ pub fn set_password(
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = efolder_reset_codes)]
 pub struct ResetCodeRow {
-    pub account_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub account_id: AccountId,
     pub code_hash: String,
     pub attempts: i32,
     pub expires_at: NaiveDateTime,
     pub sent_at: NaiveDateTime,
 }
 
-pub fn reset_code(conn: &mut DbConn, account_id: &str) -> Result<Option<ResetCodeRow>, DbError> {
+pub fn reset_code(conn: &mut DbConn, account_id: &AccountId) -> Result<Option<ResetCodeRow>, DbError> {
     efolder_reset_codes::table
-        .find(account_id)
+        .find(account_id.as_str())
         .select(ResetCodeRow::as_select())
         .first(conn)
         .optional()
@@ -172,8 +180,8 @@ pub fn replace_reset_code(conn: &mut DbConn, row: &ResetCodeRow, resend_after: D
     {
         return Ok(false);
     }
-    diesel::delete(efolder_reset_codes::table.find(&row.account_id)).execute(conn)?;
-    diesel::insert_into(efolder_reset_codes::table).values(row).execute(conn)?;
+    diesel::delete(efolder_reset_codes::table.find(row.account_id.as_str())).execute(conn)?;
+    diesel::insert_into(efolder_reset_codes::table).values(row.clone()).execute(conn)?;
     Ok(true)
 }
 
@@ -182,12 +190,12 @@ pub fn replace_reset_code(conn: &mut DbConn, row: &ResetCodeRow, resend_after: D
 /// guess counted, or `None` when there is no code or its guesses are used up.
 pub fn take_reset_attempt(
     conn: &mut DbConn,
-    account_id: &str,
+    account_id: &AccountId,
     max_attempts: i32,
 ) -> Result<Option<ResetCodeRow>, DbError> {
     write_tx(conn, |conn| {
         let taken = diesel::update(
-            efolder_reset_codes::table.find(account_id).filter(efolder_reset_codes::attempts.lt(max_attempts)),
+            efolder_reset_codes::table.find(account_id.as_str()).filter(efolder_reset_codes::attempts.lt(max_attempts)),
         )
         .set(efolder_reset_codes::attempts.eq(efolder_reset_codes::attempts + 1))
         .execute(conn)?;
@@ -198,8 +206,8 @@ pub fn take_reset_attempt(
     })
 }
 
-pub fn delete_reset_code(conn: &mut DbConn, account_id: &str) -> Result<(), DbError> {
-    diesel::delete(efolder_reset_codes::table.find(account_id)).execute(conn)?;
+pub fn delete_reset_code(conn: &mut DbConn, account_id: &AccountId) -> Result<(), DbError> {
+    diesel::delete(efolder_reset_codes::table.find(account_id.as_str())).execute(conn)?;
     Ok(())
 }
 
@@ -221,13 +229,13 @@ pub fn credentials_undelivered(conn: &mut DbConn, subject_hash: &str) -> Result<
 /// version (`version`), not yet changed at a first login.
 pub fn mark_credentials_undelivered(
     conn: &mut DbConn,
-    id: &str,
+    id: &AccountId,
     version: i32,
     now: NaiveDateTime,
 ) -> Result<usize, DbError> {
     diesel::update(
         efolder_accounts::table
-            .find(id)
+            .find(id.as_str())
             .filter(efolder_accounts::must_change_password.eq(true))
             .filter(efolder_accounts::token_version.eq(version)),
     )
@@ -242,26 +250,27 @@ pub fn mark_credentials_undelivered(
 /// account changed since it was read (`expected_version`).
 pub fn reset_credentials(
     conn: &mut DbConn,
-    id: &str,
+    id: &AccountId,
     expected_version: i32,
     password_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let changed =
-        diesel::update(efolder_accounts::table.find(id).filter(efolder_accounts::token_version.eq(expected_version)))
-            .set((
-                efolder_accounts::password_hash.eq(password_hash),
-                efolder_accounts::must_change_password.eq(true),
-                efolder_accounts::token_version.eq(expected_version + 1),
-                efolder_accounts::failed_logins.eq(0),
-                efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
-                efolder_accounts::credentials_delivery.eq("sms"),
-                efolder_accounts::credentials_undelivered_at.eq(None::<NaiveDateTime>),
-                efolder_accounts::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+    let changed = diesel::update(
+        efolder_accounts::table.find(id.as_str()).filter(efolder_accounts::token_version.eq(expected_version)),
+    )
+    .set((
+        efolder_accounts::password_hash.eq(password_hash),
+        efolder_accounts::must_change_password.eq(true),
+        efolder_accounts::token_version.eq(expected_version + 1),
+        efolder_accounts::failed_logins.eq(0),
+        efolder_accounts::locked_until.eq(None::<NaiveDateTime>),
+        efolder_accounts::credentials_delivery.eq("sms"),
+        efolder_accounts::credentials_undelivered_at.eq(None::<NaiveDateTime>),
+        efolder_accounts::updated_at.eq(now),
+    ))
+    .execute(conn)?;
     if changed == 1 {
-        diesel::delete(efolder_reset_codes::table.find(id)).execute(conn)?;
+        diesel::delete(efolder_reset_codes::table.find(id.as_str())).execute(conn)?;
     }
     Ok(changed == 1)
 }

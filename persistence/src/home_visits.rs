@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, OfficeId};
 
 use crate::applications::ApplicationRow;
 use crate::db::DbConn;
@@ -36,7 +36,8 @@ impl HomeVisitDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = home_visits, treat_none_as_null = true)]
 pub struct HomeVisitRow {
-    pub application_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
     /// The city whose home-visit offices see it (the landline's area code, e.g. `041`).
     pub city_code: String,
     /// [`HomeVisitDetails`], sealed.
@@ -90,8 +91,8 @@ pub fn save(
             .map(|_| ())
             .map_err(DbError::from),
         None => diesel::insert_into(home_visits::table)
-            .values(&HomeVisitRow {
-                application_id: application_id.as_str().to_owned(),
+            .values(HomeVisitRow {
+                application_id: application_id.clone(),
                 city_code: city_code.to_owned(),
                 details_enc: sealed,
                 created_at: now.naive_utc(),
@@ -140,7 +141,7 @@ pub enum QueueStatus {
 pub fn queue(
     conn: &mut DbConn,
     city_code: &str,
-    office_id: &str,
+    office_id: &OfficeId,
     status: QueueStatus,
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
@@ -160,11 +161,11 @@ pub fn queue(
         QueueStatus::Scheduled => q
             .filter(applications::state.eq("registered"))
             .filter(applications::appointment_status.eq("booked"))
-            .filter(applications::slot_office_id.eq(office_id.to_owned())),
+            .filter(applications::slot_office_id.eq(office_id.as_str())),
         QueueStatus::Done => q
             .filter(applications::appointment_status.eq("used"))
             .filter(applications::state.ne("cancelled"))
-            .filter(applications::slot_office_id.eq(office_id.to_owned())),
+            .filter(applications::slot_office_id.eq(office_id.as_str())),
     };
     if let Some((paid_at, id)) = after {
         let paid = applications::paid_at.assume_not_null();

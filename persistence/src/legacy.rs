@@ -15,7 +15,8 @@ use crate::schema::legacy_imports;
 #[diesel(table_name = legacy_imports)]
 pub struct LegacyRow {
     pub legacy_id: String,
-    pub application_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub application_id: ApplicationId,
     /// A keyed HMAC of the imported row (never the row itself).
     pub row_digest: String,
     pub imported_at: NaiveDateTime,
@@ -34,9 +35,9 @@ pub fn insert(
 ) -> Result<(), DbError> {
     let row = LegacyRow {
         legacy_id: legacy_id.to_owned(),
-        application_id: application_id.as_str().to_owned(),
+        application_id: application_id.clone(),
         row_digest: row_digest.to_owned(),
         imported_at: now.naive_utc(),
     };
-    diesel::insert_into(legacy_imports::table).values(&row).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(legacy_imports::table).values(row).execute(conn).map(|_| ()).map_err(DbError::from)
 }

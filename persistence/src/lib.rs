@@ -17,6 +17,7 @@ pub mod efolder;
 pub mod error;
 pub mod home_visits;
 pub mod legacy;
+mod nullable_id;
 pub mod offices;
 pub mod outbox;
 pub mod payments;
@@ -35,6 +36,7 @@ mod versioned;
 
 pub use db::{Backend, Db, DbConn, DbCounts, DbSettings, PooledConn, Turn, single_write, write_tx};
 pub use error::DbError;
+pub use nullable_id::NullableText;
 pub use pii::{Kind as PiiKind, Pii, PiiKey};
 
 /// A new id for a stored row: a time-ordered UUID (v7) as text, so ids sort by creation

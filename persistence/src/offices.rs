@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use domain::DomainError;
 use domain::offices::{Facilities, Shift, SlotPlan, Weekday, plan_slot};
+use domain::record_ids::OfficeId;
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
@@ -19,7 +20,8 @@ use crate::schema::{
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = offices)]
 pub struct OfficeRow {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: OfficeId,
     pub code: String,
     pub name: String,
     pub kind: String,
@@ -51,7 +53,8 @@ impl OfficeRow {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = slots)]
 pub struct SlotRow {
-    pub office_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub office_id: OfficeId,
     pub date: NaiveDate,
     pub shift: String,
     pub capacity: i32,
@@ -67,12 +70,16 @@ pub fn weekday_index(date: NaiveDate) -> i32 {
     Weekday::of(date).index()
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<OfficeRow>, DbError> {
-    offices::table.find(id).select(OfficeRow::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &OfficeId) -> Result<Option<OfficeRow>, DbError> {
+    offices::table.find(id.as_str()).select(OfficeRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-pub fn find_many(conn: &mut DbConn, ids: &[String]) -> Result<Vec<OfficeRow>, DbError> {
-    offices::table.filter(offices::id.eq_any(ids)).select(OfficeRow::as_select()).load(conn).map_err(DbError::from)
+pub fn find_many(conn: &mut DbConn, ids: &[OfficeId]) -> Result<Vec<OfficeRow>, DbError> {
+    offices::table
+        .filter(offices::id.eq_any(ids.iter().map(OfficeId::as_str).collect::<Vec<_>>()))
+        .select(OfficeRow::as_select())
+        .load(conn)
+        .map_err(DbError::from)
 }
 
 pub fn find_by_code(conn: &mut DbConn, code: &str) -> Result<Option<OfficeRow>, DbError> {
@@ -114,26 +121,28 @@ pub fn list(conn: &mut DbConn, f: &OfficeFilter, limit: i64) -> Result<Vec<Offic
 pub fn insert(conn: &mut DbConn, rows: &[OfficeRow]) -> Result<(), DbError> {
     for chunk in rows.chunks(200) {
         match conn {
-            DbConn::Pg(c) => diesel::insert_into(offices::table).values(chunk).execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_into(offices::table).values(chunk).execute(c)?,
+            DbConn::Pg(c) => diesel::insert_into(offices::table).values(chunk.to_vec()).execute(c)?,
+            DbConn::Sqlite(c) => diesel::insert_into(offices::table).values(chunk.to_vec()).execute(c)?,
         };
     }
     Ok(())
 }
 
 pub fn update(conn: &mut DbConn, row: &OfficeRow) -> Result<(), DbError> {
-    diesel::update(offices::table.find(&row.id)).set(row).execute(conn)?;
+    diesel::update(offices::table.find(row.id.as_str())).set(row.clone()).execute(conn)?;
     // The slots carry the office's city (see `SlotRow::city_code`).
-    diesel::update(slots::table.filter(slots::office_id.eq(&row.id)).filter(slots::city_code.ne(&row.city_code)))
-        .set(slots::city_code.eq(&row.city_code))
-        .execute(conn)?;
+    diesel::update(
+        slots::table.filter(slots::office_id.eq(row.id.as_str())).filter(slots::city_code.ne(&row.city_code)),
+    )
+    .set(slots::city_code.eq(&row.city_code))
+    .execute(conn)?;
     Ok(())
 }
 
 /// The weekly capacity rules of an office: (weekday, shift, capacity).
-pub fn weekly_capacity(conn: &mut DbConn, office_id: &str) -> Result<Vec<(i32, String, i32)>, DbError> {
+pub fn weekly_capacity(conn: &mut DbConn, office_id: &OfficeId) -> Result<Vec<(i32, String, i32)>, DbError> {
     office_capacity::table
-        .filter(office_capacity::office_id.eq(office_id))
+        .filter(office_capacity::office_id.eq(office_id.as_str()))
         .order((office_capacity::weekday, office_capacity::shift))
         .select((office_capacity::weekday, office_capacity::shift, office_capacity::capacity))
         .load(conn)
@@ -141,13 +150,17 @@ pub fn weekly_capacity(conn: &mut DbConn, office_id: &str) -> Result<Vec<(i32, S
 }
 
 /// Replaces an office's weekly rules.
-pub fn set_weekly_capacity(conn: &mut DbConn, office_id: &str, rules: &[(i32, Shift, i32)]) -> Result<(), DbError> {
-    diesel::delete(office_capacity::table.filter(office_capacity::office_id.eq(office_id))).execute(conn)?;
+pub fn set_weekly_capacity(
+    conn: &mut DbConn,
+    office_id: &OfficeId,
+    rules: &[(i32, Shift, i32)],
+) -> Result<(), DbError> {
+    diesel::delete(office_capacity::table.filter(office_capacity::office_id.eq(office_id.as_str()))).execute(conn)?;
     let rows: Vec<_> = rules
         .iter()
         .map(|(w, s, c)| {
             (
-                office_capacity::office_id.eq(office_id),
+                office_capacity::office_id.eq(office_id.as_str()),
                 office_capacity::weekday.eq(*w),
                 office_capacity::shift.eq(s.as_str()),
                 office_capacity::capacity.eq(*c),
@@ -163,21 +176,21 @@ pub fn set_weekly_capacity(conn: &mut DbConn, office_id: &str, rules: &[(i32, Sh
 
 pub fn set_override(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     date: NaiveDate,
     shift: Shift,
     capacity: i32,
 ) -> Result<(), DbError> {
     diesel::delete(
         capacity_overrides::table
-            .filter(capacity_overrides::office_id.eq(office_id))
+            .filter(capacity_overrides::office_id.eq(office_id.as_str()))
             .filter(capacity_overrides::date.eq(date))
             .filter(capacity_overrides::shift.eq(shift.as_str())),
     )
     .execute(conn)?;
     diesel::insert_into(capacity_overrides::table)
         .values((
-            capacity_overrides::office_id.eq(office_id),
+            capacity_overrides::office_id.eq(office_id.as_str()),
             capacity_overrides::date.eq(date),
             capacity_overrides::shift.eq(shift.as_str()),
             capacity_overrides::capacity.eq(capacity),
@@ -188,7 +201,7 @@ pub fn set_override(
 
 pub fn add_closure(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     date: NaiveDate,
     shift: Shift,
     reason: &str,
@@ -196,7 +209,7 @@ pub fn add_closure(
     remove_closure(conn, office_id, date, shift)?;
     diesel::insert_into(office_closures::table)
         .values((
-            office_closures::office_id.eq(office_id),
+            office_closures::office_id.eq(office_id.as_str()),
             office_closures::date.eq(date),
             office_closures::shift.eq(shift.as_str()),
             office_closures::reason.eq(reason),
@@ -205,10 +218,15 @@ pub fn add_closure(
     Ok(())
 }
 
-pub fn remove_closure(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<usize, DbError> {
+pub fn remove_closure(
+    conn: &mut DbConn,
+    office_id: &OfficeId,
+    date: NaiveDate,
+    shift: Shift,
+) -> Result<usize, DbError> {
     diesel::delete(
         office_closures::table
-            .filter(office_closures::office_id.eq(office_id))
+            .filter(office_closures::office_id.eq(office_id.as_str()))
             .filter(office_closures::date.eq(date))
             .filter(office_closures::shift.eq(shift.as_str())),
     )
@@ -219,11 +237,11 @@ pub fn remove_closure(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift
 /// Closures of an office from a date on: (date, shift, reason).
 pub fn closures(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     from: NaiveDate,
 ) -> Result<Vec<(NaiveDate, String, String)>, DbError> {
     office_closures::table
-        .filter(office_closures::office_id.eq(office_id))
+        .filter(office_closures::office_id.eq(office_id.as_str()))
         .filter(office_closures::date.ge(from))
         .order((office_closures::date, office_closures::shift))
         .select((office_closures::date, office_closures::shift, office_closures::reason))
@@ -318,10 +336,14 @@ fn seats_i32(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+fn typed(ids: Vec<String>) -> Vec<OfficeId> {
+    ids.into_iter().map(OfficeId::from).collect()
+}
+
 /// A slot not stored yet, as its plan says.
 fn new_slot(office_id: &str, city_code: &str, date: NaiveDate, shift: Shift, plan: &SlotPlan) -> SlotRow {
     SlotRow {
-        office_id: office_id.to_owned(),
+        office_id: OfficeId::from(office_id),
         date,
         shift: shift.as_str().to_owned(),
         capacity: seats_i32(plan.capacity),
@@ -337,8 +359,10 @@ fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<usize, DbError> {
     let mut added = 0;
     for chunk in rows.chunks(1000) {
         added += match conn {
-            DbConn::Pg(c) => diesel::insert_into(slots::table).values(chunk).on_conflict_do_nothing().execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(slots::table).values(chunk).execute(c)?,
+            DbConn::Pg(c) => {
+                diesel::insert_into(slots::table).values(chunk.to_vec()).on_conflict_do_nothing().execute(c)?
+            }
+            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(slots::table).values(chunk.to_vec()).execute(c)?,
         };
     }
     Ok(added)
@@ -347,7 +371,7 @@ fn insert_slots(conn: &mut DbConn, rows: &[SlotRow]) -> Result<usize, DbError> {
 /// Brings one slot in line with the rules (creating it if missing); a capacity below the
 /// seats already taken is refused with `capacity_below_bookings` (see
 /// [`domain::offices::plan_slot`]). Returns the seats taken.
-pub fn recompute_slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<i32, DbError> {
+pub fn recompute_slot(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, shift: Shift) -> Result<i32, DbError> {
     recompute(conn, office_id, date, date, &[shift])?;
     Ok(slot(conn, office_id, date, shift)?.map_or(0, |s| s.taken))
 }
@@ -356,21 +380,26 @@ pub fn recompute_slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift
 /// rules read once. Stops at the first slot (in date order) whose bookings the new rules
 /// would strand; run it in a transaction so nothing is half-written. Returns how many slots
 /// were created or changed.
-pub fn recompute_range(conn: &mut DbConn, office_id: &str, from: NaiveDate, to: NaiveDate) -> Result<usize, DbError> {
+pub fn recompute_range(
+    conn: &mut DbConn,
+    office_id: &OfficeId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<usize, DbError> {
     recompute(conn, office_id, from, to, &Shift::ALL)
 }
 
 fn recompute(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     from: NaiveDate,
     to: NaiveDate,
     shifts: &[Shift],
 ) -> Result<usize, DbError> {
-    let rules = Rules::load(conn, &[office_id.to_owned()], from, to)?;
-    let city_code: String = offices::table.find(office_id).select(offices::city_code).first(conn)?;
+    let rules = Rules::load(conn, &[office_id.to_string()], from, to)?;
+    let city_code: String = offices::table.find(office_id.as_str()).select(offices::city_code).first(conn)?;
     let existing: HashMap<(NaiveDate, String), SlotRow> = slots::table
-        .filter(slots::office_id.eq(office_id))
+        .filter(slots::office_id.eq(office_id.as_str()))
         .filter(slots::date.between(from, to))
         .select(SlotRow::as_select())
         .load(conn)?
@@ -387,7 +416,7 @@ fn recompute(
                     let p = rules.plan(office_id, d, shift, s.taken)?;
                     let capacity = seats_i32(p.capacity);
                     if capacity != s.capacity || p.closed != s.closed {
-                        diesel::update(slots::table.find((office_id, d, shift.as_str())))
+                        diesel::update(slots::table.find((office_id.as_str(), d, shift.as_str())))
                             .set((slots::capacity.eq(capacity), slots::closed.eq(p.closed)))
                             .execute(conn)?;
                         changed += 1;
@@ -409,13 +438,13 @@ fn recompute(
 /// are left alone. Returns how many were created.
 pub fn materialize(
     conn: &mut DbConn,
-    office_id: Option<&str>,
+    office_id: Option<&OfficeId>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<usize, DbError> {
-    let ids: Vec<String> = match office_id {
-        Some(id) => vec![id.to_owned()],
-        None => offices::table.filter(offices::active.eq(true)).select(offices::id).load(conn)?,
+    let ids: Vec<OfficeId> = match office_id {
+        Some(id) => vec![id.clone()],
+        None => typed(offices::table.filter(offices::active.eq(true)).select(offices::id).load(conn)?),
     };
     // A transaction per thousand offices: on SQLite a write transaction holds the only
     // writer's lock, and citizens booking meanwhile must not wait for the whole country.
@@ -430,7 +459,7 @@ pub fn materialize(
 /// transaction.
 pub fn materialize_in(
     conn: &mut DbConn,
-    office_ids: Option<&[String]>,
+    office_ids: Option<&[OfficeId]>,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<usize, DbError> {
@@ -442,7 +471,7 @@ pub fn materialize_in(
                 ids.extend(
                     offices::table
                         .filter(offices::active.eq(true))
-                        .filter(offices::id.eq_any(chunk))
+                        .filter(offices::id.eq_any(chunk.iter().map(OfficeId::as_str).collect::<Vec<_>>()))
                         .select(offices::id)
                         .load::<String>(conn)?,
                 );
@@ -506,9 +535,14 @@ pub fn materialize_in(
 }
 
 /// One slot.
-pub fn slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<Option<SlotRow>, DbError> {
+pub fn slot(
+    conn: &mut DbConn,
+    office_id: &OfficeId,
+    date: NaiveDate,
+    shift: Shift,
+) -> Result<Option<SlotRow>, DbError> {
     slots::table
-        .find((office_id, date, shift.as_str()))
+        .find((office_id.as_str(), date, shift.as_str()))
         .select(SlotRow::as_select())
         .first(conn)
         .optional()
@@ -519,13 +553,13 @@ pub fn slot(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -
 /// `limit`): the candidates for a seat offered after a closure.
 pub fn free_slots(
     conn: &mut DbConn,
-    office_ids: &[String],
+    office_ids: &[OfficeId],
     from: NaiveDate,
     to: NaiveDate,
     limit: i64,
 ) -> Result<Vec<SlotRow>, DbError> {
     slots::table
-        .filter(slots::office_id.eq_any(office_ids))
+        .filter(slots::office_id.eq_any(office_ids.iter().map(OfficeId::as_str).collect::<Vec<_>>()))
         .filter(slots::date.between(from, to))
         .filter(slots::closed.eq(false))
         .filter(slots::taken.lt(slots::capacity))
@@ -538,10 +572,10 @@ pub fn free_slots(
 
 /// Takes one seat, or says why not. Safe under any concurrency on both databases: the
 /// condition and the increment are one statement.
-pub fn take_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
+pub fn take_seat(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
     let n = diesel::update(
         slots::table
-            .filter(slots::office_id.eq(office_id))
+            .filter(slots::office_id.eq(office_id.as_str()))
             .filter(slots::date.eq(date))
             .filter(slots::shift.eq(shift.as_str()))
             .filter(slots::closed.eq(false))
@@ -560,10 +594,10 @@ pub fn take_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shi
 
 /// Gives one seat back. Callers release only what they hold (the application's own
 /// versioned update guarantees a seat is released once).
-pub fn release_seat(conn: &mut DbConn, office_id: &str, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
+pub fn release_seat(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
     let n = diesel::update(
         slots::table
-            .filter(slots::office_id.eq(office_id))
+            .filter(slots::office_id.eq(office_id.as_str()))
             .filter(slots::date.eq(date))
             .filter(slots::shift.eq(shift.as_str()))
             .filter(slots::taken.gt(0)),
@@ -621,7 +655,7 @@ pub fn availability(conn: &mut DbConn, scope: &SeatScope, date: NaiveDate) -> Re
 /// their cities from `slots_by_city` (one range per city) and joined here.
 pub fn seats_of(
     conn: &mut DbConn,
-    offices: HashMap<String, (String, String, Facilities)>,
+    offices: HashMap<OfficeId, (String, String, Facilities)>,
     date: NaiveDate,
 ) -> Result<Vec<SeatRow>, DbError> {
     if offices.is_empty() {
@@ -643,8 +677,8 @@ pub fn seats_of(
     Ok(seats
         .into_iter()
         .filter_map(|(office_id, shift, capacity, taken, closed)| {
-            let (_, phone, facilities) = offices.get(&office_id)?.clone();
-            Some(SeatRow { office_id, phone, facilities, shift, capacity, taken, closed })
+            let (_, phone, facilities) = offices.get(office_id.as_str())?.clone();
+            Some(SeatRow { office_id: office_id.into(), phone, facilities, shift, capacity, taken, closed })
         })
         .collect())
 }
@@ -652,8 +686,8 @@ pub fn seats_of(
 /// One shift of a city's ranked list (see [`ranked_page`]).
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct RankedSeat {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub office_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text, deserialize_as = String)]
+    pub office_id: OfficeId,
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub shift: String,
     #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -734,7 +768,7 @@ pub fn ranked_page(
 fn scope_offices(
     conn: &mut DbConn,
     scope: &SeatScope,
-) -> Result<HashMap<String, (String, String, Facilities)>, DbError> {
+) -> Result<HashMap<OfficeId, (String, String, Facilities)>, DbError> {
     let mut q = offices::table.filter(offices::active.eq(true)).into_boxed();
     if let Some(c) = &scope.city_code {
         q = q.filter(offices::city_code.eq(c.clone()));
@@ -745,7 +779,7 @@ fn scope_offices(
     if let Some(k) = &scope.kind {
         q = q.filter(offices::kind.eq(k.clone()));
     }
-    let offices: HashMap<String, (String, String, Facilities)> = q
+    let offices: HashMap<OfficeId, (String, String, Facilities)> = q
         .select((
             offices::id,
             offices::city_code,
@@ -769,7 +803,7 @@ fn scope_offices(
             )| {
                 let facilities =
                     Facilities { step_free_access, eye_exception_capture, fingerprint_exception_capture, home_visits };
-                (id, (city_code, phone, facilities))
+                (OfficeId::from(id), (city_code, phone, facilities))
             },
         )
         .collect();
@@ -780,7 +814,7 @@ fn scope_offices(
 /// of a city, so the office's name and address are read only for the page answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatRow {
-    pub office_id: String,
+    pub office_id: OfficeId,
     pub phone: String,
     pub facilities: Facilities,
     pub shift: String,
@@ -801,8 +835,8 @@ pub fn find_by_codes(conn: &mut DbConn, codes: &[String]) -> Result<Vec<OfficeRo
 }
 
 /// Opens or closes an office for booking; `false` if there is no such office.
-pub fn set_active(conn: &mut DbConn, id: &str, active: bool, now: NaiveDateTime) -> Result<bool, DbError> {
-    let n = diesel::update(offices::table.find(id))
+pub fn set_active(conn: &mut DbConn, id: &OfficeId, active: bool, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(offices::table.find(id.as_str()))
         .set((offices::active.eq(active), offices::updated_at.eq(now)))
         .execute(conn)?;
     Ok(n == 1)
@@ -811,11 +845,11 @@ pub fn set_active(conn: &mut DbConn, id: &str, active: bool, now: NaiveDateTime)
 /// Date overrides of an office from a date on: (date, shift, capacity).
 pub fn overrides(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     from: NaiveDate,
 ) -> Result<Vec<(NaiveDate, String, i32)>, DbError> {
     capacity_overrides::table
-        .filter(capacity_overrides::office_id.eq(office_id))
+        .filter(capacity_overrides::office_id.eq(office_id.as_str()))
         .filter(capacity_overrides::date.ge(from))
         .order((capacity_overrides::date, capacity_overrides::shift))
         .select((capacity_overrides::date, capacity_overrides::shift, capacity_overrides::capacity))
@@ -826,12 +860,12 @@ pub fn overrides(
 /// Closures of an office between two dates inclusive: (date, shift, reason).
 pub fn closures_between(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, String, String)>, DbError> {
     office_closures::table
-        .filter(office_closures::office_id.eq(office_id))
+        .filter(office_closures::office_id.eq(office_id.as_str()))
         .filter(office_closures::date.between(from, to))
         .order((office_closures::date, office_closures::shift))
         .select((office_closures::date, office_closures::shift, office_closures::reason))
@@ -859,9 +893,9 @@ pub fn close_all_on(conn: &mut DbConn, date: NaiveDate) -> Result<usize, DbError
 }
 
 /// The last date an office has slots for.
-pub fn last_slot_date(conn: &mut DbConn, office_id: &str) -> Result<Option<NaiveDate>, DbError> {
+pub fn last_slot_date(conn: &mut DbConn, office_id: &OfficeId) -> Result<Option<NaiveDate>, DbError> {
     slots::table
-        .filter(slots::office_id.eq(office_id))
+        .filter(slots::office_id.eq(office_id.as_str()))
         .select(diesel::dsl::max(slots::date))
         .first(conn)
         .map_err(DbError::from)
@@ -879,7 +913,7 @@ pub struct Appointments {
 /// Which seats to count: one office or all, from a date, up to a date, one shift or both.
 #[derive(Debug, Clone, Default)]
 pub struct SeatsQuery<'a> {
-    pub office_id: Option<&'a str>,
+    pub office_id: Option<&'a OfficeId>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub shift: Option<Shift>,
@@ -890,7 +924,7 @@ pub fn appointments(conn: &mut DbConn, q: &SeatsQuery<'_>) -> Result<Appointment
     let mut count = |status: &str| -> Result<i64, DbError> {
         let mut query = applications::table.filter(applications::appointment_status.eq(status.to_owned())).into_boxed();
         if let Some(o) = q.office_id {
-            query = query.filter(applications::slot_office_id.eq(o.to_owned()));
+            query = query.filter(applications::slot_office_id.eq(o.as_str()));
         }
         if let Some(d) = q.from {
             query = query.filter(applications::slot_date.ge(d));

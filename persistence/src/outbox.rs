@@ -12,6 +12,7 @@ use domain::record_ids::ApplicationId;
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::pii::{Kind, Pii};
 use crate::schema::outbox;
 
@@ -31,7 +32,8 @@ pub struct OutboxRow {
     pub claimed_until: Option<NaiveDateTime>,
     pub provider_id: Option<String>,
     pub last_error: Option<String>,
-    pub application_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub application_id: Option<ApplicationId>,
     pub dedupe_key: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -75,7 +77,7 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
         claimed_until: None,
         provider_id: None,
         last_error: None,
-        application_id: m.application_id.map(|id| id.as_str().to_owned()),
+        application_id: m.application_id.cloned(),
         dedupe_key: m.dedupe_key,
         created_at: now.naive_utc(),
         updated_at: now.naive_utc(),
@@ -86,10 +88,10 @@ pub fn enqueue(conn: &mut DbConn, pii: &Pii, m: NewMessage<'_>, now: DateTime<Ut
     // insert would abort the caller's whole transaction.
     let inserted = match conn {
         DbConn::Pg(c) => {
-            diesel::insert_into(outbox::table).values(&row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
+            diesel::insert_into(outbox::table).values(row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
         }
         DbConn::Sqlite(c) => {
-            diesel::insert_into(outbox::table).values(&row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
+            diesel::insert_into(outbox::table).values(row).on_conflict(outbox::dedupe_key).do_nothing().execute(c)?
         }
     };
     Ok(inserted > 0)

@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{ApplicationId, ClientId};
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
@@ -64,8 +64,8 @@ struct Candidate {
 
 #[derive(QueryableByName)]
 struct Leased {
-    #[diesel(sql_type = Text)]
-    application_id: String,
+    #[diesel(sql_type = Text, deserialize_as = String)]
+    application_id: ApplicationId,
 }
 
 /// Polls that lose every candidate to other clients look further, at most this often.
@@ -77,7 +77,7 @@ const ROUNDS: usize = 4;
 /// again (a restarted client finds what it held) and their leases renewed.
 pub fn claim(
     conn: &mut DbConn,
-    client: &str,
+    client: &ClientId,
     after: Option<&QueuePosition>,
     limit: i64,
     now: NaiveDateTime,
@@ -103,7 +103,7 @@ pub fn claim(
             .bind::<Timestamp, _>(position.completed_at)
             .bind::<Text, _>(position.application_id.as_str())
             .bind::<Timestamp, _>(now)
-            .bind::<Text, _>(client)
+            .bind::<Text, _>(client.as_str())
             .bind::<BigInt, _>(need + 1)
             .load::<Candidate>(conn)?;
             more = i64::try_from(candidates.len()).unwrap_or(0) > need;
@@ -126,7 +126,7 @@ pub fn claim(
 fn lease(
     conn: &mut DbConn,
     application_id: &ApplicationId,
-    client: &str,
+    client: &ClientId,
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<bool, DbError> {
@@ -138,11 +138,11 @@ fn lease(
          RETURNING application_id",
     )
     .bind::<Text, _>(application_id.as_str())
-    .bind::<Text, _>(client)
+    .bind::<Text, _>(client.as_str())
     .bind::<Timestamp, _>(until)
     .bind::<Timestamp, _>(now)
     .load::<Leased>(conn)?;
-    Ok(taken.iter().any(|l| l.application_id == application_id.as_str()))
+    Ok(taken.iter().any(|l| &l.application_id == application_id))
 }
 
 /// Forgets a lease (the application left the queue).

@@ -2,19 +2,23 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use domain::record_ids::{OfficeId, StaffId};
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
+use crate::nullable_id::NullableText;
 use crate::schema::staff_users;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = staff_users)]
 pub struct StaffUser {
-    pub id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id: StaffId,
     pub username: String,
     pub password_hash: String,
     pub role: String,
-    pub office_id: Option<String>,
+    #[diesel(deserialize_as = NullableText, serialize_as = NullableText)]
+    pub office_id: Option<OfficeId>,
     pub disabled: bool,
     pub failed_attempts: i32,
     pub locked_until: Option<NaiveDateTime>,
@@ -48,10 +52,10 @@ pub fn bootstrap_admin(conn: &mut DbConn, password_hash: &str, now: NaiveDateTim
         // unique, so one creates the administrator and the others find it made.
         let inserted = match conn {
             DbConn::Pg(c) => {
-                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(staff_users::table).values(user.clone()).on_conflict_do_nothing().execute(c)?
             }
             DbConn::Sqlite(c) => {
-                diesel::insert_into(staff_users::table).values(&user).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(staff_users::table).values(user.clone()).on_conflict_do_nothing().execute(c)?
             }
         };
         Ok(inserted == 1)
@@ -67,12 +71,12 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<Staf
         .map_err(DbError::from)
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<StaffUser>, DbError> {
-    staff_users::table.find(id).select(StaffUser::as_select()).first(conn).optional().map_err(DbError::from)
+pub fn find(conn: &mut DbConn, id: &StaffId) -> Result<Option<StaffUser>, DbError> {
+    staff_users::table.find(id.as_str()).select(StaffUser::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-pub fn record_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<(), DbError> {
-    diesel::update(staff_users::table.find(id))
+pub fn record_success(conn: &mut DbConn, id: &StaffId, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::failed_attempts.eq(0),
             staff_users::locked_until.eq(None::<NaiveDateTime>),
@@ -84,7 +88,7 @@ pub fn record_success(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result
 }
 
 pub fn insert(conn: &mut DbConn, user: &StaffUser) -> Result<(), DbError> {
-    diesel::insert_into(staff_users::table).values(user).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(staff_users::table).values(user.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 /// Staff by username order, after a cursor.
@@ -97,8 +101,8 @@ pub fn list(conn: &mut DbConn, after_username: Option<&str>, limit: i64) -> Resu
 }
 
 /// Disables or enables an account; disabling bumps the token version so its tokens stop at once.
-pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateTime) -> Result<bool, DbError> {
-    let n = diesel::update(staff_users::table.find(id))
+pub fn set_disabled(conn: &mut DbConn, id: &StaffId, disabled: bool, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::disabled.eq(disabled),
             staff_users::token_version.eq(staff_users::token_version + 1),
@@ -109,8 +113,8 @@ pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateT
 }
 
 /// Sets a new password hash; old tokens stop working (token version bumped).
-pub fn reset_password(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
-    let n = diesel::update(staff_users::table.find(id))
+pub fn reset_password(conn: &mut DbConn, id: &StaffId, hash: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+    let n = diesel::update(staff_users::table.find(id.as_str()))
         .set((
             staff_users::password_hash.eq(hash),
             staff_users::token_version.eq(staff_users::token_version + 1),

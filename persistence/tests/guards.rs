@@ -14,7 +14,7 @@ use diesel::sqlite::SqliteConnection;
 use domain::DomainError;
 use domain::offices::Shift;
 use domain::payment::{PaymentStatus, RefundStatus};
-use domain::record_ids::ApplicationId;
+use domain::record_ids::{AccountId, ApplicationId, OfficeId};
 use persistence::applications::{self, ApplicationRow};
 use persistence::attempts::{self, Reservation};
 use persistence::back_office::{self, IdempotencyRow};
@@ -120,8 +120,8 @@ fn backend(conn: &DbConn) -> &'static str {
 
 // ------------------------------------------------------------------------------ seats
 
-fn office(conn: &mut DbConn) -> String {
-    let id = id();
+fn office(conn: &mut DbConn) -> OfficeId {
+    let id = OfficeId::from(id());
     let row = OfficeRow {
         id: id.clone(),
         code: format!("T{}", &id[id.len() - 10..]),
@@ -144,11 +144,11 @@ fn office(conn: &mut DbConn) -> String {
     id
 }
 
-fn slot(conn: &mut DbConn, office: &str, date: NaiveDate, shift: Shift, capacity: i32, closed: bool) {
+fn slot(conn: &mut DbConn, office: &OfficeId, date: NaiveDate, shift: Shift, capacity: i32, closed: bool) {
     use schema::slots::dsl as s;
     diesel::insert_into(s::slots)
         .values((
-            s::office_id.eq(office),
+            s::office_id.eq(office.as_str()),
             s::date.eq(date),
             s::shift.eq(shift.as_str()),
             s::capacity.eq(capacity),
@@ -160,7 +160,7 @@ fn slot(conn: &mut DbConn, office: &str, date: NaiveDate, shift: Shift, capacity
         .expect("slot");
 }
 
-fn taken(conn: &mut DbConn, office: &str, date: NaiveDate, shift: Shift) -> i32 {
+fn taken(conn: &mut DbConn, office: &OfficeId, date: NaiveDate, shift: Shift) -> i32 {
     offices::slot(conn, office, date, shift).expect("read").expect("the slot").taken
 }
 
@@ -668,8 +668,8 @@ fn public_lookups_are_counted_per_code_purpose_and_day() {
 
 // ---------------------------------------------------------------- e-folder guesses
 
-fn account(conn: &mut DbConn) -> String {
-    let id = id();
+fn account(conn: &mut DbConn) -> AccountId {
+    let id = AccountId::from(id());
     let row = AccountRow {
         id: id.clone(),
         subject_hash: self::id(),
@@ -741,7 +741,7 @@ fn a_reset_code_is_replaced_only_after_the_resend_wait_and_guessed_a_bounded_num
         let second = efolder::take_reset_attempt(conn, &account, 2).unwrap().expect("the second guess");
         assert_eq!(second.attempts, 2, "{db}: the second guess counted");
         assert!(efolder::take_reset_attempt(conn, &account, 2).unwrap().is_none(), "{db}: guesses used up");
-        assert!(efolder::take_reset_attempt(conn, &id(), 2).unwrap().is_none(), "{db}: no code");
+        assert!(efolder::take_reset_attempt(conn, &id().into(), 2).unwrap().is_none(), "{db}: no code");
     }
 }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use domain::calendar::tehran_date;
+use domain::record_ids::OfficeId;
 use persistence::offices::OfficeRow;
 use persistence::schema::{office_capacity, offices};
 use persistence::{Db, DbConn, DbError, write_tx};
@@ -166,7 +167,7 @@ fn office_row(i: usize, n: usize, rng: &mut SplitMix64, now: chrono::NaiveDateTi
     };
     let address = format!("{city} - {} - پلاک {}", rng.pick(&STREETS), rng.range(1, 400));
     OfficeRow {
-        id: format!("{ID_PREFIX}{number:05}"),
+        id: format!("{ID_PREFIX}{number:05}").into(),
         code: format!("{code}-N{number:05}"),
         name,
         kind: kind.to_owned(),
@@ -249,14 +250,16 @@ fn insert_offices(conn: &mut DbConn, rows: &[OfficeRow]) -> Result<usize, DbErro
     let mut added = 0;
     for chunk in rows.chunks(500) {
         added += match conn {
-            DbConn::Pg(c) => diesel::insert_into(offices::table).values(chunk).on_conflict_do_nothing().execute(c)?,
-            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(offices::table).values(chunk).execute(c)?,
+            DbConn::Pg(c) => {
+                diesel::insert_into(offices::table).values(chunk.to_vec()).on_conflict_do_nothing().execute(c)?
+            }
+            DbConn::Sqlite(c) => diesel::insert_or_ignore_into(offices::table).values(chunk.to_vec()).execute(c)?,
         };
     }
     Ok(added)
 }
 
-fn insert_rules(conn: &mut DbConn, rules: &[(String, i32, &str, i32)]) -> Result<usize, DbError> {
+fn insert_rules(conn: &mut DbConn, rules: &[(OfficeId, i32, &str, i32)]) -> Result<usize, DbError> {
     use diesel::ExpressionMethods;
     let values: Vec<_> = rules
         .iter()

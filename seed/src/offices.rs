@@ -306,7 +306,7 @@ pub fn weekly_rules(morning: i32, afternoon: i32) -> Vec<(i32, Shift, i32)> {
 fn row(o: &DemoOffice, now: DateTime<Utc>) -> OfficeRow {
     let now = now.naive_utc();
     OfficeRow {
-        id: o.code.to_owned(),
+        id: o.code.into(),
         code: o.code.to_owned(),
         name: o.name.to_owned(),
         kind: o.kind.to_owned(),
@@ -370,7 +370,7 @@ pub fn seed(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Added, DbError> {
         let rows: Vec<OfficeRow> = missing.iter().map(|o| row(o, now)).collect();
         persistence::offices::insert(conn, &rows)?;
         for o in &missing {
-            persistence::offices::set_weekly_capacity(conn, o.code, &weekly_rules(o.morning, o.afternoon))?;
+            persistence::offices::set_weekly_capacity(conn, &o.code.into(), &weekly_rules(o.morning, o.afternoon))?;
         }
         added.offices = missing.len();
         added.holidays = add_holidays(conn, today)?;
@@ -378,7 +378,7 @@ pub fn seed(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Added, DbError> {
     })?;
     let (from, to) = (today + Duration::days(1), today + Duration::days(SLOT_DAYS));
     for o in &OFFICES {
-        added.slots += persistence::offices::materialize(conn, Some(o.code), from, to)?;
+        added.slots += persistence::offices::materialize(conn, Some(&o.code.into()), from, to)?;
     }
     Ok(added)
 }

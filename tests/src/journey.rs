@@ -102,7 +102,7 @@ impl TestApp {
     /// The first open weekday (Saturday–Wednesday, not a holiday) at least `after` days ahead.
     pub async fn open_date(&self, office_id: &str, after: i64) -> NaiveDate {
         let db = self.state.db.clone();
-        let office = office_id.to_owned();
+        let office = domain::record_ids::OfficeId::from(office_id);
         let today = domain::calendar::tehran_date(self.clock_now());
         tokio::task::spawn_blocking(move || {
             let mut conn = db.get().expect("conn");
@@ -144,7 +144,7 @@ impl TestApp {
     /// (capacity, taken) of a slot.
     pub async fn slot_counts(&self, office_id: &str, date: NaiveDate, shift: &str) -> (i32, i32) {
         let db = self.state.db.clone();
-        let office = office_id.to_owned();
+        let office = domain::record_ids::OfficeId::from(office_id);
         let shift = domain::offices::Shift::parse(shift).expect("shift");
         tokio::task::spawn_blocking(move || {
             let s = persistence::offices::slot(&mut db.get().expect("conn"), &office, date, shift)

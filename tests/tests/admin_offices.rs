@@ -125,7 +125,7 @@ async fn codes_in(app: &TestApp, token: &str, city_code: &str) -> Vec<String> {
 async fn operator_token(app: &TestApp) -> String {
     let now = app.state.now().naive_utc();
     let user = persistence::staff::StaffUser {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: uuid::Uuid::now_v7().to_string().into(),
         username: "operator-mrg".into(),
         password_hash: api::passwords::hash("operator-password-1"),
         role: "operator".into(),

@@ -93,7 +93,7 @@ db_test!(demo_data_is_complete_deterministic_and_idempotent, |app| {
         assert_eq!(population::digest(&people), population::digest(&expected));
 
         // The Maragheh office of the original guide's example.
-        let maragheh = persistence::offices::find(conn, MARAGHEH_OFFICE_ID).unwrap().expect("Maragheh");
+        let maragheh = persistence::offices::find(conn, &MARAGHEH_OFFICE_ID.into()).unwrap().expect("Maragheh");
         assert_eq!(maragheh.name, "اداره ثبت احوال مراغه");
         assert_eq!((maragheh.city.as_str(), maragheh.city_code.as_str()), ("مراغه", "041"));
         assert_eq!(maragheh.phone, "11222226");

@@ -3,6 +3,8 @@
 //! Statistics are a read of their own (`persistence::stats`).
 
 use actix_web::web;
+use domain::record_ids::OfficeId;
+use domain::record_ids::{ClientId, StaffId};
 use persistence::audit::{self, Actor};
 use persistence::back_office::ClientRow;
 use persistence::payments::FeeRateRow;
@@ -46,7 +48,7 @@ pub async fn create_staff(
         username: new.username,
         password_hash: hash,
         role: new.role.into(),
-        office_id: new.office_id,
+        office_id: new.office_id.map(OfficeId::from),
         disabled: false,
         failed_attempts: 0,
         locked_until: None,
@@ -85,6 +87,7 @@ pub async fn create_staff(
 /// Disables (its tokens stop working at once) or enables a staff account; an
 /// administrator cannot disable their own.
 pub async fn set_staff_disabled(state: &AppState, actor: Actor, id: String, disabled: bool) -> Result<(), ApiError> {
+    let id = StaffId::from(id);
     if actor.id.as_deref() == Some(id.as_str()) && disabled {
         return Err(ApiError::Domain(DomainError::CannotDisableSelf));
     }
@@ -106,6 +109,7 @@ pub async fn set_staff_disabled(state: &AppState, actor: Actor, id: String, disa
 /// Resets another staff account's password to a generated one (returned, shown once); the
 /// account's old tokens stop working.
 pub async fn reset_staff_password(state: &AppState, actor: Actor, id: String) -> Result<String, ApiError> {
+    let id = StaffId::from(id);
     if actor.id.as_deref() == Some(id.as_str()) {
         return Err(ApiError::Domain(DomainError::CannotResetSelf));
     }
@@ -151,12 +155,12 @@ pub async fn create_client(state: &AppState, actor: Actor, new: NewClient) -> Re
     let secret = random_secret(state.random.as_ref(), 32);
     let now = state.now();
     let row = ClientRow {
-        client_id: new.client_id,
+        client_id: new.client_id.into(),
         name: new.name,
         kind: new.kind,
         secret_hash: hash_secret(&secret),
         scopes: new.scopes.into(),
-        office_id: new.office_id,
+        office_id: new.office_id.map(OfficeId::from),
         disabled: false,
         rate_per_minute: new.rate_per_minute,
         token_version: 0,
@@ -219,8 +223,8 @@ async fn change_client(
     state
         .run_api(move |conn| {
             write_tx(conn, |conn| {
-                let mut row =
-                    persistence::back_office::client(conn, &id)?.ok_or(ApiError::NotFound(ApiCode::NotFound))?;
+                let mut row = persistence::back_office::client(conn, &ClientId::from(id.as_str()))?
+                    .ok_or(ApiError::NotFound(ApiCode::NotFound))?;
                 change(&mut row);
                 row.updated_at = now.naive_utc();
                 persistence::back_office::update_client(conn, &row)?;

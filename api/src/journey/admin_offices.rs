@@ -14,6 +14,7 @@ use domain::DomainError;
 use domain::application::booking_window;
 use domain::calendar::{JalaliDate, tehran_date};
 use domain::offices::{self as rules, Facilities, OfficeDetails, OfficeInput, Shift, WeeklyCapacity};
+use domain::record_ids::OfficeId;
 use persistence::applications::DisplacedScope;
 use persistence::audit::{self, Actor};
 use persistence::offices::{self, Appointments, OfficeRow, SeatsQuery, SlotRow};
@@ -155,7 +156,7 @@ fn slot_range(now: DateTime<Utc>, state: &AppState) -> (NaiveDate, NaiveDate) {
     (first, last + Duration::days(1))
 }
 
-fn load_office(conn: &mut DbConn, id: &str) -> Result<OfficeRow, ApiError> {
+fn load_office(conn: &mut DbConn, id: &OfficeId) -> Result<OfficeRow, ApiError> {
     offices::find(conn, id)?.ok_or(ApiError::Domain(DomainError::OfficeNotFound))
 }
 
@@ -195,7 +196,7 @@ fn code_taken(e: DbError) -> ApiError {
     }
 }
 
-fn stored_rules(conn: &mut DbConn, office_id: &str) -> Result<Vec<CapacityRule>, DbError> {
+fn stored_rules(conn: &mut DbConn, office_id: &OfficeId) -> Result<Vec<CapacityRule>, DbError> {
     Ok(offices::weekly_capacity(conn, office_id)?
         .into_iter()
         .filter_map(|(w, s, c)| {
@@ -217,7 +218,7 @@ fn as_store(week: &WeeklyCapacity) -> Vec<(i32, Shift, i32)> {
 /// back, if a date's new capacity would strand booked citizens.
 fn apply_week(
     conn: &mut DbConn,
-    office_id: &str,
+    office_id: &OfficeId,
     week: &WeeklyCapacity,
     range: (NaiveDate, NaiveDate),
 ) -> Result<usize, DbError> {
@@ -226,7 +227,7 @@ fn apply_week(
     offices::recompute_range(conn, office_id, range.0, last)
 }
 
-fn capacity_view(conn: &mut DbConn, office_id: &str, from: NaiveDate) -> Result<CapacityView, DbError> {
+fn capacity_view(conn: &mut DbConn, office_id: &OfficeId, from: NaiveDate) -> Result<CapacityView, DbError> {
     let overrides = offices::overrides(conn, office_id, from)?
         .into_iter()
         .filter_map(|(date, s, c)| {
@@ -239,7 +240,7 @@ fn capacity_view(conn: &mut DbConn, office_id: &str, from: NaiveDate) -> Result<
         })
         .collect();
     Ok(CapacityView {
-        office_id: office_id.to_owned(),
+        office_id: office_id.to_string(),
         rules: stored_rules(conn, office_id)?,
         overrides,
         slots_changed: None,
@@ -263,7 +264,7 @@ where
 // ---------------------------------------------------------------- offices
 
 /// One office (404 `office_not_found`).
-pub async fn office(state: &AppState, id: String) -> Result<OfficeRow, ApiError> {
+pub async fn office(state: &AppState, id: OfficeId) -> Result<OfficeRow, ApiError> {
     state.run_api(move |conn| load_office(conn, &id)).await
 }
 
@@ -303,7 +304,7 @@ pub async fn create_office(
 pub async fn update_office(
     state: &AppState,
     actor: Actor,
-    id: String,
+    id: OfficeId,
     details: OfficeDetails,
     facilities: Facilities,
 ) -> Result<OfficeRow, ApiError> {
@@ -345,7 +346,7 @@ pub struct StatusChange {
 
 /// Puts an office in service (its missing slots are created) or takes it out (the
 /// citizens booked there from today on are moved back to choosing and told by SMS).
-pub async fn set_active(state: &AppState, actor: Actor, id: String, active: bool) -> Result<StatusChange, ApiError> {
+pub async fn set_active(state: &AppState, actor: Actor, id: OfficeId, active: bool) -> Result<StatusChange, ApiError> {
     let now = state.now();
     let today = tehran_date(now);
     let range = slot_range(now, state);
@@ -381,7 +382,7 @@ pub async fn set_active(state: &AppState, actor: Actor, id: String, active: bool
 // ---------------------------------------------------------------- capacity
 
 /// An office's weekly capacity and its date overrides from `from` on.
-pub async fn capacity(state: &AppState, id: String, from: NaiveDate) -> Result<CapacityView, ApiError> {
+pub async fn capacity(state: &AppState, id: OfficeId, from: NaiveDate) -> Result<CapacityView, ApiError> {
     state
         .run_api(move |conn| {
             load_office(conn, &id)?;
@@ -395,7 +396,7 @@ pub async fn capacity(state: &AppState, id: String, from: NaiveDate) -> Result<C
 pub async fn set_capacity(
     state: &AppState,
     actor: Actor,
-    id: String,
+    id: OfficeId,
     week: WeeklyCapacity,
 ) -> Result<CapacityView, ApiError> {
     let now = state.now();
@@ -428,7 +429,7 @@ pub async fn set_capacity(
 pub async fn override_capacity(
     state: &AppState,
     actor: Actor,
-    id: String,
+    id: OfficeId,
     date: NaiveDate,
     shift: Shift,
     capacity: u32,
@@ -458,7 +459,7 @@ pub async fn override_capacity(
 /// An office's closures from `from` to `to`, by date and shift.
 pub async fn closures(
     state: &AppState,
-    id: String,
+    id: OfficeId,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(NaiveDate, Shift, String)>, ApiError> {
@@ -478,7 +479,7 @@ pub async fn closures(
 pub async fn close(
     state: &AppState,
     actor: Actor,
-    id: String,
+    id: OfficeId,
     date: NaiveDate,
     shift: Option<Shift>,
     reason: String,
@@ -509,7 +510,7 @@ pub async fn close(
                     now,
                 )?;
                 Ok(ClosureResult {
-                    office_id: id,
+                    office_id: id.into(),
                     date,
                     date_jalali: jalali(date),
                     shifts: shifts.iter().map(|s| (*s).into()).collect(),
@@ -521,7 +522,8 @@ pub async fn close(
             })
         })
         .await?;
-    let scope = DisplacedScope { office_id: Some(result.office_id.clone()), from: Some(date), to: Some(date) };
+    let scope =
+        DisplacedScope { office_id: Some(OfficeId::from(result.office_id.as_str())), from: Some(date), to: Some(date) };
     Ok(ClosureResult { notified: super::closures::displace(state, scope).await?, ..result })
 }
 
@@ -530,7 +532,7 @@ pub async fn close(
 pub async fn reopen(
     state: &AppState,
     actor: Actor,
-    id: String,
+    id: OfficeId,
     date: NaiveDate,
     shift: Option<Shift>,
 ) -> Result<ReopenResult, ApiError> {
@@ -557,7 +559,7 @@ pub async fn reopen(
                 Some(serde_json::json!({"office_id": id, "date": date, "shifts": reopened})),
                 now,
             )?;
-            Ok(ReopenResult { office_id: id, date, reopened: reopened.into_iter().map(Into::into).collect() })
+            Ok(ReopenResult { office_id: id.into(), date, reopened: reopened.into_iter().map(Into::into).collect() })
         })
     })
     .await
@@ -801,7 +803,7 @@ fn apply_import(
             now,
         )?;
     }
-    let ids: Vec<String> = inserts.into_iter().map(|o| o.id).collect();
+    let ids: Vec<OfficeId> = inserts.into_iter().map(|o| o.id).collect();
     if !ids.is_empty() {
         result.slots_changed += offices::materialize_in(conn, Some(&ids), range.0, range.1)?;
     }

@@ -9,6 +9,7 @@ use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, booking_window, transition};
 use domain::offices::{NeighbourhoodPrefix, Shift, ShiftSeats, SpecialNeeds, rank};
 use domain::record_ids::ApplicationId;
+use domain::record_ids::OfficeId;
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::offices;
@@ -106,7 +107,7 @@ pub async fn availability(
             metrics.event("search", "ranked_in_memory");
             // Otherwise every shift of the scope, ranked here: the scope's offices from
             // memory, their slots of the date from the database.
-            let seats: Vec<ShiftSeats<String>> = offices::seats_of(conn, catalog.scope_offices(&scope), date)?
+            let seats: Vec<ShiftSeats<OfficeId>> = offices::seats_of(conn, catalog.scope_offices(&scope), date)?
                 .into_iter()
                 .filter_map(|s| {
                     let shift = Shift::parse(&s.shift)?;
@@ -124,10 +125,10 @@ pub async fn availability(
             let ranked = rank(seats, needs.as_ref(), near.as_ref());
             let total = ranked.len();
             let page: Vec<_> = ranked.into_iter().skip(offset).take(limit).collect();
-            let mut ids: Vec<String> = page.iter().map(|r| r.seats.office_id.clone()).collect();
+            let mut ids: Vec<OfficeId> = page.iter().map(|r| r.seats.office_id.clone()).collect();
             ids.sort_unstable();
             ids.dedup();
-            let by_id: std::collections::HashMap<String, offices::OfficeRow> =
+            let by_id: std::collections::HashMap<OfficeId, offices::OfficeRow> =
                 catalog.offices(&ids).into_iter().map(|o| (o.id.clone(), o)).collect();
             let rows = page
                 .into_iter()
@@ -159,7 +160,7 @@ fn ranked_city_page(
     offset: usize,
     limit: usize,
 ) -> Result<Option<(Vec<AvailabilityRow>, usize)>, ApiError> {
-    let skip: std::collections::HashSet<&str> = catalog.inactive_in_city(city).iter().map(String::as_str).collect();
+    let skip: std::collections::HashSet<&str> = catalog.inactive_in_city(city).iter().map(OfficeId::as_str).collect();
     let Some((page, total)) = offices::ranked_page(conn, date, city, &skip, offset, limit)? else {
         return Ok(None);
     };
@@ -355,7 +356,7 @@ pub fn release_expired_hold(
 pub async fn change_delivery_office(
     state: &AppState,
     target: Target,
-    office_id: String,
+    office_id: OfficeId,
     actor: Actor,
 ) -> Result<ApplicationRow, ApiError> {
     let policy = state.policy.clone();

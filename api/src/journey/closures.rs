@@ -18,6 +18,7 @@ use domain::application::{
 use domain::calendar::{JalaliDate, tehran_date};
 use domain::offices::Shift;
 use domain::record_ids::ApplicationId;
+use domain::record_ids::OfficeId;
 use persistence::applications::{self, DisplacedScope};
 use persistence::audit::{self, Actor};
 use persistence::offices::{self, OfficeFilter, OfficeRow};
@@ -139,7 +140,7 @@ fn offer_seat(
     let city = OfficeFilter { city_code: Some(office.city_code.clone()), active: Some(true), after_code: None };
     pools.push(offices::list(conn, &city, 1000)?.into_iter().filter(|o| o.id != office.id && suits(o)).collect());
     for pool in pools.into_iter().filter(|p| !p.is_empty()) {
-        let ids: Vec<String> = pool.iter().map(|o| o.id.clone()).collect();
+        let ids: Vec<OfficeId> = pool.iter().map(|o| o.id.clone()).collect();
         let mut free: Vec<Slot> = offices::free_slots(conn, &ids, first, last, 50)?
             .into_iter()
             .filter_map(|s| Some(Slot { office_id: s.office_id, date: s.date, shift: Shift::parse(&s.shift)? }))

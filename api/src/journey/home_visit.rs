@@ -10,6 +10,7 @@ use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, transition};
 use domain::ids::{Landline, PostalCode};
 use domain::offices::Shift;
+use domain::record_ids::OfficeId;
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::home_visits::{self, HomeVisitDetails, HomeVisitRow, QueueStatus};
@@ -64,7 +65,7 @@ pub async fn set_address(
 }
 
 /// An active office that makes home visits, or 409 `office_no_home_visits`.
-fn home_visit_office(conn: &mut persistence::DbConn, office_id: &str) -> Result<OfficeRow, ApiError> {
+fn home_visit_office(conn: &mut persistence::DbConn, office_id: &OfficeId) -> Result<OfficeRow, ApiError> {
     offices::find(conn, office_id)?
         .filter(|o| o.active && o.home_visits)
         .ok_or(ApiError::Domain(DomainError::OfficeNoHomeVisits))
@@ -89,7 +90,7 @@ fn parse_cursor(cursor: &str) -> Result<(NaiveDateTime, String), ApiError> {
 /// of personal data, recorded by `read`.
 pub async fn queue<F>(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     status: QueueStatus,
     cursor: Option<String>,
     fetch: i64,
@@ -118,7 +119,7 @@ where
 /// visit; a scheduled one belongs to its office (any other: 404). The citizen gets an SMS.
 pub async fn schedule(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking_code: &str,
     date: NaiveDate,
     shift: Shift,
@@ -126,7 +127,7 @@ pub async fn schedule(
 ) -> Result<(ApplicationRow, OfficeRow), ApiError> {
     let policy = state.policy.clone();
     let pii = state.pii.clone();
-    let office_id = office_id.to_owned();
+    let office_id = office_id.clone();
     let not_found = || ApiError::Domain(DomainError::ApplicationNotFound);
     let result = mutate(state, Target::TrackingCode(tracking_code.to_owned()), move |conn, row, app, now| {
         let office = offices::find(conn, &office_id)?.filter(|o| o.active && o.home_visits).ok_or_else(not_found)?;

@@ -22,6 +22,7 @@ use domain::ids::{BirthCertSerial, Mobile, NationalId, TrackingCode};
 use domain::offices::{Shift, SpecialNeeds};
 use domain::person::{Gender, PersonName, Religion};
 use domain::record_ids::ApplicationId;
+use domain::record_ids::OfficeId;
 use persistence::applications::Personal;
 use persistence::audit::{self, Actor};
 use persistence::{DbConn, DbError, Pii, PiiKind, write_tx};
@@ -465,7 +466,7 @@ fn write_row(
     r: &Row,
     hashes: &[String],
     slot: Option<Slot>,
-    delivery: Option<String>,
+    delivery: Option<OfficeId>,
     now: DateTime<Utc>,
 ) -> Result<ApplicationId, ApiError> {
     let nid_enc = pii.seal(PiiKind::NationalId, r.national_id.as_str());

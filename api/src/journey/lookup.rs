@@ -10,6 +10,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::calendar::{tehran_date, tehran_instant};
 use domain::ids::{NationalId, TrackingCode};
+use domain::record_ids::OfficeId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::audit::{self, Actor};
 use persistence::offices::{self, OfficeRow};
@@ -86,7 +87,7 @@ pub async fn status(
                 Ok::<_, ApiError>(found)
             })?;
             let Some(row) = row else { return Ok(None) };
-            let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
+            let ids: Vec<OfficeId> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
             let offices = if ids.is_empty() { Vec::new() } else { offices::find_many(conn, &ids)? };
             Ok(Some(Found { row, offices }))
         })

@@ -9,6 +9,8 @@ use domain::fees::{FeeKind, check_collected};
 use domain::ids::PostalCode;
 use domain::offices::OfficeKind;
 use domain::record_ids::ApplicationId;
+use domain::record_ids::ClientId;
+use domain::record_ids::OfficeId;
 use domain::{DomainError, Rials};
 use persistence::audit::{self, Actor};
 use persistence::back_office::{self, EnrollmentRow, ProductionEventRow};
@@ -24,10 +26,9 @@ fn not_found() -> ApiError {
 }
 
 /// Whether an application is this office's: booked there, or handed over there.
-pub fn at_office(row: &persistence::applications::ApplicationRow, office_id: &str) -> bool {
-    row.slot_office_id.as_deref() == Some(office_id)
-        || row.to_domain().ok().and_then(|a| a.effective_delivery_office().map(str::to_owned)).as_deref()
-            == Some(office_id)
+pub fn at_office(row: &persistence::applications::ApplicationRow, office_id: &OfficeId) -> bool {
+    row.slot_office_id.as_ref() == Some(office_id)
+        || row.to_domain().ok().is_some_and(|a| a.effective_delivery_office() == Some(office_id))
 }
 
 /// The newest application of a national code that is this office's ([`at_office`]); 404
@@ -35,7 +36,7 @@ pub fn at_office(row: &persistence::applications::ApplicationRow, office_id: &st
 /// find is audited as `personal_data_viewed`, a miss as `application_search_missed`.
 pub async fn find_by_national_id(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     national_id: &domain::ids::NationalId,
     actor: Actor,
 ) -> Result<persistence::applications::ApplicationRow, ApiError> {
@@ -59,7 +60,7 @@ pub async fn find_by_national_id(
 /// Checks the citizen in: enrollment starts; edits and rescheduling stop.
 pub async fn check_in(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking: &str,
     actor: Actor,
 ) -> Result<persistence::applications::ApplicationRow, ApiError> {
@@ -123,7 +124,7 @@ pub struct Completion {
 /// biometrics) and — for counter and post offices — the fee collected (≤ 90,000 rials).
 pub async fn complete(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking: &str,
     c: Completion,
     actor: Actor,
@@ -193,7 +194,7 @@ pub async fn complete(
 /// The citizen did not come: the appointment is missed and re-booking waits N days.
 pub async fn no_show(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking: &str,
     actor: Actor,
 ) -> Result<persistence::applications::ApplicationRow, ApiError> {
@@ -228,7 +229,7 @@ pub async fn no_show(
 /// and the fingerprint matched the card chip (docs/domain/back-office.md «تحویل کارت»).
 pub async fn deliver(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking: &str,
     fingerprint_match: bool,
     delivery_fee: Option<Rials>,
@@ -237,7 +238,7 @@ pub async fn deliver(
     let policy = state.policy.clone();
     let office = office_id.to_owned();
     mutate(state, Target::TrackingCode(tracking.to_owned()), move |conn, row, app, now| {
-        if app.effective_delivery_office() != Some(office.as_str()) {
+        if app.effective_delivery_office() != Some(&office) {
             return Err(not_found());
         }
         if !fingerprint_match {
@@ -302,18 +303,18 @@ impl ProductionKind {
 /// as the first time; an event id reused for another application is refused.
 pub async fn production_event(
     state: &AppState,
-    client_id: &str,
+    client_id: &ClientId,
     tracking: &str,
     event_id: String,
     kind: ProductionKind,
-    office_id: Option<String>,
+    office_id: Option<OfficeId>,
     note: Option<String>,
 ) -> Result<(persistence::applications::ApplicationRow, bool), ApiError> {
     let policy = state.policy.clone();
     let pii = state.pii.clone();
-    let client = client_id.to_owned();
+    let client = client_id.clone();
     let eid = event_id.clone();
-    let actor = Actor { kind: "production", id: Some(client.clone()), request_id: None, client_ip: None };
+    let actor = Actor { kind: "production", id: Some(client.to_string()), request_id: None, client_ip: None };
     let result = mutate(state, Target::TrackingCode(tracking.to_owned()), move |conn, row, app, now| {
         if let Some(seen) = back_office::production_event(conn, &eid)? {
             if seen.application_id != row.id {
@@ -328,7 +329,7 @@ pub async fn production_event(
             ProductionKind::ReadyForDelivery => Event::ReadyForDelivery {
                 office_id: office_id
                     .clone()
-                    .or_else(|| app.effective_delivery_office().map(str::to_owned))
+                    .or_else(|| app.effective_delivery_office().cloned())
                     .ok_or_else(|| ApiError::field("office_id", ApiCode::Required))?,
             },
             ProductionKind::Failed => Event::ProductionFailed,
@@ -359,7 +360,7 @@ pub async fn production_event(
             persistence::production::release(conn, &row.id)?;
         }
         if kind == ProductionKind::ReadyForDelivery
-            && let Some(o) = next.delivery_office_id.as_deref().map(|id| offices::find(conn, id)).transpose()?.flatten()
+            && let Some(o) = next.delivery_office_id.as_ref().map(|id| offices::find(conn, id)).transpose()?.flatten()
         {
             notify::sms_to_applicant(
                 conn,

@@ -5,6 +5,8 @@
 //! out of the queue ([`crate::journey::office::production_event`]).
 
 use domain::record_ids::ApplicationId;
+use domain::record_ids::ClientId;
+use domain::record_ids::OfficeId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -46,7 +48,7 @@ pub struct QueuePage {
 /// Claims the next page of enrolled applications for a production client (see
 /// [`production::claim`]) and opens what the card needs. `cursor`: the `next_cursor` of
 /// the previous page (422 naming `cursor` when it is not one).
-pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Result<QueuePage, ApiError> {
+pub async fn poll(state: &AppState, client_id: &ClientId, paging: &PageRequest) -> Result<QueuePage, ApiError> {
     let limit = paging.limit;
     let after = match paging.cursor() {
         Some(c) => Some(QueuePosition::decode(c).ok_or_else(|| ApiError::field("cursor", ApiCode::Invalid))?),
@@ -54,7 +56,7 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
     };
     let now = state.now();
     let until = now + Duration::minutes(state.config.production.lease_minutes);
-    let client = client_id.to_owned();
+    let client = client_id.clone();
     let (claimed, rows, enrollments, offices) = state
         .run_api(move |conn| {
             let claimed = production::claim(conn, &client, after.as_ref(), limit, now.naive_utc(), until.naive_utc())?;
@@ -64,7 +66,7 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
             }
             let rows = persistence::applications::find_many(conn, &ids)?;
             let enrollments = persistence::back_office::enrollments(conn, &ids)?;
-            let mut office_ids: Vec<String> = enrollments.iter().map(|e| e.office_id.clone()).collect();
+            let mut office_ids: Vec<OfficeId> = enrollments.iter().map(|e| e.office_id.clone()).collect();
             office_ids.extend(rows.iter().filter_map(|r| r.delivery_office_id.clone()));
             office_ids.sort_unstable();
             office_ids.dedup();
@@ -75,7 +77,7 @@ pub async fn poll(state: &AppState, client_id: &str, paging: &PageRequest) -> Re
     let mut rows: HashMap<ApplicationId, ApplicationRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
     let mut enrollments: HashMap<ApplicationId, EnrollmentRow> =
         enrollments.into_iter().map(|e| (e.application_id.clone(), e)).collect();
-    let offices: HashMap<String, OfficeRow> = offices.into_iter().map(|o| (o.id.clone(), o)).collect();
+    let offices: HashMap<OfficeId, OfficeRow> = offices.into_iter().map(|o| (o.id.clone(), o)).collect();
     let mut entries = Vec::with_capacity(claimed.items.len());
     for position in &claimed.items {
         let (Some(row), Some(enrollment)) =
@@ -92,7 +94,7 @@ fn entry(
     state: &AppState,
     row: ApplicationRow,
     enrollment: EnrollmentRow,
-    offices: &HashMap<String, OfficeRow>,
+    offices: &HashMap<OfficeId, OfficeRow>,
     until: DateTime<Utc>,
 ) -> Result<QueueEntry, ApiError> {
     let pii = &state.pii;

@@ -42,7 +42,7 @@ pub async fn request(
         new.mobile_hash = row.mobile_hash.clone();
         new.mobile_enc = row.mobile_enc.clone();
         new.family_enc = row.family_enc.clone();
-        new.previous_application_id = Some(row.id.to_string());
+        new.previous_application_id = Some(row.id.clone());
         new.created_by_client = None;
         // Two racing requests both read the delivered cycle; the second insert meets the
         // first's (citizen, cycle) and is retried, then answered with the cycle it made.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::Lang;
 use domain::application::{allowed_operations, next_step, next_step_text};
+use domain::record_ids::OfficeId;
 use persistence::applications::ApplicationRow;
 use persistence::{DbConn, PiiKind};
 use serde::{Deserialize, Serialize};
@@ -200,7 +201,7 @@ pub async fn build_view_with(
     mut offices: Vec<persistence::offices::OfficeRow>,
     lang: Lang,
 ) -> Result<ApplicationView, ApiError> {
-    let mut ids: Vec<String> = row
+    let mut ids: Vec<OfficeId> = row
         .slot_office_id
         .iter()
         .chain(row.delivery_office_id.iter())
@@ -238,7 +239,7 @@ pub fn build_view_in(
     row: &ApplicationRow,
     lang: Lang,
 ) -> Result<ApplicationView, ApiError> {
-    let ids: Vec<String> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
+    let ids: Vec<OfficeId> = row.slot_office_id.iter().chain(row.delivery_office_id.iter()).cloned().collect();
     let offices = if ids.is_empty() { Vec::new() } else { state.catalog.get(conn)?.offices(&ids) };
     let visit = super::home_visit::find(conn, row)?;
     let history = if row.cycle > 1 { persistence::applications::cycles_of(conn, &row.citizen_id)? } else { Vec::new() };
@@ -255,7 +256,7 @@ fn view_from(
 ) -> Result<ApplicationView, ApiError> {
     let now = state.now();
     let app = row.to_domain()?;
-    let office = |id: &str| offices.iter().find(|o| o.id == id).map(OfficeSummary::from);
+    let office = |id: &OfficeId| offices.iter().find(|o| &o.id == id).map(OfficeSummary::from);
     let appointment = app.slot.as_ref().and_then(|slot| {
         Some(AppointmentView {
             status: app.appointment.into(),

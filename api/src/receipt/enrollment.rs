@@ -13,6 +13,7 @@ use domain::application::{Application, Operation, check, expected_ready_on};
 use domain::calendar::{JalaliDate, tehran, tehran_date};
 use domain::record_ids::ApplicationId;
 use domain::record_ids::CitizenId;
+use domain::record_ids::OfficeId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::back_office::{self, EnrollmentRow};
 use persistence::offices::{self, OfficeRow};
@@ -127,7 +128,7 @@ pub async fn for_citizen(state: &AppState, citizen_id: &CitizenId) -> Result<Enr
 /// not exist). `read` records the staff read in the audit log in the same turn.
 pub async fn for_office<F>(
     state: &AppState,
-    office_id: &str,
+    office_id: &OfficeId,
     tracking_code: &str,
     read: F,
 ) -> Result<EnrollmentReceipt, ApiError>
@@ -144,8 +145,8 @@ where
             let app = row.to_domain()?;
             let enrolled_here = back_office::enrollment(conn, &row.id)?.is_some_and(|e| e.office_id == office);
             let ours = enrolled_here
-                || row.slot_office_id.as_deref() == Some(office.as_str())
-                || app.effective_delivery_office() == Some(office.as_str());
+                || row.slot_office_id.as_ref() == Some(&office)
+                || app.effective_delivery_office() == Some(&office);
             if !ours {
                 return Err(not_found());
             }
@@ -160,9 +161,8 @@ where
 fn load(conn: &mut DbConn, row: ApplicationRow, app: Application) -> Result<Sources, ApiError> {
     let enrollment =
         back_office::enrollment(conn, &row.id)?.ok_or(ApiError::Domain(DomainError::EnrollmentNotCompleted))?;
-    let ids: Vec<String> = std::iter::once(enrollment.office_id.clone())
-        .chain(app.effective_delivery_office().map(str::to_owned))
-        .collect();
+    let ids: Vec<OfficeId> =
+        std::iter::once(enrollment.office_id.clone()).chain(app.effective_delivery_office().cloned()).collect();
     let offices = offices::find_many(conn, &ids)?;
     Ok(Sources { row, app, enrollment, offices })
 }
@@ -205,7 +205,7 @@ fn jalali(d: NaiveDate) -> String {
 fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<EnrollmentReceipt, ApiError> {
     let Sources { row, app, enrollment, offices } = s;
     let tracking_code = row.tracking_code.clone().ok_or(ApiError::Domain(DomainError::PaymentRequired))?;
-    let office = |id: &str| offices.iter().find(|o| o.id == id);
+    let office = |id: &OfficeId| offices.iter().find(|o| &o.id == id);
     let enrollment_office = office(&enrollment.office_id)
         .map(OfficeSummary::from)
         .ok_or_else(|| ApiError::internal("the enrollment office is missing"))?;

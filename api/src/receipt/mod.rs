@@ -15,6 +15,7 @@ use domain::application::{Application, Operation, check};
 use domain::calendar::{HijriDate, JalaliDate, tehran, tehran_date};
 use domain::record_ids::ApplicationId;
 use domain::record_ids::CitizenId;
+use domain::record_ids::OfficeId;
 use persistence::applications::{self, ApplicationRow};
 use persistence::offices::{self, OfficeRow};
 use persistence::payments::{self, PaymentRow};
@@ -192,12 +193,8 @@ fn load_sources(
 ) -> Result<Sources, ApiError> {
     let payment =
         payments::for_application(conn, &row.id)?.into_iter().find(|p| p.status == payments::PaymentStatus::Verified);
-    let ids: Vec<String> = app
-        .slot
-        .iter()
-        .map(|s| s.office_id.clone())
-        .chain(app.effective_delivery_office().map(str::to_owned))
-        .collect();
+    let ids: Vec<OfficeId> =
+        app.slot.iter().map(|s| s.office_id.clone()).chain(app.effective_delivery_office().cloned()).collect();
     let offices = if ids.is_empty() { Vec::new() } else { catalog.get(conn)?.offices(&ids) };
     let visit = persistence::home_visits::for_application(conn, &row)?;
     Ok(Sources { row, app, payment, offices, visit })
@@ -254,7 +251,7 @@ pub fn prerequisites(public_url: &str) -> Vec<Bilingual> {
 fn build(state: &AppState, s: Sources, now: DateTime<Utc>) -> Result<Receipt, ApiError> {
     let Sources { row, app, payment, offices, visit } = s;
     let tracking_code = row.tracking_code.clone().ok_or(ApiError::Domain(DomainError::PaymentRequired))?;
-    let office = |id: &str| offices.iter().find(|o| o.id == id);
+    let office = |id: &OfficeId| offices.iter().find(|o| &o.id == id);
 
     let national_id = state.pii.open(PiiKind::NationalId, &row.nid_enc)?;
     let serial = state.pii.open(PiiKind::Serial, &row.serial_enc)?;

@@ -41,10 +41,10 @@ pub struct StaffView {
 impl From<&StaffUser> for StaffView {
     fn from(u: &StaffUser) -> Self {
         Self {
-            id: u.id.clone(),
+            id: u.id.to_string(),
             username: u.username.clone(),
             role: u.role.clone(),
-            office_id: u.office_id.clone(),
+            office_id: u.office_id.clone().map(String::from),
             disabled: u.disabled,
             locked_until: u.locked_until.map(|t| t.and_utc()),
             created_at: u.created_at.and_utc(),
@@ -214,11 +214,11 @@ pub struct ClientView {
 impl From<&ClientRow> for ClientView {
     fn from(c: &ClientRow) -> Self {
         Self {
-            client_id: c.client_id.clone(),
+            client_id: c.client_id.to_string(),
             name: c.name.clone(),
             kind: c.kind.clone(),
             scopes: c.scopes.clone(),
-            office_id: c.office_id.clone(),
+            office_id: c.office_id.clone().map(String::from),
             disabled: c.disabled,
             rate_per_minute: c.rate_per_minute,
             created_at: c.created_at.and_utc(),
@@ -245,7 +245,7 @@ pub async fn list_clients(
     let paging = q.request()?;
     let (cursor, fetch) = (paging.cursor.clone(), paging.fetch());
     let rows = state.run(move |conn| persistence::back_office::list_clients(conn, cursor.as_deref(), fetch)).await?;
-    let page = paging.page(rows, |c| c.client_id.clone()).map(|c| ClientView::from(&c));
+    let page = paging.page(rows, |c| c.client_id.to_string()).map(|c| ClientView::from(&c));
     Ok(HttpResponse::Ok().json(ClientsPage::from(page)))
 }
 
@@ -621,7 +621,7 @@ pub async fn audit_log(
         actor_kind: r.actor_kind,
         actor_id: r.actor_id,
         action: r.action,
-        application_id: r.application_id,
+        application_id: r.application_id.map(String::from),
         request_id: r.request_id,
         details: r.details.and_then(|d| serde_json::from_str(&d).ok()),
         client_ip: r.client_ip,

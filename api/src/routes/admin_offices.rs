@@ -12,6 +12,7 @@ use domain::offices::{
     self as rules, Facilities, OfficeDetails, OfficeInput, Shift, WeeklyCapacity, WeeklyRule, listing_range,
     planning_date,
 };
+use domain::record_ids::OfficeId;
 use futures_util::StreamExt;
 use persistence::audit::Actor;
 use persistence::offices::{self, OfficeRow};
@@ -114,7 +115,7 @@ pub struct AdminOffice {
 impl From<&OfficeRow> for AdminOffice {
     fn from(o: &OfficeRow) -> Self {
         Self {
-            id: o.id.clone(),
+            id: o.id.to_string(),
             code: o.code.clone(),
             name: o.name.clone(),
             kind: rules::OfficeKind::parse(&o.kind).map_or(wire::OfficeKind::CivilRegistry, Into::into),
@@ -394,7 +395,7 @@ pub async fn get_office(
     _admin: AdminPrincipal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = usecase::office(&state, path.into_inner()).await?;
+    let row = usecase::office(&state, path.into_inner().into()).await?;
     Ok(HttpResponse::Ok().json(AdminOffice::from(&row)))
 }
 
@@ -413,7 +414,7 @@ pub async fn update_office(
     path: web::Path<String>,
     body: crate::extract::Json<OfficeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    let id = OfficeId::from(path.into_inner());
     let (details, facilities) = parse_office(&body)?;
     let row = usecase::update_office(&state, admin_actor(&req, &admin), id, details, facilities).await?;
     Ok(HttpResponse::Ok().json(AdminOffice::from(&row)))
@@ -426,7 +427,7 @@ async fn set_active(
     id: String,
     active: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let change = usecase::set_active(&state, admin_actor(&req, &admin), id, active).await?;
+    let change = usecase::set_active(&state, admin_actor(&req, &admin), id.into(), active).await?;
     Ok(HttpResponse::Ok().json(OfficeStatusChange {
         office: AdminOffice::from(&change.office),
         future_bookings: change.seats.booked,
@@ -479,7 +480,7 @@ pub async fn get_capacity(
     _admin: AdminPrincipal,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = usecase::capacity(&state, path.into_inner(), today(&state)).await?;
+    let view = usecase::capacity(&state, path.into_inner().into(), today(&state)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -500,7 +501,7 @@ pub async fn put_capacity(
     path: web::Path<String>,
     body: crate::extract::Json<WeeklyCapacityRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    let id = OfficeId::from(path.into_inner());
     let list: Vec<WeeklyRule> = body
         .rules
         .iter()
@@ -532,7 +533,7 @@ pub async fn post_override(
     path: web::Path<String>,
     body: crate::extract::Json<OverrideRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    let id = OfficeId::from(path.into_inner());
     let body = body.into_inner();
     let now = state.now();
     let mut e = FieldErrors::default();
@@ -544,7 +545,7 @@ pub async fn post_override(
     let slot = usecase::override_capacity(&state, admin_actor(&req, &admin), id, date, shift, capacity).await?;
     Ok(HttpResponse::Ok().json(SlotView {
         date_jalali: jalali(slot.date),
-        office_id: slot.office_id,
+        office_id: slot.office_id.into(),
         date: slot.date,
         shift: shift.into(),
         capacity: slot.capacity,
@@ -566,7 +567,7 @@ pub async fn list_closures(
     path: web::Path<String>,
     query: web::Query<DateRangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    let id = OfficeId::from(path.into_inner());
     let (from, to) = range_of(&query, today(&state))?;
     let paging = PageRequest::new(query.limit, query.cursor.clone())?;
     let rows = usecase::closures(&state, id, from, to).await?;
@@ -606,7 +607,7 @@ pub async fn post_closure(
     path: web::Path<String>,
     body: crate::extract::Json<ClosureRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
+    let id = OfficeId::from(path.into_inner());
     let body = body.into_inner();
     let now = state.now();
     let mut e = FieldErrors::default();
@@ -643,7 +644,7 @@ pub async fn delete_closure(
 ) -> Result<HttpResponse, ApiError> {
     let (id, date) = path.into_inner();
     let shift = query.shift.map(Shift::from);
-    let result = usecase::reopen(&state, admin_actor(&req, &admin), id, date, shift).await?;
+    let result = usecase::reopen(&state, admin_actor(&req, &admin), id.into(), date, shift).await?;
     Ok(HttpResponse::Ok().json(result))
 }
 

@@ -575,7 +575,7 @@ pub async fn put_appointment(
     body: crate::extract::Json<AppointmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let slot = Slot { office_id: body.office_id, date: body.date, shift: body.shift.into() };
+    let slot = Slot { office_id: body.office_id.into(), date: body.date, shift: body.shift.into() };
     let actor = citizen.actor(&req);
     let (row, office) = journey::booking::take_slot(&state, Target::Session(citizen), slot, actor).await?;
     Ok(HttpResponse::Ok().json(build_view_with(&state, row, vec![office], lang.0).await?))
@@ -600,9 +600,13 @@ pub async fn put_delivery_office(
     body: crate::extract::Json<DeliveryOfficeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = citizen.actor(&req);
-    let row =
-        journey::booking::change_delivery_office(&state, Target::Session(citizen), body.into_inner().office_id, actor)
-            .await?;
+    let row = journey::booking::change_delivery_office(
+        &state,
+        Target::Session(citizen),
+        body.into_inner().office_id.into(),
+        actor,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 

@@ -294,7 +294,7 @@ pub async fn me(state: web::Data<AppState>, who: EfolderPrincipal) -> Result<Htt
     let a = who.account;
     let open = |kind, v: &str| state.pii.open(kind, v).map_err(ApiError::from);
     let view = EfolderAccount {
-        id: a.id.clone(),
+        id: a.id.to_string(),
         username: a.username.clone(),
         person_type: PersonType::parse(&a.person_type).ok_or_else(|| ApiError::internal("stored person type"))?.into(),
         legal_id: a.legal_id.clone(),

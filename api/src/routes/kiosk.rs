@@ -119,7 +119,7 @@ async fn register(
         info,
         needs: input.special_needs.into(),
         family,
-        slot: input.appointment.map(|a| Slot { office_id: a.office_id, date: a.date, shift: a.shift.into() }),
+        slot: input.appointment.map(|a| Slot { office_id: a.office_id.into(), date: a.date, shift: a.shift.into() }),
         gateway: input.gateway.or_else(|| state.config.payments.gateways.first().cloned()).unwrap_or_default(),
     };
     let actor = actor(req, "kiosk", &client.client_id);

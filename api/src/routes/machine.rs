@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::record_ids::ClientId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -190,7 +191,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Some(_) => return Ok(oauth_error(&req, UnsupportedGrantType, "Only client_credentials is issued.")),
         None => return Ok(oauth_error(&req, InvalidRequest, "grant_type is required.")),
     }
-    let id = client_id.clone();
+    let id = ClientId::from(client_id.as_str());
     let client = state.run(move |conn| persistence::back_office::client(conn, &id)).await?;
     let given = hash_secret(&secret);
     let Some(client) =
@@ -212,7 +213,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     let mut claims = state.tokens.claims(Audience::Machine, &client.client_id, state.now(), minutes);
     claims.role = Some(client.kind.clone());
     claims.scope = Some(scope.clone());
-    claims.office = client.office_id.clone();
+    claims.office = client.office_id.clone().map(String::from);
     // Rotating the secret or disabling the client bumps it: older tokens stop at once.
     claims.tv = Some(client.token_version);
     let access_token = state.tokens.issue(&claims)?;
@@ -274,9 +275,16 @@ pub async fn production_event(
         ProductionEventKind::Failed => ProductionKind::Failed,
     };
     let note = b.note.map(|n| n.chars().take(500).collect());
-    let (row, created) =
-        office::production_event(&state, &client.client_id, &tracking_code, b.event_id, kind, b.office_id, note)
-            .await?;
+    let (row, created) = office::production_event(
+        &state,
+        &client.client_id,
+        &tracking_code,
+        b.event_id,
+        kind,
+        b.office_id.map(Into::into),
+        note,
+    )
+    .await?;
     let view = build_view(&state, row).await?;
     Ok(if created {
         HttpResponse::Created()
@@ -338,7 +346,7 @@ pub struct ProductionOffice {
 impl From<&persistence::offices::OfficeRow> for ProductionOffice {
     fn from(o: &persistence::offices::OfficeRow) -> Self {
         Self {
-            id: o.id.clone(),
+            id: o.id.to_string(),
             code: o.code.clone(),
             name: o.name.clone(),
             city: o.city.clone(),

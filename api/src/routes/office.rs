@@ -559,7 +559,7 @@ pub async fn home_visits(
                         .map(|d| d.to_string())
                         .unwrap_or_default(),
                     shift: s.shift.into(),
-                    office_id: s.office_id.clone(),
+                    office_id: s.office_id.to_string(),
                 }),
             })
         })

@@ -92,7 +92,7 @@ impl From<OutboxRow> for OutboxItem {
             next_attempt_at: r.next_attempt_at.and_utc(),
             provider_id: r.provider_id,
             last_error: r.last_error,
-            application_id: r.application_id,
+            application_id: r.application_id.map(String::from),
             created_at: r.created_at.and_utc(),
             updated_at: r.updated_at.and_utc(),
             sent_at: r.sent_at.map(|t| t.and_utc()),

@@ -10,6 +10,7 @@ use domain::application::next_step;
 use domain::calendar::{JalaliDate, tehran_date};
 use domain::fees::{FeeKind, fee_on};
 use domain::ids::{NationalId, TrackingCode};
+use domain::record_ids::OfficeId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -115,7 +116,7 @@ pub async fn status(
 
     let now = state.now();
     let app = found.row.to_domain()?;
-    let office = |id: &str| found.offices.iter().find(|o| o.id == id).map(OfficeSummary::from);
+    let office = |id: &OfficeId| found.offices.iter().find(|o| &o.id == id).map(OfficeSummary::from);
     let appointment =
         app.slot.as_ref().filter(|_| app.appointment != domain::application::AppointmentStatus::Used).and_then(
             |slot| {

@@ -86,7 +86,7 @@ pub async fn sign_in(
     let mut claims = state.tokens.claims(Audience::Staff, &user.id, now, minutes);
     claims.sid = Some(sid);
     claims.role = Some(user.role.clone());
-    claims.office = user.office_id.clone();
+    claims.office = user.office_id.clone().map(String::from);
     claims.tv = Some(user.token_version);
     let token = state.tokens.issue(&claims)?;
     // Where this token leads: an operator's day list, an administrator's overview.
@@ -96,7 +96,7 @@ pub async fn sign_in(
         token_type: "Bearer",
         expires_at: now + Duration::minutes(minutes),
         role: user.role,
-        office_id: user.office_id,
+        office_id: user.office_id.map(String::from),
     }))
 }
 

@@ -4,6 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use domain::ids::Mobile;
+use domain::record_ids::OfficeId;
 use persistence::{PiiKind, applications, offices};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -144,7 +145,7 @@ async fn menu(state: &AppState, mobile: &Mobile, text: &str, lang: domain::Lang)
     let (rows, offices) = state
         .run(move |conn| {
             let rows = applications::find_by_mobile(conn, &hashes, MAX_APPLICATIONS)?;
-            let mut ids: Vec<String> =
+            let mut ids: Vec<OfficeId> =
                 rows.iter().flat_map(|r| r.slot_office_id.iter().chain(r.delivery_office_id.iter())).cloned().collect();
             ids.sort();
             ids.dedup();
@@ -153,7 +154,8 @@ async fn menu(state: &AppState, mobile: &Mobile, text: &str, lang: domain::Lang)
         })
         .await?;
     let now = state.now();
-    let office_name = |id: Option<&str>| id.and_then(|id| offices.iter().find(|o| o.id == id)).map(|o| o.name.as_str());
+    let office_name =
+        |id: Option<&OfficeId>| id.and_then(|id| offices.iter().find(|o| &o.id == id)).map(|o| o.name.as_str());
     let mut entries = Vec::with_capacity(rows.len());
     for row in &rows {
         let app = row.to_domain()?;
@@ -161,7 +163,7 @@ async fn menu(state: &AppState, mobile: &Mobile, text: &str, lang: domain::Lang)
         let facts = Facts {
             app: &app,
             first_name: personal.first_name.as_deref(),
-            slot_office: office_name(app.slot.as_ref().map(|s| s.office_id.as_str())),
+            slot_office: office_name(app.slot.as_ref().map(|s| &s.office_id)),
             delivery_office: office_name(app.effective_delivery_office()),
         };
         entries.push(ussd::entry(&facts, now, &state.policy, lang));

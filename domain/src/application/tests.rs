@@ -188,14 +188,14 @@ fn a_paid_citizen_without_a_booking_expires_after_two_months() {
 #[test]
 fn delivery_office_defaults_to_the_enrollment_office_and_changes_until_production() {
     let app = registered();
-    assert_eq!(app.effective_delivery_office(), Some("maragheh"));
+    assert_eq!(app.effective_delivery_office().map(OfficeId::as_str), Some("maragheh"));
     let t = tehran_instant(app.slot.as_ref().unwrap().date, 9, 0);
     let started = transition(&app, Event::CheckIn { office_id: "maragheh".into() }, t, &policy()).unwrap();
     let enrolled = transition(&started, Event::CompleteEnrollment, t, &policy()).unwrap();
     assert_eq!(enrolled.delivery_office_id.as_deref(), Some("maragheh"));
     let moved =
         transition(&enrolled, Event::ChangeDeliveryOffice { office_id: "tabriz".into() }, t, &policy()).unwrap();
-    assert_eq!(moved.effective_delivery_office(), Some("tabriz"));
+    assert_eq!(moved.effective_delivery_office().map(OfficeId::as_str), Some("tabriz"));
     let producing = transition(&moved, Event::ProductionStarted, t, &policy()).unwrap();
     assert_eq!(
         transition(&producing, Event::ChangeDeliveryOffice { office_id: "shiraz".into() }, t, &policy()),
@@ -486,7 +486,7 @@ fn the_office_schedules_the_visit_and_enrolls_at_home() {
     let t = tehran_instant(visit.date, 9, 0);
     let started = transition(&scheduled, Event::CheckIn { office_id: "tehran".into() }, t, &policy()).unwrap();
     let enrolled = transition(&started, Event::CompleteEnrollment, t, &policy()).unwrap();
-    assert_eq!(enrolled.effective_delivery_office(), Some("tehran"));
+    assert_eq!(enrolled.effective_delivery_office().map(OfficeId::as_str), Some("tehran"));
     // Only home visits, only paid, only with an address.
     assert_eq!(
         transition(&registered(), Event::ScheduleHomeVisit { slot: slot(3) }, now(), &policy()),
@@ -557,7 +557,7 @@ fn no_rescheduling_while_at_the_bank() {
 // ---- property: a random walk never reaches an operation the table forbids
 
 fn arb_event() -> impl Strategy<Value = Event> {
-    let office = prop_oneof![Just("maragheh".to_owned()), Just("tabriz".to_owned())];
+    let office = prop_oneof![Just(OfficeId::from("maragheh")), Just(OfficeId::from("tabriz"))];
     prop_oneof![
         any::<bool>().prop_map(|v| Event::EditPersonalInfo {
             identity: if v { IdentityStatus::Verified } else { IdentityStatus::Pending }
