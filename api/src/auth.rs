@@ -60,13 +60,20 @@ fn check_session(
     }
 }
 
-/// A citizen signed in with national code + serial + captcha. `citizen_id` is opaque.
+/// A citizen signed in with national code + serial + captcha, whose session was found
+/// live. `citizen_id` is opaque. Only this module makes one: by checking the session
+/// (the extractor), or by a first read that checked it ([`CitizenToken`]).
 #[derive(Debug, Clone)]
 pub struct CitizenPrincipal {
     pub citizen_id: CitizenId,
     /// The token's server-side session.
     pub session_id: String,
+    _checked: SessionChecked,
 }
+
+/// Proof, private to this module, that a [`CitizenPrincipal`] was made by a session check.
+#[derive(Debug, Clone, Copy)]
+struct SessionChecked;
 
 fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal, ApiError>> {
     let claims = verify_for(req, Audience::Citizen);
@@ -96,7 +103,7 @@ fn citizen(req: &HttpRequest) -> LocalBoxFuture<'static, Result<CitizenPrincipal
                 }
                 sid
             })?;
-        Ok(CitizenPrincipal { citizen_id: sub.into(), session_id })
+        Ok(CitizenPrincipal { citizen_id: sub.into(), session_id, _checked: SessionChecked })
     })
 }
 
@@ -108,19 +115,152 @@ impl FromRequest for CitizenPrincipal {
     }
 }
 
-/// An optional citizen: anonymous callers are fine, a bad token is not.
+/// A citizen's token, verified (signature, audience, time) but with its server-side
+/// session not yet checked: the extractor asks no database. The citizen it names is not
+/// handed out; a use case reaches the citizen's data only through the methods below,
+/// each of which checks the session in the same statement as its read (and reads the
+/// catalog's version there too, as the session check of [`CitizenPrincipal`] does), so a
+/// request costs one statement fewer and a logged-out, expired or foreign session is
+/// still refused (401 `session_ended`) before anything is read.
 #[derive(Debug, Clone)]
-pub struct MaybeCitizen(pub Option<CitizenPrincipal>);
+pub struct CitizenToken {
+    citizen_id: CitizenId,
+    /// `None`: a token without a session, refused at its check.
+    session_id: Option<String>,
+    /// Set once a read found the session live: the request's later reads (a retried
+    /// transaction, the write after a bank call) do not check it again, as a request
+    /// checked by the extractor is checked once.
+    live: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
-impl FromRequest for MaybeCitizen {
+impl CitizenToken {
+    fn of(req: &HttpRequest) -> Result<Self, ApiError> {
+        let claims = verify_for(req, Audience::Citizen)?;
+        Ok(CitizenToken { citizen_id: claims.sub.into(), session_id: claims.sid, live: Default::default() })
+    }
+
+    fn principal(&self) -> CitizenPrincipal {
+        CitizenPrincipal {
+            citizen_id: self.citizen_id.clone(),
+            session_id: self.session_id.clone().unwrap_or_default(),
+            _checked: SessionChecked,
+        }
+    }
+
+    /// The citizen, if this request already found the session live.
+    fn already_checked(&self) -> Option<CitizenPrincipal> {
+        self.live.load(std::sync::atomic::Ordering::Acquire).then(|| self.principal())
+    }
+
+    /// The audit log's actor of a request with this token (it names the citizen; it reads
+    /// nothing).
+    pub fn actor(&self, req: &HttpRequest) -> persistence::audit::Actor {
+        use actix_web::HttpMessage;
+        persistence::audit::Actor {
+            kind: "citizen",
+            id: Some(self.citizen_id.to_string()),
+            request_id: req.extensions().get::<crate::middleware::RequestId>().map(|r| r.0.clone()),
+            client_ip: crate::client_addr::of(req).map(|ip| ip.to_string()),
+        }
+    }
+
+    /// The claim, or 401 for a token without a session.
+    fn claim(&self, now: DateTime<Utc>) -> Result<persistence::sessions::Claim<'_>, ApiError> {
+        let id = self.session_id.as_deref().ok_or(ApiError::Unauthorized(ApiCode::SessionEnded))?;
+        Ok(persistence::sessions::Claim {
+            id,
+            audience: Audience::Citizen.as_str(),
+            subject: self.citizen_id.as_str(),
+            now: now.naive_utc(),
+        })
+    }
+
+    /// The citizen, once a read found the session live: the catalog version read with it
+    /// holds for the rest of the turn and (through [`AppState::run_api`]) the request.
+    fn checked<T>(&self, read: persistence::sessions::Checked<T>) -> Result<(CitizenPrincipal, T), ApiError> {
+        match read {
+            persistence::sessions::Checked::Ended => Err(ApiError::Unauthorized(ApiCode::SessionEnded)),
+            persistence::sessions::Checked::Live { found, catalog } => {
+                if let Some(v) = catalog {
+                    crate::state::SeenInTurn::saw(v);
+                }
+                self.live.store(true, std::sync::atomic::Ordering::Release);
+                Ok((self.principal(), found))
+            }
+        }
+    }
+
+    /// Checks the session on its own (a use case whose first read is not the citizen's
+    /// application), inside a turn at the database.
+    pub fn check_in(&self, conn: &mut persistence::DbConn, now: DateTime<Utc>) -> Result<CitizenPrincipal, ApiError> {
+        if let Some(principal) = self.already_checked() {
+            return Ok(principal);
+        }
+        let read = persistence::sessions::check_claim(conn, self.claim(now)?)?;
+        self.checked(read).map(|(principal, ())| principal)
+    }
+
+    /// [`Self::check_in`] in a turn of its own.
+    pub async fn check(self, state: &AppState) -> Result<CitizenPrincipal, ApiError> {
+        let now = state.now();
+        state.run_api(move |conn| self.check_in(conn, now)).await
+    }
+
+    /// The citizen's current application (none before the first personal information),
+    /// read with the session's check; locked for the write transaction when `lock`.
+    pub fn current_application(
+        &self,
+        conn: &mut persistence::DbConn,
+        now: DateTime<Utc>,
+        lock: bool,
+    ) -> Result<(CitizenPrincipal, Option<persistence::applications::ApplicationRow>), ApiError> {
+        if let Some(principal) = self.already_checked() {
+            let row = if lock {
+                persistence::applications::current_for_citizen_locked(conn, &self.citizen_id)?
+            } else {
+                persistence::applications::current_for_citizen(conn, &self.citizen_id)?
+            };
+            return Ok((principal, row));
+        }
+        let read = persistence::sessions::current_application(conn, self.claim(now)?, lock)?;
+        self.checked(read)
+    }
+
+    /// The citizen's own row, read with the session's check; 401 `token_invalid` for a
+    /// live session of a citizen who is no more.
+    pub fn citizen(
+        &self,
+        conn: &mut persistence::DbConn,
+        now: DateTime<Utc>,
+    ) -> Result<(CitizenPrincipal, persistence::citizens::CitizenRow), ApiError> {
+        let (principal, row) = match self.already_checked() {
+            Some(principal) => (principal, persistence::citizens::find(conn, &self.citizen_id)?),
+            None => self.checked(persistence::sessions::citizen(conn, self.claim(now)?)?)?,
+        };
+        Ok((principal, row.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?))
+    }
+}
+
+impl FromRequest for CitizenToken {
     type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(CitizenToken::of(req))
+    }
+}
+
+/// An optional [`CitizenToken`]: anonymous callers are fine, a bad token is not.
+#[derive(Debug, Clone)]
+pub struct MaybeCitizenToken(pub Option<CitizenToken>);
+
+impl FromRequest for MaybeCitizenToken {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         if req.headers().get(header::AUTHORIZATION).is_none() {
-            return Box::pin(async { Ok(MaybeCitizen(None)) });
+            return std::future::ready(Ok(MaybeCitizenToken(None)));
         }
-        let who = citizen(req);
-        Box::pin(async move { Ok(MaybeCitizen(Some(who.await?))) })
+        std::future::ready(CitizenToken::of(req).map(|t| MaybeCitizenToken(Some(t))))
     }
 }
 

@@ -89,12 +89,18 @@ impl AppState {
         let turn = self.db.turn().await?;
         // The catalog version this request's session check read, for the turn's thread.
         let seen = catalog_seen_now();
-        web::block(move || {
-            let _seen = SeenInTurn::set(seen);
-            let mut conn = turn.connect()?;
-            f(&mut conn)
+        let (out, learned) = web::block(move || {
+            let seen = SeenInTurn::set(seen);
+            let out = turn.connect().map_err(ApiError::from).and_then(|mut conn| f(&mut conn));
+            (out, seen.learned())
         })
-        .await?
+        .await?;
+        // A version the turn read with its first read (a citizen's session checked in
+        // the same statement) holds for the request's later turns too.
+        if let Some(v) = learned {
+            catalog_seen(v);
+        }
+        out
     }
 }
 
@@ -124,6 +130,17 @@ impl SeenInTurn {
     pub fn set(seen: Option<i64>) -> Self {
         persistence::catalog::SEEN_IN_TURN.with(|c| c.set(seen));
         SeenInTurn
+    }
+
+    /// Records a version read during the turn (see [`Self::learned`]).
+    pub fn saw(version: i64) {
+        persistence::catalog::SEEN_IN_TURN.with(|c| c.set(Some(c.get().map_or(version, |v| v.max(version)))));
+    }
+
+    /// The version the turn has seen so far: the one it started with, or a newer one it
+    /// read itself ([`Self::saw`]); the caller hands it to the request's later turns.
+    pub fn learned(&self) -> Option<i64> {
+        persistence::catalog::SEEN_IN_TURN.with(std::cell::Cell::get)
     }
 }
 

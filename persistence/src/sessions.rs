@@ -119,3 +119,109 @@ pub fn end(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbEr
 pub fn purge(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
     diesel::delete(s::table.filter(s::expires_at.lt(before))).execute(conn).map_err(DbError::from)
 }
+
+/// A session a request names (from its verified token), checked in the same statement as
+/// the request's first read instead of a statement of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub id: &'a str,
+    pub audience: &'a str,
+    pub subject: &'a str,
+    pub now: NaiveDateTime,
+}
+
+/// What a read that also checked the session found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked<T> {
+    /// The session is ended, expired, unknown, or of another audience or subject: nothing
+    /// read is to be used.
+    Ended,
+    /// The session is live; what was read, and the catalog's version read with it.
+    Live { found: T, catalog: Option<i64> },
+}
+
+/// The session's id if it is live for the claim (a scalar subquery: `NULL` if not).
+macro_rules! live_session {
+    ($claim:expr) => {
+        s::table
+            .filter(s::id.eq($claim.id))
+            .filter(s::audience.eq($claim.audience))
+            .filter(s::subject.eq($claim.subject))
+            .filter(s::ended_at.is_null())
+            .filter(s::expires_at.gt($claim.now))
+            .select(s::id)
+            .single_value()
+    };
+}
+
+/// The catalog's version (a scalar subquery).
+macro_rules! catalog_version {
+    () => {
+        crate::schema::catalog_version::table.select(crate::schema::catalog_version::version).single_value()
+    };
+}
+
+/// [`check_seeing_catalog`] for a claim (a request whose first read is not one of those
+/// below), the session's conditions in SQL as in those reads.
+pub fn check_claim(conn: &mut DbConn, claim: Claim<'_>) -> Result<Checked<()>, DbError> {
+    let (live, catalog): (Option<String>, Option<i64>) =
+        diesel::select((live_session!(claim), catalog_version!())).get_result(conn)?;
+    Ok(if live.is_some() { Checked::Live { found: (), catalog } } else { Checked::Ended })
+}
+
+/// The subject's current application (its newest card cycle) read in one statement with
+/// the session's liveness and the catalog's version — locked as
+/// [`crate::applications::current_for_citizen_locked`] is when `lock` (PostgreSQL's
+/// `FOR UPDATE`; SQLite's writer holds the whole database). A subject without an
+/// application costs a second statement: the session is then checked on its own.
+pub fn current_application(
+    conn: &mut DbConn,
+    claim: Claim<'_>,
+    lock: bool,
+) -> Result<Checked<Option<crate::applications::ApplicationRow>>, DbError> {
+    use crate::applications::ApplicationRow;
+    use crate::schema::applications as a;
+    // Built per backend: the selected row's type is the backend's.
+    macro_rules! query {
+        () => {
+            a::table.filter(a::citizen_id.eq(claim.subject)).order(a::cycle.desc()).select((
+                ApplicationRow::as_select(),
+                live_session!(claim),
+                catalog_version!(),
+            ))
+        };
+    }
+    type Found = (ApplicationRow, Option<String>, Option<i64>);
+    let found: Option<Found> = match conn {
+        DbConn::Pg(pg) if lock => query!().for_update().first(pg).optional()?,
+        _ => query!().first(conn).optional()?,
+    };
+    Ok(match found {
+        Some((_, None, _)) => Checked::Ended,
+        Some((row, Some(_), catalog)) => Checked::Live { found: Some(row), catalog },
+        None => match check_claim(conn, claim)? {
+            Checked::Live { catalog, .. } => Checked::Live { found: None, catalog },
+            Checked::Ended => Checked::Ended,
+        },
+    })
+}
+
+/// The subject's citizen row read in one statement with the session's liveness and the
+/// catalog's version (an unknown citizen: the session is checked on its own).
+pub fn citizen(conn: &mut DbConn, claim: Claim<'_>) -> Result<Checked<Option<crate::citizens::CitizenRow>>, DbError> {
+    use crate::citizens::CitizenRow;
+    use crate::schema::citizens as c;
+    let found: Option<(CitizenRow, Option<String>, Option<i64>)> = c::table
+        .find(claim.subject)
+        .select((CitizenRow::as_select(), live_session!(claim), catalog_version!()))
+        .first(conn)
+        .optional()?;
+    Ok(match found {
+        Some((_, None, _)) => Checked::Ended,
+        Some((row, Some(_), catalog)) => Checked::Live { found: Some(row), catalog },
+        None => match check_claim(conn, claim)? {
+            Checked::Live { catalog, .. } => Checked::Live { found: None, catalog },
+            Checked::Ended => Checked::Ended,
+        },
+    })
+}

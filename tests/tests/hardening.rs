@@ -411,6 +411,175 @@ db_test!(logout_ends_citizen_staff_and_efolder_sessions_on_the_server, |app| {
     assert_eq!((status, p["code"].as_str()), (401, Some("session_ended")), "{p}");
 });
 
+/// Every citizen operation of the contract — its paths under `/api/v1/citizen` but the
+/// sign-in, and the availability search, which takes a citizen token — each with a request
+/// a citizen with a live session gets past authentication with. An operation without a
+/// request here fails the test: a new citizen endpoint must be added.
+fn citizen_calls(app: &TestApp) -> Vec<(reqwest::Method, String, Value)> {
+    let doc = serde_json::to_value(api::server::openapi()).expect("contract as JSON");
+    let later = domain::calendar::tehran_date(app.state.now()) + Duration::days(7);
+    let mut calls = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        if !path.starts_with("/api/v1/citizen/") && path != "/api/v1/offices/availability" {
+            continue;
+        }
+        for method in item.as_object().expect("operations").keys() {
+            let method = method.to_uppercase();
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str())
+                || (method == "POST" && path == "/api/v1/citizen/sessions")
+            {
+                continue;
+            }
+            let none = Value::Null;
+            let (uri, body) = match (method.as_str(), path.as_str()) {
+                ("GET", "/api/v1/offices/availability") => (format!("{path}?date={later}&city_code=041"), none),
+                ("GET", "/api/v1/citizen/hijri-birth-date-options") => {
+                    (format!("{path}?birth_date_jalali=1369-03-19"), none)
+                }
+                ("GET", _) | ("DELETE", "/api/v1/citizen/sessions/current") => (path.clone(), none),
+                ("PUT", "/api/v1/citizen/application/personal-info") => (
+                    path.clone(),
+                    ncr_tests::client::personal_info("1369-03-19", "1410-11-15", "male", "شهرزاد", "09145128136"),
+                ),
+                ("PUT", "/api/v1/citizen/application/special-needs") => {
+                    (path.clone(), ncr_tests::client::typical_needs())
+                }
+                ("PUT", "/api/v1/citizen/application/appointment") => {
+                    (path.clone(), json!({"office_id": "041-MRG-01", "date": later, "shift": "morning"}))
+                }
+                ("PUT", "/api/v1/citizen/application/delivery-office") => {
+                    (path.clone(), json!({"office_id": "041-TBZ-01"}))
+                }
+                ("PUT", "/api/v1/citizen/application/family") => (
+                    path.clone(),
+                    json!({"father": {"first_name": "علی", "last_name": "احمدی", "national_id": "0499370899"},
+                           "mother": null, "spouses": [], "children": []}),
+                ),
+                ("PUT", "/api/v1/citizen/application/mobile") => (path.clone(), json!({"mobile": "09359998877"})),
+                ("PUT", "/api/v1/citizen/application/home-visit") => (
+                    path.clone(),
+                    json!({"address": "مراغه، خیابان اول، پلاک ۵", "postal_code": "5518743111", "landline": "04137221234"}),
+                ),
+                ("POST", "/api/v1/citizen/application/payments") => (path.clone(), json!({"gateway": "sandbox"})),
+                ("POST", "/api/v1/citizen/application/receipt/email") => {
+                    (path.clone(), json!({"email": "session@example.com"}))
+                }
+                ("POST", "/api/v1/citizen/application/reissue") => (path.clone(), json!({"reason": "lost"})),
+                ("POST", "/api/v1/citizen/application/withdrawal") => (path.clone(), json!({"reason": "sessions"})),
+                other => panic!("no request for {other:?}: add one to citizen_calls"),
+            };
+            calls.push((reqwest::Method::from_bytes(method.as_bytes()).expect("method"), uri, body));
+        }
+    }
+    calls
+}
+
+/// Sends a call; its status and, for a problem, its code.
+async fn call_with(
+    app: &TestApp,
+    token: &str,
+    (method, uri, body): &(reqwest::Method, String, Value),
+) -> (u16, String) {
+    let mut req = app.http.request(method.clone(), app.url(uri)).bearer_auth(token);
+    if !body.is_null() {
+        req = req.json(body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    let code = serde_json::from_str::<Value>(&text).ok().and_then(|p| p["code"].as_str().map(str::to_owned));
+    (status, code.unwrap_or_default())
+}
+
+/// Every citizen operation answers `token` 401 `session_ended`.
+async fn refused_everywhere(app: &TestApp, token: &str, why: &str) {
+    for call in citizen_calls(app) {
+        let (status, code) = call_with(app, token, &call).await;
+        assert_eq!((status, code.as_str()), (401, "session_ended"), "{why}: {} {}", call.0, call.1);
+    }
+}
+
+/// The `sub` and `sid` of a token (its payload, not checked here).
+fn subject_and_session(token: &str) -> (String, String) {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64"))
+            .expect("claims");
+    (claims["sub"].as_str().expect("sub").to_owned(), claims["sid"].as_str().expect("sid").to_owned())
+}
+
+/// A citizen token signed by the server for `sub` naming session `sid`.
+fn forged(app: &TestApp, sub: &str, sid: &str) -> String {
+    let mut claims = app.state.tokens.claims(api::auth::Audience::Citizen, sub, app.state.now(), 30);
+    claims.sid = Some(sid.to_owned());
+    app.state.tokens.issue(&claims).expect("token")
+}
+
+db_test!(a_citizen_session_that_is_not_live_is_refused_by_every_citizen_operation, |app| {
+    let registered = app.register_and_pay(&SAMPLE).await;
+    let (sample, _) = subject_and_session(&registered);
+    // Its session is live: no operation refuses it as ended, so each request below reaches
+    // the session check (the calls change the application; that is fine here).
+    let live = app.login(SAMPLE.national_id, SAMPLE.serial).await;
+    for call in citizen_calls(&app).iter().filter(|c| c.0 != reqwest::Method::DELETE) {
+        let (status, code) = call_with(&app, &live, call).await;
+        assert_ne!(status, 401, "a live session: {} {} answered {code}", call.0, call.1);
+    }
+
+    // Logged out, with an application (its read checks the session) …
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/citizen/sessions/current", Some(&registered), &json!({})).await,
+        204
+    );
+    refused_everywhere(&app, &registered, "logged out").await;
+    // … and without one (the session is checked on its own).
+    let fresh = app.login(MALE.national_id, MALE.serial).await;
+    let (male, male_session) = subject_and_session(&fresh);
+    assert_eq!(
+        app.status_of(reqwest::Method::DELETE, "/api/v1/citizen/sessions/current", Some(&fresh), &json!({})).await,
+        204
+    );
+    refused_everywhere(&app, &fresh, "logged out, no application").await;
+
+    // Expired on the server while the token itself is still valid. (The test clock cannot
+    // show this: a session outlives its token by a minute, longer than the token's leeway.)
+    let (_, live_session) = subject_and_session(&live);
+    let db = app.state.db.clone();
+    let past = (app.state.now() - Duration::seconds(1)).naive_utc();
+    tokio::task::spawn_blocking(move || {
+        use diesel::prelude::*;
+        use persistence::schema::sessions as s;
+        let mut conn = db.get().expect("conn");
+        diesel::update(s::table.find(live_session)).set(s::expires_at.eq(past)).execute(&mut conn).expect("expire")
+    })
+    .await
+    .expect("expired");
+    refused_everywhere(&app, &live, "expired").await;
+
+    // Another citizen's live session under this citizen's name; a staff session under its
+    // own subject as a citizen's.
+    let other = app.login(MALE.national_id, MALE.serial).await;
+    let (_, other_session) = subject_and_session(&other);
+    assert_ne!(other_session, male_session);
+    refused_everywhere(&app, &forged(&app, &sample, &other_session), "another citizen's session").await;
+    let admin = app.admin_token().await;
+    let (staff, staff_session) = subject_and_session(&admin);
+    refused_everywhere(&app, &forged(&app, &staff, &staff_session), "a staff session").await;
+    // The forgery is right but for the session: the same token for the session's owner works.
+    let (status, code) = call_with(
+        &app,
+        &forged(&app, &male, &other_session),
+        &(
+            reqwest::Method::GET,
+            "/api/v1/citizen/hijri-birth-date-options?birth_date_jalali=1369-03-19".into(),
+            Value::Null,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{code}");
+});
+
 db_test!(a_staff_session_ends_after_thirty_idle_minutes, |app| {
     let staff = app.admin_token().await;
     // Used every 20 minutes, it lives on past the idle period …

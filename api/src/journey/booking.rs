@@ -8,13 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::application::{AppointmentStatus, Event, Slot, booking_window, transition};
 use domain::offices::{NeighbourhoodPrefix, Shift, ShiftSeats, SpecialNeeds, rank};
+use domain::record_ids::ApplicationId;
 use domain::record_ids::OfficeId;
-use domain::record_ids::{ApplicationId, CitizenId};
 use persistence::applications::ApplicationRow;
 use persistence::audit::{self, Actor};
 use persistence::offices;
 
 use super::{Target, mutate};
+use crate::auth::CitizenToken;
 use crate::error::ApiError;
 use crate::notify::{self, Template};
 use crate::state::AppState;
@@ -53,7 +54,7 @@ pub async fn availability(
     date: NaiveDate,
     scope: offices::SeatScope,
     near: Option<NeighbourhoodPrefix>,
-    citizen: Option<CitizenId>,
+    citizen: Option<CitizenToken>,
     offset: usize,
     limit: usize,
 ) -> Result<AvailabilityPage, ApiError> {
@@ -63,21 +64,23 @@ pub async fn availability(
     }
     let catalog = state.catalog.clone();
     let metrics = state.metrics.clone();
+    let now = state.now();
     state
         .run_api(move |conn| {
+            // The citizen's application first: it checks the session too.
+            let needs: Option<Option<SpecialNeeds>> = match citizen {
+                Some(token) => {
+                    let (_, row) = token.current_application(conn, now, false)?;
+                    Some(row.map(|r| r.to_domain()).transpose()?.and_then(|a| a.special_needs))
+                }
+                None => None,
+            };
             // A province no office lies in is a wrong value, not an empty list (issue 20).
             if let Some(p) = &scope.province
                 && !offices::province_exists(conn, p)?
             {
                 return Err(ApiError::field("province", DomainError::ProvinceUnknown));
             }
-            let needs: Option<Option<SpecialNeeds>> = match citizen {
-                Some(id) => {
-                    let row = persistence::applications::current_for_citizen(conn, &id)?;
-                    Some(row.map(|r| r.to_domain()).transpose()?.and_then(|a| a.special_needs))
-                }
-                None => None,
-            };
             let filtered_by_special_needs = needs.is_some();
             // Needs every office serves filter nothing: such a citizen gets the list
             // everyone gets (and the indexed path below).
@@ -276,25 +279,32 @@ pub async fn take_slot(
     let (full, now) = (state.full_slots.clone(), state.now());
     let metrics = state.metrics.clone();
     let seen = crate::state::catalog_seen_now();
-    let taken = actix_web::web::block(move || {
-        let _seen = crate::state::SeenInTurn::set(seen);
-        let mut conn = turn.connect()?;
-        // A slot remembered full is refused after one plain read of the application (is
-        // this citizen one of its holders?), without a write transaction: on SQLite the
-        // hundreds refused would otherwise queue for the one writer, on PostgreSQL each
-        // would cost a BEGIN, a locking read and a ROLLBACK. The check inside `change`
-        // stays for the slots found full while this request waited.
-        if full.refuses(&wanted, Instant::now()) && !target.may_hold_seat_of(&mut conn, &wanted)? {
-            metrics.event("booking", "slot_full_from_memory");
-            return Err(DomainError::SlotFull.into());
-        }
-        let taken = super::mutate_in(&mut conn, &target, now, &change);
-        if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
-            full.remember(&wanted, Instant::now());
-        }
-        taken
+    let (taken, learned) = actix_web::web::block(move || {
+        let seen = crate::state::SeenInTurn::set(seen);
+        let taken = (|| {
+            let mut conn = turn.connect()?;
+            // A slot remembered full is refused after one plain read of the application (is
+            // this citizen one of its holders?), without a write transaction: on SQLite the
+            // hundreds refused would otherwise queue for the one writer, on PostgreSQL each
+            // would cost a BEGIN, a locking read and a ROLLBACK. The check inside `change`
+            // stays for the slots found full while this request waited.
+            if full.refuses(&wanted, Instant::now()) && !target.may_hold_seat_of(&mut conn, &wanted, now)? {
+                metrics.event("booking", "slot_full_from_memory");
+                return Err(DomainError::SlotFull.into());
+            }
+            let taken = super::mutate_in(&mut conn, &target, now, &change);
+            if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
+                full.remember(&wanted, Instant::now());
+            }
+            taken
+        })();
+        (taken, seen.learned())
     })
     .await?;
+    // A version the application's read learned with the session (as `AppState::run_api` does).
+    if let Some(v) = learned {
+        crate::state::catalog_seen(v);
+    }
     let ((released, office), row) = taken?;
     if let Some(old) = released {
         state.full_slots.forget(&old);

@@ -103,7 +103,9 @@ pub async fn register(
             )
         })
         .await?;
-    let (row, _) = personal::save_personal_info(state, &citizen.id, info, actor.clone()).await?;
+    let (row, _) =
+        personal::save_personal_info(state, personal::Applicant::Citizen(citizen.id.clone()), info, actor.clone())
+            .await?;
     if let Some(other) = row.created_by_client.as_deref().filter(|c| *c != client_id) {
         tracing::info!(other_kiosk = other, "a citizen registered at another kiosk is being updated");
     }

@@ -35,6 +35,7 @@ use persistence::applications::{self, ApplicationRow};
 use persistence::audit::Actor;
 use persistence::{DbConn, DbError, write_tx};
 
+use crate::auth::CitizenToken;
 use crate::error::{ApiCode, ApiError};
 use crate::middleware::RequestId;
 use crate::state::AppState;
@@ -48,8 +49,11 @@ impl From<diesel::result::Error> for ApiError {
 /// Which application an operation is about.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// The citizen's current application.
+    /// The current application of a citizen whose session was checked.
     Citizen(CitizenId),
+    /// The current application of a citizen whose session is checked by the read of it
+    /// (in the same statement; 401 `session_ended` if it is not live).
+    Session(CitizenToken),
     Id(ApplicationId),
     TrackingCode(String),
 }
@@ -57,23 +61,40 @@ pub enum Target {
 impl Target {
     /// The application, its row locked for the rest of the write transaction (one
     /// statement: `SELECT … FOR UPDATE` on PostgreSQL; SQLite's writer holds the database).
-    fn load_locked(&self, conn: &mut DbConn) -> Result<Option<ApplicationRow>, DbError> {
-        match self {
-            Target::Citizen(id) => applications::current_for_citizen_locked(conn, id),
-            Target::Id(id) => applications::find_locked(conn, id),
-            Target::TrackingCode(code) => applications::find_by_tracking_code_locked(conn, code),
-        }
+    fn load_locked(&self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> {
+        Ok(match self {
+            Target::Citizen(id) => applications::current_for_citizen_locked(conn, id)?,
+            Target::Session(token) => token.current_application(conn, now, true)?.1,
+            Target::Id(id) => applications::find_locked(conn, id)?,
+            Target::TrackingCode(code) => applications::find_by_tracking_code_locked(conn, code)?,
+        })
+    }
+
+    /// The application, read without a lock.
+    pub fn load(&self, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> {
+        Ok(match self {
+            Target::Citizen(id) => applications::current_for_citizen(conn, id)?,
+            Target::Session(token) => token.current_application(conn, now, false)?.1,
+            Target::Id(id) => applications::find(conn, id)?,
+            Target::TrackingCode(code) => applications::find_by_tracking_code(conn, code)?,
+        })
+    }
+
+    /// [`Self::load`] as a function of the connection and the time, for a use case that
+    /// takes its first read from its caller.
+    pub fn reader(self) -> impl FnOnce(&mut DbConn, DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> {
+        move |conn, now| self.load(conn, now)
     }
 
     /// Whether the application (read without a lock) holds one of `slot`'s seats — or
     /// there is none, which the write path answers.
-    fn may_hold_seat_of(&self, conn: &mut DbConn, slot: &domain::application::Slot) -> Result<bool, ApiError> {
-        let row = match self {
-            Target::Citizen(id) => applications::current_for_citizen(conn, id)?,
-            Target::Id(id) => applications::find(conn, id)?,
-            Target::TrackingCode(code) => applications::find_by_tracking_code(conn, code)?,
-        };
-        let Some(row) = row else { return Ok(true) };
+    fn may_hold_seat_of(
+        &self,
+        conn: &mut DbConn,
+        slot: &domain::application::Slot,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ApiError> {
+        let Some(row) = self.load(conn, now)? else { return Ok(true) };
         let app = row.to_domain()?;
         Ok(app.slot.as_ref() == Some(slot) && app.appointment.holds_seat())
     }
@@ -117,7 +138,7 @@ where
     loop {
         attempt += 1;
         let result = write_tx(conn, |conn| {
-            let mut row = target.load_locked(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            let mut row = target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let before = row.clone();
             let app = row.to_domain()?;
             let out = change(conn, &mut row, &app, now)?;

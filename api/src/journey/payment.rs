@@ -93,7 +93,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                 // inert until the bank answers, and step 3 moves the application under its
                 // lock, checking the rules again).
                 {
-                    let row = load(conn, &t)?;
+                    let row = load(conn, &t, now)?;
                     let app = row.to_domain()?;
                     check(&app, Operation::Pay, now, &policy)?;
                     let tariff = catalog.get(conn)?.tariff.clone();
@@ -166,7 +166,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                 attempt += 1;
                 let written = write_tx(conn, |conn| {
                     let mut row =
-                        target.load_locked(conn)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+                        target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
                     let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
                     row.set_domain(&next);
                     let mut p = match attempt {
@@ -208,13 +208,8 @@ fn order_id(seed: u64, now: DateTime<Utc>) -> i64 {
     cs * 10_000 + (seed % 10_000) as i64
 }
 
-fn load(conn: &mut DbConn, target: &Target) -> Result<ApplicationRow, ApiError> {
-    let row = match target {
-        Target::Citizen(c) => applications::current_for_citizen(conn, c)?,
-        Target::Id(id) => applications::find(conn, id)?,
-        Target::TrackingCode(t) => applications::find_by_tracking_code(conn, t)?,
-    };
-    row.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))
+fn load(conn: &mut DbConn, target: &Target, now: DateTime<Utc>) -> Result<ApplicationRow, ApiError> {
+    target.load(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))
 }
 
 /// What a callback or a verification ended in: the outcome for the browser, the payment

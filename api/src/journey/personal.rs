@@ -17,6 +17,7 @@ use persistence::{PiiKind, citizens, write_tx};
 
 use super::view::Family;
 use super::{Target, mutate};
+use crate::auth::CitizenToken;
 use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::state::AppState;
 
@@ -69,20 +70,32 @@ async fn inquire(
     }
 }
 
+/// Whose personal information is saved.
+#[derive(Debug, Clone)]
+pub enum Applicant {
+    /// A citizen the caller vouches for (a kiosk's applicant).
+    Citizen(CitizenId),
+    /// A citizen's token, its session checked by the read of the citizen.
+    Session(CitizenToken),
+}
+
 /// Saves personal information. The first save creates the application in `draft`
 /// ("first page registered"); later saves are edits, counted against the limit and
 /// refused once enrollment has started. Returns the row and whether it was created.
 pub async fn save_personal_info(
     state: &AppState,
-    citizen_id: &CitizenId,
+    applicant: Applicant,
     info: PersonalInfo,
     actor: Actor,
 ) -> Result<(ApplicationRow, bool), ApiError> {
-    let cid = citizen_id.to_owned();
+    let now = state.now();
     let citizen = state
-        .run(move |conn| citizens::find(conn, &cid))
-        .await?
-        .ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid))?;
+        .run_api(move |conn| match applicant {
+            Applicant::Citizen(id) => citizens::find(conn, &id)?.ok_or(ApiError::Unauthorized(ApiCode::TokenInvalid)),
+            Applicant::Session(token) => token.citizen(conn, now).map(|(_, row)| row),
+        })
+        .await?;
+    let citizen_id = &citizen.id;
     let national_id = NationalId::parse(&state.pii.open(PiiKind::NationalId, &citizen.nid_enc)?)?;
     let serial = state.pii.open(PiiKind::Serial, &citizen.serial_enc)?;
     let inquiry = inquire(state, &national_id, &serial, &info).await?;

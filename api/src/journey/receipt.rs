@@ -24,7 +24,9 @@ pub async fn render_pdf(receipt: Receipt) -> Result<Vec<u8>, ApiError> {
 /// part, the PDF attached) and audits it, in one transaction; 429 `receipt_email_limit`
 /// after [`EMAILS_PER_DAY`] in 24 hours. Returns the address masked.
 pub async fn email(state: &AppState, citizen_id: &CitizenId, email: String, actor: Actor) -> Result<String, ApiError> {
-    let receipt = receipt::for_citizen(state, citizen_id, Operation::EmailReceipt).await?;
+    let receipt =
+        receipt::for_citizen(state, super::Target::Citizen(citizen_id.clone()).reader(), Operation::EmailReceipt)
+            .await?;
     let params = {
         let pdf = render_pdf(receipt.clone()).await?;
         receipt::email_params(state, &receipt, &pdf)

@@ -165,16 +165,18 @@ struct Sources {
 }
 
 /// The citizen's receipt, if `op` (print, save as file, e-mail) is allowed now — otherwise
-/// the domain's reason (e.g. 409 `payment_required`).
-pub async fn for_citizen(state: &AppState, citizen_id: &CitizenId, op: Operation) -> Result<Receipt, ApiError> {
-    let id = citizen_id.to_owned();
+/// the domain's reason (e.g. 409 `payment_required`). `current` reads the citizen's current
+/// application (at the time given), first in the request's turn.
+pub async fn for_citizen<F>(state: &AppState, current: F, op: Operation) -> Result<Receipt, ApiError>
+where
+    F: FnOnce(&mut DbConn, DateTime<Utc>) -> Result<Option<ApplicationRow>, ApiError> + Send + 'static,
+{
     let now = state.now();
     let policy = state.policy.clone();
     let catalog = state.catalog.clone();
     let sources = state
         .run_api(move |conn| {
-            let row = applications::current_for_citizen(conn, &id)?
-                .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+            let row = current(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let app = row.to_domain()?;
             check(&app, op, now, &policy)?;
             load_sources(conn, &catalog, row, app)

@@ -12,7 +12,7 @@ use domain::record_ids::ApplicationId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::CitizenPrincipal;
+use crate::auth::{CitizenPrincipal, CitizenToken};
 use crate::config::CaptchaMode;
 use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::journey::view::{ApplicationView, Family, build_view_lang, build_view_with};
@@ -243,12 +243,12 @@ async fn relang(state: &AppState, id: ApplicationId, lang: RequestLang) -> Resul
 pub async fn get_application(
     req: actix_web::HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
 ) -> Result<HttpResponse, ApiError> {
-    let id = citizen.citizen_id.clone();
+    let now = state.now();
     let row = state
-        .run(move |conn| persistence::applications::current_for_citizen(conn, &id))
+        .run_api(move |conn| Ok(citizen.current_application(conn, now, false)?.1))
         .await?
         .ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
     let view = build_view_lang(&state, row, lang.0).await?;
@@ -369,13 +369,14 @@ impl PersonalInfoRequest {
 pub async fn put_personal_info(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<PersonalInfoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let info = body.parse()?;
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let (row, created) = journey::personal::save_personal_info(&state, &citizen.citizen_id, info, actor).await?;
+    let actor = citizen.actor(&req);
+    let applicant = journey::personal::Applicant::Session(citizen);
+    let (row, created) = journey::personal::save_personal_info(&state, applicant, info, actor).await?;
     let view = build_view_lang(&state, row, lang.0).await?;
     Ok(if created {
         HttpResponse::Created().insert_header(("Location", "/api/v1/citizen/application")).json(view)
@@ -392,18 +393,14 @@ pub async fn put_personal_info(
 pub async fn put_special_needs(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<wire::SpecialNeeds>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let row = journey::personal::answer_special_needs(
-        &state,
-        Target::Citizen(citizen.citizen_id),
-        body.into_inner().into(),
-        actor,
-    )
-    .await?;
+    let actor = citizen.actor(&req);
+    let row =
+        journey::personal::answer_special_needs(&state, Target::Session(citizen), body.into_inner().into(), actor)
+            .await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
@@ -462,13 +459,13 @@ impl HomeVisitRequest {
 pub async fn put_home_visit(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<HomeVisitRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let address = body.into_inner().parse()?;
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let row = journey::home_visit::set_address(&state, Target::Citizen(citizen.citizen_id), address, actor).await?;
+    let actor = citizen.actor(&req);
+    let row = journey::home_visit::set_address(&state, Target::Session(citizen), address, actor).await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
@@ -517,13 +514,12 @@ pub async fn request_reissue(
 pub async fn put_family(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<Family>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let row =
-        journey::personal::save_family(&state, Target::Citizen(citizen.citizen_id), body.into_inner(), actor).await?;
+    let actor = citizen.actor(&req);
+    let row = journey::personal::save_family(&state, Target::Session(citizen), body.into_inner(), actor).await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
@@ -541,17 +537,16 @@ pub struct MobileRequest {
 pub async fn put_mobile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<MobileRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let mut e = FieldErrors::default();
     let mobile = e.take("mobile", Mobile::parse(&body.mobile));
     e.finish()?;
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let actor = citizen.actor(&req);
     let row =
-        journey::personal::change_mobile(&state, Target::Citizen(citizen.citizen_id), mobile.expect("checked"), actor)
-            .await?;
+        journey::personal::change_mobile(&state, Target::Session(citizen), mobile.expect("checked"), actor).await?;
     Ok(HttpResponse::Ok().json(build_view_lang(&state, row, lang.0).await?))
 }
 
@@ -575,14 +570,14 @@ pub struct AppointmentRequest {
 pub async fn put_appointment(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<AppointmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let slot = Slot { office_id: body.office_id.into(), date: body.date, shift: body.shift.into() };
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
-    let (row, office) = journey::booking::take_slot(&state, Target::Citizen(citizen.citizen_id), slot, actor).await?;
+    let actor = citizen.actor(&req);
+    let (row, office) = journey::booking::take_slot(&state, Target::Session(citizen), slot, actor).await?;
     Ok(HttpResponse::Ok().json(build_view_with(&state, row, vec![office], lang.0).await?))
 }
 
@@ -600,14 +595,14 @@ pub struct DeliveryOfficeRequest {
 pub async fn put_delivery_office(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     lang: RequestLang,
     body: crate::extract::Json<DeliveryOfficeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = actor(&req, "citizen", &citizen.citizen_id);
+    let actor = citizen.actor(&req);
     let row = journey::booking::change_delivery_office(
         &state,
-        Target::Citizen(citizen.citizen_id),
+        Target::Session(citizen),
         body.into_inner().office_id.into(),
         actor,
     )

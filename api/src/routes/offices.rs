@@ -6,7 +6,7 @@ use domain::offices::NeighbourhoodPrefix;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::MaybeCitizen;
+use crate::auth::MaybeCitizenToken;
 use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::page::PageRequest;
 use crate::routes::problems::PublicRead;
@@ -112,7 +112,7 @@ pub struct Availability {
 #[get("/api/v1/offices/availability")]
 pub async fn availability(
     state: web::Data<AppState>,
-    citizen: MaybeCitizen,
+    citizen: MaybeCitizenToken,
     query: web::Query<AvailabilityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
@@ -164,16 +164,7 @@ pub async fn availability(
         province: province.clone(),
         kind: office_kind.map(|k| k.as_str().to_owned()),
     };
-    let page = crate::journey::booking::availability(
-        &state,
-        date,
-        scope,
-        near,
-        citizen.0.map(|c| c.citizen_id),
-        offset,
-        limit,
-    )
-    .await?;
+    let page = crate::journey::booking::availability(&state, date, scope, near, citizen.0, offset, limit).await?;
     let total = u32::try_from(page.total).unwrap_or(u32::MAX);
     let next = offset.saturating_add(limit);
     Ok(HttpResponse::Ok().json(Availability {

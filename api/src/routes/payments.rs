@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::CitizenPrincipal;
+use crate::auth::{CitizenPrincipal, CitizenToken};
 use crate::error::ApiError;
 use crate::html::{escape, nonce, page};
+use crate::journey::Target;
 use crate::journey::payment::{self, Outcome};
-use crate::journey::{Target, actor};
 use crate::page::{Order, PageRequest};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead, PublicWrite};
 use crate::state::AppState;
@@ -76,20 +76,25 @@ impl From<&persistence::payments::PaymentRow> for PaymentView {
 pub async fn start(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
     body: crate::extract::Json<PaymentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = crate::idempotency::key_of(req.headers(), false)?;
-    let scope = format!("citizen:{}", citizen.citizen_id);
     let gateway = body.into_inner().gateway;
-    crate::idempotency::once(&req, &state, &scope, key, gateway.as_bytes(), || async {
-        let actor = actor(&req, "citizen", &citizen.citizen_id);
-        let p = payment::start(&state, Target::Citizen(citizen.citizen_id.clone()), &gateway, actor).await?;
+    let actor = citizen.actor(&req);
+    let started = |target| async {
+        let p = payment::start(&state, target, &gateway, actor).await?;
         Ok(HttpResponse::Created()
             .insert_header(("Location", "/api/v1/citizen/application/payments"))
             .json(PaymentView::from(&p)))
-    })
-    .await
+    };
+    // Without a key the application's first read checks the session; with one, the
+    // stored answer of an earlier try is read first, so the session is checked before.
+    let Some(key) = key else { return started(Target::Session(citizen)).await };
+    let citizen = citizen.check(&state).await?;
+    let scope = format!("citizen:{}", citizen.citizen_id);
+    let target = Target::Citizen(citizen.citizen_id);
+    crate::idempotency::once(&req, &state, &scope, Some(key), gateway.as_bytes(), || started(target)).await
 }
 
 crate::page_type!(

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::CitizenPrincipal;
+use crate::auth::{CitizenPrincipal, CitizenToken};
 use crate::error::{ApiCode, ApiError, Problem};
-use crate::journey::actor;
 use crate::journey::receipt::render_pdf;
+use crate::journey::{Target, actor};
 use crate::receipt::enrollment::{EnrollmentReceipt, EnrollmentReceiptView};
 use crate::receipt::{self, ReceiptKind, ReceiptView};
 use crate::routes::problems::{CitizenRead, CitizenWrite, PublicRead};
@@ -95,12 +95,8 @@ pub fn negotiate(accept: Option<&str>) -> Option<ReceiptFormat> {
     best.map(|(format, _)| format)
 }
 
-async fn respond(
-    state: &AppState,
-    citizen: &CitizenPrincipal,
-    format: ReceiptFormat,
-) -> Result<HttpResponse, ApiError> {
-    let receipt = receipt::for_citizen(state, &citizen.citizen_id, format.operation()).await?;
+async fn respond(state: &AppState, citizen: CitizenToken, format: ReceiptFormat) -> Result<HttpResponse, ApiError> {
+    let receipt = receipt::for_citizen(state, Target::Session(citizen).reader(), format.operation()).await?;
     match format {
         ReceiptFormat::Json => Ok(HttpResponse::Ok().json(receipt.view)),
         ReceiptFormat::Html => {
@@ -139,11 +135,11 @@ async fn respond(
 pub async fn get_receipt(
     req: HttpRequest,
     state: web::Data<AppState>,
-    citizen: CitizenPrincipal,
+    citizen: CitizenToken,
 ) -> Result<HttpResponse, ApiError> {
     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = negotiate(accept).ok_or(ApiError::NotAcceptable)?;
-    let mut response = respond(&state, &citizen, format).await?;
+    let mut response = respond(&state, citizen, format).await?;
     response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
     Ok(response)
 }
@@ -156,8 +152,8 @@ pub async fn get_receipt(
         (status = 409, description = "No successful payment yet (`payment_required`)", body = Problem, content_type = "application/problem+json"),
         CitizenRead))]
 #[get("/api/v1/citizen/application/receipt.html")]
-pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
-    respond(&state, &citizen, ReceiptFormat::Html).await
+pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenToken) -> Result<HttpResponse, ApiError> {
+    respond(&state, citizen, ReceiptFormat::Html).await
 }
 
 /// The receipt as an A4 PDF file, `receipt-<tracking code>.pdf` (docs/domain/payments.md «ذخیره فایل»).
@@ -168,8 +164,8 @@ pub async fn get_receipt_html(state: web::Data<AppState>, citizen: CitizenPrinci
         (status = 409, description = "No successful payment yet (`payment_required`)", body = Problem, content_type = "application/problem+json"),
         CitizenRead))]
 #[get("/api/v1/citizen/application/receipt.pdf")]
-pub async fn get_receipt_pdf(state: web::Data<AppState>, citizen: CitizenPrincipal) -> Result<HttpResponse, ApiError> {
-    respond(&state, &citizen, ReceiptFormat::Pdf).await
+pub async fn get_receipt_pdf(state: web::Data<AppState>, citizen: CitizenToken) -> Result<HttpResponse, ApiError> {
+    respond(&state, citizen, ReceiptFormat::Pdf).await
 }
 
 /// The booked appointment as an iCalendar file (RFC 5545) for the citizen's calendar: the
