@@ -53,7 +53,37 @@ pub fn append(
     details: Option<serde_json::Value>,
     at: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    insert(conn, &entry(actor, action, application_id, details, at))
+    let row = entry(actor, action, application_id, details, at);
+    // Inside [`deferring`], the entry waits to be written with the change it records.
+    let kept = DEFERRED.with(|d| d.borrow_mut().as_mut().map(|rows| rows.push(row.clone())).is_some());
+    if kept { Ok(()) } else { insert(conn, &row) }
+}
+
+thread_local! {
+    /// The entries [`append`] keeps while [`deferring`] runs on this thread.
+    static DEFERRED: std::cell::RefCell<Option<Vec<AuditRow>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with every [`append`] on this thread kept instead of written, and returns
+/// them with `f`'s result: the caller writes them in the same transaction, with the change
+/// they record, in one statement where it can ([`crate::app_write::save`]). Entries of an
+/// `f` that fails are dropped with the transaction it was part of. Nested calls keep their
+/// own entries.
+pub fn deferring<T>(f: impl FnOnce() -> T) -> (T, Vec<AuditRow>) {
+    /// Puts back what was deferred before, also when `f` panics.
+    struct Restore(Option<Option<Vec<AuditRow>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(before) = self.0.take() {
+                DEFERRED.with(|d| *d.borrow_mut() = before);
+            }
+        }
+    }
+    let restore = Restore(Some(DEFERRED.with(|d| d.borrow_mut().replace(Vec::new()))));
+    let out = f();
+    let rows = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    drop(restore);
+    (out, rows)
 }
 
 /// Writes an entry built by [`entry`].

@@ -638,6 +638,37 @@ fn guess_counters_are_locked_in_one_order() {
     }
 }
 
+/// Audit entries appended inside `audit::deferring` are handed back instead of written
+/// (the caller writes them with the change they record); nested calls keep their own, and
+/// after it (also after a panic inside it) entries are written at once again.
+#[test]
+fn deferred_audit_entries_are_handed_back_not_written() {
+    use persistence::audit::{self, Actor};
+    for mut conn in databases() {
+        let conn = &mut conn;
+        let db = backend(conn);
+        let who = Actor::system();
+        let action = format!("t-{}", id());
+        let count = |conn: &mut DbConn| -> i64 {
+            schema::audit_log::table.filter(schema::audit_log::action.eq(&action)).count().get_result(conn).unwrap()
+        };
+        let ((), outer) = audit::deferring(|| {
+            audit::append(conn, &who, &action, None, None, utc(at(1))).unwrap();
+            let ((), inner) = audit::deferring(|| audit::append(conn, &who, &action, None, None, utc(at(2))).unwrap());
+            assert_eq!(inner.len(), 1, "{db}: the nested call's own entry");
+            audit::append(conn, &who, &action, None, None, utc(at(3))).unwrap();
+        });
+        assert_eq!(outer.iter().map(|r| r.at).collect::<Vec<_>>(), vec![at(1), at(3)], "{db}");
+        assert_eq!(count(conn), 0, "{db}: nothing written while deferred");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            audit::deferring(|| panic!("inside"));
+        }));
+        assert!(panicked.is_err());
+        audit::append(conn, &who, &action, None, None, utc(at(4))).unwrap();
+        assert_eq!(count(conn), 1, "{db}: written at once outside, also after a panic inside");
+    }
+}
+
 #[test]
 fn a_captcha_is_used_once() {
     for mut conn in databases() {

@@ -141,9 +141,17 @@ where
             let mut row = target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let before = row.clone();
             let app = row.to_domain()?;
-            let out = change(conn, &mut row, &app, now)?;
+            // The audit entries `change` appends are written with the application, in one
+            // statement on PostgreSQL (`app_write`).
+            let (out, audit) = persistence::audit::deferring(|| change(conn, &mut row, &app, now));
+            let out = out?;
             if row != before {
-                applications::update(conn, &mut row, now)?;
+                let along = persistence::app_write::Along { audit, outbox: Vec::new(), payment: None };
+                persistence::app_write::save(conn, &mut row, along, now)?;
+            } else {
+                for entry in &audit {
+                    persistence::audit::insert(conn, entry)?;
+                }
             }
             Ok((out, row))
         });
