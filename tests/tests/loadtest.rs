@@ -113,9 +113,11 @@ db_test!(one_journey_costs_step_by_step, |app| {
     // statement, `app_write`; the callback marked in one conditional update; the payment
     // and its application locked in one read, the office from memory): 35. SQLite writes
     // those rows one by one in the same transaction: 41. Then every `mutate` (special
-    // needs, hold, …) writes the application with its audit entries in one statement: 33.
+    // needs, …) writes the application with its audit entries in one statement: 34 (the
+    // hold writes its entry before it takes the seat, so that the contested row's lock is
+    // held only for the application's prepared update and the commit — the rush's p99).
     let pg = app.state.db.backend() == persistence::Backend::Postgres;
-    let (most_work, most_tx) = if pg { (33, 7) } else { (41, 13) };
+    let (most_work, most_tx) = if pg { (34, 7) } else { (41, 13) };
     assert!(work <= most_work && tx <= most_tx, "{table}");
     let entry = steps.iter().find(|s| s.step == "entry").expect("entry");
     assert!(entry.work() <= if pg { 8 } else { 9 }, "{table}");
@@ -125,7 +127,7 @@ db_test!(one_journey_costs_step_by_step, |app| {
         ("personal_info", 5),
         ("special_needs", if pg { 2 } else { 3 }),
         ("availability", 2),
-        ("hold", if pg { 3 } else { 4 }),
+        ("hold", 4),
         ("payment", if pg { 5 } else { 7 }),
         ("receipt", 2),
         ("callback", if pg { 4 } else { 7 }),

@@ -239,14 +239,10 @@ pub async fn take_slot(
         row.set_domain(&next);
         let action =
             if next.appointment == AppointmentStatus::Booked { "appointment_booked" } else { "appointment_held" };
-        audit::append(
-            conn,
-            &actor,
-            action,
-            Some(&row.id),
-            Some(serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()})),
-            now,
-        )?;
+        // Written now, not with the application (`mutate`'s deferred entries): whatever
+        // is written after the seat is taken holds the contested row's lock longer.
+        let details = serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()});
+        audit::insert(conn, &audit::entry(&actor, action, Some(&row.id), Some(details), now))?;
         // A new booking, or the seat offered after a closure now confirmed.
         let confirmed_offer = app.appointment == AppointmentStatus::Offered;
         if next.appointment == AppointmentStatus::Booked && (!same_seat || confirmed_offer) {
@@ -261,7 +257,8 @@ pub async fn take_slot(
             )?;
         }
         // The contested row last: everyone asking for this slot waits on its lock, so the
-        // lock is held only for the application's update and the commit.
+        // lock is held only for the application's update (one prepared statement: nothing
+        // goes along with it) and the commit.
         let mut released = None;
         if !same_seat {
             if let Some(old) = app.slot.as_ref().filter(|_| app.appointment.holds_seat()) {

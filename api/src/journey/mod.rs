@@ -145,7 +145,9 @@ where
             // statement on PostgreSQL (`app_write`).
             let (out, audit) = persistence::audit::deferring(|| change(conn, &mut row, &app, now));
             let out = out?;
-            if row != before {
+            if row != before && audit.is_empty() {
+                applications::update(conn, &mut row, now)?;
+            } else if row != before {
                 let along = persistence::app_write::Along { audit, outbox: Vec::new(), payment: None };
                 persistence::app_write::save(conn, &mut row, along, now)?;
             } else {
