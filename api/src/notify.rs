@@ -90,8 +90,7 @@ pub fn sms_to_applicant(
     dedupe: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbError> {
-    let mobile = pii.open(PiiKind::Mobile, &row.mobile_enc)?;
-    sms_to(conn, pii, &mobile, Some(&row.id), template, params, dedupe, now)
+    outbox::enqueue_row(conn, &sms_message_to_applicant(pii, row, template, params, dedupe, now)?)
 }
 
 /// The SMS [`sms_to_applicant`] queues, as a row to write together with the application

@@ -196,6 +196,16 @@ pub fn current_application(
         DbConn::Pg(pg) if lock => query!().for_update().first(pg).optional()?,
         _ => query!().first(conn).optional()?,
     };
+    checked(conn, claim, found)
+}
+
+/// What a row read with the session's liveness and the catalog's version says; no row: the
+/// session is checked on its own.
+fn checked<T>(
+    conn: &mut DbConn,
+    claim: Claim<'_>,
+    found: Option<(T, Option<String>, Option<i64>)>,
+) -> Result<Checked<Option<T>>, DbError> {
     Ok(match found {
         Some((_, None, _)) => Checked::Ended,
         Some((row, Some(_), catalog)) => Checked::Live { found: Some(row), catalog },
@@ -216,12 +226,5 @@ pub fn citizen(conn: &mut DbConn, claim: Claim<'_>) -> Result<Checked<Option<cra
         .select((CitizenRow::as_select(), live_session!(claim), catalog_version!()))
         .first(conn)
         .optional()?;
-    Ok(match found {
-        Some((_, None, _)) => Checked::Ended,
-        Some((row, Some(_), catalog)) => Checked::Live { found: Some(row), catalog },
-        None => match check_claim(conn, claim)? {
-            Checked::Live { catalog, .. } => Checked::Live { found: None, catalog },
-            Checked::Ended => Checked::Ended,
-        },
-    })
+    checked(conn, claim, found)
 }
