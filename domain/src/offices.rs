@@ -108,10 +108,11 @@ impl SpecialNeeds {
         !self.can_leave_home
     }
 
-    /// Whether every office serves these needs (no facility is needed): the list of
-    /// offices is then the same as for no needs at all.
-    pub fn suits_every_office(&self) -> bool {
-        self.can_climb_stairs && self.pupils_visible && self.fingers_intact
+    /// Whether these needs make the citizen's list of offices differ from everyone's: a
+    /// home visit (no office at all), or a facility some offices lack. Needs every office
+    /// serves (what most citizens answer) give everyone's list.
+    pub fn narrow_the_offices(&self) -> bool {
+        self.needs_home_visit() || !(self.can_climb_stairs && self.pupils_visible && self.fingers_intact)
     }
 
     /// Whether an office's facilities serve these needs.
@@ -502,6 +503,22 @@ pub fn listing_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_narrow_the_offices_exactly_when_some_office_would_not_do() {
+        let bare = Facilities::default();
+        for bits in 0..16u8 {
+            let n = SpecialNeeds {
+                can_leave_home: bits & 1 != 0,
+                can_climb_stairs: bits & 2 != 0,
+                pupils_visible: bits & 4 != 0,
+                fingers_intact: bits & 8 != 0,
+            };
+            // An office with no special facility is the one any need can fail.
+            assert_eq!(n.narrow_the_offices(), n.needs_home_visit() || !n.suits(&bare), "{n:?}");
+        }
+        assert!(!SpecialNeeds::TYPICAL.narrow_the_offices());
+    }
 
     fn row(id: u32, phone: &str, shift: Shift, approved: u32, free: u32) -> ShiftSeats<u32> {
         ShiftSeats {

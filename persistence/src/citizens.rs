@@ -193,21 +193,10 @@ pub fn find(conn: &mut DbConn, id: &CitizenId) -> Result<Option<CitizenRow>, DbE
 
 /// Marks a captcha as used; `false` if it was used before (a replay).
 pub fn use_captcha(conn: &mut DbConn, nonce: &str, expires_at: DateTime<Utc>) -> Result<bool, DbError> {
-    let inserted = single_write(conn, |conn| {
-        diesel::insert_into(captcha_uses::table)
-            .values((captcha_uses::nonce.eq(nonce), captcha_uses::expires_at.eq(expires_at.naive_utc())))
-            .execute(conn)
-    });
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(e) => match DbError::from(e) {
-            DbError::Duplicate(_) => Ok(false),
-            other => Err(other),
-        },
-    }
+    Ok(spend_captcha(conn, nonce, expires_at)?.is_some())
 }
 
-/// [`use_captcha`] that also reads the catalog's version in the same statement (for a
+/// Marks a captcha as used and reads the catalog's version in the same statement (for a
 /// request with no session to read it from, [`crate::catalog::Catalog::at_least`]):
 /// `Some(version)` on the first use, `None` on a replay.
 pub fn spend_captcha(conn: &mut DbConn, nonce: &str, expires_at: DateTime<Utc>) -> Result<Option<i64>, DbError> {

@@ -84,7 +84,7 @@ pub async fn availability(
             let filtered_by_special_needs = needs.is_some();
             // Needs every office serves filter nothing: such a citizen gets the list
             // everyone gets (and the indexed path below).
-            let needs = needs.flatten().filter(|n| n.needs_home_visit() || !n.suits_every_office());
+            let needs = needs.flatten().filter(SpecialNeeds::narrow_the_offices);
             if needs.is_some_and(|n| n.needs_home_visit()) {
                 return Ok(AvailabilityPage {
                     rows: Vec::new(),
