@@ -25,6 +25,7 @@ use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
 use crate::outbox::{self, OutboxRow};
 use crate::payments::PaymentRow;
+use crate::prepared::KeepPrepared;
 use crate::schema::{applications as apps, audit_log, outbox as out, payments as pays};
 
 /// What is written with the application.
@@ -104,6 +105,7 @@ fn write_all(
             // The application first: if it is stale, nothing else is written.
             let n = diesel::update(apps::table.filter(apps::id.eq(row.id.as_str())).filter(apps::version.eq(app_read)))
                 .set(row.clone())
+                .prepared()
                 .execute(conn)?;
             if n != 1 {
                 return Err(DbError::Stale);
@@ -118,6 +120,7 @@ fn write_all(
             if let (Some(p), Some(read)) = (payment, pay_read) {
                 let n = diesel::update(pays::table.filter(pays::id.eq(p.id.as_str())).filter(pays::version.eq(read)))
                     .set(p.clone())
+                    .prepared()
                     .execute(conn)?;
                 if n != 1 {
                     // The caller's transaction rolls back what was written above.
@@ -195,6 +198,12 @@ struct Together<'q> {
 }
 
 impl QueryFragment<Pg> for Together<'_> {
+    // Kept prepared under its text (crate::prepared): the parts present and the number of
+    // audit entries and messages make a handful of texts, each parsed once per connection.
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("WITH ");
         for (i, (name, part)) in self.parts.iter().enumerate() {

@@ -12,6 +12,7 @@ use crate::db::DbConn;
 use crate::error::DbError;
 use crate::nullable_id::NullableText;
 use crate::pii::{Kind, Pii};
+use crate::prepared::KeepPrepared;
 use crate::schema::applications;
 
 /// An application's personal facts, sealed together at rest like the e-folder's fields
@@ -307,7 +308,12 @@ pub fn find_by_mobile(conn: &mut DbConn, hashes: &[String], limit: i64) -> Resul
 }
 
 pub fn insert(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
-    diesel::insert_into(applications::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(applications::table)
+        .values(row.clone())
+        .prepared()
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 /// Saves a changed row if nobody else changed it since it was read (`row.version` is the
@@ -320,6 +326,7 @@ pub fn update(conn: &mut DbConn, row: &mut ApplicationRow, now: DateTime<Utc>) -
         applications::table.filter(applications::id.eq(row.id.as_str())).filter(applications::version.eq(read_version)),
     )
     .set(row.clone())
+    .prepared()
     .execute(conn)?;
     if n == 1 {
         Ok(())
@@ -339,6 +346,7 @@ pub fn lock(conn: &mut DbConn, row: &ApplicationRow) -> Result<(), DbError> {
         applications::table.filter(applications::id.eq(row.id.as_str())).filter(applications::version.eq(row.version)),
     )
     .set(applications::version.eq(row.version))
+    .prepared()
     .execute(conn)?;
     if n == 1 { Ok(()) } else { Err(DbError::Stale) }
 }

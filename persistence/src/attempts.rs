@@ -17,6 +17,7 @@ use diesel::sql_types::{Array, Text, Timestamp};
 
 use crate::db::DbConn;
 use crate::error::DbError;
+use crate::prepared::KeepPrepared;
 use crate::schema::{attempt_counts as c, attempt_locks as l};
 
 /// Failures in a row older than this are forgotten (when not locked).
@@ -66,8 +67,9 @@ pub fn reserve(
         .do_update()
         .set((l::failures.eq(in_a_row + 1), l::updated_at.eq(now)));
     // `ON CONFLICT … DO UPDATE … WHERE`: a refused guess changes nothing.
-    let counted =
-        diesel::query_dsl::methods::FilterDsl::filter(upsert, open.and(in_a_row.lt(cap))).returning(l::failures);
+    let counted = diesel::query_dsl::methods::FilterDsl::filter(upsert, open.and(in_a_row.lt(cap)))
+        .returning(l::failures)
+        .prepared();
     let taken: Option<i32> = match conn {
         DbConn::Pg(c) => counted.get_result(c).optional(),
         DbConn::Sqlite(c) => counted.get_result(c).optional(),
@@ -75,7 +77,7 @@ pub fn reserve(
     let Some(failures) = taken else { return refused(conn, key, now) };
     let locks_until = lock_after(failures).map(|d| now + d);
     if locks_until.is_some() {
-        diesel::update(l::table.find(key)).set(l::locked_until.eq(locks_until)).execute(conn)?;
+        diesel::update(l::table.find(key)).set(l::locked_until.eq(locks_until)).prepared().execute(conn)?;
     }
     Ok(Reservation::Granted { failures, locks_until })
 }
@@ -100,9 +102,12 @@ pub fn clear(conn: &mut DbConn, key: &str) -> Result<(), DbError> {
 /// compared): one failure fewer in the row, and the lock it set (if it set one) lifted.
 /// Unlike [`clear`], the failures before it still stand.
 pub fn unreserve(conn: &mut DbConn, key: &str, lift_lock: bool) -> Result<(), DbError> {
-    diesel::update(l::table.find(key).filter(l::failures.gt(0))).set(l::failures.eq(l::failures - 1)).execute(conn)?;
+    diesel::update(l::table.find(key).filter(l::failures.gt(0)))
+        .set(l::failures.eq(l::failures - 1))
+        .prepared()
+        .execute(conn)?;
     if lift_lock {
-        diesel::update(l::table.find(key)).set(l::locked_until.eq(None::<NaiveDateTime>)).execute(conn)?;
+        diesel::update(l::table.find(key)).set(l::locked_until.eq(None::<NaiveDateTime>)).prepared().execute(conn)?;
     }
     Ok(())
 }
@@ -115,7 +120,8 @@ pub fn count(conn: &mut DbConn, key: &str, window_start: NaiveDateTime, now: Nai
         .on_conflict((c::key, c::window_start))
         .do_update()
         .set((c::hits.eq(c::hits + 1), c::updated_at.eq(now)))
-        .returning(c::hits);
+        .returning(c::hits)
+        .prepared();
     match conn {
         DbConn::Pg(c) => query.get_result(c),
         DbConn::Sqlite(c) => query.get_result(c),
@@ -147,7 +153,9 @@ pub fn count_many(
         .set((c::hits.eq(c::hits + 1), c::updated_at.eq(now)))
         .returning((c::key, c::hits));
     let counted: Vec<(String, i32)> = match conn {
-        DbConn::Pg(c) => query.get_results(c),
+        // One text per number of keys (one or two). (diesel writes SQLite's multi-row
+        // insert its own way, which a wrapper would hide from it.)
+        DbConn::Pg(c) => query.prepared().get_results(c),
         DbConn::Sqlite(c) => query.get_results(c),
     }?;
     keys.iter()
@@ -166,10 +174,11 @@ pub fn count_many(
 pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime) -> Result<(), DbError> {
     match conn {
         DbConn::Pg(pg) => {
-            diesel::sql_query(format!("{UNCOUNT_SORTED} SELECT count(*) FROM uncounted"))
+            diesel::sql_query(format!("{UNCOUNT_SORTED} SELECT count(*) AS n FROM uncounted"))
                 .bind::<Array<Text>, _>(keys)
                 .bind::<Timestamp, _>(window_start)
-                .execute(pg)?;
+                .prepared()
+                .get_result::<Uncounted>(pg)?;
         }
         // SQLite's writer holds the whole database: there is no row order to keep.
         DbConn::Sqlite(_) => {
@@ -181,6 +190,13 @@ pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTim
         }
     }
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Uncounted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[expect(dead_code, reason = "read to run the statement; how many does not matter")]
+    n: i64,
 }
 
 /// PostgreSQL: one hit taken back from each of the keys `$1` in the window `$2`, the rows
@@ -206,6 +222,7 @@ pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, 
             .bind::<Array<Text>, _>(keys)
             .bind::<Timestamp, _>(window_start)
             .bind::<Text, _>(pair)
+            .prepared()
             .execute(pg)?;
             Ok(())
         }
@@ -220,6 +237,7 @@ pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, 
 pub fn uncount(conn: &mut DbConn, key: &str, window_start: NaiveDateTime) -> Result<(), DbError> {
     diesel::update(c::table.find((key, window_start)).filter(c::hits.gt(0)))
         .set(c::hits.eq(c::hits - 1))
+        .prepared()
         .execute(conn)?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use domain::record_ids::ApplicationId;
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::nullable_id::NullableText;
+use crate::prepared::KeepPrepared;
 use crate::schema::audit_log;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -88,7 +89,12 @@ pub fn deferring<T>(f: impl FnOnce() -> T) -> (T, Vec<AuditRow>) {
 
 /// Writes an entry built by [`entry`].
 pub fn insert(conn: &mut DbConn, row: &AuditRow) -> Result<(), DbError> {
-    diesel::insert_into(audit_log::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(audit_log::table)
+        .values(row.clone())
+        .prepared()
+        .execute(conn)
+        .map(|_| ())
+        .map_err(DbError::from)
 }
 
 /// The entry [`append`] writes, for a caller that writes it together with its

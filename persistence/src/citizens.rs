@@ -6,6 +6,7 @@ use domain::record_ids::CitizenId;
 
 use crate::db::{DbConn, single_write, write_tx};
 use crate::error::DbError;
+use crate::prepared::KeepPrepared;
 use crate::schema::{applications, captcha_uses, citizens, sessions};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -84,7 +85,7 @@ fn insert_new(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Resul
         created_at: now.naive_utc(),
         last_entry_at: now.naive_utc(),
     };
-    diesel::insert_into(citizens::table).values(row.clone()).execute(conn)?;
+    diesel::insert_into(citizens::table).values(row.clone()).prepared().execute(conn)?;
     Ok(row)
 }
 
@@ -138,7 +139,7 @@ pub fn enter_unchecked(
                     created_at: now.naive_utc(),
                     last_entry_at: now.naive_utc(),
                 };
-                diesel::insert_into(citizens::table).values(row.clone()).execute(conn)?;
+                diesel::insert_into(citizens::table).values(row.clone()).prepared().execute(conn)?;
                 return Ok(UncheckedEntry::Entered(row));
             };
             let live_sessions: i64 = sessions::table
@@ -234,6 +235,7 @@ fn save_entry(conn: &mut DbConn, row: &CitizenRow) -> Result<(), diesel::result:
             citizens::serial_enc.eq(&row.serial_enc),
             citizens::serial_verified.eq(row.serial_verified),
         ))
+        .prepared()
         .execute(conn)?;
     Ok(())
 }

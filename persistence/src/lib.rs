@@ -23,6 +23,7 @@ pub mod offices;
 pub mod outbox;
 pub mod payments;
 pub mod pii;
+pub mod prepared;
 pub mod production;
 pub mod public_lookups;
 pub mod refunds;

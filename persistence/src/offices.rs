@@ -13,6 +13,7 @@ use domain::record_ids::OfficeId;
 
 use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
+use crate::prepared::KeepPrepared;
 use crate::schema::{
     applications, capacity_overrides, holidays, office_capacity, office_closures, offices, slot_counts, slots,
 };
@@ -582,6 +583,7 @@ pub fn take_seat(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, shift
             .filter(slots::taken.lt(slots::capacity)),
     )
     .set(slots::taken.eq(slots::taken + 1))
+    .prepared()
     .execute(conn)?;
     if n == 1 {
         return Ok(());
@@ -603,6 +605,7 @@ pub fn release_seat(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, sh
             .filter(slots::taken.gt(0)),
     )
     .set(slots::taken.eq(slots::taken - 1))
+    .prepared()
     .execute(conn)?;
     if n == 1 {
         Ok(())
@@ -737,6 +740,7 @@ pub fn ranked_page(
         .bind::<Text, _>(city_code)
         .bind::<BigInt, _>(i64::try_from(read).unwrap_or(i64::MAX))
         .bind::<BigInt, _>(i64::try_from(from).unwrap_or(i64::MAX))
+        .prepared()
         .load(conn)?;
     let ranked = match rows.first() {
         Some(r) => r.ranked.unwrap_or(0),

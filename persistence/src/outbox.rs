@@ -14,6 +14,7 @@ use crate::db::{DbConn, write_tx};
 use crate::error::DbError;
 use crate::nullable_id::NullableText;
 use crate::pii::{Kind, Pii};
+use crate::prepared::KeepPrepared;
 use crate::schema::outbox;
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -101,11 +102,13 @@ pub fn enqueue_row(conn: &mut DbConn, row: &OutboxRow) -> Result<bool, DbError> 
             .values(row.clone())
             .on_conflict(outbox::dedupe_key)
             .do_nothing()
+            .prepared()
             .execute(c)?,
         DbConn::Sqlite(c) => diesel::insert_into(outbox::table)
             .values(row.clone())
             .on_conflict(outbox::dedupe_key)
             .do_nothing()
+            .prepared()
             .execute(c)?,
     };
     Ok(inserted > 0)
@@ -159,6 +162,8 @@ pub fn claim_due(
                     outbox::updated_at.eq(now),
                     outbox::claim_token.eq(Some(token)),
                 ))
+                // `= ANY($1)` on PostgreSQL: one text for any number of rows.
+                .prepared()
                 .execute(c)?;
             Ok(rows.into_iter().map(|r| claimed(r, lease, now, token)).collect())
         }),
@@ -178,6 +183,7 @@ pub fn claim_due(
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(token)
             .bind::<BigInt, _>(limit)
+            .prepared()
             .load::<OutboxRow>(c)
             .map_err(DbError::from)
         }),
@@ -193,6 +199,7 @@ pub fn renew_claim(conn: &mut DbConn, token: &str, lease_until: DateTime<Utc>) -
             outbox::table.filter(outbox::claim_token.eq(token)).filter(outbox::status.eq(Status::Sending.as_str())),
         )
         .set((outbox::claimed_until.eq(Some(lease)), outbox::next_attempt_at.eq(lease)))
+        .prepared()
         .execute(conn)
         .map_err(DbError::from)
     })
@@ -257,6 +264,7 @@ pub fn finish_then(
             outbox::sent_at.eq(sent_at),
             outbox::updated_at.eq(now_naive),
         ))
+        .prepared()
         .execute(conn)?;
         // Credentials and one-time codes are not kept once delivered (or given up), not
         // even sealed.

@@ -10,6 +10,7 @@ use domain::record_ids::{ApplicationId, PaymentId};
 use crate::applications::ApplicationRow;
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
+use crate::prepared::KeepPrepared;
 use crate::schema::{applications, catalog_version, fee_rates, payments, sandbox_bank_payments};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -57,7 +58,7 @@ fn texts(statuses: &[PaymentStatus]) -> Vec<&'static str> {
 }
 
 pub fn insert(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
-    diesel::insert_into(payments::table).values(row.clone()).execute(conn).map(|_| ()).map_err(DbError::from)
+    diesel::insert_into(payments::table).values(row.clone()).prepared().execute(conn).map(|_| ()).map_err(DbError::from)
 }
 
 pub fn find(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbError> {
@@ -143,8 +144,8 @@ pub fn mark_callback(
         payments::updated_at.eq(now.naive_utc()),
     ));
     single_write(conn, |conn| match conn {
-        DbConn::Pg(c) => statement.returning(PaymentRow::as_returning()).get_result(c).optional(),
-        DbConn::Sqlite(c) => statement.returning(PaymentRow::as_returning()).get_result(c).optional(),
+        DbConn::Pg(c) => statement.returning(PaymentRow::as_returning()).prepared().get_result(c).optional(),
+        DbConn::Sqlite(c) => statement.returning(PaymentRow::as_returning()).prepared().get_result(c).optional(),
     })
     .map_err(DbError::from)
 }
@@ -165,6 +166,7 @@ pub fn update(conn: &mut DbConn, row: &mut PaymentRow, now: DateTime<Utc>) -> Re
     crate::versioned::save(conn, row, now, |conn, row, read| {
         diesel::update(payments::table.filter(payments::id.eq(row.id.as_str())).filter(payments::version.eq(read)))
             .set(row.clone())
+            .prepared()
             .execute(conn)
     })
 }
@@ -175,6 +177,7 @@ pub fn lock(conn: &mut DbConn, row: &PaymentRow) -> Result<(), DbError> {
         payments::table.filter(payments::id.eq(row.id.as_str())).filter(payments::version.eq(row.version)),
     )
     .set(payments::version.eq(row.version))
+    .prepared()
     .execute(conn)?;
     if n == 1 { Ok(()) } else { Err(DbError::Stale) }
 }
@@ -284,7 +287,7 @@ pub struct SandboxBankRow {
 }
 
 pub fn sandbox_insert(conn: &mut DbConn, row: &SandboxBankRow) -> Result<(), DbError> {
-    single_write(conn, |conn| diesel::insert_into(sandbox_bank_payments::table).values(row).execute(conn))
+    single_write(conn, |conn| diesel::insert_into(sandbox_bank_payments::table).values(row).prepared().execute(conn))
         .map(|_| ())
         .map_err(DbError::from)
 }
@@ -315,7 +318,8 @@ pub fn sandbox_decide_open(
             b::table.filter(b::token.eq(token)).filter(b::outcome.is_null()).filter(b::expires_at.ge(now)),
         )
         .set((b::outcome.eq(outcome), b::reference.eq(reference)))
-        .returning(b::all_columns);
+        .returning(b::all_columns)
+        .prepared();
         match conn {
             DbConn::Pg(c) => query.get_result::<SandboxBankRow>(c).optional(),
             DbConn::Sqlite(c) => query.get_result::<SandboxBankRow>(c).optional(),
@@ -333,7 +337,8 @@ pub fn sandbox_verify_paid(conn: &mut DbConn, token: &str) -> Result<Option<Sand
             b::table.filter(b::token.eq(token)).filter(b::outcome.eq("success")).filter(b::reversed.eq(false)),
         )
         .set(b::verified.eq(true))
-        .returning(b::all_columns);
+        .returning(b::all_columns)
+        .prepared();
         match conn {
             DbConn::Pg(c) => query.get_result::<SandboxBankRow>(c).optional(),
             DbConn::Sqlite(c) => query.get_result::<SandboxBankRow>(c).optional(),

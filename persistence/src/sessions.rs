@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
+use crate::prepared::KeepPrepared;
 use crate::schema::sessions as s;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -40,7 +41,7 @@ pub fn open(
         expires_at,
         ended_at: None,
     };
-    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).execute(conn))?;
+    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).prepared().execute(conn))?;
     Ok(row.id)
 }
 
@@ -79,6 +80,7 @@ pub fn check(
             single_write(conn, |conn| {
                 diesel::update(s::table.find(id).filter(s::last_seen_at.lt(now)))
                     .set(s::last_seen_at.eq(now))
+                    .prepared()
                     .execute(conn)
             })?;
         }
@@ -110,7 +112,10 @@ pub fn check_seeing_catalog(
 /// Ends a session (logout). Returns whether it was live.
 pub fn end(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
     let n = single_write(conn, |conn| {
-        diesel::update(s::table.find(id).filter(s::ended_at.is_null())).set(s::ended_at.eq(now)).execute(conn)
+        diesel::update(s::table.find(id).filter(s::ended_at.is_null()))
+            .set(s::ended_at.eq(now))
+            .prepared()
+            .execute(conn)
     })?;
     Ok(n == 1)
 }

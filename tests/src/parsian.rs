@@ -32,6 +32,9 @@ pub struct Books {
     pub reversal_failing: AtomicBool,
     pub confirm_calls: AtomicUsize,
     pub reversal_calls: AtomicUsize,
+    /// While set, `SalePaymentRequest` records the sale and then waits for a permit before
+    /// it answers: a test acts while the merchant waits for the bank.
+    pub sale_gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 pub struct ParsianStub {
@@ -81,6 +84,18 @@ impl ParsianStub {
 
     pub fn sale(&self, token: i64) -> Option<Sale> {
         self.books.sales.lock().expect("lock").get(&token).cloned()
+    }
+
+    /// From now on each sale waits for a permit of the returned semaphore (recorded first,
+    /// so [`Self::sales_recorded`] tells that the merchant is waiting).
+    pub fn pause_sales(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.books.sale_gate.lock().expect("lock") = Some(gate.clone());
+        gate
+    }
+
+    pub fn sales_recorded(&self) -> usize {
+        self.books.sales.lock().expect("lock").len()
     }
 
     pub fn set_reversal_failing(&self, failing: bool) {
@@ -146,6 +161,10 @@ async fn sale(req: HttpRequest, books: web::Data<Books>, body: String) -> HttpRe
         .lock()
         .expect("lock")
         .insert(token, Sale { order_id, amount, callback_url, paid: false, confirmed: false, reversed: false });
+    let gate = books.sale_gate.lock().expect("lock").clone();
+    if let Some(gate) = gate {
+        gate.acquire().await.expect("gate open").forget();
+    }
     answer("Sale/SaleService", OP, &[("Token", token.to_string()), ("Message", "OK".into()), ("Status", "0".into())])
 }
 

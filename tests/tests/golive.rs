@@ -164,6 +164,40 @@ parsian_test!(parsian_end_to_end_request_redirect_callback_and_confirm, |app, ba
     );
 });
 
+parsian_test!(a_hold_moved_while_the_bank_answers_is_the_one_the_payment_waits_on, |app, bank| {
+    // Payment start reads the application, asks the bank for a token, then writes the
+    // application (payment_pending) with a version check: a change the citizen made while
+    // the bank answered — here the hold moved to the afternoon from another device — is
+    // not overwritten by the row read before it; the start reads again and goes on.
+    let date = app.open_date(MARAGHEH, 2).await;
+    let token = app.draft(&Person::from(&SAMPLE)).await;
+    let (status, body) = app.hold(&token, MARAGHEH, date, "morning").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, morning_taken) = app.slot_counts(MARAGHEH, date, "morning").await;
+    let (_, afternoon_taken) = app.slot_counts(MARAGHEH, date, "afternoon").await;
+    let gate = bank.pause_sales();
+    let (payment, moved) = tokio::join!(start_at(&app, &token, "parsian"), async {
+        while bank.sales_recorded() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let moved = app.hold(&token, MARAGHEH, date, "afternoon").await;
+        gate.add_permits(1);
+        moved
+    });
+    assert_eq!(moved.0, 200, "{}", moved.1);
+    assert_eq!(payment["status"], "redirected");
+    let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+    assert_eq!(view["state"], "payment_pending", "{view}");
+    assert_eq!(view["appointment"]["shift"], "afternoon", "the move made during the bank call stands: {view}");
+    assert_eq!(app.slot_counts(MARAGHEH, date, "morning").await.1, morning_taken - 1, "the morning seat was freed");
+    assert_eq!(app.slot_counts(MARAGHEH, date, "afternoon").await.1, afternoon_taken + 1);
+    assert_eq!(
+        app.count_sql("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'payment_started'").await,
+        1,
+        "one start written, after the move"
+    );
+});
+
 parsian_test!(a_duplicate_parsian_payment_is_reversed_and_refunded, |app, bank| {
     let (_, id, bank_token, location) = pay_twice_at_parsian(&app, &bank, &Person::from(&MALE)).await;
     assert!(location.contains("outcome=refund_pending"), "{location}");

@@ -81,7 +81,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
     // 1. The row, before the bank is called. Order ids are a centisecond clock plus four
     // random digits, so at hundreds of payments a second two can meet: draw again then.
     let mut draws = 0;
-    let payment = loop {
+    let (payment, read) = loop {
         let policy = state.policy.clone();
         let catalog = state.catalog.clone();
         let order_seed = state.random.next_u64();
@@ -124,7 +124,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                         reversal_error: None,
                     };
                     persistence::single_write(conn, |conn| payments::insert(conn, &p))?;
-                    Ok::<_, ApiError>(p)
+                    Ok::<_, ApiError>((p, row))
                 }
             })
             .await;
@@ -152,11 +152,12 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
             return Err(DomainError::GatewayUnavailable.into());
         }
     };
-    // 3. The application waits for the bank: the application, read under its lock, moved
-    // and written with its audit entry and the payment's token in one statement
-    // (`app_write`). The payment row is the one written in step 1, not read again; its
-    // versioned update notices a writer that moved it meanwhile (reconciliation's claim),
-    // and only then, in the next attempt, is it read.
+    // 3. The application waits for the bank: moved and written with its audit entry and
+    // the payment's token in one statement (`app_write`). The rows are those of step 1,
+    // not read again: both updates are versioned, so a writer that moved either meanwhile
+    // (the citizen, a staff member, reconciliation's claim) makes the write `Stale` with
+    // nothing written, and only then, in the next attempt, are they read (the application
+    // under its lock) and the rules checked against what is there now.
     let policy = state.policy.clone();
     let now = state.now();
     let paid = state
@@ -165,8 +166,12 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
             loop {
                 attempt += 1;
                 let written = write_tx(conn, |conn| {
-                    let mut row =
-                        target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+                    let mut row = match attempt {
+                        1 => read.clone(),
+                        _ => {
+                            target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?
+                        }
+                    };
                     let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
                     row.set_domain(&next);
                     let mut p = match attempt {
