@@ -1,16 +1,20 @@
 //! An application's versioned update and the rows that go with it — its audit entries,
 //! the messages it queues, the payment it settles — written as one (issue 21): on
-//! PostgreSQL one data-modifying statement (`WITH app AS (UPDATE applications …),
-//! pay AS (UPDATE payments …), aud AS (INSERT INTO audit_log …), msg AS (INSERT INTO outbox
-//! …) SELECT` the counts), on SQLite the same rows as separate statements in the same write
-//! transaction (its writer already holds the database, and a statement costs no round trip).
+//! PostgreSQL one data-modifying statement (`WITH paid AS (SELECT … FOR UPDATE), app AS
+//! (UPDATE applications …), pay AS (UPDATE payments …), aud0 AS (INSERT INTO audit_log …),
+//! msg0 AS (INSERT INTO outbox …) SELECT` the counts), on SQLite the same rows as separate
+//! statements in one write transaction (its writer already holds the database, and a
+//! statement costs no round trip).
 //!
 //! The rows written are exactly those `applications::update`, `audit::append`,
 //! `outbox::enqueue` and `payments::update` would write one by one. The versions are
-//! checked as they check them: if the application's (or the payment's) version moved since
-//! it was read, the answer is `Stale` and nothing is written — the write runs in the
-//! caller's transaction, which a `Stale` must end (return it; the transaction rolls back),
-//! or in one of its own when the caller has none.
+//! checked as they check them, and the write is all or nothing: if the application's (or
+//! the payment's) version moved since it was read, the answer is `Stale` and nothing is
+//! written. On PostgreSQL every part of the statement waits on the application's update
+//! (`WHERE EXISTS (SELECT 1 FROM app)`), and the application's on the payment's row locked
+//! at the version read, so the statement needs no transaction around it: a use case that
+//! only changes the application may read it without a lock and save it with this
+//! (`journey::amend`), retrying on `Stale`.
 
 use chrono::{DateTime, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
@@ -26,7 +30,7 @@ use crate::error::DbError;
 use crate::outbox::{self, OutboxRow};
 use crate::payments::PaymentRow;
 use crate::prepared::KeepPrepared;
-use crate::schema::{applications as apps, audit_log, outbox as out, payments as pays};
+use crate::schema::{applications as apps, payments as pays};
 
 /// What is written with the application.
 #[derive(Debug, Default)]
@@ -67,7 +71,9 @@ pub fn save(
         p.version += 1;
         p.updated_at = now.naive_utc();
     }
-    let written = if in_transaction(conn) {
+    // PostgreSQL: one statement that writes all or nothing, so it needs no transaction of
+    // its own. SQLite: the rows one by one, in the caller's transaction or one of their own.
+    let written = if in_transaction(conn) || matches!(conn, DbConn::Pg(_)) {
         write_all(conn, row, app_read, payment.as_deref(), pay_read, &audit, &outbox)
     } else {
         write_tx(conn, |conn| write_all(conn, row, app_read, payment.as_deref(), pay_read, &audit, &outbox))
@@ -79,6 +85,35 @@ pub fn save(
         }
     }
     written
+}
+
+/// Inserts a new application `row` with its audit entries, all or nothing: on PostgreSQL
+/// one statement (`WITH app AS (INSERT INTO applications …), aud0 AS (INSERT INTO audit_log
+/// … WHERE EXISTS (SELECT 1 FROM app)) …`, no transaction needed), on SQLite the rows one by
+/// one in the caller's transaction or one of its own. `Duplicate` when the citizen has an
+/// application of that cycle already (another request created it first): nothing written.
+pub fn create(conn: &mut DbConn, row: &ApplicationRow, audit: &[AuditRow]) -> Result<(), DbError> {
+    match conn {
+        DbConn::Pg(pg) => {
+            let mut parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> = vec![(
+                "app".into(),
+                Box::new(diesel::insert_into(apps::table).values(row.clone()).returning(apps::id)),
+            )];
+            for (i, entry) in audit.iter().enumerate() {
+                parts.push((format!("aud{i}"), Box::new(AuditIfWritten::new(entry))));
+            }
+            let counts = " SELECT (SELECT COUNT(*) FROM app), CAST(0 AS BIGINT), CAST(0 AS BIGINT)".to_owned();
+            let (inserted, _, _): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
+            if inserted == 1 { Ok(()) } else { Err(DbError::Internal("the application was not inserted".into())) }
+        }
+        DbConn::Sqlite(_) => {
+            let write = |conn: &mut DbConn| {
+                crate::applications::insert(conn, row)?;
+                audit.iter().try_for_each(|entry| crate::audit::insert(conn, entry))
+            };
+            if in_transaction(conn) { write(conn) } else { write_tx(conn, write) }
+        }
+    }
 }
 
 fn in_transaction(conn: &mut DbConn) -> bool {
@@ -140,60 +175,167 @@ fn write_pg(
     audit: &[AuditRow],
     messages: &[OutboxRow],
 ) -> Result<Written, DbError> {
-    let mut parts: Vec<(&'static str, Box<dyn QueryFragment<Pg> + '_>)> = vec![(
-        "app",
-        Box::new(
-            diesel::update(apps::table.filter(apps::id.eq(row.id.as_str())).filter(apps::version.eq(app_read)))
-                .set(row.clone())
-                .returning(apps::id),
-        ),
-    )];
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+    // All or nothing: the application is updated only if its version (and the payment's,
+    // whose row `paid` locks first) is the one read; everything else only if it was.
+    let app = apps::table.filter(apps::id.eq(row.id.as_str())).filter(apps::version.eq(app_read));
+    let mut parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> = Vec::new();
     if let Some((p, read)) = payment {
+        let pay = pays::table.filter(pays::id.eq(p.id.as_str())).filter(pays::version.eq(read));
+        parts.push(("paid".into(), Box::new(pay.select(pays::id).for_update())));
         parts.push((
-            "pay",
+            "app".into(),
             Box::new(
-                diesel::update(pays::table.filter(pays::id.eq(p.id.as_str())).filter(pays::version.eq(read)))
+                diesel::update(app.filter(sql::<Bool>("EXISTS (SELECT 1 FROM paid)")))
+                    .set(row.clone())
+                    .returning(apps::id),
+            ),
+        ));
+        parts.push((
+            "pay".into(),
+            Box::new(
+                diesel::update(pay.filter(sql::<Bool>("EXISTS (SELECT 1 FROM app)")))
                     .set(p.clone())
                     .returning(pays::id),
             ),
         ));
+    } else {
+        parts.push(("app".into(), Box::new(diesel::update(app).set(row.clone()).returning(apps::id))));
     }
-    if !audit.is_empty() {
-        parts.push(("aud", Box::new(diesel::insert_into(audit_log::table).values(audit.to_vec()))));
+    for (i, entry) in audit.iter().enumerate() {
+        parts.push((format!("aud{i}"), Box::new(AuditIfWritten::new(entry))));
     }
-    if !messages.is_empty() {
-        parts.push((
-            "msg",
-            Box::new(
-                diesel::insert_into(out::table)
-                    .values(messages.to_vec())
-                    .on_conflict(out::dedupe_key)
-                    .do_nothing()
-                    .returning(out::id),
-            ),
-        ));
+    for (i, message) in messages.iter().enumerate() {
+        parts.push((format!("msg{i}"), Box::new(MessageIfWritten::new(message))));
     }
-    let count = |name: &str, present: bool| {
-        if present { format!("(SELECT COUNT(*) FROM {name})") } else { "CAST(0 AS BIGINT)".to_owned() }
+    let queued = if messages.is_empty() {
+        "CAST(0 AS BIGINT)".to_owned()
+    } else {
+        (0..messages.len()).map(|i| format!("(SELECT COUNT(*) FROM msg{i})")).collect::<Vec<_>>().join(" + ")
     };
     let counts = format!(
-        " SELECT (SELECT COUNT(*) FROM app), {}, {}",
-        count("pay", payment.is_some()),
-        count("msg", !messages.is_empty())
+        " SELECT (SELECT COUNT(*) FROM app), {}, {queued}",
+        if payment.is_some() { "(SELECT COUNT(*) FROM pay)" } else { "CAST(0 AS BIGINT)" },
     );
     let (apps_written, pays_written, queued): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
-    if apps_written != 1 || (payment.is_some() && pays_written != 1) {
-        // Every part of the statement ran (the audit entries and messages were inserted
-        // even so): the transaction this runs in rolls back on `Stale`.
+    if apps_written != 1 {
+        // Nothing was written: every other part waits on the application's update.
         return Err(DbError::Stale);
     }
+    if payment.is_some() && pays_written != 1 {
+        // `paid` locked the payment at the version read, so its update cannot miss.
+        return Err(DbError::Internal("the payment locked at the version read was not updated".into()));
+    }
     Ok(Written { queued: usize::try_from(queued).unwrap_or(0) })
+}
+
+/// The columns [`AuditIfWritten`] and [`MessageIfWritten`] write, in the order they bind
+/// them: every column of the table (a unit test compares them with diesel's insert).
+const AUDIT_COLUMNS: &str = "id, at, actor_kind, actor_id, action, application_id, request_id, details, client_ip";
+const OUTBOX_COLUMNS: &str = "id, channel, recipient_enc, recipient_hint, template, params_enc, lang, status, attempts, \
+     next_attempt_at, claimed_until, provider_id, last_error, application_id, dedupe_key, created_at, updated_at, \
+     sent_at, claim_token";
+
+/// `INSERT INTO audit_log (…) SELECT <the row> WHERE EXISTS (SELECT 1 FROM app)`: an audit
+/// entry written only if the application's update in the same `WITH` was.
+struct AuditIfWritten<'a> {
+    row: &'a AuditRow,
+    application_id: Option<String>,
+}
+
+impl<'a> AuditIfWritten<'a> {
+    fn new(row: &'a AuditRow) -> Self {
+        Self { row, application_id: row.application_id.as_ref().map(|id| id.as_str().to_owned()) }
+    }
+}
+
+impl QueryFragment<Pg> for AuditIfWritten<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Nullable, Text, Timestamp};
+        let r = self.row;
+        out.push_sql("INSERT INTO audit_log (");
+        out.push_sql(AUDIT_COLUMNS);
+        out.push_sql(") SELECT ");
+        out.push_bind_param::<Text, _>(&r.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.actor_kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.actor_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&r.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.application_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.request_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.details)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.client_ip)?;
+        out.push_sql(" WHERE EXISTS (SELECT 1 FROM app)");
+        Ok(())
+    }
+}
+
+/// `INSERT INTO outbox (…) SELECT <the row> WHERE EXISTS (SELECT 1 FROM app) ON CONFLICT
+/// (dedupe_key) DO NOTHING RETURNING id`: a message queued only if the application's update
+/// in the same `WITH` was (and its dedupe key is new, as `outbox::enqueue` queues).
+struct MessageIfWritten<'a> {
+    row: &'a OutboxRow,
+    application_id: Option<String>,
+}
+
+impl<'a> MessageIfWritten<'a> {
+    fn new(row: &'a OutboxRow) -> Self {
+        Self { row, application_id: row.application_id.as_ref().map(|id| id.as_str().to_owned()) }
+    }
+}
+
+impl QueryFragment<Pg> for MessageIfWritten<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+        let r = self.row;
+        out.push_sql("INSERT INTO outbox (");
+        out.push_sql(OUTBOX_COLUMNS);
+        out.push_sql(") SELECT ");
+        for text in
+            [&r.id, &r.channel, &r.recipient_enc, &r.recipient_hint, &r.template, &r.params_enc, &r.lang, &r.status]
+        {
+            out.push_bind_param::<Text, _>(text)?;
+            out.push_sql(", ");
+        }
+        out.push_bind_param::<Integer, _>(&r.attempts)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.next_attempt_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&r.claimed_until)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.provider_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.last_error)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.application_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.dedupe_key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&r.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&r.sent_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.claim_token)?;
+        out.push_sql(" WHERE EXISTS (SELECT 1 FROM app) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id");
+        Ok(())
+    }
 }
 
 /// `WITH <name> AS (<part>), … <counts>`: diesel's own statements as the parts, their bind
 /// parameters numbered in one sequence.
 struct Together<'q> {
-    parts: Vec<(&'static str, Box<dyn QueryFragment<Pg> + 'q>)>,
+    parts: Vec<(String, Box<dyn QueryFragment<Pg> + 'q>)>,
     counts: String,
 }
 
@@ -230,3 +372,32 @@ impl Query for Together<'_> {
 }
 
 impl RunQueryDsl<PgConnection> for Together<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use diesel::pg::Pg;
+
+    use super::*;
+    use crate::schema::{audit_log, outbox};
+
+    /// The column names of diesel's own insert of a whole row, in order.
+    fn columns_of(sql: &str) -> String {
+        let list = &sql[sql.find('(').expect("(") + 1..sql.find(") VALUES").expect("VALUES")];
+        list.split(", ").map(|c| c.trim_matches('"')).collect::<Vec<_>>().join(", ")
+    }
+
+    #[test]
+    fn the_conditional_inserts_write_every_column_diesel_writes() {
+        let now = chrono::Utc::now();
+        let entry = crate::audit::entry(&crate::audit::Actor::system(), "x", None, None, now);
+        let sql = diesel::debug_query::<Pg, _>(&diesel::insert_into(audit_log::table).values(entry)).to_string();
+        assert_eq!(AUDIT_COLUMNS, columns_of(&sql));
+        let message = outbox::all_columns;
+        let sql = diesel::debug_query::<Pg, _>(&outbox::table.select(message)).to_string();
+        let selected: Vec<&str> = sql["SELECT ".len()..sql.find(" FROM").expect("FROM")]
+            .split(", ")
+            .map(|c| c.rsplit('.').next().expect("column").trim_matches('"'))
+            .collect();
+        assert_eq!(OUTBOX_COLUMNS.split(", ").map(str::trim).collect::<Vec<_>>(), selected);
+    }
+}

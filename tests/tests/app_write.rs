@@ -258,6 +258,16 @@ db_test!(a_stale_version_is_refused_with_nothing_written, |app| {
     let mut claimed = payments::find(&mut conn, &p.id).unwrap().unwrap();
     claimed.next_check_at = Some(later.naive_utc());
     payments::update(&mut conn, &mut claimed, later).unwrap();
+    // Outside a transaction (PostgreSQL: the one statement writes all or nothing) and inside.
+    let alone = app_write::save(
+        &mut conn,
+        &mut row,
+        Along { audit: vec![entry.clone()], outbox: vec![message.clone()], payment: Some(&mut p) },
+        later,
+    );
+    assert!(matches!(alone, Err(DbError::Stale)), "{alone:?}");
+    assert_eq!(applications::find(&mut conn, &row.id).unwrap().unwrap(), other, "the application is not half-written");
+    assert!(audit_of(&mut conn, &row).is_empty() && outbox_of(&mut conn, &row).is_empty());
     let stale_payment = write_tx(&mut conn, |conn| {
         app_write::save(
             conn,

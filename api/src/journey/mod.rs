@@ -164,6 +164,49 @@ where
     }
 }
 
+/// [`mutate`] for a change to nothing but the application and its audit entries (`change`
+/// pushes those onto the list it is given): the application is read without a lock or a
+/// transaction and saved with its entries by one all-or-nothing statement whose versioned
+/// update notices another writer (`app_write`) — then read again and decided again. Saves
+/// the transaction and the row lock a [`mutate`] takes (PostgreSQL: 2 statements, not 4).
+pub async fn amend<T, F>(state: &AppState, target: Target, change: F) -> Result<(T, ApplicationRow), ApiError>
+where
+    T: Send + 'static,
+    F: Fn(
+            &mut ApplicationRow,
+            &Application,
+            DateTime<Utc>,
+            &mut Vec<persistence::audit::AuditRow>,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
+    let now = state.now();
+    state
+        .run_api(move |conn| {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut row = target.load(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
+                let before = row.clone();
+                let app = row.to_domain()?;
+                let mut audit = Vec::new();
+                let out = change(&mut row, &app, now, &mut audit)?;
+                let saved = if row != before {
+                    let along = persistence::app_write::Along { audit, ..Default::default() };
+                    persistence::app_write::save(conn, &mut row, along, now).map(|_| ())
+                } else {
+                    write_tx(conn, |conn| audit.iter().try_for_each(|entry| persistence::audit::insert(conn, entry)))
+                };
+                match saved.map_err(ApiError::from) {
+                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
+                    other => return other.map(|()| (out, row)),
+                }
+            }
+        })
+        .await
+}
+
 /// National holidays around a date (for working-hour counts): 14 days back, 1 ahead.
 pub fn holidays_near(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<chrono::NaiveDate>, DbError> {
     let (from, to) = holiday_span(now);

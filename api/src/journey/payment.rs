@@ -162,40 +162,44 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
     let now = state.now();
     let paid = state
         .run_api(move |conn| {
+            let write = |conn: &mut DbConn, attempt: u32| {
+                let mut row = match attempt {
+                    1 => read.clone(),
+                    _ => target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?,
+                };
+                let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
+                row.set_domain(&next);
+                let mut p = match attempt {
+                    1 => payment.clone(),
+                    _ => payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?,
+                };
+                p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
+                p.token = Some(redirect.token.clone());
+                p.redirect_url = Some(redirect.url.clone());
+                let entry = audit::entry(
+                    &actor,
+                    "payment_started",
+                    Some(&row.id),
+                    Some(serde_json::json!({"payment_id": p.id, "gateway": p.gateway, "amount": p.amount})),
+                    now,
+                );
+                app_write::save(
+                    conn,
+                    &mut row,
+                    Along { audit: vec![entry], payment: Some(&mut p), ..Along::default() },
+                    now,
+                )?;
+                Ok::<_, ApiError>(p)
+            };
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let written = write_tx(conn, |conn| {
-                    let mut row = match attempt {
-                        1 => read.clone(),
-                        _ => {
-                            target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?
-                        }
-                    };
-                    let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
-                    row.set_domain(&next);
-                    let mut p = match attempt {
-                        1 => payment.clone(),
-                        _ => payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?,
-                    };
-                    p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
-                    p.token = Some(redirect.token.clone());
-                    p.redirect_url = Some(redirect.url.clone());
-                    let entry = audit::entry(
-                        &actor,
-                        "payment_started",
-                        Some(&row.id),
-                        Some(serde_json::json!({"payment_id": p.id, "gateway": p.gateway, "amount": p.amount})),
-                        now,
-                    );
-                    app_write::save(
-                        conn,
-                        &mut row,
-                        Along { audit: vec![entry], payment: Some(&mut p), ..Along::default() },
-                        now,
-                    )?;
-                    Ok::<_, ApiError>(p)
-                });
+                // The first attempt needs no transaction: `app_write::save` writes all or
+                // nothing by itself. A retry reads under a lock, so it takes one.
+                let written = match attempt {
+                    1 => write(conn, attempt),
+                    _ => write_tx(conn, |conn| write(conn, attempt)),
+                };
                 match written {
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
                     other => return other,

@@ -11,12 +11,13 @@ use domain::offices::SpecialNeeds;
 use domain::person::{Gender, PersonName, Religion};
 use domain::ports::RegistryRecord;
 use domain::record_ids::CitizenId;
+use persistence::app_write::{self, Along};
 use persistence::applications::{self, ApplicationRow, Personal};
 use persistence::audit::{self, Actor};
-use persistence::{PiiKind, citizens, write_tx};
+use persistence::{DbError, PiiKind, citizens};
 
 use super::view::Family;
-use super::{Target, mutate};
+use super::{Target, amend, mutate};
 use crate::auth::CitizenToken;
 use crate::error::{ApiCode, ApiError, FieldErrors};
 use crate::state::AppState;
@@ -117,12 +118,16 @@ pub async fn save_personal_info(
         let helper = PiiOnly(state_pii.clone());
         helper.apply(row, &info, &inquiry, now);
     };
+    // No transaction: the current application is read without a lock and written by one
+    // all-or-nothing statement (`app_write`) — an edit checks the version read (`Stale`),
+    // a new application the one per citizen and cycle (`Duplicate`); either way another
+    // request got there first, and the loop reads again.
     state
         .run_api(move |conn| {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let result = write_tx(conn, |conn| {
+                let result = (|| {
                     let current = applications::current_for_citizen(conn, &cid)?;
                     match current {
                         // Saving exactly what is stored (a retried request) changes nothing and
@@ -135,15 +140,14 @@ pub async fn save_personal_info(
                             let next = transition(&app, Event::EditPersonalInfo { identity }, now, &policy)?;
                             row.set_domain(&next);
                             apply(&mut row, now);
-                            applications::update(conn, &mut row, now)?;
-                            audit::append(
-                                conn,
+                            let entry = audit::entry(
                                 &actor,
                                 "personal_info_edited",
                                 Some(&row.id),
                                 Some(serde_json::json!({"identity": identity.as_str()})),
                                 now,
-                            )?;
+                            );
+                            app_write::save(conn, &mut row, Along { audit: vec![entry], ..Along::default() }, now)?;
                             Ok((row, false))
                         }
                         previous => {
@@ -153,19 +157,20 @@ pub async fn save_personal_info(
                             row.set_domain(&app);
                             apply(&mut row, now);
                             row.created_by_client = (actor.kind == "kiosk").then(|| actor.id.clone()).flatten();
-                            applications::insert(conn, &row)?;
-                            audit::append(
-                                conn,
+                            let entry = audit::entry(
                                 &actor,
                                 "application_created",
                                 Some(&row.id),
                                 Some(serde_json::json!({"identity": identity.as_str()})),
                                 now,
-                            )?;
-                            Ok((row, true))
+                            );
+                            match app_write::create(conn, &row, &[entry]) {
+                                Err(DbError::Duplicate(_)) => Err(DbError::Stale.into()),
+                                other => other.map_err(ApiError::from).map(|()| (row, true)),
+                            }
                         }
                     }
-                });
+                })();
                 match result {
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
                     other => return other,
@@ -286,17 +291,18 @@ pub async fn answer_special_needs(
     actor: Actor,
 ) -> Result<ApplicationRow, ApiError> {
     let policy = state.policy.clone();
-    mutate(state, target, move |conn, row, app, now| {
+    // The application alone changes: read without a lock, saved with its entry in one
+    // versioned statement.
+    amend(state, target, move |row, app, now, entries| {
         let next = transition(app, Event::AnswerSpecialNeeds(needs), now, &policy)?;
         row.set_domain(&next);
-        audit::append(
-            conn,
+        entries.push(audit::entry(
             &actor,
             "special_needs_answered",
             Some(&row.id),
             Some(serde_json::json!({"home_visit": needs.needs_home_visit()})),
             now,
-        )?;
+        ));
         Ok(())
     })
     .await
