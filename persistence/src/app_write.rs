@@ -90,25 +90,29 @@ pub fn save(
 /// Inserts a new application `row` with its audit entries, all or nothing: on PostgreSQL
 /// one statement (`WITH app AS (INSERT INTO applications …), aud0 AS (INSERT INTO audit_log
 /// … WHERE EXISTS (SELECT 1 FROM app)) …`, no transaction needed), on SQLite the rows one by
-/// one in the caller's transaction or one of its own. `Duplicate` when the citizen has an
-/// application of that cycle already (another request created it first): nothing written.
+/// one in the caller's transaction or one of its own. `Stale` when the citizen has an
+/// application of that cycle already (another request created it first; `ON CONFLICT
+/// (citizen_id, cycle) DO NOTHING`): nothing written.
 pub fn create(conn: &mut DbConn, row: &ApplicationRow, audit: &[AuditRow]) -> Result<(), DbError> {
+    let insert =
+        diesel::insert_into(apps::table).values(row.clone()).on_conflict((apps::citizen_id, apps::cycle)).do_nothing();
     match conn {
         DbConn::Pg(pg) => {
-            let mut parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> = vec![(
-                "app".into(),
-                Box::new(diesel::insert_into(apps::table).values(row.clone()).returning(apps::id)),
-            )];
+            let mut parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> =
+                vec![("app".into(), Box::new(insert.returning(apps::id)))];
             for (i, entry) in audit.iter().enumerate() {
                 parts.push((format!("aud{i}"), Box::new(AuditIfWritten::new(entry))));
             }
             let counts = " SELECT (SELECT COUNT(*) FROM app), CAST(0 AS BIGINT), CAST(0 AS BIGINT)".to_owned();
             let (inserted, _, _): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
-            if inserted == 1 { Ok(()) } else { Err(DbError::Internal("the application was not inserted".into())) }
+            if inserted == 1 { Ok(()) } else { Err(DbError::Stale) }
         }
         DbConn::Sqlite(_) => {
             let write = |conn: &mut DbConn| {
-                crate::applications::insert(conn, row)?;
+                let DbConn::Sqlite(sqlite) = &mut *conn else { unreachable!("matched above") };
+                if insert.prepared().execute(sqlite)? != 1 {
+                    return Err(DbError::Stale);
+                }
                 audit.iter().try_for_each(|entry| crate::audit::insert(conn, entry))
             };
             if in_transaction(conn) { write(conn) } else { write_tx(conn, write) }

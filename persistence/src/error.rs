@@ -41,6 +41,9 @@ impl From<DieselError> for DbError {
                     | DatabaseErrorKind::CheckViolation
                     | DatabaseErrorKind::NotNullViolation => DbError::Constraint(message),
                     DatabaseErrorKind::SerializationFailure => DbError::Stale,
+                    // PostgreSQL chose this transaction as a deadlock's victim and rolled it
+                    // back (40P01, which diesel does not name): a lost race, to be retried.
+                    _ if message.starts_with("deadlock detected") => DbError::Stale,
                     DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection => {
                         DbError::Unavailable(message)
                     }

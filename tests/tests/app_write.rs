@@ -304,6 +304,29 @@ db_test!(a_stale_version_is_refused_with_nothing_written, |app| {
     assert_eq!(payments::find(&mut conn, &p.id).unwrap().unwrap().status, PaymentStatus::Redirected);
 });
 
+db_test!(a_second_application_of_the_same_cycle_is_refused_with_nothing_written, |app| {
+    // Two first saves of personal information race: the one per citizen and cycle wins,
+    // the other is `Stale` (and reads again) with neither the row nor its entry written.
+    let now = app.clock_now();
+    let first = drafted(&app, &SAMPLE).await;
+    let mut conn = app.state.db.get().unwrap();
+    let mut twin = first.clone();
+    twin.id = persistence::new_id();
+    let entry = audit::entry(&Actor::system(), "application_created", Some(&twin.id), None, now);
+    let refused = app_write::create(&mut conn, &twin, std::slice::from_ref(&entry));
+    assert!(matches!(refused, Err(DbError::Stale)), "{refused:?}");
+    assert!(applications::find(&mut conn, &twin.id).unwrap().is_none());
+    let entries: i64 = audit_log::table.filter(audit_log::id.eq(&entry.id)).count().get_result(&mut *conn).unwrap();
+    assert_eq!(entries, 0, "the entry went with the refused row");
+    // The next cycle is created, with its entry.
+    twin.cycle += 1;
+    let entry = audit::entry(&Actor::system(), "application_created", Some(&twin.id), None, now);
+    app_write::create(&mut conn, &twin, std::slice::from_ref(&entry)).unwrap();
+    assert_eq!(applications::find(&mut conn, &twin.id).unwrap().unwrap(), twin);
+    let entries: i64 = audit_log::table.filter(audit_log::id.eq(&entry.id)).count().get_result(&mut *conn).unwrap();
+    assert_eq!(entries, 1);
+});
+
 db_test!(a_callback_marks_only_the_open_payment_of_its_order_gateway_and_token, |app| {
     let now = app.clock_now();
     let row = drafted(&app, &SAMPLE).await;

@@ -196,7 +196,12 @@ where
                     let along = persistence::app_write::Along { audit, ..Default::default() };
                     persistence::app_write::save(conn, &mut row, along, now).map(|_| ())
                 } else {
-                    write_tx(conn, |conn| audit.iter().try_for_each(|entry| persistence::audit::insert(conn, entry)))
+                    // The application stays as it was: its entries alone, if any.
+                    match audit.as_slice() {
+                        [] => Ok(()),
+                        [entry] => persistence::single_write(conn, |conn| persistence::audit::insert(conn, entry)),
+                        _ => write_tx(conn, |conn| audit.iter().try_for_each(|e| persistence::audit::insert(conn, e))),
+                    }
                 };
                 match saved.map_err(ApiError::from) {
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,

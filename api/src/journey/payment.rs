@@ -163,16 +163,23 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
     let paid = state
         .run_api(move |conn| {
             let write = |conn: &mut DbConn, attempt: u32| {
+                // A retry locks the payment, then the application — the order the bank's
+                // callback locks them in (`find_locked_with_application`), so the two never
+                // wait on each other in a circle.
+                let mut p = match attempt {
+                    1 => payment.clone(),
+                    _ => {
+                        let p = payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?;
+                        payments::lock(conn, &p)?;
+                        p
+                    }
+                };
                 let mut row = match attempt {
                     1 => read.clone(),
                     _ => target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?,
                 };
                 let next = transition(&row.to_domain()?, Event::StartPayment, now, &policy)?;
                 row.set_domain(&next);
-                let mut p = match attempt {
-                    1 => payment.clone(),
-                    _ => payments::find(conn, &payment.id)?.ok_or(DbError::NotFound)?,
-                };
                 p.status = rules::transition(p.status, PaymentEvent::Redirected)?;
                 p.token = Some(redirect.token.clone());
                 p.redirect_url = Some(redirect.url.clone());
@@ -202,6 +209,9 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
                 };
                 match written {
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
+                    // Refused on the row read before the bank call (the hold it saw may have
+                    // expired since it was moved): decided again on the row as it is now.
+                    Err(ApiError::Domain(_)) if attempt == 1 => continue,
                     other => return other,
                 }
             }

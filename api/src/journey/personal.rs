@@ -14,7 +14,7 @@ use domain::record_ids::CitizenId;
 use persistence::app_write::{self, Along};
 use persistence::applications::{self, ApplicationRow, Personal};
 use persistence::audit::{self, Actor};
-use persistence::{DbError, PiiKind, citizens};
+use persistence::{PiiKind, citizens};
 
 use super::view::Family;
 use super::{Target, amend, mutate};
@@ -164,10 +164,8 @@ pub async fn save_personal_info(
                                 Some(serde_json::json!({"identity": identity.as_str()})),
                                 now,
                             );
-                            match app_write::create(conn, &row, &[entry]) {
-                                Err(DbError::Duplicate(_)) => Err(DbError::Stale.into()),
-                                other => other.map_err(ApiError::from).map(|()| (row, true)),
-                            }
+                            app_write::create(conn, &row, &[entry])?;
+                            Ok((row, true))
                         }
                     }
                 })();
