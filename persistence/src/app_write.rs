@@ -120,6 +120,70 @@ pub fn create(conn: &mut DbConn, row: &ApplicationRow, audit: &[AuditRow]) -> Re
     }
 }
 
+/// Takes one seat of `office`'s `shift` on `date` and saves the changed application `row`
+/// (read under its lock, in the caller's write transaction) in one statement on
+/// PostgreSQL: `WITH seat AS (UPDATE slots SET taken = taken + 1 WHERE … AND taken <
+/// capacity …), app AS (UPDATE applications … WHERE EXISTS (SELECT 1 FROM seat))`. The
+/// slot's row is the one a rush contests: its lock is then held for the rest of that one
+/// statement and the commit, with no round trip to the server between (issue 21's rush).
+/// SQLite: `take_seat`, then the update. A full or closed slot is `SlotFull` / `SlotClosed`
+/// and the application is not written.
+pub fn take_seat_and_save(
+    conn: &mut DbConn,
+    office: &domain::record_ids::OfficeId,
+    date: chrono::NaiveDate,
+    shift: domain::offices::Shift,
+    row: &mut ApplicationRow,
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    use crate::schema::slots;
+    let DbConn::Pg(pg) = conn else {
+        crate::offices::take_seat(conn, office, date, shift)?;
+        return crate::applications::update(conn, row, now);
+    };
+    let read = row.version;
+    let mut saved = row.clone();
+    saved.version += 1;
+    saved.updated_at = now.naive_utc();
+    let seat = diesel::update(
+        slots::table
+            .filter(slots::office_id.eq(office.as_str()))
+            .filter(slots::date.eq(date))
+            .filter(slots::shift.eq(shift.as_str()))
+            .filter(slots::closed.eq(false))
+            .filter(slots::taken.lt(slots::capacity)),
+    )
+    .set(slots::taken.eq(slots::taken + 1))
+    .returning(slots::taken);
+    let app = diesel::update(
+        apps::table.filter(apps::id.eq(saved.id.as_str())).filter(apps::version.eq(read)).filter(diesel::dsl::sql::<
+            diesel::sql_types::Bool,
+        >(
+            "EXISTS (SELECT 1 FROM seat)",
+        )),
+    )
+    .set(saved.clone())
+    .returning(apps::id);
+    let parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> =
+        vec![("seat".into(), Box::new(seat)), ("app".into(), Box::new(app))];
+    let counts = " SELECT (SELECT COUNT(*) FROM seat), (SELECT COUNT(*) FROM app), CAST(0 AS BIGINT)".to_owned();
+    let (seats, apps_written, _): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
+    if seats != 1 {
+        // Why not, read as `take_seat` reads it (the transaction rolls back).
+        return match crate::offices::slot(conn, office, date, shift)? {
+            Some(s) if !s.closed => Err(DbError::Domain(domain::DomainError::SlotFull)),
+            _ => Err(DbError::Domain(domain::DomainError::SlotClosed)),
+        };
+    }
+    if apps_written != 1 {
+        // The caller read the row under its lock, so this is not expected: the seat taken
+        // above goes with the caller's rollback.
+        return Err(DbError::Stale);
+    }
+    *row = saved;
+    Ok(())
+}
+
 fn in_transaction(conn: &mut DbConn) -> bool {
     let depth = match conn {
         DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
