@@ -47,7 +47,27 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(bad("the body must be a JSON object".into()));
     }
     whole_floats_to_integers(&mut value);
+    if let Some(field) = nul_in(&value, "") {
+        // No text column can hold it (PostgreSQL refuses the byte outright), and no field
+        // of this API means one: refused here, in one place, as an invalid field.
+        let mut error = FieldError::new(field, ApiCode::Invalid);
+        error.note = Some("contains a NUL character (U+0000)".into());
+        return Err(ApiError::Fields(vec![error]));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| field_error(&e.path().to_string(), &e.inner().to_string()))
+}
+
+/// The path (`a.b[2].c`, as in `errors[].field`) of the first string holding U+0000.
+fn nul_in(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| nul_in(item, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, item)| {
+            let at = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            nul_in(item, &at)
+        }),
+        _ => None,
+    }
 }
 
 /// The field and code of a deserialisation failure at `path` (`.` for the top level).
