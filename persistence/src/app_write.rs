@@ -145,16 +145,9 @@ pub fn take_seat_and_save(
     let mut saved = row.clone();
     saved.version += 1;
     saved.updated_at = now.naive_utc();
-    let seat = diesel::update(
-        slots::table
-            .filter(slots::office_id.eq(office.as_str()))
-            .filter(slots::date.eq(date))
-            .filter(slots::shift.eq(shift.as_str()))
-            .filter(slots::closed.eq(false))
-            .filter(slots::taken.lt(slots::capacity)),
-    )
-    .set(slots::taken.eq(slots::taken + 1))
-    .returning(slots::taken);
+    let seat = diesel::update(crate::offices::open_seat(office.as_str(), date, shift.as_str()))
+        .set(slots::taken.eq(slots::taken + 1))
+        .returning(slots::taken);
     let app = diesel::update(
         apps::table.filter(apps::id.eq(saved.id.as_str())).filter(apps::version.eq(read)).filter(diesel::dsl::sql::<
             diesel::sql_types::Bool,
@@ -170,10 +163,7 @@ pub fn take_seat_and_save(
     let (seats, apps_written, _): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
     if seats != 1 {
         // Why not, read as `take_seat` reads it (the transaction rolls back).
-        return match crate::offices::slot(conn, office, date, shift)? {
-            Some(s) if !s.closed => Err(DbError::Domain(domain::DomainError::SlotFull)),
-            _ => Err(DbError::Domain(domain::DomainError::SlotClosed)),
-        };
+        return Err(crate::offices::no_seat(conn, office, date, shift)?);
     }
     if apps_written != 1 {
         // The caller read the row under its lock, so this is not expected: the seat taken

@@ -574,24 +574,35 @@ pub fn free_slots(
 /// Takes one seat, or says why not. Safe under any concurrency on both databases: the
 /// condition and the increment are one statement.
 pub fn take_seat(conn: &mut DbConn, office_id: &OfficeId, date: NaiveDate, shift: Shift) -> Result<(), DbError> {
-    let n = diesel::update(
-        slots::table
-            .filter(slots::office_id.eq(office_id.as_str()))
-            .filter(slots::date.eq(date))
-            .filter(slots::shift.eq(shift.as_str()))
-            .filter(slots::closed.eq(false))
-            .filter(slots::taken.lt(slots::capacity)),
-    )
-    .set(slots::taken.eq(slots::taken + 1))
-    .prepared()
-    .execute(conn)?;
-    if n == 1 {
-        return Ok(());
-    }
-    match slot(conn, office_id, date, shift)? {
-        Some(s) if !s.closed => Err(DbError::Domain(DomainError::SlotFull)),
-        _ => Err(DbError::Domain(DomainError::SlotClosed)),
-    }
+    let n = diesel::update(open_seat(office_id.as_str(), date, shift.as_str()))
+        .set(slots::taken.eq(slots::taken + 1))
+        .prepared()
+        .execute(conn)?;
+    if n == 1 { Ok(()) } else { Err(no_seat(conn, office_id, date, shift)?) }
+}
+
+/// The slot's row while it is open and has a seat free: what taking a seat updates.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn open_seat<'a>(office_id: &'a str, date: NaiveDate, shift: &'a str) -> _ {
+    slots::table
+        .filter(slots::office_id.eq(office_id))
+        .filter(slots::date.eq(date))
+        .filter(slots::shift.eq(shift))
+        .filter(slots::closed.eq(false))
+        .filter(slots::taken.lt(slots::capacity))
+}
+
+/// Why a seat could not be taken (read after the conditional update matched nothing).
+pub(crate) fn no_seat(
+    conn: &mut DbConn,
+    office_id: &OfficeId,
+    date: NaiveDate,
+    shift: Shift,
+) -> Result<DbError, DbError> {
+    Ok(match slot(conn, office_id, date, shift)? {
+        Some(s) if !s.closed => DbError::Domain(DomainError::SlotFull),
+        _ => DbError::Domain(DomainError::SlotClosed),
+    })
 }
 
 /// Gives one seat back. Callers release only what they hold (the application's own
