@@ -16,7 +16,7 @@ use persistence::offices;
 
 use super::{Target, mutate};
 use crate::auth::CitizenToken;
-use crate::error::{ApiCode, ApiError};
+use crate::error::ApiError;
 use crate::notify::{self, Template};
 use crate::state::AppState;
 
@@ -256,15 +256,18 @@ pub async fn take_slot(
                 now,
             )?;
         }
-        // The contested row last, by `hold_in`: everyone asking for this slot waits on its
-        // lock, so it is taken by the statement that saves the application, and held for
-        // the rest of that statement and the commit.
+        // The contested row last: everyone asking for this slot waits on its lock, so it is
+        // taken by the statement that saves the application (`mutate_in` then has nothing
+        // left to write), and held for the rest of that statement and the commit.
         let mut released = None;
-        if !same_seat && let Some(old) = app.slot.as_ref().filter(|_| app.appointment.holds_seat()) {
-            offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
-            released = Some(old.clone());
+        if !same_seat {
+            if let Some(old) = app.slot.as_ref().filter(|_| app.appointment.holds_seat()) {
+                offices::release_seat(conn, &old.office_id, old.date, old.shift)?;
+                released = Some(old.clone());
+            }
+            persistence::app_write::take_seat_and_save(conn, &slot.office_id, slot.date, slot.shift, row, now)?;
         }
-        Ok((released, office, (!same_seat).then(|| slot.clone())))
+        Ok((released, office))
     };
     // When a thousand citizens ask at once, they all pass the check above before the
     // first refusal; they queue for a turn at the database, so it is asked again at their
@@ -286,7 +289,7 @@ pub async fn take_slot(
                 metrics.event("booking", "slot_full_from_memory");
                 return Err(DomainError::SlotFull.into());
             }
-            let taken = hold_in(&mut conn, &target, now, &change);
+            let taken = super::mutate_in(&mut conn, &target, now, &change);
             if let Err(ApiError::Domain(DomainError::SlotFull)) = &taken {
                 full.remember(&wanted, Instant::now());
             }
@@ -304,61 +307,6 @@ pub async fn take_slot(
         state.full_slots.forget(&old);
     }
     Ok((row, office))
-}
-
-/// What `take_slot`'s change decided: the seat released (if it moved), the office, and the
-/// seat to take (none when the application keeps the one it holds).
-type Decided = (Option<Slot>, offices::OfficeRow, Option<Slot>);
-
-/// [`super::mutate_in`] for `take_slot`: the change decides (and writes its audit entry and
-/// message first), then the seat it asks for is taken by the statement that saves the
-/// application (`app_write::take_seat_and_save`) — the contested row is locked last and for
-/// the shortest time. Retried on a lost race as `mutate_in` retries.
-fn hold_in<F>(
-    conn: &mut persistence::DbConn,
-    target: &Target,
-    now: DateTime<Utc>,
-    change: &F,
-) -> Result<((Option<Slot>, offices::OfficeRow), ApplicationRow), ApiError>
-where
-    F: Fn(
-        &mut persistence::DbConn,
-        &mut ApplicationRow,
-        &domain::application::Application,
-        DateTime<Utc>,
-    ) -> Result<Decided, ApiError>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = persistence::write_tx(conn, |conn| {
-            let mut row = target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
-            let before = row.clone();
-            let app = row.to_domain()?;
-            let (decided, audit) = audit::deferring(|| change(conn, &mut row, &app, now));
-            let (released, office, take) = decided?;
-            for entry in &audit {
-                audit::insert(conn, entry)?;
-            }
-            match take {
-                Some(seat) => persistence::app_write::take_seat_and_save(
-                    conn,
-                    &seat.office_id,
-                    seat.date,
-                    seat.shift,
-                    &mut row,
-                    now,
-                )?,
-                None if row != before => persistence::applications::update(conn, &mut row, now)?,
-                None => {}
-            }
-            Ok(((released, office), row))
-        });
-        match result {
-            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
-            other => return other,
-        }
-    }
 }
 
 pub fn booking_params(office: &offices::OfficeRow, slot: &Slot, row: &ApplicationRow) -> serde_json::Value {

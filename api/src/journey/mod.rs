@@ -114,7 +114,8 @@ pub fn actor(req: &HttpRequest, kind: &'static str, id: impl Into<String>) -> Ac
 /// Loads an application, lets `change` decide (through the domain) what happens, and
 /// saves it — all in one write transaction, retried if another writer got there first.
 /// `change` gets the row to edit, the domain view of it as read, and the time. A row
-/// `change` leaves untouched is not written. Returns `change`'s result and the saved row.
+/// `change` leaves untouched is not written, nor one it saved itself (its version moved:
+/// `take_slot`). Returns `change`'s result and the saved row.
 pub async fn mutate<T, F>(state: &AppState, target: Target, change: F) -> Result<(T, ApplicationRow), ApiError>
 where
     T: Send + 'static,
@@ -134,10 +135,8 @@ pub fn mutate_in<T, F>(
 where
     F: Fn(&mut DbConn, &mut ApplicationRow, &Application, DateTime<Utc>) -> Result<T, ApiError>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let result = write_tx(conn, |conn| {
+    retrying(|_| {
+        write_tx(conn, |conn| {
             let mut row = target.load_locked(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
             let before = row.clone();
             let app = row.to_domain()?;
@@ -145,20 +144,33 @@ where
             // statement on PostgreSQL (`app_write`).
             let (out, audit) = persistence::audit::deferring(|| change(conn, &mut row, &app, now));
             let out = out?;
-            if row != before && audit.is_empty() {
-                applications::update(conn, &mut row, now)?;
-            } else if row != before {
-                let along = persistence::app_write::Along { audit, outbox: Vec::new(), payment: None };
-                persistence::app_write::save(conn, &mut row, along, now)?;
+            if row.version == before.version && row != before {
+                if audit.is_empty() {
+                    applications::update(conn, &mut row, now)?;
+                } else {
+                    let along = persistence::app_write::Along { audit, outbox: Vec::new(), payment: None };
+                    persistence::app_write::save(conn, &mut row, along, now)?;
+                }
             } else {
+                // Unchanged, or saved by `change` itself (its version moved: a hold takes its
+                // seat in the statement that saves the application): its entries alone.
                 for entry in &audit {
                     persistence::audit::insert(conn, entry)?;
                 }
             }
             Ok((out, row))
-        });
-        match result {
-            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
+        })
+    })
+}
+
+/// Runs `attempt` (given its number, from 1) again while it loses a race to another writer
+/// (`409 concurrent_update`: nothing it wrote stayed), four times at most.
+pub(crate) fn retrying<T>(mut attempt: impl FnMut(u32) -> Result<T, ApiError>) -> Result<T, ApiError> {
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt(n) {
+            Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if n < 4 => continue,
             other => return other,
         }
     }
@@ -184,9 +196,7 @@ where
     let now = state.now();
     state
         .run_api(move |conn| {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
+            retrying(|_| {
                 let mut row = target.load(conn, now)?.ok_or(ApiError::Domain(DomainError::ApplicationNotFound))?;
                 let before = row.clone();
                 let app = row.to_domain()?;
@@ -203,11 +213,8 @@ where
                         _ => write_tx(conn, |conn| audit.iter().try_for_each(|e| persistence::audit::insert(conn, e))),
                     }
                 };
-                match saved.map_err(ApiError::from) {
-                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
-                    other => return other.map(|()| (out, row)),
-                }
-            }
+                saved.map_err(ApiError::from).map(|()| (out, row))
+            })
         })
         .await
 }

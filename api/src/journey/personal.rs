@@ -124,56 +124,48 @@ pub async fn save_personal_info(
     // request got there first, and the loop reads again.
     state
         .run_api(move |conn| {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let result = (|| {
-                    let current = applications::current_for_citizen(conn, &cid)?;
-                    match current {
-                        // Saving exactly what is stored (a retried request) changes nothing and
-                        // costs no edit.
-                        Some(row) if row.state != "cancelled" && same_info(&row, &unchanged, &pii_check) => {
-                            Ok((row, false))
-                        }
-                        Some(mut row) if row.state != "cancelled" => {
-                            let app = row.to_domain()?;
-                            let next = transition(&app, Event::EditPersonalInfo { identity }, now, &policy)?;
-                            row.set_domain(&next);
-                            apply(&mut row, now);
-                            let entry = audit::entry(
-                                &actor,
-                                "personal_info_edited",
-                                Some(&row.id),
-                                Some(serde_json::json!({"identity": identity.as_str()})),
-                                now,
-                            );
-                            app_write::save(conn, &mut row, Along { audit: vec![entry], ..Along::default() }, now)?;
-                            Ok((row, false))
-                        }
-                        previous => {
-                            let cycle = previous.map_or(1, |p| p.cycle + 1);
-                            let app = Application::new_draft(&policy, identity);
-                            let mut row = blank_row(&cid, cycle, &hash, &nid_enc, &serial_enc, now);
-                            row.set_domain(&app);
-                            apply(&mut row, now);
-                            row.created_by_client = (actor.kind == "kiosk").then(|| actor.id.clone()).flatten();
-                            let entry = audit::entry(
-                                &actor,
-                                "application_created",
-                                Some(&row.id),
-                                Some(serde_json::json!({"identity": identity.as_str()})),
-                                now,
-                            );
-                            app_write::create(conn, &row, &[entry])?;
-                            Ok((row, true))
-                        }
+            super::retrying(|_| {
+                let current = applications::current_for_citizen(conn, &cid)?;
+                match current {
+                    // Saving exactly what is stored (a retried request) changes nothing and
+                    // costs no edit.
+                    Some(row) if row.state != "cancelled" && same_info(&row, &unchanged, &pii_check) => {
+                        Ok((row, false))
                     }
-                })();
-                match result {
-                    Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) if attempt < 4 => continue,
-                    other => return other,
+                    Some(mut row) if row.state != "cancelled" => {
+                        let app = row.to_domain()?;
+                        let next = transition(&app, Event::EditPersonalInfo { identity }, now, &policy)?;
+                        row.set_domain(&next);
+                        apply(&mut row, now);
+                        let entry = audit::entry(
+                            &actor,
+                            "personal_info_edited",
+                            Some(&row.id),
+                            Some(serde_json::json!({"identity": identity.as_str()})),
+                            now,
+                        );
+                        app_write::save(conn, &mut row, Along { audit: vec![entry], ..Along::default() }, now)?;
+                        Ok((row, false))
+                    }
+                    previous => {
+                        let cycle = previous.map_or(1, |p| p.cycle + 1);
+                        let app = Application::new_draft(&policy, identity);
+                        let mut row = blank_row(&cid, cycle, &hash, &nid_enc, &serial_enc, now);
+                        row.set_domain(&app);
+                        apply(&mut row, now);
+                        row.created_by_client = (actor.kind == "kiosk").then(|| actor.id.clone()).flatten();
+                        let entry = audit::entry(
+                            &actor,
+                            "application_created",
+                            Some(&row.id),
+                            Some(serde_json::json!({"identity": identity.as_str()})),
+                            now,
+                        );
+                        app_write::create(conn, &row, &[entry])?;
+                        Ok((row, true))
+                    }
                 }
-            }
+            })
         })
         .await
 }
