@@ -82,6 +82,32 @@ fn unavailable(e: impl std::fmt::Display) -> PortError {
     PortError::Unavailable(e.to_string())
 }
 
+impl SandboxBankGateway {
+    /// POSTs `body` to the sandbox bank, sent again (up to twice, 50 ms apart) when no answer
+    /// came back or a proxy answered 502. The sandbox bank is this server, reached through
+    /// the public URL — behind a load balancer, possibly through an instance that is closing
+    /// its listener in a rolling restart, which resets connections it had not accepted yet
+    /// (the proxy then cannot tell whether the request was read, and does not resend a
+    /// POST). Every call here may be repeated: a second registration of an order only
+    /// issues a token nobody uses, verify reads, and reverse reverses once.
+    async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<reqwest::Response, PortError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let answer = self.http.post(&url).json(body).send().await;
+            let again = match &answer {
+                Ok(res) => res.status() == reqwest::StatusCode::BAD_GATEWAY,
+                Err(e) => !e.is_timeout(),
+            };
+            if !again || tries == 3 {
+                return answer.map_err(unavailable);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[async_trait]
 impl PaymentGateway for SandboxBankGateway {
     fn name(&self) -> &'static str {
@@ -95,13 +121,7 @@ impl PaymentGateway for SandboxBankGateway {
             callback_url: Some(order.callback_url.clone()),
             merchant: Some(self.merchant.clone()),
         };
-        let res = self
-            .http
-            .post(format!("{}/sandbox/bank/api/payments", self.base_url))
-            .json(&body)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let res = self.post("/sandbox/bank/api/payments", &body).await?;
         if !res.status().is_success() {
             return Err(unavailable(format!("sandbox bank answered {}", res.status())));
         }
@@ -119,13 +139,7 @@ impl PaymentGateway for SandboxBankGateway {
     }
 
     async fn verify(&self, order: &PaymentOrder, token: &str) -> Result<VerifyOutcome, PortError> {
-        let res = self
-            .http
-            .post(format!("{}/sandbox/bank/api/verify", self.base_url))
-            .json(&SandboxTokenRequest { token: token.to_owned() })
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let res = self.post("/sandbox/bank/api/verify", &SandboxTokenRequest { token: token.to_owned() }).await?;
         if !res.status().is_success() {
             return Err(unavailable(format!("sandbox bank answered {}", res.status())));
         }
@@ -159,17 +173,89 @@ impl PaymentGateway for SandboxBankGateway {
     }
 
     async fn reverse(&self, _order: &PaymentOrder, token: &str) -> Result<(), PortError> {
-        let res = self
-            .http
-            .post(format!("{}/sandbox/bank/api/reverse", self.base_url))
-            .json(&SandboxTokenRequest { token: token.to_owned() })
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let res = self.post("/sandbox/bank/api/reverse", &SandboxTokenRequest { token: token.to_owned() }).await?;
         if res.status().is_success() {
             Ok(())
         } else {
             Err(unavailable(format!("sandbox bank answered {}", res.status())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A stub on a local port: the n-th connection (from 0) gets `answers[n]` after its
+    /// request was read — `None` closes the connection without a word. Counts connections.
+    async fn stub(answers: Vec<Option<&'static str>>) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The request head and its JSON body (small, one write from reqwest).
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") || !request.ends_with(b"}") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => request.extend_from_slice(&buf[..k]),
+                    }
+                }
+                match answers.get(n).copied().flatten() {
+                    Some(answer) => {
+                        let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                    None => drop(socket),
+                }
+            }
+        });
+        (base, seen)
+    }
+
+    const TOKEN: &str = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 44\r\n\r\n{\"token\":\"Zq3xV8\",\"pay_url\":\"http://x/p/Zq\"}";
+    const BAD_GATEWAY: &str = "HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+    const OUTAGE: &str = "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+    fn order() -> PaymentOrder {
+        PaymentOrder {
+            order_id: 7,
+            amount: Rials::new(200_000).unwrap(),
+            callback_url: "http://127.0.0.1/api/v1/payments/sandbox/callback".into(),
+            description: "ncr".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_the_proxy_lost_is_sent_again() {
+        // Reset without an answer, then a proxy's 502, then the bank's token.
+        let (base, seen) = stub(vec![None, Some(BAD_GATEWAY), Some(TOKEN)]).await;
+        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
+        let redirect = gateway.request(&order()).await.expect("the third try is answered");
+        assert_eq!(redirect.token, "Zq3xV8");
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn three_lost_tries_are_unavailable_and_an_outage_is_not_repeated() {
+        let (base, seen) = stub(vec![None, None, None, Some(TOKEN)]).await;
+        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
+        let err = gateway.request(&order()).await.unwrap_err();
+        assert!(matches!(err, PortError::Unavailable(_)), "{err:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 3, "three tries, no more");
+
+        // The bank's own 503 (an outage the sandbox plays) is an answer: sent once.
+        let (base, seen) = stub(vec![Some(OUTAGE), Some(TOKEN)]).await;
+        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
+        let err = gateway.reverse(&order(), "Zq3xV8").await.unwrap_err();
+        assert!(matches!(err, PortError::Unavailable(_)), "{err:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }
