@@ -78,7 +78,17 @@ pub struct TokenService {
     issuer: String,
     keys: Vec<SigningKey>,
     by_id: HashMap<String, usize>,
+    /// Tokens whose signature and fixed claims were checked, by their exact text: a
+    /// citizen's token comes back with every request of a journey, and the Ed25519 check
+    /// is the largest cost of a request the database does not answer. The time claims are
+    /// checked on every use. Bounded: emptied when full.
+    verified: std::sync::Mutex<HashMap<Box<str>, Claims>>,
+    verified_capacity: usize,
 }
+
+/// How many checked tokens [`TokenService`] remembers before it starts again (about
+/// 0.5 KB each).
+const VERIFIED_TOKENS: usize = 20_000;
 
 impl TokenService {
     /// The first key signs; all verify (rotation: add the new key first, keep the old one
@@ -101,7 +111,13 @@ impl TokenService {
             return Err("no signing key".into());
         }
         let by_id = out.iter().enumerate().map(|(i, k)| (k.id.clone(), i)).collect();
-        Ok(Self { issuer: issuer.to_owned(), keys: out, by_id })
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            keys: out,
+            by_id,
+            verified: Default::default(),
+            verified_capacity: VERIFIED_TOKENS,
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -137,6 +153,33 @@ impl TokenService {
     /// Verifies a token for one audience: algorithm pinned to EdDSA, known `kid`,
     /// `iss`/`aud` exact, `exp` and `nbf` checked against `now` (30 s leeway).
     pub fn verify(&self, token: &str, aud: Audience, now: DateTime<Utc>) -> Result<Claims, ApiError> {
+        let known = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned();
+        let claims = match known {
+            Some(claims) if claims.aud == aud.as_str() => claims,
+            _ => {
+                let claims = self.check_signature(token, aud)?;
+                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if verified.len() >= self.verified_capacity {
+                    verified.clear();
+                }
+                verified.insert(token.into(), claims.clone());
+                claims
+            }
+        };
+        const LEEWAY: i64 = 30;
+        let t = now.timestamp();
+        if claims.exp + LEEWAY < t {
+            return Err(ApiError::Unauthorized(ApiCode::TokenExpired));
+        }
+        if claims.nbf - LEEWAY > t || claims.iat - LEEWAY > t {
+            return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
+        }
+        Ok(claims)
+    }
+
+    /// The signature, algorithm, key, issuer and audience of a token: what does not depend
+    /// on the time.
+    fn check_signature(&self, token: &str, aud: Audience) -> Result<Claims, ApiError> {
         let invalid = ApiError::Unauthorized(ApiCode::TokenInvalid);
         let header = decode_header(token).map_err(|_| ApiError::Unauthorized(ApiCode::TokenInvalid))?;
         if header.alg != Algorithm::EdDSA {
@@ -153,16 +196,7 @@ impl TokenService {
         validation.validate_nbf = false;
         let data = decode::<Claims>(token, &key.decoding, &validation)
             .map_err(|_| ApiError::Unauthorized(ApiCode::TokenInvalid))?;
-        let claims = data.claims;
-        const LEEWAY: i64 = 30;
-        let t = now.timestamp();
-        if claims.exp + LEEWAY < t {
-            return Err(ApiError::Unauthorized(ApiCode::TokenExpired));
-        }
-        if claims.nbf - LEEWAY > t || claims.iat - LEEWAY > t {
-            return Err(ApiError::Unauthorized(ApiCode::TokenInvalid));
-        }
-        Ok(claims)
+        Ok(data.claims)
     }
 
     /// Whether a token is valid for some audience other than `aud`.
@@ -274,6 +308,44 @@ mod tests {
         ));
         let future = s.issue(&s.claims(Audience::Citizen, "c1", now + Duration::hours(1), 30)).unwrap();
         assert!(s.verify(&future, Audience::Citizen, now).is_err(), "nbf in the future");
+    }
+
+    #[test]
+    fn a_checked_token_is_remembered_by_its_exact_text_and_its_time_still_checked() {
+        let mut s = service();
+        s.verified_capacity = 3;
+        let now = Utc::now();
+        let token = s.issue(&s.claims(Audience::Citizen, "c1", now, 30)).unwrap();
+        assert_eq!(s.verify(&token, Audience::Citizen, now).unwrap().sub, "c1");
+        assert!(s.verified.lock().unwrap().contains_key(token.as_str()));
+        // Remembered, yet expired at its time and refused for another audience.
+        assert!(matches!(
+            s.verify(&token, Audience::Citizen, now + Duration::minutes(31)),
+            Err(ApiError::Unauthorized(ApiCode::TokenExpired))
+        ));
+        assert!(matches!(s.verify(&token, Audience::Staff, now), Err(ApiError::Unauthorized(ApiCode::TokenInvalid))));
+        // One character of the signature changed is another text: checked, and refused.
+        let mut forged = token.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert!(matches!(
+            s.verify(&forged, Audience::Citizen, now),
+            Err(ApiError::Unauthorized(ApiCode::TokenInvalid))
+        ));
+        // So is a payload changed under the remembered signature.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let other = s.claims(Audience::Citizen, "c2", now, 30);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
+        let spliced = format!("{head}.{payload}.{signature}");
+        assert!(s.verify(&spliced, Audience::Citizen, now).is_err());
+        // Bounded: a fourth token starts the memory again.
+        for sub in ["c3", "c4", "c5"] {
+            let t = s.issue(&s.claims(Audience::Citizen, sub, now, 30)).unwrap();
+            s.verify(&t, Audience::Citizen, now).unwrap();
+        }
+        assert!(s.verified.lock().unwrap().len() <= 3);
     }
 
     #[test]
