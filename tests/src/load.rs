@@ -72,6 +72,10 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// … or after this many journeys / searches / lookups (for `rush`: clients).
     pub count: Option<u64>,
+    /// `journey`: run journeys this long first, unmeasured — a server just started runs
+    /// its start-up jobs (slots for the booking horizon of every office) and opens its
+    /// connections meanwhile, which are not what a journey costs.
+    pub warmup: Option<Duration>,
     /// Index of the first load-test citizen this run may use; each run needs its own range.
     pub first_citizen: u64,
     /// The server's Tehran date ("today"); searches and holds are from tomorrow on.
@@ -875,6 +879,9 @@ pub async fn run(opts: &Options, db: Option<persistence::Db>) -> Report {
                     }
                 }
             };
+            if let Some(warmup) = opts.warmup {
+                drive(&http, &base, opts.concurrency, None, Some(warmup), work.clone()).await;
+            }
             let probe = CostProbe::take(&http, &base, opts, db.as_ref()).await;
             let (stats, elapsed) = drive(&http, &base, opts.concurrency, opts.count, opts.duration, work).await;
             let end = CostProbe::take(&http, &base, opts, db.as_ref()).await;

@@ -306,6 +306,7 @@ fn options(base: &str, scenario: Scenario, first_citizen: u64) -> Options {
         concurrency: 4,
         duration: None,
         count: None,
+        warmup: None,
         first_citizen,
         today: domain::calendar::tehran_date(chrono::Utc::now()),
         horizon_days: 20,

@@ -193,6 +193,35 @@ db_test!(
     }
 );
 
+fn seven_failures_per_client(c: &mut api::config::Config) {
+    c.limits.client_failures_per_window = 7;
+}
+
+db_test!(guesses_refused_by_a_lock_spend_nothing_of_the_address_budget, tweak = seven_failures_per_client, |app| {
+    // A guess the national code's lock refuses spends nothing of the address's budget
+    // either (its counting is rolled back), and a wrong guess spends exactly one.
+    let address = from("127.0.20.1");
+    for i in 0..5 {
+        let (status, p) = enter_from(&app, &address, MALE.national_id, "111111").await;
+        let expected = if i < 4 { "identity_mismatch" } else { "entry_locked" };
+        assert_eq!(p["code"].as_str(), Some(expected), "wrong serial {}: {status} {p}", i + 1);
+    }
+    let before = compared(&app, "entry");
+    for _ in 0..6 {
+        let (status, p) = enter_from(&app, &address, MALE.national_id, "111111").await;
+        assert_eq!((status, p["code"].as_str()), (429, Some("entry_locked")), "{p}");
+    }
+    assert_eq!(compared(&app, "entry"), before, "locked: not compared");
+    // Five failures counted against the address (not eleven): two more guesses at another
+    // national code are compared, the third is refused for the address.
+    for _ in 0..2 {
+        let (status, p) = enter_from(&app, &address, SAMPLE.national_id, "111111").await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("identity_mismatch")), "{p}");
+    }
+    let (status, p) = enter_from(&app, &address, SAMPLE.national_id, "111111").await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("guesses_limited")), "{p}");
+});
+
 // ---------------------------------------------------------------- kiosks
 
 fn five_failures_guard(c: &mut api::config::Config) {

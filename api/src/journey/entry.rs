@@ -145,15 +145,19 @@ pub async fn enter(
                     Ok(Ok((row, sid)))
                 };
             if confirmed {
-                // One write transaction: the guess given back (a right serial spends no
-                // failure budget and clears the failures in a row), the citizen, a
-                // changed serial, the session. Two first entries of one national code
-                // racing make one insert a duplicate: that one runs again.
+                // One write transaction: the citizen, a changed serial, the session. Two
+                // first entries of one national code racing make one insert a duplicate:
+                // that one runs again. The guess is given back (a right serial spends no
+                // failure budget and clears the failures in a row) on PostgreSQL after it,
+                // in a statement of its own: it takes the client address's row, which
+                // everyone behind one NAT shares, and must not hold it through a
+                // transaction. SQLite has no row locks (its one writer holds the whole
+                // database for the transaction anyway): there it rides in the transaction.
+                let sqlite = matches!(conn, persistence::DbConn::Sqlite(_));
                 let mut tries = 0;
-                loop {
+                let entered = loop {
                     tries += 1;
                     let done = write_tx(conn, |conn| {
-                        guard::release_in(conn, &attempt)?;
                         let (before, citizen) = citizens::upsert_in(conn, &entry, now)?;
                         let new = before.is_none();
                         // A confirmed serial replacing one the registry never checked (or
@@ -164,13 +168,23 @@ pub async fn enter(
                         }) {
                             citizens::end_other_sessions(conn, &citizen.id, None, now)?;
                         }
-                        Ok::<_, ApiError>(finish(conn, &citizen, new)?.map(|(row, sid)| (citizen, row, sid)))
+                        let entered = finish(conn, &citizen, new)?.map(|(row, sid)| (citizen, row, sid));
+                        if sqlite {
+                            guard::release_in(conn, &attempt)?;
+                        }
+                        Ok::<_, ApiError>(entered)
                     });
                     match done {
                         Err(ApiError::Internal(m)) if tries < 2 && m.contains("duplicate") => continue,
-                        other => break Ok(other?),
+                        other => break other?,
                     }
+                };
+                if let Err(e) = if sqlite { Ok(()) } else { guard::release(conn, &attempt) } {
+                    // The citizen is in; the guess stays counted (one failure too many at
+                    // worst, never one too few).
+                    tracing::warn!(error = %e, "a right serial's guess could not be given back");
                 }
+                Ok(entered)
             } else {
                 // Unjudged: counted against nobody, neither the citizen's entry lock nor
                 // the client's budget.

@@ -36,6 +36,10 @@ struct Args {
     /// status default 2000].
     #[arg(long)]
     count: Option<u64>,
+    /// journey: seconds of unmeasured journeys first (the server's start-up jobs, cold
+    /// connections).
+    #[arg(long)]
+    warmup: Option<f64>,
     /// First load-test citizen index this run may use (each run needs fresh citizens).
     #[arg(long, default_value_t = 0)]
     first_citizen: u64,
@@ -80,6 +84,7 @@ fn main() {
         concurrency: args.concurrency,
         duration: args.duration.map(Duration::from_secs_f64),
         count: args.count,
+        warmup: args.warmup.map(Duration::from_secs_f64),
         first_citizen: args.first_citizen,
         today: args.today.unwrap_or_else(|| domain::calendar::tehran_date(chrono::Utc::now())),
         horizon_days: args.horizon_days,
