@@ -50,11 +50,28 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Some(field) = nul_in(&value, "") {
         // No text column can hold it (PostgreSQL refuses the byte outright), and no field
         // of this API means one: refused here, in one place, as an invalid field.
-        let mut error = FieldError::new(field, ApiCode::Invalid);
-        error.note = Some("contains a NUL character (U+0000)".into());
-        return Err(ApiError::Fields(vec![error]));
+        return Err(nul_refused(field));
     }
     serde_path_to_error::deserialize(value).map_err(|e| field_error(&e.path().to_string(), &e.inner().to_string()))
+}
+
+fn nul_refused(field: String) -> ApiError {
+    let mut error = FieldError::new(field, ApiCode::Invalid);
+    error.note = Some("contains a NUL character (U+0000)".into());
+    ApiError::Fields(vec![error])
+}
+
+/// A query string with a parameter holding U+0000 (`%00`, in its name or its value) is
+/// refused as that parameter being invalid, for every route at once (the request
+/// middleware asks): as in a JSON body, no parameter of this API means one, and text
+/// holding it must never reach the database.
+pub fn nul_in_query(query: &str) -> Option<ApiError> {
+    if !query.contains("%00") {
+        return None;
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    let (name, _) = pairs.into_iter().find(|(k, v)| k.contains('\0') || v.contains('\0'))?;
+    Some(nul_refused(name.replace('\0', "")))
 }
 
 /// The path (`a.b[2].c`, as in `errors[].field`) of the first string holding U+0000.

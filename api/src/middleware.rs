@@ -78,6 +78,7 @@ pub async fn request_middleware(
         }
         _ => None,
     };
+    let limited = limited.or_else(|| crate::extract::nul_in_query(req.query_string()));
     let result = match limited {
         Some(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error)).map_into_boxed_body()),
         None => crate::state::CATALOG_SEEN

@@ -152,6 +152,37 @@ db_test!(inputs_that_abuse_the_parser_never_cause_a_500, |app| {
     body["mother_name"] = json!("مریم\u{0}");
     let (status, p) = app.put("/api/v1/citizen/application/personal-info", Some(&token), &body).await;
     assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("mother_name")), "{p}");
+    // In a query string too, on every route (the audit log's `action` filter is free text
+    // compared in SQL), named as the parameter it is in.
+    let admin = app.admin_token().await;
+    let (status, p) = app.get("/api/v1/admin/audit-log?action=entry%00x", Some(&admin)).await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str(), p["errors"][0]["code"].as_str()),
+        (422, Some("action"), Some("invalid")),
+        "{p}"
+    );
+    let (status, p) = app.get("/api/v1/public/status?national_id=2580200606&tracking_code=49%0073", None).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (422, Some("tracking_code")), "{p}");
+    // A bank callback holding one ends on the failure page ("invalid"), not on "received".
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let fields = "order_id=1&token=a%00b&status=OK";
+        let request = match method {
+            reqwest::Method::GET => app.http.get(app.url(&format!("/api/v1/payments/sandbox/callback?{fields}"))),
+            _ => app
+                .http
+                .post(app.url("/api/v1/payments/sandbox/callback"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(fields),
+        };
+        let res = request.send().await.unwrap();
+        let location = res.headers().get("location").and_then(|l| l.to_str().ok()).unwrap_or_default().to_owned();
+        let status = res.status().as_u16();
+        assert!(
+            (method == reqwest::Method::GET && status == 422)
+                || (status == 303 && location.contains("outcome=invalid")),
+            "{method}: {status} {location}"
+        );
+    }
     // Unknown fields are refused.
     let mut body = Person::from(&SAMPLE).personal_info();
     body["is_admin"] = json!(true);

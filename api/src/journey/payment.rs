@@ -241,7 +241,11 @@ pub type Applied = (Outcome, Option<PaymentRow>, Option<String>);
 /// code when this callback registered the application.
 pub async fn callback(state: &AppState, gateway_name: &str, fields: Vec<(String, String)>) -> Applied {
     let Ok(gw) = gateway(state, gateway_name) else { return (Outcome::Invalid, None, None) };
-    let Ok(data) = gw.parse_callback(&fields) else {
+    // No bank sends a NUL character; text holding one must not reach the database (which
+    // would refuse it, and the browser would be told its payment was received).
+    let nul = fields.iter().any(|(k, v)| k.contains('\0') || v.contains('\0'));
+    let parsed = if nul { None } else { gw.parse_callback(&fields).ok() };
+    let Some(data) = parsed else {
         state.metrics.event("payment_callback", "unparseable");
         return (Outcome::Invalid, None, None);
     };
