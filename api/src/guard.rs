@@ -243,8 +243,8 @@ pub fn begin_in(
 /// budget and clears the failures in a row of its subject and client.
 pub fn release(conn: &mut DbConn, attempt: &Attempt) -> Result<(), ApiError> {
     // One statement on PostgreSQL (no transaction needed), two together on SQLite. The
-    // client address's row it takes is shared by everyone behind one NAT: callers give a
-    // guess back on its own, never inside a longer transaction.
+    // client address's row it takes is shared by everyone behind one NAT: entry gives its
+    // guess back this way after the citizen's transaction, not inside it.
     persistence::single_write(conn, |conn| release_in(conn, attempt))
 }
 

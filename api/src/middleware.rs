@@ -78,7 +78,18 @@ pub async fn request_middleware(
         }
         _ => None,
     };
-    let limited = limited.or_else(|| crate::extract::nul_in_query(req.query_string()));
+    // A NUL character (`%00`) in the path names nothing (404); in a query parameter it is
+    // that parameter's error — except for a bank's callback, which always ends on the
+    // result page (`journey::payment::callback` refuses it there).
+    let limited = limited.or_else(|| {
+        if req.uri().path().contains("%00") {
+            Some(ApiError::NotFound(ApiCode::NotFound))
+        } else if path.starts_with("/api/v1/payments/") && path.ends_with("/callback") {
+            None
+        } else {
+            crate::extract::nul_in_query(req.query_string())
+        }
+    });
     let result = match limited {
         Some(error) => Ok(req.into_response(actix_web::ResponseError::error_response(&error)).map_into_boxed_body()),
         None => crate::state::CATALOG_SEEN

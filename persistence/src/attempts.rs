@@ -209,8 +209,8 @@ const UNCOUNT_SORTED: &str = "WITH uncounted AS (UPDATE attempt_counts SET hits 
 
 /// A right guess given back: one hit fewer for each of `keys` in the window and the
 /// failures in a row of `pair` forgotten ([`clear`]). One statement on PostgreSQL (the
-/// counts' update and the lock's delete in one `WITH`), two on SQLite; inside the caller's
-/// write transaction. The counts are locked before the pair's row, as [`count_many`] then
+/// counts' update and the lock's delete in one `WITH`: it needs no transaction), two on
+/// SQLite (in the caller's write transaction). The counts are locked before the pair's row, as [`count_many`] then
 /// [`reserve`] lock them: the delete waits on a one-time filter that reads the update's
 /// rows (the parts of a `WITH` otherwise run in no promised order).
 pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, pair: &str) -> Result<(), DbError> {

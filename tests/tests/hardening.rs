@@ -222,6 +222,32 @@ db_test!(guesses_refused_by_a_lock_spend_nothing_of_the_address_budget, tweak = 
     assert_eq!((status, p["code"].as_str()), (429, Some("guesses_limited")), "{p}");
 });
 
+fn four_failures_per_client(c: &mut api::config::Config) {
+    c.limits.client_failures_per_window = 4;
+}
+
+db_test!(a_right_serial_gives_its_guess_back_to_the_pair_and_the_address, tweak = four_failures_per_client, |app| {
+    // Entry gives a right serial's guess back after the citizen's transaction (on
+    // PostgreSQL, in a statement of its own): the failures in a row are cleared, and the
+    // address's count is what its wrong guesses made.
+    let address = from("127.0.21.1");
+    for _ in 0..3 {
+        let (status, p) = enter_from(&app, &address, MALE.national_id, "111111").await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("identity_mismatch")), "{p}");
+    }
+    // Many right entries from the address: none counts against it.
+    for _ in 0..5 {
+        let (status, p) = enter_from(&app, &address, MALE.national_id, MALE.serial).await;
+        assert_eq!(status, 201, "{p}");
+    }
+    // Three failures stand against the address, the right entries none: a fourth wrong
+    // serial is still compared, and then the address's budget is spent.
+    let (status, p) = enter_from(&app, &address, MALE.national_id, "111111").await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("identity_mismatch")), "{p}");
+    let (status, p) = enter_from(&app, &address, MALE.national_id, MALE.serial).await;
+    assert_eq!((status, p["code"].as_str()), (429, Some("guesses_limited")), "the address's budget is spent: {p}");
+});
+
 // ---------------------------------------------------------------- kiosks
 
 fn five_failures_guard(c: &mut api::config::Config) {

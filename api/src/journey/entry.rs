@@ -84,7 +84,7 @@ pub async fn enter(
     let record = state.registry.find(&national_id).await;
     let confirmed = match record {
         Ok(record) => match domain::eligibility::check_entry(record.as_ref(), &serial, now, &state.policy, &holidays) {
-            // The guess is given back with the citizen's write below.
+            // The guess is given back with (SQLite) or after (PostgreSQL) the citizen's write below.
             Ok(()) => true,
             Err(DomainError::IdentityMismatch) => return Err(wrong_serial(&attempt, now).await),
             Err(other) => {

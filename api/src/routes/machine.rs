@@ -153,6 +153,16 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
         Ok(f) => f,
         Err(_) => return Ok(oauth_error(&req, InvalidRequest, "The form body cannot be read.")),
     };
+    // No client id, secret or scope holds a NUL character (and no database column could).
+    let nul = fields.iter().any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        || basic
+            .as_ref()
+            .ok()
+            .and_then(|b| b.as_ref())
+            .is_some_and(|(id, secret)| id.contains('\0') || secret.contains('\0'));
+    if nul {
+        return Ok(oauth_error(&req, InvalidRequest, "A parameter holds a NUL character."));
+    }
     let field = |name: &str| -> Result<Option<&str>, ()> {
         let mut values = fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let first = values.next();
