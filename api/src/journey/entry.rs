@@ -179,7 +179,7 @@ pub async fn enter(
                         other => break other?,
                     }
                 };
-                if let Err(e) = if sqlite { Ok(()) } else { guard::release(conn, &attempt) } {
+                if !sqlite && let Err(e) = guard::release(conn, &attempt) {
                     // The citizen is in; the guess stays counted (one failure too many at
                     // worst, never one too few).
                     tracing::warn!(error = %e, "a right serial's guess could not be given back");
