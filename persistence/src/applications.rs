@@ -12,7 +12,7 @@ use crate::db::DbConn;
 use crate::error::DbError;
 use crate::nullable_id::NullableText;
 use crate::pii::{Kind, Pii};
-use crate::prepared::KeepPrepared;
+use crate::prepared::{FirstRow, KeepPrepared};
 use crate::schema::applications;
 
 /// An application's personal facts, sealed together at rest like the e-folder's fields
@@ -202,7 +202,8 @@ pub fn current_for_citizen(conn: &mut DbConn, citizen_id: &CitizenId) -> Result<
         .filter(applications::citizen_id.eq(citizen_id.as_str()))
         .order(applications::cycle.desc())
         .select(ApplicationRow::as_select())
-        .first(conn)
+        .limit_one()
+        .get_result(conn)
         .optional()
         .map_err(DbError::from)
 }
@@ -264,7 +265,8 @@ pub fn current_for_citizen_locked(
             .order(applications::cycle.desc())
             .select(ApplicationRow::as_select())
             .for_update()
-            .first(pg)
+            .limit_one()
+            .get_result(pg)
             .optional()
             .map_err(DbError::from),
         DbConn::Sqlite(_) => current_for_citizen(conn, citizen_id),

@@ -13,7 +13,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use diesel::sql_types::{Array, Text, Timestamp};
+use diesel::sql_types::{Text, Timestamp};
 
 use crate::db::DbConn;
 use crate::error::DbError;
@@ -174,11 +174,12 @@ pub fn count_many(
 pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime) -> Result<(), DbError> {
     match conn {
         DbConn::Pg(pg) => {
-            diesel::sql_query(format!("{UNCOUNT_SORTED} SELECT count(*) AS n FROM uncounted"))
-                .bind::<Array<Text>, _>(keys)
-                .bind::<Timestamp, _>(window_start)
-                .prepared()
-                .get_result::<Uncounted>(pg)?;
+            let sql = format!("{} SELECT count(*) AS n FROM uncounted", uncount_sorted(keys.len()));
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+            for key in keys {
+                query = query.bind::<Text, _>(*key);
+            }
+            query.bind::<Timestamp, _>(window_start).prepared().get_result::<Uncounted>(pg)?;
         }
         // SQLite's writer holds the whole database: there is no row order to keep.
         DbConn::Sqlite(_) => {
@@ -199,13 +200,22 @@ struct Uncounted {
     n: i64,
 }
 
-/// PostgreSQL: one hit taken back from each of the keys `$1` in the window `$2`, the rows
-/// locked in key order (a sorted `SELECT … FOR UPDATE` locks as it returns). An `UPDATE …
-/// WHERE key = ANY(…)` alone would lock in whatever order its plan scans them.
-const UNCOUNT_SORTED: &str = "WITH uncounted AS (UPDATE attempt_counts SET hits = attempt_counts.hits - 1 \
-     FROM (SELECT key FROM attempt_counts WHERE key = ANY($1) AND window_start = $2 AND hits > 0 \
-     ORDER BY key FOR UPDATE) AS sorted \
-     WHERE attempt_counts.key = sorted.key AND attempt_counts.window_start = $2 RETURNING 1)";
+/// PostgreSQL: one hit taken back from each of `keys` keys (`$1` … `$keys`) in the window
+/// `$keys+1`, the rows locked in key order (a sorted `SELECT … FOR UPDATE` locks as it
+/// returns). An `UPDATE … WHERE key IN (…)` alone would lock in whatever order its plan
+/// scans them. The keys are parameters of their own, not one array (`key = ANY($1)`):
+/// PostgreSQL estimates an array of unknown length too dearly to keep a generic plan, and
+/// planned the statement again on every run (see `prepared::LimitOne`).
+fn uncount_sorted(keys: usize) -> String {
+    let list = (1..=keys).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let window = keys + 1;
+    format!(
+        "WITH uncounted AS (UPDATE attempt_counts SET hits = attempt_counts.hits - 1 \
+         FROM (SELECT key FROM attempt_counts WHERE key IN ({list}) AND window_start = ${window} AND hits > 0 \
+         ORDER BY key FOR UPDATE) AS sorted \
+         WHERE attempt_counts.key = sorted.key AND attempt_counts.window_start = ${window} RETURNING 1)"
+    )
+}
 
 /// A right guess given back: one hit fewer for each of `keys` in the window and the
 /// failures in a row of `pair` forgotten ([`clear`]). One statement on PostgreSQL (the
@@ -216,14 +226,16 @@ const UNCOUNT_SORTED: &str = "WITH uncounted AS (UPDATE attempt_counts SET hits 
 pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, pair: &str) -> Result<(), DbError> {
     match conn {
         DbConn::Pg(pg) => {
-            diesel::sql_query(format!(
-                "{UNCOUNT_SORTED} DELETE FROM attempt_locks WHERE (SELECT count(*) FROM uncounted) >= 0 AND key = $3"
-            ))
-            .bind::<Array<Text>, _>(keys)
-            .bind::<Timestamp, _>(window_start)
-            .bind::<Text, _>(pair)
-            .prepared()
-            .execute(pg)?;
+            let sql = format!(
+                "{} DELETE FROM attempt_locks WHERE (SELECT count(*) FROM uncounted) >= 0 AND key = ${}",
+                uncount_sorted(keys.len()),
+                keys.len() + 2
+            );
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+            for key in keys {
+                query = query.bind::<Text, _>(*key);
+            }
+            query.bind::<Timestamp, _>(window_start).bind::<Text, _>(pair).prepared().execute(pg)?;
             Ok(())
         }
         DbConn::Sqlite(_) => {

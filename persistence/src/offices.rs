@@ -713,6 +713,9 @@ pub struct RankedSeat {
     ranked: Option<i32>,
 }
 
+/// The rows a search from the top reads are rounded up to a multiple of this.
+const ROWS_PER_TEXT: usize = 20;
+
 /// Rows `offset..offset + limit` of a city's shifts on a date that offer seats, in the
 /// order of [`domain::offices::rank`] without a neighbourhood or special needs, and how
 /// many such shifts there are, leaving out the offices of `skip` (the city's offices the
@@ -736,23 +739,38 @@ pub fn ranked_page(
         DbConn::Pg(_) => " COLLATE \"C\"",
         DbConn::Sqlite(_) => "",
     };
+    // Skipped offices' rows are dropped here, so the read starts at the top of the list.
+    let (from, read) = if skip.is_empty() { (offset, limit) } else { (0, offset + limit + 2 * skip.len()) };
+    // A read from the top has its limit in the statement's text, rounded up to a multiple
+    // of 20 (at most ten texts; the rows past `read` are dropped here): PostgreSQL then
+    // keeps one generic plan for it instead of planning it again on every search, as it
+    // does with the limit or the offset a parameter (see `prepared::LimitOne`). Deeper
+    // pages keep both as parameters.
+    let bucket = read.div_ceil(ROWS_PER_TEXT).max(1) * ROWS_PER_TEXT;
+    let page = if from == 0 && bucket <= 10 * ROWS_PER_TEXT {
+        format!("LIMIT {bucket}")
+    } else {
+        "LIMIT $3 OFFSET $4".to_owned()
+    };
     let sql = format!(
         "SELECT office_id, shift, capacity, taken,
                 (SELECT ranked FROM slot_counts WHERE date = $1 AND city_code = $2) AS ranked
            FROM slots
           WHERE date = $1 AND city_code = $2 AND rank_key IS NOT NULL
           ORDER BY rank_key DESC, office_id{collate}, shift DESC
-          LIMIT $3 OFFSET $4"
+          {page}"
     );
-    // Skipped offices' rows are dropped here, so the read starts at the top of the list.
-    let (from, read) = if skip.is_empty() { (offset, limit) } else { (0, offset + limit + 2 * skip.len()) };
-    let rows: Vec<RankedSeat> = diesel::sql_query(sql)
-        .bind::<Date, _>(date)
-        .bind::<Text, _>(city_code)
-        .bind::<BigInt, _>(i64::try_from(read).unwrap_or(i64::MAX))
-        .bind::<BigInt, _>(i64::try_from(from).unwrap_or(i64::MAX))
-        .prepared()
-        .load(conn)?;
+    let query = diesel::sql_query(sql).bind::<Date, _>(date).bind::<Text, _>(city_code);
+    let mut rows: Vec<RankedSeat> = if page.starts_with("LIMIT $") {
+        query
+            .bind::<BigInt, _>(i64::try_from(read).unwrap_or(i64::MAX))
+            .bind::<BigInt, _>(i64::try_from(from).unwrap_or(i64::MAX))
+            .prepared()
+            .load(conn)?
+    } else {
+        query.prepared().load(conn)?
+    };
+    rows.truncate(read);
     let ranked = match rows.first() {
         Some(r) => r.ranked.unwrap_or(0),
         // Read from the top and nothing found (a closed day): nothing to count.

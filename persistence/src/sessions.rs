@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
-use crate::prepared::KeepPrepared;
+use crate::prepared::{FirstRow, KeepPrepared};
 use crate::schema::sessions as s;
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -197,9 +197,10 @@ pub fn current_application(
         };
     }
     type Found = (ApplicationRow, Option<String>, Option<i64>);
+    // `LIMIT 1` in the text: PostgreSQL keeps one plan for it (`prepared::LimitOne`).
     let found: Option<Found> = match conn {
-        DbConn::Pg(pg) if lock => query!().for_update().first(pg).optional()?,
-        _ => query!().first(conn).optional()?,
+        DbConn::Pg(pg) if lock => query!().for_update().limit_one().get_result(pg).optional()?,
+        _ => query!().limit_one().get_result(conn).optional()?,
     };
     checked(conn, claim, found)
 }

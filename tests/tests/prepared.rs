@@ -91,3 +91,94 @@ db_test!(the_journeys_writes_are_prepared_once_per_connection_and_count_rows_as_
         }
     }
 });
+
+#[derive(QueryableByName, Debug)]
+struct Plans {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    statement: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom_plans: i64,
+}
+
+db_test!(the_journeys_hot_reads_keep_one_plan_instead_of_being_planned_on_every_run, |app| {
+    // PostgreSQL plans a prepared statement for its parameters five times, then keeps a
+    // generic plan unless it looks dearer. A limit, an offset or an array bound as a
+    // parameter made it look dearer for the reads every citizen request makes (the
+    // application with the session, newest cycle first), the first page of a search and a
+    // right guess given back: each was planned again on every run, the planner taking
+    // longer than the execution (`persistence::prepared::LimitOne`).
+    let date = app.open_date(MARAGHEH, 2).await;
+    app.draft(&Person::from(&SAMPLE)).await;
+    let mut pooled = app.state.db.get().unwrap();
+    let conn: &mut DbConn = &mut pooled;
+    if !matches!(conn, DbConn::Pg(_)) {
+        return; // SQLite has no plan cache to keep.
+    }
+    let (sid, subject): (String, String) = sessions::table
+        .filter(sessions::ended_at.is_null())
+        .select((sessions::id, sessions::subject))
+        .first(conn)
+        .unwrap();
+    let city: String = persistence::schema::offices::table
+        .find(MARAGHEH)
+        .select(persistence::schema::offices::city_code)
+        .first(conn)
+        .unwrap();
+    let now = app.clock_now().naive_utc();
+    let claim = || persistence::sessions::Claim { id: &sid, audience: "citizen", subject: &subject, now };
+    let citizen = domain::record_ids::CitizenId::from(subject.clone());
+    let none = std::collections::HashSet::new();
+    // The guess counters at the size of a busy day (PostgreSQL's estimates follow it).
+    diesel::sql_query(
+        "INSERT INTO attempt_counts (key, window_start, hits, updated_at) \
+         SELECT 'entry:client:' || g, now(), 1, now() FROM generate_series(1, 30000) AS g",
+    )
+    .execute(conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE attempt_counts").execute(conn).unwrap();
+    const RUNS: i64 = 8;
+    for _ in 0..RUNS {
+        for lock in [false, true] {
+            let read = persistence::sessions::current_application(conn, claim(), lock).unwrap();
+            assert!(matches!(read, persistence::sessions::Checked::Live { found: Some(_), .. }), "{read:?}");
+        }
+        assert!(applications::current_for_citizen(conn, &citizen).unwrap().is_some());
+        assert!(applications::current_for_citizen_locked(conn, &citizen).unwrap().is_some());
+        offices::ranked_page(conn, date, &city, &none, 0, 20).unwrap().expect("a page");
+        persistence::attempts::give_back(conn, &["guess:client:x", "guess:subject:y"], now, "guess:pair:z").unwrap();
+    }
+    let plans: Vec<Plans> =
+        diesel::sql_query("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            .load(conn)
+            .unwrap();
+    let ran = |s: &&Plans| s.generic_plans + s.custom_plans >= RUNS;
+    for (what, needle) in [
+        ("the application read with the session", r#"FROM "sessions""#),
+        ("the application read alone", r#"FROM "applications" WHERE ("applications"."citizen_id" = $1)"#),
+        ("a search's first page", "FROM slots"),
+        ("a guess given back", "WITH uncounted AS"),
+    ] {
+        let found: Vec<&Plans> = plans.iter().filter(ran).filter(|s| s.statement.contains(needle)).collect();
+        assert!(!found.is_empty(), "{what}: run {RUNS} times on this connection; prepared: {plans:#?}");
+        for s in found {
+            assert!(
+                s.generic_plans > 0,
+                "{what} is planned on every run ({} custom plans, no generic one): {}",
+                s.custom_plans,
+                s.statement
+            );
+        }
+    }
+    // A test database's few rows make PostgreSQL estimate one application per citizen, and
+    // a bound limit is then harmless; at national scale (the bench's data set) it was not.
+    // So the reads of a citizen's newest application must carry their limit in the text.
+    for s in plans.iter().filter(ran).filter(|s| s.statement.contains(r#"ORDER BY "applications"."cycle" DESC"#)) {
+        assert!(
+            s.statement.trim_end().ends_with("LIMIT 1"),
+            "the newest application is read with `LIMIT 1` in the statement's text: {}",
+            s.statement
+        );
+    }
+});
