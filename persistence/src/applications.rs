@@ -289,6 +289,19 @@ pub fn find_by_tracking_code_locked(conn: &mut DbConn, code: &str) -> Result<Opt
 
 /// Applications of a national code, newest cycle first (`hashes`: its lookup values under every key).
 pub fn find_by_nid(conn: &mut DbConn, hashes: &[String]) -> Result<Vec<ApplicationRow>, DbError> {
+    // One lookup value per key (one or two): `nid_hash = $1 OR nid_hash = $2`, which
+    // PostgreSQL plans once, not `= ANY($1)`, which it plans on every run.
+    if hashes.len() <= crate::prepared::FEW {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            applications::table.select(ApplicationRow::as_select()).order(applications::cycle.desc()).into_boxed();
+        for hash in hashes {
+            query = query.or_filter(applications::nid_hash.eq(hash));
+        }
+        return query.load(conn).map_err(DbError::from);
+    }
     applications::table
         .filter(applications::nid_hash.eq_any(hashes))
         .order(applications::cycle.desc())

@@ -76,6 +76,19 @@ pub fn find(conn: &mut DbConn, id: &OfficeId) -> Result<Option<OfficeRow>, DbErr
 }
 
 pub fn find_many(conn: &mut DbConn, ids: &[OfficeId]) -> Result<Vec<OfficeRow>, DbError> {
+    // A few ids (a status lookup's offices) as `id = $1 OR id = $2 …`: PostgreSQL keeps
+    // one plan for it, while `id = ANY($1)` is planned again on every run (see
+    // `crate::prepared::LimitOne`).
+    if ids.len() <= crate::prepared::FEW {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = offices::table.select(OfficeRow::as_select()).into_boxed();
+        for id in ids {
+            query = query.or_filter(offices::id.eq(id.as_str()));
+        }
+        return query.load(conn).map_err(DbError::from);
+    }
     offices::table
         .filter(offices::id.eq_any(ids.iter().map(OfficeId::as_str).collect::<Vec<_>>()))
         .select(OfficeRow::as_select())

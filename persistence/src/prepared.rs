@@ -140,6 +140,11 @@ impl<Q: Query> Query for LimitOne<Q> {
 
 impl<Q, Conn> RunQueryDsl<Conn> for LimitOne<Q> {}
 
+/// Up to this many values a lookup is written `column = $1 OR column = $2 …` rather than
+/// `column = ANY($1)`: PostgreSQL estimates an array of unknown length too dearly to keep a
+/// generic plan (as it does a bound limit, [`LimitOne`]), and one text per count is few.
+pub const FEW: usize = 4;
+
 /// `.limit_one()` on a query: [`LimitOne`].
 pub trait FirstRow: Sized {
     fn limit_one(self) -> LimitOne<Self> {

@@ -138,6 +138,7 @@ db_test!(the_journeys_hot_reads_keep_one_plan_instead_of_being_planned_on_every_
     .execute(conn)
     .unwrap();
     diesel::sql_query("ANALYZE attempt_counts").execute(conn).unwrap();
+    let nid_hash: String = apps::table.select(apps::nid_hash).first(conn).unwrap();
     const RUNS: i64 = 8;
     for _ in 0..RUNS {
         for lock in [false, true] {
@@ -148,6 +149,9 @@ db_test!(the_journeys_hot_reads_keep_one_plan_instead_of_being_planned_on_every_
         assert!(applications::current_for_citizen_locked(conn, &citizen).unwrap().is_some());
         offices::ranked_page(conn, date, &city, &none, 0, 20).unwrap().expect("a page");
         persistence::attempts::give_back(conn, &["guess:client:x", "guess:subject:y"], now, "guess:pair:z").unwrap();
+        // A status lookup: the national code's applications (one lookup value per key), their offices.
+        assert_eq!(applications::find_by_nid(conn, std::slice::from_ref(&nid_hash)).unwrap().len(), 1);
+        assert_eq!(offices::find_many(conn, &[OfficeId::from(MARAGHEH), OfficeId::from("none")]).unwrap().len(), 1);
     }
     let plans: Vec<Plans> =
         diesel::sql_query("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
@@ -159,6 +163,8 @@ db_test!(the_journeys_hot_reads_keep_one_plan_instead_of_being_planned_on_every_
         ("the application read alone", r#"FROM "applications" WHERE ("applications"."citizen_id" = $1)"#),
         ("a search's first page", "FROM slots"),
         ("a guess given back", "WITH uncounted AS"),
+        ("a status lookup's applications", r#"WHERE ("applications"."nid_hash" = $1)"#),
+        ("a status lookup's offices", r#"WHERE (("offices"."id" = $1)"#),
     ] {
         let found: Vec<&Plans> = plans.iter().filter(ran).filter(|s| s.statement.contains(needle)).collect();
         assert!(!found.is_empty(), "{what}: run {RUNS} times on this connection; prepared: {plans:#?}");
@@ -174,7 +180,11 @@ db_test!(the_journeys_hot_reads_keep_one_plan_instead_of_being_planned_on_every_
     // A test database's few rows make PostgreSQL estimate one application per citizen, and
     // a bound limit is then harmless; at national scale (the bench's data set) it was not.
     // So the reads of a citizen's newest application must carry their limit in the text.
-    for s in plans.iter().filter(ran).filter(|s| s.statement.contains(r#"ORDER BY "applications"."cycle" DESC"#)) {
+    let newest = |s: &&Plans| {
+        s.statement.contains(r#"WHERE ("applications"."citizen_id" = $"#)
+            && s.statement.contains(r#"ORDER BY "applications"."cycle" DESC"#)
+    };
+    for s in plans.iter().filter(ran).filter(newest) {
         assert!(
             s.statement.trim_end().ends_with("LIMIT 1"),
             "the newest application is read with `LIMIT 1` in the statement's text: {}",
