@@ -174,6 +174,93 @@ pub fn take_seat_and_save(
     Ok(())
 }
 
+/// What [`take_seat_alone`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatTaken {
+    /// The seat is taken and the application saved with its audit entries.
+    Taken,
+    /// The application's version moved since it was read: nothing is written.
+    Stale,
+}
+
+/// PostgreSQL, without a transaction: takes one seat of `office`'s `shift` on `date` and
+/// saves the application `row` (read without a lock, `row.version` the version read) with
+/// its `audit` entries, all or nothing, in one statement — `WITH locked AS (SELECT … FROM
+/// applications WHERE id = … AND version = <read> FOR UPDATE), seat AS (UPDATE slots …
+/// WHERE … AND taken < capacity AND EXISTS (SELECT 1 FROM locked)), app AS (UPDATE
+/// applications … WHERE EXISTS (SELECT 1 FROM seat)), aud0 AS (INSERT INTO audit_log …
+/// WHERE EXISTS (SELECT 1 FROM app))`. The application's row is locked before the slot's,
+/// as [`take_seat_and_save`]'s callers lock them.
+///
+/// The slot's row is the one a rush contests. In a transaction its lock is held until the
+/// server has read the statement's answer and sent `COMMIT` — a round trip for each of the
+/// hundred winners in a row, each waiting for the one before, while the server's two cores
+/// are busy with the thousand requests; here it is held for the statement and its commit
+/// inside PostgreSQL alone. A full or closed slot is `SlotFull` / `SlotClosed`.
+pub fn take_seat_alone(
+    conn: &mut DbConn,
+    office: &domain::record_ids::OfficeId,
+    date: chrono::NaiveDate,
+    shift: domain::offices::Shift,
+    row: &mut ApplicationRow,
+    audit: &[AuditRow],
+    now: DateTime<Utc>,
+) -> Result<SeatTaken, DbError> {
+    use crate::schema::slots;
+    use diesel::dsl::sql;
+    use diesel::sql_types::Bool;
+    let DbConn::Pg(pg) = &mut *conn else {
+        return Err(DbError::Internal(
+            "take_seat_alone is for PostgreSQL: SQLite takes a seat in a transaction".into(),
+        ));
+    };
+    let read = row.version;
+    let mut saved = row.clone();
+    saved.version += 1;
+    saved.updated_at = now.naive_utc();
+    let locked =
+        apps::table.filter(apps::id.eq(saved.id.as_str())).filter(apps::version.eq(read)).select(apps::id).for_update();
+    let seat = diesel::update(
+        crate::offices::open_seat(office.as_str(), date, shift.as_str())
+            .filter(sql::<Bool>("EXISTS (SELECT 1 FROM locked)")),
+    )
+    .set(slots::taken.eq(slots::taken + 1))
+    .returning(slots::taken);
+    let app = diesel::update(
+        apps::table
+            .filter(apps::id.eq(saved.id.as_str()))
+            .filter(apps::version.eq(read))
+            .filter(sql::<Bool>("EXISTS (SELECT 1 FROM seat)")),
+    )
+    .set(saved.clone())
+    .returning(apps::id);
+    let mut parts: Vec<(String, Box<dyn QueryFragment<Pg> + '_>)> =
+        vec![("locked".into(), Box::new(locked)), ("seat".into(), Box::new(seat)), ("app".into(), Box::new(app))];
+    for (i, entry) in audit.iter().enumerate() {
+        parts.push((format!("aud{i}"), Box::new(AuditIfWritten::new(entry))));
+    }
+    let counts =
+        " SELECT (SELECT COUNT(*) FROM seat), (SELECT COUNT(*) FROM app), (SELECT COUNT(*) FROM locked)".to_owned();
+    let (seats, written, locked): (i64, i64, i64) = Together { parts, counts }.get_result(pg)?;
+    match (locked, seats, written) {
+        (1, 1, 1) => {
+            *row = saved;
+            Ok(SeatTaken::Taken)
+        }
+        (0, 0, 0) => Ok(SeatTaken::Stale),
+        // Full or closed: why, read as `take_seat` reads it.
+        (1, 0, 0) => Err(crate::offices::no_seat(conn, office, date, shift)?),
+        // Not expected (the application's row is locked at the version read before the seat
+        // is taken), but the statement has committed: a seat taken without its application
+        // is given back.
+        (_, 1, 0) => {
+            crate::offices::release_seat(conn, office, date, shift)?;
+            Err(DbError::Internal("a seat taken without its application (given back)".into()))
+        }
+        other => Err(DbError::Internal(format!("a seat and its application written apart: {other:?}"))),
+    }
+}
+
 fn in_transaction(conn: &mut DbConn) -> bool {
     let depth = match conn {
         DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),

@@ -369,3 +369,86 @@ db_test!(a_callback_marks_only_the_open_payment_of_its_order_gateway_and_token, 
     let none = payments::find_locked_with_application(&mut conn, &persistence::new_id()).unwrap();
     assert!(none.is_none());
 });
+
+db_test!(a_first_seat_taken_alone_writes_the_seat_the_application_and_its_entry_or_nothing, |app| {
+    // PostgreSQL's hold without a transaction (`app_write::take_seat_alone`): the seat is
+    // taken only with the application at the version read, the audit entry only with both;
+    // a stale version or a full slot leaves every row as it was. (SQLite takes its seats in
+    // a transaction: the primitive refuses it.)
+    use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
+    use domain::offices::Shift;
+    use domain::record_ids::OfficeId;
+    use persistence::offices;
+    let date = app.open_date(MARAGHEH, 2).await;
+    let first = drafted(&app, &SAMPLE).await;
+    let second = drafted(&app, &MALE).await;
+    let now = app.clock_now();
+    let office = OfficeId::from(MARAGHEH);
+    let mut conn = app.state.db.get().unwrap();
+    let conn: &mut DbConn = &mut conn;
+    let actor = Actor { kind: "citizen", id: Some("c-1".into()), request_id: None, client_ip: None };
+    let held = |row: &ApplicationRow| {
+        let mut row = row.clone();
+        row.appointment_status = "held".into();
+        row.slot_office_id = Some(MARAGHEH.into());
+        row.slot_date = Some(date);
+        row.slot_shift = Some("morning".into());
+        let entry = audit::entry(&actor, "appointment_held", Some(&row.id), None, now);
+        (row, entry)
+    };
+    let entries = |conn: &mut DbConn, id: &str| -> i64 {
+        audit_log::table
+            .filter(audit_log::application_id.eq(id))
+            .filter(audit_log::action.eq("appointment_held"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    let taken = |conn: &mut DbConn| offices::slot(conn, &office, date, Shift::Morning).unwrap().unwrap().taken;
+    if matches!(conn, DbConn::Sqlite(_)) {
+        let (mut row, entry) = held(&first);
+        assert!(app_write::take_seat_alone(conn, &office, date, Shift::Morning, &mut row, &[entry], now).is_err());
+        return;
+    }
+    let before = taken(conn);
+
+    // Stale: the application moved since it was read.
+    let (mut stale, entry) = held(&first);
+    stale.version -= 1;
+    let done = app_write::take_seat_alone(conn, &office, date, Shift::Morning, &mut stale, &[entry], now).unwrap();
+    assert_eq!(done, app_write::SeatTaken::Stale);
+    assert_eq!(taken(conn), before, "no seat taken for a stale application");
+    assert_eq!(entries(conn, &first.id), 0);
+    assert_eq!(
+        applications::find(conn, &first.id).unwrap().unwrap(),
+        first,
+        "the application as it was"
+    );
+
+    // Taken: the seat, the application (its version bumped) and its entry.
+    let (mut row, entry) = held(&first);
+    let done = app_write::take_seat_alone(conn, &office, date, Shift::Morning, &mut row, &[entry], now).unwrap();
+    assert_eq!(done, app_write::SeatTaken::Taken);
+    assert_eq!(taken(conn), before + 1);
+    assert_eq!(entries(conn, &first.id), 1);
+    let stored = applications::find(conn, &first.id).unwrap().unwrap();
+    assert_eq!((stored.version, stored.appointment_status.as_str()), (first.version + 1, "held"));
+    assert_eq!(stored, row, "the row as saved is the row returned");
+
+    // Full: the slot has no seat left; the second application stays a draft.
+    diesel::update(
+        persistence::schema::slots::table
+            .filter(persistence::schema::slots::office_id.eq(MARAGHEH))
+            .filter(persistence::schema::slots::date.eq(date))
+            .filter(persistence::schema::slots::shift.eq("morning")),
+    )
+    .set(persistence::schema::slots::capacity.eq(before + 1))
+    .execute(conn)
+    .unwrap();
+    let (mut row, entry) = held(&second);
+    let refused = app_write::take_seat_alone(conn, &office, date, Shift::Morning, &mut row, &[entry], now);
+    assert!(matches!(refused, Err(DbError::Domain(domain::DomainError::SlotFull))), "{refused:?}");
+    assert_eq!(taken(conn), before + 1);
+    assert_eq!(entries(conn, &second.id), 0);
+    assert_eq!(applications::find(conn, &second.id).unwrap().unwrap(), second);
+});

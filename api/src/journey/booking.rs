@@ -209,6 +209,7 @@ pub async fn take_slot(
     let pii = state.pii.clone();
     let catalog = state.catalog.clone();
     let wanted = slot.clone();
+    let hold_actor = actor.clone();
     let change = move |conn: &mut persistence::DbConn,
                        row: &mut ApplicationRow,
                        app: &domain::application::Application,
@@ -276,16 +277,40 @@ pub async fn take_slot(
     let (full, now) = (state.full_slots.clone(), state.now());
     let metrics = state.metrics.clone();
     let seen = crate::state::catalog_seen_now();
+    let alone = Alone {
+        catalog: state.catalog.clone(),
+        policy: state.policy.clone(),
+        full: state.full_slots.clone(),
+        actor: hold_actor,
+    };
     let (taken, learned) = actix_web::web::block(move || {
         let seen = crate::state::SeenInTurn::set(seen);
         let taken = (|| {
             let mut conn = turn.connect()?;
-            // A slot remembered full is refused after one plain read of the application (is
-            // this citizen one of its holders?), without a write transaction: on SQLite the
-            // hundreds refused would otherwise queue for the one writer, on PostgreSQL each
-            // would cost a BEGIN, a locking read and a ROLLBACK. The check inside `change`
-            // stays for the slots found full while this request waited.
-            if full.refuses(&wanted, Instant::now()) && !target.may_hold_seat_of(&mut conn, &wanted, now)? {
+            if matches!(*conn, persistence::DbConn::Pg(_)) {
+                // PostgreSQL: a first seat in one statement, without a transaction.
+                match alone.hold(&mut conn, &target, &wanted, now) {
+                    Ok(Held::Alone(done)) => {
+                        let (row, office) = *done;
+                        return Ok(((None, office), row));
+                    }
+                    Ok(Held::FullFromMemory) => {
+                        metrics.event("booking", "slot_full_from_memory");
+                        return Err(DomainError::SlotFull.into());
+                    }
+                    Ok(Held::InTransaction) => {}
+                    Err(e) => {
+                        if let ApiError::Domain(DomainError::SlotFull) = &e {
+                            full.remember(&wanted, Instant::now());
+                        }
+                        return Err(e);
+                    }
+                }
+            } else if full.refuses(&wanted, Instant::now()) && !target.may_hold_seat_of(&mut conn, &wanted, now)? {
+                // A slot remembered full is refused after one plain read of the application
+                // (is this citizen one of its holders?), without a write transaction: the
+                // hundreds refused would otherwise queue for the one writer. The check
+                // inside `change` stays for the slots found full while this request waited.
                 metrics.event("booking", "slot_full_from_memory");
                 return Err(DomainError::SlotFull.into());
             }
@@ -307,6 +332,87 @@ pub async fn take_slot(
         state.full_slots.forget(&old);
     }
     Ok((row, office))
+}
+
+/// What [`Alone::hold`] did.
+enum Held {
+    /// The seat is taken and the application saved (one statement).
+    Alone(Box<(ApplicationRow, offices::OfficeRow)>),
+    /// The slot was refused as full a moment ago, and this citizen holds none of its seats.
+    FullFromMemory,
+    /// Not for one statement: the transaction of [`super::mutate_in`] decides.
+    InTransaction,
+}
+
+/// A first seat taken on PostgreSQL without a transaction (`app_write::take_seat_alone`):
+/// the application read without a lock (with the session), the hold decided as `change`
+/// in [`take_slot`] decides it, and the seat, the application and its audit entry written
+/// in one statement whose versioned update notices another writer. In a rush, the slot's
+/// row is then locked for that statement and its commit inside PostgreSQL, not also for a
+/// round trip to this server and back with `COMMIT` for each winner in turn.
+///
+/// Left to the transaction: an application that holds a seat already (kept, or given back
+/// for the new one), a hold that books at once (a message is queued with it), and an
+/// application changed by another writer meanwhile (read again there, under its lock).
+struct Alone {
+    catalog: std::sync::Arc<persistence::catalog::Catalog>,
+    policy: domain::Policy,
+    full: std::sync::Arc<crate::full_slots::FullSlots>,
+    actor: Actor,
+}
+
+impl Alone {
+    fn hold(
+        &self,
+        conn: &mut persistence::DbConn,
+        target: &Target,
+        slot: &Slot,
+        now: DateTime<Utc>,
+    ) -> Result<Held, ApiError> {
+        let Some(mut row) = target.load(conn, now)? else { return Ok(Held::InTransaction) };
+        let app = row.to_domain()?;
+        let same_seat = app.slot.as_ref() == Some(slot) && app.appointment.holds_seat();
+        if !same_seat && self.full.refuses(slot, Instant::now()) {
+            return Ok(Held::FullFromMemory);
+        }
+        if app.appointment.holds_seat() {
+            return Ok(Held::InTransaction);
+        }
+        let office = self
+            .catalog
+            .get(conn)?
+            .office(&slot.office_id)
+            .cloned()
+            .filter(|o| o.active)
+            .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
+        if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
+            return Err(DomainError::OfficeUnsuitable.into());
+        }
+        let next = transition(
+            &app,
+            Event::TakeSlot { slot: slot.clone(), expires_at: now + self.policy.hold_ttl },
+            now,
+            &self.policy,
+        )?;
+        if next.appointment != AppointmentStatus::Held {
+            return Ok(Held::InTransaction);
+        }
+        row.set_domain(&next);
+        let details = serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()});
+        let entry = audit::entry(&self.actor, "appointment_held", Some(&row.id), Some(details), now);
+        match persistence::app_write::take_seat_alone(
+            conn,
+            &slot.office_id,
+            slot.date,
+            slot.shift,
+            &mut row,
+            &[entry],
+            now,
+        )? {
+            persistence::app_write::SeatTaken::Taken => Ok(Held::Alone(Box::new((row, office)))),
+            persistence::app_write::SeatTaken::Stale => Ok(Held::InTransaction),
+        }
+    }
 }
 
 pub fn booking_params(office: &offices::OfficeRow, slot: &Slot, row: &ApplicationRow) -> serde_json::Value {
