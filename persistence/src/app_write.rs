@@ -125,7 +125,8 @@ pub fn create(conn: &mut DbConn, row: &ApplicationRow, audit: &[AuditRow]) -> Re
 /// PostgreSQL: `WITH seat AS (UPDATE slots SET taken = taken + 1 WHERE … AND taken <
 /// capacity …), app AS (UPDATE applications … WHERE EXISTS (SELECT 1 FROM seat))`. The
 /// slot's row is the one a rush contests: its lock is then held for the rest of that one
-/// statement and the commit, with no round trip to the server between (issue 21's rush).
+/// statement and until the caller's `COMMIT` (one round trip). A first hold needs no
+/// transaction at all on PostgreSQL: [`take_seat_alone`].
 /// SQLite: `take_seat`, then the update. A full or closed slot is `SlotFull` / `SlotClosed`
 /// and the application is not written.
 pub fn take_seat_and_save(

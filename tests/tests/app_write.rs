@@ -419,11 +419,7 @@ db_test!(a_first_seat_taken_alone_writes_the_seat_the_application_and_its_entry_
     assert_eq!(done, app_write::SeatTaken::Stale);
     assert_eq!(taken(conn), before, "no seat taken for a stale application");
     assert_eq!(entries(conn, &first.id), 0);
-    assert_eq!(
-        applications::find(conn, &first.id).unwrap().unwrap(),
-        first,
-        "the application as it was"
-    );
+    assert_eq!(applications::find(conn, &first.id).unwrap().unwrap(), first, "the application as it was");
 
     // Taken: the seat, the application (its version bumped) and its entry.
     let (mut row, entry) = held(&first);

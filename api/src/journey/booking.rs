@@ -214,15 +214,7 @@ pub async fn take_slot(
                        row: &mut ApplicationRow,
                        app: &domain::application::Application,
                        now: DateTime<Utc>| {
-        let office = catalog
-            .get(conn)?
-            .office(&slot.office_id)
-            .cloned()
-            .filter(|o| o.active)
-            .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
-        if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
-            return Err(DomainError::OfficeUnsuitable.into());
-        }
+        let office = office_for(&catalog, conn, &slot, app)?;
         let same_seat = app.slot.as_ref() == Some(&slot) && app.appointment.holds_seat();
         // A slot the database refused as full a moment ago is refused again without its
         // contested row — but never to the citizen whose application holds one of its
@@ -242,8 +234,7 @@ pub async fn take_slot(
             if next.appointment == AppointmentStatus::Booked { "appointment_booked" } else { "appointment_held" };
         // Written now, not with the application (`mutate`'s deferred entries): whatever
         // is written after the seat is taken holds the contested row's lock longer.
-        let details = serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()});
-        audit::insert(conn, &audit::entry(&actor, action, Some(&row.id), Some(details), now))?;
+        audit::insert(conn, &audit::entry(&actor, action, Some(&row.id), Some(slot_details(&slot)), now))?;
         // A new booking, or the seat offered after a closure now confirmed.
         let confirmed_offer = app.appointment == AppointmentStatus::Offered;
         if next.appointment == AppointmentStatus::Booked && (!same_seat || confirmed_offer) {
@@ -334,6 +325,30 @@ pub async fn take_slot(
     Ok((row, office))
 }
 
+/// The office of the slot a citizen asks for: active, and suiting her special needs.
+fn office_for(
+    catalog: &persistence::catalog::Catalog,
+    conn: &mut persistence::DbConn,
+    slot: &Slot,
+    app: &domain::application::Application,
+) -> Result<offices::OfficeRow, ApiError> {
+    let office = catalog
+        .get(conn)?
+        .office(&slot.office_id)
+        .cloned()
+        .filter(|o| o.active)
+        .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
+    if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
+        return Err(DomainError::OfficeUnsuitable.into());
+    }
+    Ok(office)
+}
+
+/// The audit entry's details of a seat held or booked.
+fn slot_details(slot: &Slot) -> serde_json::Value {
+    serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()})
+}
+
 /// What [`Alone::hold`] did.
 enum Held {
     /// The seat is taken and the application saved (one statement).
@@ -378,16 +393,7 @@ impl Alone {
         if app.appointment.holds_seat() {
             return Ok(Held::InTransaction);
         }
-        let office = self
-            .catalog
-            .get(conn)?
-            .office(&slot.office_id)
-            .cloned()
-            .filter(|o| o.active)
-            .ok_or(ApiError::Domain(DomainError::OfficeNotFound))?;
-        if app.special_needs.is_some_and(|n| !n.suits(&office.facilities())) {
-            return Err(DomainError::OfficeUnsuitable.into());
-        }
+        let office = office_for(&self.catalog, conn, slot, &app)?;
         let next = transition(
             &app,
             Event::TakeSlot { slot: slot.clone(), expires_at: now + self.policy.hold_ttl },
@@ -398,8 +404,7 @@ impl Alone {
             return Ok(Held::InTransaction);
         }
         row.set_domain(&next);
-        let details = serde_json::json!({"office_id": slot.office_id, "date": slot.date, "shift": slot.shift.as_str()});
-        let entry = audit::entry(&self.actor, "appointment_held", Some(&row.id), Some(details), now);
+        let entry = audit::entry(&self.actor, "appointment_held", Some(&row.id), Some(slot_details(slot)), now);
         match persistence::app_write::take_seat_alone(
             conn,
             &slot.office_id,
