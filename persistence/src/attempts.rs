@@ -172,6 +172,9 @@ pub fn count_many(
 /// Takes one hit back from each of `keys` in one statement (a guess that turned out right
 /// or was never judged), locking the rows in the keys' sorted order like [`count_many`].
 pub fn uncount_many(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime) -> Result<(), DbError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     match conn {
         DbConn::Pg(pg) => {
             let sql = format!("{} SELECT count(*) AS n FROM uncounted", uncount_sorted(keys.len()));
@@ -225,6 +228,8 @@ fn uncount_sorted(keys: usize) -> String {
 /// rows (the parts of a `WITH` otherwise run in no promised order).
 pub fn give_back(conn: &mut DbConn, keys: &[&str], window_start: NaiveDateTime, pair: &str) -> Result<(), DbError> {
     match conn {
+        // (`key IN ()` is no statement.)
+        DbConn::Pg(_) if keys.is_empty() => clear(conn, pair),
         DbConn::Pg(pg) => {
             let sql = format!(
                 "{} DELETE FROM attempt_locks WHERE (SELECT count(*) FROM uncounted) >= 0 AND key = ${}",

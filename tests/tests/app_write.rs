@@ -448,3 +448,60 @@ db_test!(a_first_seat_taken_alone_writes_the_seat_the_application_and_its_entry_
     assert_eq!(entries(conn, &second.id), 0);
     assert_eq!(applications::find(conn, &second.id).unwrap().unwrap(), second);
 });
+
+db_test!(a_seat_taken_alone_while_another_writer_holds_the_application_writes_nothing, |app| {
+    // The race the one statement must lose cleanly: another writer holds the application's
+    // row and commits a new version while `take_seat_alone` waits for it. The statement then
+    // finds no row at the version it read — `Stale`, no seat, no entry (PostgreSQL).
+    use api::seed::offices::MARAGHEH_OFFICE_ID as MARAGHEH;
+    use domain::offices::Shift;
+    use domain::record_ids::OfficeId;
+    use persistence::offices;
+    let date = app.open_date(MARAGHEH, 2).await;
+    let first = drafted(&app, &SAMPLE).await;
+    let now = app.clock_now();
+    let office = OfficeId::from(MARAGHEH);
+    let db = app.state.db.clone();
+    let mut writer = db.get().unwrap();
+    if matches!(&*writer, DbConn::Sqlite(_)) {
+        return; // one writer at a time there: the hold takes its seat in a transaction.
+    }
+    let taken = |conn: &mut DbConn| offices::slot(conn, &office, date, Shift::Morning).unwrap().unwrap().taken;
+    let before = taken(&mut writer);
+    diesel::sql_query("BEGIN").execute(&mut *writer).unwrap();
+    diesel::sql_query("UPDATE applications SET version = version + 1 WHERE id = $1")
+        .bind::<diesel::sql_types::Text, _>(first.id.as_str())
+        .execute(&mut *writer)
+        .unwrap();
+    let mut row = first.clone();
+    row.appointment_status = "held".into();
+    row.slot_office_id = Some(MARAGHEH.into());
+    row.slot_date = Some(date);
+    row.slot_shift = Some("morning".into());
+    let actor = Actor { kind: "citizen", id: Some("c-1".into()), request_id: None, client_ip: None };
+    let entry = audit::entry(&actor, "appointment_held", Some(&row.id), None, now);
+    let (db2, office2) = (db.clone(), office.clone());
+    let waiting = std::thread::spawn(move || {
+        let mut conn = db2.get().unwrap();
+        app_write::take_seat_alone(&mut conn, &office2, date, Shift::Morning, &mut row, &[entry], now)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "the statement waits for the application's row");
+    diesel::sql_query("COMMIT").execute(&mut *writer).unwrap();
+    let done = waiting.join().unwrap().unwrap();
+    assert_eq!(done, app_write::SeatTaken::Stale);
+    assert_eq!(taken(&mut writer), before, "no seat taken for an application that changed meanwhile");
+    let entries: i64 = audit_log::table
+        .filter(audit_log::application_id.eq(first.id.as_str()))
+        .filter(audit_log::action.eq("appointment_held"))
+        .count()
+        .get_result(&mut *writer)
+        .unwrap();
+    assert_eq!(entries, 0);
+    let stored = applications::find(&mut writer, &first.id).unwrap().unwrap();
+    assert_eq!(
+        (stored.version, &stored.appointment_status),
+        (first.version + 1, &first.appointment_status),
+        "only the other writer's change"
+    );
+});

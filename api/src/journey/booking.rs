@@ -194,7 +194,9 @@ fn ranked_city_page(
 }
 
 /// Holds a seat (unpaid) or books it (paid): the new seat is taken and the old one
-/// released in one transaction; the database refuses to oversell.
+/// released in one transaction; the database refuses to oversell. On PostgreSQL a first
+/// hold (no seat held, nothing booked at once) is one statement without a transaction
+/// ([`Alone`]); any other hold then costs that read once more, in the transaction.
 ///
 /// A slot refused as full a moment ago is refused again from memory, without taking its
 /// contested row, except to the citizen holding one of its seats ([`super::full_slots`]).
