@@ -760,11 +760,8 @@ pub fn ranked_page(
     // does with the limit or the offset a parameter (see `prepared::LimitOne`). Deeper
     // pages keep both as parameters.
     let bucket = read.div_ceil(ROWS_PER_TEXT).max(1) * ROWS_PER_TEXT;
-    let page = if from == 0 && bucket <= 10 * ROWS_PER_TEXT {
-        format!("LIMIT {bucket}")
-    } else {
-        "LIMIT $3 OFFSET $4".to_owned()
-    };
+    let literal = from == 0 && bucket <= 10 * ROWS_PER_TEXT;
+    let page = if literal { format!("LIMIT {bucket}") } else { "LIMIT $3 OFFSET $4".to_owned() };
     let sql = format!(
         "SELECT office_id, shift, capacity, taken,
                 (SELECT ranked FROM slot_counts WHERE date = $1 AND city_code = $2) AS ranked
@@ -774,14 +771,14 @@ pub fn ranked_page(
           {page}"
     );
     let query = diesel::sql_query(sql).bind::<Date, _>(date).bind::<Text, _>(city_code);
-    let mut rows: Vec<RankedSeat> = if page.starts_with("LIMIT $") {
+    let mut rows: Vec<RankedSeat> = if literal {
+        query.prepared().load(conn)?
+    } else {
         query
             .bind::<BigInt, _>(i64::try_from(read).unwrap_or(i64::MAX))
             .bind::<BigInt, _>(i64::try_from(from).unwrap_or(i64::MAX))
             .prepared()
             .load(conn)?
-    } else {
-        query.prepared().load(conn)?
     };
     rows.truncate(read);
     let ranked = match rows.first() {
