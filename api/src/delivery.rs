@@ -157,12 +157,12 @@ async fn attempt(
     }
     let kept = state
         .run(move |conn| {
-            outbox::finish_then(conn, &row, &done, now, |conn| match &undelivered {
-                Some((id, version)) => {
-                    persistence::efolder::mark_credentials_undelivered(conn, id, *version, now.naive_utc()).map(|_| ())
+            let then = undelivered.map(|(id, version)| {
+                move |conn: &mut persistence::DbConn| {
+                    persistence::efolder::mark_credentials_undelivered(conn, &id, version, now.naive_utc()).map(|_| ())
                 }
-                None => Ok(()),
-            })
+            });
+            outbox::finish_then(conn, &row, &done, now, then)
         })
         .await?;
     if !kept {

@@ -283,8 +283,20 @@ pub fn open_session(
     now: DateTime<Utc>,
     minutes: i64,
 ) -> Result<String, persistence::DbError> {
+    let row = session_row(aud, subject, now, minutes);
+    persistence::sessions::open(conn, &row.audience, &row.subject, row.created_at, row.expires_at)
+}
+
+/// The session [`open_session`] opens, for a statement that writes it with its subject:
+/// it outlives the token by a minute.
+pub fn session_row(
+    aud: Audience,
+    subject: &str,
+    now: DateTime<Utc>,
+    minutes: i64,
+) -> persistence::sessions::SessionRow {
     let expires = now + chrono::Duration::minutes(minutes) + chrono::Duration::seconds(60);
-    persistence::sessions::open(conn, aud.as_str(), subject, now.naive_utc(), expires.naive_utc())
+    persistence::sessions::new_row(aud.as_str(), subject, now.naive_utc(), expires.naive_utc())
 }
 
 #[cfg(test)]

@@ -65,6 +65,86 @@ pub fn upsert_in(
     Ok((None, insert_new(conn, entry, now)?))
 }
 
+/// PostgreSQL, without a transaction: a first entry — the new citizen from `entry` and her
+/// session `session` (its subject the new citizen's id, a fresh [`crate::new_id`]) in one statement,
+/// `WITH c AS (INSERT INTO citizens … WHERE NOT EXISTS (… another lookup value) ON CONFLICT
+/// DO NOTHING RETURNING id), s AS (INSERT INTO sessions … FROM c) …`: both or neither.
+/// `None` when the national code entered before (under any of its lookup values, or a
+/// first entry racing this one): nothing is written, and the caller's transaction
+/// ([`upsert_in`]) takes the citizen as she is.
+///
+/// On deadline day nearly every entry is a first one; in a transaction it cost `BEGIN`, the
+/// lookup, the insert, the session and `COMMIT`.
+pub fn enter_new_alone(
+    conn: &mut DbConn,
+    entry: &Entry<'_>,
+    session: &crate::sessions::SessionRow,
+    now: DateTime<Utc>,
+) -> Result<Option<CitizenRow>, DbError> {
+    use diesel::sql_types::{Bool, Text, Timestamp};
+    let DbConn::Pg(pg) = conn else {
+        return Err(DbError::Internal("enter_new_alone is for PostgreSQL: SQLite enters in a transaction".into()));
+    };
+    let (Some(first), others) = (entry.hashes.first(), entry.hashes.get(1..).unwrap_or_default()) else {
+        return Err(DbError::Internal("an entry without a lookup value".into()));
+    };
+    if others.len() > crate::prepared::FEW {
+        return Ok(None);
+    }
+    let row = CitizenRow {
+        id: CitizenId::from(session.subject.clone()),
+        nid_hash: first.clone(),
+        nid_enc: entry.nid_enc.clone(),
+        serial_enc: entry.serial_enc.clone(),
+        serial_verified: entry.serial_verified,
+        created_at: now.naive_utc(),
+        last_entry_at: now.naive_utc(),
+    };
+    // The national code under an older lookup key (its `UNIQUE` catches the active one).
+    let elsewhere = if others.is_empty() {
+        String::new()
+    } else {
+        let list = (0..others.len()).map(|i| format!("${}", 11 + i)).collect::<Vec<_>>().join(", ");
+        format!(" WHERE NOT EXISTS (SELECT 1 FROM citizens WHERE nid_hash IN ({list}))")
+    };
+    let sql = format!(
+        "WITH c AS (INSERT INTO citizens (id, nid_hash, nid_enc, serial_enc, serial_verified, created_at, last_entry_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $6{elsewhere} ON CONFLICT DO NOTHING RETURNING id), \
+         s AS (INSERT INTO sessions (id, audience, subject, created_at, last_seen_at, expires_at) \
+         SELECT $7, $8, c.id, $9, $9, $10 FROM c RETURNING id) \
+         SELECT (SELECT count(*) FROM c) AS citizens, (SELECT count(*) FROM s) AS sessions"
+    );
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<Text, _>(row.id.as_str())
+        .bind::<Text, _>(&row.nid_hash)
+        .bind::<Text, _>(&row.nid_enc)
+        .bind::<Text, _>(&row.serial_enc)
+        .bind::<Bool, _>(row.serial_verified)
+        .bind::<Timestamp, _>(row.created_at)
+        .bind::<Text, _>(&session.id)
+        .bind::<Text, _>(&session.audience)
+        .bind::<Timestamp, _>(session.created_at)
+        .bind::<Timestamp, _>(session.expires_at);
+    for other in others {
+        query = query.bind::<Text, _>(other);
+    }
+    let written: Written = query.prepared().get_result(pg)?;
+    match (written.citizens, written.sessions) {
+        (1, 1) => Ok(Some(row)),
+        (0, 0) => Ok(None),
+        other => Err(DbError::Internal(format!("a citizen and her session written apart: {other:?}"))),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    citizens: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    sessions: i64,
+}
+
 /// The citizen with this national code, or a new one from `entry`, in the caller's
 /// transaction (an import writes many in one). An existing citizen is left as it is.
 pub fn find_or_insert(conn: &mut DbConn, entry: &Entry<'_>, now: DateTime<Utc>) -> Result<CitizenRow, DbError> {

@@ -141,53 +141,33 @@ pub fn claim_due(
     token: &str,
 ) -> Result<Vec<OutboxRow>, DbError> {
     let (now, lease) = (now.naive_utc(), lease_until.naive_utc());
-    match conn {
-        DbConn::Pg(c) => c.transaction(|c| {
-            let due: Vec<&str> = Status::DUE.iter().map(|s| s.as_str()).collect();
-            let rows: Vec<OutboxRow> = outbox::table
-                .filter(outbox::status.eq_any(&due))
-                .filter(outbox::next_attempt_at.le(now))
-                .order(outbox::next_attempt_at.asc())
-                .limit(limit)
-                .for_update()
-                .skip_locked()
-                .select(OutboxRow::as_select())
-                .load(c)?;
-            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-            diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
-                .set((
-                    outbox::status.eq(Status::Sending.as_str()),
-                    outbox::claimed_until.eq(Some(lease)),
-                    outbox::next_attempt_at.eq(lease),
-                    outbox::updated_at.eq(now),
-                    outbox::claim_token.eq(Some(token)),
-                ))
-                // `= ANY($1)` on PostgreSQL: one text for any number of rows.
-                .prepared()
-                .execute(c)?;
-            Ok(rows.into_iter().map(|r| claimed(r, lease, now, token)).collect())
-        }),
-        DbConn::Sqlite(_) => write_tx(conn, |conn| {
-            let DbConn::Sqlite(c) = conn else { unreachable!("matched above") };
-            // The statuses are those of `Status::DUE`.
-            diesel::sql_query(
-                // SQLite numbers `$n` parameters in order of first appearance: keep them in order.
-                "UPDATE outbox SET status = 'sending', claimed_until = $1, next_attempt_at = $1, updated_at = $2, \
-                 claim_token = $3 \
-                 WHERE id IN (SELECT id FROM outbox \
-                     WHERE status IN ('queued', 'failed_temporary', 'sending') AND next_attempt_at <= $2 \
-                     ORDER BY next_attempt_at LIMIT $4) \
-                 RETURNING *",
-            )
+    // PostgreSQL locks the due rows it picks (`SKIP LOCKED`: a worker claiming at the same
+    // moment passes them over) and marks them in the same statement, without a
+    // transaction; SQLite has no row locks and runs it under its one writer.
+    let lock = if matches!(conn, DbConn::Pg(_)) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    // The statuses are those of `Status::DUE`. SQLite numbers `$n` parameters in order of
+    // first appearance: keep them in order.
+    let claim = format!(
+        "UPDATE outbox SET status = 'sending', claimed_until = $1, next_attempt_at = $1, updated_at = $2, \
+         claim_token = $3 \
+         WHERE id IN (SELECT id FROM outbox \
+             WHERE status IN ('queued', 'failed_temporary', 'sending') AND next_attempt_at <= $2 \
+             ORDER BY next_attempt_at LIMIT $4{lock}) \
+         RETURNING *"
+    );
+    let mut rows = crate::db::single_write(conn, |conn| {
+        diesel::sql_query(claim)
             .bind::<Timestamp, _>(lease)
             .bind::<Timestamp, _>(now)
             .bind::<Text, _>(token)
             .bind::<BigInt, _>(limit)
             .prepared()
-            .load::<OutboxRow>(c)
+            .load::<OutboxRow>(conn)
             .map_err(DbError::from)
-        }),
-    }
+    })?;
+    // Oldest first, as they were picked (`RETURNING` keeps no order).
+    rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    Ok(rows)
 }
 
 /// Pushes the end of a live worker's claim to `lease_until` (for the rows it still owns).
@@ -205,16 +185,6 @@ pub fn renew_claim(conn: &mut DbConn, token: &str, lease_until: DateTime<Utc>) -
     })
 }
 
-/// The row as the claim left it (PostgreSQL read it before marking it).
-fn claimed(mut r: OutboxRow, lease: NaiveDateTime, now: NaiveDateTime, token: &str) -> OutboxRow {
-    r.status = Status::Sending.as_str().into();
-    r.claimed_until = Some(lease);
-    r.next_attempt_at = lease;
-    r.updated_at = now;
-    r.claim_token = Some(token.to_owned());
-    r
-}
-
 /// What an attempt to deliver a claimed message led to.
 #[derive(Debug, Clone)]
 pub struct Delivered {
@@ -228,25 +198,30 @@ pub struct Delivered {
 
 /// Records the attempt on a message this worker still owns. Returns `false` when the claim
 /// was lost (it ran out and another worker took the message over): then nothing changes.
+/// One statement (on PostgreSQL without a transaction).
 pub fn finish(conn: &mut DbConn, row: &OutboxRow, d: &Delivered, now: DateTime<Utc>) -> Result<bool, DbError> {
-    finish_then(conn, row, d, now, |_| Ok(()))
+    finish_then(conn, row, d, now, None::<fn(&mut DbConn) -> Result<(), DbError>>)
 }
 
-/// [`finish`], with `then` run in the same transaction when the outcome was recorded: what
-/// a message's fate changes elsewhere (an e-folder account whose credentials never
-/// arrived) is written with it or not at all.
+/// [`finish`], with `then` (when there is one) run in the same transaction when the
+/// outcome was recorded: what a message's fate changes elsewhere (an e-folder account whose
+/// credentials never arrived) is written with it or not at all.
 pub fn finish_then(
     conn: &mut DbConn,
     row: &OutboxRow,
     d: &Delivered,
     now: DateTime<Utc>,
-    then: impl FnOnce(&mut DbConn) -> Result<(), DbError>,
+    then: Option<impl FnOnce(&mut DbConn) -> Result<(), DbError>>,
 ) -> Result<bool, DbError> {
     let now_naive = now.naive_utc();
     let next = d.retry_at.map_or(now_naive, |t| t.naive_utc());
     let sent_at = (d.status == Status::Sent).then_some(now_naive);
     let error = d.error.as_ref().map(|e| e.chars().take(500).collect::<String>());
-    write_tx(conn, |conn| {
+    // Credentials and one-time codes are not kept once delivered (or given up), not even
+    // sealed: erased by the statement that records the outcome, only if it does.
+    let over = matches!(d.status, Status::Sent | Status::FailedPermanent);
+    let erase = over && ERASED_WHEN_SENT.contains(&row.template.as_str());
+    let record = |conn: &mut DbConn| -> Result<bool, DbError> {
         let changed = diesel::update(
             outbox::table
                 .filter(outbox::id.eq(&row.id))
@@ -263,22 +238,24 @@ pub fn finish_then(
             outbox::last_error.eq(error),
             outbox::sent_at.eq(sent_at),
             outbox::updated_at.eq(now_naive),
+            outbox::params_enc.eq(diesel::dsl::sql::<Text>("CASE WHEN ")
+                .bind::<diesel::sql_types::Bool, _>(erase)
+                .sql(" THEN '' ELSE params_enc END")),
         ))
         .prepared()
         .execute(conn)?;
-        // Credentials and one-time codes are not kept once delivered (or given up), not
-        // even sealed.
-        let over = matches!(d.status, Status::Sent | Status::FailedPermanent);
-        if changed == 1 && over && ERASED_WHEN_SENT.contains(&row.template.as_str()) {
-            diesel::update(outbox::table.filter(outbox::id.eq(&row.id)))
-                .set(outbox::params_enc.eq(""))
-                .execute(conn)?;
-        }
-        if changed == 1 {
-            then(conn)?;
-        }
         Ok(changed == 1)
-    })
+    };
+    match then {
+        None => crate::db::single_write(conn, record),
+        Some(then) => write_tx(conn, |conn| {
+            let kept = record(conn)?;
+            if kept {
+                then(conn)?;
+            }
+            Ok(kept)
+        }),
+    }
 }
 
 /// Templates whose parameters are secrets (a generated password, a reset code).

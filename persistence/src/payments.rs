@@ -10,7 +10,7 @@ use domain::record_ids::{ApplicationId, PaymentId};
 use crate::applications::ApplicationRow;
 use crate::db::{DbConn, single_write};
 use crate::error::DbError;
-use crate::prepared::KeepPrepared;
+use crate::prepared::{FirstRow, KeepPrepared};
 use crate::schema::{applications, catalog_version, fee_rates, payments, sandbox_bank_payments};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -65,24 +65,31 @@ pub fn find(conn: &mut DbConn, id: &PaymentId) -> Result<Option<PaymentRow>, DbE
     payments::table.find(id.as_str()).select(PaymentRow::as_select()).first(conn).optional().map_err(DbError::from)
 }
 
-/// A payment and its application, read and locked for the rest of the write transaction
-/// in one statement (`FOR UPDATE` of both rows on PostgreSQL; on SQLite the write
-/// transaction already holds the database, see `applications::find_locked`), with the
+/// A payment and its application in one statement — with `lock`, locked for the rest of
+/// the write transaction (`FOR UPDATE` of both rows on PostgreSQL; on SQLite the write
+/// transaction already holds the database, see `applications::find_locked`) — with the
 /// catalog's version (`catalog::version`) read in the same statement, so a caller that
 /// needs an office from memory knows how new a copy it must use without another read.
-pub fn find_locked_with_application(
+pub fn find_with_application(
     conn: &mut DbConn,
     id: &PaymentId,
+    lock: bool,
 ) -> Result<Option<(PaymentRow, ApplicationRow, i64)>, DbError> {
     let version = catalog_version::table.select(catalog_version::version).single_value();
     let query = payments::table
         .inner_join(applications::table.on(applications::id.eq(payments::application_id)))
         .filter(payments::id.eq(id.as_str()));
     let found: Option<(PaymentRow, ApplicationRow, Option<i64>)> = match conn {
-        DbConn::Pg(pg) => query
+        DbConn::Pg(pg) if lock => query
             .select((PaymentRow::as_select(), ApplicationRow::as_select(), version))
             .for_update()
-            .first(pg)
+            .limit_one()
+            .get_result(pg)
+            .optional()?,
+        DbConn::Pg(pg) => query
+            .select((PaymentRow::as_select(), ApplicationRow::as_select(), version))
+            .limit_one()
+            .get_result(pg)
             .optional()?,
         DbConn::Sqlite(lite) => {
             query.select((PaymentRow::as_select(), ApplicationRow::as_select(), version)).first(lite).optional()?

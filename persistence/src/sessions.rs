@@ -32,7 +32,15 @@ pub fn open(
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
 ) -> Result<String, DbError> {
-    let row = SessionRow {
+    let row = new_row(audience, subject, now, expires_at);
+    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).prepared().execute(conn))?;
+    Ok(row.id)
+}
+
+/// A session to open (a new id), for [`open`] or a statement that writes it with its
+/// subject (`citizens::enter_new_alone`).
+pub fn new_row(audience: &str, subject: &str, now: NaiveDateTime, expires_at: NaiveDateTime) -> SessionRow {
+    SessionRow {
         id: crate::new_id(),
         audience: audience.to_owned(),
         subject: subject.to_owned(),
@@ -40,9 +48,7 @@ pub fn open(
         last_seen_at: now,
         expires_at,
         ended_at: None,
-    };
-    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).prepared().execute(conn))?;
-    Ok(row.id)
+    }
 }
 
 /// Why a session no longer admits its token.

@@ -2,7 +2,7 @@
 //! on SQLite and PostgreSQL: `app_write::save` leaves exactly the rows the one-by-one
 //! writes leave and refuses a stale version with nothing written; `payments::mark_callback`
 //! marks only the order's open payment at its gateway with its token;
-//! `payments::find_locked_with_application` reads both rows and the catalog version.
+//! `payments::find_with_application` reads both rows and the catalog version.
 
 use api::seed::population::{MALE, SAMPLE};
 use chrono::{DateTime, Duration, Utc};
@@ -363,10 +363,10 @@ db_test!(a_callback_marks_only_the_open_payment_of_its_order_gateway_and_token, 
     assert_eq!(mark(&mut conn, 3_000_004, "sandbox", None), None);
 
     // The payment and its application together, with the catalog version.
-    let (pp, aa, v) = write_tx(&mut conn, |conn| payments::find_locked_with_application(conn, &p.id)).unwrap().unwrap();
+    let (pp, aa, v) = write_tx(&mut conn, |conn| payments::find_with_application(conn, &p.id, true)).unwrap().unwrap();
     assert_eq!((pp, aa), (marked, applications::find(&mut conn, &row.id).unwrap().unwrap()));
     assert_eq!(v, persistence::catalog::version(&mut conn).unwrap());
-    let none = payments::find_locked_with_application(&mut conn, &persistence::new_id()).unwrap();
+    let none = payments::find_with_application(&mut conn, &persistence::new_id(), true).unwrap();
     assert!(none.is_none());
 });
 
@@ -504,4 +504,51 @@ db_test!(a_seat_taken_alone_while_another_writer_holds_the_application_writes_no
         (first.version + 1, &first.appointment_status),
         "only the other writer's change"
     );
+});
+
+db_test!(a_first_entry_writes_the_citizen_and_her_session_together_or_nothing, |app| {
+    // PostgreSQL's first entry without a transaction (`citizens::enter_new_alone`): a new
+    // national code gets its citizen and her session in one statement; a national code that
+    // entered before — under the active lookup value or an older one — gets neither, and
+    // the caller takes the transaction. (SQLite enters in a transaction: the primitive
+    // refuses it.)
+    use persistence::citizens::{self, Entry};
+    use persistence::schema::{citizens as c, sessions as s};
+    let now = app.clock_now();
+    let mut conn = app.state.db.get().unwrap();
+    let conn: &mut DbConn = &mut conn;
+    fn entry(hashes: &[String]) -> Entry<'_> {
+        Entry { hashes, nid_enc: "sealed-nid".into(), serial_enc: "sealed-serial".into(), serial_verified: true }
+    }
+    let hashes = &["lookup-new-1".to_owned()][..];
+    let session = |subject: &str| api::tokens::session_row(api::tokens::Audience::Citizen, subject, now, 30);
+    let counts = |conn: &mut DbConn| -> (i64, i64) {
+        (c::table.count().get_result(conn).unwrap(), s::table.count().get_result(conn).unwrap())
+    };
+    if matches!(conn, DbConn::Sqlite(_)) {
+        assert!(citizens::enter_new_alone(conn, &entry(hashes), &session("c-x"), now).is_err());
+        return;
+    }
+    let before = counts(conn);
+
+    let first = session(&persistence::new_id::<String>());
+    let citizen = citizens::enter_new_alone(conn, &entry(hashes), &first, now).unwrap().expect("a new citizen");
+    assert_eq!(citizen.id.as_str(), first.subject);
+    assert_eq!(counts(conn), (before.0 + 1, before.1 + 1));
+    let stored = citizens::find_by_nid(conn, hashes).unwrap().expect("stored");
+    assert_eq!((stored.id.as_str(), stored.serial_verified), (first.subject.as_str(), true));
+    let opened: persistence::sessions::SessionRow =
+        s::table.find(&first.id).select(persistence::sessions::SessionRow::as_select()).first(conn).unwrap();
+    assert_eq!(opened, first, "the session as built");
+
+    // The same national code again: nothing written.
+    let again = session(&persistence::new_id::<String>());
+    assert!(citizens::enter_new_alone(conn, &entry(hashes), &again, now).unwrap().is_none());
+    assert_eq!(counts(conn), (before.0 + 1, before.1 + 1));
+
+    // The national code stored under an older lookup key, entered under a new active one.
+    let rotated = &["lookup-rotated".to_owned(), hashes[0].clone()][..];
+    let third = session(&persistence::new_id::<String>());
+    assert!(citizens::enter_new_alone(conn, &entry(rotated), &third, now).unwrap().is_none());
+    assert_eq!(counts(conn), (before.0 + 1, before.1 + 1));
 });

@@ -213,6 +213,29 @@ db_test!(two_workers_racing_never_send_a_message_twice, |app| {
     assert_eq!(texts.len(), 40, "no text arrived twice");
 });
 
+// Issue 21: the worker's bookkeeping is one statement for a batch's claim and one for each
+// message's outcome; on PostgreSQL none of them opens a transaction (the claim locks its
+// rows with `SKIP LOCKED` and marks them in the same `UPDATE`).
+db_test!(the_workers_bookkeeping_is_one_statement_per_message, |app| {
+    for i in 0..5 {
+        let code = domain::ids::TrackingCode::from_random(200_000 + i).as_str().to_owned();
+        enqueue(&app, "sms", MOBILE, "tracking_code_recovery", json!({"tracking_code": code})).await;
+    }
+    let before = app.state.db.counts();
+    assert_eq!(deliver(&app).await, 5);
+    let after = app.state.db.counts();
+    let rows = outbox(&app).await;
+    assert!(rows.iter().all(|r| r.status == "sent" && r.attempts == 1 && r.claim_token.is_none()), "{rows:?}");
+    let work = (after.statements - after.control) - (before.statements - before.control);
+    let transactions = after.transactions - before.transactions;
+    // The claim, each outcome, and the sandbox phone's copy of each text (a real
+    // provider is HTTP, not a row).
+    assert_eq!(work, 1 + 5 + 5, "{before:?} → {after:?}");
+    if app.state.db.backend() == persistence::Backend::Postgres {
+        assert_eq!(transactions, 0, "{before:?} → {after:?}");
+    }
+});
+
 db_test!(admins_list_the_outbox_with_filters_and_without_recipients, |app| {
     let first = app.login(SAMPLE.national_id, SAMPLE.serial).await;
     let hijri = domain::calendar::lunar_birth_options(domain::calendar::JalaliDate::parse(SAMPLE.birth_date).unwrap())

@@ -154,29 +154,46 @@ pub async fn enter(
                 // transaction. SQLite has no row locks (its one writer holds the whole
                 // database for the transaction anyway): there it rides in the transaction.
                 let sqlite = matches!(conn, persistence::DbConn::Sqlite(_));
-                let mut tries = 0;
-                let entered = loop {
-                    tries += 1;
-                    let done = write_tx(conn, |conn| {
-                        let (before, citizen) = citizens::upsert_in(conn, &entry, now)?;
-                        let new = before.is_none();
-                        // A confirmed serial replacing one the registry never checked (or
-                        // another one) ends the sessions opened with it.
-                        if before.is_some_and(|b| {
-                            !b.serial_verified
-                                || pii.open(PiiKind::Serial, &b.serial_enc).ok().as_deref() != Some(serial.number())
-                        }) {
-                            citizens::end_other_sessions(conn, &citizen.id, None, now)?;
+                // PostgreSQL: a first entry (most of them on deadline day) writes the
+                // citizen and her session in one statement; a returning one, or one racing
+                // another first entry, takes the transaction.
+                let first = if sqlite {
+                    None
+                } else {
+                    let id = persistence::new_id::<String>();
+                    let session = crate::tokens::session_row(Audience::Citizen, &id, now, minutes);
+                    citizens::enter_new_alone(conn, &entry, &session, now)?
+                        .map(|citizen| Ok((citizen, None, session.id)))
+                };
+                let entered = match first {
+                    Some(entered) => entered,
+                    None => {
+                        let mut tries = 0;
+                        loop {
+                            tries += 1;
+                            let done = write_tx(conn, |conn| {
+                                let (before, citizen) = citizens::upsert_in(conn, &entry, now)?;
+                                let new = before.is_none();
+                                // A confirmed serial replacing one the registry never checked (or
+                                // another one) ends the sessions opened with it.
+                                if before.is_some_and(|b| {
+                                    !b.serial_verified
+                                        || pii.open(PiiKind::Serial, &b.serial_enc).ok().as_deref()
+                                            != Some(serial.number())
+                                }) {
+                                    citizens::end_other_sessions(conn, &citizen.id, None, now)?;
+                                }
+                                let entered = finish(conn, &citizen, new)?.map(|(row, sid)| (citizen, row, sid));
+                                if sqlite {
+                                    guard::release_in(conn, &attempt)?;
+                                }
+                                Ok::<_, ApiError>(entered)
+                            });
+                            match done {
+                                Err(ApiError::Internal(m)) if tries < 2 && m.contains("duplicate") => continue,
+                                other => break other?,
+                            }
                         }
-                        let entered = finish(conn, &citizen, new)?.map(|(row, sid)| (citizen, row, sid));
-                        if sqlite {
-                            guard::release_in(conn, &attempt)?;
-                        }
-                        Ok::<_, ApiError>(entered)
-                    });
-                    match done {
-                        Err(ApiError::Internal(m)) if tries < 2 && m.contains("duplicate") => continue,
-                        other => break other?,
                     }
                 };
                 if !sqlite && let Err(e) = guard::release(conn, &attempt) {

@@ -164,7 +164,7 @@ pub async fn start(state: &AppState, target: Target, gateway_name: &str, actor: 
         .run_api(move |conn| {
             let write = |conn: &mut DbConn, attempt: u32| {
                 // A retry locks the payment, then the application — the order the bank's
-                // callback locks them in (`find_locked_with_application`), so the two never
+                // callback locks them in (`find_with_application`), so the two never
                 // wait on each other in a circle.
                 let mut p = match attempt {
                     1 => payment.clone(),
@@ -394,11 +394,21 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
             let mut attempt = 0u64;
             loop {
                 let seed = random_seed.wrapping_add(attempt.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                let r = write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii, &catalog));
+                // PostgreSQL settles a payment the bank confirmed without a transaction
+                // first: the rows read without a lock, then written in one versioned
+                // statement (`app_write`), which a racer that moved either makes `Stale`.
+                // Any other decision, a second attempt, or a payment that turns out
+                // not to move its application (money given back) takes the transaction.
+                let alone = attempt == 0 && matches!(conn, DbConn::Pg(_)) && matches!(decision, Decision::Paid { .. });
+                let r = if alone {
+                    settle(conn, &pid, &decision, seed, now, &policy, &pii, &catalog, false)
+                } else {
+                    write_tx(conn, |conn| settle(conn, &pid, &decision, seed, now, &policy, &pii, &catalog, true))
+                };
                 match r {
                     // A tracking-code collision or a racing writer: try again.
                     Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, .. }) | Err(ApiError::Internal(_))
-                        if attempt < 3 =>
+                        if attempt < 4 =>
                     {
                         attempt += 1;
                     }
@@ -436,7 +446,7 @@ async fn apply(state: &AppState, payment: &PaymentRow, verdict: Result<VerifyOut
 /// one racer apply it. Each decision has its own step below, which changes the rows in
 /// memory and gathers their audit entries and messages; this one locks the rows before and
 /// writes them all after (`app_write`: one statement on PostgreSQL).
-#[expect(clippy::too_many_arguments, reason = "the decision and what settling it reads, all required")]
+#[expect(clippy::too_many_arguments, reason = "the decision, what settling it reads and how, all required")]
 fn settle(
     conn: &mut DbConn,
     payment_id: &PaymentId,
@@ -446,11 +456,14 @@ fn settle(
     policy: &domain::Policy,
     pii: &persistence::Pii,
     catalog: &Catalog,
+    locked: bool,
 ) -> Result<(Option<Outcome>, PaymentRow, Option<String>), ApiError> {
     // The payment and its application locked together (each decision below but `Unknown`
     // moves the application too), with the catalog version the SMS's office is read at.
+    // Unlocked (`locked` false, PostgreSQL without a transaction), only the one versioned
+    // statement below may write.
     let (mut p, mut row, catalog_seen) =
-        payments::find_locked_with_application(conn, payment_id)?.ok_or(DbError::NotFound)?;
+        payments::find_with_application(conn, payment_id, locked)?.ok_or(DbError::NotFound)?;
     if !p.is_open() {
         return Ok((None, p, None));
     }
@@ -486,6 +499,10 @@ fn settle(
         Decision::Mismatch { reference } => s.give_back(reference, "amount or order mismatch", "payment_mismatch")?,
     };
     let Settling { app_changed, audit, messages, .. } = s;
+    if !locked && !app_changed {
+        // Rows to write one by one: in the transaction (the caller's next attempt).
+        return Err(ApiError::Conflict { code: ApiCode::ConcurrentUpdate, retry_after: None });
+    }
     // Only money still to be reversed keeps a check planned.
     if p.status != PaymentStatus::RefundPending || p.last_error.is_none() {
         p.next_check_at = None;
