@@ -43,6 +43,18 @@ impl PairLock {
             PairLock::Growing => domain::efolder::login_lock(failures),
         }
     }
+
+    /// The lock in seconds (`0`: none) that each failure in a row sets, from the first to
+    /// the one from which every further failure sets the same: a fixed lock from its
+    /// `after`-th failure, the growing one from its hour-long lock (the 11th). `None` when
+    /// that is beyond [`LOCK_SCHEDULE`].
+    fn schedule(self) -> Option<Vec<i64>> {
+        let last = match self {
+            PairLock::Fixed { after, .. } => after.max(1),
+            PairLock::Growing => (1..=LOCK_SCHEDULE).find(|&f| self.lock_after(f) == self.lock_after(LOCK_SCHEDULE))?,
+        };
+        (last <= LOCK_SCHEDULE).then(|| (1..=last).map(|f| self.lock_after(f).map_or(0, |d| d.num_seconds())).collect())
+    }
 }
 
 /// One kind of guess and its budgets.
@@ -178,6 +190,9 @@ pub struct Attempt {
 /// Counts a guess by `client` at `subject` (an opaque value such as the national code's
 /// lookup hash or an account id) before it is compared; 429 when a budget is spent.
 /// Runs in its own write transaction; a refused guess is not counted.
+///
+/// On PostgreSQL one statement without a transaction ([`attempts::count_and_reserve`]); a
+/// refused guess's counts are then taken back by a second one.
 pub fn begin(
     conn: &mut DbConn,
     pii: &Pii,
@@ -186,8 +201,31 @@ pub fn begin(
     client: &Client,
     now: DateTime<Utc>,
 ) -> Result<Attempt, ApiError> {
-    write_tx(conn, |conn| begin_in(conn, pii, rule, subject, client, now))
+    let lock_seconds = match (&*conn, rule.pair.schedule()) {
+        (DbConn::Pg(_), Some(schedule)) => schedule,
+        _ => return write_tx(conn, |conn| begin_in(conn, pii, rule, subject, client, now)),
+    };
+    let attempt = Attempt::new(pii, rule, subject, client, now);
+    let at = now.naive_utc();
+    let keys = attempts::GuessKeys { client: &attempt.client, subject: &attempt.subject, pair: &attempt.pair };
+    let budgets =
+        attempts::Budgets { client: rule.client_failures, subject: rule.subject_failures, lock_seconds: &lock_seconds };
+    let counted = attempts::count_and_reserve(conn, keys, attempt.window, at, budgets)?;
+    let refusal = if counted.client > rule.client_failures {
+        ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: attempt.window_left(rule, at) }
+    } else if let Some(failures) = counted.failures {
+        let locks_until = rule.pair.lock_after(failures).map(|d| (at + d).and_utc());
+        return Ok(Attempt { failures, locks_until, ..attempt });
+    } else {
+        refused(rule, attempts::why_refused(conn, &attempt.pair, at)?, &attempt, at)
+    };
+    // A refused guess is not counted.
+    attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window)?;
+    Err(refusal)
 }
+
+/// Failures in a row whose locks [`begin`] writes into its statement at most.
+const LOCK_SCHEDULE: i32 = 32;
 
 /// [`begin`] in the caller's write transaction (a lookup that counts, compares and gives
 /// back a right guess in one): a refusal is an `Err`, on which the caller rolls back.
@@ -199,23 +237,9 @@ pub fn begin_in(
     client: &Client,
     now: DateTime<Utc>,
 ) -> Result<Attempt, ApiError> {
-    let key = |scope: &str, value: &str| {
-        format!(
-            "{}:{scope}:{}",
-            rule.name,
-            pii.lookup(PiiKind::Secret, &format!("guess|{}|{scope}|{value}", rule.name))
-        )
-    };
-    let attempt = Attempt {
-        pair: key("pair", &format!("{subject}|{}", client.0)),
-        subject: key("subject", subject),
-        client: key("client", &client.0),
-        window: window_start(now, rule.window),
-        failures: 0,
-        locks_until: None,
-    };
+    let attempt = Attempt::new(pii, rule, subject, client, now);
     let at = now.naive_utc();
-    let window_left = || ((attempt.window + rule.window) - at).num_seconds().max(1) as u64;
+    let window_left = || attempt.window_left(rule, at);
     // Both budgets in one statement (client first, then subject: every caller locks
     // the rows in this order). The subject's count before this guess (one less) says
     // whether it is guarded; a refusal below rolls both back.
@@ -228,15 +252,44 @@ pub fn begin_in(
     let reservation = attempts::reserve(conn, &attempt.pair, at, guarded.then_some(1), &lock)?;
     let (failures, locks_until) = match reservation {
         Reservation::Granted { failures, locks_until } => (failures, locks_until.map(|t| t.and_utc())),
-        Reservation::Locked(until) => {
-            let wait = (until - at).num_seconds().max(1) as u64;
-            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: wait });
-        }
-        Reservation::Capped => {
-            return Err(ApiError::TooManyRequests { code: rule.locked_code, retry_after: window_left() });
-        }
+        other => return Err(refused(rule, other, &attempt, at)),
     };
     Ok(Attempt { failures, locks_until, ..attempt.clone() })
+}
+
+/// The 429 of a guess its pair may not make: until the lock ends, or (capped) the window.
+fn refused(rule: &Rule, reservation: Reservation, attempt: &Attempt, at: NaiveDateTime) -> ApiError {
+    let retry_after = match reservation {
+        Reservation::Locked(until) => (until - at).num_seconds().max(1) as u64,
+        _ => attempt.window_left(rule, at),
+    };
+    ApiError::TooManyRequests { code: rule.locked_code, retry_after }
+}
+
+impl Attempt {
+    /// A guess not yet counted: its keys and window.
+    fn new(pii: &Pii, rule: &Rule, subject: &str, client: &Client, now: DateTime<Utc>) -> Self {
+        let key = |scope: &str, value: &str| {
+            format!(
+                "{}:{scope}:{}",
+                rule.name,
+                pii.lookup(PiiKind::Secret, &format!("guess|{}|{scope}|{value}", rule.name))
+            )
+        };
+        Attempt {
+            pair: key("pair", &format!("{subject}|{}", client.0)),
+            subject: key("subject", subject),
+            client: key("client", &client.0),
+            window: window_start(now, rule.window),
+            failures: 0,
+            locks_until: None,
+        }
+    }
+
+    /// Seconds until the window ends (at least one).
+    fn window_left(&self, rule: &Rule, at: NaiveDateTime) -> u64 {
+        ((self.window + rule.window) - at).num_seconds().max(1) as u64
+    }
 }
 
 /// Gives a guess back: it was right (or could not be judged), so it spends no failure
@@ -280,6 +333,27 @@ pub fn window_start(now: DateTime<Utc>, window: Duration) -> NaiveDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lock_schedule_written_into_the_statement_is_the_lock_of_every_failure() {
+        // PostgreSQL's one-statement guess reads the lock of its n-th failure in a row
+        // from the schedule (failures past its end: the last entry's).
+        for pair in [
+            PairLock::Fixed { after: 5, minutes: 15 },
+            PairLock::Fixed { after: 1, minutes: 60 },
+            PairLock::Fixed { after: 32, minutes: 1 },
+            PairLock::Growing,
+        ] {
+            let schedule = pair.schedule().expect("expressible");
+            for failures in 1..=200 {
+                let at = schedule[(failures as usize).min(schedule.len()) - 1];
+                let expected = pair.lock_after(failures).map_or(0, |d| d.num_seconds());
+                assert_eq!(at, expected, "{pair:?}, failure {failures}");
+            }
+        }
+        assert_eq!(PairLock::Growing.schedule().map(|s| s.len()), Some(11), "an hour from the 11th");
+        assert_eq!(PairLock::Fixed { after: 33, minutes: 1 }.schedule(), None, "counted in a transaction");
+    }
 
     #[test]
     fn windows_are_aligned_and_days_start_at_tehran_midnight() {

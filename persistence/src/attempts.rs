@@ -82,6 +82,122 @@ pub fn reserve(
     Ok(Reservation::Granted { failures, locks_until })
 }
 
+/// What [`count_and_reserve`] counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// The client's hits in the window, this guess included.
+    pub client: i32,
+    /// The subject's hits in the window, this guess included.
+    pub subject: i32,
+    /// The guess's place among the pair's failures in a row, when it was reserved; `None`
+    /// when it was not (the client over its budget, or the pair locked or capped).
+    pub failures: Option<i32>,
+}
+
+/// The keys of one guess.
+#[derive(Debug, Clone, Copy)]
+pub struct GuessKeys<'a> {
+    pub client: &'a str,
+    pub subject: &'a str,
+    pub pair: &'a str,
+}
+
+/// The budgets a guess is judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets<'a> {
+    /// The client's most hits in a window.
+    pub client: i32,
+    /// The subject's hits in a window beyond which its pairs are capped at one failure.
+    pub subject: i32,
+    /// The lock the pair's `n`-th failure in a row sets, in seconds (`0`: none), at
+    /// `lock_seconds[n - 1]`; failures past the end use the last.
+    pub lock_seconds: &'a [i64],
+}
+
+/// PostgreSQL, without a transaction: [`count_many`] of the client's and the subject's
+/// hits, then [`reserve`] of the pair — with the lock its failure earns — in one statement:
+/// `WITH counted AS (INSERT INTO attempt_counts … ON CONFLICT … DO UPDATE … RETURNING),
+/// pair AS (INSERT INTO attempt_locks … SELECT … WHERE <the client within its budget> ON
+/// CONFLICT (key) DO UPDATE … WHERE <open and under the cap the subject's count sets>)`.
+/// The rows are locked in the same order as there (the counts in key order, then the
+/// pair), and the pair's lock is set by the statement that counts the failure, so a
+/// parallel guess waiting on the row sees it.
+///
+/// The counts are taken even when the guess is refused: the caller takes them back
+/// ([`uncount_many`]) — in a transaction they would be rolled back. Meanwhile a parallel
+/// guess sees them one higher, which can only refuse it sooner.
+pub fn count_and_reserve(
+    conn: &mut DbConn,
+    keys: GuessKeys<'_>,
+    window_start: NaiveDateTime,
+    now: NaiveDateTime,
+    budgets: Budgets<'_>,
+) -> Result<Counted, DbError> {
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable};
+    let DbConn::Pg(pg) = conn else {
+        return Err(DbError::Internal("count_and_reserve is for PostgreSQL: SQLite counts in a transaction".into()));
+    };
+    if budgets.lock_seconds.is_empty() {
+        return Err(DbError::Internal("a lock schedule without entries".into()));
+    }
+    let mut sorted = [keys.client, keys.subject];
+    sorted.sort_unstable();
+    // $1 $2 the counts' keys in order, $3 the window, $4 now, $5 the pair, $6 the client,
+    // $7 the subject, $8 $9 their budgets, $10 when failures are forgotten, $11 the locks.
+    let in_a_row = "(CASE WHEN l.updated_at < $10 THEN 0 ELSE l.failures END)";
+    // The lock the `failures`-th failure sets, or `otherwise`.
+    let lock = |failures: &str, otherwise: &str| {
+        let seconds = format!("($11::bigint[])[LEAST({failures}, cardinality($11::bigint[]))]");
+        format!("(CASE WHEN {seconds} > 0 THEN $4 + {seconds} * interval '1 second' ELSE {otherwise} END)")
+    };
+    let sql = format!(
+        "WITH counted AS (INSERT INTO attempt_counts (key, window_start, hits, updated_at) \
+         VALUES ($1, $3, 1, $4), ($2, $3, 1, $4) \
+         ON CONFLICT (key, window_start) DO UPDATE SET hits = attempt_counts.hits + 1, updated_at = $4 \
+         RETURNING key, hits), \
+         pair AS (INSERT INTO attempt_locks AS l (key, failures, locked_until, updated_at) \
+         SELECT $5, 1, {first_lock}, $4 WHERE (SELECT hits FROM counted WHERE key = $6) <= $8 \
+         ON CONFLICT (key) DO UPDATE SET failures = {in_a_row} + 1, locked_until = {next_lock}, updated_at = $4 \
+         WHERE (l.locked_until IS NULL OR l.locked_until <= $4) \
+         AND {in_a_row} < (CASE WHEN (SELECT hits FROM counted WHERE key = $7) > $9 THEN 1 ELSE 2147483647 END) \
+         RETURNING failures) \
+         SELECT (SELECT hits FROM counted WHERE key = $6) AS client, (SELECT hits FROM counted WHERE key = $7) AS subject, \
+         (SELECT failures FROM pair) AS failures",
+        first_lock = lock("1", "NULL::timestamp"),
+        next_lock = lock(&format!("{in_a_row} + 1"), "l.locked_until"),
+    );
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Integer)]
+        client: i32,
+        #[diesel(sql_type = Integer)]
+        subject: i32,
+        #[diesel(sql_type = Nullable<Integer>)]
+        failures: Option<i32>,
+    }
+    let row: Row = diesel::sql_query(sql)
+        .bind::<Text, _>(sorted[0])
+        .bind::<Text, _>(sorted[1])
+        .bind::<Timestamp, _>(window_start)
+        .bind::<Timestamp, _>(now)
+        .bind::<Text, _>(keys.pair)
+        .bind::<Text, _>(keys.client)
+        .bind::<Text, _>(keys.subject)
+        .bind::<Integer, _>(budgets.client)
+        .bind::<Integer, _>(budgets.subject)
+        .bind::<Timestamp, _>(now - forget())
+        .bind::<Array<BigInt>, _>(budgets.lock_seconds)
+        .prepared()
+        .get_result(pg)?;
+    Ok(Counted { client: row.client, subject: row.subject, failures: row.failures })
+}
+
+/// Why a guess was not reserved: the lock that stands, or the cap (after
+/// [`count_and_reserve`]).
+pub fn why_refused(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Reservation, DbError> {
+    refused(conn, key, now)
+}
+
 /// Why [`reserve`] did not count a guess: the lock that stands, or the cap.
 fn refused(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Reservation, DbError> {
     let locked_until: Option<Option<NaiveDateTime>> =
