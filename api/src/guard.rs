@@ -210,17 +210,33 @@ pub fn begin(
     let keys = attempts::GuessKeys { client: &attempt.client, subject: &attempt.subject, pair: &attempt.pair };
     let budgets =
         attempts::Budgets { client: rule.client_failures, subject: rule.subject_failures, lock_seconds: &lock_seconds };
-    let counted = attempts::count_and_reserve(conn, keys, attempt.window, at, budgets)?;
-    let refusal = if counted.client > rule.client_failures {
-        ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: attempt.window_left(rule, at) }
-    } else if let Some(failures) = counted.failures {
-        let locks_until = rule.pair.lock_after(failures).map(|d| (at + d).and_utc());
-        return Ok(Attempt { failures, locks_until, ..attempt });
-    } else {
-        refused(rule, attempts::why_refused(conn, &attempt.pair, at)?, &attempt, at)
+    let limited =
+        || ApiError::TooManyRequests { code: ApiCode::GuessesLimited, retry_after: attempt.window_left(rule, at) };
+    let (client_hits, failures) = match attempts::count_and_reserve(conn, keys, attempt.window, at, budgets)? {
+        attempts::Counted::Counted { client, failures, .. } => (client, failures),
+        // Not counted: the client's budget (checked first, as `begin_in` does), or the
+        // pair's lock or cap.
+        attempts::Counted::Refused => {
+            return Err(if attempts::hits(conn, &attempt.client, attempt.window)? >= rule.client_failures {
+                limited()
+            } else {
+                refused(rule, attempts::why_refused(conn, &attempt.pair, at)?, &attempt, at)
+            });
+        }
     };
-    // A refused guess is not counted.
-    attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window)?;
+    let refusal = match failures {
+        _ if client_hits > rule.client_failures => limited(),
+        Some(failures) => {
+            let locks_until = rule.pair.lock_after(failures).map(|d| (at + d).and_utc());
+            return Ok(Attempt { failures, locks_until, ..attempt });
+        }
+        None => refused(rule, attempts::why_refused(conn, &attempt.pair, at)?, &attempt, at),
+    };
+    // Counted, then refused after waiting for its rows: a refused guess is not counted.
+    if let Err(e) = attempts::uncount_many(conn, &[&attempt.client, &attempt.subject], attempt.window) {
+        // Counted once too often at worst (never once too few); the refusal stands.
+        tracing::warn!(error = %e, "a refused guess's counts could not be taken back");
+    }
     Err(refusal)
 }
 

@@ -84,14 +84,15 @@ pub fn reserve(
 
 /// What [`count_and_reserve`] counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted {
-    /// The client's hits in the window, this guess included.
-    pub client: i32,
-    /// The subject's hits in the window, this guess included.
-    pub subject: i32,
-    /// The guess's place among the pair's failures in a row, when it was reserved; `None`
-    /// when it was not (the client over its budget, or the pair locked or capped).
-    pub failures: Option<i32>,
+pub enum Counted {
+    /// Counted: the client's and the subject's hits in the window, this guess included, and
+    /// the guess's place among the pair's failures in a row when it was reserved (`None`
+    /// when it was not: the client over its budget, or the pair locked or capped by a guess
+    /// that came first — the caller takes the counts back).
+    Counted { client: i32, subject: i32, failures: Option<i32> },
+    /// Not counted: the pair was locked or capped, or the client's budget spent, when the
+    /// statement looked (without waiting for a row).
+    Refused,
 }
 
 /// The keys of one guess.
@@ -123,9 +124,13 @@ pub struct Budgets<'a> {
 /// pair), and the pair's lock is set by the statement that counts the failure, so a
 /// parallel guess waiting on the row sees it.
 ///
-/// The counts are taken even when the guess is refused: the caller takes them back
-/// ([`uncount_many`]) — in a transaction they would be rolled back. Meanwhile a parallel
-/// guess sees them one higher, which can only refuse it sooner.
+/// A guess at a locked or capped pair, or from a client whose budget is spent, is not
+/// counted at all (a look at the rows without their locks comes first): a flood of refused guesses must
+/// not raise the counts that an owner or the other citizens behind one address are judged
+/// by. Refused only after waiting for the rows (a guess just before it set the lock or
+/// spent the budget), it has been counted: the caller takes the counts back
+/// ([`uncount_many`]) — in a transaction they would be rolled back — and meanwhile a
+/// parallel guess sees them one higher.
 pub fn count_and_reserve(
     conn: &mut DbConn,
     keys: GuessKeys<'_>,
@@ -152,7 +157,12 @@ pub fn count_and_reserve(
     };
     let sql = format!(
         "WITH counted AS (INSERT INTO attempt_counts (key, window_start, hits, updated_at) \
-         VALUES ($1, $3, 1, $4), ($2, $3, 1, $4) \
+         SELECT k, $3, 1, $4 FROM (VALUES ($1::text), ($2::text)) AS v (k) \
+         WHERE NOT EXISTS (SELECT 1 FROM attempt_locks WHERE key = $5 AND locked_until > $4) \
+         AND coalesce((SELECT hits FROM attempt_counts WHERE key = $6 AND window_start = $3), 0) < $8 \
+         AND NOT (coalesce((SELECT hits FROM attempt_counts WHERE key = $7 AND window_start = $3), 0) >= $9 \
+             AND coalesce((SELECT {in_a_row} FROM attempt_locks AS l WHERE key = $5), 0) >= 1) \
+         ORDER BY k \
          ON CONFLICT (key, window_start) DO UPDATE SET hits = attempt_counts.hits + 1, updated_at = $4 \
          RETURNING key, hits), \
          pair AS (INSERT INTO attempt_locks AS l (key, failures, locked_until, updated_at) \
@@ -168,10 +178,10 @@ pub fn count_and_reserve(
     );
     #[derive(QueryableByName)]
     struct Row {
-        #[diesel(sql_type = Integer)]
-        client: i32,
-        #[diesel(sql_type = Integer)]
-        subject: i32,
+        #[diesel(sql_type = Nullable<Integer>)]
+        client: Option<i32>,
+        #[diesel(sql_type = Nullable<Integer>)]
+        subject: Option<i32>,
         #[diesel(sql_type = Nullable<Integer>)]
         failures: Option<i32>,
     }
@@ -189,7 +199,10 @@ pub fn count_and_reserve(
         .bind::<Array<BigInt>, _>(budgets.lock_seconds)
         .prepared()
         .get_result(pg)?;
-    Ok(Counted { client: row.client, subject: row.subject, failures: row.failures })
+    Ok(match (row.client, row.subject) {
+        (Some(client), Some(subject)) => Counted::Counted { client, subject, failures: row.failures },
+        _ => Counted::Refused,
+    })
 }
 
 /// Why a guess was not reserved: the lock that stands, or the cap (after

@@ -165,7 +165,7 @@ pub fn claim_due(
             .load::<OutboxRow>(conn)
             .map_err(DbError::from)
     })?;
-    // Oldest first, as they were picked (`RETURNING` keeps no order).
+    // Oldest first (`RETURNING` keeps no order).
     rows.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     Ok(rows)
 }
