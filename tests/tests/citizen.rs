@@ -347,3 +347,23 @@ db_test!(english_messages_on_request, |app| {
     let (_, p) = ncr_tests::json(res).await;
     assert_eq!(p["detail"], "Sign in first: a bearer token is required.");
 });
+
+db_test!(first_entries_of_one_national_code_at_once_are_one_citizen, |app| {
+    // On PostgreSQL a first entry writes the citizen and her session in one statement
+    // (ADR 0016, item 6); entries racing it meet on the national code's unique lookup value
+    // and take the transaction, which finds her. Every one is in, as the same citizen.
+    let answers = futures_util::future::join_all((0..4).map(|_| app.enter(MALE.national_id, MALE.serial))).await;
+    let tokens: Vec<String> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 201, "{body}");
+            body["token"].as_str().expect("a token").to_owned()
+        })
+        .collect();
+    let (status, saved) = app.put("/api/v1/citizen/application/personal-info", Some(&tokens[0]), &info(&MALE)).await;
+    assert_eq!(status, 201, "{saved}");
+    for token in &tokens[1..] {
+        let (status, view) = app.get("/api/v1/citizen/application", Some(token)).await;
+        assert_eq!((status, view["id"].as_str()), (200, saved["id"].as_str()), "{view}");
+    }
+});
