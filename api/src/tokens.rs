@@ -284,7 +284,8 @@ pub fn open_session(
     minutes: i64,
 ) -> Result<String, persistence::DbError> {
     let row = session_row(aud, subject, now, minutes);
-    persistence::sessions::open(conn, &row.audience, &row.subject, row.created_at, row.expires_at)
+    persistence::sessions::insert(conn, &row)?;
+    Ok(row.id)
 }
 
 /// The session [`open_session`] opens, for a statement that writes it with its subject:

@@ -214,6 +214,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// Whether this application holds one of `slot`'s seats (held, booked or offered).
+    pub fn holds_seat_of(&self, slot: &Slot) -> bool {
+        self.slot.as_ref() == Some(slot) && self.appointment.holds_seat()
+    }
+
     /// A new application, created when personal information is first saved.
     pub fn new_draft(policy: &Policy, identity: IdentityStatus) -> Self {
         Self {

@@ -55,7 +55,7 @@ pub fn reserve(
     let cap = cap.unwrap_or(i32::MAX);
     // A key that may never be guessed (no row needed to say so).
     if cap <= 0 {
-        return refused(conn, key, now);
+        return why_refused(conn, key, now);
     }
     let open = l::locked_until.is_null().or(l::locked_until.le(now));
     // Old failures are forgotten once nothing is locked.
@@ -74,7 +74,7 @@ pub fn reserve(
         DbConn::Pg(c) => counted.get_result(c).optional(),
         DbConn::Sqlite(c) => counted.get_result(c).optional(),
     }?;
-    let Some(failures) = taken else { return refused(conn, key, now) };
+    let Some(failures) = taken else { return why_refused(conn, key, now) };
     let locks_until = lock_after(failures).map(|d| now + d);
     if locks_until.is_some() {
         diesel::update(l::table.find(key)).set(l::locked_until.eq(locks_until)).prepared().execute(conn)?;
@@ -205,14 +205,9 @@ pub fn count_and_reserve(
     })
 }
 
-/// Why a guess was not reserved: the lock that stands, or the cap (after
-/// [`count_and_reserve`]).
+/// Why [`reserve`] or [`count_and_reserve`] did not count a guess: the lock that stands,
+/// or the cap.
 pub fn why_refused(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Reservation, DbError> {
-    refused(conn, key, now)
-}
-
-/// Why [`reserve`] did not count a guess: the lock that stands, or the cap.
-fn refused(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> Result<Reservation, DbError> {
     let locked_until: Option<Option<NaiveDateTime>> =
         l::table.find(key).select(l::locked_until).first(conn).optional()?;
     Ok(match locked_until.flatten().filter(|t| *t > now) {

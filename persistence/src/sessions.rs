@@ -33,8 +33,14 @@ pub fn open(
     expires_at: NaiveDateTime,
 ) -> Result<String, DbError> {
     let row = new_row(audience, subject, now, expires_at);
-    single_write(conn, |conn| diesel::insert_into(s::table).values(&row).prepared().execute(conn))?;
+    insert(conn, &row)?;
     Ok(row.id)
+}
+
+/// Opens a session built by [`new_row`].
+pub fn insert(conn: &mut DbConn, row: &SessionRow) -> Result<(), DbError> {
+    single_write(conn, |conn| diesel::insert_into(s::table).values(row).prepared().execute(conn))?;
+    Ok(())
 }
 
 /// A session to open (a new id), for [`open`] or a statement that writes it with its

@@ -217,7 +217,7 @@ pub async fn take_slot(
                        app: &domain::application::Application,
                        now: DateTime<Utc>| {
         let office = office_for(&catalog, conn, &slot, app)?;
-        let same_seat = app.slot.as_ref() == Some(&slot) && app.appointment.holds_seat();
+        let same_seat = app.holds_seat_of(&slot);
         // A slot the database refused as full a moment ago is refused again without its
         // contested row — but never to the citizen whose application holds one of its
         // seats: that is read from the application itself, the same on every instance.
@@ -388,7 +388,7 @@ impl Alone {
     ) -> Result<Held, ApiError> {
         let Some(mut row) = target.load(conn, now)? else { return Ok(Held::InTransaction) };
         let app = row.to_domain()?;
-        let same_seat = app.slot.as_ref() == Some(slot) && app.appointment.holds_seat();
+        let same_seat = app.holds_seat_of(slot);
         if !same_seat && self.full.refuses(slot, Instant::now()) {
             return Ok(Held::FullFromMemory);
         }

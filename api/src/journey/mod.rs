@@ -96,7 +96,7 @@ impl Target {
     ) -> Result<bool, ApiError> {
         let Some(row) = self.load(conn, now)? else { return Ok(true) };
         let app = row.to_domain()?;
-        Ok(app.slot.as_ref() == Some(slot) && app.appointment.holds_seat())
+        Ok(app.holds_seat_of(slot))
     }
 }
 
