@@ -265,7 +265,7 @@ pub fn ncr_binary() -> PathBuf {
     let bin = profile_dir.join("ncr");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build --bin ncr` (scripts/test does)",
+        "{} is missing: build it first with `cargo build --workspace --all-targets` (scripts/test does)",
         bin.display()
     );
     bin
