@@ -289,3 +289,54 @@ db_test!(the_sandbox_bank_refuses_amounts_out_of_its_bounds, |app| {
     let (status, token) = app.post("/sandbox/bank/api/payments", None, &body(1_000_000_000_000)).await;
     assert_eq!(status, 201, "{token}");
 });
+
+// Two payments of one application, both confirmed at the bank, whose callbacks arrive at
+// the same moment (the citizen paid in two tabs): on PostgreSQL each is first settled
+// without a transaction, from rows read unlocked, and the versioned write lets only one
+// register the application; the other is settled again in a transaction and sees a paid
+// application, so its money goes back. Either order, one registration and one refund.
+db_test!(two_payments_of_one_application_confirmed_at_once_register_it_once_and_give_one_back, |app| {
+    for person in [Person::from(&SAMPLE), Person::from(&MALE)] {
+        let date = app.open_date(MARAGHEH, 2).await;
+        let token = app.draft(&person).await;
+        let (status, body) = app.hold(&token, MARAGHEH, date, "morning").await;
+        assert_eq!(status, 200, "{body}");
+        let payments = [app.start_payment(&token).await, app.start_payment(&token).await];
+        let mut chosen = Vec::new();
+        for p in &payments {
+            chosen.push(app.bank_choose(p["redirect_url"].as_str().unwrap(), "success").await);
+        }
+        let locations = join_all(chosen.iter().map(|(action, fields)| app.post_callback(action, fields))).await;
+        let won = locations.iter().filter(|l| l.contains("outcome=success")).count();
+        let refunded = locations.iter().filter(|l| l.contains("outcome=refund_pending")).count();
+        assert_eq!((won, refunded), (1, 1), "one registers the application, one is given back: {locations:?}");
+
+        let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+        assert_eq!((view["state"].as_str(), view["payment_status"].as_str()), (Some("registered"), Some("paid")));
+        assert_eq!(view["appointment_status"], "booked", "{view}");
+        let id = view["id"].as_str().unwrap();
+        let statuses = |status: &'static str| {
+            format!("SELECT COUNT(*) AS n FROM payments WHERE application_id = '{id}' AND status = '{status}'")
+        };
+        assert_eq!(app.count_sql(&statuses("verified")).await, 1, "one payment is kept");
+        assert_eq!(
+            app.count_sql(&statuses("refunded")).await,
+            1,
+            "the other's money went back (the sandbox bank reversed it)"
+        );
+        let audit = |action: &'static str| {
+            format!("SELECT COUNT(*) AS n FROM audit_log WHERE application_id = '{id}' AND action = '{action}'")
+        };
+        assert_eq!(app.count_sql(&audit("payment_verified")).await, 1);
+        assert_eq!(app.count_sql(&audit("payment_refunded")).await, 1);
+        let sms =
+            format!("SELECT COUNT(*) AS n FROM outbox WHERE application_id = '{id}' AND template = 'registration'");
+        assert_eq!(app.count_sql(&sms).await, 1, "one registration message");
+        // The seat was taken once: the slot counts one booking for her.
+        let seats = format!(
+            "SELECT COUNT(*) AS n FROM applications WHERE slot_office_id = '{MARAGHEH}' AND slot_date = '{date}' \
+             AND slot_shift = 'morning' AND id = '{id}' AND appointment_status = 'booked'"
+        );
+        assert_eq!(app.count_sql(&seats).await, 1);
+    }
+});
