@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use crate::db::DbConn;
 use crate::error::DbError;
 use crate::pii::{Kind, Pii};
+use crate::prepared::KeepPrepared;
 use crate::schema::{sandbox_emails, sandbox_sms};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -57,12 +58,13 @@ pub fn store_sms(
         local_id: local_id.map(str::to_owned),
     };
     crate::db::single_write(conn, |conn| {
+        // Kept prepared: the sandbox phone takes every SMS the journeys send.
         let inserted = match conn {
             DbConn::Pg(c) => {
-                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().prepared().execute(c)?
             }
             DbConn::Sqlite(c) => {
-                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().execute(c)?
+                diesel::insert_into(sandbox_sms::table).values(&row).on_conflict_do_nothing().prepared().execute(c)?
             }
         };
         if inserted == 1 {

@@ -74,6 +74,15 @@ db_test!(the_journeys_writes_are_prepared_once_per_connection_and_count_rows_as_
     .unwrap();
     assert_eq!(again, 0);
     assert_eq!(offices::slot(conn, &office, date, Shift::Morning).unwrap().unwrap().taken, taken, "taken and released");
+    // The sandbox phone's store (every journey's SMS): a second hand-over of one message
+    // (its local id again) inserts nothing and answers the first one's id.
+    let pii = app.state.pii.clone();
+    let sms = |conn: &mut DbConn, local_id: &str| {
+        persistence::sandbox_messages::store_sms(conn, &pii, "09121234567", "کد رهگیری", Some(local_id), now).unwrap()
+    };
+    let first = sms(conn, "4242");
+    assert_eq!(sms(conn, "4242"), first, "the same message handed over twice is one");
+    assert_ne!(sms(conn, "4243"), first, "another message is another");
 
     if matches!(conn, DbConn::Pg(_)) {
         let prepared = prepared_on(conn);
@@ -83,6 +92,7 @@ db_test!(the_journeys_writes_are_prepared_once_per_connection_and_count_rows_as_
             r#"UPDATE "slots" SET "taken" = ("slots"."taken" - $1)"#,
             "WITH app AS (UPDATE \"applications\"",
             r#"UPDATE "sessions" SET "ended_at""#,
+            r#"INSERT INTO "sandbox_sms""#,
         ] {
             assert!(
                 prepared.iter().any(|s| s.starts_with(start)),
