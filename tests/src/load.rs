@@ -369,6 +369,40 @@ struct CostProbe {
     /// CPU ms of each PostgreSQL backend serving the server's database.
     backends: Option<BTreeMap<i32, f64>>,
     pgss_calls: Option<u64>,
+    /// The server's own latency histogram of holds (`ncr_http_request_duration_seconds`,
+    /// from the request read to the answer written): (upper bound in seconds, count).
+    hold_buckets: Vec<(f64, u64)>,
+}
+
+/// The route whose server-side latency the rush reports beside the clients'.
+const HOLD_ROUTE: &str = r#"method="PUT",route="/api/v1/citizen/application/appointment""#;
+
+/// The cumulative buckets of the hold's latency histogram in a `/metrics` text.
+fn hold_buckets(metrics: &str) -> Vec<(f64, u64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("ncr_http_request_duration_seconds_bucket{"))
+        .filter_map(|l| l.strip_prefix(HOLD_ROUTE))
+        .filter_map(|l| {
+            let (le, count) = l.strip_prefix(",le=\"")?.split_once("\"} ")?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// "server-side p50 ≤ 25 ms, p99 ≤ 100 ms": the bucket bounds that hold half and 99 % of
+/// the holds between two probes (the histogram's buckets, so bounds, not exact figures).
+fn server_side_holds(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<String> {
+    let delta: Vec<(f64, u64)> =
+        after.iter().map(|(le, n)| (*le, n - before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))).collect();
+    let total = delta.last()?.1;
+    let within = |q: f64| delta.iter().find(|(_, n)| *n as f64 >= q * total as f64).map(|(le, _)| le * 1000.0);
+    Some(format!(
+        "server-side (its histogram: request read → answer written) {total} holds, p50 ≤ {} ms, p99 ≤ {} ms",
+        within(0.50)?,
+        within(0.99)?
+    ))
 }
 
 /// The `application_name` of the load generator's own PostgreSQL connections, so that
@@ -389,19 +423,19 @@ struct CallsRow {
 
 impl CostProbe {
     async fn take(http: &reqwest::Client, base: &str, opts: &Options, db: Option<&persistence::Db>) -> Self {
-        let counters = async {
-            let text = http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok()?;
-            let read = |name: &str| {
-                text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok())
-            };
+        let text = async { http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok() }.await;
+        let text = text.unwrap_or_default();
+        let read =
+            |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok());
+        let counters = (|| {
             Some((
                 read("ncr_db_statements_total")?,
                 read("ncr_db_transaction_control_total")?,
                 read("ncr_db_transactions_total")?,
                 read("ncr_db_rollbacks_total")?,
             ))
-        }
-        .await;
+        })();
+        let hold_buckets = hold_buckets(&text);
         let (backends, pgss_calls) = match db.filter(|d| d.backend() == persistence::Backend::Postgres) {
             Some(db) => {
                 let db = db.clone();
@@ -433,7 +467,7 @@ impl CostProbe {
             }
             None => (None, None),
         };
-        Self { counters, server_cpu_ms: opts.server_pid.and_then(cpu_ms), backends, pgss_calls }
+        Self { counters, server_cpu_ms: opts.server_pid.and_then(cpu_ms), backends, pgss_calls, hold_buckets }
     }
 
     /// The costs between `self` (taken at the start) and `end`. A backend that appeared
@@ -459,9 +493,15 @@ impl CostProbe {
 
 // ---------------------------------------------------------------- measuring
 
+/// What one client saw. Latencies are kept as plain samples and put into histograms only
+/// for the report: a histogram of these bounds is ~150 KB, and a rush has a thousand
+/// clients whose figures are merged while the others still wait for their answers — the
+/// load generator, on the machine it measures, would spend the rush's CPU zeroing and
+/// adding them.
 #[derive(Default)]
 struct Stats {
-    hist: BTreeMap<&'static str, Histogram<u64>>,
+    /// Microseconds per endpoint.
+    samples: BTreeMap<&'static str, Vec<u64>>,
     errors: BTreeMap<String, u64>,
     refusals: BTreeMap<String, u64>,
     requests: u64,
@@ -471,8 +511,7 @@ struct Stats {
 
 impl Stats {
     fn record(&mut self, name: &'static str, took: Duration) {
-        let h = self.hist.entry(name).or_insert_with(|| Histogram::new_with_bounds(1, 120_000_000, 3).expect("bounds"));
-        h.saturating_record(took.as_micros().max(1) as u64);
+        self.samples.entry(name).or_default().push(took.as_micros().max(1) as u64);
         self.requests += 1;
     }
 
@@ -481,13 +520,8 @@ impl Stats {
     }
 
     fn merge(&mut self, other: Stats) {
-        for (k, h) in other.hist {
-            match self.hist.get_mut(k) {
-                Some(mine) => mine.add(h).expect("same bounds"),
-                None => {
-                    self.hist.insert(k, h);
-                }
-            }
+        for (k, mut v) in other.samples {
+            self.samples.entry(k).or_default().append(&mut v);
         }
         for (k, v) in other.errors {
             *self.errors.entry(k).or_default() += v;
@@ -511,9 +545,13 @@ impl Stats {
             errors: self.errors,
             refusals: self.refusals,
             endpoints: self
-                .hist
+                .samples
                 .into_iter()
-                .map(|(k, h)| {
+                .map(|(k, samples)| {
+                    let mut h = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+                    for us in samples {
+                        h.saturating_record(us);
+                    }
                     (
                         k.to_owned(),
                         EndpointFigures {
@@ -1087,6 +1125,9 @@ async fn rush(
     let losers = total.refusals.values().sum();
     let mut report = total.report(Scenario::Rush, elapsed, opts);
     report.costs = Some(probe.until(&end));
+    // Beside the clients' figures, which on a shared machine include the load generator's
+    // own wait for a core: how long the server took over each hold.
+    report.notes.extend(server_side_holds(&probe.hold_buckets, &end.hold_buckets));
     let mut problems = Vec::new();
 
     // Each winner reads her own application: the contested seat, booked, is hers.

@@ -92,6 +92,13 @@ db_test!(loadtest_scenarios_run_without_errors, |app| {
     assert_eq!((check.paid, check.winners_holding), (5, 5), "{}", rush.table());
     assert_eq!((check.held_in_db, check.booked_in_db, check.strangers), (0, 5, 0), "{}", rush.table());
     assert!(check.ok, "{}", rush.table());
+    // Beside the clients' latencies, the server's own for the same 24 holds (its histogram
+    // in /metrics, counted between the rush's start and end).
+    assert!(
+        rush.notes.iter().any(|n| n.starts_with("server-side") && n.contains(" 24 holds, p50 ≤ ")),
+        "{:?}",
+        rush.notes
+    );
 });
 
 // Issue 21: what each request of one journey costs the database, from the server's own
