@@ -394,9 +394,11 @@ fn hold_buckets(metrics: &str) -> Vec<(f64, u64)> {
 /// "server-side p50 ≤ 25 ms, p99 ≤ 100 ms": the bucket bounds that hold half and 99 % of
 /// the holds between two probes (the histogram's buckets, so bounds, not exact figures).
 fn server_side_holds(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<String> {
-    let delta: Vec<(f64, u64)> =
-        after.iter().map(|(le, n)| (*le, n - before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))).collect();
-    let total = delta.last()?.1;
+    let delta: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(le, n)| (*le, n.saturating_sub(before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))))
+        .collect();
+    let total = delta.last().map(|(_, n)| *n).filter(|n| *n > 0)?;
     let within = |q: f64| delta.iter().find(|(_, n)| *n as f64 >= q * total as f64).map(|(le, _)| le * 1000.0);
     Some(format!(
         "server-side (its histogram: request read → answer written) {total} holds, p50 ≤ {} ms, p99 ≤ {} ms",
@@ -1253,4 +1255,37 @@ fn slot_applications(db: &persistence::Db, office: &str, date: NaiveDate, shift:
         .select((a::id, a::appointment_status))
         .load(&mut conn)
         .expect("the slot's applications")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_own_figures_for_the_holds_come_from_its_histogram_between_two_probes() {
+        let route = HOLD_ROUTE;
+        let metrics = |counts: [u64; 4]| {
+            let les = ["0.025", "0.05", "0.1", "+Inf"];
+            let mut text = String::from("ncr_db_statements_total 7\n");
+            for (le, n) in les.iter().zip(counts) {
+                text.push_str(&format!("ncr_http_request_duration_seconds_bucket{{{route},le=\"{le}\"}} {n}\n"));
+            }
+            // Another route's buckets are not the holds'.
+            text.push_str(
+                "ncr_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health/live\",le=\"0.025\"} 99\n",
+            );
+            text
+        };
+        let before = hold_buckets(&metrics([5, 10, 10, 10]));
+        assert_eq!(before, vec![(0.025, 5), (0.05, 10), (0.1, 10), (f64::INFINITY, 10)]);
+        // 100 holds during the rush: 5 within 25 ms, 60 within 50 ms, 99 within 100 ms.
+        let after = hold_buckets(&metrics([10, 70, 109, 110]));
+        assert_eq!(
+            server_side_holds(&before, &after).as_deref(),
+            Some("server-side (its histogram: request read → answer written) 100 holds, p50 ≤ 50 ms, p99 ≤ 100 ms")
+        );
+        // No hold between the probes, or no histogram at all: nothing to say.
+        assert_eq!(server_side_holds(&after, &after), None);
+        assert_eq!(server_side_holds(&[], &[]), None);
+    }
 }
