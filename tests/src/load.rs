@@ -370,8 +370,9 @@ struct CostProbe {
     backends: Option<BTreeMap<i32, f64>>,
     pgss_calls: Option<u64>,
     /// The server's own latency histogram of holds (`ncr_http_request_duration_seconds`,
-    /// from the request read to the answer written): (upper bound in seconds, count).
-    hold_buckets: Vec<(f64, u64)>,
+    /// from its request middleware's start to the response it hands back): (upper bound
+    /// in seconds, count); `None` when `/metrics` could not be read.
+    hold_buckets: Option<Vec<(f64, u64)>>,
 }
 
 /// The route whose server-side latency the rush reports beside the clients'.
@@ -393,15 +394,20 @@ fn hold_buckets(metrics: &str) -> Vec<(f64, u64)> {
 
 /// "server-side p50 ≤ 25 ms, p99 ≤ 100 ms": the bucket bounds that hold half and 99 % of
 /// the holds between two probes (the histogram's buckets, so bounds, not exact figures).
-fn server_side_holds(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<String> {
-    let delta: Vec<(f64, u64)> = after
-        .iter()
-        .map(|(le, n)| (*le, n.saturating_sub(before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m))))
-        .collect();
+/// Nothing when a probe could not read `/metrics`, when no hold was counted between them,
+/// or when a count went down (the server restarted): no figure rather than a wrong one.
+fn server_side_holds(before: Option<&[(f64, u64)]>, after: Option<&[(f64, u64)]>) -> Option<String> {
+    let (before, after) = (before?, after?);
+    let earlier = |le: f64| before.iter().find(|(b, _)| *b == le).map_or(0, |(_, m)| *m);
+    if after.iter().any(|(le, n)| *n < earlier(*le)) || before.iter().any(|(le, _)| !after.iter().any(|(a, _)| a == le))
+    {
+        return None;
+    }
+    let delta: Vec<(f64, u64)> = after.iter().map(|(le, n)| (*le, n - earlier(*le))).collect();
     let total = delta.last().map(|(_, n)| *n).filter(|n| *n > 0)?;
     let within = |q: f64| delta.iter().find(|(_, n)| *n as f64 >= q * total as f64).map(|(le, _)| le * 1000.0);
     Some(format!(
-        "server-side (its histogram: request read → answer written) {total} holds, p50 ≤ {} ms, p99 ≤ {} ms",
+        "server-side (its histogram: middleware entry → response ready) {total} holds, p50 ≤ {} ms, p99 ≤ {} ms",
         within(0.50)?,
         within(0.99)?
     ))
@@ -425,8 +431,9 @@ struct CallsRow {
 
 impl CostProbe {
     async fn take(http: &reqwest::Client, base: &str, opts: &Options, db: Option<&persistence::Db>) -> Self {
-        let text = async { http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok() }.await;
-        let text = text.unwrap_or_default();
+        let fetched = async { http.get(format!("{base}/metrics")).send().await.ok()?.text().await.ok() }.await;
+        let hold_buckets = fetched.as_deref().map(hold_buckets);
+        let text = fetched.unwrap_or_default();
         let read =
             |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<u64>().ok());
         let counters = (|| {
@@ -437,7 +444,6 @@ impl CostProbe {
                 read("ncr_db_rollbacks_total")?,
             ))
         })();
-        let hold_buckets = hold_buckets(&text);
         let (backends, pgss_calls) = match db.filter(|d| d.backend() == persistence::Backend::Postgres) {
             Some(db) => {
                 let db = db.clone();
@@ -1129,7 +1135,7 @@ async fn rush(
     report.costs = Some(probe.until(&end));
     // Beside the clients' figures, which on a shared machine include the load generator's
     // own wait for a core: how long the server took over each hold.
-    report.notes.extend(server_side_holds(&probe.hold_buckets, &end.hold_buckets));
+    report.notes.extend(server_side_holds(probe.hold_buckets.as_deref(), end.hold_buckets.as_deref()));
     let mut problems = Vec::new();
 
     // Each winner reads her own application: the contested seat, booked, is hers.
@@ -1281,11 +1287,16 @@ mod tests {
         // 100 holds during the rush: 5 within 25 ms, 60 within 50 ms, 99 within 100 ms.
         let after = hold_buckets(&metrics([10, 70, 109, 110]));
         assert_eq!(
-            server_side_holds(&before, &after).as_deref(),
-            Some("server-side (its histogram: request read → answer written) 100 holds, p50 ≤ 50 ms, p99 ≤ 100 ms")
+            server_side_holds(Some(&before), Some(&after)).as_deref(),
+            Some("server-side (its histogram: middleware entry → response ready) 100 holds, p50 ≤ 50 ms, p99 ≤ 100 ms")
         );
-        // No hold between the probes, or no histogram at all: nothing to say.
-        assert_eq!(server_side_holds(&after, &after), None);
-        assert_eq!(server_side_holds(&[], &[]), None);
+        // A server that had served no hold yet has no buckets for the route: all are new.
+        assert!(server_side_holds(Some(&[]), Some(&after)).is_some_and(|s| s.contains(" 110 holds, ")));
+        // No figure rather than a wrong one: no hold between the probes, a probe that could
+        // not read /metrics (everything since the start would count), a restarted server.
+        assert_eq!(server_side_holds(Some(&after), Some(&after)), None);
+        assert_eq!(server_side_holds(None, Some(&after)), None);
+        assert_eq!(server_side_holds(Some(&after), Some(&before)), None);
+        assert_eq!(server_side_holds(Some(&before), Some(&[])), None);
     }
 }
