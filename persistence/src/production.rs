@@ -121,8 +121,16 @@ pub fn claim(
     })
 }
 
-/// Leases one application to `client` unless another client's lease still runs; whether
-/// it did.
+/// Leases one application to `client` unless another client's lease still runs, or it has
+/// left the queue since the candidates were read; whether it did.
+///
+/// The lease is written only while the application is still enrolled, read as it is now:
+/// a client that starts production releases its lease in the same transaction, and the
+/// candidates of a poll running at that moment were read before — without this condition
+/// the poll would lease (and hand out) an application already in production. On PostgreSQL
+/// the application row is read `FOR SHARE`: a start in progress holds it `FOR UPDATE`
+/// (`mutate_in` locks it first), so the lease waits for that start and sees its outcome;
+/// SQLite runs one writer at a time.
 fn lease(
     conn: &mut DbConn,
     application_id: &ApplicationId,
@@ -130,13 +138,17 @@ fn lease(
     now: NaiveDateTime,
     until: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let taken = diesel::sql_query(
-        "INSERT INTO production_leases (application_id, client_id, leased_until) VALUES ($1, $2, $3)
+    let lock = if matches!(conn, DbConn::Pg(_)) { " FOR SHARE" } else { "" };
+    // SQLite numbers `$n` parameters in order of first appearance: keep them in order. An
+    // upsert from a SELECT needs its WHERE clause there (SQLite's parser).
+    let taken = diesel::sql_query(format!(
+        "INSERT INTO production_leases (application_id, client_id, leased_until)
+         SELECT $1, $2, $3 FROM applications WHERE id = $1 AND state = 'enrolled'{lock}
          ON CONFLICT (application_id) DO UPDATE
             SET client_id = excluded.client_id, leased_until = excluded.leased_until
           WHERE production_leases.leased_until <= $4 OR production_leases.client_id = excluded.client_id
-         RETURNING application_id",
-    )
+         RETURNING application_id"
+    ))
     .bind::<Text, _>(application_id.as_str())
     .bind::<Text, _>(client.as_str())
     .bind::<Timestamp, _>(until)
