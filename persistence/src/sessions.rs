@@ -24,26 +24,13 @@ pub struct SessionRow {
     pub ended_at: Option<NaiveDateTime>,
 }
 
-/// Opens a session; returns its id for the token's `sid`.
-pub fn open(
-    conn: &mut DbConn,
-    audience: &str,
-    subject: &str,
-    now: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> Result<String, DbError> {
-    let row = new_row(audience, subject, now, expires_at);
-    insert(conn, &row)?;
-    Ok(row.id)
-}
-
-/// Opens a session built by [`new_row`].
+/// Opens a session built by [`new_row`] (its id is the token's `sid`).
 pub fn insert(conn: &mut DbConn, row: &SessionRow) -> Result<(), DbError> {
     single_write(conn, |conn| diesel::insert_into(s::table).values(row).prepared().execute(conn))?;
     Ok(())
 }
 
-/// A session to open (a new id), for [`open`] or a statement that writes it with its
+/// A session to open (a new id), for [`insert`] or a statement that writes it with its
 /// subject (`citizens::enter_new_alone`).
 pub fn new_row(audience: &str, subject: &str, now: NaiveDateTime, expires_at: NaiveDateTime) -> SessionRow {
     SessionRow {

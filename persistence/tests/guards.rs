@@ -784,7 +784,9 @@ fn a_session_admits_only_its_own_audience_and_subject_while_live() {
         let conn = &mut conn;
         let db = backend(conn);
         let subject = id();
-        let sid = sessions::open(conn, "citizen", &subject, at(0), at(3600)).unwrap();
+        let session = sessions::new_row("citizen", &subject, at(0), at(3600));
+        sessions::insert(conn, &session).unwrap();
+        let sid = session.id;
         let check = |conn: &mut DbConn, audience: &str, subject: &str, now| {
             sessions::check(conn, &sid, audience, subject, now, None).unwrap()
         };
@@ -806,7 +808,9 @@ fn an_idle_session_expires_and_a_used_one_is_marked_seen_at_most_once_a_minute()
         let conn = &mut conn;
         let db = backend(conn);
         let subject = id();
-        let sid = sessions::open(conn, "staff", &subject, at(0), at(86_400)).unwrap();
+        let session = sessions::new_row("staff", &subject, at(0), at(86_400));
+        sessions::insert(conn, &session).unwrap();
+        let sid = session.id;
         let idle = Some(Duration::minutes(15));
         let check = |conn: &mut DbConn, now| sessions::check(conn, &sid, "staff", &subject, now, idle).unwrap();
         let seen = |conn: &mut DbConn| {

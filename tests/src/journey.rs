@@ -101,25 +101,9 @@ impl TestApp {
 
     /// The first open weekday (Saturday–Wednesday, not a holiday) at least `after` days ahead.
     pub async fn open_date(&self, office_id: &str, after: i64) -> NaiveDate {
-        let db = self.state.db.clone();
-        let office = domain::record_ids::OfficeId::from(office_id);
+        let (db, office_id) = (self.state.db.clone(), office_id.to_owned());
         let today = domain::calendar::tehran_date(self.clock_now());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = db.get().expect("conn");
-            (after..90)
-                .map(|d| today + chrono::Duration::days(d))
-                .find(|d| {
-                    persistence::offices::slot(&mut conn, &office, *d, domain::offices::Shift::Morning)
-                        .expect("slot")
-                        .is_some_and(|s| !s.closed && s.capacity > s.taken + 5)
-                        && persistence::offices::slot(&mut conn, &office, *d, domain::offices::Shift::Afternoon)
-                            .expect("slot")
-                            .is_some_and(|s| !s.closed)
-                })
-                .expect("an open date")
-        })
-        .await
-        .expect("join")
+        tokio::task::spawn_blocking(move || open_date_in(&db, &office_id, today, after)).await.expect("join")
     }
 
     /// Sets a slot's capacity and taken count directly (test set-up).
@@ -264,4 +248,23 @@ impl TestApp {
             .await;
         (wrong, missing)
     }
+}
+
+/// The first date at least `after` days from `today` on which `office_id` is open, morning
+/// (with a few seats free) and afternoon — a weekday, not a holiday — read from `db`
+/// (blocking; [`TestApp::open_date`] for an in-process server).
+pub fn open_date_in(db: &persistence::Db, office_id: &str, today: NaiveDate, after: i64) -> NaiveDate {
+    let office = domain::record_ids::OfficeId::from(office_id);
+    let mut conn = db.get().expect("conn");
+    (after..90)
+        .map(|d| today + chrono::Duration::days(d))
+        .find(|d| {
+            persistence::offices::slot(&mut conn, &office, *d, domain::offices::Shift::Morning)
+                .expect("slot")
+                .is_some_and(|s| !s.closed && s.capacity > s.taken + 5)
+                && persistence::offices::slot(&mut conn, &office, *d, domain::offices::Shift::Afternoon)
+                    .expect("slot")
+                    .is_some_and(|s| !s.closed)
+        })
+        .expect("an open date")
 }

@@ -507,21 +507,10 @@ async fn three_instances_behind_nginx() {
     let http = reqwest::Client::new();
     let kiosk = kiosk_token(&http, &base, &admin_token(&http, &base).await, "kiosk-race", 1000).await;
     let person = api::seed::loadtest::citizen(3999).unwrap();
-    // The first open morning with a free seat from three days on (today + 3 may be a Friday
-    // or a holiday, depending on when the test runs).
-    let date = {
-        let office = domain::record_ids::OfficeId::from(api::seed::offices::MARAGHEH_OFFICE_ID);
-        let today = domain::calendar::tehran_date(chrono::Utc::now());
-        let mut conn = db.get().unwrap();
-        (3..60)
-            .map(|d| today + chrono::Duration::days(d))
-            .find(|&d| {
-                persistence::offices::slot(&mut conn, &office, d, domain::offices::Shift::Morning)
-                    .unwrap()
-                    .is_some_and(|s| !s.closed && s.taken < s.capacity)
-            })
-            .expect("an open morning within two months")
-    };
+    // The first open day from three days on (today + 3 may be a Friday or a holiday,
+    // depending on when the test runs).
+    let today = domain::calendar::tehran_date(chrono::Utc::now());
+    let date = ncr_tests::journey::open_date_in(&db, api::seed::offices::MARAGHEH_OFFICE_ID, today, 3);
     let p = ncr_tests::journey::Person {
         national_id: person.national_id.clone(),
         serial: person.serial.clone(),
