@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use adapters::ownership_http::HttpOwnershipCheck;
+use adapters::payments::sandbox::SandboxBank;
 use adapters::registry_http::HttpCivilRegistry;
 use adapters::sandbox::{SandboxEmail, SandboxOwnership, SandboxRegistry, SandboxSms};
 use adapters::sms_http::KavenegarSms;
@@ -64,6 +65,8 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
     let pii = Arc::new(keys.pii);
     let messaging = messaging(&config, &db, &pii, &env.clock)?;
     let (ownership, sandbox_ownership) = ownership(&config, &db)?;
+    let bank_control = Arc::new(adapters::sandbox::SandboxBankControl::default());
+    let (gateways, bank_desk) = gateways(&config, &db, &env, &bank_control)?;
     let state = AppState {
         registry,
         ownership,
@@ -71,13 +74,14 @@ pub fn build_state(mut config: Config, env: Environment) -> Result<AppState, Str
         email: messaging.email,
         sandboxes: crate::state::Sandboxes {
             registry: sandbox_registry,
-            bank: Default::default(),
+            bank: bank_control,
+            bank_desk,
             sms: messaging.sandbox_sms,
             email: messaging.sandbox_email,
             ownership: sandbox_ownership,
         },
         captcha_key: keys.captcha,
-        gateways: gateways(&config)?,
+        gateways,
         limiter: Arc::new(limiter),
         trusted_proxies,
         draining: Default::default(),
@@ -200,17 +204,32 @@ fn ownership(config: &Config, db: &Db) -> Result<OwnershipChoice, String> {
 }
 
 /// The payment gateways the configuration enables.
+/// The payment gateways the configuration names, with the sandbox bank when `sandbox` is
+/// one of them (its pages and API are served from it; the journey calls it in process).
 fn gateways(
     config: &Config,
-) -> Result<std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>, String> {
-    use adapters::payments::{parsian::ParsianGateway, sadad::SadadGateway, sandbox::SandboxBankGateway};
+    db: &Db,
+    env: &Environment,
+    control: &Arc<adapters::sandbox::SandboxBankControl>,
+) -> Result<(crate::state::Gateways, Option<Arc<SandboxBank>>), String> {
+    use adapters::payments::{parsian::ParsianGateway, sadad::SadadGateway};
     let http =
         reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().map_err(|e| e.to_string())?;
-    let mut out: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>> = Default::default();
+    let mut out = crate::state::Gateways::default();
+    let mut desk = None;
     for name in &config.payments.gateways {
         let gw: Arc<dyn domain::ports::PaymentGateway> = match name.as_str() {
             "sandbox" => {
-                Arc::new(SandboxBankGateway::new(&config.public_url, &config.payments.merchant_name, http.clone()))
+                let bank = Arc::new(SandboxBank::new(
+                    db.clone(),
+                    env.clock.clone(),
+                    env.random.clone(),
+                    control.clone(),
+                    &config.payments.merchant_name,
+                    &config.public_url,
+                ));
+                desk = Some(bank.clone());
+                bank
             }
             "sadad" => Arc::new(SadadGateway::new(
                 config.payments.sadad.clone().ok_or("payments.gateways names sadad but [payments.sadad] is missing")?,
@@ -228,7 +247,7 @@ fn gateways(
         };
         out.insert(name.clone(), gw);
     }
-    Ok(out)
+    Ok((out, desk))
 }
 
 fn bootstrap_admin(state: &AppState, password: &str) -> Result<(), String> {

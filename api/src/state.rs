@@ -14,11 +14,17 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::tokens::TokenService;
 
+/// Payment gateways by name.
+pub type Gateways = std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>;
+
 /// Handles to the sandbox stand-ins, so demos and tests can simulate outages.
 #[derive(Default)]
 pub struct Sandboxes {
     pub registry: Option<Arc<SandboxRegistry>>,
+    /// The sandbox bank's fault switches (outages, a wrong amount), for demos and tests.
     pub bank: Arc<adapters::sandbox::SandboxBankControl>,
+    /// Set when the `sandbox` payment gateway is enabled: the bank its pages and API serve.
+    pub bank_desk: Option<Arc<adapters::payments::sandbox::SandboxBank>>,
     /// Set when `[sms] mode = "sandbox"`.
     pub sms: Option<Arc<SandboxSms>>,
     /// Set when `[email] mode = "sandbox"`.
@@ -45,7 +51,7 @@ pub struct AppState {
     pub sandboxes: Sandboxes,
     pub captcha_key: [u8; 32],
     /// Payment gateways by name (`sandbox`, `sadad`, `parsian`).
-    pub gateways: std::collections::HashMap<String, Arc<dyn domain::ports::PaymentGateway>>,
+    pub gateways: Gateways,
     /// Every request-rate quota (per client address, per machine client, …), counted
     /// once for the deployment when Redis is configured ([`crate::limits`]).
     pub limiter: Arc<crate::limits::Limiter>,

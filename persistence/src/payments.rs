@@ -354,24 +354,13 @@ pub fn sandbox_verify_paid(conn: &mut DbConn, token: &str) -> Result<Option<Sand
     .map_err(DbError::from)
 }
 
-pub fn sandbox_mark(
-    conn: &mut DbConn,
-    token: &str,
-    verified: Option<bool>,
-    reversed: Option<bool>,
-) -> Result<(), DbError> {
+/// Marks a sandbox payment given back; `false` when there is no such token.
+pub fn sandbox_reverse(conn: &mut DbConn, token: &str) -> Result<bool, DbError> {
     single_write(conn, |conn| {
-        if let Some(v) = verified {
-            diesel::update(sandbox_bank_payments::table.find(token))
-                .set(sandbox_bank_payments::verified.eq(v))
-                .execute(conn)?;
-        }
-        if let Some(r) = reversed {
-            diesel::update(sandbox_bank_payments::table.find(token))
-                .set(sandbox_bank_payments::reversed.eq(r))
-                .execute(conn)?;
-        }
-        Ok::<_, diesel::result::Error>(())
+        diesel::update(sandbox_bank_payments::table.find(token))
+            .set(sandbox_bank_payments::reversed.eq(true))
+            .execute(conn)
     })
+    .map(|n| n > 0)
     .map_err(DbError::from)
 }

@@ -439,7 +439,8 @@ fn the_sandbox_bank_records_the_customers_first_choice_only() {
         assert_eq!((verified.verified, verified.reversed), (true, false), "{db}: verified");
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, false), "{db}: verified");
-        payments::sandbox_mark(conn, &token, None, Some(true)).unwrap();
+        assert!(payments::sandbox_reverse(conn, &token).unwrap(), "{db}: reversed");
+        assert!(!payments::sandbox_reverse(conn, "no-such-token").unwrap(), "{db}: no such token");
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, true), "{db}: reversed");
         assert_eq!(payments::sandbox_verify_paid(conn, &token).unwrap(), None, "{db}: reversed is not paid");

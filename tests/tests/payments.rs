@@ -276,6 +276,35 @@ db_test!(paying_needs_a_live_hold_and_a_known_gateway, |app| {
     assert_eq!((status, p["code"].as_str()), (409, Some("no_active_hold")), "the hold has expired");
 });
 
+// Behind a load balancer an instance often cannot reach the public address itself (no
+// hairpin route). The sandbox bank is called in process, so a payment starts, is verified
+// and registers the citizen all the same; the pages it sends the browser to are still under
+// the public address.
+fn unreachable_public_url(config: &mut api::config::Config) {
+    config.public_url = "http://ncr-public.invalid".into();
+}
+
+db_test!(
+    sandbox_payments_do_not_need_the_server_to_reach_its_own_public_address,
+    tweak = unreachable_public_url,
+    |app| {
+        let date = app.open_date(MARAGHEH, 2).await;
+        let token = app.draft(&Person::from(&SAMPLE)).await;
+        app.hold(&token, MARAGHEH, date, "morning").await;
+        let payment = app.start_payment(&token).await;
+        let page = payment["redirect_url"].as_str().unwrap();
+        let path = page.strip_prefix("http://ncr-public.invalid").unwrap_or_else(|| panic!("{payment}"));
+        assert!(path.starts_with("/sandbox/bank/pay/"), "{payment}");
+        let (action, fields) = app.bank_choose(&app.url(path), "success").await;
+        let callback = action.strip_prefix("http://ncr-public.invalid").unwrap_or_else(|| panic!("{action}"));
+        let location = app.post_callback(&app.url(callback), &fields).await;
+        assert!(location.contains("outcome=success"), "{location}");
+        let (_, view) = app.get("/api/v1/citizen/application", Some(&token)).await;
+        assert_eq!(view["payment_status"], "paid", "{view}");
+        assert!(view["tracking_code"].is_string(), "{view}");
+    }
+);
+
 // The sandbox bank keeps its contract's bounds (contract fuzzing found 10^12 + 1 Rials taken).
 db_test!(the_sandbox_bank_refuses_amounts_out_of_its_bounds, |app| {
     let body = |amount: i64| {

@@ -1,24 +1,189 @@
-//! The sandbox bank's client: a `PaymentGateway` that talks HTTP to the sandbox bank this
-//! server itself serves under `/sandbox/bank/…` (see `routes::sandbox_bank`), exactly as
-//! the real clients talk to Sadad and Parsian — request, redirect, callback, verify, reverse.
+//! The sandbox bank (the embedded default's payment gateway), in this process. Its pages —
+//! the payment page and the post back to the merchant — are served under `/sandbox/bank/…`
+//! (see `routes::sandbox_bank`) like a real Shaparak gateway's, and so is its documented
+//! API (register, verify, reverse); the payment journey reaches it here, by a call, not by
+//! an HTTP request to itself: a request through this server's own front door nested in a
+//! citizen's payment request doubled that step's work and its wait on a loaded server. Its
+//! state is the `sandbox_bank_payments` table, so every instance of a cluster sees the
+//! same bank, as it would see a real one.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use domain::Rials;
 use domain::ports::{
-    CallbackData, GatewayRedirect, NotPaidReason, PaymentGateway, PaymentOrder, PortError, VerifyOutcome,
+    CallbackData, Clock, GatewayRedirect, NotPaidReason, PaymentGateway, PaymentOrder, PortError, RandomSource,
+    VerifyOutcome,
 };
+use persistence::payments::{self as rows, SandboxBankRow};
+use persistence::{Db, DbConn, DbError};
 use serde::{Deserialize, Serialize};
 
-pub struct SandboxBankGateway {
-    /// This server's public URL (the sandbox bank lives under it).
-    base_url: String,
+use crate::sandbox::SandboxBankControl;
+
+/// How long a payment page stays open.
+const PAGE_MINUTES: i64 = 15;
+
+/// The sandbox bank: its table, its fault switches and where its pages send the browser.
+pub struct SandboxBank {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn RandomSource>,
+    control: Arc<SandboxBankControl>,
+    /// The merchant name the payment page shows (`payments.merchant_name`).
     merchant: String,
-    http: reqwest::Client,
+    /// This server's public URL: the pages live under it.
+    public_url: String,
+    /// The only place the pages post back to: this server's sandbox callback.
+    callback_url: String,
 }
 
-impl SandboxBankGateway {
-    pub fn new(base_url: &str, merchant: &str, http: reqwest::Client) -> Self {
-        Self { base_url: base_url.trim_end_matches('/').to_owned(), merchant: merchant.to_owned(), http }
+impl SandboxBank {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn RandomSource>,
+        control: Arc<SandboxBankControl>,
+        merchant: &str,
+        public_url: &str,
+    ) -> Self {
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        let callback_url = format!("{public_url}/api/v1/payments/sandbox/callback");
+        Self { db, clock, random, control, merchant: merchant.trim().to_owned(), public_url, callback_url }
+    }
+
+    async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let turn = self.db.turn().await?;
+        tokio::task::spawn_blocking(move || f(&mut *turn.connect()?))
+            .await
+            .map_err(|e| DbError::Unavailable(format!("sandbox bank: {e}")))?
+    }
+
+    /// Registers a payment (`amount` and `order_id` positive; the caller checks) and
+    /// returns the page to send the customer to.
+    pub async fn register(&self, order_id: i64, amount: i64) -> Result<SandboxPaymentToken, DbError> {
+        let now = self.clock.now();
+        let token = format!("{:016x}{:016x}", self.random.next_u64(), self.random.next_u64());
+        let row = SandboxBankRow {
+            token: token.clone(),
+            order_id,
+            amount,
+            merchant: self.merchant.clone(),
+            callback_url: self.callback_url.clone(),
+            outcome: None,
+            reference: None,
+            verified: false,
+            reversed: false,
+            created_at: now.naive_utc(),
+            expires_at: (now + chrono::Duration::minutes(PAGE_MINUTES)).naive_utc(),
+        };
+        self.with_conn(move |conn| rows::sandbox_insert(conn, &row)).await?;
+        let pay_url = format!("{}/sandbox/bank/pay/{token}", self.public_url);
+        Ok(SandboxPaymentToken { token, pay_url })
+    }
+
+    /// A payment as the bank holds it (`None`: no such token).
+    pub async fn find(&self, token: &str) -> Result<Option<SandboxBankRow>, DbError> {
+        let token = token.to_owned();
+        self.with_conn(move |conn| rows::sandbox_find(conn, &token)).await
+    }
+
+    /// The customer's choice on the payment page: the payment after it and the status the
+    /// page posts back to the merchant (`None`: no such token). The first choice on an open
+    /// page is recorded; a later one is ignored, as a real bank's page does, and an expired
+    /// page posts back `EXPIRED` whatever was chosen.
+    pub async fn choose(
+        &self,
+        token: &str,
+        outcome: BankOutcome,
+    ) -> Result<Option<(SandboxBankRow, &'static str)>, DbError> {
+        let now = self.clock.now();
+        let reference = format!("{:012}", self.random.next_u64() % 1_000_000_000_000);
+        let t = token.to_owned();
+        // One statement for the first choice on an open page; otherwise the row is read to
+        // tell an expired page (and an unknown token) from a second choice.
+        let decided = self
+            .with_conn(move |conn| rows::sandbox_decide_open(conn, &t, outcome.as_str(), &reference, now.naive_utc()))
+            .await?;
+        let row = match decided {
+            Some(row) => row,
+            None => match self.find(token).await? {
+                Some(row) => row,
+                None => return Ok(None),
+            },
+        };
+        let status = if now > row.expires_at.and_utc() {
+            "EXPIRED"
+        } else {
+            match outcome {
+                BankOutcome::Success => "OK",
+                BankOutcome::Cancel => "CANCELLED",
+                BankOutcome::FailedAfterDebit => "FAILED",
+            }
+        };
+        Ok(Some((row, status)))
+    }
+
+    /// The bank's verdict on a payment, server to server (`None`: no such token); a paid one
+    /// is marked verified as it is read. `Unavailable` while the verify outage is played.
+    pub async fn verdict(&self, token: &str) -> Result<Option<SandboxVerifyResponse>, DbError> {
+        if self.control.verify_unavailable() {
+            return Err(DbError::Unavailable("sandbox bank verify outage".into()));
+        }
+        let t = token.to_owned();
+        let row = match self.with_conn(move |conn| rows::sandbox_verify_paid(conn, &t)).await? {
+            Some(row) => row,
+            None => match self.find(token).await? {
+                Some(row) => row,
+                None => return Ok(None),
+            },
+        };
+        let status = match row.outcome.as_deref() {
+            _ if row.reversed => SandboxStatus::Cancelled,
+            Some("success") => SandboxStatus::Paid,
+            Some("cancel") => SandboxStatus::Cancelled,
+            Some(_) => SandboxStatus::DebitedNotSettled,
+            None if self.clock.now() > row.expires_at.and_utc() => SandboxStatus::Expired,
+            None => SandboxStatus::Pending,
+        };
+        Ok(Some(SandboxVerifyResponse {
+            status,
+            order_id: row.order_id,
+            amount: row.amount + self.control.amount_delta(),
+            reference: row.reference.filter(|_| status == SandboxStatus::Paid),
+        }))
+    }
+
+    /// Gives the money back (`false`: no such token). `Unavailable` while the reversal
+    /// outage is played.
+    pub async fn give_back(&self, token: &str) -> Result<bool, DbError> {
+        if self.control.reverse_unavailable() {
+            return Err(DbError::Unavailable("sandbox bank reverse outage".into()));
+        }
+        let token = token.to_owned();
+        self.with_conn(move |conn| rows::sandbox_reverse(conn, &token)).await
+    }
+}
+
+/// The customer's choice on the sandbox bank page.
+#[derive(Debug, Deserialize, utoipa::ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BankOutcome {
+    Success,
+    Cancel,
+    FailedAfterDebit,
+}
+
+impl BankOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BankOutcome::Success => "success",
+            BankOutcome::Cancel => "cancel",
+            BankOutcome::FailedAfterDebit => "failed_after_debit",
+        }
     }
 }
 
@@ -78,54 +243,19 @@ pub struct SandboxVerifyResponse {
     pub reference: Option<String>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> PortError {
-    PortError::Unavailable(e.to_string())
-}
-
-impl SandboxBankGateway {
-    /// POSTs `body` to the sandbox bank, sent again (up to twice, 50 ms apart) when no answer
-    /// came back or a proxy answered 502. The sandbox bank is this server, reached through
-    /// the public URL — behind a load balancer, possibly through an instance that is closing
-    /// its listener in a rolling restart, which resets connections it had not accepted yet
-    /// (the proxy then cannot tell whether the request was read, and does not resend a
-    /// POST). Every call here may be repeated: a second registration of an order only
-    /// issues a token nobody uses, verify reads, and reverse reverses once.
-    async fn post<B: Serialize>(&self, path: &str, body: &B) -> Result<reqwest::Response, PortError> {
-        let url = format!("{}{path}", self.base_url);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let answer = self.http.post(&url).json(body).send().await;
-            let again = match &answer {
-                Ok(res) => res.status() == reqwest::StatusCode::BAD_GATEWAY,
-                Err(e) => !e.is_timeout(),
-            };
-            if !again || tries == 3 {
-                return answer.map_err(unavailable);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
+/// A database failure inside the bank is, to its client, a bank that did not answer.
+fn unavailable(e: DbError) -> PortError {
+    PortError::Unavailable(format!("sandbox bank: {e}"))
 }
 
 #[async_trait]
-impl PaymentGateway for SandboxBankGateway {
+impl PaymentGateway for SandboxBank {
     fn name(&self) -> &'static str {
         "sandbox"
     }
 
     async fn request(&self, order: &PaymentOrder) -> Result<GatewayRedirect, PortError> {
-        let body = SandboxPaymentRequest {
-            order_id: order.order_id,
-            amount: order.amount.value(),
-            callback_url: Some(order.callback_url.clone()),
-            merchant: Some(self.merchant.clone()),
-        };
-        let res = self.post("/sandbox/bank/api/payments", &body).await?;
-        if !res.status().is_success() {
-            return Err(unavailable(format!("sandbox bank answered {}", res.status())));
-        }
-        let t: SandboxPaymentToken = res.json().await.map_err(|e| PortError::Protocol(e.to_string()))?;
+        let t = self.register(order.order_id, order.amount.value()).await.map_err(unavailable)?;
         Ok(GatewayRedirect { token: t.token, url: t.pay_url })
     }
 
@@ -139,11 +269,9 @@ impl PaymentGateway for SandboxBankGateway {
     }
 
     async fn verify(&self, order: &PaymentOrder, token: &str) -> Result<VerifyOutcome, PortError> {
-        let res = self.post("/sandbox/bank/api/verify", &SandboxTokenRequest { token: token.to_owned() }).await?;
-        if !res.status().is_success() {
-            return Err(unavailable(format!("sandbox bank answered {}", res.status())));
-        }
-        let v: SandboxVerifyResponse = res.json().await.map_err(|e| PortError::Protocol(e.to_string()))?;
+        let Some(v) = self.verdict(token).await.map_err(unavailable)? else {
+            return Err(PortError::Protocol("the sandbox bank does not know this token".into()));
+        };
         if v.order_id != order.order_id {
             return Ok(VerifyOutcome::OtherOrder);
         }
@@ -173,89 +301,9 @@ impl PaymentGateway for SandboxBankGateway {
     }
 
     async fn reverse(&self, _order: &PaymentOrder, token: &str) -> Result<(), PortError> {
-        let res = self.post("/sandbox/bank/api/reverse", &SandboxTokenRequest { token: token.to_owned() }).await?;
-        if res.status().is_success() {
-            Ok(())
-        } else {
-            Err(unavailable(format!("sandbox bank answered {}", res.status())))
+        match self.give_back(token).await.map_err(unavailable)? {
+            true => Ok(()),
+            false => Err(PortError::Protocol("the sandbox bank does not know this token".into())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A stub on a local port: the n-th connection (from 0) gets `answers[n]` after its
-    /// request was read — `None` closes the connection without a word. Counts connections.
-    async fn stub(answers: Vec<Option<&'static str>>) -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(AtomicUsize::new(0));
-        let counter = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                let n = counter.fetch_add(1, Ordering::SeqCst);
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                // The request head and its JSON body (small, one write from reqwest).
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") || !request.ends_with(b"}") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => request.extend_from_slice(&buf[..k]),
-                    }
-                }
-                match answers.get(n).copied().flatten() {
-                    Some(answer) => {
-                        let _ = socket.write_all(answer.as_bytes()).await;
-                    }
-                    None => drop(socket),
-                }
-            }
-        });
-        (base, seen)
-    }
-
-    const TOKEN: &str = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 44\r\n\r\n{\"token\":\"Zq3xV8\",\"pay_url\":\"http://x/p/Zq\"}";
-    const BAD_GATEWAY: &str = "HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-    const OUTAGE: &str = "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
-
-    fn order() -> PaymentOrder {
-        PaymentOrder {
-            order_id: 7,
-            amount: Rials::new(200_000).unwrap(),
-            callback_url: "http://127.0.0.1/api/v1/payments/sandbox/callback".into(),
-            description: "ncr".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_request_the_proxy_lost_is_sent_again() {
-        // Reset without an answer, then a proxy's 502, then the bank's token.
-        let (base, seen) = stub(vec![None, Some(BAD_GATEWAY), Some(TOKEN)]).await;
-        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
-        let redirect = gateway.request(&order()).await.expect("the third try is answered");
-        assert_eq!(redirect.token, "Zq3xV8");
-        assert_eq!(seen.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn three_lost_tries_are_unavailable_and_an_outage_is_not_repeated() {
-        let (base, seen) = stub(vec![None, None, None, Some(TOKEN)]).await;
-        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
-        let err = gateway.request(&order()).await.unwrap_err();
-        assert!(matches!(err, PortError::Unavailable(_)), "{err:?}");
-        assert_eq!(seen.load(Ordering::SeqCst), 3, "three tries, no more");
-
-        // The bank's own 503 (an outage the sandbox plays) is an answer: sent once.
-        let (base, seen) = stub(vec![Some(OUTAGE), Some(TOKEN)]).await;
-        let gateway = SandboxBankGateway::new(&base, "ncr", reqwest::Client::new());
-        let err = gateway.reverse(&order(), "Zq3xV8").await.unwrap_err();
-        assert!(matches!(err, PortError::Unavailable(_)), "{err:?}");
-        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 }

@@ -2,16 +2,18 @@
 //! real Shaparak gateway's — merchant, amount, order id, remaining time — with a form
 //! whose buttons are `success`, `cancel` and `failed_after_debit`; after the choice it
 //! sends the browser back to the merchant's callback with an auto-submitting form, as
-//! real banks do. Its API (request, verify, reverse) is what `SandboxBankGateway` calls.
-//! All of it answers 404 unless the `sandbox` gateway is enabled. It posts back only to
-//! this server's own callback path and shows only the configured merchant name.
+//! real banks do. Its API (register, verify, reverse) is documented for integrators; the
+//! payment journey calls the same bank in process (`adapters::payments::sandbox`). All of
+//! it answers 404 unless the `sandbox` gateway is enabled. It posts back only to this
+//! server's own callback path and shows only the configured merchant name.
 
 use actix_web::{HttpResponse, get, post, web};
+use std::sync::Arc;
+
 use adapters::payments::sandbox::{
-    SandboxPaymentRequest, SandboxPaymentToken, SandboxStatus, SandboxTokenRequest, SandboxVerifyResponse,
+    BankOutcome, SandboxBank, SandboxPaymentRequest, SandboxPaymentToken, SandboxTokenRequest, SandboxVerifyResponse,
 };
-use chrono::Duration;
-use persistence::payments::{self, SandboxBankRow};
+use persistence::payments::SandboxBankRow;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -20,14 +22,9 @@ use crate::html::{escape, nonce, page};
 use crate::routes::problems::PublicWrite;
 use crate::state::AppState;
 
-fn enabled(state: &AppState) -> Result<(), ApiError> {
-    if state.config.payments.sandbox_enabled() { Ok(()) } else { Err(ApiError::NotFound(ApiCode::RouteNotFound)) }
-}
-
-fn random_token(state: &AppState) -> String {
-    let mut b = [0u8; 16];
-    state.random.fill_bytes(&mut b);
-    hex::encode(b)
+/// The sandbox bank, or 404 when the `sandbox` gateway is not enabled.
+fn bank(state: &AppState) -> Result<Arc<SandboxBank>, ApiError> {
+    state.sandboxes.bank_desk.clone().ok_or(ApiError::NotFound(ApiCode::RouteNotFound))
 }
 
 /// Registers a payment with the sandbox bank (called by the gateway client).
@@ -39,7 +36,7 @@ pub async fn register(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxPaymentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
+    let bank = bank(&state)?;
     let body = body.into_inner();
     if body.amount <= 0 || body.amount > 1_000_000_000_000 {
         return Err(ApiError::field("amount", ApiCode::Range));
@@ -57,32 +54,12 @@ pub async fn register(
     if body.merchant.as_deref().is_some_and(|m| m.chars().count() > 100) {
         return Err(ApiError::field("merchant", ApiCode::Length));
     }
-    let callback = crate::journey::payment::callback_url(&state, "sandbox");
-    let merchant = state.config.payments.merchant_name.trim();
-    let now = state.now();
-    let token = random_token(&state);
-    let row = SandboxBankRow {
-        token: token.clone(),
-        order_id: body.order_id,
-        amount: body.amount,
-        merchant: merchant.to_owned(),
-        callback_url: callback,
-        outcome: None,
-        reference: None,
-        verified: false,
-        reversed: false,
-        created_at: now.naive_utc(),
-        expires_at: (now + Duration::minutes(15)).naive_utc(),
-    };
-    state.run(move |conn| payments::sandbox_insert(conn, &row)).await?;
-    let pay_url = format!("{}/sandbox/bank/pay/{token}", state.config.public_url.trim_end_matches('/'));
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", pay_url.clone()))
-        .json(SandboxPaymentToken { token, pay_url }))
+    let token: SandboxPaymentToken = bank.register(body.order_id, body.amount).await?;
+    Ok(HttpResponse::Created().insert_header(("Location", token.pay_url.clone())).json(token))
 }
 
-async fn load(state: &AppState, token: String) -> Result<SandboxBankRow, ApiError> {
-    state.run(move |conn| payments::sandbox_find(conn, &token)).await?.ok_or(ApiError::NotFound(ApiCode::NotFound))
+fn known<T>(found: Option<T>) -> Result<T, ApiError> {
+    found.ok_or(ApiError::NotFound(ApiCode::NotFound))
 }
 
 const STYLE: &str = "body{font-family:Vazirmatn,Tahoma,sans-serif;background:#f3f5f8;margin:0;padding:2rem}main{max-width:28rem;margin:auto;background:#fff;border-radius:8px;padding:1.5rem;box-shadow:0 1px 4px #0002}dt{color:#555}dd{margin:0 0 .8rem;font-weight:bold}button{font:inherit;padding:.6rem 1rem;margin:.3rem;border-radius:6px;border:1px solid #888;cursor:pointer}.ok{background:#0a7d3b;color:#fff}.no{background:#eee}.bad{background:#b3261e;color:#fff}";
@@ -93,8 +70,7 @@ const STYLE: &str = "body{font-family:Vazirmatn,Tahoma,sans-serif;background:#f3
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[get("/sandbox/bank/pay/{token}")]
 pub async fn pay_page(state: web::Data<AppState>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    let row = load(&state, token.into_inner()).await?;
+    let row: SandboxBankRow = known(bank(&state)?.find(&token).await?)?;
     let remaining = (row.expires_at.and_utc() - state.now()).num_seconds().max(0);
     let n = nonce();
     let amount = domain::text::persian_digits(&domain::Rials::new(row.amount).unwrap_or(domain::Rials::ZERO).grouped());
@@ -124,25 +100,6 @@ pub struct PayForm {
     pub outcome: BankOutcome,
 }
 
-/// The customer's choice on the sandbox bank page.
-#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum BankOutcome {
-    Success,
-    Cancel,
-    FailedAfterDebit,
-}
-
-impl BankOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            BankOutcome::Success => "success",
-            BankOutcome::Cancel => "cancel",
-            BankOutcome::FailedAfterDebit => "failed_after_debit",
-        }
-    }
-}
-
 /// The customer's choice; the browser is then sent back to the merchant's callback.
 #[utoipa::path(operation_id = "payments_sandbox_bank_pay_submit", tag = "payments", params(("token" = String, Path, description = "The sandbox bank's payment token", example = "Zq3xV8")),
     request_body(content = PayForm, content_type = "application/x-www-form-urlencoded"),
@@ -155,29 +112,7 @@ pub async fn pay_submit(
     token: web::Path<String>,
     form: web::Form<PayForm>,
 ) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    let outcome = form.into_inner().outcome.as_str().to_owned();
-    let (token, now) = (token.into_inner(), state.now());
-    // The first choice on an open page is recorded in one statement; otherwise the row is
-    // read to tell an expired page (and an unknown token) from a second choice, which is
-    // ignored like a real bank page does.
-    let reference = format!("{:012}", state.random.next_u64() % 1_000_000_000_000);
-    let (t, o) = (token.clone(), outcome.clone());
-    let decided =
-        state.run(move |conn| payments::sandbox_decide_open(conn, &t, &o, &reference, now.naive_utc())).await?;
-    let row = match decided {
-        Some(row) => row,
-        None => load(&state, token).await?,
-    };
-    let status = if now > row.expires_at.and_utc() {
-        "EXPIRED"
-    } else {
-        match outcome.as_str() {
-            "success" => "OK",
-            "cancel" => "CANCELLED",
-            _ => "FAILED",
-        }
-    };
+    let (row, status) = known(bank(&state)?.choose(&token, form.into_inner().outcome).await?)?;
     let n = nonce();
     let body = format!(
         r#"<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>بازگشت به سایت پذیرنده</title><style>{STYLE}</style></head><body><main>
@@ -208,31 +143,8 @@ pub async fn verify(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    if state.sandboxes.bank.verify_unavailable() {
-        return Err(ApiError::Unavailable("sandbox bank verify outage".into()));
-    }
-    let token = body.into_inner().token;
-    // A paid one is marked verified as it is read; any other is only read.
-    let t = token.clone();
-    let row = match state.run(move |conn| payments::sandbox_verify_paid(conn, &t)).await? {
-        Some(row) => row,
-        None => load(&state, token).await?,
-    };
-    let status = match row.outcome.as_deref() {
-        _ if row.reversed => SandboxStatus::Cancelled,
-        Some("success") => SandboxStatus::Paid,
-        Some("cancel") => SandboxStatus::Cancelled,
-        Some(_) => SandboxStatus::DebitedNotSettled,
-        None if state.now() > row.expires_at.and_utc() => SandboxStatus::Expired,
-        None => SandboxStatus::Pending,
-    };
-    Ok(HttpResponse::Ok().json(SandboxVerifyResponse {
-        status,
-        order_id: row.order_id,
-        amount: row.amount + state.sandboxes.bank.amount_delta(),
-        reference: row.reference.filter(|_| status == SandboxStatus::Paid),
-    }))
+    let verdict: SandboxVerifyResponse = known(bank(&state)?.verdict(&body.into_inner().token).await?)?;
+    Ok(HttpResponse::Ok().json(verdict))
 }
 
 /// Gives the money back.
@@ -244,11 +156,6 @@ pub async fn reverse(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    enabled(&state)?;
-    if state.sandboxes.bank.reverse_unavailable() {
-        return Err(ApiError::Unavailable("sandbox bank reverse outage".into()));
-    }
-    let row = load(&state, body.into_inner().token).await?;
-    state.run(move |conn| payments::sandbox_mark(conn, &row.token, None, Some(true))).await?;
+    known(bank(&state)?.give_back(&body.into_inner().token).await?.then_some(()))?;
     Ok(HttpResponse::NoContent().finish())
 }
