@@ -83,6 +83,11 @@ impl Metrics {
             ),
             ("ncr_db_transactions_total", "Transactions begun (autocommit statements not counted)", c.transactions),
             ("ncr_db_rollbacks_total", "Transactions rolled back", c.rollbacks),
+            (
+                "ncr_db_turns_total",
+                "Turns at the database: pooled connections taken, each used on a blocking thread",
+                c.turns,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
         }

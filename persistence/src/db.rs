@@ -116,6 +116,7 @@ pub struct DbCounters {
     control: AtomicU64,
     transactions: AtomicU64,
     rollbacks: AtomicU64,
+    turns: AtomicU64,
 }
 
 /// A reading of [`DbCounters`].
@@ -130,6 +131,9 @@ pub struct DbCounts {
     pub transactions: u64,
     /// Of those, rolled back.
     pub rollbacks: u64,
+    /// Turns at the database: connections taken from the pool, each used on a blocking
+    /// thread (a request's database work hands over to such a thread and back once a turn).
+    pub turns: u64,
 }
 
 impl DbCounters {
@@ -139,6 +143,7 @@ impl DbCounters {
             control: self.control.load(Ordering::Relaxed),
             transactions: self.transactions.load(Ordering::Relaxed),
             rollbacks: self.rollbacks.load(Ordering::Relaxed),
+            turns: self.turns.load(Ordering::Relaxed),
         }
     }
 }
@@ -263,6 +268,7 @@ impl r2d2::HandleEvent for GiveTurnBack {
 pub struct Turn {
     permit: OwnedSemaphorePermit,
     pool: Pool,
+    counters: Arc<DbCounters>,
 }
 
 impl std::fmt::Debug for Turn {
@@ -277,6 +283,7 @@ impl Turn {
         let conn = self.pool.get().map_err(|e| DbError::Unavailable(format!("no database connection: {e}")))?;
         // Held by the connection from now on: the pool gives it back at check-in.
         self.permit.forget();
+        self.counters.turns.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 }
@@ -351,7 +358,7 @@ impl Db {
     /// the configured wait.
     pub async fn turn(&self) -> Result<Turn, DbError> {
         match tokio::time::timeout(self.connection_timeout(), self.turns.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(Turn { permit, pool: self.pool.clone() }),
+            Ok(Ok(permit)) => Ok(Turn { permit, pool: self.pool.clone(), counters: self.counters.clone() }),
             _ => Err(timed_out()),
         }
     }
@@ -373,7 +380,7 @@ impl Db {
                 }
             }
         };
-        Turn { permit, pool: self.pool.clone() }.connect()
+        Turn { permit, pool: self.pool.clone(), counters: self.counters.clone() }.connect()
     }
 
     /// Statements and transactions this pool's connections sent so far.

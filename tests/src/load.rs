@@ -163,6 +163,9 @@ pub struct Costs {
     pub control: Option<u64>,
     pub transactions: Option<u64>,
     pub rollbacks: Option<u64>,
+    /// Turns at the database (`ncr_db_turns_total`): connections taken from the pool, each
+    /// a hand-off of the request's database work to a blocking thread and back.
+    pub turns: Option<u64>,
     pub server_cpu_ms: Option<f64>,
     pub postgres_cpu_ms: Option<f64>,
     /// Calls counted by `pg_stat_statements` in the server's database.
@@ -187,6 +190,7 @@ impl Costs {
                 "work_statements": Self::per(f(self.work()), n),
                 "transactions": Self::per(f(self.transactions), n),
                 "rollbacks": Self::per(f(self.rollbacks), n),
+                "turns": Self::per(f(self.turns), n),
                 "server_cpu_ms": Self::per(self.server_cpu_ms, n),
                 "postgres_cpu_ms": Self::per(self.postgres_cpu_ms, n),
                 "pg_stat_statements_calls": Self::per(f(self.pg_stat_statements_calls), n),
@@ -195,7 +199,7 @@ impl Costs {
         json!({
             "total": {
                 "statements": self.statements, "work_statements": self.work(),
-                "transactions": self.transactions, "rollbacks": self.rollbacks,
+                "transactions": self.transactions, "rollbacks": self.rollbacks, "turns": self.turns,
                 "server_cpu_ms": self.server_cpu_ms, "postgres_cpu_ms": self.postgres_cpu_ms,
                 "pg_stat_statements_calls": self.pg_stat_statements_calls,
             },
@@ -299,11 +303,12 @@ impl Report {
             let (n, unit) = if self.journeys > 0 { (self.journeys, "journey") } else { (self.requests, "request") };
             let show = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.2}"));
             out.push_str(&format!(
-                "cost per {unit}: {} statements ({} without BEGIN/COMMIT), {} transactions ({} rolled back), server CPU {} ms, PostgreSQL CPU {} ms, pg_stat_statements calls {}\n",
+                "cost per {unit}: {} statements ({} without BEGIN/COMMIT), {} transactions ({} rolled back), {} database turns, server CPU {} ms, PostgreSQL CPU {} ms, pg_stat_statements calls {}\n",
                 show(Costs::per(c.statements.map(|v| v as f64), n)),
                 show(Costs::per(c.work().map(|v| v as f64), n)),
                 show(Costs::per(c.transactions.map(|v| v as f64), n)),
                 show(Costs::per(c.rollbacks.map(|v| v as f64), n)),
+                show(Costs::per(c.turns.map(|v| v as f64), n)),
                 show(Costs::per(c.server_cpu_ms, n)),
                 show(Costs::per(c.postgres_cpu_ms, n)),
                 show(Costs::per(c.pg_stat_statements_calls.map(|v| v as f64), n)),
@@ -365,6 +370,8 @@ fn cpu_ms(pid: u32) -> Option<f64> {
 struct CostProbe {
     /// `ncr_db_statements_total`, `…transaction_control…`, `…transactions…`, `…rollbacks…`.
     counters: Option<(u64, u64, u64, u64)>,
+    /// `ncr_db_turns_total` (apart: a server from before it counts the others).
+    turns: Option<u64>,
     server_cpu_ms: Option<f64>,
     /// CPU ms of each PostgreSQL backend serving the server's database.
     backends: Option<BTreeMap<i32, f64>>,
@@ -475,7 +482,8 @@ impl CostProbe {
             }
             None => (None, None),
         };
-        Self { counters, server_cpu_ms: opts.server_pid.and_then(cpu_ms), backends, pgss_calls, hold_buckets }
+        let turns = read("ncr_db_turns_total");
+        Self { counters, turns, server_cpu_ms: opts.server_pid.and_then(cpu_ms), backends, pgss_calls, hold_buckets }
     }
 
     /// The costs between `self` (taken at the start) and `end`. A backend that appeared
@@ -488,6 +496,7 @@ impl CostProbe {
             control: c(|t| t.1),
             transactions: c(|t| t.2),
             rollbacks: c(|t| t.3),
+            turns: d(self.turns, end.turns),
             server_cpu_ms: self.server_cpu_ms.zip(end.server_cpu_ms).map(|(a, b)| (b - a).max(0.0)),
             postgres_cpu_ms: self
                 .backends

@@ -51,6 +51,16 @@ db_test!(metrics_count_requests_by_route, |app| {
     assert!(text.contains(r#"route="unmatched",status="404""#));
     assert!(text.contains("ncr_http_request_duration_seconds_bucket"));
     assert!(text.contains("ncr_db_pool_max_connections"));
+    // Each turn at the database (a connection taken, used on a blocking thread) is counted:
+    // the readiness check reads the database in one.
+    let turns = |text: &str| {
+        text.lines().find_map(|l| l.strip_prefix("ncr_db_turns_total ")?.trim().parse::<u64>().ok()).expect("turns")
+    };
+    let before = turns(&text);
+    assert_eq!(app.http.get(app.url("/health/ready")).send().await.unwrap().status(), 200);
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(turns(&text) > before, "{before} → {text}");
+    assert!(app.state.db.counts().turns >= turns(&text));
 });
 
 db_test!(swagger_ui_and_the_contract_are_served_offline, |app| {
