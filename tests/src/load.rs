@@ -624,6 +624,9 @@ pub struct StepCost {
     /// Of those, `BEGIN`/`COMMIT`/`ROLLBACK`.
     pub control: u64,
     pub transactions: u64,
+    /// Turns at the database: each a hand-off of the request's database work to a blocking
+    /// thread and back (the sandboxes' own reads and writes take theirs).
+    pub turns: u64,
 }
 
 impl StepCost {
@@ -670,6 +673,7 @@ impl Client {
                 statements: after.statements - before.statements,
                 control: after.control - before.control,
                 transactions: after.transactions - before.transactions,
+                turns: after.turns - before.turns,
             });
         }
         let Ok(body) = body else {

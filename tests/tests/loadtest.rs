@@ -112,13 +112,14 @@ db_test!(one_journey_costs_step_by_step, |app| {
     let citizens = std::sync::atomic::AtomicU64::new(0);
     ncr_tests::load::trace_journey(&opts, app.state.db.clone(), &citizens).await.expect("a first journey");
     let steps = ncr_tests::load::trace_journey(&opts, app.state.db.clone(), &citizens).await.expect("the journey");
-    let mut table = String::from("step | statements | without BEGIN/COMMIT | transactions\n");
+    let mut table = String::from("step | statements | without BEGIN/COMMIT | transactions | turns\n");
     for s in &steps {
-        table.push_str(&format!("{} | {} | {} | {}\n", s.step, s.statements, s.work(), s.transactions));
+        table.push_str(&format!("{} | {} | {} | {} | {}\n", s.step, s.statements, s.work(), s.transactions, s.turns));
     }
-    let (all, work, tx) =
-        steps.iter().fold((0, 0, 0), |(a, w, t), s| (a + s.statements, w + s.work(), t + s.transactions));
-    table.push_str(&format!("journey | {all} | {work} | {tx}\n"));
+    let (all, work, tx, turns) = steps
+        .iter()
+        .fold((0, 0, 0, 0), |(a, w, t, n), s| (a + s.statements, w + s.work(), t + s.transactions, n + s.turns));
+    table.push_str(&format!("journey | {all} | {work} | {tx} | {turns}\n"));
     eprintln!("{:?}\n{table}", app.state.db.backend());
     let names: Vec<&str> = steps.iter().map(|s| s.step).collect();
     assert_eq!(names.first(), Some(&"captcha"), "{table}");
@@ -171,6 +172,31 @@ db_test!(one_journey_costs_step_by_step, |app| {
     ] {
         let cost = steps.iter().filter(|s| s.step == step).map(ncr_tests::load::StepCost::work).max();
         assert!(cost.is_some_and(|c| c <= most), "{step} at most {most}\n{table}");
+    }
+    // Turns at the database (each a hand-off to a blocking thread and back, ~15 % of the
+    // server's CPU in a journey profile), 2026-12-08: 18 on both databases, of them the
+    // sandboxes' 6 (the registry at entry and at personal information, the bank's register,
+    // page, choice and verify — reached in process, each its own turn as a remote system's
+    // call would be its own wait). Entry: the captcha spent and the guess counted, the
+    // registry, the citizen and her session; personal information: the citizen, the
+    // registry, the save; the payment: its row, the bank, the application moved; the
+    // callback: the payment marked called back, the bank's verdict, the settlement.
+    assert!(turns <= 18, "{table}");
+    for (step, most) in [
+        ("captcha", 0),
+        ("entry", 3),
+        ("personal_info", 3),
+        ("special_needs", 1),
+        ("availability", 1),
+        ("hold", 1),
+        ("payment", 3),
+        ("bank_page", 1),
+        ("bank_choose", 1),
+        ("callback", 3),
+        ("receipt", 1),
+    ] {
+        let cost = steps.iter().filter(|s| s.step == step).map(|s| s.turns).max();
+        assert!(cost.is_some_and(|c| c <= most), "{step}: at most {most} turns\n{table}");
     }
     // A read-only step opens no transaction, nor (PostgreSQL) one that changes only the
     // application.
