@@ -203,7 +203,6 @@ fn ownership(config: &Config, db: &Db) -> Result<OwnershipChoice, String> {
     })
 }
 
-/// The payment gateways the configuration enables.
 /// The payment gateways the configuration names, with the sandbox bank when `sandbox` is
 /// one of them (its pages and API are served from it; the journey calls it in process).
 fn gateways(

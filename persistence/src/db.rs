@@ -105,11 +105,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// What one pool's connections sent to the database since it opened: the cost of a
-/// request or a journey in statements and transactions, read as deltas of `/metrics`
-/// (`scripts/bench`; see [docs/operating.md](../../docs/operating.md#database-cost-per-journey)).
-/// Counted by diesel's instrumentation on every pooled connection, so nothing on a
-/// request's path can go around it, on either backend.
+/// What one pool's connections sent to the database since it opened, and the turns taken
+/// at it: the cost of a request or a journey in statements, transactions and turns, read
+/// as deltas of `/metrics` (`scripts/bench`; see
+/// [docs/operating.md](../../docs/operating.md#database-cost-per-journey)). Statements and
+/// transactions are counted by diesel's instrumentation on every pooled connection, turns
+/// by [`Turn::connect`] (the only way to a connection), so nothing on a request's path can
+/// go around them, on either backend.
 #[derive(Debug, Default)]
 pub struct DbCounters {
     statements: AtomicU64,
@@ -383,7 +385,7 @@ impl Db {
         Turn { permit, pool: self.pool.clone(), counters: self.counters.clone() }.connect()
     }
 
-    /// Statements and transactions this pool's connections sent so far.
+    /// Statements and transactions this pool's connections sent so far, and the turns taken.
     pub fn counts(&self) -> DbCounts {
         self.counters.read()
     }

@@ -440,6 +440,7 @@ fn the_sandbox_bank_records_the_customers_first_choice_only() {
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, false), "{db}: verified");
         assert!(payments::sandbox_reverse(conn, &token).unwrap(), "{db}: reversed");
+        assert!(payments::sandbox_reverse(conn, &token).unwrap(), "{db}: a second reversal is one too (204 again)");
         assert!(!payments::sandbox_reverse(conn, "no-such-token").unwrap(), "{db}: no such token");
         let stored = payments::sandbox_find(conn, &token).unwrap().unwrap();
         assert_eq!((stored.verified, stored.reversed), (true, true), "{db}: reversed");

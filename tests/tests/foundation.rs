@@ -60,7 +60,6 @@ db_test!(metrics_count_requests_by_route, |app| {
     assert_eq!(app.http.get(app.url("/health/ready")).send().await.unwrap().status(), 200);
     let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(turns(&text) > before, "{before} → {text}");
-    assert!(app.state.db.counts().turns >= turns(&text));
 });
 
 db_test!(swagger_ui_and_the_contract_are_served_offline, |app| {

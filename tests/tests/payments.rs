@@ -305,6 +305,47 @@ db_test!(
     }
 );
 
+// The sandbox bank's server-to-server API, as an integrator's client calls it: a verdict
+// while the customer has not chosen, unknown tokens (404), the outages it plays (503 with
+// nothing changed), and a reversal that can be asked twice.
+db_test!(the_sandbox_banks_api_answers_unknown_tokens_outages_and_repeated_reversals, |app| {
+    let (status, registered) =
+        app.post("/sandbox/bank/api/payments", None, &json!({"order_id": 424_242, "amount": 5000})).await;
+    assert_eq!(status, 201, "{registered}");
+    let token = registered["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32, "{registered}");
+    let app = &app;
+    let verify = |token: &str| {
+        let body = json!({"token": token});
+        async move { app.post("/sandbox/bank/api/verify", None, &body).await }
+    };
+    let (status, verdict) = verify(&token).await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!((verdict["status"].as_str(), verdict["order_id"].as_i64()), (Some("pending"), Some(424_242)));
+    assert_eq!((verdict["amount"].as_i64(), verdict["reference"].is_null()), (Some(5000), true), "{verdict}");
+    let reverse = |token: &str| {
+        let body = json!({"token": token});
+        async move { app.status_of(reqwest::Method::POST, "/sandbox/bank/api/reverse", None, &body).await }
+    };
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let (status, problem) = verify(unknown).await;
+    assert_eq!((status, problem["status"].as_u64()), (404, Some(404)), "{problem}");
+    assert_eq!(reverse(unknown).await, 404);
+
+    app.state.sandboxes.bank.set_verify_unavailable(true);
+    let (status, problem) = verify(&token).await;
+    assert_eq!((status, problem["code"].as_str()), (503, Some("service_unavailable")), "{problem}");
+    app.state.sandboxes.bank.set_verify_unavailable(false);
+    app.state.sandboxes.bank.set_reverse_unavailable(true);
+    assert_eq!(reverse(&token).await, 503);
+    app.state.sandboxes.bank.set_reverse_unavailable(false);
+    assert_eq!(verify(&token).await.1["status"], "pending", "the outage changed nothing");
+
+    assert_eq!(reverse(&token).await, 204);
+    assert_eq!(reverse(&token).await, 204, "a reversal asked again");
+    assert_eq!(verify(&token).await.1["status"], "cancelled");
+});
+
 // The sandbox bank keeps its contract's bounds (contract fuzzing found 10^12 + 1 Rials taken).
 db_test!(the_sandbox_bank_refuses_amounts_out_of_its_bounds, |app| {
     let body = |amount: i64| {

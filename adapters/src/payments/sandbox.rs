@@ -3,7 +3,7 @@
 //! (see `routes::sandbox_bank`) like a real Shaparak gateway's, and so is its documented
 //! API (register, verify, reverse); the payment journey reaches it here, by a call, not by
 //! an HTTP request to itself: a request through this server's own front door nested in a
-//! citizen's payment request doubled that step's work and its wait on a loaded server. Its
+//! citizen's payment request made that step half as slow again on a loaded server. Its
 //! state is the `sandbox_bank_payments` table, so every instance of a cluster sees the
 //! same bank, as it would see a real one.
 
@@ -23,6 +23,34 @@ use crate::sandbox::SandboxBankControl;
 
 /// How long a payment page stays open.
 const PAGE_MINUTES: i64 = 15;
+
+/// The largest amount the sandbox bank takes (Rials), as its contract says.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// Why the sandbox bank did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// A field outside the bank's bounds (its name).
+    #[error("{0} is out of the sandbox bank's bounds")]
+    OutOfBounds(&'static str),
+    /// An outage the sandbox is playing (its fault switches).
+    #[error("{0}")]
+    Outage(&'static str),
+    /// Its own table could not be read or written.
+    #[error("sandbox bank: {0}")]
+    Database(#[from] DbError),
+}
+
+/// A database failure or a played outage is, to the bank's client, a bank that did not
+/// answer; a request out of its bounds is one the bank refuses, which no retry changes.
+impl From<BankError> for PortError {
+    fn from(e: BankError) -> Self {
+        match e {
+            BankError::OutOfBounds(_) => PortError::Protocol(e.to_string()),
+            BankError::Outage(_) | BankError::Database(_) => PortError::Unavailable(e.to_string()),
+        }
+    }
+}
 
 /// The sandbox bank: its table, its fault switches and where its pages send the browser.
 pub struct SandboxBank {
@@ -62,9 +90,15 @@ impl SandboxBank {
             .map_err(|e| DbError::Unavailable(format!("sandbox bank: {e}")))?
     }
 
-    /// Registers a payment (`amount` and `order_id` positive; the caller checks) and
-    /// returns the page to send the customer to.
-    pub async fn register(&self, order_id: i64, amount: i64) -> Result<SandboxPaymentToken, DbError> {
+    /// Registers a payment and returns the page to send the customer to; an amount outside
+    /// 1 to [`MAX_AMOUNT`] Rials or an order id below 1 is refused.
+    pub async fn register(&self, order_id: i64, amount: i64) -> Result<SandboxPaymentToken, BankError> {
+        if !(1..=MAX_AMOUNT).contains(&amount) {
+            return Err(BankError::OutOfBounds("amount"));
+        }
+        if order_id < 1 {
+            return Err(BankError::OutOfBounds("order_id"));
+        }
         let now = self.clock.now();
         let token = format!("{:016x}{:016x}", self.random.next_u64(), self.random.next_u64());
         let row = SandboxBankRow {
@@ -129,9 +163,9 @@ impl SandboxBank {
 
     /// The bank's verdict on a payment, server to server (`None`: no such token); a paid one
     /// is marked verified as it is read. `Unavailable` while the verify outage is played.
-    pub async fn verdict(&self, token: &str) -> Result<Option<SandboxVerifyResponse>, DbError> {
+    pub async fn verdict(&self, token: &str) -> Result<Option<SandboxVerifyResponse>, BankError> {
         if self.control.verify_unavailable() {
-            return Err(DbError::Unavailable("sandbox bank verify outage".into()));
+            return Err(BankError::Outage("sandbox bank verify outage"));
         }
         let t = token.to_owned();
         let row = match self.with_conn(move |conn| rows::sandbox_verify_paid(conn, &t)).await? {
@@ -159,12 +193,12 @@ impl SandboxBank {
 
     /// Gives the money back (`false`: no such token). `Unavailable` while the reversal
     /// outage is played.
-    pub async fn give_back(&self, token: &str) -> Result<bool, DbError> {
+    pub async fn give_back(&self, token: &str) -> Result<bool, BankError> {
         if self.control.reverse_unavailable() {
-            return Err(DbError::Unavailable("sandbox bank reverse outage".into()));
+            return Err(BankError::Outage("sandbox bank reverse outage"));
         }
         let token = token.to_owned();
-        self.with_conn(move |conn| rows::sandbox_reverse(conn, &token)).await
+        Ok(self.with_conn(move |conn| rows::sandbox_reverse(conn, &token)).await?)
     }
 }
 
@@ -243,11 +277,6 @@ pub struct SandboxVerifyResponse {
     pub reference: Option<String>,
 }
 
-/// A database failure inside the bank is, to its client, a bank that did not answer.
-fn unavailable(e: DbError) -> PortError {
-    PortError::Unavailable(format!("sandbox bank: {e}"))
-}
-
 #[async_trait]
 impl PaymentGateway for SandboxBank {
     fn name(&self) -> &'static str {
@@ -255,7 +284,7 @@ impl PaymentGateway for SandboxBank {
     }
 
     async fn request(&self, order: &PaymentOrder) -> Result<GatewayRedirect, PortError> {
-        let t = self.register(order.order_id, order.amount.value()).await.map_err(unavailable)?;
+        let t = self.register(order.order_id, order.amount.value()).await?;
         Ok(GatewayRedirect { token: t.token, url: t.pay_url })
     }
 
@@ -269,7 +298,7 @@ impl PaymentGateway for SandboxBank {
     }
 
     async fn verify(&self, order: &PaymentOrder, token: &str) -> Result<VerifyOutcome, PortError> {
-        let Some(v) = self.verdict(token).await.map_err(unavailable)? else {
+        let Some(v) = self.verdict(token).await? else {
             return Err(PortError::Protocol("the sandbox bank does not know this token".into()));
         };
         if v.order_id != order.order_id {
@@ -301,7 +330,7 @@ impl PaymentGateway for SandboxBank {
     }
 
     async fn reverse(&self, _order: &PaymentOrder, token: &str) -> Result<(), PortError> {
-        match self.give_back(token).await.map_err(unavailable)? {
+        match self.give_back(token).await? {
             true => Ok(()),
             false => Err(PortError::Protocol("the sandbox bank does not know this token".into())),
         }

@@ -11,7 +11,8 @@ use actix_web::{HttpResponse, get, post, web};
 use std::sync::Arc;
 
 use adapters::payments::sandbox::{
-    BankOutcome, SandboxBank, SandboxPaymentRequest, SandboxPaymentToken, SandboxTokenRequest, SandboxVerifyResponse,
+    BankError, BankOutcome, SandboxBank, SandboxPaymentRequest, SandboxPaymentToken, SandboxTokenRequest,
+    SandboxVerifyResponse,
 };
 use persistence::payments::SandboxBankRow;
 use serde::Deserialize;
@@ -27,7 +28,7 @@ fn bank(state: &AppState) -> Result<Arc<SandboxBank>, ApiError> {
     state.sandboxes.bank_desk.clone().ok_or(ApiError::NotFound(ApiCode::RouteNotFound))
 }
 
-/// Registers a payment with the sandbox bank (called by the gateway client).
+/// Registers a payment with the sandbox bank (server to server; this server's own payments reach it in process).
 #[utoipa::path(operation_id = "payments_sandbox_bank_register", tag = "payments", request_body = SandboxPaymentRequest,
     responses((status = 201, description = "Payment registered; send the customer to `pay_url`", body = SandboxPaymentToken), PublicWrite,
         (status = 404, description = "The sandbox gateway is disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -38,12 +39,6 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let bank = bank(&state)?;
     let body = body.into_inner();
-    if body.amount <= 0 || body.amount > 1_000_000_000_000 {
-        return Err(ApiError::field("amount", ApiCode::Range));
-    }
-    if body.order_id <= 0 {
-        return Err(ApiError::field("order_id", ApiCode::Range));
-    }
     // Whatever callback and merchant it is given, the sandbox bank posts back only to this
     // server's own callback and shows the configured merchant: it cannot be used to put a
     // bank-looking page on this address that sends a browser (and its form) elsewhere.
@@ -54,8 +49,18 @@ pub async fn register(
     if body.merchant.as_deref().is_some_and(|m| m.chars().count() > 100) {
         return Err(ApiError::field("merchant", ApiCode::Length));
     }
-    let token: SandboxPaymentToken = bank.register(body.order_id, body.amount).await?;
+    let token: SandboxPaymentToken = bank.register(body.order_id, body.amount).await.map_err(refusal)?;
     Ok(HttpResponse::Created().insert_header(("Location", token.pay_url.clone())).json(token))
+}
+
+/// The bank's refusals as the API answers them: a field out of bounds 422, a played outage
+/// 503, its table unreachable as any database failure.
+fn refusal(e: BankError) -> ApiError {
+    match e {
+        BankError::OutOfBounds(field) => ApiError::field(field, ApiCode::Range),
+        BankError::Outage(what) => ApiError::Unavailable(what.into()),
+        BankError::Database(e) => e.into(),
+    }
 }
 
 fn known<T>(found: Option<T>) -> Result<T, ApiError> {
@@ -129,12 +134,12 @@ pub async fn pay_submit(
     Ok(page(body, &n, &origin))
 }
 
-/// The callback's origin for `form-action` (the URL was validated when registered).
+/// The callback's origin for `form-action` (always this server's own callback).
 fn origin_of(url: &str) -> String {
     reqwest::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_else(|_| "'none'".into())
 }
 
-/// Server-to-server verification (what the gateway client calls; never the browser).
+/// Server-to-server verification (what a merchant's client calls; never the browser).
 #[utoipa::path(operation_id = "payments_sandbox_bank_verify", tag = "payments", request_body = SandboxTokenRequest,
     responses((status = 200, description = "The bank's verdict", body = SandboxVerifyResponse), PublicWrite,
         (status = 404, description = "Unknown token or sandbox disabled", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -143,7 +148,8 @@ pub async fn verify(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let verdict: SandboxVerifyResponse = known(bank(&state)?.verdict(&body.into_inner().token).await?)?;
+    let verdict: SandboxVerifyResponse =
+        known(bank(&state)?.verdict(&body.into_inner().token).await.map_err(refusal)?)?;
     Ok(HttpResponse::Ok().json(verdict))
 }
 
@@ -156,6 +162,6 @@ pub async fn reverse(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    known(bank(&state)?.give_back(&body.into_inner().token).await?.then_some(()))?;
+    known(bank(&state)?.give_back(&body.into_inner().token).await.map_err(refusal)?.then_some(()))?;
     Ok(HttpResponse::NoContent().finish())
 }
