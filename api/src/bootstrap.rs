@@ -224,8 +224,11 @@ fn gateways(
                     env.clock.clone(),
                     env.random.clone(),
                     control.clone(),
-                    &config.payments.merchant_name,
-                    &config.public_url,
+                    adapters::payments::sandbox::SandboxBankSite {
+                        merchant: &config.payments.merchant_name,
+                        public_url: &config.public_url,
+                        callback_url: crate::journey::payment::callback_url_at(&config.public_url, "sandbox"),
+                    },
                 ));
                 desk = Some(bank.clone());
                 bank

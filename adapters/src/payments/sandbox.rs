@@ -66,18 +66,33 @@ pub struct SandboxBank {
     callback_url: String,
 }
 
+/// What [`SandboxBank::new`] needs besides the database and the fault switches.
+pub struct SandboxBankSite<'a> {
+    /// The merchant name the payment page shows (`payments.merchant_name`).
+    pub merchant: &'a str,
+    /// This server's public URL: the pages live under it.
+    pub public_url: &'a str,
+    /// This server's callback for the sandbox gateway, under the public URL.
+    pub callback_url: String,
+}
+
 impl SandboxBank {
     pub fn new(
         db: Db,
         clock: Arc<dyn Clock>,
         random: Arc<dyn RandomSource>,
         control: Arc<SandboxBankControl>,
-        merchant: &str,
-        public_url: &str,
+        site: SandboxBankSite<'_>,
     ) -> Self {
-        let public_url = public_url.trim_end_matches('/').to_owned();
-        let callback_url = format!("{public_url}/api/v1/payments/sandbox/callback");
-        Self { db, clock, random, control, merchant: merchant.trim().to_owned(), public_url, callback_url }
+        Self {
+            db,
+            clock,
+            random,
+            control,
+            merchant: site.merchant.trim().to_owned(),
+            public_url: site.public_url.trim_end_matches('/').to_owned(),
+            callback_url: site.callback_url,
+        }
     }
 
     async fn with_conn<T: Send + 'static>(

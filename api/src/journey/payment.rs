@@ -69,8 +69,14 @@ pub(crate) fn order_of(state: &AppState, p: &PaymentRow) -> PaymentOrder {
     }
 }
 
-pub fn callback_url(state: &AppState, gateway: &str) -> String {
-    format!("{}/api/v1/payments/{gateway}/callback", state.config.public_url.trim_end_matches('/'))
+fn callback_url(state: &AppState, gateway: &str) -> String {
+    callback_url_at(&state.config.public_url, gateway)
+}
+
+/// Where a gateway's bank sends the browser back: this server's callback for it, under
+/// the public URL (the sandbox bank is given it when it is built).
+pub fn callback_url_at(public_url: &str, gateway: &str) -> String {
+    format!("{}/api/v1/payments/{gateway}/callback", public_url.trim_end_matches('/'))
 }
 
 /// Starts a payment: checks the application may pay now, writes the payment row, asks the
