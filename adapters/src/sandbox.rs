@@ -36,15 +36,13 @@ impl CivilRegistry for SandboxRegistry {
         if !self.available.load(Ordering::SeqCst) {
             return Err(PortError::Unavailable("sandbox registry outage".into()));
         }
-        let turn = self.db.turn().await.map_err(|e| PortError::Unavailable(e.to_string()))?;
         let id = id.as_str().to_owned();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = turn.connect().map_err(|e| PortError::Unavailable(e.to_string()))?;
-            let row = persistence::registry::find(&mut conn, &id).map_err(|e| PortError::Unavailable(e.to_string()))?;
-            row.map(|r| r.to_record()).transpose().map_err(|e| PortError::Protocol(e.to_string()))
-        })
-        .await
-        .map_err(|e| PortError::Unavailable(e.to_string()))?
+        let row = self
+            .db
+            .run(move |conn| persistence::registry::find(conn, &id))
+            .await
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        row.map(|r| r.to_record()).transpose().map_err(|e| PortError::Protocol(e.to_string()))
     }
 }
 
@@ -72,16 +70,10 @@ impl MobileOwnershipCheck for SandboxOwnership {
         if !self.available.load(Ordering::SeqCst) {
             return Ownership::Unavailable;
         }
-        let Ok(turn) = self.db.turn().await else { return Ownership::Unavailable };
         let (id, mobile) = (id.as_str().to_owned(), mobile.as_str().to_owned());
-        let answer = tokio::task::spawn_blocking(move || {
-            let mut conn = turn.connect()?;
-            persistence::registry::owns(&mut conn, &mobile, &id)
-        })
-        .await;
-        match answer {
-            Ok(Ok(true)) => Ownership::Matched,
-            Ok(Ok(false)) => Ownership::NotMatched,
+        match self.db.run(move |conn| persistence::registry::owns(conn, &mobile, &id)).await {
+            Ok(true) => Ownership::Matched,
+            Ok(false) => Ownership::NotMatched,
             // A database hiccup is an outage, never "not your number".
             _ => Ownership::Unavailable,
         }
@@ -162,16 +154,12 @@ impl SandboxSms {
         if !self.available.load(Ordering::SeqCst) {
             return Err(SendError::Temporary("sandbox sms outage".into()));
         }
-        let turn = self.db.turn().await.map_err(|e| SendError::Temporary(e.to_string()))?;
         let (pii, now) = (self.pii.clone(), self.clock.now());
         let (to, text, local_id) = (to.as_str().to_owned(), text.to_owned(), local_id.map(str::to_owned));
-        tokio::task::spawn_blocking(move || {
-            let mut conn = turn.connect().map_err(|e| SendError::Temporary(e.to_string()))?;
-            sandbox_messages::store_sms(&mut conn, &pii, &to, &text, local_id.as_deref(), now)
-                .map_err(|e| SendError::Temporary(e.to_string()))
-        })
-        .await
-        .map_err(|e| SendError::Temporary(e.to_string()))?
+        self.db
+            .run(move |conn| sandbox_messages::store_sms(conn, &pii, &to, &text, local_id.as_deref(), now))
+            .await
+            .map_err(|e| SendError::Temporary(e.to_string()))
     }
 }
 
@@ -203,21 +191,19 @@ impl EmailSender for SandboxEmail {
         if !message.to.contains('@') {
             return Err(SendError::Permanent("invalid recipient address".into()));
         }
-        let turn = self.db.turn().await.map_err(|e| SendError::Temporary(e.to_string()))?;
         let (pii, now, message) = (self.pii.clone(), self.clock.now(), message.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut conn = turn.connect().map_err(|e| SendError::Temporary(e.to_string()))?;
-            let stored = sandbox_messages::NewEmail {
-                to: &message.to,
-                subject: &message.subject,
-                text: &message.text,
-                html: message.html.as_deref(),
-                attachment_names: message.attachments.iter().map(|a| a.filename.clone()).collect(),
-            };
-            sandbox_messages::store_email(&mut conn, &pii, &stored, now)
-                .map_err(|e| SendError::Temporary(e.to_string()))
-        })
-        .await
-        .map_err(|e| SendError::Temporary(e.to_string()))?
+        self.db
+            .run(move |conn| {
+                let stored = sandbox_messages::NewEmail {
+                    to: &message.to,
+                    subject: &message.subject,
+                    text: &message.text,
+                    html: message.html.as_deref(),
+                    attachment_names: message.attachments.iter().map(|a| a.filename.clone()).collect(),
+                };
+                sandbox_messages::store_email(conn, &pii, &stored, now)
+            })
+            .await
+            .map_err(|e| SendError::Temporary(e.to_string()))
     }
 }

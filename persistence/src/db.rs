@@ -365,6 +365,19 @@ impl Db {
         }
     }
 
+    /// Runs `f` with a connection on a blocking thread, after waiting for a turn (the sandbox
+    /// stand-ins' way to their tables; request handlers go through `AppState::run`, which
+    /// adds what a request needs). `Unavailable` when no turn came or the thread failed.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let turn = self.turn().await?;
+        tokio::task::spawn_blocking(move || f(&mut *turn.connect()?))
+            .await
+            .map_err(|e| DbError::Unavailable(format!("a database turn's thread failed: {e}")))?
+    }
+
     /// A turn and its connection, blocking the calling thread (start-up, the command line,
     /// tests; request paths use [`turn`](Self::turn)). `Unavailable` after the configured
     /// wait (answered as 503).

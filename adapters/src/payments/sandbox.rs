@@ -16,7 +16,7 @@ use domain::ports::{
     VerifyOutcome,
 };
 use persistence::payments::{self as rows, SandboxBankRow};
-use persistence::{Db, DbConn, DbError};
+use persistence::{Db, DbError};
 use serde::{Deserialize, Serialize};
 
 use crate::sandbox::SandboxBankControl;
@@ -95,16 +95,6 @@ impl SandboxBank {
         }
     }
 
-    async fn with_conn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
-    ) -> Result<T, DbError> {
-        let turn = self.db.turn().await?;
-        tokio::task::spawn_blocking(move || f(&mut *turn.connect()?))
-            .await
-            .map_err(|e| DbError::Unavailable(format!("sandbox bank: {e}")))?
-    }
-
     /// Registers a payment and returns the page to send the customer to; an amount outside
     /// 1 to [`MAX_AMOUNT`] Rials or an order id below 1 is refused.
     pub async fn register(&self, order_id: i64, amount: i64) -> Result<SandboxPaymentToken, BankError> {
@@ -129,7 +119,7 @@ impl SandboxBank {
             created_at: now.naive_utc(),
             expires_at: (now + chrono::Duration::minutes(PAGE_MINUTES)).naive_utc(),
         };
-        self.with_conn(move |conn| rows::sandbox_insert(conn, &row)).await?;
+        self.db.run(move |conn| rows::sandbox_insert(conn, &row)).await?;
         let pay_url = format!("{}/sandbox/bank/pay/{token}", self.public_url);
         Ok(SandboxPaymentToken { token, pay_url })
     }
@@ -137,7 +127,7 @@ impl SandboxBank {
     /// A payment as the bank holds it (`None`: no such token).
     pub async fn find(&self, token: &str) -> Result<Option<SandboxBankRow>, DbError> {
         let token = token.to_owned();
-        self.with_conn(move |conn| rows::sandbox_find(conn, &token)).await
+        self.db.run(move |conn| rows::sandbox_find(conn, &token)).await
     }
 
     /// The customer's choice on the payment page: the payment after it and the status the
@@ -151,19 +141,19 @@ impl SandboxBank {
     ) -> Result<Option<(SandboxBankRow, &'static str)>, DbError> {
         let now = self.clock.now();
         let reference = format!("{:012}", self.random.next_u64() % 1_000_000_000_000);
-        let t = token.to_owned();
-        // One statement for the first choice on an open page; otherwise the row is read to
-        // tell an expired page (and an unknown token) from a second choice.
-        let decided = self
-            .with_conn(move |conn| rows::sandbox_decide_open(conn, &t, outcome.as_str(), &reference, now.naive_utc()))
+        let token = token.to_owned();
+        // One statement for the first choice on an open page; otherwise the row is read (in
+        // the same turn) to tell an expired page and an unknown token from a second choice.
+        let found = self
+            .db
+            .run(move |conn| {
+                match rows::sandbox_decide_open(conn, &token, outcome.as_str(), &reference, now.naive_utc())? {
+                    Some(row) => Ok(Some(row)),
+                    None => rows::sandbox_find(conn, &token),
+                }
+            })
             .await?;
-        let row = match decided {
-            Some(row) => row,
-            None => match self.find(token).await? {
-                Some(row) => row,
-                None => return Ok(None),
-            },
-        };
+        let Some(row) = found else { return Ok(None) };
         let status = if now > row.expires_at.and_utc() {
             "EXPIRED"
         } else {
@@ -177,19 +167,21 @@ impl SandboxBank {
     }
 
     /// The bank's verdict on a payment, server to server (`None`: no such token); a paid one
-    /// is marked verified as it is read. `Unavailable` while the verify outage is played.
+    /// is marked verified as it is read, any other only read, in one turn. An outage while the
+    /// verify outage is played.
     pub async fn verdict(&self, token: &str) -> Result<Option<SandboxVerifyResponse>, BankError> {
         if self.control.verify_unavailable() {
             return Err(BankError::Outage("sandbox bank verify outage"));
         }
-        let t = token.to_owned();
-        let row = match self.with_conn(move |conn| rows::sandbox_verify_paid(conn, &t)).await? {
-            Some(row) => row,
-            None => match self.find(token).await? {
-                Some(row) => row,
-                None => return Ok(None),
-            },
-        };
+        let token = token.to_owned();
+        let found = self
+            .db
+            .run(move |conn| match rows::sandbox_verify_paid(conn, &token)? {
+                Some(row) => Ok(Some(row)),
+                None => rows::sandbox_find(conn, &token),
+            })
+            .await?;
+        let Some(row) = found else { return Ok(None) };
         let status = match row.outcome.as_deref() {
             _ if row.reversed => SandboxStatus::Cancelled,
             Some("success") => SandboxStatus::Paid,
@@ -206,14 +198,14 @@ impl SandboxBank {
         }))
     }
 
-    /// Gives the money back (`false`: no such token). `Unavailable` while the reversal
-    /// outage is played.
+    /// Gives the money back (`false`: no such token). An outage while the reversal outage is
+    /// played.
     pub async fn give_back(&self, token: &str) -> Result<bool, BankError> {
         if self.control.reverse_unavailable() {
             return Err(BankError::Outage("sandbox bank reverse outage"));
         }
         let token = token.to_owned();
-        Ok(self.with_conn(move |conn| rows::sandbox_reverse(conn, &token)).await?)
+        Ok(self.db.run(move |conn| rows::sandbox_reverse(conn, &token)).await?)
     }
 }
 

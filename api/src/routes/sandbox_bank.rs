@@ -49,17 +49,19 @@ pub async fn register(
     if body.merchant.as_deref().is_some_and(|m| m.chars().count() > 100) {
         return Err(ApiError::field("merchant", ApiCode::Length));
     }
-    let token: SandboxPaymentToken = bank.register(body.order_id, body.amount).await.map_err(refusal)?;
+    let token: SandboxPaymentToken = bank.register(body.order_id, body.amount).await?;
     Ok(HttpResponse::Created().insert_header(("Location", token.pay_url.clone())).json(token))
 }
 
 /// The bank's refusals as the API answers them: a field out of bounds 422, a played outage
 /// 503, its table unreachable as any database failure.
-fn refusal(e: BankError) -> ApiError {
-    match e {
-        BankError::OutOfBounds(field) => ApiError::field(field, ApiCode::Range),
-        BankError::Outage(what) => ApiError::Unavailable(what.into()),
-        BankError::Database(e) => e.into(),
+impl From<BankError> for ApiError {
+    fn from(e: BankError) -> Self {
+        match e {
+            BankError::OutOfBounds(field) => ApiError::field(field, ApiCode::Range),
+            BankError::Outage(what) => ApiError::Unavailable(what.into()),
+            BankError::Database(e) => e.into(),
+        }
     }
 }
 
@@ -148,8 +150,7 @@ pub async fn verify(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let verdict: SandboxVerifyResponse =
-        known(bank(&state)?.verdict(&body.into_inner().token).await.map_err(refusal)?)?;
+    let verdict: SandboxVerifyResponse = known(bank(&state)?.verdict(&body.into_inner().token).await?)?;
     Ok(HttpResponse::Ok().json(verdict))
 }
 
@@ -162,6 +163,6 @@ pub async fn reverse(
     state: web::Data<AppState>,
     body: crate::extract::Json<SandboxTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    known(bank(&state)?.give_back(&body.into_inner().token).await.map_err(refusal)?.then_some(()))?;
+    known(bank(&state)?.give_back(&body.into_inner().token).await?.then_some(()))?;
     Ok(HttpResponse::NoContent().finish())
 }
